@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, as CI runs it (.ci/run calls this).
+#
+# On a fresh Debian bookworm machine it installs what it needs (Debian
+# packages; CUDA 11.8's compiler into .cuda/), then:
+#   1. checks formatting (clang-format, .clang-format)
+#   2. builds with CUDA kernels for sm_52 (gcc, -Werror), runs ctest there,
+#      which includes the check that the fatbin holds sm_52 SASS + compute_52
+#      PTX, and packs the GPU bundle (dist/gpu, must stay under 60 MiB)
+#   3. builds CPU-only with clang (-Werror) and runs ctest
+#   4. builds CPU-only with gcc under ASan+UBSan and runs ctest
+# GPU tests need a GPU: run dist/gpu/run-tests.sh on one (CONTRIBUTING.md).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=$(nproc)
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+bash scripts/install-deps.sh
+bash scripts/setup-cuda.sh
+
+step "format"
+bash scripts/check-format.sh
+
+# build DIR CC [cmake args...] then ctest in DIR
+build_and_test() {
+    local dir=$1 cc=$2
+    shift 2
+    CC=$cc cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+}
+
+step "gcc + CUDA kernels (sm_52), Release"
+build_and_test build/ci-cuda gcc -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release
+bash scripts/gpu-bundle.sh "$root/build/ci-cuda"
+
+step "clang, CPU-only, Debug"
+build_and_test build/ci-clang clang -DCMAKE_BUILD_TYPE=Debug
+
+step "gcc, CPU-only, ASan + UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    build_and_test build/ci-asan gcc -DCMAKE_BUILD_TYPE=Debug -DM40_SANITIZE=ON
