@@ -10,6 +10,7 @@ packages=(
     clang-format                   # formatting check
     binutils                       # strip, for the GPU bundle
     git ca-certificates
+    pkg-config libpcre2-dev        # pre-tokenizer regexes (Unicode classes, JIT)
 )
 
 missing=()

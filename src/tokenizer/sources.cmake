@@ -1,0 +1,2 @@
+# Sources of src/tokenizer/.
+set(M40_TOKENIZER_SOURCES)
