@@ -11,6 +11,8 @@ packages=(
     binutils                       # strip, for the GPU bundle
     git ca-certificates
     pkg-config libpcre2-dev        # pre-tokenizer regexes (Unicode classes, JIT)
+    libcjson-dev                   # JSON: chat messages, server requests
+    python3 python3-pip            # scripts/get-default-model.sh, reference scripts
 )
 
 missing=()

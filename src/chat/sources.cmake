@@ -1,0 +1,2 @@
+# Sources of src/chat/.
+set(M40_CHAT_SOURCES)
