@@ -92,12 +92,16 @@ int m40_gpu_function(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_er
     return 0;
 }
 
+int m40_gpu_launch(m40_gpu *gpu, m40_cu_function fn, unsigned gx, unsigned gy, unsigned gz,
+                   unsigned threads, unsigned shmem, void **args, m40_err *err) {
+    m40_cu_result r =
+        gpu->drv->cuLaunchKernel(fn, gx, gy, gz, threads, 1, 1, shmem, gpu->stream, args, NULL);
+    return m40_cu_check(gpu->drv, r, "cuLaunchKernel", err);
+}
+
 int m40_gpu_launch_1d(m40_gpu *gpu, m40_cu_function fn, unsigned blocks, unsigned threads,
                       unsigned shmem, void **args, m40_err *err) {
-    return m40_cu_check(
-        gpu->drv,
-        gpu->drv->cuLaunchKernel(fn, blocks, 1, 1, threads, 1, 1, shmem, gpu->stream, args, NULL),
-        "cuLaunchKernel", err);
+    return m40_gpu_launch(gpu, fn, blocks, 1, 1, threads, shmem, args, err);
 }
 
 int m40_gpu_sync(m40_gpu *gpu, m40_err *err) {

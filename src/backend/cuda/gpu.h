@@ -51,6 +51,11 @@ int m40_gpu_function(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_er
 int m40_gpu_launch_1d(m40_gpu *gpu, m40_cu_function fn, unsigned blocks, unsigned threads,
                       unsigned shmem, void **args, m40_err *err);
 
+/* Launches fn on the gpu's stream with grid (gx, gy, gz) of `threads`-wide
+ * 1-D blocks and `shmem` bytes of dynamic shared memory. */
+int m40_gpu_launch(m40_gpu *gpu, m40_cu_function fn, unsigned gx, unsigned gy, unsigned gz,
+                   unsigned threads, unsigned shmem, void **args, m40_err *err);
+
 /* Waits for the gpu's stream and reports any asynchronous kernel error. */
 int m40_gpu_sync(m40_gpu *gpu, m40_err *err);
 

@@ -1,0 +1,113 @@
+/* attention.cu - causal attention over the FP16 KV cache, split over the
+ * context (flash-decoding), for one or many query tokens.
+ *
+ * Queries q: [n_q][n_head * hd] FP32 (already RoPE'd); query t sees cache
+ * positions 0 .. pos_q[t]. Cache k, v: one layer of one sequence,
+ * [n_ctx][kv_dim] FP16, KV head g at offset g * hd. Query head h uses KV
+ * head h / (n_head / n_head_kv) (GQA), so one block handles all query heads
+ * of a KV head and loads each K/V element once for the whole group.
+ *
+ * Step 1, m40_attn_partial: block (s, g, t) takes positions
+ *   [s * chunk, min((s+1) * chunk, pos_q[t] + 1)) and writes, for each head
+ *   of group g: the running max m, the sum l of exp(score - m), and the
+ *   unnormalized output o = sum exp(score - m) v.
+ *   Launch: grid (n_split, n_head_kv, n_q), block 128, dynamic shared
+ *   memory (group * hd + group * chunk) floats.
+ * Step 2, m40_attn_combine: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+ *   Launch: grid (n_head, n_q), block hd.
+ * Partials: o_part [n_q][n_head][n_split][hd], ml_part [n_q][n_head][n_split][2].
+ */
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "common.cuh"
+
+static __device__ __forceinline__ float m40_kv(const uint16_t *p) {
+    return __half2float(__ushort_as_half(*p));
+}
+
+M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const uint16_t *k,
+                                 const uint16_t *v, const int *pos_q, int n_head, int n_head_kv,
+                                 int hd, int chunk, int n_split, float scale) {
+    extern __shared__ float smem[];
+    const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
+    const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
+    const int start = s * chunk;
+    const int end = min(pos_q[t] + 1, start + chunk);
+    const int len = end - start;
+    float *q_s = smem;             /* [group][hd] */
+    float *sc = smem + group * hd; /* [group][chunk] */
+
+    for (int i = threadIdx.x; i < group * hd; i += blockDim.x)
+        q_s[i] = q[(long long)t * n_head * hd + (long long)g * group * hd + i];
+    __syncthreads();
+
+    /* Scores: one (head, position) pair per thread and step. */
+    for (int i = threadIdx.x; i < group * len; i += blockDim.x) {
+        int j = i / len, p = start + i % len;
+        const uint16_t *kp = k + (long long)p * kv_dim + g * hd;
+        const float *qj = q_s + j * hd;
+        float dot = 0.0f;
+        for (int e = 0; e < hd; e++)
+            dot += qj[e] * m40_kv(kp + e);
+        sc[j * chunk + (p - start)] = dot * scale;
+    }
+    __syncthreads();
+
+    /* Softmax pieces per head: one warp per head. */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
+    for (int j = warp; j < group; j += n_warps) {
+        float *sj = sc + j * chunk;
+        float m = -INFINITY;
+        for (int p = lane; p < len; p += 32)
+            m = fmaxf(m, sj[p]);
+        for (int off = 16; off > 0; off >>= 1)
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+        float l = 0.0f;
+        for (int p = lane; p < len; p += 32) {
+            float e = len > 0 ? expf(sj[p] - m) : 0.0f;
+            sj[p] = e;
+            l += e;
+        }
+        l = m40_warp_sum(l);
+        if (lane == 0) {
+            long long base = (((long long)t * n_head + g * group + j) * n_split + s) * 2;
+            ml_part[base] = m;
+            ml_part[base + 1] = l;
+        }
+    }
+    __syncthreads();
+
+    /* Unnormalized output: one (head, dim) pair per thread; V rows are read
+     * along dims, so neighbouring threads read neighbouring halves. */
+    for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
+        int j = i / hd, e = i % hd;
+        const float *sj = sc + j * chunk;
+        const uint16_t *vp = v + (long long)start * kv_dim + g * hd + e;
+        float acc = 0.0f;
+        for (int p = 0; p < len; p++)
+            acc += sj[p] * m40_kv(vp + (long long)p * kv_dim);
+        o_part[(((long long)t * n_head + g * group + j) * n_split + s) * hd + e] = acc;
+    }
+}
+
+M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *ml_part, int n_head,
+                                 int hd, int n_split) {
+    const int h = blockIdx.x, t = blockIdx.y, e = threadIdx.x;
+    if (e >= hd)
+        return;
+    const long long row = (long long)t * n_head + h;
+    const float *ml = ml_part + row * n_split * 2;
+    float M = -INFINITY;
+    for (int s = 0; s < n_split; s++)
+        M = fmaxf(M, ml[2 * s]);
+    float L = 0.0f, acc = 0.0f;
+    for (int s = 0; s < n_split; s++) {
+        if (ml[2 * s] == -INFINITY)
+            continue; /* a split past this query's last position */
+        float w = expf(ml[2 * s] - M);
+        L += w * ml[2 * s + 1];
+        acc += w * o_part[(row * n_split + s) * hd + e];
+    }
+    out[row * hd + e] = acc / L;
+}

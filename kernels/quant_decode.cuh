@@ -1,0 +1,167 @@
+/* quant_decode.cuh - GGML weight blocks decoded to FP32, on the device.
+ *
+ * Every weight type is read in groups of 32 consecutive elements of a row
+ * ("sub-blocks"): decode32_<type>(row, g, v) writes elements 32g .. 32g+31
+ * of the row that starts at `row` into v[32]. Layouts are GGML's (see
+ * docs/ggml-formats.md and src/quant/ for the CPU twins); only byte loads
+ * and FP16 -> FP32 conversions are used, so any alignment is fine and the
+ * code is legal on sm_52 (no half arithmetic).
+ *
+ * Block sizes: plain types and Q4_0..Q8_0 have 32-element blocks (one
+ * sub-block each); K-quants have 256-element super-blocks of 8 sub-blocks.
+ */
+#ifndef M40_KERNELS_QUANT_DECODE_CUH
+#define M40_KERNELS_QUANT_DECODE_CUH
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+static __device__ __forceinline__ float m40_h2f(const uint8_t *p) {
+    unsigned short bits = (unsigned short)(p[0] | (p[1] << 8));
+    return __half2float(__ushort_as_half(bits));
+}
+
+static __device__ __forceinline__ uint32_t m40_load_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* ---- plain types: 32 elements of the row ---- */
+
+static __device__ __forceinline__ void decode32_f32(const uint8_t *row, int64_t g, float *v) {
+    const float *p = (const float *)(row) + g * 32; /* F32 rows are 4-byte aligned */
+    for (int i = 0; i < 32; i++)
+        v[i] = p[i];
+}
+
+static __device__ __forceinline__ void decode32_f16(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *p = row + g * 64;
+    for (int i = 0; i < 32; i++)
+        v[i] = m40_h2f(p + 2 * i);
+}
+
+static __device__ __forceinline__ void decode32_bf16(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *p = row + g * 64;
+    for (int i = 0; i < 32; i++)
+        v[i] = __uint_as_float(((uint32_t)p[2 * i] | ((uint32_t)p[2 * i + 1] << 8)) << 16);
+}
+
+/* ---- legacy quants: one 32-element block per sub-block ---- */
+
+/* Q4_0 (18 B): d f16, qs[16]; x[j] = (lo(qs[j]) - 8) d, x[j+16] = (hi(qs[j]) - 8) d */
+static __device__ __forceinline__ void decode32_q4_0(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + g * 18;
+    float d = m40_h2f(b);
+    for (int j = 0; j < 16; j++) {
+        int q = b[2 + j];
+        v[j] = (float)((q & 0xF) - 8) * d;
+        v[j + 16] = (float)((q >> 4) - 8) * d;
+    }
+}
+
+/* Q4_1 (20 B): d, m f16, qs[16]; x = q d + m */
+static __device__ __forceinline__ void decode32_q4_1(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + g * 20;
+    float d = m40_h2f(b), m = m40_h2f(b + 2);
+    for (int j = 0; j < 16; j++) {
+        int q = b[4 + j];
+        v[j] = (float)(q & 0xF) * d + m;
+        v[j + 16] = (float)(q >> 4) * d + m;
+    }
+}
+
+/* Q5_0 (22 B): d f16, qh u32 (bit j = 5th bit of x[j]), qs[16]; x = (q5 - 16) d */
+static __device__ __forceinline__ void decode32_q5_0(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + g * 22;
+    float d = m40_h2f(b);
+    uint32_t qh = m40_load_u32(b + 2);
+    for (int j = 0; j < 16; j++) {
+        int q = b[6 + j];
+        int h0 = ((qh >> j) & 1) << 4, h1 = ((qh >> (j + 16)) & 1) << 4;
+        v[j] = (float)(((q & 0xF) | h0) - 16) * d;
+        v[j + 16] = (float)(((q >> 4) | h1) - 16) * d;
+    }
+}
+
+/* Q5_1 (24 B): d, m f16, qh u32, qs[16]; x = q5 d + m */
+static __device__ __forceinline__ void decode32_q5_1(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + g * 24;
+    float d = m40_h2f(b), m = m40_h2f(b + 2);
+    uint32_t qh = m40_load_u32(b + 4);
+    for (int j = 0; j < 16; j++) {
+        int q = b[8 + j];
+        int h0 = ((qh >> j) & 1) << 4, h1 = ((qh >> (j + 16)) & 1) << 4;
+        v[j] = (float)((q & 0xF) | h0) * d + m;
+        v[j + 16] = (float)((q >> 4) | h1) * d + m;
+    }
+}
+
+/* Q8_0 (34 B): d f16, qs[32] int8; x = q d */
+static __device__ __forceinline__ void decode32_q8_0(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + g * 34;
+    float d = m40_h2f(b);
+    for (int j = 0; j < 32; j++)
+        v[j] = (float)(int8_t)b[2 + j] * d;
+}
+
+/* ---- K-quants: 256-element super-blocks, sub-block s = g % 8 ---- */
+
+/* The 6-bit scale and min of sub-block j of Q4_K/Q5_K's 12 packed bytes. */
+static __device__ __forceinline__ void m40_scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q4_K (144 B): d, dmin f16, scales[12], qs[128]. Sub-blocks 2k and 2k+1
+ * share qs[32k .. 32k+31]: low nibbles for 2k, high for 2k+1.
+ * x = d*sc*q - dmin*m */
+static __device__ __forceinline__ void decode32_q4_k(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 144;
+    int s = (int)(g & 7), sc, mn;
+    m40_scale_min_k4(s, b + 4, &sc, &mn);
+    float d = m40_h2f(b) * (float)sc, m = m40_h2f(b + 2) * (float)mn;
+    const uint8_t *qs = b + 16 + (s >> 1) * 32;
+    int shift = (s & 1) * 4;
+    for (int l = 0; l < 32; l++)
+        v[l] = d * (float)((qs[l] >> shift) & 0xF) - m;
+}
+
+/* Q5_K (176 B): d, dmin, scales[12], qh[32], qs[128]; as Q4_K plus a 5th
+ * bit: bit s of qh[l] for element l of sub-block s. */
+static __device__ __forceinline__ void decode32_q5_k(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 176;
+    int s = (int)(g & 7), sc, mn;
+    m40_scale_min_k4(s, b + 4, &sc, &mn);
+    float d = m40_h2f(b) * (float)sc, m = m40_h2f(b + 2) * (float)mn;
+    const uint8_t *qh = b + 16, *qs = b + 48 + (s >> 1) * 32;
+    int shift = (s & 1) * 4;
+    for (int l = 0; l < 32; l++) {
+        int q = ((qs[l] >> shift) & 0xF) | (((qh[l] >> s) & 1) << 4);
+        v[l] = d * (float)q - m;
+    }
+}
+
+/* Q6_K (210 B): ql[128], qh[64], scales[16] int8, d f16. Each half of 128
+ * elements uses ql[64], qh[32], scales[8]; within a half, sub-block
+ * t (0..3) takes low (t even) or high (t odd) nibbles of ql[32*(t&1) ..],
+ * and bits 2t..2t+1 of qh. Each 16 elements have their own scale.
+ * x = d * scale * (q6 - 32) */
+static __device__ __forceinline__ void decode32_q6_k(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 210;
+    int s = (int)(g & 7), half = s >> 2, t = s & 3;
+    const uint8_t *ql = b + half * 64 + (t & 1) * 32;
+    const uint8_t *qh = b + 128 + half * 32;
+    const int8_t *sc = (const int8_t *)(b + 192) + half * 8 + t * 2;
+    float d = m40_h2f(b + 208);
+    int shift = (t >> 1) * 4;
+    for (int l = 0; l < 32; l++) {
+        int q = ((ql[l] >> shift) & 0xF) | (((qh[l] >> (2 * t)) & 3) << 4);
+        v[l] = d * (float)sc[l >> 4] * (float)(q - 32);
+    }
+}
+
+#endif /* M40_KERNELS_QUANT_DECODE_CUH */

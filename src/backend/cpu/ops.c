@@ -1,0 +1,91 @@
+/* ops.c - see ops.h. */
+#include "backend/cpu/ops.h"
+
+#include "quant/fp16.h"
+
+#include <math.h>
+#include <string.h>
+
+void m40_op_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps) {
+    double ss = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        ss += (double)x[i] * (double)x[i];
+    float scale = (float)(1.0 / sqrt(ss / n + (double)eps));
+    for (int32_t i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
+                 float freq_base, float freq_scale, const float *freq_factors,
+                 m40_rope_style style) {
+    int32_t half = rope_dim / 2;
+    for (int32_t j = 0; j < half; j++) {
+        double inv_freq = pow((double)freq_base, -2.0 * j / rope_dim);
+        double angle = (double)pos * freq_scale * inv_freq;
+        if (freq_factors)
+            angle /= freq_factors[j];
+        float c = (float)cos(angle), s = (float)sin(angle);
+        /* NORM rotates neighbours; NEOX rotates element j with j + half. */
+        int32_t i0 = style == M40_ROPE_NEOX ? j : 2 * j;
+        int32_t i1 = style == M40_ROPE_NEOX ? j + half : 2 * j + 1;
+        for (int32_t h = 0; h < n_head; h++) {
+            float *hx = x + (size_t)h * head_dim;
+            float a = hx[i0], b = hx[i1];
+            hx[i0] = a * c - b * s;
+            hx[i1] = a * s + b * c;
+        }
+    }
+}
+
+void m40_op_softmax(float *x, int32_t n) {
+    float max = x[0];
+    for (int32_t i = 1; i < n; i++)
+        max = x[i] > max ? x[i] : max;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int32_t i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void m40_op_swiglu(float *out, const float *gate, const float *up, int32_t n) {
+    for (int32_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void m40_op_add(float *y, const float *a, const float *b, int32_t n) {
+    for (int32_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                      int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
+                      int32_t head_dim, float *scores) {
+    int32_t group = n_head / n_head_kv;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int32_t h = 0; h < n_head; h++) {
+        const float *qh = q + (size_t)h * head_dim;
+        size_t kv_off = (size_t)(h / group) * head_dim;
+        for (int32_t t = 0; t < n_pos; t++) {
+            const uint16_t *kt = k + (size_t)t * kv_stride + kv_off;
+            float dot = 0.0f;
+            for (int32_t i = 0; i < head_dim; i++)
+                dot += qh[i] * m40_fp16_to_fp32(kt[i]);
+            scores[t] = dot * scale;
+        }
+        m40_op_softmax(scores, n_pos);
+        float *oh = out + (size_t)h * head_dim;
+        memset(oh, 0, (size_t)head_dim * sizeof *oh);
+        for (int32_t t = 0; t < n_pos; t++) {
+            const uint16_t *vt = v + (size_t)t * kv_stride + kv_off;
+            float p = scores[t];
+            for (int32_t i = 0; i < head_dim; i++)
+                oh[i] += p * m40_fp16_to_fp32(vt[i]);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/* ops.h - the transformer's operations on FP32 vectors, on the CPU.
+ *
+ * These are the reference semantics every backend is checked against, so
+ * they are written for clarity: plain loops, double accumulation where a
+ * sum runs long. Shapes are in each comment; all arrays are dense row-major.
+ *
+ * Owns: nothing (pure functions). Touches: only the arrays passed in.
+ */
+#ifndef M40_BACKEND_CPU_OPS_H
+#define M40_BACKEND_CPU_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+
+/* out[n] = x[n] / sqrt(mean(x^2) + eps) * w[n]. out may alias x. */
+void m40_op_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps);
+
+/* Rotates each of the n_head heads of x[n_head * head_dim] in place for
+ * position `pos`: pair j (of rope_dim/2) turns by
+ *   angle = pos * freq_scale * base^(-2j / rope_dim) / factor[j]
+ * where factor is freq_factors[j] or 1 when freq_factors is NULL (Llama 3's
+ * rope_freqs.weight). Which elements form pair j depends on `style`.
+ * Dims past rope_dim are left as they are. */
+void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
+                 float freq_base, float freq_scale, const float *freq_factors,
+                 m40_rope_style style);
+
+/* x[n] = softmax(x[n]), in place. */
+void m40_op_softmax(float *x, int32_t n);
+
+/* out[n] = silu(gate[n]) * up[n], silu(g) = g / (1 + e^-g). out may alias. */
+void m40_op_swiglu(float *out, const float *gate, const float *up, int32_t n);
+
+/* y[n] = a[n] + b[n]. y may alias a or b. */
+void m40_op_add(float *y, const float *a, const float *b, int32_t n);
+
+/* Causal attention of one query position over cached keys and values.
+ *   q[n_head * head_dim]         the query (already RoPE'd), FP32
+ *   k, v: n_pos rows of kv_stride halves; head g of position t starts at
+ *         k[t * kv_stride + g * head_dim] (FP16 storage, FP32 math;
+ *         conversions in quant/fp16.h)
+ *   out[n_head * head_dim]
+ *   scores[n_pos]                scratch
+ * Query head h reads KV head h / (n_head / n_head_kv) (GQA). Scale is
+ * 1/sqrt(head_dim). */
+void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint16_t *v,
+                      int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
+                      int32_t head_dim, float *scores);
+
+#endif /* M40_BACKEND_CPU_OPS_H */

@@ -1,0 +1,185 @@
+/* ops.c - see ops.h. */
+#include "backend/cuda/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* GGML type -> the suffix of its kernels in gemv.cu and dequant.cu. */
+static const struct {
+    uint32_t type;
+    const char *suffix;
+} k_type_kernels[] = {
+    {M40_GGML_F32, "f32"},   {M40_GGML_F16, "f16"},   {M40_GGML_BF16, "bf16"},
+    {M40_GGML_Q4_0, "q4_0"}, {M40_GGML_Q4_1, "q4_1"}, {M40_GGML_Q5_0, "q5_0"},
+    {M40_GGML_Q5_1, "q5_1"}, {M40_GGML_Q8_0, "q8_0"}, {M40_GGML_Q4_K, "q4_k"},
+    {M40_GGML_Q5_K, "q5_k"}, {M40_GGML_Q6_K, "q6_k"},
+};
+
+static int get_fn(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err) {
+    return m40_gpu_function(gpu, name, fn, err);
+}
+
+int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
+    memset(ops, 0, sizeof *ops);
+    ops->gpu = gpu;
+    for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
+        char name[64];
+        uint32_t t = k_type_kernels[i].type;
+        snprintf(name, sizeof name, "m40_gemv_%s", k_type_kernels[i].suffix);
+        if (get_fn(gpu, name, &ops->gemv[t], err))
+            return -1;
+        snprintf(name, sizeof name, "m40_dequant_rows_%s", k_type_kernels[i].suffix);
+        if (get_fn(gpu, name, &ops->dequant_rows[t], err))
+            return -1;
+    }
+    const struct {
+        const char *name;
+        m40_cu_function *fn;
+    } named[] = {
+        {"m40_rmsnorm_f32", &ops->rmsnorm},
+        {"m40_rope_table", &ops->rope_table},
+        {"m40_rope_apply", &ops->rope_apply},
+        {"m40_swiglu_f32", &ops->swiglu},
+        {"m40_add_f32", &ops->add},
+        {"m40_kv_store", &ops->kv_store},
+        {"m40_attn_partial", &ops->attn_partial},
+        {"m40_attn_combine", &ops->attn_combine},
+        {"m40_argmax_f32", &ops->argmax},
+        {"m40_sgemm_nt", &ops->sgemm_nt},
+    };
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+        if (get_fn(gpu, named[i].name, named[i].fn, err))
+            return -1;
+    }
+    return 0;
+}
+
+int m40_cuda_type_supported(const m40_cuda_ops *ops, uint32_t type) {
+    return type < M40_GGML_TYPE_COUNT && ops->gemv[type] && ops->dequant_rows[type];
+}
+
+static unsigned blocks_for(long long n, unsigned threads) {
+    return (unsigned)((n + threads - 1) / threads);
+}
+
+static int need_type(const m40_cuda_ops *ops, uint32_t type, m40_err *err) {
+    if (!m40_cuda_type_supported(ops, type))
+        return m40_errf(err, "no CUDA kernel for weight type %s", m40_ggml_type_name(type));
+    return 0;
+}
+
+int m40_cuda_gemv(m40_cuda_ops *ops, uint32_t type, m40_dptr y, m40_dptr w, m40_dptr x,
+                  m40_dptr bias, int rows, int cols, int64_t row_bytes, m40_err *err) {
+    if (need_type(ops, type, err))
+        return -1;
+    if (cols % 32 != 0)
+        return m40_errf(err, "gemv: %d columns is not a multiple of 32", cols);
+    long long rb = row_bytes;
+    void *args[] = {&y, &w, &x, &bias, &rows, &cols, &rb};
+    return m40_gpu_launch_1d(ops->gpu, ops->gemv[type], blocks_for(rows, 4), 128, 0, args, err);
+}
+
+int m40_cuda_dequant_rows(m40_cuda_ops *ops, uint32_t type, m40_dptr dst, m40_dptr w,
+                          int64_t row_bytes, int cols, m40_dptr ids, int r0, int n_rows,
+                          m40_err *err) {
+    if (need_type(ops, type, err))
+        return -1;
+    if (cols % 32 != 0)
+        return m40_errf(err, "dequant: %d columns is not a multiple of 32", cols);
+    long long rb = row_bytes, threads = (long long)n_rows * (cols / 32);
+    void *args[] = {&dst, &w, &rb, &cols, &ids, &r0, &n_rows};
+    return m40_gpu_launch_1d(ops->gpu, ops->dequant_rows[type], blocks_for(threads, 128), 128, 0,
+                             args, err);
+}
+
+int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
+                     float eps, m40_err *err) {
+    void *args[] = {&y, &x, &w, &n, &eps};
+    return m40_gpu_launch_1d(ops->gpu, ops->rmsnorm, (unsigned)rows, 256, 0, args, err);
+}
+
+int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
+                        float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err) {
+    void *args[] = {&cs, &pos, &n_tokens, &rope_dim, &freq_base, &freq_scale, &freq_factors};
+    long long threads = (long long)n_tokens * (rope_dim / 2);
+    return m40_gpu_launch_1d(ops->gpu, ops->rope_table, blocks_for(threads, 128), 128, 0, args,
+                             err);
+}
+
+int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens, int n_head,
+                        int head_dim, int rope_dim, m40_rope_style style, int row_stride,
+                        m40_err *err) {
+    if (rope_dim % 2 != 0 || rope_dim > head_dim || rope_dim / 2 > 1024)
+        return m40_errf(err, "rope: rope_dim %d does not fit head_dim %d", rope_dim, head_dim);
+    int neox = style == M40_ROPE_NEOX;
+    void *args[] = {&x, &cs, &head_dim, &rope_dim, &neox, &row_stride};
+    return m40_gpu_launch(ops->gpu, ops->rope_apply, (unsigned)n_tokens, (unsigned)n_head, 1,
+                          (unsigned)(rope_dim / 2), 0, args, err);
+}
+
+int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int n,
+                    m40_err *err) {
+    void *args[] = {&y, &gate, &up, &n};
+    return m40_gpu_launch_1d(ops->gpu, ops->swiglu, blocks_for(n, 256), 256, 0, args, err);
+}
+
+int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err) {
+    void *args[] = {&y, &a, &b, &n};
+    return m40_gpu_launch_1d(ops->gpu, ops->add, blocks_for(n, 256), 256, 0, args, err);
+}
+
+int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
+                      m40_dptr pos, int kv_dim, int n_tokens, m40_err *err) {
+    void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens};
+    return m40_gpu_launch_1d(ops->gpu, ops->kv_store, blocks_for((long long)n_tokens * kv_dim, 256),
+                             256, 0, args, err);
+}
+
+int m40_cuda_attn_splits(int n_pos) {
+    return (n_pos + M40_ATTN_CHUNK - 1) / M40_ATTN_CHUNK;
+}
+
+size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos) {
+    size_t rows = (size_t)n_q * n_head * m40_cuda_attn_splits(n_pos);
+    return rows * head_dim + rows * 2;
+}
+
+int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, m40_dptr k_cache,
+                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int n_head,
+                       int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err) {
+    if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 1024)
+        return m40_errf(err, "attention: %d heads over %d KV heads of %d dims is not supported",
+                        n_head, n_head_kv, head_dim);
+    int n_split = m40_cuda_attn_splits(max_pos + 1), chunk = M40_ATTN_CHUNK;
+    int group = n_head / n_head_kv;
+    unsigned shmem = (unsigned)((group * head_dim + group * chunk) * sizeof(float));
+    if (shmem > 48 * 1024)
+        return m40_errf(err,
+                        "attention: %d query heads per KV head need %u bytes of shared "
+                        "memory (48 KiB at most)",
+                        group, shmem);
+    m40_dptr o_part = scratch;
+    m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
+    float scale = 1.0f / sqrtf((float)head_dim);
+    void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q,
+                     &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale};
+    if (m40_gpu_launch(ops->gpu, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv,
+                       (unsigned)n_q, 128, shmem, pargs, err))
+        return -1;
+    void *cargs[] = {&out, &o_part, &ml_part, &n_head, &head_dim, &n_split};
+    return m40_gpu_launch(ops->gpu, ops->attn_combine, (unsigned)n_head, (unsigned)n_q, 1,
+                          (unsigned)head_dim, 0, cargs, err);
+}
+
+int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err) {
+    void *args[] = {&out, &x, &n};
+    return m40_gpu_launch_1d(ops->gpu, ops->argmax, 1, 1024, 0, args, err);
+}
+
+int m40_cuda_sgemm_nt(m40_cuda_ops *ops, m40_dptr c, m40_dptr a, m40_dptr b, int m, int n, int k,
+                      int ldc, int accumulate, m40_err *err) {
+    void *args[] = {&c, &a, &b, &m, &n, &k, &ldc, &accumulate};
+    return m40_gpu_launch(ops->gpu, ops->sgemm_nt, blocks_for(n, 64), blocks_for(m, 64), 1, 256, 0,
+                          args, err);
+}

@@ -1,0 +1,91 @@
+/* ops.h - host-side launchers of the kernels in kernels/, one per op.
+ *
+ * Each launcher checks its shapes, picks the grid the kernel file documents
+ * and enqueues the kernel on the gpu's stream (it does not wait). Buffers
+ * are device pointers; shapes are as in the kernel files and in the CPU
+ * reference (src/backend/cpu/ops.h), which the GPU tests compare against.
+ *
+ * Owns: the table of kernel handles. Touches: the gpu's stream and cuBLAS
+ * handle; device memory only through the pointers passed in.
+ */
+#ifndef M40_BACKEND_CUDA_OPS_H
+#define M40_BACKEND_CUDA_OPS_H
+
+#include <stdint.h>
+
+#include "backend/cuda/gpu.h"
+#include "model/config.h"
+#include "quant/ggml_types.h"
+
+typedef m40_cu_deviceptr m40_dptr;
+
+typedef struct m40_cuda_ops {
+    m40_gpu *gpu;
+    m40_cu_function gemv[M40_GGML_TYPE_COUNT];         /* NULL: type not handled */
+    m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
+    m40_cu_function rmsnorm, rope_table, rope_apply, swiglu, add, kv_store;
+    m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt;
+} m40_cuda_ops;
+
+/* Looks up every kernel in the gpu's module. */
+int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err);
+
+/* True when the GPU has a mat-vec and dequantize kernel for `type`. */
+int m40_cuda_type_supported(const m40_cuda_ops *ops, uint32_t type);
+
+/* y[rows] = W x (+ bias[rows] when bias != 0); W rows of `cols` elements of
+ * `type`, row_bytes apart. cols must be a multiple of 32. */
+int m40_cuda_gemv(m40_cuda_ops *ops, uint32_t type, m40_dptr y, m40_dptr w, m40_dptr x,
+                  m40_dptr bias, int rows, int cols, int64_t row_bytes, m40_err *err);
+
+/* dst[i][cols] = row (ids ? ids[i] : r0 + i) of W, as FP32. */
+int m40_cuda_dequant_rows(m40_cuda_ops *ops, uint32_t type, m40_dptr dst, m40_dptr w,
+                          int64_t row_bytes, int cols, m40_dptr ids, int r0, int n_rows,
+                          m40_err *err);
+
+/* y[rows][n] = rmsnorm(x[rows][n]) * w[n]. */
+int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
+                     float eps, m40_err *err);
+
+/* cs[n_tokens][rope_dim/2] (float2) for positions pos[n_tokens]. */
+int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
+                        float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err);
+
+/* Rotates x[n_tokens][row_stride] (n_head heads of head_dim) by the table. */
+int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens, int n_head,
+                        int head_dim, int rope_dim, m40_rope_style style, int row_stride,
+                        m40_err *err);
+
+/* y[n] = silu(gate[n]) * up[n]. */
+int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int n, m40_err *err);
+
+/* y[n] = a[n] + b[n]. */
+int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err);
+
+/* Stores k, v [n_tokens][kv_dim] as FP16 at positions pos[] of one layer's
+ * cache [n_ctx][kv_dim]. */
+int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
+                      m40_dptr pos, int kv_dim, int n_tokens, m40_err *err);
+
+/* Scratch the attention needs for n_q queries over at most n_pos positions:
+ * floats of o_part and of ml_part. */
+#define M40_ATTN_CHUNK 256
+int m40_cuda_attn_splits(int n_pos);
+size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos);
+
+/* out[n_q][n_head*hd] = causal attention of q[n_q][n_head*hd] (query t sees
+ * positions 0..pos_q[t], the largest of which is max_pos) over one layer's
+ * FP16 cache. scratch: m40_cuda_attn_scratch_floats(n_q, n_head, hd,
+ * max_pos + 1) floats. */
+int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, m40_dptr k_cache,
+                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int n_head,
+                       int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err);
+
+/* out[0] = argmax x[n] (int32, ties to the lowest index). */
+int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err);
+
+/* c[m][ldc] (+)= a[m][k] b[n][k]^T with our tiled kernel. */
+int m40_cuda_sgemm_nt(m40_cuda_ops *ops, m40_dptr c, m40_dptr a, m40_dptr b, int m, int n, int k,
+                      int ldc, int accumulate, m40_err *err);
+
+#endif /* M40_BACKEND_CUDA_OPS_H */

@@ -1,0 +1,51 @@
+/* config.h - a model's hyperparameters and architecture flags.
+ *
+ * Filled from a GGUF file's `<arch>.*` keys (model.c). Architecture
+ * differences are flags here, never copies of the forward pass:
+ *   llama (Llama 2/3, Mistral, TinyLlama, SmolLM2): normal RoPE, no biases;
+ *   qwen2: NeoX RoPE, Q/K/V biases.
+ * Tied embeddings (no output.weight) are a flag too.
+ *
+ * Owns: the config struct. Touches: nothing.
+ */
+#ifndef M40_MODEL_CONFIG_H
+#define M40_MODEL_CONFIG_H
+
+#include <stdint.h>
+
+typedef enum m40_arch {
+    M40_ARCH_LLAMA = 0,
+    M40_ARCH_QWEN2 = 1,
+} m40_arch;
+
+/* Which elements RoPE rotates together in a head of `rope_dim` dims:
+ * NORM pairs (2i, 2i+1) (GGML's mode 0, used by llama GGUFs, whose Q/K rows
+ * the converter permuted for it); NEOX pairs (i, i + rope_dim/2) (mode 2). */
+typedef enum m40_rope_style {
+    M40_ROPE_NORM = 0,
+    M40_ROPE_NEOX = 2,
+} m40_rope_style;
+
+typedef struct m40_model_config {
+    m40_arch arch;
+    int32_t n_layer;       /* transformer blocks */
+    int32_t n_embd;        /* d: residual stream width */
+    int32_t n_ff;          /* MLP hidden width */
+    int32_t n_head;        /* query heads */
+    int32_t n_head_kv;     /* key/value heads (GQA when < n_head) */
+    int32_t head_dim;      /* n_embd / n_head unless the file says otherwise */
+    int32_t n_vocab;       /* rows of the embedding matrix */
+    int32_t n_ctx_train;   /* context length the model was trained for */
+    float rms_eps;         /* RMSNorm epsilon */
+    float rope_freq_base;  /* theta base, e.g. 10000, 500000 */
+    float rope_freq_scale; /* linear scaling: positions multiplied by this (1 = none) */
+    int32_t rope_dim;      /* dims of each head that RoPE rotates (usually head_dim) */
+    m40_rope_style rope_style;
+    int32_t has_qkv_bias;    /* qwen2 */
+    int32_t tied_embeddings; /* output projection is token_embd */
+} m40_model_config;
+
+/* The architecture's name as GGUF spells it ("llama", "qwen2"). */
+const char *m40_arch_name(m40_arch arch);
+
+#endif /* M40_MODEL_CONFIG_H */

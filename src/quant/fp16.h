@@ -1,0 +1,101 @@
+/* fp16.h - IEEE binary16 (FP16) and bfloat16 (BF16) <-> binary32 (FP32).
+ *
+ * The scalar conversions are static inline so the block (de)quantizers can
+ * call them per element without a function call. They are exact and match
+ * GGML (ggml-impl.h) bit for bit on every input:
+ *   - FP16 -> FP32 and BF16 -> FP32 are exact (every FP16/BF16 value is an
+ *     FP32 value), subnormals included. An FP16 NaN keeps its sign and
+ *     payload and comes out quiet (what GGML's float multiply and F16C do).
+ *     A BF16 NaN is passed through unchanged (a plain shift, as GGML).
+ *   - FP32 -> FP16 rounds to nearest, ties to even; FP16 subnormals are
+ *     produced, values from 65520 up become inf, NaN becomes 0x7e00 with the
+ *     sign kept (GGML's canonical quiet NaN).
+ *   - FP32 -> BF16 rounds to nearest, ties to even, with no flush of
+ *     subnormals; NaN keeps its top bits and gets the quiet bit (GGML).
+ *
+ * Owns: nothing (pure functions). Touches: nothing.
+ */
+#ifndef M40_QUANT_FP16_H
+#define M40_QUANT_FP16_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t m40_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float m40_f32_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float m40_fp16_to_fp32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    const uint32_t mant = h & 0x3ffu;
+    if (exp == 0) {
+        /* zero or subnormal: mant * 2^-24, exact in FP32 */
+        float v = (float)mant * 0x1p-24f;
+        return m40_f32_from_bits(m40_f32_bits(v) | sign);
+    }
+    if (exp == 31) /* inf, or NaN made quiet */
+        return m40_f32_from_bits(sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u));
+    return m40_f32_from_bits(sign | ((exp + (127 - 15)) << 23) | (mant << 13));
+}
+
+static inline uint16_t m40_fp32_to_fp16(float f) {
+    const uint32_t x = m40_f32_bits(f);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) /* NaN */
+        return sign | 0x7e00u;
+    if (ax >= 0x477ff000u) /* >= 65520 (half-way past the largest FP16) */
+        return sign | 0x7c00u;
+    if (ax < 0x38800000u) {
+        /* below 2^-14: an FP16 subnormal (or zero). Count in units of 2^-24
+         * by shifting the FP32 significand right and round to even. */
+        const uint32_t e = ax >> 23;
+        if (e < 102) /* below 2^-25: rounds to zero */
+            return sign;
+        const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+        const uint32_t shift = 126 - e; /* 14 .. 24 */
+        uint32_t q = m >> shift;
+        const uint32_t rem = m & ((1u << shift) - 1);
+        const uint32_t half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1u)))
+            q++;
+        return (uint16_t)(sign | q);
+    }
+    /* normal: rebias the exponent, drop 13 mantissa bits rounding to even; a
+     * carry out of the mantissa correctly bumps the exponent */
+    const uint32_t r = ax - ((127u - 15u) << 23);
+    uint32_t q = r >> 13;
+    const uint32_t rem = r & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (q & 1u)))
+        q++;
+    return (uint16_t)(sign | q);
+}
+
+static inline float m40_bf16_to_fp32(uint16_t h) {
+    return m40_f32_from_bits((uint32_t)h << 16);
+}
+
+static inline uint16_t m40_fp32_to_bf16(float f) {
+    const uint32_t x = m40_f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it NaN, make it quiet */
+        return (uint16_t)((x >> 16) | 0x40u);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+/* Row conversions. `src` and `dst` may be unaligned (they are read and
+ * written with memcpy), which GGUF tensor data inside a mapped file can be. */
+void m40_fp16_to_fp32_row(const void *src, float *dst, int64_t n);
+void m40_fp32_to_fp16_row(const float *src, void *dst, int64_t n);
+void m40_bf16_to_fp32_row(const void *src, float *dst, int64_t n);
+void m40_fp32_to_bf16_row(const float *src, void *dst, int64_t n);
+
+#endif /* M40_QUANT_FP16_H */

@@ -1,0 +1,252 @@
+/* test_gpu_ops.c - each kernel against the CPU reference (src/backend/cpu/ops.c).
+ *
+ * rmsnorm, rope (normal and NeoX, with and without frequency factors),
+ * swiglu, argmax, the KV store plus attention over a grid of head sizes,
+ * GQA ratios and context lengths (query tokens at several positions, so
+ * prefill's causal mask is covered too), and the tiled SGEMM. Tolerances
+ * are relative to the magnitude of the result; FP16 storage is exact on
+ * both sides (same rounding), so differences come only from FP32
+ * summation order and transcendental functions.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#include "backend/cpu/ops.h"
+#include "quant/fp16.h"
+#include "backend/cuda/ops.h"
+#include "check.h"
+#include "gpu_test.h"
+
+static m40_gpu g_gpu;
+static m40_cuda_ops g_ops;
+
+/* Device copies of host arrays, freed at the end of each test. */
+static m40_dptr g_allocs[64];
+static int g_n_allocs;
+
+static m40_dptr dev(const void *host, size_t bytes) {
+    m40_err err = {{0}};
+    m40_dptr p = 0;
+    if (m40_gpu_alloc(&g_gpu, &p, bytes ? bytes : 4, &err) ||
+        (host && m40_gpu_upload(&g_gpu, p, host, bytes, &err))) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 0;
+    }
+    if (g_n_allocs < 64)
+        g_allocs[g_n_allocs++] = p;
+    return p;
+}
+
+static void free_all(void) {
+    for (int i = 0; i < g_n_allocs; i++)
+        m40_gpu_free(&g_gpu, g_allocs[i]);
+    g_n_allocs = 0;
+}
+
+static int fetch(void *host, m40_dptr p, size_t bytes) {
+    m40_err err = {{0}};
+    if (m40_gpu_sync(&g_gpu, &err) || m40_gpu_download(&g_gpu, host, p, bytes, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void fill(float *x, size_t n, unsigned seed, float scale) {
+    for (size_t i = 0; i < n; i++)
+        x[i] = gpu_test_rand(&seed) * scale;
+}
+
+/* max |a - b| / max(max |b|, tiny) */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double worst = 0.0, mag = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+        mag = fmax(mag, fabs((double)b[i]));
+    }
+    return worst / mag;
+}
+
+#define CHECK_CLOSE(what, a, b, n, tol)                                                    \
+    do {                                                                                   \
+        double d_ = rel_diff((a), (b), (n));                                               \
+        if (d_ > (tol))                                                                    \
+            fprintf(stderr, "%s: relative diff %.3g > %.3g\n", (what), d_, (double)(tol)); \
+        CHECK(d_ <= (tol));                                                                \
+    } while (0)
+
+static void test_rmsnorm(void) {
+    enum { ROWS = 3, N = 576 };
+    static float x[ROWS * N], w[N], want[ROWS * N], got[ROWS * N];
+    fill(x, ROWS * N, 1, 3.0f);
+    fill(w, N, 2, 1.0f);
+    for (int r = 0; r < ROWS; r++)
+        m40_op_rmsnorm(want + r * N, x + r * N, w, N, 1e-5f);
+    m40_dptr dx = dev(x, sizeof x), dw = dev(w, sizeof w), dy = dev(NULL, sizeof got);
+    m40_err err = {{0}};
+    CHECK(m40_cuda_rmsnorm(&g_ops, dy, dx, dw, ROWS, N, 1e-5f, &err) == 0);
+    CHECK(fetch(got, dy, sizeof got) == 0);
+    CHECK_CLOSE("rmsnorm", got, want, ROWS * N, 1e-5);
+    free_all();
+}
+
+static void test_rope_case(int head_dim, int rope_dim, m40_rope_style style, int with_factors) {
+    enum { T = 5, H = 3 };
+    int stride = H * head_dim, pos[T] = {0, 1, 17, 511, 4095};
+    float x[T * H * 128], want[T * H * 128], got[T * H * 128], ff[64];
+    fill(x, (size_t)T * stride, 3, 1.0f);
+    for (int j = 0; j < rope_dim / 2; j++)
+        ff[j] = 1.0f + (float)j * 0.25f;
+    memcpy(want, x, sizeof(float) * T * stride);
+    for (int t = 0; t < T; t++)
+        m40_op_rope(want + t * stride, H, head_dim, rope_dim, pos[t], 10000.0f, 0.5f,
+                    with_factors ? ff : NULL, style);
+    m40_dptr dx = dev(x, sizeof(float) * T * stride), dpos = dev(pos, sizeof pos);
+    m40_dptr dff = with_factors ? dev(ff, sizeof ff) : 0;
+    m40_dptr dcs = dev(NULL, sizeof(float) * T * rope_dim);
+    m40_err err = {{0}};
+    CHECK(m40_cuda_rope_table(&g_ops, dcs, dpos, T, rope_dim, 10000.0f, 0.5f, dff, &err) == 0);
+    CHECK(m40_cuda_rope_apply(&g_ops, dx, dcs, T, H, head_dim, rope_dim, style, stride, &err) == 0);
+    CHECK(fetch(got, dx, sizeof(float) * T * stride) == 0);
+    char what[64];
+    snprintf(what, sizeof what, "rope hd=%d rd=%d style=%d ff=%d", head_dim, rope_dim, style,
+             with_factors);
+    CHECK_CLOSE(what, got, want, (size_t)T * stride, 1e-6);
+    free_all();
+}
+
+static void test_swiglu_and_argmax(void) {
+    enum { N = 100003 };
+    static float g[N], u[N], want[N], got[N];
+    fill(g, N, 4, 8.0f);
+    fill(u, N, 5, 2.0f);
+    m40_op_swiglu(want, g, u, N);
+    m40_dptr dg = dev(g, sizeof g), du = dev(u, sizeof u), dy = dev(NULL, sizeof got);
+    m40_err err = {{0}};
+    CHECK(m40_cuda_swiglu(&g_ops, dy, dg, du, N, &err) == 0);
+    CHECK(fetch(got, dy, sizeof got) == 0);
+    CHECK_CLOSE("swiglu", got, want, N, 1e-6);
+
+    /* argmax with a planted maximum, then a tie resolved to the lower index */
+    g[77777] = 100.0f;
+    int idx = -1;
+    m40_dptr dx = dev(g, sizeof g), dout = dev(NULL, sizeof idx);
+    CHECK(m40_cuda_argmax(&g_ops, dout, dx, N, &err) == 0);
+    CHECK(fetch(&idx, dout, sizeof idx) == 0);
+    CHECK(idx == 77777);
+    g[1234] = 100.0f;
+    m40_dptr dx2 = dev(g, sizeof g);
+    CHECK(m40_cuda_argmax(&g_ops, dout, dx2, N, &err) == 0);
+    CHECK(fetch(&idx, dout, sizeof idx) == 0);
+    CHECK(idx == 1234);
+    free_all();
+}
+
+/* Attention of n_q query tokens at the last n_q positions of a context of
+ * n_ctx, against the CPU reference, with the cache written by kv_store. */
+static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
+    const int n_head_kv = 2, n_head = n_head_kv * ratio, kv_dim = n_head_kv * head_dim;
+    const int q_dim = n_head * head_dim;
+    size_t kv_n = (size_t)n_ctx * kv_dim;
+    float *k = malloc(kv_n * 4), *v = malloc(kv_n * 4), *q = malloc((size_t)n_q * q_dim * 4);
+    float *want = malloc((size_t)n_q * q_dim * 4), *got = malloc((size_t)n_q * q_dim * 4);
+    float *scores = malloc((size_t)n_ctx * 4);
+    uint16_t *kh = malloc(kv_n * 2), *vh = malloc(kv_n * 2);
+    int *pos_all = malloc((size_t)n_ctx * sizeof(int)), *pos_q = malloc((size_t)n_q * sizeof(int));
+    fill(k, kv_n, 6 + (unsigned)n_ctx, 2.0f);
+    fill(v, kv_n, 7 + (unsigned)n_ctx, 1.0f);
+    fill(q, (size_t)n_q * q_dim, 8 + (unsigned)head_dim, 2.0f);
+    for (size_t i = 0; i < kv_n; i++) {
+        kh[i] = m40_fp32_to_fp16(k[i]);
+        vh[i] = m40_fp32_to_fp16(v[i]);
+    }
+    for (int p = 0; p < n_ctx; p++)
+        pos_all[p] = p;
+    for (int t = 0; t < n_q; t++) {
+        pos_q[t] = n_ctx - n_q + t;
+        m40_op_attention(want + (size_t)t * q_dim, q + (size_t)t * q_dim, kh, vh, pos_q[t] + 1,
+                         (size_t)kv_dim, n_head, n_head_kv, head_dim, scores);
+    }
+    m40_err err = {{0}};
+    m40_dptr dk = dev(k, kv_n * 4), dv = dev(v, kv_n * 4), dpos = dev(pos_all, n_ctx * 4);
+    m40_dptr dkc = dev(NULL, kv_n * 2), dvc = dev(NULL, kv_n * 2);
+    m40_dptr dq = dev(q, (size_t)n_q * q_dim * 4), dpq = dev(pos_q, (size_t)n_q * 4);
+    m40_dptr dout = dev(NULL, (size_t)n_q * q_dim * 4);
+    m40_dptr dscr = dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx) * 4);
+    CHECK(m40_cuda_kv_store(&g_ops, dkc, dvc, dk, dv, dpos, kv_dim, n_ctx, &err) == 0);
+    CHECK(m40_cuda_attention(&g_ops, dout, dq, dkc, dvc, dpq, n_q, n_ctx - 1, n_head, n_head_kv,
+                             head_dim, dscr, &err) == 0);
+    if (err.msg[0])
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(fetch(got, dout, (size_t)n_q * q_dim * 4) == 0);
+    /* the cache must hold exactly the CPU's FP16 values */
+    uint16_t *kc = malloc(kv_n * 2);
+    CHECK(fetch(kc, dkc, kv_n * 2) == 0);
+    CHECK(memcmp(kc, kh, kv_n * 2) == 0);
+    char what[96];
+    snprintf(what, sizeof what, "attention hd=%d ratio=%d ctx=%d n_q=%d", head_dim, ratio, n_ctx,
+             n_q);
+    CHECK_CLOSE(what, got, want, (size_t)n_q * q_dim, 2e-5);
+    free_all();
+    free(k), free(v), free(q), free(want), free(got), free(scores), free(kh), free(vh);
+    free(pos_all), free(pos_q), free(kc);
+}
+
+static void test_attention_grid(void) {
+    static const int dims[] = {64, 80, 128}, ratios[] = {1, 4, 8};
+    static const int ctxs[] = {1, 7, 64, 513, 4096};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 5; c++)
+                attention_case(dims[a], ratios[b], ctxs[c], 1);
+    /* several queries at once (prefill): causal within the batch */
+    attention_case(64, 4, 300, 300);
+    attention_case(128, 8, 520, 9);
+}
+
+static void test_sgemm(int m, int n, int k) {
+    float *a = malloc((size_t)m * k * 4), *b = malloc((size_t)n * k * 4);
+    float *want = malloc((size_t)m * n * 4), *got = malloc((size_t)m * n * 4);
+    fill(a, (size_t)m * k, 9, 1.0f);
+    fill(b, (size_t)n * k, 10, 1.0f);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0.0;
+            for (int p = 0; p < k; p++)
+                s += (double)a[(size_t)i * k + p] * b[(size_t)j * k + p];
+            want[(size_t)i * n + j] = (float)s;
+        }
+    m40_err err = {{0}};
+    m40_dptr da = dev(a, (size_t)m * k * 4), db = dev(b, (size_t)n * k * 4);
+    m40_dptr dc = dev(NULL, (size_t)m * n * 4);
+    CHECK(m40_cuda_sgemm_nt(&g_ops, dc, da, db, m, n, k, n, 0, &err) == 0);
+    CHECK(fetch(got, dc, (size_t)m * n * 4) == 0);
+    char what[64];
+    snprintf(what, sizeof what, "sgemm %dx%dx%d", m, n, k);
+    CHECK_CLOSE(what, got, want, (size_t)m * n, 1e-5);
+    free_all();
+    free(a), free(b), free(want), free(got);
+}
+
+int main(void) {
+    gpu_test_open(&g_gpu);
+    m40_err err = {{0}};
+    if (m40_cuda_ops_init(&g_ops, &g_gpu, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        CHECK(0);
+        m40_gpu_close(&g_gpu);
+        return check_report();
+    }
+    test_rmsnorm();
+    test_rope_case(64, 64, M40_ROPE_NORM, 0);
+    test_rope_case(64, 64, M40_ROPE_NEOX, 0);
+    test_rope_case(128, 128, M40_ROPE_NORM, 1);
+    test_rope_case(80, 64, M40_ROPE_NEOX, 1);
+    test_swiglu_and_argmax();
+    test_attention_grid();
+    test_sgemm(1, 1, 32);
+    test_sgemm(7, 130, 576);
+    test_sgemm(512, 300, 1536);
+    m40_gpu_close(&g_gpu);
+    return check_report();
+}
