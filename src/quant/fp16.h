@@ -63,21 +63,16 @@ static inline uint16_t m40_fp32_to_fp16(float f) {
             return sign;
         const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
         const uint32_t shift = 126 - e; /* 14 .. 24 */
-        uint32_t q = m >> shift;
+        const uint32_t q = m >> shift;
         const uint32_t rem = m & ((1u << shift) - 1);
-        const uint32_t half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (q & 1u)))
-            q++;
-        return (uint16_t)(sign | q);
+        /* up when above half, or at half with q odd: rem + odd > half */
+        return (uint16_t)(sign | (q + ((rem + (q & 1u)) > (1u << (shift - 1)))));
     }
     /* normal: rebias the exponent, drop 13 mantissa bits rounding to even; a
      * carry out of the mantissa correctly bumps the exponent */
     const uint32_t r = ax - ((127u - 15u) << 23);
-    uint32_t q = r >> 13;
-    const uint32_t rem = r & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (q & 1u)))
-        q++;
-    return (uint16_t)(sign | q);
+    const uint32_t q = r >> 13;
+    return (uint16_t)(sign | (q + (((r & 0x1fffu) + (q & 1u)) > 0x1000u)));
 }
 
 static inline float m40_bf16_to_fp32(uint16_t h) {
