@@ -108,7 +108,6 @@ enable_language(ASM)
 set(M40_KERNELS_EMBED_SOURCE ${CMAKE_BINARY_DIR}/kernels/kernels_blob.S)
 configure_file(${PROJECT_SOURCE_DIR}/src/backend/cuda/kernels_blob.S.in
                ${M40_KERNELS_EMBED_SOURCE} @ONLY)
-set_source_files_properties(${M40_KERNELS_EMBED_SOURCE} PROPERTIES OBJECT_DEPENDS ${M40_FATBIN})
 set(M40_KERNELS_TARGETS "sm_52 SASS + compute_52 PTX (nvcc ${M40_NVCC_VERSION})")
 
 # cuobjdump of the same toolchain, for the fatbin check (tests/cli/test_fatbin.sh).

@@ -38,3 +38,24 @@ M40_DEFINE_DEQUANT_ROWS(q8_0)
 M40_DEFINE_DEQUANT_ROWS(q4_k)
 M40_DEFINE_DEQUANT_ROWS(q5_k)
 M40_DEFINE_DEQUANT_ROWS(q6_k)
+
+/* Repacked Q4_0 / Q8_0 (repack.cu): the same job over the aligned layout;
+ * `rows` is the matrix's total row count (it locates the scales). */
+#define M40_DEFINE_DEQUANT_ROWS_REPACKED(type)                                                   \
+    M40_KERNEL void m40_dequant_rows_##type##r(float *dst, const uint8_t *w, int rows, int cols, \
+                                               const int *ids, int r0, int n_rows) {             \
+        int nb = cols / 32;                                                                      \
+        long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;                        \
+        if (idx >= (long long)nb * n_rows)                                                       \
+            return;                                                                              \
+        int i = (int)(idx / nb), g = (int)(idx % nb);                                            \
+        long long r = ids ? ids[i] : r0 + i;                                                     \
+        float v[32];                                                                             \
+        decode32_##type##r(w, (long long)rows *nb, r *nb + g, v);                                \
+        float *out = dst + (long long)i * cols + g * 32;                                         \
+        for (int k = 0; k < 32; k++)                                                             \
+            out[k] = v[k];                                                                       \
+    }
+
+M40_DEFINE_DEQUANT_ROWS_REPACKED(q4_0)
+M40_DEFINE_DEQUANT_ROWS_REPACKED(q8_0)

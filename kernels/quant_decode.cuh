@@ -164,4 +164,61 @@ static __device__ __forceinline__ void decode32_q6_k(const uint8_t *row, int64_t
     }
 }
 
+/* ---- repacked Q4_0 / Q8_0 (repack.cu): quants [R][NB][Q], then scales [R][NB] ----
+ * `row` here is the matrix base (all rows), and the group index g counts
+ * blocks from the start of the matrix (row * NB + block), so these take the
+ * matrix's total block count instead of a row pointer. */
+
+/* Small integers to float without I2F (a quarter-rate conversion on every
+ * GPU since Maxwell): OR the integer into the mantissa of 2^23 (0x4B000000)
+ * and subtract 2^23 plus the offset, with one exact FADD. */
+static __device__ __forceinline__ float m40_u8_to_f(uint32_t q, float offset_plus_2p23) {
+    return __uint_as_float(0x4B000000u | q) - offset_plus_2p23;
+}
+
+/* The raw forms return the block's scale and leave v unscaled, so a dot
+ * product can multiply by the scale once per block instead of per weight. */
+static __device__ __forceinline__ float decode32_q4_0r_raw(const uint8_t *w, long long n_blocks,
+                                                           long long blk, float *v) {
+    uint4 p = __ldg((const uint4 *)w + blk);
+    uint32_t words[4] = {p.x, p.y, p.z, p.w};
+    for (int k = 0; k < 4; k++) {
+        for (int j = 0; j < 4; j++) {
+            uint32_t q = words[k] >> (8 * j);
+            /* (q & 15) - 8 and (q >> 4 & 15) - 8, exactly */
+            v[4 * k + j] = m40_u8_to_f(q & 0xFu, 8388616.0f);
+            v[16 + 4 * k + j] = m40_u8_to_f((q >> 4) & 0xFu, 8388616.0f);
+        }
+    }
+    return __half2float(__ushort_as_half(__ldg((const unsigned short *)(w + n_blocks * 16) + blk)));
+}
+
+static __device__ __forceinline__ float decode32_q8_0r_raw(const uint8_t *w, long long n_blocks,
+                                                           long long blk, float *v) {
+    const uint4 *q = (const uint4 *)w + 2 * blk;
+    uint4 a = __ldg(q), b = __ldg(q + 1);
+    uint32_t words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+    for (int k = 0; k < 8; k++) {
+        /* flipping the sign bit maps int8 -128..127 to 0..255 = value + 128 */
+        uint32_t u = words[k] ^ 0x80808080u;
+        for (int j = 0; j < 4; j++)
+            v[4 * k + j] = m40_u8_to_f((u >> (8 * j)) & 0xFFu, 8388736.0f);
+    }
+    return __half2float(__ushort_as_half(__ldg((const unsigned short *)(w + n_blocks * 32) + blk)));
+}
+
+static __device__ __forceinline__ void decode32_q4_0r(const uint8_t *w, long long n_blocks,
+                                                      long long blk, float *v) {
+    float d = decode32_q4_0r_raw(w, n_blocks, blk, v);
+    for (int i = 0; i < 32; i++)
+        v[i] *= d;
+}
+
+static __device__ __forceinline__ void decode32_q8_0r(const uint8_t *w, long long n_blocks,
+                                                      long long blk, float *v) {
+    float d = decode32_q8_0r_raw(w, n_blocks, blk, v);
+    for (int i = 0; i < 32; i++)
+        v[i] *= d;
+}
+
 #endif /* M40_KERNELS_QUANT_DECODE_CUH */

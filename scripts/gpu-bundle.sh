@@ -15,7 +15,8 @@ dist=$root/dist/gpu
 max_mib=60
 
 [ -x "$root/.cuda/bin/nvcc" ] || bash "$root/scripts/setup-cuda.sh"
-cmake -S "$root" -B "$build" -G Ninja -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$root" -B "$build" -G Ninja -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
+    -DM40_CPU_TESTS=OFF >/dev/null
 cmake --build "$build" --target m40-llm gpu_tests
 
 rm -rf "$dist"
@@ -25,6 +26,20 @@ for t in "$build"/tests/gpu/test_gpu_*; do
     [ -x "$t" ] && [ -f "$t" ] && cp "$t" "$dist/tests/"
 done
 strip "$dist/bin/m40-llm" "$dist"/tests/*
+# The libraries from Debian that the binaries link (cJSON, PCRE2, OpenMP's
+# runtime) may be missing on the GPU machine: ship them in lib/. glibc is
+# not shipped; the machine's own is used.
+mkdir -p "$dist/lib"
+ldd "$dist/bin/m40-llm" "$dist"/tests/* | awk '/=> \// {print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' |
+    while read -r lib; do cp -L "$lib" "$dist/lib/"; done
+cat >"$dist/m40-llm" <<'WRAP'
+#!/bin/sh
+# Runs bin/m40-llm with the libraries shipped in lib/.
+here=$(cd "$(dirname "$0")" && pwd)
+LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin/m40-llm" "$@"
+WRAP
+chmod +x "$dist/m40-llm"
 cp "$root/scripts/gpu-run-tests.sh" "$dist/run-tests.sh"
 chmod +x "$dist/run-tests.sh"
 

@@ -12,6 +12,8 @@
 # then checks that it is off).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+# The bundle ships the non-glibc libraries it links (gpu-bundle.sh).
+export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 sanitizer=()
 if [ "${1:-}" = "--sanitize" ]; then
     cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
@@ -23,7 +25,6 @@ if [ "${1:-}" = "--sanitize" ]; then
     sanitizer=("$cs" --tool memcheck --error-exitcode 99 --leak-check full --report-api-errors no)
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 passed=0 failed=0
 
 run_one() { # run_one NAME COMMAND...
@@ -41,8 +42,34 @@ run_one() { # run_one NAME COMMAND...
     fi
 }
 
+# Models for the forward-pass parity test, made here by synth: every weight
+# type on shapes small enough for the CPU reference (tiny: d=64; mini:
+# d=256, so K-quant rows are whole blocks; mini-qwen2: NeoX RoPE, biases).
+models=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$models"' EXIT
+forward_models=()
+for type in f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K; do
+    for shape in tiny mini; do
+        "$here/bin/m40-llm" synth --shape $shape --type $type --seed 7 -o "$models/$shape-$type.gguf" >/dev/null
+        forward_models+=("$models/$shape-$type.gguf")
+    done
+done
+for type in f16 q4_0 q6_K; do
+    "$here/bin/m40-llm" synth --shape mini-qwen2 --type $type -o "$models/qwen2-$type.gguf" >/dev/null
+    forward_models+=("$models/qwen2-$type.gguf")
+done
+# Extra models given by the caller (e.g. the default model): M40_TEST_MODELS="a.gguf b.gguf"
+for extra in ${M40_TEST_MODELS:-}; do
+    forward_models+=("$extra")
+done
+
 for t in "$here"/tests/test_gpu_*; do
-    run_one "$(basename "$t")" "${sanitizer[@]}" "$t"
+    name=$(basename "$t")
+    if [ "$name" = test_gpu_forward ]; then
+        run_one "$name" "${sanitizer[@]}" "$t" "${forward_models[@]}"
+    else
+        run_one "$name" "${sanitizer[@]}" "$t"
+    fi
 done
 
 # The CLI must find the device, load its kernels and report cuBLAS.

@@ -7,8 +7,9 @@
 #   2. builds with CUDA kernels for sm_52 (gcc, -Werror), runs ctest there,
 #      which includes the check that the fatbin holds sm_52 SASS + compute_52
 #      PTX, and packs the GPU bundle (dist/gpu, must stay under 60 MiB)
-#   3. builds CPU-only with clang (-Werror) and runs ctest
-#   4. builds CPU-only with gcc under ASan+UBSan and runs ctest
+#   3. builds CPU-only with clang (-Werror) and runs ctest (without the
+#      "slow" label: the reference forward on a real model already ran in 2)
+#   4. builds CPU-only with gcc under ASan+UBSan and runs ctest (likewise)
 # GPU tests need a GPU: run dist/gpu/run-tests.sh on one (CONTRIBUTING.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,26 +20,28 @@ step() { printf '\n== %s\n' "$*"; }
 step "dependencies"
 bash scripts/install-deps.sh
 bash scripts/setup-cuda.sh
+bash scripts/get-default-model.sh # test_reference runs the default model
 
 step "format"
 bash scripts/check-format.sh
 
-# build DIR CC [cmake args...] then ctest in DIR
+# build DIR CC CTEST_ARGS [cmake args...] then ctest in DIR
 build_and_test() {
-    local dir=$1 cc=$2
-    shift 2
+    local dir=$1 cc=$2 ctest_args=$3
+    shift 3
     CC=$cc cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
     cmake --build "$dir" -j "$jobs"
-    ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+    # shellcheck disable=SC2086
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" $ctest_args
 }
 
 step "gcc + CUDA kernels (sm_52), Release"
-build_and_test build/ci-cuda gcc -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release
-bash scripts/gpu-bundle.sh "$root/build/ci-cuda"
+build_and_test build/ci-cuda gcc "" -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release
+bash scripts/gpu-bundle.sh "$root/build/ci-bundle"
 
 step "clang, CPU-only, Debug"
-build_and_test build/ci-clang clang -DCMAKE_BUILD_TYPE=Debug
+build_and_test build/ci-clang clang "-LE slow" -DCMAKE_BUILD_TYPE=Debug
 
 step "gcc, CPU-only, ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-    build_and_test build/ci-asan gcc -DCMAKE_BUILD_TYPE=Debug -DM40_SANITIZE=ON
+    build_and_test build/ci-asan gcc "-LE slow" -DCMAKE_BUILD_TYPE=Debug -DM40_SANITIZE=ON

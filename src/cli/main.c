@@ -14,7 +14,12 @@ typedef struct command {
 } command;
 
 static const command k_commands[] = {
-    {"info", m40_cmd_info, "build facts, CUDA devices and cuBLAS status"},
+    {"generate", m40_cmd_generate, "generate text from a prompt (streams to stdout)"},
+    {"info", m40_cmd_info, "build facts, CUDA devices and cuBLAS status; a model's facts"},
+    {"bench", m40_cmd_bench, "prefill and decode speed (like llama-bench)"},
+    {"synth", m40_cmd_synth, "write a random-weight model of a named shape (GGUF)"},
+    {"tokenize", m40_cmd_tokenize, "text -> token ids (llama-tokenize), or run a tokenizer suite"},
+    {"chat-template", m40_cmd_chat_template, "render messages with a chat template"},
 };
 
 static void usage(FILE *out) {

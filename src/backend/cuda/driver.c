@@ -34,6 +34,7 @@ static const sym k_syms[] = {
     SYM(cuMemFree, "cuMemFree_v2"),
     SYM(cuMemcpyHtoD, "cuMemcpyHtoD_v2"),
     SYM(cuMemcpyDtoH, "cuMemcpyDtoH_v2"),
+    SYM(cuMemcpyDtoD, "cuMemcpyDtoD_v2"),
     SYM(cuMemsetD8, "cuMemsetD8_v2"),
     SYM(cuModuleLoadData, "cuModuleLoadData"),
     SYM(cuModuleUnload, "cuModuleUnload"),

@@ -58,6 +58,7 @@ typedef struct m40_cuda_driver {
     m40_cu_result (*cuMemFree)(m40_cu_deviceptr ptr);
     m40_cu_result (*cuMemcpyHtoD)(m40_cu_deviceptr dst, const void *src, size_t bytes);
     m40_cu_result (*cuMemcpyDtoH)(void *dst, m40_cu_deviceptr src, size_t bytes);
+    m40_cu_result (*cuMemcpyDtoD)(m40_cu_deviceptr dst, m40_cu_deviceptr src, size_t bytes);
     m40_cu_result (*cuMemsetD8)(m40_cu_deviceptr dst, unsigned char value, size_t count);
     m40_cu_result (*cuModuleLoadData)(m40_cu_module *mod, const void *image);
     m40_cu_result (*cuModuleUnload)(m40_cu_module mod);

@@ -34,6 +34,26 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
             return -1;
     }
     const struct {
+        uint32_t type;
+        const char *gemv, *dequant;
+        int repacked;
+    } special[] = {
+        {M40_GGML_F16, "m40_gemv_f16_v", NULL, 0},
+        {M40_GGML_BF16, "m40_gemv_bf16_v", NULL, 0},
+        {M40_GGML_F32, "m40_gemv_f32_v", NULL, 0},
+        {M40_GGML_Q4_0, "m40_gemv_q4_0r", "m40_dequant_rows_q4_0r", 1},
+        {M40_GGML_Q8_0, "m40_gemv_q8_0r", "m40_dequant_rows_q8_0r", 1},
+    };
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+        uint32_t t = special[i].type;
+        m40_cu_function *g = special[i].repacked ? &ops->gemv_repacked[t] : &ops->gemv_vec[t];
+        if (get_fn(gpu, special[i].gemv, g, err) ||
+            (special[i].dequant && get_fn(gpu, special[i].dequant, &ops->dequant_repacked[t], err)))
+            return -1;
+    }
+    if (get_fn(gpu, "m40_repack_q", &ops->repack, err))
+        return -1;
+    const struct {
         const char *name;
         m40_cu_function *fn;
     } named[] = {
@@ -47,6 +67,7 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         {"m40_attn_combine", &ops->attn_combine},
         {"m40_argmax_f32", &ops->argmax},
         {"m40_sgemm_nt", &ops->sgemm_nt},
+        {"m40_add_bias_f32", &ops->add_bias},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -69,28 +90,71 @@ static int need_type(const m40_cuda_ops *ops, uint32_t type, m40_err *err) {
     return 0;
 }
 
-int m40_cuda_gemv(m40_cuda_ops *ops, uint32_t type, m40_dptr y, m40_dptr w, m40_dptr x,
-                  m40_dptr bias, int rows, int cols, int64_t row_bytes, m40_err *err) {
-    if (need_type(ops, type, err))
+int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
+                  m40_err *err) {
+    if (need_type(ops, w->type, err))
         return -1;
-    if (cols % 32 != 0)
-        return m40_errf(err, "gemv: %d columns is not a multiple of 32", cols);
-    long long rb = row_bytes;
-    void *args[] = {&y, &w, &x, &bias, &rows, &cols, &rb};
-    return m40_gpu_launch_1d(ops->gpu, ops->gemv[type], blocks_for(rows, 4), 128, 0, args, err);
+    if (w->cols % 32 != 0)
+        return m40_errf(err, "gemv: %d columns is not a multiple of 32", w->cols);
+    int rows = w->rows, cols = w->cols;
+    long long rb = w->row_bytes;
+    m40_dptr wp = w->ptr;
+    unsigned grid = blocks_for(rows, 4);
+    if (w->repacked) {
+        /* 4 rows per 128-thread block (M40_GEMV_RPW in gemv.cu) */
+        void *args[] = {&y, &wp, &x, &bias, &rows, &cols};
+        return m40_gpu_launch_1d(ops->gpu, ops->gemv_repacked[w->type], blocks_for(rows, 4), 128, 0,
+                                 args, err);
+    }
+    void *args[] = {&y, &wp, &x, &bias, &rows, &cols, &rb};
+    /* 16-byte loads need 16-byte aligned rows and x. F16/BF16 take one row
+     * per 128-thread block (M40_GEMV_VEC_RPB), F32 one row per warp. */
+    if (ops->gemv_vec[w->type] && wp % 16 == 0 && rb % 16 == 0 && x % 16 == 0) {
+        if (w->type != M40_GGML_F32)
+            grid = (unsigned)rows;
+        return m40_gpu_launch_1d(ops->gpu, ops->gemv_vec[w->type], grid, 128, 0, args, err);
+    }
+    return m40_gpu_launch_1d(ops->gpu, ops->gemv[w->type], grid, 128, 0, args, err);
 }
 
-int m40_cuda_dequant_rows(m40_cuda_ops *ops, uint32_t type, m40_dptr dst, m40_dptr w,
-                          int64_t row_bytes, int cols, m40_dptr ids, int r0, int n_rows,
-                          m40_err *err) {
-    if (need_type(ops, type, err))
+int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
+                          int r0, int n_rows, m40_err *err) {
+    if (need_type(ops, w->type, err))
         return -1;
-    if (cols % 32 != 0)
-        return m40_errf(err, "dequant: %d columns is not a multiple of 32", cols);
-    long long rb = row_bytes, threads = (long long)n_rows * (cols / 32);
-    void *args[] = {&dst, &w, &rb, &cols, &ids, &r0, &n_rows};
-    return m40_gpu_launch_1d(ops->gpu, ops->dequant_rows[type], blocks_for(threads, 128), 128, 0,
+    if (w->cols % 32 != 0)
+        return m40_errf(err, "dequant: %d columns is not a multiple of 32", w->cols);
+    int cols = w->cols, rows = w->rows;
+    long long rb = w->row_bytes, threads = (long long)n_rows * (cols / 32);
+    m40_dptr wp = w->ptr;
+    if (w->repacked) {
+        void *args[] = {&dst, &wp, &rows, &cols, &ids, &r0, &n_rows};
+        return m40_gpu_launch_1d(ops->gpu, ops->dequant_repacked[w->type], blocks_for(threads, 128),
+                                 128, 0, args, err);
+    }
+    void *args[] = {&dst, &wp, &rb, &cols, &ids, &r0, &n_rows};
+    return m40_gpu_launch_1d(ops->gpu, ops->dequant_rows[w->type], blocks_for(threads, 128), 128, 0,
                              args, err);
+}
+
+int m40_cuda_can_repack(uint32_t type) {
+    return type == M40_GGML_Q4_0 || type == M40_GGML_Q8_0;
+}
+
+int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *err) {
+    if (!m40_cuda_can_repack(w->type) || w->repacked)
+        return 0;
+    size_t bytes = (size_t)w->row_bytes * (size_t)w->rows;
+    const m40_cuda_driver *d = ops->gpu->drv;
+    if (m40_cu_check(d, d->cuMemcpyDtoD(tmp, w->ptr, bytes), "cuMemcpyDtoD", err))
+        return -1;
+    long long n_blocks = (long long)w->rows * (w->cols / 32);
+    int qbytes = w->type == M40_GGML_Q4_0 ? 16 : 32;
+    m40_dptr dst = w->ptr;
+    void *args[] = {&dst, &tmp, &n_blocks, &qbytes};
+    if (m40_gpu_launch_1d(ops->gpu, ops->repack, blocks_for(n_blocks, 256), 256, 0, args, err))
+        return -1;
+    w->repacked = 1;
+    return 0;
 }
 
 int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
@@ -127,6 +191,13 @@ int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, i
 int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err) {
     void *args[] = {&y, &a, &b, &n};
     return m40_gpu_launch_1d(ops->gpu, ops->add, blocks_for(n, 256), 256, 0, args, err);
+}
+
+int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows,
+                      m40_err *err) {
+    void *args[] = {&y, &bias, &n, &n_rows};
+    return m40_gpu_launch_1d(ops->gpu, ops->add_bias, blocks_for((long long)n * n_rows, 256), 256,
+                             0, args, err);
 }
 
 int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,

@@ -19,12 +19,27 @@
 
 typedef m40_cu_deviceptr m40_dptr;
 
+/* A weight matrix (or vector) in VRAM. `repacked`: Q4_0/Q8_0 rewritten by
+ * m40_cuda_repack into aligned quants + scales (kernels/repack.cu); then
+ * row_bytes is unused and the matrix must be addressed as a whole. */
+typedef struct m40_dweight {
+    uint32_t type;
+    int cols, rows;
+    int64_t row_bytes;
+    int repacked;
+    m40_dptr ptr; /* 0 when absent */
+} m40_dweight;
+
 typedef struct m40_cuda_ops {
     m40_gpu *gpu;
-    m40_cu_function gemv[M40_GGML_TYPE_COUNT];         /* NULL: type not handled */
+    m40_cu_function gemv[M40_GGML_TYPE_COUNT];     /* NULL: type not handled */
+    m40_cu_function gemv_vec[M40_GGML_TYPE_COUNT]; /* 16-byte loads (F32/F16/BF16) */
+    m40_cu_function gemv_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
+    m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
+    m40_cu_function repack;
     m40_cu_function rmsnorm, rope_table, rope_apply, swiglu, add, kv_store;
-    m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt;
+    m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -33,15 +48,20 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err);
 /* True when the GPU has a mat-vec and dequantize kernel for `type`. */
 int m40_cuda_type_supported(const m40_cuda_ops *ops, uint32_t type);
 
-/* y[rows] = W x (+ bias[rows] when bias != 0); W rows of `cols` elements of
- * `type`, row_bytes apart. cols must be a multiple of 32. */
-int m40_cuda_gemv(m40_cuda_ops *ops, uint32_t type, m40_dptr y, m40_dptr w, m40_dptr x,
-                  m40_dptr bias, int rows, int cols, int64_t row_bytes, m40_err *err);
+/* y[w.rows] = W x (+ bias[rows] when bias != 0); cols a multiple of 32,
+ * x 16-byte aligned. Picks the fastest kernel the weight's layout allows. */
+int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
+                  m40_err *err);
 
 /* dst[i][cols] = row (ids ? ids[i] : r0 + i) of W, as FP32. */
-int m40_cuda_dequant_rows(m40_cuda_ops *ops, uint32_t type, m40_dptr dst, m40_dptr w,
-                          int64_t row_bytes, int cols, m40_dptr ids, int r0, int n_rows,
-                          m40_err *err);
+int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
+                          int r0, int n_rows, m40_err *err);
+
+/* True when `type` has a repacked layout (Q4_0, Q8_0). */
+int m40_cuda_can_repack(uint32_t type);
+
+/* Repacks w (in place; `tmp` must hold its bytes) and sets w->repacked. */
+int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *err);
 
 /* y[rows][n] = rmsnorm(x[rows][n]) * w[n]. */
 int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
@@ -61,6 +81,10 @@ int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, i
 
 /* y[n] = a[n] + b[n]. */
 int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err);
+
+/* y[n_rows][n] += bias[n]. */
+int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows,
+                      m40_err *err);
 
 /* Stores k, v [n_tokens][kv_dim] as FP16 at positions pos[] of one layer's
  * cache [n_ctx][kv_dim]. */

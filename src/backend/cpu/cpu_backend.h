@@ -1,0 +1,45 @@
+/* cpu_backend.h - the reference forward pass on the CPU.
+ *
+ * Runs the llama-family forward (forward.c) over weights in their GGUF type,
+ * dequantizing one row at a time, with an FP16 KV cache and FP32 math,
+ * threaded with OpenMP. Every other backend is checked against this one.
+ *
+ * Owns: the KV cache (n_slots sequences x n_ctx positions) and activation
+ * buffers. Touches: the model's weights, read-only.
+ */
+#ifndef M40_BACKEND_CPU_CPU_BACKEND_H
+#define M40_BACKEND_CPU_CPU_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "util/err.h"
+
+typedef struct m40_cpu m40_cpu;
+
+typedef struct m40_cpu_options {
+    int32_t n_ctx;     /* positions per sequence (KV capacity) */
+    int32_t n_slots;   /* sequences decoded side by side */
+    int32_t n_batch;   /* most tokens one forward call takes (prefill chunk) */
+    int32_t n_threads; /* 0: OpenMP's default */
+} m40_cpu_options;
+
+int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options *opts,
+                   m40_err *err);
+void m40_cpu_destroy(m40_cpu *cpu);
+
+/* Runs tokens[0..n) of sequence `slot` at positions pos0 .. pos0+n-1, writing
+ * their keys and values into the slot's cache, and leaves the logits of the
+ * last token in logits[n_vocab]. Positions before pos0 must have been run
+ * already. n may exceed n_batch (it is processed in chunks). */
+int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
+                    float *logits, m40_err *err);
+
+/* Threads the forward uses. */
+int m40_cpu_threads(const m40_cpu *cpu);
+
+/* Bytes of the KV cache (for reporting). */
+size_t m40_cpu_kv_bytes(const m40_cpu *cpu);
+
+#endif /* M40_BACKEND_CPU_CPU_BACKEND_H */

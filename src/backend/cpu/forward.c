@@ -1,0 +1,290 @@
+/* forward.c - the llama-family forward pass on the CPU, end to end.
+ *
+ * Read this file top to bottom to follow one forward call:
+ *
+ *   tokens[T] --embedding--> x[T][d]
+ *   for each layer:
+ *       xb = rmsnorm(x) * attn_norm
+ *       q = xb Wq (+bq), k = xb Wk (+bk), v = xb Wv (+bv)     (qwen2 biases)
+ *       rope(q, k) at each token's position
+ *       K/V cache[slot][layer][pos] = k, v   (FP16)
+ *       att = softmax(q k^T / sqrt(hd)) v over positions <= pos (causal, GQA)
+ *       x += att Wo
+ *       xb = rmsnorm(x) * ffn_norm
+ *       x += (silu(xb Wgate) * (xb Wup)) Wdown
+ *   logits = rmsnorm(x[T-1]) * output_norm  Wout
+ *
+ * d = n_embd, hd = head_dim, T = tokens in this call (<= n_batch; longer
+ * calls are cut into chunks). Weights stay in their GGUF type: a matrix
+ * product dequantizes one weight row at a time into FP32 and dots it with
+ * every token's input, so no FP32 copy of the model ever exists. Math is
+ * FP32 (double for the long sums in rmsnorm/softmax); the KV cache is FP16.
+ * Each output element is computed by exactly one thread in a fixed order,
+ * so results do not depend on the thread count.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/ops.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+struct m40_cpu {
+    const m40_model *model;
+    m40_cpu_options opt;
+    int32_t kv_dim; /* n_head_kv * head_dim */
+    int32_t q_dim;  /* n_head * head_dim */
+    int32_t n_threads;
+    uint16_t *k_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 */
+    uint16_t *v_cache; /* same shape */
+    float *x;          /* [n_batch][d]    residual stream */
+    float *xb;         /* [n_batch][max(d, q_dim)] normed input / projections */
+    float *q;          /* [n_batch][q_dim] */
+    float *k, *v;      /* [n_batch][kv_dim] */
+    float *att;        /* [n_batch][q_dim] attention output */
+    float *hb, *hb2;   /* [n_batch][n_ff]  MLP gate and up */
+    float *scores;     /* [n_threads][n_ctx] attention scratch */
+    float *rowbuf;     /* [n_threads][max_cols] one dequantized weight row */
+    int32_t max_cols;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static float dot(const float *a, const float *b, int64_t n) {
+    /* Eight independent partial sums: lets the compiler vectorize without
+     * -ffast-math, and keeps the order fixed. */
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = 0.0f;
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static const void *weight_row(const m40_weight *w, int64_t r) {
+    return (const char *)w->data + (size_t)r * w->row_bytes;
+}
+
+/* y[T][w.rows] = x[T][w.cols] W^T (+ bias). Dequantizes each weight row once
+ * per call and reuses it for all T tokens. The model loader checked every
+ * weight's type is one dequantize_row handles, so it cannot fail here. */
+static void matmul(m40_cpu *cpu, float *y, const m40_weight *w, const m40_weight *bias,
+                   const float *x, int32_t T) {
+    const int64_t rows = w->rows, cols = w->cols;
+#pragma omp parallel for schedule(static) num_threads(cpu->n_threads)
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = cpu->rowbuf + (size_t)thread_id() * cpu->max_cols;
+        m40_dequantize_row(w->type, weight_row(w, r), row, cols, NULL);
+        float b = bias && bias->data ? ((const float *)bias->data)[r] : 0.0f;
+        for (int32_t t = 0; t < T; t++)
+            y[(size_t)t * rows + r] = dot(row, x + (size_t)t * cols, cols) + b;
+    }
+}
+
+static uint16_t *kv_at(const m40_cpu *cpu, uint16_t *cache, int32_t slot, int32_t layer,
+                       int32_t pos) {
+    const m40_model_config *c = &cpu->model->cfg;
+    size_t per_layer = (size_t)cpu->opt.n_ctx * cpu->kv_dim;
+    size_t per_slot = per_layer * c->n_layer;
+    return cache + slot * per_slot + layer * per_layer + (size_t)pos * cpu->kv_dim;
+}
+
+/* ---- one layer ---------------------------------------------------------- */
+
+static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int32_t slot,
+                            int32_t T, int32_t pos0) {
+    const m40_model_config *c = &cpu->model->cfg;
+    const int32_t d = c->n_embd, hd = c->head_dim;
+    const float *freq_factors = cpu->model->rope_freqs.data;
+
+    for (int32_t t = 0; t < T; t++)
+        m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->x + (size_t)t * d, L->attn_norm.data, d,
+                       c->rms_eps);
+    matmul(cpu, cpu->q, &L->wq, &L->bq, cpu->xb, T);
+    matmul(cpu, cpu->k, &L->wk, &L->bk, cpu->xb, T);
+    matmul(cpu, cpu->v, &L->wv, &L->bv, cpu->xb, T);
+
+    for (int32_t t = 0; t < T; t++) {
+        float *qt = cpu->q + (size_t)t * cpu->q_dim, *kt = cpu->k + (size_t)t * cpu->kv_dim;
+        float *vt = cpu->v + (size_t)t * cpu->kv_dim;
+        m40_op_rope(qt, c->n_head, hd, c->rope_dim, pos0 + t, c->rope_freq_base, c->rope_freq_scale,
+                    freq_factors, c->rope_style);
+        m40_op_rope(kt, c->n_head_kv, hd, c->rope_dim, pos0 + t, c->rope_freq_base,
+                    c->rope_freq_scale, freq_factors, c->rope_style);
+        uint16_t *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos0 + t);
+        uint16_t *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos0 + t);
+        for (int32_t i = 0; i < cpu->kv_dim; i++) {
+            kc[i] = m40_fp32_to_fp16(kt[i]);
+            vc[i] = m40_fp32_to_fp16(vt[i]);
+        }
+    }
+
+    /* Token t sees positions 0 .. pos0 + t (causal). */
+#pragma omp parallel for schedule(dynamic) num_threads(cpu->n_threads)
+    for (int32_t t = 0; t < T; t++) {
+        float *scores = cpu->scores + (size_t)thread_id() * cpu->opt.n_ctx;
+        m40_op_attention(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
+                         kv_at(cpu, cpu->k_cache, slot, layer, 0),
+                         kv_at(cpu, cpu->v_cache, slot, layer, 0), pos0 + t + 1,
+                         (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd, scores);
+    }
+
+    matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
+    m40_op_add(cpu->x, cpu->x, cpu->xb, T * d);
+}
+
+static void mlp_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
+    const m40_model_config *c = &cpu->model->cfg;
+    const int32_t d = c->n_embd;
+    for (int32_t t = 0; t < T; t++)
+        m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->x + (size_t)t * d, L->ffn_norm.data, d,
+                       c->rms_eps);
+    matmul(cpu, cpu->hb, &L->w_gate, NULL, cpu->xb, T);
+    matmul(cpu, cpu->hb2, &L->w_up, NULL, cpu->xb, T);
+    m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
+    matmul(cpu, cpu->xb, &L->w_down, NULL, cpu->hb, T);
+    m40_op_add(cpu->x, cpu->x, cpu->xb, T * d);
+}
+
+/* ---- the forward call --------------------------------------------------- */
+
+static void forward_chunk(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t T,
+                          int32_t pos0, float *logits) {
+    const m40_model *m = cpu->model;
+    const int32_t d = m->cfg.n_embd;
+
+    for (int32_t t = 0; t < T; t++)
+        m40_dequantize_row(m->tok_embd.type, weight_row(&m->tok_embd, tokens[t]),
+                           cpu->x + (size_t)t * d, d, NULL);
+
+    for (int32_t l = 0; l < m->cfg.n_layer; l++) {
+        attention_block(cpu, &m->layers[l], l, slot, T, pos0);
+        mlp_block(cpu, &m->layers[l], T);
+    }
+
+    if (!logits)
+        return;
+    float *last = cpu->xb; /* only the last token's logits are needed */
+    m40_op_rmsnorm(last, cpu->x + (size_t)(T - 1) * d, m->output_norm.data, d, m->cfg.rms_eps);
+    matmul(cpu, logits, &m->output, NULL, last, 1);
+}
+
+int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
+                    float *logits, m40_err *err) {
+    const m40_model_config *c = &cpu->model->cfg;
+    if (slot < 0 || slot >= cpu->opt.n_slots)
+        return m40_errf(err, "cpu forward: slot %d outside 0..%d", slot, cpu->opt.n_slots - 1);
+    if (n <= 0 || pos0 < 0 || n > cpu->opt.n_ctx - pos0)
+        return m40_errf(err, "cpu forward: %d tokens at position %d do not fit a context of %d", n,
+                        pos0, cpu->opt.n_ctx);
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
+            return m40_errf(err, "cpu forward: token id %d outside the vocabulary of %d", tokens[i],
+                            c->n_vocab);
+    }
+    for (int32_t done = 0; done < n;) {
+        int32_t T = n - done < cpu->opt.n_batch ? n - done : cpu->opt.n_batch;
+        int last = done + T == n;
+        forward_chunk(cpu, slot, tokens + done, T, pos0 + done, last ? logits : NULL);
+        done += T;
+    }
+    return 0;
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+int m40_cpu_threads(const m40_cpu *cpu) {
+    return cpu->n_threads;
+}
+
+size_t m40_cpu_kv_bytes(const m40_cpu *cpu) {
+    const m40_model_config *c = &cpu->model->cfg;
+    return 2 * (size_t)cpu->opt.n_slots * c->n_layer * cpu->opt.n_ctx * cpu->kv_dim *
+           sizeof(uint16_t);
+}
+
+static void *alloc_floats(size_t n, int *failed) {
+    void *p = calloc(n ? n : 1, sizeof(float));
+    if (!p)
+        *failed = 1;
+    return p;
+}
+
+int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options *opts,
+                   m40_err *err) {
+    *out = NULL;
+    const m40_model_config *c = &model->cfg;
+    if (opts->n_ctx <= 0 || opts->n_slots <= 0 || opts->n_batch <= 0 || opts->n_threads < 0)
+        return m40_errf(err, "cpu backend: n_ctx, n_slots and n_batch must be positive");
+    m40_cpu *cpu = calloc(1, sizeof *cpu);
+    if (!cpu)
+        return m40_errf(err, "cpu backend: out of memory");
+    cpu->model = model;
+    cpu->opt = *opts;
+    cpu->kv_dim = c->n_head_kv * c->head_dim;
+    cpu->q_dim = c->n_head * c->head_dim;
+#ifdef _OPENMP
+    cpu->n_threads = opts->n_threads > 0 ? opts->n_threads : omp_get_max_threads();
+#else
+    cpu->n_threads = 1;
+#endif
+    int32_t wide = c->n_embd > cpu->q_dim ? c->n_embd : cpu->q_dim;
+    cpu->max_cols = wide > c->n_ff ? wide : c->n_ff;
+    size_t B = (size_t)opts->n_batch;
+    size_t kv_elems = (size_t)opts->n_slots * c->n_layer * opts->n_ctx * cpu->kv_dim;
+    int failed = 0;
+    cpu->k_cache = calloc(kv_elems, sizeof(uint16_t));
+    cpu->v_cache = calloc(kv_elems, sizeof(uint16_t));
+    failed |= !cpu->k_cache || !cpu->v_cache;
+    cpu->x = alloc_floats(B * c->n_embd, &failed);
+    cpu->xb = alloc_floats(B * wide, &failed);
+    cpu->q = alloc_floats(B * cpu->q_dim, &failed);
+    cpu->k = alloc_floats(B * cpu->kv_dim, &failed);
+    cpu->v = alloc_floats(B * cpu->kv_dim, &failed);
+    cpu->att = alloc_floats(B * cpu->q_dim, &failed);
+    cpu->hb = alloc_floats(B * c->n_ff, &failed);
+    cpu->hb2 = alloc_floats(B * c->n_ff, &failed);
+    cpu->scores = alloc_floats((size_t)cpu->n_threads * opts->n_ctx, &failed);
+    cpu->rowbuf = alloc_floats((size_t)cpu->n_threads * cpu->max_cols, &failed);
+    if (failed) {
+        m40_cpu_destroy(cpu);
+        return m40_errf(err, "cpu backend: out of memory for a KV cache of %zu MiB",
+                        2 * kv_elems * sizeof(uint16_t) >> 20);
+    }
+    *out = cpu;
+    return 0;
+}
+
+void m40_cpu_destroy(m40_cpu *cpu) {
+    if (!cpu)
+        return;
+    free(cpu->k_cache);
+    free(cpu->v_cache);
+    free(cpu->x);
+    free(cpu->xb);
+    free(cpu->q);
+    free(cpu->k);
+    free(cpu->v);
+    free(cpu->att);
+    free(cpu->hb);
+    free(cpu->hb2);
+    free(cpu->scores);
+    free(cpu->rowbuf);
+    free(cpu);
+}

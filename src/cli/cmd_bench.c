@@ -1,0 +1,241 @@
+/* cmd_bench.c - `m40-llm bench`: prefill and decode speed, like llama-bench.
+ *
+ *   m40-llm bench -m MODEL [-p 512] [-n 128] [-r 3] [--device ...] [--json]
+ *
+ * pp<P>: one forward over P tokens (prefill). tg<N>: N single-token forwards
+ * after an empty context (decode; on CUDA the greedy path, so only the
+ * argmax crosses to the host, as a real greedy decode does). Each test runs
+ * once untimed (warm-up: the driver's JIT, caches), then r timed times;
+ * the table shows mean +- standard deviation of tokens per second, and for
+ * decode the weight bytes read per second (file size x t/s).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+#include "cli/cli.h"
+#include "model/model.h"
+#include "util/log.h"
+
+typedef struct bench_args {
+    const char *model;
+    int pp, tg, reps, json, gpu, n_threads;
+    m40_device_kind device;
+} bench_args;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Fills toks with token ids spread over the vocabulary (deterministic). */
+static void fill_tokens(int32_t *toks, int n, int n_vocab) {
+    uint32_t x = 12345;
+    for (int i = 0; i < n; i++) {
+        x = x * 1664525u + 1013904223u;
+        toks[i] = (int32_t)(x % (uint32_t)n_vocab);
+    }
+}
+
+static int run_pp(m40_backend *be, const int32_t *toks, int n, float *logits, double *secs,
+                  m40_err *err) {
+    double t0 = now_s();
+    if (be->forward(be->impl, 0, toks, n, 0, logits, err))
+        return -1;
+    *secs = now_s() - t0;
+    return 0;
+}
+
+static int run_tg(m40_backend *be, const int32_t *toks, int n, float *logits, double *secs,
+                  m40_err *err) {
+    double t0 = now_s();
+    int32_t tok = toks[0];
+    for (int i = 0; i < n; i++) {
+        int32_t next;
+        int rc = be->forward_greedy ? be->forward_greedy(be->impl, 0, &tok, 1, i, &next, err)
+                                    : be->forward(be->impl, 0, &tok, 1, i, logits, err);
+        if (rc)
+            return -1;
+        tok = be->forward_greedy ? next : toks[(i + 1) % n];
+    }
+    *secs = now_s() - t0;
+    return 0;
+}
+
+typedef int (*bench_fn)(m40_backend *, const int32_t *, int, float *, double *, m40_err *);
+
+/* Runs a test reps+1 times (the first is warm-up); mean and sd of t/s. */
+static int measure(m40_backend *be, bench_fn fn, const int32_t *toks, int n, int reps,
+                   float *logits, double *mean, double *sd, m40_err *err) {
+    double sum = 0.0, sq = 0.0, secs;
+    if (fn(be, toks, n, logits, &secs, err))
+        return -1;
+    for (int r = 0; r < reps; r++) {
+        if (fn(be, toks, n, logits, &secs, err))
+            return -1;
+        double tps = n / secs;
+        sum += tps;
+        sq += tps * tps;
+    }
+    *mean = sum / reps;
+    *sd = reps > 1 ? sqrt(fmax(0.0, (sq - sum * sum / reps) / (reps - 1))) : 0.0;
+    return 0;
+}
+
+static int parse(bench_args *a, int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-r 3] "
+                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--json]\n");
+            return 1;
+        } else if (!strcmp(f, "--json")) {
+            a->json = 1;
+            continue;
+        }
+        if (!v) {
+            m40_cli_error("bench: %s needs a value", f);
+            return -1;
+        }
+        i++;
+        if (!strcmp(f, "-m") || !strcmp(f, "--model"))
+            a->model = v;
+        else if (!strcmp(f, "-p") || !strcmp(f, "--n-prompt")) {
+            if (m40_cli_parse_int(f, v, &a->pp))
+                return -1;
+        } else if (!strcmp(f, "-n") || !strcmp(f, "--n-gen")) {
+            if (m40_cli_parse_int(f, v, &a->tg))
+                return -1;
+        } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
+            if (m40_cli_parse_int(f, v, &a->reps) || a->reps < 1) {
+                m40_cli_error("bench: -r must be at least 1");
+                return -1;
+            }
+        } else if (!strcmp(f, "--gpu")) {
+            if (m40_cli_parse_int(f, v, &a->gpu))
+                return -1;
+        } else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
+            if (m40_cli_parse_int(f, v, &a->n_threads))
+                return -1;
+        } else if (!strcmp(f, "--device")) {
+            if (!strcmp(v, "auto"))
+                a->device = M40_DEVICE_AUTO;
+            else if (!strcmp(v, "cpu"))
+                a->device = M40_DEVICE_CPU;
+            else if (!strcmp(v, "cuda"))
+                a->device = M40_DEVICE_CUDA;
+            else {
+                m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
+                return -1;
+            }
+        } else {
+            m40_cli_error("bench: unknown option \"%s\"", f);
+            return -1;
+        }
+    }
+    if (!a->model) {
+        m40_cli_error("bench: -m MODEL is required");
+        return -1;
+    }
+    return 0;
+}
+
+static void print_row(const bench_args *a, const m40_model *m, const m40_backend *be,
+                      const char *test, double mean, double sd, int decode) {
+    double gib = (double)m->file_bytes / (1024.0 * 1024.0 * 1024.0);
+    double bw = decode ? (double)m->file_bytes * mean / 1e9 : 0.0;
+    if (a->json) {
+        printf("{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"backend\": \"%s\", "
+               "\"device\": \"%s\", \"test\": \"%s\", \"tps_mean\": %.3f, \"tps_sd\": %.3f, "
+               "\"decode_gb_per_s\": %.1f}\n",
+               a->model, (unsigned long long)m->file_bytes, (unsigned long long)m->n_params,
+               be->name, be->device_desc, test, mean, sd, bw);
+        return;
+    }
+    printf("| %-28.28s | %8.2f GiB | %7.2f B | %-5s | %-7s | %10.2f +- %-7.2f |", a->model, gib,
+           (double)m->n_params / 1e9, be->name, test, mean, sd);
+    if (decode)
+        printf(" %7.1f GB/s |", bw);
+    else
+        printf(" %12s |", "");
+    printf("\n");
+}
+
+int m40_cmd_bench(int argc, char **argv) {
+    bench_args a = {.pp = 512, .tg = 128, .reps = 3, .gpu = -1, .device = M40_DEVICE_AUTO};
+    int r = parse(&a, argc, argv);
+    if (r)
+        return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
+    m40_log_set_level(M40_LOG_WARN);
+    m40_err err = {{0}};
+    m40_model *m = NULL;
+    if (m40_model_load(&m, a.model, &err)) {
+        m40_cli_error("%s", err.msg);
+        return M40_EXIT_FAIL;
+    }
+    int n_max = a.pp > a.tg ? a.pp : a.tg;
+    if (n_max < 1)
+        n_max = 1;
+    m40_backend_options bo = {.device = a.device,
+                              .gpu = a.gpu,
+                              .n_ctx = n_max + 1,
+                              .n_slots = 1,
+                              .n_batch = a.pp > 0 ? a.pp : 1,
+                              .n_threads = a.n_threads,
+                              .quiet = 1};
+    m40_backend be;
+    char notice[640];
+    double t_load = now_s();
+    if (m40_backend_create(&be, m, &bo, notice, sizeof notice, &err)) {
+        m40_cli_error("%s", err.msg);
+        m40_model_free(m);
+        return M40_EXIT_FAIL;
+    }
+    t_load = now_s() - t_load;
+    if (notice[0])
+        fprintf(stderr, "m40-llm: %s\n", notice);
+    int32_t *toks = malloc((size_t)n_max * sizeof *toks);
+    float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
+    int rc = M40_EXIT_OK;
+    if (!toks || !logits) {
+        m40_cli_error("out of memory");
+        rc = M40_EXIT_FAIL;
+        goto done;
+    }
+    fill_tokens(toks, n_max, m->cfg.n_vocab);
+    if (!a.json) {
+        printf("device: %s (load %.2f s)\n", be.device_desc, t_load);
+        printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %12s |\n", "model", "size", "params",
+               "bknd", "test", "t/s", "weights read");
+        printf("|------------------------------|--------------|-----------|-------|---------|---"
+               "--------------------|--------------|\n");
+    }
+    double mean, sd;
+    char test[32];
+    if (a.pp > 0) {
+        if (measure(&be, run_pp, toks, a.pp, a.reps, logits, &mean, &sd, &err))
+            goto fail;
+        snprintf(test, sizeof test, "pp%d", a.pp);
+        print_row(&a, m, &be, test, mean, sd, 0);
+    }
+    if (a.tg > 0) {
+        if (measure(&be, run_tg, toks, a.tg, a.reps, logits, &mean, &sd, &err))
+            goto fail;
+        snprintf(test, sizeof test, "tg%d", a.tg);
+        print_row(&a, m, &be, test, mean, sd, 1);
+    }
+    goto done;
+fail:
+    m40_cli_error("%s", err.msg);
+    rc = M40_EXIT_FAIL;
+done:
+    free(toks);
+    free(logits);
+    m40_backend_destroy(&be);
+    m40_model_free(m);
+    return rc;
+}

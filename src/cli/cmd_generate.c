@@ -1,0 +1,345 @@
+/* cmd_generate.c - `m40-llm generate`: text from a prompt, streamed.
+ *
+ *   m40-llm generate [-m MODEL] (-p PROMPT | --prompt-file F) [-n N] [options]
+ *
+ * The continuation streams to stdout as it is decoded; a timing summary goes
+ * to stderr. Sampling flags follow llama.cpp's names and defaults
+ * (--temperature 0 is greedy). With -m omitted the default model is used
+ * (scripts/get-default-model.sh puts it in models/).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "util/log.h"
+
+#define DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define MAX_STOPS     16
+#define MAX_BIASES    64
+
+typedef struct gen_args {
+    const char *model, *prompt, *prompt_file, *system;
+    char *prompt_buf; /* --prompt-file contents (owned) */
+    m40_engine_options eo;
+    m40_gen_params gp;
+    const char *stops[MAX_STOPS];
+    m40_logit_bias biases[MAX_BIASES];
+    int chat, seed_given, verbose;
+} gen_args;
+
+static void generate_usage(FILE *out) {
+    fprintf(out,
+            "usage: m40-llm generate [-m MODEL] (-p PROMPT | --prompt-file FILE) [options]\n"
+            "  -m, --model FILE        GGUF model (default: " DEFAULT_MODEL ")\n"
+            "  -p, --prompt TEXT       the prompt\n"
+            "  --prompt-file FILE      read the prompt from a file\n"
+            "  -n, --n-predict N       tokens to generate (default 128; -1: until the context "
+            "is full)\n"
+            "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"
+            "  --gpu N                 CUDA device ordinal\n"
+            "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
+            "  -t, --threads N         CPU threads (default: all)\n"
+            "  --temperature, --temp X 0 = greedy (default 0.8)\n"
+            "  --top-k N               (default 40; 0 = off)\n"
+            "  --top-p X               (default 0.95; 1 = off)\n"
+            "  --min-p X               (default 0.05; 0 = off)\n"
+            "  --repeat-penalty X      (default 1 = off)\n"
+            "  --repeat-last-n N       tokens the penalties look back over (default 64)\n"
+            "  --presence-penalty X    (default 0)\n"
+            "  --frequency-penalty X   (default 0)\n"
+            "  --logit-bias ID=BIAS    add BIAS to token ID's logit (-inf bans it); repeatable\n"
+            "  --seed N                sampling seed (default: random, printed at the end)\n"
+            "  --stop TEXT             stop when TEXT is generated; repeatable\n"
+            "  --ignore-eos            do not stop at end-of-generation tokens\n"
+            "  --no-bos                do not add BOS even if the model asks for it\n"
+            "  --parse-special         special tokens written in the prompt become tokens\n"
+            "  -v, --verbose           log loading details\n");
+}
+
+static int parse_float(const char *flag, const char *v, float *out) {
+    char *end;
+    float f = strtof(v, &end);
+    if (*v == '\0' || *end != '\0') {
+        m40_cli_error("%s: \"%s\" is not a number", flag, v);
+        return -1;
+    }
+    *out = f;
+    return 0;
+}
+
+static int parse_bias(gen_args *a, const char *v) {
+    size_t n = a->gp.sampling.n_bias;
+    if (n >= MAX_BIASES) {
+        m40_cli_error("--logit-bias: at most %d", MAX_BIASES);
+        return -1;
+    }
+    char *end;
+    long id = strtol(v, &end, 10);
+    if (end == v || *end != '=' || id < 0 || id > INT_MAX) {
+        m40_cli_error("--logit-bias: \"%s\" is not ID=BIAS", v);
+        return -1;
+    }
+    const char *b = end + 1;
+    float bias;
+    if (!strcmp(b, "-inf"))
+        bias = -__builtin_inff();
+    else if (parse_float("--logit-bias", b, &bias))
+        return -1;
+    a->biases[n].token = (int32_t)id;
+    a->biases[n].bias = bias;
+    a->gp.sampling.bias = a->biases;
+    a->gp.sampling.n_bias = n + 1;
+    return 0;
+}
+
+static int parse_device(const char *v, m40_device_kind *out) {
+    if (!strcmp(v, "auto"))
+        *out = M40_DEVICE_AUTO;
+    else if (!strcmp(v, "cpu"))
+        *out = M40_DEVICE_CPU;
+    else if (!strcmp(v, "cuda"))
+        *out = M40_DEVICE_CUDA;
+    else {
+        m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* Flags that take a value. Returns 1 when `flag` was one of them (and
+ * consumed v), 0 when it is not, -1 on a bad value. */
+static int value_flag(gen_args *a, const char *flag, const char *v) {
+    m40_sampler_params *s = &a->gp.sampling;
+    int n;
+#define IS(x) (!strcmp(flag, x))
+    if (IS("-m") || IS("--model"))
+        a->model = v;
+    else if (IS("-p") || IS("--prompt"))
+        a->prompt = v;
+    else if (IS("--prompt-file"))
+        a->prompt_file = v;
+    else if (IS("--system"))
+        a->system = v;
+    else if (IS("-n") || IS("--n-predict")) {
+        if (!strcmp(v, "-1"))
+            a->gp.max_tokens = -1;
+        else if (m40_cli_parse_int(flag, v, &a->gp.max_tokens))
+            return -1;
+    } else if (IS("--device"))
+        return parse_device(v, &a->eo.backend.device) ? -1 : 1;
+    else if (IS("--gpu"))
+        return m40_cli_parse_int(flag, v, &a->eo.backend.gpu) ? -1 : 1;
+    else if (IS("-c") || IS("--ctx-size"))
+        return m40_cli_parse_int(flag, v, &a->eo.backend.n_ctx) ? -1 : 1;
+    else if (IS("-t") || IS("--threads"))
+        return m40_cli_parse_int(flag, v, &a->eo.backend.n_threads) ? -1 : 1;
+    else if (IS("--temperature") || IS("--temp"))
+        return parse_float(flag, v, &s->temperature) ? -1 : 1;
+    else if (IS("--top-k"))
+        return m40_cli_parse_int(flag, v, &s->top_k) ? -1 : 1;
+    else if (IS("--top-p"))
+        return parse_float(flag, v, &s->top_p) ? -1 : 1;
+    else if (IS("--min-p"))
+        return parse_float(flag, v, &s->min_p) ? -1 : 1;
+    else if (IS("--repeat-penalty"))
+        return parse_float(flag, v, &s->repeat_penalty) ? -1 : 1;
+    else if (IS("--repeat-last-n"))
+        return m40_cli_parse_int(flag, v, &s->penalty_last_n) ? -1 : 1;
+    else if (IS("--presence-penalty"))
+        return parse_float(flag, v, &s->presence_penalty) ? -1 : 1;
+    else if (IS("--frequency-penalty"))
+        return parse_float(flag, v, &s->frequency_penalty) ? -1 : 1;
+    else if (IS("--logit-bias"))
+        return parse_bias(a, v) ? -1 : 1;
+    else if (IS("--seed")) {
+        if (m40_cli_parse_int(flag, v, &n))
+            return -1;
+        s->seed = (uint64_t)n;
+        a->seed_given = 1;
+    } else if (IS("--stop")) {
+        if (a->gp.n_stop >= MAX_STOPS || !*v) {
+            m40_cli_error("--stop: at most %d non-empty strings", MAX_STOPS);
+            return -1;
+        }
+        a->stops[a->gp.n_stop++] = v;
+        a->gp.stop = a->stops;
+    } else
+        return 0;
+#undef IS
+    return 1;
+}
+
+static int parse_args(gen_args *a, int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            generate_usage(stdout);
+            return 1;
+        } else if (!strcmp(f, "--chat")) {
+            a->chat = 1;
+        } else if (!strcmp(f, "--ignore-eos")) {
+            a->gp.ignore_eos = 1;
+        } else if (!strcmp(f, "--no-bos")) {
+            a->gp.add_special = 0;
+        } else if (!strcmp(f, "--parse-special")) {
+            a->gp.parse_special = 1;
+        } else if (!strcmp(f, "-v") || !strcmp(f, "--verbose")) {
+            a->verbose = 1;
+        } else {
+            if (i + 1 >= argc) {
+                m40_cli_error("generate: unknown or incomplete option \"%s\"", f);
+                return -1;
+            }
+            int r = value_flag(a, f, argv[i + 1]);
+            if (r == 0)
+                m40_cli_error("generate: unknown option \"%s\" (m40-llm generate --help)", f);
+            if (r <= 0)
+                return -1;
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* The default model: models/... under the current directory or under any
+ * parent of the binary's directory (a build tree inside the checkout). */
+static const char *find_default_model(char *buf, size_t cap) {
+    if (access(DEFAULT_MODEL, R_OK) == 0)
+        return DEFAULT_MODEL;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return NULL;
+    exe[n] = '\0';
+    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+        *slash = '\0';
+        int n_written = snprintf(buf, cap, "%s/%s", exe, DEFAULT_MODEL);
+        if (n_written > 0 && (size_t)n_written < cap && access(buf, R_OK) == 0)
+            return buf;
+    }
+    return NULL;
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, got;
+    char chunk[65536];
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + got + 1 > cap) {
+            cap = (len + got + 1) * 2;
+            char *p = realloc(buf, cap);
+            if (!p) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = p;
+        }
+        memcpy(buf + len, chunk, got);
+        len += got;
+    }
+    fclose(f);
+    if (!buf)
+        buf = calloc(1, 1);
+    else
+        buf[len] = '\0';
+    return buf;
+}
+
+static int print_text(void *user, const char *text, size_t len) {
+    (void)user;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+static uint64_t random_seed(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid()) & 0x7fffffffu;
+}
+
+static int run(gen_args *a) {
+    char defbuf[PATH_MAX];
+    if (!a->model) {
+        a->model = find_default_model(defbuf, sizeof defbuf);
+        if (!a->model) {
+            m40_cli_error("no -m given and the default model (%s) is missing: run "
+                          "scripts/get-default-model.sh",
+                          DEFAULT_MODEL);
+            return M40_EXIT_FAIL;
+        }
+    }
+    const char *prompt = a->prompt;
+    if (a->prompt_file) {
+        a->prompt_buf = read_file(a->prompt_file);
+        if (!a->prompt_buf) {
+            m40_cli_error("cannot read --prompt-file %s", a->prompt_file);
+            return M40_EXIT_FAIL;
+        }
+        prompt = a->prompt_buf;
+    }
+    if (!prompt) {
+        m40_cli_error("generate: give a prompt with -p or --prompt-file");
+        return M40_EXIT_USAGE;
+    }
+    if (!a->seed_given)
+        a->gp.sampling.seed = random_seed();
+    if (!a->verbose)
+        m40_log_set_level(M40_LOG_WARN);
+    a->eo.model_path = a->model;
+    a->eo.backend.quiet = !a->verbose;
+    m40_err err = {{0}};
+    char notice[640];
+    m40_engine *e;
+    if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {
+        m40_cli_error("%s", err.msg);
+        return M40_EXIT_FAIL;
+    }
+    if (notice[0])
+        fprintf(stderr, "m40-llm: %s\n", notice);
+    m40_gen_stats st;
+    int rc = m40_engine_generate(e, 0, prompt, strlen(prompt), &a->gp, print_text, NULL, &st, &err);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (rc) {
+        m40_cli_error("%s", err.msg);
+    } else {
+        int n_dec = st.n_gen > 1 ? st.n_gen - 1 : 0;
+        fprintf(stderr,
+                "m40-llm: %s | prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | "
+                "first token %.0f ms | finish: %s | seed %llu\n",
+                m40_engine_backend(e)->device_desc, st.n_prompt,
+                st.prefill_ms > 0 ? st.n_prompt * 1e3 / st.prefill_ms : 0.0, st.n_gen,
+                st.decode_ms > 0 ? n_dec * 1e3 / st.decode_ms : 0.0, st.ttft_ms,
+                m40_finish_name(st.finish), (unsigned long long)a->gp.sampling.seed);
+    }
+    m40_engine_close(e);
+    return rc ? M40_EXIT_FAIL : M40_EXIT_OK;
+}
+
+int m40_cmd_generate(int argc, char **argv) {
+    gen_args a;
+    memset(&a, 0, sizeof a);
+    a.gp = m40_gen_default_params();
+    a.eo.backend.device = M40_DEVICE_AUTO;
+    a.eo.backend.gpu = -1;
+    int r = parse_args(&a, argc, argv);
+    if (r != 0)
+        return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
+    if (a.chat) {
+        m40_cli_error("generate: --chat is not available yet in this build");
+        return M40_EXIT_USAGE;
+    }
+    int rc = run(&a);
+    free(a.prompt_buf);
+    return rc;
+}

@@ -1,0 +1,303 @@
+/* engine.c - see engine.h. */
+#include "engine/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct m40_engine {
+    m40_model *model;
+    m40_tokenizer *tok;
+    m40_backend be;
+    int32_t n_ctx;
+    float *logits; /* [n_vocab] */
+};
+
+/* ---- set-up ------------------------------------------------------------- */
+
+int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *notice,
+                    size_t notice_cap, m40_err *err) {
+    *out = NULL;
+    m40_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return m40_errf(err, "out of memory");
+    if (m40_model_load(&e->model, opts->model_path, err))
+        goto fail;
+    e->tok = m40_tokenizer_load_gguf(opts->model_path, err);
+    if (!e->tok) {
+        m40_err_wrap(err, "%s", opts->model_path);
+        goto fail;
+    }
+    if ((int64_t)m40_tokenizer_n_tokens(e->tok) > e->model->cfg.n_vocab) {
+        m40_errf(err, "%s: the tokenizer has %zu tokens but the model only %d logits",
+                 opts->model_path, m40_tokenizer_n_tokens(e->tok), e->model->cfg.n_vocab);
+        goto fail;
+    }
+    m40_backend_options bo = opts->backend;
+    if (bo.n_ctx <= 0)
+        bo.n_ctx = e->model->cfg.n_ctx_train < 4096 ? e->model->cfg.n_ctx_train : 4096;
+    if (bo.n_slots <= 0)
+        bo.n_slots = 1;
+    if (bo.n_batch <= 0)
+        bo.n_batch = 512;
+    e->n_ctx = bo.n_ctx;
+    e->logits = malloc((size_t)e->model->cfg.n_vocab * sizeof *e->logits);
+    if (!e->logits) {
+        m40_errf(err, "out of memory");
+        goto fail;
+    }
+    if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err))
+        goto fail;
+    *out = e;
+    return 0;
+fail:
+    m40_engine_close(e);
+    return -1;
+}
+
+void m40_engine_close(m40_engine *e) {
+    if (!e)
+        return;
+    m40_backend_destroy(&e->be);
+    m40_tokenizer_free(e->tok);
+    m40_model_free(e->model);
+    free(e->logits);
+    free(e);
+}
+
+const m40_model *m40_engine_model(const m40_engine *e) {
+    return e->model;
+}
+const m40_tokenizer *m40_engine_tokenizer(const m40_engine *e) {
+    return e->tok;
+}
+const m40_backend *m40_engine_backend(const m40_engine *e) {
+    return &e->be;
+}
+int32_t m40_engine_n_ctx(const m40_engine *e) {
+    return e->n_ctx;
+}
+
+m40_gen_params m40_gen_default_params(void) {
+    m40_gen_params p;
+    memset(&p, 0, sizeof p);
+    p.sampling = m40_sampler_default_params();
+    p.max_tokens = 128;
+    p.add_special = 1;
+    return p;
+}
+
+const char *m40_finish_name(m40_finish f) {
+    switch (f) {
+        case M40_FINISH_STOP:
+            return "stop";
+        case M40_FINISH_LENGTH:
+            return "length";
+        case M40_FINISH_CONTEXT:
+            return "length";
+        case M40_FINISH_CANCEL:
+            return "cancelled";
+    }
+    return "stop";
+}
+
+/* ---- output: stop strings across token boundaries ------------------------ */
+
+/* Text waits in `pend` while its tail could still be the start of a stop
+ * string; everything before that is final and goes to the callback. */
+typedef struct out_filter {
+    const char *const *stop;
+    size_t n_stop;
+    char *pend;
+    size_t len, cap;
+    m40_text_fn fn;
+    void *user;
+    int cancelled;
+} out_filter;
+
+static void emit(out_filter *f, size_t n) {
+    if (n && f->fn && !f->cancelled && f->fn(f->user, f->pend, n))
+        f->cancelled = 1;
+    memmove(f->pend, f->pend + n, f->len - n);
+    f->len -= n;
+}
+
+/* The longest tail of pend that is a proper prefix of a stop string. */
+static size_t held_tail(const out_filter *f) {
+    size_t hold = 0;
+    for (size_t i = 0; i < f->n_stop; i++) {
+        size_t sl = strlen(f->stop[i]);
+        for (size_t k = sl > 0 ? sl - 1 : 0; k > hold; k--) {
+            if (k <= f->len && memcmp(f->pend + f->len - k, f->stop[i], k) == 0) {
+                hold = k;
+                break;
+            }
+        }
+    }
+    return hold;
+}
+
+/* Adds text; returns 1 when a stop string completed (the text before it is
+ * emitted, the rest dropped), 0 otherwise, -1 when out of memory. */
+static int filter_push(out_filter *f, const char *text, size_t n) {
+    if (f->len + n > f->cap) {
+        size_t cap = (f->len + n) * 2 + 64;
+        char *p = realloc(f->pend, cap);
+        if (!p)
+            return -1;
+        f->pend = p;
+        f->cap = cap;
+    }
+    memcpy(f->pend + f->len, text, n);
+    f->len += n;
+    size_t cut = f->len + 1;
+    for (size_t i = 0; i < f->n_stop; i++) {
+        size_t sl = strlen(f->stop[i]);
+        for (size_t at = 0; sl && at + sl <= f->len && at < cut; at++) {
+            if (memcmp(f->pend + at, f->stop[i], sl) == 0) {
+                cut = at;
+                break;
+            }
+        }
+    }
+    if (cut <= f->len) {
+        emit(f, cut);
+        f->len = 0;
+        return 1;
+    }
+    emit(f, f->len - held_tail(f));
+    return 0;
+}
+
+/* ---- the generation loop ------------------------------------------------- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
+    return e->be.forward_greedy && s->temperature <= 0.0f && s->repeat_penalty == 1.0f &&
+           s->presence_penalty == 0.0f && s->frequency_penalty == 0.0f && s->n_bias == 0;
+}
+
+/* Runs tokens at pos and picks the next token. */
+static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *ids, int32_t n,
+                int32_t pos, m40_token *next, m40_err *err) {
+    if (greedy_on_device(e, &smp->params))
+        return e->be.forward_greedy(e->be.impl, slot, ids, n, pos, next, err);
+    if (e->be.forward(e->be.impl, slot, ids, n, pos, e->logits, err))
+        return -1;
+    return m40_sampler_sample(smp, e->logits, next, err);
+}
+
+typedef struct gen_state {
+    m40_sampler smp;
+    m40_detok_stream detok;
+    out_filter out;
+} gen_state;
+
+static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_ids,
+                    const m40_gen_params *p, gen_state *g, m40_gen_stats *st, double t_start,
+                    m40_err *err) {
+    if (n_ids == 0)
+        return m40_errf(err, "the prompt is empty");
+    if (n_ids >= (size_t)e->n_ctx)
+        return m40_errf(err, "the prompt has %zu tokens; the context holds %d", n_ids, e->n_ctx);
+    st->n_prompt = (int32_t)n_ids;
+    for (size_t i = 0; i < n_ids; i++)
+        m40_sampler_accept(&g->smp, ids[i]);
+    m40_token tok;
+    double t0 = now_ms();
+    if (step(e, &g->smp, slot, ids, (int32_t)n_ids, 0, &tok, err))
+        return -1;
+    double t1 = now_ms();
+    st->prefill_ms = t1 - t0;
+    st->ttft_ms = t1 - t_start;
+    int32_t pos = (int32_t)n_ids;
+    for (;;) {
+        st->n_gen++;
+        m40_sampler_accept(&g->smp, tok);
+        if (!p->ignore_eos && m40_tokenizer_is_eog(e->tok, tok)) {
+            st->finish = M40_FINISH_STOP;
+            break;
+        }
+        const char *text;
+        size_t len;
+        if (m40_detok_stream_feed(&g->detok, tok, &text, &len, err))
+            return -1;
+        int hit = filter_push(&g->out, text, len);
+        if (hit < 0)
+            return m40_errf(err, "out of memory");
+        if (hit) {
+            st->finish = M40_FINISH_STOP;
+            break;
+        }
+        if (g->out.cancelled) {
+            st->finish = M40_FINISH_CANCEL;
+            break;
+        }
+        if (p->max_tokens >= 0 && st->n_gen >= p->max_tokens) {
+            st->finish = M40_FINISH_LENGTH;
+            break;
+        }
+        if (pos >= e->n_ctx) {
+            st->finish = M40_FINISH_CONTEXT;
+            break;
+        }
+        if (step(e, &g->smp, slot, &tok, 1, pos, &tok, err))
+            return -1;
+        pos++;
+    }
+    st->decode_ms = now_ms() - t1;
+    if (st->finish != M40_FINISH_STOP || !g->out.len) {
+        const char *text;
+        size_t len;
+        if (m40_detok_stream_flush(&g->detok, &text, &len, err) ||
+            filter_push(&g->out, text, len) < 0)
+            return -1;
+    }
+    if (st->finish != M40_FINISH_CANCEL)
+        emit(&g->out, g->out.len); /* whatever a stop string did not claim */
+    return 0;
+}
+
+int m40_engine_generate_ids(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_ids,
+                            const m40_gen_params *p, m40_text_fn on_text, void *user,
+                            m40_gen_stats *stats, m40_err *err) {
+    double t_start = now_ms();
+    m40_gen_stats st;
+    memset(&st, 0, sizeof st);
+    gen_state g;
+    memset(&g, 0, sizeof g);
+    if (m40_sampler_init(&g.smp, &p->sampling, e->model->cfg.n_vocab, err))
+        return -1;
+    m40_detok_stream_init(&g.detok, e->tok, M40_DETOK_KEEP_LEADING_SPACE);
+    g.out.stop = p->stop;
+    g.out.n_stop = p->n_stop;
+    g.out.fn = on_text;
+    g.out.user = user;
+    int rc = run_loop(e, slot, ids, n_ids, p, &g, &st, t_start, err);
+    m40_detok_stream_free(&g.detok);
+    m40_sampler_free(&g.smp);
+    free(g.out.pend);
+    if (stats)
+        *stats = st;
+    return rc;
+}
+
+int m40_engine_generate(m40_engine *e, int32_t slot, const char *prompt, size_t prompt_len,
+                        const m40_gen_params *p, m40_text_fn on_text, void *user,
+                        m40_gen_stats *stats, m40_err *err) {
+    m40_tokens ids = {0};
+    unsigned flags = (p->add_special ? M40_TOKENIZE_ADD_SPECIAL : 0) |
+                     (p->parse_special ? M40_TOKENIZE_PARSE_SPECIAL : 0);
+    if (m40_tokenize(e->tok, prompt, prompt_len, flags, &ids, err)) {
+        m40_tokens_free(&ids);
+        return -1;
+    }
+    int rc = m40_engine_generate_ids(e, slot, ids.ids, ids.n, p, on_text, user, stats, err);
+    m40_tokens_free(&ids);
+    return rc;
+}

@@ -1,0 +1,92 @@
+/* engine.h - a loaded model ready to generate: the one generation loop the
+ * CLI and the server share.
+ *
+ * The engine owns the model, its tokenizer and a backend with n_slots KV
+ * slots. m40_engine_generate runs one request on one slot: tokenize, prefill,
+ * then sample / decode until a stop rule fires, handing text to a callback
+ * as it becomes final (whole UTF-8 characters, never the start of a stop
+ * string that may still match). Stop rules: an end-of-generation token (EOS,
+ * EOT...), a stop string (matched across token boundaries), max_tokens, a
+ * full context, or the callback asking to cancel.
+ *
+ * Owns: model, tokenizer, backend, per-slot state. Touches: nothing of HTTP
+ * or the terminal.
+ */
+#ifndef M40_ENGINE_ENGINE_H
+#define M40_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "model/model.h"
+#include "sampling/sampling.h"
+#include "tokenizer/tokenizer.h"
+#include "util/err.h"
+
+typedef struct m40_engine_options {
+    const char *model_path;
+    m40_backend_options backend; /* n_ctx 0: min(trained context, 4096) */
+} m40_engine_options;
+
+typedef struct m40_engine m40_engine;
+
+/* Loads the model and tokenizer and creates the backend. `notice` (if not
+ * NULL) receives a line for the user when the device was chosen for them
+ * (AUTO fell back to the CPU). */
+int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *notice,
+                    size_t notice_cap, m40_err *err);
+void m40_engine_close(m40_engine *e);
+
+const m40_model *m40_engine_model(const m40_engine *e);
+const m40_tokenizer *m40_engine_tokenizer(const m40_engine *e);
+const m40_backend *m40_engine_backend(const m40_engine *e);
+int32_t m40_engine_n_ctx(const m40_engine *e);
+
+typedef struct m40_gen_params {
+    m40_sampler_params sampling;
+    int32_t max_tokens;      /* < 0: until the context is full */
+    const char *const *stop; /* stop strings (not included in the output) */
+    size_t n_stop;
+    int parse_special; /* special tokens' texts in the prompt become tokens */
+    int add_special;   /* add BOS (and EOS) as the vocabulary asks */
+    int ignore_eos;    /* keep going past end-of-generation tokens */
+} m40_gen_params;
+
+/* Defaults: llama.cpp's sampling defaults, 128 tokens, add_special on. */
+m40_gen_params m40_gen_default_params(void);
+
+typedef enum m40_finish {
+    M40_FINISH_STOP = 0,    /* EOS/EOT or a stop string */
+    M40_FINISH_LENGTH = 1,  /* max_tokens */
+    M40_FINISH_CONTEXT = 2, /* the context is full */
+    M40_FINISH_CANCEL = 3,  /* the callback asked to stop */
+} m40_finish;
+
+/* "stop", "length", "length" (context full, as OpenAI reports it), "cancelled" */
+const char *m40_finish_name(m40_finish f);
+
+typedef struct m40_gen_stats {
+    int32_t n_prompt;  /* prompt tokens */
+    int32_t n_gen;     /* tokens sampled (the stop token included) */
+    double prefill_ms; /* prompt forward */
+    double decode_ms;  /* all single-token forwards and sampling */
+    double ttft_ms;    /* start of the call to the first token */
+    m40_finish finish;
+} m40_gen_stats;
+
+/* Receives final text; returns non-zero to cancel the generation. */
+typedef int (*m40_text_fn)(void *user, const char *text, size_t len);
+
+/* Generates a continuation of `prompt` on `slot` (0 <= slot < n_slots).
+ * The slot's previous contents are discarded. */
+int m40_engine_generate(m40_engine *e, int32_t slot, const char *prompt, size_t prompt_len,
+                        const m40_gen_params *p, m40_text_fn on_text, void *user,
+                        m40_gen_stats *stats, m40_err *err);
+
+/* The same from token ids (no tokenization, no BOS added). */
+int m40_engine_generate_ids(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_ids,
+                            const m40_gen_params *p, m40_text_fn on_text, void *user,
+                            m40_gen_stats *stats, m40_err *err);
+
+#endif /* M40_ENGINE_ENGINE_H */

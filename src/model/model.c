@@ -1,0 +1,286 @@
+/* model.c - see model.h: GGUF file -> config + weight views, all checked. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf/gguf.h"
+#include "quant/quant.h"
+
+const char *m40_arch_name(m40_arch arch) {
+    return arch == M40_ARCH_QWEN2 ? "qwen2" : "llama";
+}
+
+/* ---- hyperparameters ---------------------------------------------------- */
+
+typedef struct loader {
+    m40_model *m;
+    const m40_gguf *g;
+    const char *arch; /* "llama" / "qwen2" */
+    char key[128];
+} loader;
+
+static const char *arch_key(loader *ld, const char *suffix) {
+    snprintf(ld->key, sizeof ld->key, "%s.%s", ld->arch, suffix);
+    return ld->key;
+}
+
+/* A positive integer hyperparameter within [1, max]. With `fallback` >= 0
+ * the key may be absent. */
+static int get_count(loader *ld, const char *suffix, int64_t fallback, int64_t max, int32_t *out,
+                     m40_err *err) {
+    const char *key = arch_key(ld, suffix);
+    uint64_t v;
+    if (m40_gguf_find_kv(ld->g, key) < 0) {
+        if (fallback < 0)
+            return m40_errf(err, "missing required key %s", key);
+        *out = (int32_t)fallback;
+        return 0;
+    }
+    if (m40_gguf_get_uint(ld->g, key, &v, err))
+        return -1;
+    if (v < 1 || v > (uint64_t)max)
+        return m40_errf(err, "%s = %llu is outside 1..%lld", key, (unsigned long long)v,
+                        (long long)max);
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int get_real(loader *ld, const char *suffix, double fallback, float *out, m40_err *err) {
+    const char *key = arch_key(ld, suffix);
+    double v = fallback;
+    if (m40_gguf_find_kv(ld->g, key) >= 0 && m40_gguf_get_float(ld->g, key, &v, err))
+        return -1;
+    if (!isfinite(v) || v <= 0.0)
+        return m40_errf(err, "%s = %g must be a positive number", key, v);
+    *out = (float)v;
+    return 0;
+}
+
+static int read_rope_scaling(loader *ld, m40_model_config *c, m40_err *err) {
+    c->rope_freq_scale = 1.0f;
+    const char *key = arch_key(ld, "rope.scaling.type");
+    if (m40_gguf_find_kv(ld->g, key) < 0)
+        return 0;
+    m40_gguf_str type;
+    if (m40_gguf_get_str(ld->g, key, &type, err))
+        return -1;
+    if (m40_gguf_str_eq(type, "none"))
+        return 0;
+    if (!m40_gguf_str_eq(type, "linear"))
+        return m40_errf(err, "%s = \"%.*s\" is not supported (only linear or none)", key,
+                        (int)type.len, type.ptr);
+    float factor = 1.0f;
+    if (get_real(ld, "rope.scaling.factor", 1.0, &factor, err))
+        return -1;
+    c->rope_freq_scale = 1.0f / factor;
+    return 0;
+}
+
+static int read_config(loader *ld, m40_err *err) {
+    m40_model_config *c = &ld->m->cfg;
+    if (get_count(ld, "block_count", -1, 4096, &c->n_layer, err) ||
+        get_count(ld, "embedding_length", -1, 1 << 17, &c->n_embd, err) ||
+        get_count(ld, "feed_forward_length", -1, 1 << 20, &c->n_ff, err) ||
+        get_count(ld, "attention.head_count", -1, 4096, &c->n_head, err) ||
+        get_count(ld, "attention.head_count_kv", c->n_head, 4096, &c->n_head_kv, err) ||
+        get_count(ld, "context_length", 4096, 1 << 24, &c->n_ctx_train, err))
+        return -1;
+    if (c->n_head % c->n_head_kv != 0)
+        return m40_errf(err, "%d attention heads are not a multiple of %d KV heads", c->n_head,
+                        c->n_head_kv);
+    if (c->n_embd % c->n_head != 0 &&
+        m40_gguf_find_kv(ld->g, arch_key(ld, "attention.key_length")) < 0)
+        return m40_errf(err, "embedding length %d is not a multiple of %d heads", c->n_embd,
+                        c->n_head);
+    if (get_count(ld, "attention.key_length", c->n_embd / c->n_head, 4096, &c->head_dim, err) ||
+        get_count(ld, "rope.dimension_count", c->head_dim, 4096, &c->rope_dim, err))
+        return -1;
+    if (c->rope_dim > c->head_dim || c->rope_dim % 2 != 0)
+        return m40_errf(err, "RoPE dimension %d must be even and at most the head size %d",
+                        c->rope_dim, c->head_dim);
+    if (get_real(ld, "attention.layer_norm_rms_epsilon", 1e-5, &c->rms_eps, err) ||
+        get_real(ld, "rope.freq_base", 10000.0, &c->rope_freq_base, err) ||
+        read_rope_scaling(ld, c, err))
+        return -1;
+    c->rope_style = c->arch == M40_ARCH_QWEN2 ? M40_ROPE_NEOX : M40_ROPE_NORM;
+    c->has_qkv_bias = c->arch == M40_ARCH_QWEN2;
+    return 0;
+}
+
+/* ---- tensors ------------------------------------------------------------ */
+
+/* Binds a tensor to `w`, checking its shape is [cols] (rows == 0) or
+ * [cols, rows], and that the CPU can read its type. Absent and optional:
+ * leaves w->data NULL. */
+static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols, int64_t rows,
+                       int optional, m40_err *err) {
+    memset(w, 0, sizeof *w);
+    const m40_gguf_tensor *t = m40_gguf_get_tensor(ld->g, name);
+    if (!t) {
+        if (optional)
+            return 0;
+        return m40_errf(err, "missing tensor '%s' (required for %s)", name, ld->arch);
+    }
+    int64_t want_dims = rows ? 2 : 1;
+    int shape_ok = (int64_t)t->ne[0] == cols && (int64_t)t->ne[1] == (rows ? rows : 1) &&
+                   t->ne[2] == 1 && t->ne[3] == 1;
+    if (!shape_ok)
+        return m40_errf(err,
+                        "tensor '%s' has shape [%llu, %llu, %llu, %llu]; the config needs "
+                        "[%lld%s%lld] (%lld-D)",
+                        name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols,
+                        rows ? ", " : "", rows ? (long long)rows : 0LL, (long long)want_dims);
+    if (!m40_quant_can_dequantize(t->type))
+        return m40_errf(err, "tensor '%s' has type %s, which m40-llm cannot read", name,
+                        m40_ggml_type_name(t->type));
+    w->name = name;
+    w->type = t->type;
+    w->cols = cols;
+    w->rows = rows ? rows : 1;
+    w->data = t->data;
+    w->row_bytes = m40_ggml_row_bytes(t->type, (uint64_t)cols);
+    return 0;
+}
+
+/* Norms, biases and RoPE factors are read as plain float arrays. */
+static int require_f32(const m40_weight *w, m40_err *err) {
+    if (w->data && w->type != M40_GGML_F32)
+        return m40_errf(err, "tensor '%s' must be f32, not %s", w->name,
+                        m40_ggml_type_name(w->type));
+    return 0;
+}
+
+/* Tensor names live in the model's name pool: "blk.%d.%s". */
+static const char *layer_name(char *pool, int layer, const char *suffix) {
+    snprintf(pool, 64, "blk.%d.%s", layer, suffix);
+    return pool;
+}
+
+typedef struct layer_names {
+    char attn_norm[64], wq[64], wk[64], wv[64], wo[64], bq[64], bk[64], bv[64];
+    char ffn_norm[64], gate[64], up[64], down[64];
+} layer_names;
+
+static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
+    const m40_model_config *c = &ld->m->cfg;
+    m40_layer *L = &ld->m->layers[l];
+    int64_t d = c->n_embd, q = (int64_t)c->n_head * c->head_dim;
+    int64_t kv = (int64_t)c->n_head_kv * c->head_dim;
+    int bias = !c->has_qkv_bias; /* optional unless the arch has them */
+    if (bind_weight(ld, &L->attn_norm, layer_name(nm->attn_norm, l, "attn_norm.weight"), d, 0, 0,
+                    err) ||
+        bind_weight(ld, &L->wq, layer_name(nm->wq, l, "attn_q.weight"), d, q, 0, err) ||
+        bind_weight(ld, &L->wk, layer_name(nm->wk, l, "attn_k.weight"), d, kv, 0, err) ||
+        bind_weight(ld, &L->wv, layer_name(nm->wv, l, "attn_v.weight"), d, kv, 0, err) ||
+        bind_weight(ld, &L->wo, layer_name(nm->wo, l, "attn_output.weight"), q, d, 0, err) ||
+        bind_weight(ld, &L->bq, layer_name(nm->bq, l, "attn_q.bias"), q, 0, bias, err) ||
+        bind_weight(ld, &L->bk, layer_name(nm->bk, l, "attn_k.bias"), kv, 0, bias, err) ||
+        bind_weight(ld, &L->bv, layer_name(nm->bv, l, "attn_v.bias"), kv, 0, bias, err) ||
+        bind_weight(ld, &L->ffn_norm, layer_name(nm->ffn_norm, l, "ffn_norm.weight"), d, 0, 0,
+                    err) ||
+        bind_weight(ld, &L->w_gate, layer_name(nm->gate, l, "ffn_gate.weight"), d, c->n_ff, 0,
+                    err) ||
+        bind_weight(ld, &L->w_up, layer_name(nm->up, l, "ffn_up.weight"), d, c->n_ff, 0, err) ||
+        bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"), c->n_ff, d, 0, err))
+        return -1;
+    const m40_weight *f32s[] = {&L->attn_norm, &L->ffn_norm, &L->bq, &L->bk, &L->bv};
+    for (size_t i = 0; i < sizeof f32s / sizeof f32s[0]; i++) {
+        if (require_f32(f32s[i], err))
+            return -1;
+    }
+    return 0;
+}
+
+static int bind_tensors(loader *ld, m40_err *err) {
+    m40_model *m = ld->m;
+    m40_model_config *c = &m->cfg;
+    const m40_gguf_tensor *emb = m40_gguf_get_tensor(ld->g, "token_embd.weight");
+    if (!emb)
+        return m40_errf(err, "missing tensor 'token_embd.weight' (required for %s)", ld->arch);
+    if (emb->ne[1] < 1 || emb->ne[1] > (1u << 24))
+        return m40_errf(err, "tensor 'token_embd.weight' has %llu rows; expected a vocabulary",
+                        (unsigned long long)emb->ne[1]);
+    c->n_vocab = (int32_t)emb->ne[1];
+    if (bind_weight(ld, &m->tok_embd, "token_embd.weight", c->n_embd, c->n_vocab, 0, err) ||
+        bind_weight(ld, &m->output_norm, "output_norm.weight", c->n_embd, 0, 0, err) ||
+        bind_weight(ld, &m->output, "output.weight", c->n_embd, c->n_vocab, 1, err) ||
+        bind_weight(ld, &m->rope_freqs, "rope_freqs.weight", c->rope_dim / 2, 0, 1, err) ||
+        require_f32(&m->output_norm, err) || require_f32(&m->rope_freqs, err))
+        return -1;
+    if (!m->output.data) {
+        m->output = m->tok_embd; /* tied embeddings */
+        c->tied_embeddings = 1;
+    }
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    m->names = calloc((size_t)c->n_layer, sizeof(layer_names));
+    if (!m->layers || !m->names)
+        return m40_errf(err, "out of memory for %d layers", c->n_layer);
+    for (int l = 0; l < c->n_layer; l++) {
+        if (bind_layer(ld, l, &((layer_names *)m->names)[l], err))
+            return -1;
+    }
+    return 0;
+}
+
+static int read_arch(loader *ld, m40_err *err) {
+    m40_gguf_str a;
+    if (m40_gguf_find_kv(ld->g, "general.architecture") < 0)
+        return m40_errf(err, "missing required key general.architecture");
+    if (m40_gguf_get_str(ld->g, "general.architecture", &a, err))
+        return -1;
+    if (m40_gguf_str_eq(a, "llama")) {
+        ld->m->cfg.arch = M40_ARCH_LLAMA;
+    } else if (m40_gguf_str_eq(a, "qwen2")) {
+        ld->m->cfg.arch = M40_ARCH_QWEN2;
+    } else {
+        return m40_errf(err, "architecture \"%.*s\" is not supported (supported: llama, qwen2)",
+                        (int)(a.len > 64 ? 64 : a.len), a.ptr);
+    }
+    ld->arch = m40_arch_name(ld->m->cfg.arch);
+    return 0;
+}
+
+int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err) {
+    *out = NULL;
+    m40_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return m40_errf(err, "out of memory");
+    loader ld = {.m = m, .g = g};
+    if (read_arch(&ld, err) || read_config(&ld, err) || bind_tensors(&ld, err)) {
+        m40_model_free(m); /* does not close g: the caller still owns it */
+        return -1;
+    }
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++)
+        m->n_params += m40_gguf_tensor_at(g, i)->n_elems;
+    m->file_bytes = m40_gguf_file_size(g);
+    m->gguf = g;
+    *out = m;
+    return 0;
+}
+
+int m40_model_load(m40_model **out, const char *path, m40_err *err) {
+    *out = NULL;
+    m40_gguf *g = NULL;
+    if (m40_gguf_open(&g, path, err))
+        return -1;
+    if (m40_model_from_gguf(out, g, err)) {
+        m40_gguf_close(g);
+        return m40_err_wrap(err, "%s", path);
+    }
+    (*out)->owns_gguf = 1;
+    return 0;
+}
+
+void m40_model_free(m40_model *m) {
+    if (!m)
+        return;
+    if (m->owns_gguf)
+        m40_gguf_close(m->gguf);
+    free(m->layers);
+    free(m->names);
+    free(m);
+}

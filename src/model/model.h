@@ -1,0 +1,73 @@
+/* model.h - a loaded model: config plus zero-copy views of its weights.
+ *
+ * m40_model_load opens a GGUF file (mmap, validated by src/gguf/), reads the
+ * config from `<arch>.*` keys and maps GGUF tensor names to the slots below,
+ * checking every shape against the config. Weights stay in their file type
+ * and in the mapping: nothing is dequantized or copied here.
+ *
+ * Tensor names (GGUF): token_embd.weight, output_norm.weight, output.weight
+ * (absent: tied to token_embd), rope_freqs.weight (optional), and per block
+ * N: blk.N.attn_norm.weight, blk.N.attn_{q,k,v,output}.weight,
+ * blk.N.attn_{q,k,v}.bias (qwen2), blk.N.ffn_norm.weight,
+ * blk.N.ffn_{gate,up,down}.weight.
+ *
+ * Owns: the GGUF handle and the layer array. Touches: nothing else.
+ */
+#ifndef M40_MODEL_MODEL_H
+#define M40_MODEL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+#include "util/err.h"
+
+/* A 1-D or 2-D weight as stored in the file. For a matrix, `cols` (GGML's
+ * ne0) is the length of a row and `rows` (ne1) the number of rows: y = W x
+ * takes x[cols] to y[rows]. */
+typedef struct m40_weight {
+    const char *name; /* NUL-terminated, owned by the model */
+    uint32_t type;    /* m40_ggml_type */
+    int64_t cols;     /* ne0 */
+    int64_t rows;     /* ne1 (1 for vectors) */
+    const void *data; /* into the file mapping; NULL when absent */
+    size_t row_bytes; /* bytes per row in `type` */
+} m40_weight;
+
+typedef struct m40_layer {
+    m40_weight attn_norm;    /* [d] F32 */
+    m40_weight wq;           /* rows n_head*head_dim, cols d */
+    m40_weight wk, wv;       /* rows n_head_kv*head_dim, cols d */
+    m40_weight wo;           /* rows d, cols n_head*head_dim */
+    m40_weight bq, bk, bv;   /* qwen2 biases, F32; data NULL otherwise */
+    m40_weight ffn_norm;     /* [d] F32 */
+    m40_weight w_gate, w_up; /* rows n_ff, cols d */
+    m40_weight w_down;       /* rows d, cols n_ff */
+} m40_layer;
+
+typedef struct m40_gguf m40_gguf;
+
+typedef struct m40_model {
+    m40_gguf *gguf; /* the open file */
+    int owns_gguf;  /* m40_model_load opened it: m40_model_free closes it */
+    m40_model_config cfg;
+    m40_weight tok_embd;    /* rows n_vocab, cols d */
+    m40_weight output_norm; /* [d] F32 */
+    m40_weight output;      /* rows n_vocab, cols d; == tok_embd when tied */
+    m40_weight rope_freqs;  /* [rope_dim/2] F32, optional (Llama 3.1+) */
+    m40_layer *layers;      /* n_layer entries */
+    void *names;            /* per-layer tensor names (m40_weight.name points here) */
+    uint64_t n_params;      /* elements over all tensors */
+    uint64_t file_bytes;
+} m40_model;
+
+/* Opens `path`, validates it and binds every weight. Errors name the file
+ * and the key or tensor at fault. */
+int m40_model_load(m40_model **out, const char *path, m40_err *err);
+
+/* The same over an already open GGUF, which the caller keeps owning. */
+int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err);
+
+void m40_model_free(m40_model *m);
+
+#endif /* M40_MODEL_MODEL_H */

@@ -1,0 +1,77 @@
+/* shapes.c - see shapes.h. Numbers are the published configs of each model
+ * (their config.json / GGUF metadata). */
+#include "model/shapes.h"
+
+#include <string.h>
+
+#define LLAMA(layers, d, ff, heads, kv_heads, vocab, ctx, base, eps, tied)                      \
+    {                                                                                           \
+        .arch = M40_ARCH_LLAMA, .n_layer = layers, .n_embd = d, .n_ff = ff, .n_head = heads,    \
+        .n_head_kv = kv_heads, .head_dim = (d) / (heads), .n_vocab = vocab, .n_ctx_train = ctx, \
+        .rms_eps = eps, .rope_freq_base = base, .rope_freq_scale = 1.0f,                        \
+        .rope_dim = (d) / (heads), .rope_style = M40_ROPE_NORM, .tied_embeddings = tied         \
+    }
+
+static const m40_shape k_shapes[] = {
+    {"tiny", "2 layers, d=64, 4 heads over 2 KV heads: for tests",
+     LLAMA(2, 64, 128, 4, 2, 0, 512, 10000.0f, 1e-5f, 0)},
+    {"mini", "2 layers, d=256 (rows fit K-quant blocks), GQA 4/2: for tests",
+     LLAMA(2, 256, 512, 4, 2, 0, 1024, 10000.0f, 1e-5f, 0)},
+    {"mini-qwen2",
+     "mini with Qwen2's NeoX RoPE and QKV biases: for tests",
+     {.arch = M40_ARCH_QWEN2,
+      .n_layer = 2,
+      .n_embd = 256,
+      .n_ff = 512,
+      .n_head = 4,
+      .n_head_kv = 2,
+      .head_dim = 64,
+      .n_vocab = 0,
+      .n_ctx_train = 1024,
+      .rms_eps = 1e-6f,
+      .rope_freq_base = 1000000.0f,
+      .rope_freq_scale = 1.0f,
+      .rope_dim = 64,
+      .rope_style = M40_ROPE_NEOX,
+      .has_qkv_bias = 1,
+      .tied_embeddings = 1}},
+    {"smollm2-135m", "SmolLM2-135M (tied embeddings)",
+     LLAMA(30, 576, 1536, 9, 3, 49152, 8192, 100000.0f, 1e-5f, 1)},
+    {"llama3.2-1b", "Llama-3.2-1B shape with an untied output (as anchors.md)",
+     LLAMA(16, 2048, 8192, 32, 8, 128256, 131072, 500000.0f, 1e-5f, 0)},
+    {"llama2-7b", "Llama-2-7B", LLAMA(32, 4096, 11008, 32, 32, 32000, 4096, 10000.0f, 1e-5f, 0)},
+    {"llama3-8b", "Llama-3-8B", LLAMA(32, 4096, 14336, 32, 8, 128256, 8192, 500000.0f, 1e-5f, 0)},
+    {"mistral-7b", "Mistral-7B-v0.2",
+     LLAMA(32, 4096, 14336, 32, 8, 32000, 32768, 1000000.0f, 1e-5f, 0)},
+    {"qwen2.5-0.5b",
+     "Qwen2.5-0.5B (NeoX RoPE, QKV biases, tied embeddings)",
+     {.arch = M40_ARCH_QWEN2,
+      .n_layer = 24,
+      .n_embd = 896,
+      .n_ff = 4864,
+      .n_head = 14,
+      .n_head_kv = 2,
+      .head_dim = 64,
+      .n_vocab = 151936,
+      .n_ctx_train = 32768,
+      .rms_eps = 1e-6f,
+      .rope_freq_base = 1000000.0f,
+      .rope_freq_scale = 1.0f,
+      .rope_dim = 64,
+      .rope_style = M40_ROPE_NEOX,
+      .has_qkv_bias = 1,
+      .tied_embeddings = 1}},
+};
+
+const m40_shape *m40_shape_find(const char *name) {
+    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++) {
+        if (!strcmp(k_shapes[i].name, name))
+            return &k_shapes[i];
+    }
+    return NULL;
+}
+
+const m40_shape *m40_shapes(int *count) {
+    *count = (int)(sizeof k_shapes / sizeof k_shapes[0]);
+    return k_shapes;
+}

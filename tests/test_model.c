@@ -1,0 +1,193 @@
+/* test_model.c - config and weights from GGUF, and what a bad model gets.
+ *
+ * Models are made in memory by synth's writer path (written to a temp file
+ * by m40_synth_write, then edited with the GGUF writer where a test needs a
+ * broken one): a good model loads with the shape's config; a missing key,
+ * a missing tensor, a wrong shape, an unsupported architecture or a wrong
+ * tensor type is an error naming the key or tensor.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gguf/gguf.h"
+#include "gguf/gguf_writer.h"
+#include "model/model.h"
+#include "model/shapes.h"
+#include "model/synth.h"
+#include "quant/ggml_types.h"
+
+static char g_dir[] = "/tmp/m40-test-model-XXXXXX";
+
+static const char *path_in_dir(const char *name) {
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s/%s", g_dir, name);
+    return buf;
+}
+
+static int synth(const char *shape, uint32_t type, const char *out) {
+    m40_synth_options o = {.shape = shape, .type = type, .out_path = out, .seed = 1};
+    m40_err err = {{0}};
+    if (m40_synth_write(&o, NULL, &err)) {
+        fprintf(stderr, "synth: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void test_good_models_load(void) {
+    static const char *shapes[] = {"tiny", "mini", "mini-qwen2"};
+    for (int i = 0; i < 3; i++) {
+        char out[256];
+        snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
+        CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
+        m40_model *m = NULL;
+        m40_err err = {{0}};
+        CHECK(m40_model_load(&m, out, &err) == 0);
+        if (!m) {
+            fprintf(stderr, "%s: %s\n", shapes[i], err.msg);
+            continue;
+        }
+        const m40_model_config *want = &m40_shape_find(shapes[i])->cfg;
+        CHECK(m->cfg.arch == want->arch);
+        CHECK(m->cfg.n_layer == want->n_layer && m->cfg.n_embd == want->n_embd);
+        CHECK(m->cfg.n_head == want->n_head && m->cfg.n_head_kv == want->n_head_kv);
+        CHECK(m->cfg.head_dim == want->head_dim && m->cfg.n_ff == want->n_ff);
+        CHECK(m->cfg.rope_style == want->rope_style);
+        CHECK(m->cfg.has_qkv_bias == want->has_qkv_bias);
+        CHECK(m->cfg.tied_embeddings == want->tied_embeddings);
+        CHECK(m->cfg.tied_embeddings ? m->output.data == m->tok_embd.data
+                                     : m->output.data != m->tok_embd.data);
+        CHECK(m->cfg.n_vocab == 512); /* synth's default vocabulary for test shapes */
+        CHECK(m->layers[want->n_layer - 1].w_down.rows == want->n_embd);
+        CHECK(!want->has_qkv_bias || m->layers[0].bq.data != NULL);
+        m40_model_free(m);
+    }
+}
+
+/* Rewrites `src` into `dst` leaving out the kv or tensor named `drop`, and
+ * replacing the string kv `set_key` with `set_val`; returns 0 on success. */
+static int rewrite(const char *src, const char *dst, const char *drop, const char *set_key,
+                   const char *set_val, const char *reshape) {
+    m40_gguf *g = NULL;
+    m40_gguf_writer *w = NULL;
+    m40_err err = {{0}};
+    int rc = -1;
+    if (m40_gguf_open(&g, src, &err) || m40_gguf_writer_new(&w, &err))
+        goto done;
+    for (size_t i = 0; i < m40_gguf_kv_count(g); i++) {
+        m40_gguf_str k = m40_gguf_kv_key(g, i);
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)k.len, k.ptr);
+        if (drop && !strcmp(key, drop))
+            continue;
+        const m40_gguf_value *v = m40_gguf_kv_value(g, i);
+        int r;
+        if (set_key && !strcmp(key, set_key))
+            r = m40_gguf_writer_add_str(w, key, set_val, &err);
+        else if (v->type == M40_GGUF_STRING)
+            r = m40_gguf_writer_add_str_n(w, key, v->data, (size_t)v->size, &err);
+        else if (v->type == M40_GGUF_ARRAY && v->elem_type == M40_GGUF_STRING) {
+            r = m40_gguf_writer_begin_array(w, key, M40_GGUF_STRING, v->count, &err);
+            for (uint64_t j = 0; r == 0 && j < v->count; j++) {
+                m40_gguf_str s;
+                r = m40_gguf_array_str(v, j, &s, &err) ||
+                    m40_gguf_writer_push_str(w, s.ptr, s.len, &err);
+            }
+            r = r || m40_gguf_writer_end_array(w, &err);
+        } else if (v->type == M40_GGUF_ARRAY)
+            r = m40_gguf_writer_add_array(w, key, v->elem_type, v->data, v->count, &err);
+        else if (v->type == M40_GGUF_UINT32) {
+            uint32_t u;
+            memcpy(&u, v->data, 4);
+            r = m40_gguf_writer_add_u32(w, key, u, &err);
+        } else if (v->type == M40_GGUF_FLOAT32) {
+            float f;
+            memcpy(&f, v->data, 4);
+            r = m40_gguf_writer_add_f32(w, key, f, &err);
+        } else if (v->type == M40_GGUF_BOOL) {
+            r = m40_gguf_writer_add_bool(w, key, *(const uint8_t *)v->data != 0, &err);
+        } else {
+            r = -1;
+        }
+        if (r)
+            goto done;
+    }
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
+        const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
+        char name[80];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        if (drop && !strcmp(name, drop))
+            continue;
+        uint64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+        uint32_t nd = t->n_dims;
+        if (reshape && !strcmp(name, reshape) && nd == 2) {
+            /* same bytes, rows and columns swapped: a transposed weight */
+            uint64_t tmp = ne[0];
+            ne[0] = ne[1];
+            ne[1] = tmp;
+        }
+        if (m40_gguf_writer_add_tensor(w, name, t->type, nd, ne, t->data, t->n_bytes, &err))
+            goto done;
+    }
+    rc = m40_gguf_writer_write_file(w, dst, &err);
+done:
+    if (rc)
+        fprintf(stderr, "rewrite: %s\n", err.msg);
+    m40_gguf_writer_free(w);
+    m40_gguf_close(g);
+    return rc;
+}
+
+static void expect_load_error(const char *file, const char *want) {
+    m40_model *m = NULL;
+    m40_err err = {{0}};
+    CHECK(m40_model_load(&m, file, &err) == -1);
+    CHECK(m == NULL);
+    CHECK_CONTAINS(err.msg, want);
+}
+
+static void test_bad_models(void) {
+    char good[256], bad[256];
+    snprintf(good, sizeof good, "%s", path_in_dir("good.gguf"));
+    snprintf(bad, sizeof bad, "%s", path_in_dir("bad.gguf"));
+    CHECK(synth("mini", M40_GGML_F16, good) == 0);
+
+    CHECK(rewrite(good, bad, "llama.block_count", NULL, NULL, NULL) == 0);
+    expect_load_error(bad, "missing required key llama.block_count");
+
+    CHECK(rewrite(good, bad, "blk.1.ffn_up.weight", NULL, NULL, NULL) == 0);
+    expect_load_error(bad, "missing tensor 'blk.1.ffn_up.weight'");
+
+    CHECK(rewrite(good, bad, "general.architecture", NULL, NULL, NULL) == 0);
+    expect_load_error(bad, "missing required key general.architecture");
+
+    CHECK(rewrite(good, bad, NULL, "general.architecture", "gptneox", NULL) == 0);
+    expect_load_error(bad, "architecture \"gptneox\" is not supported (supported: llama, qwen2)");
+
+    CHECK(rewrite(good, bad, NULL, NULL, NULL, "blk.0.ffn_down.weight") == 0);
+    expect_load_error(bad, "tensor 'blk.0.ffn_down.weight' has shape [256, 512");
+
+    /* qwen2 needs its biases */
+    char qgood[256];
+    snprintf(qgood, sizeof qgood, "%s", path_in_dir("qwen.gguf"));
+    CHECK(synth("mini-qwen2", M40_GGML_F16, qgood) == 0);
+    CHECK(rewrite(qgood, bad, "blk.0.attn_k.bias", NULL, NULL, NULL) == 0);
+    expect_load_error(bad, "missing tensor 'blk.0.attn_k.bias'");
+
+    expect_load_error(path_in_dir("does-not-exist.gguf"), "does-not-exist.gguf");
+}
+
+int main(void) {
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_good_models_load();
+    test_bad_models();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", g_dir);
+    return check_report();
+}
