@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "util/log.h"
@@ -58,6 +60,9 @@ static void generate_usage(FILE *out) {
             "  --ignore-eos            do not stop at end-of-generation tokens\n"
             "  --no-bos                do not add BOS even if the model asks for it\n"
             "  --parse-special         special tokens written in the prompt become tokens\n"
+            "  --chat                  wrap the prompt in the model's chat template (as a user "
+            "message)\n"
+            "  --system TEXT           with --chat: a system message first\n"
             "  -v, --verbose           log loading details\n");
 }
 
@@ -261,6 +266,37 @@ static int print_text(void *user, const char *text, size_t len) {
     return 0;
 }
 
+/* The prompt as the model's chat template renders it: an optional system
+ * message, then the prompt as the user's message. */
+static int chat_prompt(m40_engine *e, const gen_args *a, const char *prompt, char **out,
+                       m40_err *err) {
+    cJSON *msgs = cJSON_CreateArray();
+    int rc = -1;
+    if (!msgs)
+        return m40_errf(err, "out of memory");
+    const char *roles[2] = {"system", "user"}, *texts[2] = {a->system, prompt};
+    for (int i = 0; i < 2; i++) {
+        if (!texts[i])
+            continue;
+        cJSON *m = cJSON_CreateObject();
+        if (!m || !cJSON_AddStringToObject(m, "role", roles[i]) ||
+            !cJSON_AddStringToObject(m, "content", texts[i])) {
+            cJSON_Delete(m);
+            m40_errf(err, "out of memory");
+            goto done;
+        }
+        cJSON_AddItemToArray(msgs, m);
+    }
+    size_t len;
+    int fallback = 0;
+    rc = m40_engine_chat_prompt(e, msgs, 1, out, &len, &fallback, err);
+    if (rc == 0 && fallback)
+        fprintf(stderr, "m40-llm: the model has no chat template; using ChatML\n");
+done:
+    cJSON_Delete(msgs);
+    return rc;
+}
+
 static uint64_t random_seed(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -306,8 +342,25 @@ static int run(gen_args *a) {
     }
     if (notice[0])
         fprintf(stderr, "m40-llm: %s\n", notice);
+    char *chat_text = NULL;
+    size_t prompt_len = strlen(prompt);
+    if (a->chat) {
+        if (chat_prompt(e, a, prompt, &chat_text, &err)) {
+            m40_cli_error("%s", err.msg);
+            m40_engine_close(e);
+            return M40_EXIT_FAIL;
+        }
+        prompt = chat_text;
+        prompt_len = strlen(chat_text);
+        /* The template writes the special tokens as text; a template that
+         * writes BOS itself must not get a second one. */
+        a->gp.parse_special = 1;
+        if (m40_engine_starts_with_bos(e, prompt, prompt_len))
+            a->gp.add_special = 0;
+    }
     m40_gen_stats st;
-    int rc = m40_engine_generate(e, 0, prompt, strlen(prompt), &a->gp, print_text, NULL, &st, &err);
+    int rc = m40_engine_generate(e, 0, prompt, prompt_len, &a->gp, print_text, NULL, &st, &err);
+    free(chat_text);
     fputc('\n', stdout);
     fflush(stdout);
     if (rc) {
@@ -335,8 +388,8 @@ int m40_cmd_generate(int argc, char **argv) {
     int r = parse_args(&a, argc, argv);
     if (r != 0)
         return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
-    if (a.chat) {
-        m40_cli_error("generate: --chat is not available yet in this build");
+    if (a.system && !a.chat) {
+        m40_cli_error("generate: --system needs --chat");
         return M40_EXIT_USAGE;
     }
     int rc = run(&a);

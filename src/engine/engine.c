@@ -5,6 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
+#include "chat/chat.h"
+#include "gguf/gguf.h"
+
 struct m40_engine {
     m40_model *model;
     m40_tokenizer *tok;
@@ -300,4 +305,57 @@ int m40_engine_generate(m40_engine *e, int32_t slot, const char *prompt, size_t 
     int rc = m40_engine_generate_ids(e, slot, ids.ids, ids.n, p, on_text, user, stats, err);
     m40_tokens_free(&ids);
     return rc;
+}
+
+/* ---- chat ------------------------------------------------------------------ */
+
+/* Adds {"name": text of token id} to vars when the vocabulary has the id. */
+static void add_token_var(cJSON *vars, const char *name, const m40_tokenizer *tok, m40_token id) {
+    size_t len;
+    const char *text = id == M40_TOKEN_NULL ? NULL : m40_tokenizer_token_text(tok, id, &len);
+    char *copy = text ? malloc(len + 1) : NULL;
+    if (!copy)
+        return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    cJSON_AddStringToObject(vars, name, copy);
+    free(copy);
+}
+
+int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
+                           int add_generation_prompt, char **out, size_t *out_len,
+                           int *used_fallback, m40_err *err) {
+    m40_gguf_str tmpl = {NULL, 0};
+    const m40_gguf *g = e->model->gguf;
+    if (m40_gguf_find_kv(g, "tokenizer.chat_template") >= 0 &&
+        m40_gguf_get_str(g, "tokenizer.chat_template", &tmpl, err))
+        return -1;
+    *used_fallback = tmpl.ptr == NULL;
+    char *src = NULL;
+    if (tmpl.ptr) {
+        src = malloc(tmpl.len + 1);
+        if (!src)
+            return m40_errf(err, "out of memory");
+        memcpy(src, tmpl.ptr, tmpl.len);
+        src[tmpl.len] = '\0';
+    }
+    cJSON *vars = cJSON_CreateObject();
+    if (!vars) {
+        free(src);
+        return m40_errf(err, "out of memory");
+    }
+    add_token_var(vars, "bos_token", e->tok, m40_tokenizer_bos(e->tok));
+    add_token_var(vars, "eos_token", e->tok, m40_tokenizer_eos(e->tok));
+    int rc = m40_chat_apply(src ? src : m40_chat_fallback_template(), messages,
+                            add_generation_prompt, vars, out, out_len, err);
+    cJSON_Delete(vars);
+    free(src);
+    return rc;
+}
+
+int m40_engine_starts_with_bos(const m40_engine *e, const char *text, size_t len) {
+    m40_token bos = m40_tokenizer_bos(e->tok);
+    size_t blen;
+    const char *btext = bos == M40_TOKEN_NULL ? NULL : m40_tokenizer_token_text(e->tok, bos, &blen);
+    return btext && blen > 0 && len >= blen && memcmp(text, btext, blen) == 0;
 }

@@ -78,6 +78,19 @@ typedef struct m40_gen_stats {
 /* Receives final text; returns non-zero to cancel the generation. */
 typedef int (*m40_text_fn)(void *user, const char *text, size_t len);
 
+/* Renders `messages` (a cJSON array of {"role", "content"} objects, OpenAI
+ * style) with the model's chat template (tokenizer.chat_template), or with
+ * ChatML when the model has none (*used_fallback is then set). bos_token
+ * and eos_token are set from the vocabulary. *out is malloc'd. */
+struct cJSON;
+int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
+                           int add_generation_prompt, char **out, size_t *out_len,
+                           int *used_fallback, m40_err *err);
+
+/* Whether text starts with the BOS token's text (a chat template that
+ * writes BOS itself: then no BOS should be added when tokenizing it). */
+int m40_engine_starts_with_bos(const m40_engine *e, const char *text, size_t len);
+
 /* Generates a continuation of `prompt` on `slot` (0 <= slot < n_slots).
  * The slot's previous contents are discarded. */
 int m40_engine_generate(m40_engine *e, int32_t slot, const char *prompt, size_t prompt_len,
