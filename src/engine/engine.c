@@ -221,7 +221,9 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     st->prefill_ms = t1 - t0;
     st->ttft_ms = t1 - t_start;
     int32_t pos = (int32_t)n_ids;
-    for (;;) {
+    int stop_string = 0; /* text after a matched stop string is dropped */
+    st->finish = M40_FINISH_LENGTH;
+    for (int go = p->max_tokens != 0; go;) {
         st->n_gen++;
         m40_sampler_accept(&g->smp, tok);
         if (!p->ignore_eos && m40_tokenizer_is_eog(e->tok, tok)) {
@@ -237,6 +239,7 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             return m40_errf(err, "out of memory");
         if (hit) {
             st->finish = M40_FINISH_STOP;
+            stop_string = 1;
             break;
         }
         if (g->out.cancelled) {
@@ -256,15 +259,20 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
         pos++;
     }
     st->decode_ms = now_ms() - t1;
-    if (st->finish != M40_FINISH_STOP || !g->out.len) {
-        const char *text;
-        size_t len;
-        if (m40_detok_stream_flush(&g->detok, &text, &len, err) ||
-            filter_push(&g->out, text, len) < 0)
-            return -1;
-    }
-    if (st->finish != M40_FINISH_CANCEL)
-        emit(&g->out, g->out.len); /* whatever a stop string did not claim */
+    if (stop_string || st->finish == M40_FINISH_CANCEL)
+        return 0;
+    /* Bytes the detokenizer still holds (an unfinished UTF-8 sequence), then
+     * whatever was held back as a possible stop-string start, are final. */
+    const char *text;
+    size_t len;
+    if (m40_detok_stream_flush(&g->detok, &text, &len, err))
+        return -1;
+    int hit = filter_push(&g->out, text, len);
+    if (hit < 0)
+        return m40_errf(err, "out of memory");
+    if (hit)
+        st->finish = M40_FINISH_STOP;
+    emit(&g->out, g->out.len);
     return 0;
 }
 
