@@ -12,6 +12,7 @@ packages=(
     git ca-certificates
     pkg-config libpcre2-dev        # pre-tokenizer regexes (Unicode classes, JIT)
     libcjson-dev                   # JSON: chat messages, server requests
+    libmicrohttpd-dev              # HTTP: m40-llm serve
     python3 python3-pip            # scripts/get-default-model.sh, reference scripts
 )
 

@@ -10,6 +10,8 @@
 #ifndef M40_CLI_CLI_H
 #define M40_CLI_CLI_H
 
+#include <stddef.h>
+
 /* Exit statuses: 0 success, 1 the command failed, 2 bad usage. */
 enum { M40_EXIT_OK = 0, M40_EXIT_FAIL = 1, M40_EXIT_USAGE = 2 };
 
@@ -19,6 +21,7 @@ int m40_cmd_generate(int argc, char **argv);
 int m40_cmd_bench(int argc, char **argv);
 int m40_cmd_tokenize(int argc, char **argv);
 int m40_cmd_chat_template(int argc, char **argv);
+int m40_cmd_serve(int argc, char **argv);
 
 /* Prints "m40-llm: <message>" on stderr. */
 #if defined(__GNUC__)
@@ -29,5 +32,13 @@ void m40_cli_error(const char *fmt, ...);
 /* Parses a non-negative int flag value; returns -1 (after printing an error
  * naming the flag) when it is not one. */
 int m40_cli_parse_int(const char *flag, const char *value, int *out);
+
+/* The default model (scripts/get-default-model.sh puts it there). */
+#define M40_CLI_DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+/* M40_CLI_DEFAULT_MODEL under the current directory or under any parent of
+ * the binary's directory (a build tree inside the checkout): the path
+ * (maybe in buf), or NULL when it is nowhere. */
+const char *m40_cli_default_model(char *buf, size_t cap);
 
 #endif /* M40_CLI_CLI_H */

@@ -20,7 +20,7 @@
 #include "engine/engine.h"
 #include "util/log.h"
 
-#define DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define DEFAULT_MODEL M40_CLI_DEFAULT_MODEL
 #define MAX_STOPS     16
 #define MAX_BIASES    64
 
@@ -211,25 +211,6 @@ static int parse_args(gen_args *a, int argc, char **argv) {
     return 0;
 }
 
-/* The default model: models/... under the current directory or under any
- * parent of the binary's directory (a build tree inside the checkout). */
-static const char *find_default_model(char *buf, size_t cap) {
-    if (access(DEFAULT_MODEL, R_OK) == 0)
-        return DEFAULT_MODEL;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
-        *slash = '\0';
-        int n_written = snprintf(buf, cap, "%s/%s", exe, DEFAULT_MODEL);
-        if (n_written > 0 && (size_t)n_written < cap && access(buf, R_OK) == 0)
-            return buf;
-    }
-    return NULL;
-}
-
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -306,7 +287,7 @@ static uint64_t random_seed(void) {
 static int run(gen_args *a) {
     char defbuf[PATH_MAX];
     if (!a->model) {
-        a->model = find_default_model(defbuf, sizeof defbuf);
+        a->model = m40_cli_default_model(defbuf, sizeof defbuf);
         if (!a->model) {
             m40_cli_error("no -m given and the default model (%s) is missing: run "
                           "scripts/get-default-model.sh",

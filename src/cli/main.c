@@ -20,6 +20,7 @@ static const command k_commands[] = {
     {"synth", m40_cmd_synth, "write a random-weight model of a named shape (GGUF)"},
     {"tokenize", m40_cmd_tokenize, "text -> token ids (llama-tokenize), or run a tokenizer suite"},
     {"chat-template", m40_cmd_chat_template, "render messages with a chat template"},
+    {"serve", m40_cmd_serve, "HTTP server: /generate, OpenAI /v1/completions and chat"},
 };
 
 static void usage(FILE *out) {

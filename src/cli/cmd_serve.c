@@ -1,0 +1,195 @@
+/* cmd_serve.c - `m40-llm serve`: the HTTP server (src/server/) on a model.
+ *
+ *   m40-llm serve [-m MODEL] [--host 127.0.0.1] [--port 8080] [options]
+ *
+ * Loads the model, starts the server, then waits for SIGINT or SIGTERM and
+ * shuts down gracefully (exit 0). The signals are blocked in every thread
+ * and taken with sigwait here, so no handler runs inside the server.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "server/server.h"
+#include "util/log.h"
+
+#define MAX_CORS 16
+
+typedef struct serve_args {
+    m40_engine_options eo;
+    m40_server_options so;
+    const char *cors[MAX_CORS];
+    int verbose;
+} serve_args;
+
+static void serve_usage(FILE *out) {
+    fprintf(out, "usage: m40-llm serve [-m MODEL] [options]\n"
+                 "  -m, --model FILE        GGUF model (default: " M40_CLI_DEFAULT_MODEL ")\n"
+                 "  --host ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
+                 "  --port N                TCP port (default 8080; 0: any free port)\n"
+                 "  --parallel N            KV slots (default 1; requests run one at a time)\n"
+                 "  --queue N               requests that may wait; more get 503 (default 64)\n"
+                 "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
+                 "  --device auto|cpu|cuda  where to run (default auto)\n"
+                 "  --gpu N                 CUDA device ordinal\n"
+                 "  -t, --threads N         CPU threads (default: all)\n"
+                 "  --api-key KEY           require Authorization: Bearer KEY (not on /health)\n"
+                 "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
+                 "  -v, --verbose           log loading details\n"
+                 "API: docs/server-api.md\n");
+}
+
+static int parse_device(const char *v, m40_device_kind *out) {
+    if (!strcmp(v, "auto"))
+        *out = M40_DEVICE_AUTO;
+    else if (!strcmp(v, "cpu"))
+        *out = M40_DEVICE_CPU;
+    else if (!strcmp(v, "cuda"))
+        *out = M40_DEVICE_CUDA;
+    else {
+        m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* A flag with a value: 1 consumed, 0 unknown, -1 bad value. */
+static int value_flag(serve_args *a, const char *f, const char *v) {
+    m40_backend_options *b = &a->eo.backend;
+#define IS(x) (!strcmp(f, x))
+    if (IS("-m") || IS("--model"))
+        a->eo.model_path = v;
+    else if (IS("--host"))
+        a->so.host = v;
+    else if (IS("--port"))
+        return m40_cli_parse_int(f, v, &a->so.port) ? -1 : 1;
+    else if (IS("--parallel"))
+        return m40_cli_parse_int(f, v, &b->n_slots) ? -1 : 1;
+    else if (IS("--queue"))
+        return m40_cli_parse_int(f, v, &a->so.queue) ? -1 : 1;
+    else if (IS("-c") || IS("--ctx-size"))
+        return m40_cli_parse_int(f, v, &b->n_ctx) ? -1 : 1;
+    else if (IS("--device"))
+        return parse_device(v, &b->device) ? -1 : 1;
+    else if (IS("--gpu"))
+        return m40_cli_parse_int(f, v, &b->gpu) ? -1 : 1;
+    else if (IS("-t") || IS("--threads"))
+        return m40_cli_parse_int(f, v, &b->n_threads) ? -1 : 1;
+    else if (IS("--api-key"))
+        a->so.api_key = v;
+    else if (IS("--cors-origin")) {
+        if (a->so.n_cors >= MAX_CORS) {
+            m40_cli_error("--cors-origin: at most %d", MAX_CORS);
+            return -1;
+        }
+        a->cors[a->so.n_cors++] = v;
+        a->so.cors_origins = a->cors;
+    } else
+        return 0;
+#undef IS
+    return 1;
+}
+
+static int parse_args(serve_args *a, int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            serve_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(f, "-v") || !strcmp(f, "--verbose")) {
+            a->verbose = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            m40_cli_error("serve: unknown or incomplete option \"%s\"", f);
+            return -1;
+        }
+        int r = value_flag(a, f, argv[i + 1]);
+        if (r == 0)
+            m40_cli_error("serve: unknown option \"%s\" (m40-llm serve --help)", f);
+        if (r <= 0)
+            return -1;
+        i++;
+    }
+    if (a->so.port > 65535) {
+        m40_cli_error("--port must be at most 65535");
+        return -1;
+    }
+    if (a->eo.backend.n_slots < 1 || a->so.queue < 1) {
+        m40_cli_error("--parallel and --queue must be at least 1");
+        return -1;
+    }
+    return 0;
+}
+
+static int serve(serve_args *a) {
+    char defbuf[PATH_MAX];
+    if (!a->eo.model_path) {
+        a->eo.model_path = m40_cli_default_model(defbuf, sizeof defbuf);
+        if (!a->eo.model_path) {
+            m40_cli_error("no -m given and the default model (%s) is missing: run "
+                          "scripts/get-default-model.sh",
+                          M40_CLI_DEFAULT_MODEL);
+            return M40_EXIT_FAIL;
+        }
+    }
+    const char *slash = strrchr(a->eo.model_path, '/');
+    a->so.model_name = slash ? slash + 1 : a->eo.model_path;
+    if (!a->verbose)
+        m40_log_set_level(M40_LOG_WARN);
+    a->eo.backend.quiet = !a->verbose;
+
+    /* Block the shutdown signals before any thread starts, so every thread
+     * inherits the mask and only sigwait below ever sees them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    m40_err err = {{0}};
+    char notice[640];
+    m40_engine *e;
+    if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {
+        m40_cli_error("%s", err.msg);
+        return M40_EXIT_FAIL;
+    }
+    if (notice[0])
+        fprintf(stderr, "m40-llm: %s\n", notice);
+    m40_server *srv;
+    if (m40_server_start(&srv, e, &a->so, &err)) {
+        m40_cli_error("%s", err.msg);
+        m40_engine_close(e);
+        return M40_EXIT_FAIL;
+    }
+    fprintf(stderr, "m40-llm: serving %s on http://%s:%d (%s, context %d)\n", a->so.model_name,
+            a->so.host, m40_server_port(srv), m40_engine_backend(e)->device_desc,
+            m40_engine_n_ctx(e));
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "m40-llm: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    m40_server_stop(srv);
+    m40_engine_close(e);
+    return M40_EXIT_OK;
+}
+
+int m40_cmd_serve(int argc, char **argv) {
+    serve_args a;
+    memset(&a, 0, sizeof a);
+    a.eo.backend.device = M40_DEVICE_AUTO;
+    a.eo.backend.gpu = -1;
+    a.eo.backend.n_slots = 1;
+    a.so.host = "127.0.0.1";
+    a.so.port = 8080;
+    a.so.queue = 64;
+    int r = parse_args(&a, argc, argv);
+    if (r != 0)
+        return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
+    return serve(&a);
+}

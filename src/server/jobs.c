@@ -1,0 +1,292 @@
+/* jobs.c - the bounded job queue and the one engine worker thread.
+ *
+ * The engine is not thread-safe and its backend runs one forward at a time,
+ * so every engine call the server makes happens here, on one thread, one
+ * job after another (slot 0). Connections only submit jobs and wait.
+ *
+ * Owns: the queue, the worker thread, each job's text buffer. Touches: the
+ * engine (this thread only); never HTTP.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_internal.h"
+
+srv_job *srv_job_new(srv_job_kind kind) {
+    srv_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->kind = kind;
+    j->refs = 1;
+    j->gp = m40_gen_default_params();
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    return j;
+}
+
+void srv_job_unref(srv_job *j) {
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    int left = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (left > 0)
+        return;
+    free(j->prompt);
+    cJSON_Delete(j->messages);
+    for (size_t i = 0; i < SRV_MAX_STOPS; i++)
+        free(j->stops[i]);
+    m40_tokens_free(&j->ids);
+    free(j->text);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+void srv_job_wait(srv_job *j, size_t have, int timeout_ms) {
+    if (j->done || j->len > have)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!j->done && j->len <= have) {
+        if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+}
+
+/* Appends to the job's text (mu held). */
+static int job_append(srv_job *j, const char *text, size_t len) {
+    if (j->len + len + 1 > j->cap) {
+        size_t cap = (j->len + len + 1) * 2;
+        char *p = realloc(j->text, cap);
+        if (!p)
+            return -1;
+        j->text = p;
+        j->cap = cap;
+    }
+    memcpy(j->text + j->len, text, len);
+    j->len += len;
+    j->text[j->len] = '\0';
+    return 0;
+}
+
+/* The engine's text callback: hand the piece to the waiting connection;
+ * non-zero (cancel) once the connection is gone or the server stops. */
+static int on_text(void *user, const char *text, size_t len) {
+    srv_job *j = user;
+    pthread_mutex_lock(&j->mu);
+    int rc = j->cancel || job_append(j, text, len) != 0;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static int run_generate(srv_queue *q, srv_job *j, const char *prompt, size_t len, m40_err *err) {
+    return m40_engine_generate(q->engine, 0, prompt, len, &j->gp, on_text, j, &j->st, err);
+}
+
+static int run_chat(srv_queue *q, srv_job *j, m40_err *err) {
+    char *prompt = NULL;
+    size_t len = 0;
+    int fallback = 0;
+    if (m40_engine_chat_prompt(q->engine, j->messages, 1, &prompt, &len, &fallback, err))
+        return -1;
+    /* As `generate --chat`: the template writes special tokens as text, and
+     * one that writes BOS itself must not get a second. */
+    j->gp.parse_special = 1;
+    if (m40_engine_starts_with_bos(q->engine, prompt, len))
+        j->gp.add_special = 0;
+    int rc = run_generate(q, j, prompt, len, err);
+    free(prompt);
+    return rc;
+}
+
+static int run_tokenize(srv_queue *q, srv_job *j, m40_err *err) {
+    unsigned flags = (j->add_special ? M40_TOKENIZE_ADD_SPECIAL : 0) |
+                     (j->parse_special ? M40_TOKENIZE_PARSE_SPECIAL : 0);
+    m40_tokens out = {0};
+    if (m40_tokenize(m40_engine_tokenizer(q->engine), j->prompt, j->prompt_len, flags, &out, err)) {
+        m40_tokens_free(&out);
+        return -1;
+    }
+    pthread_mutex_lock(&j->mu);
+    m40_tokens_free(&j->ids);
+    j->ids = out;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+static int run_detokenize(srv_queue *q, srv_job *j, m40_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (m40_detokenize(m40_engine_tokenizer(q->engine), j->ids.ids, j->ids.n, 0, &text, &len, err))
+        return -1;
+    int rc = on_text(j, text, len) ? m40_errf(err, "out of memory") : 0;
+    free(text);
+    return rc;
+}
+
+static void run_job(srv_queue *q, srv_job *j) {
+    m40_err err = {{0}};
+    int rc;
+    switch (j->kind) {
+        case SRV_JOB_CHAT:
+            rc = run_chat(q, j, &err);
+            break;
+        case SRV_JOB_TOKENIZE:
+            rc = run_tokenize(q, j, &err);
+            break;
+        case SRV_JOB_DETOKENIZE:
+            rc = run_detokenize(q, j, &err);
+            break;
+        default:
+            rc = run_generate(q, j, j->prompt, j->prompt_len, &err);
+            break;
+    }
+    if (!rc && (j->kind == SRV_JOB_GENERATE || j->kind == SRV_JOB_CHAT))
+        srv_metrics_generation(q->metrics, &j->st);
+    pthread_mutex_lock(&j->mu);
+    j->rc = rc;
+    if (rc)
+        snprintf(j->errmsg, sizeof j->errmsg, "%s", err.msg);
+    j->done = 1;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void *worker_main(void *arg) {
+    srv_queue *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && !q->stopping)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->stopping)
+            break;
+        srv_job *j = q->head;
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->depth--;
+        q->busy = 1;
+        q->current = j;
+        pthread_mutex_unlock(&q->mu);
+
+        pthread_mutex_lock(&j->mu);
+        j->started = 1;
+        int skip = j->cancel; /* its client left while it waited */
+        pthread_mutex_unlock(&j->mu);
+        if (skip) {
+            pthread_mutex_lock(&j->mu);
+            j->done = 1;
+            j->st.finish = M40_FINISH_CANCEL;
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+        } else {
+            run_job(q, j);
+        }
+        srv_job_unref(j);
+
+        pthread_mutex_lock(&q->mu);
+        q->busy = 0;
+        q->current = NULL;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+int srv_queue_start(srv_queue *q, m40_engine *e, int cap, srv_metrics *m, m40_err *err) {
+    memset(q, 0, sizeof *q);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->cap = cap > 0 ? cap : 64;
+    q->engine = e;
+    q->metrics = m;
+    if (pthread_create(&q->thread, NULL, worker_main, q)) {
+        pthread_cond_destroy(&q->cv);
+        pthread_mutex_destroy(&q->mu);
+        return m40_errf(err, "cannot start the engine worker thread");
+    }
+    q->thread_started = 1;
+    return 0;
+}
+
+/* Marks a job finished as cancelled (the server is stopping). */
+static void job_abandon(srv_job *j) {
+    pthread_mutex_lock(&j->mu);
+    j->cancel = 1;
+    j->done = 1;
+    j->rc = -1;
+    snprintf(j->errmsg, sizeof j->errmsg, "the server is shutting down");
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void srv_queue_stop(srv_queue *q) {
+    pthread_mutex_lock(&q->mu);
+    int started = q->thread_started;
+    pthread_mutex_unlock(&q->mu);
+    if (!started)
+        return;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = 1;
+    if (q->current) { /* the running job stops at its next piece */
+        pthread_mutex_lock(&q->current->mu);
+        q->current->cancel = 1;
+        pthread_mutex_unlock(&q->current->mu);
+    }
+    srv_job *j = q->head;
+    q->head = q->tail = NULL;
+    q->depth = 0;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    while (j) {
+        srv_job *next = j->next;
+        job_abandon(j);
+        srv_job_unref(j);
+        j = next;
+    }
+    pthread_join(q->thread, NULL);
+    q->thread_started = 0;
+}
+
+void srv_queue_destroy(srv_queue *q) {
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+}
+
+int srv_queue_submit(srv_queue *q, srv_job *j) {
+    pthread_mutex_lock(&q->mu);
+    if (q->stopping || q->depth >= q->cap) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->depth++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+void srv_queue_load(srv_queue *q, int *depth, int *busy) {
+    pthread_mutex_lock(&q->mu);
+    *depth = q->depth;
+    *busy = q->busy;
+    pthread_mutex_unlock(&q->mu);
+}

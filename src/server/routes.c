@@ -1,0 +1,660 @@
+/* routes.c - the endpoints: request JSON in, reply JSON (or a stream) out.
+ *
+ * Each handler validates its request completely before it submits a job,
+ * so a bad request never reaches the engine; the engine's own refusals
+ * (a prompt longer than the context...) come back as 400s too.
+ *
+ * Owns: request validation and response shapes (ours and OpenAI's).
+ * Touches: the engine only through jobs (jobs.c), never directly.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/server_internal.h"
+
+typedef enum api { API_GENERATE = 0, API_COMPLETIONS = 1, API_CHAT = 2 } api;
+
+static atomic_ulong g_next_id = 1;
+static atomic_ulong g_seed_mix = 0x9e3779b97f4a7c15UL;
+
+char *srv_error_body(const char *message, const char *type, const char *code) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(e, "message", message);
+    cJSON_AddStringToObject(e, "type", type);
+    if (code)
+        cJSON_AddStringToObject(e, "code", code);
+    else
+        cJSON_AddNullToObject(e, "code");
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+static void reply_json(srv_reply *r, unsigned status, cJSON *root) {
+    r->status = status;
+    r->body = cJSON_PrintUnformatted(root);
+    r->content_type = "application/json";
+    cJSON_Delete(root);
+    if (!r->body) {
+        r->status = 500;
+        r->body = NULL;
+    }
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static void
+reply_error(srv_reply *r, unsigned status, const char *type, const char *code, const char *fmt,
+            ...) {
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->body = srv_error_body(msg, type, code);
+    r->content_type = "application/json";
+}
+
+#define BAD(r, ...) reply_error(r, 400, "invalid_request_error", NULL, __VA_ARGS__)
+
+/* ---- request fields ----------------------------------------------------- */
+
+/* An optional number field in [lo, hi] (an integer when integral is set).
+ * Returns 0 (absent or set), -1 after filling the error reply. */
+static int get_num(const cJSON *o, const char *name, double lo, double hi, int integral,
+                   double *out, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v)) {
+        BAD(r, "'%s' must be a number", name);
+        return -1;
+    }
+    double d = v->valuedouble;
+    if (!isfinite(d) || d < lo || d > hi || (integral && d != floor(d))) {
+        BAD(r, "'%s' must be %s in [%g, %g]", name, integral ? "an integer" : "a number", lo, hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int get_bool(const cJSON *o, const char *name, int *out, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsBool(v)) {
+        BAD(r, "'%s' must be true or false", name);
+        return -1;
+    }
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+static int add_stop(srv_job *j, const char *s, srv_reply *r) {
+    if (!*s)
+        return 0;
+    if (j->gp.n_stop >= SRV_MAX_STOPS) {
+        BAD(r, "'stop' holds at most %d strings", SRV_MAX_STOPS);
+        return -1;
+    }
+    if (!(j->stops[j->gp.n_stop] = strdup(s))) {
+        reply_error(r, 500, "server_error", NULL, "out of memory");
+        return -1;
+    }
+    j->gp.n_stop++;
+    j->gp.stop = (const char *const *)j->stops;
+    return 0;
+}
+
+static int get_stops(const cJSON *o, srv_job *j, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "stop");
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (cJSON_IsString(v))
+        return add_stop(j, v->valuestring, r);
+    if (!cJSON_IsArray(v)) {
+        BAD(r, "'stop' must be a string or an array of strings");
+        return -1;
+    }
+    const cJSON *s;
+    cJSON_ArrayForEach(s, v) {
+        if (!cJSON_IsString(s)) {
+            BAD(r, "'stop' must be a string or an array of strings");
+            return -1;
+        }
+        if (add_stop(j, s->valuestring, r))
+            return -1;
+    }
+    return 0;
+}
+
+/* Sampling, length and stop fields shared by the three generation APIs. */
+static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j, int *stream,
+                          srv_reply *r) {
+    m40_sampler_params *s = &j->gp.sampling;
+    double d, n_ctx = c->n_ctx;
+    d = 128;
+    if (kind == API_GENERATE && get_num(o, "n_predict", -1, n_ctx, 1, &d, r))
+        return -1;
+    if (get_num(o, "max_tokens", -1, n_ctx, 1, &d, r))
+        return -1;
+    if (d == 0) {
+        BAD(r, "'max_tokens' must be at least 1 (or -1: until the context is full)");
+        return -1;
+    }
+    j->gp.max_tokens = (int32_t)d;
+    d = s->temperature;
+    if (get_num(o, "temperature", 0, 100, 0, &d, r))
+        return -1;
+    s->temperature = (float)d;
+    d = s->top_k;
+    if (get_num(o, "top_k", 0, 1e9, 1, &d, r))
+        return -1;
+    s->top_k = (int32_t)d;
+    d = s->top_p;
+    if (get_num(o, "top_p", 0, 1, 0, &d, r))
+        return -1;
+    if (d <= 0) {
+        BAD(r, "'top_p' must be in (0, 1]");
+        return -1;
+    }
+    s->top_p = (float)d;
+    d = s->min_p;
+    if (get_num(o, "min_p", 0, 1, 0, &d, r))
+        return -1;
+    s->min_p = (float)d;
+    d = s->presence_penalty;
+    if (get_num(o, "presence_penalty", -2, 2, 0, &d, r))
+        return -1;
+    s->presence_penalty = (float)d;
+    d = s->frequency_penalty;
+    if (get_num(o, "frequency_penalty", -2, 2, 0, &d, r))
+        return -1;
+    s->frequency_penalty = (float)d;
+    d = s->repeat_penalty;
+    if (get_num(o, "repeat_penalty", 0.01, 100, 0, &d, r))
+        return -1;
+    s->repeat_penalty = (float)d;
+    /* No seed: a different one per request. */
+    d = -1;
+    if (get_num(o, "seed", -1, 9007199254740991.0, 1, &d, r))
+        return -1;
+    s->seed = d >= 0 ? (uint64_t)d
+                     : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
+    if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r))
+        return -1;
+    return get_stops(o, j, r);
+}
+
+/* The prompt of /generate and /v1/completions: a string, or an array
+ * holding one string. */
+static int get_prompt(const cJSON *o, srv_job *j, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "prompt");
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 1)
+        v = cJSON_GetArrayItem(v, 0);
+    if (!cJSON_IsString(v)) {
+        BAD(r, "'prompt' must be a string");
+        return -1;
+    }
+    j->prompt_len = strlen(v->valuestring);
+    if (!(j->prompt = strdup(v->valuestring))) {
+        reply_error(r, 500, "server_error", NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int get_messages(const cJSON *o, srv_job *j, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "messages");
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+        BAD(r, "'messages' must be a non-empty array");
+        return -1;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, v) {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role) || !cJSON_IsString(content)) {
+            BAD(r, "each message must be an object with string 'role' and 'content'");
+            return -1;
+        }
+    }
+    if (!(j->messages = cJSON_Duplicate(v, 1))) {
+        reply_error(r, 500, "server_error", NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- running a job ------------------------------------------------------ */
+
+static int submit(srv_ctx *c, srv_job *j, srv_reply *r) {
+    if (srv_queue_submit(&c->queue, j) == 0)
+        return 0;
+    reply_error(r, 503, "server_error", "queue_full",
+                "the server is busy (the request queue is full); retry later");
+    r->retry_after = 1;
+    return -1;
+}
+
+/* A failed job's reply: the engine refuses bad input (400); a stopping
+ * server is 503; anything else is the server's fault. */
+static void job_error(const srv_job *j, srv_reply *r) {
+    if (strstr(j->errmsg, "shutting down"))
+        reply_error(r, 503, "server_error", "shutting_down", "%s", j->errmsg);
+    else if (strstr(j->errmsg, "context holds"))
+        reply_error(r, 400, "invalid_request_error", "context_length_exceeded", "%s", j->errmsg);
+    else if (strstr(j->errmsg, "prompt") || strstr(j->errmsg, "sampler") ||
+             strstr(j->errmsg, "template") || strstr(j->errmsg, "token"))
+        reply_error(r, 400, "invalid_request_error", NULL, "%s", j->errmsg);
+    else
+        reply_error(r, 500, "server_error", NULL, "%s", j->errmsg);
+}
+
+/* Waits (job->mu held) until the job is done, or with want_text until it
+ * has text. Every quarter second it asks whether the client is still there;
+ * a departed client cancels the job, which the worker then ends at its
+ * next piece (or skips, if it is still queued). */
+static void wait_job(srv_job *j, const srv_reply *r, int want_text) {
+    while (!j->done && !(want_text && j->len > 0)) {
+        srv_job_wait(j, want_text ? 0 : SIZE_MAX, 250);
+        if (!j->done && !j->cancel && r->client_gone && r->client_gone(r->client_gone_arg))
+            j->cancel = 1;
+    }
+}
+
+/* Waits for a non-streaming job to finish. Returns with job->mu held. */
+static void wait_done(srv_job *j, const srv_reply *r) {
+    pthread_mutex_lock(&j->mu);
+    wait_job(j, r, 0);
+}
+
+static cJSON *timings(const m40_gen_stats *st) {
+    cJSON *t = cJSON_CreateObject();
+    int n_dec = st->n_gen > 1 ? st->n_gen - 1 : 0;
+    cJSON_AddNumberToObject(t, "prompt_n", st->n_prompt);
+    cJSON_AddNumberToObject(t, "prompt_ms", st->prefill_ms);
+    cJSON_AddNumberToObject(t, "prompt_per_second",
+                            st->prefill_ms > 0 ? st->n_prompt * 1e3 / st->prefill_ms : 0);
+    cJSON_AddNumberToObject(t, "predicted_n", st->n_gen);
+    cJSON_AddNumberToObject(t, "predicted_ms", st->decode_ms);
+    cJSON_AddNumberToObject(t, "predicted_per_second",
+                            st->decode_ms > 0 ? n_dec * 1e3 / st->decode_ms : 0);
+    cJSON_AddNumberToObject(t, "ttft_ms", st->ttft_ms);
+    return t;
+}
+
+static cJSON *usage(const m40_gen_stats *st) {
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", st->n_prompt);
+    cJSON_AddNumberToObject(u, "completion_tokens", st->n_gen);
+    cJSON_AddNumberToObject(u, "total_tokens", st->n_prompt + st->n_gen);
+    return u;
+}
+
+/* The OpenAI envelope: id, object, created, model, choices[0] (returned). */
+static cJSON *openai_envelope(const srv_ctx *c, const srv_reply *r, const char *object,
+                              cJSON **root) {
+    *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(*root, "id", r->id);
+    cJSON_AddStringToObject(*root, "object", object);
+    cJSON_AddNumberToObject(*root, "created", (double)r->created);
+    cJSON_AddStringToObject(*root, "model", c->model_name);
+    cJSON *choices = cJSON_AddArrayToObject(*root, "choices");
+    cJSON *ch = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, ch);
+    cJSON_AddNumberToObject(ch, "index", 0);
+    return ch;
+}
+
+static void finished_reply(const srv_ctx *c, api kind, const srv_job *j, srv_reply *r) {
+    const char *finish = m40_finish_name(j->st.finish);
+    cJSON *root;
+    if (kind == API_GENERATE) {
+        root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "text", j->text ? j->text : "");
+        cJSON_AddNumberToObject(root, "tokens_generated", j->st.n_gen);
+        cJSON_AddNumberToObject(root, "tokens_prompt", j->st.n_prompt);
+        cJSON_AddStringToObject(root, "finish_reason", finish);
+        cJSON_AddItemToObject(root, "timings", timings(&j->st));
+    } else if (kind == API_COMPLETIONS) {
+        cJSON *ch = openai_envelope(c, r, "text_completion", &root);
+        cJSON_AddStringToObject(ch, "text", j->text ? j->text : "");
+        cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+        cJSON_AddItemToObject(root, "usage", usage(&j->st));
+    } else {
+        cJSON *ch = openai_envelope(c, r, "chat.completion", &root);
+        cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        cJSON_AddStringToObject(msg, "content", j->text ? j->text : "");
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+        cJSON_AddItemToObject(root, "usage", usage(&j->st));
+    }
+    reply_json(r, 200, root);
+}
+
+static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *r) {
+    srv_job *j = srv_job_new(kind == API_CHAT ? SRV_JOB_CHAT : SRV_JOB_GENERATE);
+    if (!j) {
+        reply_error(r, 500, "server_error", NULL, "out of memory");
+        return;
+    }
+    int stream = 0;
+    if ((kind == API_CHAT ? get_messages(req, j, r) : get_prompt(req, j, r)) ||
+        get_gen_params(c, req, kind, j, &stream, r) || submit(c, j, r)) {
+        srv_job_unref(j);
+        return;
+    }
+    snprintf(r->id, sizeof r->id, "%s-%lu", kind == API_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long)atomic_fetch_add(&g_next_id, 1));
+    r->created = (long)time(NULL);
+    if (stream) {
+        /* Wait for the first piece (or the end), so a refused prompt is
+         * still a plain 4xx rather than an error inside a 200 stream. */
+        pthread_mutex_lock(&j->mu);
+        wait_job(j, r, 1);
+        int failed = j->done && j->rc;
+        if (failed)
+            job_error(j, r);
+        pthread_mutex_unlock(&j->mu);
+        if (failed) {
+            srv_job_unref(j);
+            return;
+        }
+        r->status = 200;
+        r->stream = j;
+        r->fmt = kind == API_GENERATE ? SRV_NDJSON : kind == API_CHAT ? SRV_SSE_CHAT : SRV_SSE_TEXT;
+        r->content_type = kind == API_GENERATE ? "application/x-ndjson" : "text/event-stream";
+        return;
+    }
+    wait_done(j, r);
+    if (j->rc)
+        job_error(j, r);
+    else
+        finished_reply(c, kind, j, r);
+    pthread_mutex_unlock(&j->mu);
+    srv_job_unref(j);
+}
+
+/* ---- streaming chunks --------------------------------------------------- */
+
+static int append(char **out, size_t *len, size_t *cap, const char *a, size_t n) {
+    if (*len + n + 1 > *cap) {
+        size_t nc = (*len + n + 1) * 2;
+        char *p = realloc(*out, nc);
+        if (!p)
+            return -1;
+        *out = p;
+        *cap = nc;
+    }
+    memcpy(*out + *len, a, n);
+    *len += n;
+    (*out)[*len] = '\0';
+    return 0;
+}
+
+/* Appends `root` as one NDJSON line or one SSE event, and frees it. */
+static int emit(const srv_reply *r, cJSON *root, char **out, size_t *len, size_t *cap) {
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!s)
+        return -1;
+    int rc;
+    if (r->fmt == SRV_NDJSON)
+        rc = append(out, len, cap, s, strlen(s)) || append(out, len, cap, "\n", 1);
+    else
+        rc = append(out, len, cap, "data: ", 6) || append(out, len, cap, s, strlen(s)) ||
+             append(out, len, cap, "\n\n", 2);
+    free(s);
+    return rc ? -1 : 0;
+}
+
+/* One OpenAI chunk: text (or delta content / role) and a finish reason. */
+static cJSON *chunk(const srv_ctx *c, const srv_reply *r, const char *role, const char *text,
+                    size_t len, const char *finish) {
+    cJSON *root;
+    cJSON *ch = openai_envelope(
+        c, r, r->fmt == SRV_SSE_CHAT ? "chat.completion.chunk" : "text_completion", &root);
+    char *t = malloc(len + 1);
+    if (t) {
+        memcpy(t, text, len);
+        t[len] = '\0';
+    }
+    if (r->fmt == SRV_SSE_CHAT) {
+        cJSON *d = cJSON_AddObjectToObject(ch, "delta");
+        if (role)
+            cJSON_AddStringToObject(d, "role", role);
+        if (len || role)
+            cJSON_AddStringToObject(d, "content", t ? t : "");
+    } else {
+        cJSON_AddStringToObject(ch, "text", t ? t : "");
+        cJSON_AddNullToObject(ch, "logprobs");
+    }
+    free(t);
+    if (finish)
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(ch, "finish_reason");
+    return root;
+}
+
+int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, const char *text,
+                      size_t len, int first, int final, char **out, size_t *out_len,
+                      size_t *out_cap) {
+    if (first && r->fmt == SRV_SSE_CHAT &&
+        emit(r, chunk(c, r, "assistant", "", 0, NULL), out, out_len, out_cap))
+        return -1;
+    if (len) {
+        cJSON *root;
+        if (r->fmt == SRV_NDJSON) {
+            root = cJSON_CreateObject();
+            char *t = malloc(len + 1);
+            if (!t) {
+                cJSON_Delete(root);
+                return -1;
+            }
+            memcpy(t, text, len);
+            t[len] = '\0';
+            cJSON_AddStringToObject(root, "text", t);
+            free(t);
+        } else {
+            root = chunk(c, r, NULL, text, len, NULL);
+        }
+        if (emit(r, root, out, out_len, out_cap))
+            return -1;
+    }
+    if (!final)
+        return 0;
+    if (j->rc) {
+        char *e = srv_error_body(j->errmsg, "server_error", NULL);
+        cJSON *root = e ? cJSON_Parse(e) : NULL;
+        free(e);
+        if (root && emit(r, root, out, out_len, out_cap))
+            return -1;
+    } else if (r->fmt == SRV_NDJSON) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "finish_reason", m40_finish_name(j->st.finish));
+        cJSON_AddNumberToObject(root, "tokens_generated", j->st.n_gen);
+        cJSON_AddNumberToObject(root, "tokens_prompt", j->st.n_prompt);
+        cJSON_AddItemToObject(root, "timings", timings(&j->st));
+        if (emit(r, root, out, out_len, out_cap))
+            return -1;
+    } else {
+        cJSON *root = chunk(c, r, NULL, "", 0, m40_finish_name(j->st.finish));
+        cJSON_AddItemToObject(root, "usage", usage(&j->st));
+        if (emit(r, root, out, out_len, out_cap))
+            return -1;
+    }
+    if (r->fmt != SRV_NDJSON && append(out, out_len, out_cap, "data: [DONE]\n\n", 14))
+        return -1;
+    return 0;
+}
+
+/* ---- tokenizer and info routes ------------------------------------------ */
+
+static void route_tokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "content");
+    if (!cJSON_IsString(v)) {
+        BAD(r, "'content' must be a string");
+        return;
+    }
+    srv_job *j = srv_job_new(SRV_JOB_TOKENIZE);
+    if (!j || !(j->prompt = strdup(v->valuestring))) {
+        srv_job_unref(j);
+        reply_error(r, 500, "server_error", NULL, "out of memory");
+        return;
+    }
+    j->prompt_len = strlen(j->prompt);
+    if (get_bool(req, "add_special", &j->add_special, r) ||
+        get_bool(req, "parse_special", &j->parse_special, r) || submit(c, j, r)) {
+        srv_job_unref(j);
+        return;
+    }
+    wait_done(j, r);
+    if (j->rc) {
+        job_error(j, r);
+    } else {
+        cJSON *root = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(root, "tokens");
+        for (size_t i = 0; i < j->ids.n; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber(j->ids.ids[i]));
+        reply_json(r, 200, root);
+    }
+    pthread_mutex_unlock(&j->mu);
+    srv_job_unref(j);
+}
+
+static void route_detokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "tokens");
+    if (!cJSON_IsArray(v)) {
+        BAD(r, "'tokens' must be an array of token ids");
+        return;
+    }
+    srv_job *j = srv_job_new(SRV_JOB_DETOKENIZE);
+    if (!j) {
+        reply_error(r, 500, "server_error", NULL, "out of memory");
+        return;
+    }
+    size_t n_vocab = m40_tokenizer_n_tokens(m40_engine_tokenizer(c->engine));
+    const cJSON *t;
+    cJSON_ArrayForEach(t, v) {
+        double d = cJSON_IsNumber(t) ? t->valuedouble : -1;
+        if (d < 0 || d >= (double)n_vocab || d != floor(d)) {
+            BAD(r, "'tokens' must hold token ids in [0, %zu)", n_vocab);
+            srv_job_unref(j);
+            return;
+        }
+        m40_err err;
+        if (m40_tokens_push(&j->ids, (m40_token)d, &err)) {
+            reply_error(r, 500, "server_error", NULL, "out of memory");
+            srv_job_unref(j);
+            return;
+        }
+    }
+    if (submit(c, j, r)) {
+        srv_job_unref(j);
+        return;
+    }
+    wait_done(j, r);
+    if (j->rc) {
+        job_error(j, r);
+    } else {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "content", j->text ? j->text : "");
+        reply_json(r, 200, root);
+    }
+    pthread_mutex_unlock(&j->mu);
+    srv_job_unref(j);
+}
+
+static void route_models(srv_ctx *c, srv_reply *r) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *data = cJSON_AddArrayToObject(root, "data");
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddItemToArray(data, m);
+    cJSON_AddStringToObject(m, "id", c->model_name);
+    cJSON_AddStringToObject(m, "object", "model");
+    cJSON_AddNumberToObject(m, "created", (double)time(NULL));
+    cJSON_AddStringToObject(m, "owned_by", "m40-llm");
+    cJSON *meta = cJSON_AddObjectToObject(m, "meta");
+    cJSON_AddNumberToObject(meta, "n_ctx", c->n_ctx);
+    reply_json(r, 200, root);
+}
+
+static void route_health(srv_ctx *c, srv_reply *r) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "status", c->ready ? "ok" : "loading");
+    reply_json(r, c->ready ? 200 : 503, root);
+}
+
+static void route_metrics(srv_ctx *c, srv_reply *r) {
+    int depth, busy;
+    srv_queue_load(&c->queue, &depth, &busy);
+    r->body = srv_metrics_render(c->metrics, depth, busy);
+    r->status = r->body ? 200 : 500;
+    r->content_type = "text/plain; version=0.0.4";
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static void route_post(srv_ctx *c, const char *path, const char *body, size_t body_len,
+                       srv_reply *r) {
+    cJSON *req = cJSON_ParseWithLength(body ? body : "", body_len);
+    if (!req || !cJSON_IsObject(req)) {
+        cJSON_Delete(req);
+        BAD(r, "the request body must be a JSON object");
+        return;
+    }
+    if (!strcmp(path, "/generate") || !strcmp(path, "/completion"))
+        route_generation(c, req, API_GENERATE, r);
+    else if (!strcmp(path, "/v1/completions"))
+        route_generation(c, req, API_COMPLETIONS, r);
+    else if (!strcmp(path, "/v1/chat/completions"))
+        route_generation(c, req, API_CHAT, r);
+    else if (!strcmp(path, "/tokenize"))
+        route_tokenize(c, req, r);
+    else
+        route_detokenize(c, req, r);
+    cJSON_Delete(req);
+}
+
+static int is_post_path(const char *p) {
+    return !strcmp(p, "/generate") || !strcmp(p, "/completion") || !strcmp(p, "/v1/completions") ||
+           !strcmp(p, "/v1/chat/completions") || !strcmp(p, "/tokenize") ||
+           !strcmp(p, "/detokenize");
+}
+
+static int is_get_path(const char *p) {
+    return !strcmp(p, "/health") || !strcmp(p, "/v1/models") || !strcmp(p, "/metrics");
+}
+
+void srv_route(srv_ctx *c, const char *method, const char *path, const char *body, size_t body_len,
+               srv_reply *r) {
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (is_post_path(path) && !strcmp(method, "POST"))
+        route_post(c, path, body, body_len, r);
+    else if (is_get_path(path) && is_get) {
+        if (!strcmp(path, "/health"))
+            route_health(c, r);
+        else if (!strcmp(path, "/v1/models"))
+            route_models(c, r);
+        else
+            route_metrics(c, r);
+    } else if (is_post_path(path) || is_get_path(path))
+        reply_error(r, 405, "invalid_request_error", "method_not_allowed",
+                    "%s is not allowed on %s", method, path);
+    else
+        reply_error(r, 404, "invalid_request_error", "not_found", "no endpoint %s", path);
+}

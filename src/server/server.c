@@ -1,0 +1,371 @@
+/* server.c - HTTP plumbing on libmicrohttpd: request bodies, API key, CORS,
+ * replies and streams; srv_route (routes.c) decides what to answer.
+ *
+ * libmicrohttpd runs a thread per connection, so a handler may block while
+ * its job waits in the queue or runs, and a stream's reader blocks until
+ * the worker produces the next piece. When a streaming client goes away
+ * libmicrohttpd frees the response; its free callback cancels the job.
+ *
+ * Owns: the daemon, per-connection state, stream state. Touches: the
+ * engine never (only jobs.c's worker does); the engine pointer is handed
+ * to the queue.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "server/server_internal.h"
+
+struct m40_server {
+    srv_ctx ctx;
+    struct MHD_Daemon *daemon;
+    m40_server_options opts;
+    int port;
+    char bearer[512]; /* "Bearer <key>" */
+};
+
+/* A request's body as it arrives. */
+typedef struct conn_state {
+    char *body;
+    size_t len, cap;
+    int too_big;
+} conn_state;
+
+/* A streaming reply: the job and what of its text went out already. */
+typedef struct stream_state {
+    m40_server *s;
+    srv_reply meta; /* fmt, id, created (no body) */
+    srv_job *job;
+    size_t consumed;
+    int first, finished;
+    char *out; /* formatted bytes not yet handed to libmicrohttpd */
+    size_t out_len, out_off, out_cap;
+} stream_state;
+
+/* The endpoint label for /metrics: known paths as they are, others "other". */
+static const char *endpoint_label(const char *url) {
+    static const char *const known[] = {
+        "/generate", "/completion", "/v1/completions", "/v1/chat/completions",
+        "/tokenize", "/detokenize", "/health",         "/v1/models",
+        "/metrics"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(url, known[i]))
+            return known[i];
+    return "other";
+}
+
+/* The request's Origin when --cors-origin allows it, else NULL. */
+static const char *cors_allowed(const m40_server *s, struct MHD_Connection *conn) {
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!origin)
+        return NULL;
+    for (size_t i = 0; i < s->opts.n_cors; i++)
+        if (!strcmp(s->opts.cors_origins[i], "*") || !strcmp(s->opts.cors_origins[i], origin))
+            return origin;
+    return NULL;
+}
+
+static int auth_ok(const m40_server *s, struct MHD_Connection *conn) {
+    if (!s->opts.api_key)
+        return 1;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    return h && !strcmp(h, s->bearer);
+}
+
+/* Whether the client closed its end: a peek that reads end-of-file (or
+ * fails for good). Safe here: with a thread per connection, only this
+ * connection's thread reads its socket. */
+static int client_gone(void *arg) {
+    struct MHD_Connection *conn = arg;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return 0;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    stream_state *st = cls;
+    for (;;) {
+        if (st->out_off < st->out_len) {
+            size_t n = st->out_len - st->out_off;
+            if (n > max)
+                n = max;
+            memcpy(buf, st->out + st->out_off, n);
+            st->out_off += n;
+            return (ssize_t)n;
+        }
+        st->out_len = st->out_off = 0;
+        if (st->finished)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        srv_job *j = st->job;
+        int rc = 0;
+        pthread_mutex_lock(&j->mu);
+        srv_job_wait(j, st->consumed, 250);
+        size_t have = j->len;
+        int done = j->done;
+        if (have > st->consumed || done) {
+            rc = srv_stream_format(
+                &st->s->ctx, &st->meta, j, have > st->consumed ? j->text + st->consumed : "",
+                have - st->consumed, st->first, done, &st->out, &st->out_len, &st->out_cap);
+            st->first = 0;
+            st->consumed = have;
+            st->finished = done;
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (rc)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+/* libmicrohttpd is done with the stream: finished, or the client left (then
+ * the job is cancelled and the worker moves on at its next piece). */
+static void stream_free(void *cls) {
+    stream_state *st = cls;
+    pthread_mutex_lock(&st->job->mu);
+    st->job->cancel = 1;
+    pthread_mutex_unlock(&st->job->mu);
+    srv_job_unref(st->job);
+    free(st->out);
+    free(st);
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static struct MHD_Response *make_response(m40_server *s, srv_reply *r) {
+    if (r->stream) {
+        stream_state *st = calloc(1, sizeof *st);
+        if (!st)
+            return NULL;
+        st->s = s;
+        st->meta = *r;
+        st->meta.stream = NULL;
+        st->job = r->stream;
+        st->first = 1;
+        struct MHD_Response *resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+        if (!resp)
+            free(st);
+        else
+            r->stream = NULL; /* the response owns the job now */
+        return resp;
+    }
+    static const char k_oom[] =
+        "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\",\"code\":null}}";
+    if (!r->body) {
+        r->content_type = "application/json";
+        return MHD_create_response_from_buffer(sizeof k_oom - 1, (void *)k_oom,
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_FREE);
+    if (resp)
+        r->body = NULL;
+    return resp;
+}
+
+static enum MHD_Result send_reply(m40_server *s, struct MHD_Connection *conn, const char *url,
+                                  srv_reply *r, const char *origin) {
+    struct MHD_Response *resp = make_response(s, r);
+    free(r->body);
+    srv_job_unref(r->stream);
+    if (!resp)
+        return MHD_NO;
+    if (r->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->fmt && r->fmt != SRV_NDJSON)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    if (r->retry_after) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    }
+    if (origin) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+    }
+    if (r->status == 204) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
+    MHD_destroy_response(resp);
+    srv_metrics_request(s->ctx.metrics, endpoint_label(url), r->status);
+    return ret;
+}
+
+static void set_error(srv_reply *r, unsigned status, const char *msg, const char *type,
+                      const char *code) {
+    r->status = status;
+    r->body = srv_error_body(msg, type, code);
+    r->content_type = "application/json";
+}
+
+/* Collects the body (up to max_body; past it, the rest is read and dropped
+ * so the 413 can still be sent). Returns 0 when more is coming. */
+static int collect_body(m40_server *s, conn_state *cs, const char *data, size_t n) {
+    if (cs->too_big)
+        return 0;
+    if (cs->len + n > s->opts.max_body) {
+        cs->too_big = 1;
+        free(cs->body);
+        cs->body = NULL;
+        cs->len = cs->cap = 0;
+        return 0;
+    }
+    if (cs->len + n + 1 > cs->cap) {
+        size_t cap = (cs->len + n + 1) * 2;
+        char *p = realloc(cs->body, cap);
+        if (!p)
+            return -1;
+        cs->body = p;
+        cs->cap = cap;
+    }
+    memcpy(cs->body + cs->len, data, n);
+    cs->len += n;
+    cs->body[cs->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    m40_server *s = cls;
+    conn_state *cs = *con_cls;
+    if (!cs) { /* headers only so far */
+        cs = calloc(1, sizeof *cs);
+        if (!cs)
+            return MHD_NO;
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (collect_body(s, cs, upload_data, *upload_data_size))
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    srv_reply r;
+    memset(&r, 0, sizeof r);
+    const char *origin = cors_allowed(s, conn);
+    if (!strcmp(method, "OPTIONS")) {
+        r.status = 204;
+        r.body = calloc(1, 1);
+    } else if (cs->too_big) {
+        set_error(&r, 413, "the request body is too large", "invalid_request_error",
+                  "body_too_large");
+    } else if (strcmp(url, "/health") && !auth_ok(s, conn)) {
+        set_error(&r, 401, "invalid or missing API key (Authorization: Bearer KEY)",
+                  "authentication_error", "invalid_api_key");
+    } else {
+        r.client_gone = client_gone;
+        r.client_gone_arg = conn;
+        srv_route(&s->ctx, method, url, cs->body, cs->len, &r);
+    }
+    return send_reply(s, conn, url, &r, origin);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code) {
+    (void)cls;
+    (void)conn;
+    (void)code;
+    conn_state *cs = *con_cls;
+    if (cs) {
+        free(cs->body);
+        free(cs);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *opts,
+                     m40_err *err) {
+    *out = NULL;
+    m40_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return m40_errf(err, "out of memory");
+    s->opts = *opts;
+    if (!s->opts.host)
+        s->opts.host = "127.0.0.1";
+    if (!s->opts.max_body)
+        s->opts.max_body = 1u << 20;
+    if (!s->opts.model_name)
+        s->opts.model_name = "m40-llm";
+    if (s->opts.api_key)
+        snprintf(s->bearer, sizeof s->bearer, "Bearer %s", s->opts.api_key);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)s->opts.port);
+    if (s->opts.port < 0 || s->opts.port > 65535 ||
+        inet_pton(AF_INET, s->opts.host, &sa.sin_addr) != 1) {
+        m40_errf(err, "cannot listen on %s:%d (an IPv4 address and a port are needed)",
+                 s->opts.host, s->opts.port);
+        free(s);
+        return -1;
+    }
+    s->ctx.engine = e;
+    s->ctx.model_name = s->opts.model_name;
+    s->ctx.n_ctx = m40_engine_n_ctx(e);
+    if (!(s->ctx.metrics = srv_metrics_new())) {
+        free(s);
+        return m40_errf(err, "out of memory");
+    }
+    if (srv_queue_start(&s->ctx.queue, e, s->opts.queue, s->ctx.metrics, err)) {
+        srv_metrics_free(s->ctx.metrics);
+        free(s);
+        return -1;
+    }
+    s->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)s->opts.port,
+        NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
+    if (!s->daemon) {
+        srv_queue_stop(&s->ctx.queue);
+        srv_queue_destroy(&s->ctx.queue);
+        srv_metrics_free(s->ctx.metrics);
+        m40_errf(err, "cannot listen on %s:%d (in use, or not an address of this host)",
+                 s->opts.host, s->opts.port);
+        free(s);
+        return -1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->opts.port;
+    s->ctx.ready = 1;
+    *out = s;
+    return 0;
+}
+
+int m40_server_port(const m40_server *s) {
+    return s->port;
+}
+
+void m40_server_stop(m40_server *s) {
+    if (!s)
+        return;
+    s->ctx.ready = 0;
+    /* Jobs first: every waiting connection then sees its job done and
+     * answers, so stopping the daemon (which joins them) cannot hang. */
+    srv_queue_stop(&s->ctx.queue);
+    MHD_stop_daemon(s->daemon);
+    srv_queue_destroy(&s->ctx.queue);
+    srv_metrics_free(s->ctx.metrics);
+    free(s);
+}

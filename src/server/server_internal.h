@@ -1,0 +1,138 @@
+/* server_internal.h - what the server's files share: the job queue that
+ * feeds the one engine worker, the metrics, and the route helpers.
+ *
+ * Owns: nothing by itself (declarations only). Touches: the engine only
+ * from jobs.c's worker thread; HTTP only from server.c and routes.c.
+ */
+#ifndef M40_SERVER_INTERNAL_H
+#define M40_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "engine/engine.h"
+#include "server/server.h"
+
+#define SRV_MAX_STOPS 16
+
+typedef enum srv_job_kind {
+    SRV_JOB_GENERATE = 0, /* prompt text -> continuation */
+    SRV_JOB_CHAT = 1,     /* messages -> chat template -> continuation */
+    SRV_JOB_TOKENIZE = 2,
+    SRV_JOB_DETOKENIZE = 3,
+} srv_job_kind;
+
+/* One request for the engine. Shared by the connection that made it and
+ * the worker (refs counts them); the last to let go frees it. Everything
+ * below `mu` is guarded by it. */
+typedef struct srv_job {
+    srv_job_kind kind;
+    char *prompt; /* GENERATE: the prompt; TOKENIZE: the content (owned) */
+    size_t prompt_len;
+    cJSON *messages; /* CHAT (owned) */
+    m40_gen_params gp;
+    char *stops[SRV_MAX_STOPS];     /* gp.stop points here (owned) */
+    int add_special, parse_special; /* TOKENIZE flags */
+    m40_tokens ids;                 /* DETOKENIZE input; TOKENIZE output */
+    double t_submit_ms;
+    struct srv_job *next;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    char *text; /* text produced so far (owned) */
+    size_t len, cap;
+    int done, rc, cancel;
+    int started; /* the worker took it */
+    m40_gen_stats st;
+    char errmsg[512];
+} srv_job;
+
+/* ---- jobs.c: the bounded queue and the engine worker ---------------------- */
+
+typedef struct srv_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    srv_job *head, *tail;
+    int depth, cap;
+    int busy;         /* the worker is running a job */
+    srv_job *current; /* that job */
+    int stopping;
+    pthread_t thread;
+    int thread_started;
+    m40_engine *engine;
+    struct srv_metrics *metrics;
+} srv_queue;
+
+int srv_queue_start(srv_queue *q, m40_engine *e, int cap, struct srv_metrics *m, m40_err *err);
+/* Cancels queued and running jobs, joins the worker; later submits fail.
+ * srv_queue_destroy frees the rest once no connection can submit. */
+void srv_queue_stop(srv_queue *q);
+void srv_queue_destroy(srv_queue *q);
+/* Hands the job to the worker (which takes a reference). Returns -1 when
+ * the queue is full or stopping. */
+int srv_queue_submit(srv_queue *q, srv_job *job);
+void srv_queue_load(srv_queue *q, int *depth, int *busy);
+
+srv_job *srv_job_new(srv_job_kind kind);
+void srv_job_unref(srv_job *job);
+/* Waits until the job is done, it has text past `have`, or `stop` is set;
+ * waits at most timeout_ms. Called with job->mu held. */
+void srv_job_wait(srv_job *job, size_t have, int timeout_ms);
+
+/* ---- metrics.c --------------------------------------------------------- */
+
+typedef struct srv_metrics srv_metrics;
+srv_metrics *srv_metrics_new(void);
+void srv_metrics_free(srv_metrics *m);
+void srv_metrics_request(srv_metrics *m, const char *endpoint, unsigned status);
+void srv_metrics_generation(srv_metrics *m, const m40_gen_stats *st);
+/* Prometheus text exposition (malloc'd). */
+char *srv_metrics_render(srv_metrics *m, int depth, int busy);
+
+/* ---- routes.c: one handler per endpoint ------------------------------- */
+
+typedef struct srv_ctx {
+    m40_engine *engine;
+    srv_queue queue;
+    srv_metrics *metrics;
+    const char *model_name;
+    int n_ctx;
+    atomic_int ready; /* read by connection threads */
+} srv_ctx;
+
+/* What a route answers: a status and a body, or a stream (a job whose
+ * text the connection forwards as it comes, formatted as `stream_fmt`). */
+typedef enum srv_stream_fmt { SRV_NDJSON = 1, SRV_SSE_TEXT = 2, SRV_SSE_CHAT = 3 } srv_stream_fmt;
+
+typedef struct srv_reply {
+    unsigned status;
+    char *body; /* malloc'd */
+    const char *content_type;
+    int retry_after; /* seconds; 0: no header */
+    srv_job *stream; /* non-NULL: stream this job (reference owned) */
+    srv_stream_fmt fmt;
+    char id[48];
+    long created;
+    /* Set by server.c: whether the client has hung up (polled while a
+     * request waits for its job, so a departed client cancels it). */
+    int (*client_gone)(void *arg);
+    void *client_gone_arg;
+} srv_reply;
+
+/* Runs the route for method + path with the request body; fills r. */
+void srv_route(srv_ctx *c, const char *method, const char *path, const char *body, size_t body_len,
+               srv_reply *r);
+/* The OpenAI-shaped error body {"error": {...}} (malloc'd). */
+char *srv_error_body(const char *message, const char *type, const char *code);
+/* The next formatted stream bytes for a piece of text (or the final
+ * chunk(s) when final is set) appended to *out (malloc'd, grown). */
+int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *job, const char *text,
+                      size_t len, int first, int final, char **out, size_t *out_len,
+                      size_t *out_cap);
+
+#endif /* M40_SERVER_INTERNAL_H */

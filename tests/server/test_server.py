@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""test_server.py BINARY - `m40-llm serve` driven over HTTP, as a client would.
+
+Writes a tiny synth model into a temp dir, starts the server on a free
+loopback port (--port 0; the bound port is read from its stderr), and checks
+every endpoint, the error replies, the API key, CORS, a full queue, a client
+that leaves mid-stream and a graceful SIGTERM. Standard library only; every
+network call has a timeout so a hang is a failure, not a stuck test.
+Prints "N passed, M failed"; exits non-zero on any failure.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = sys.argv[1]
+PASSES = 0
+FAILS = 0
+TIMEOUT = 60
+
+
+def check(cond, what):
+    global PASSES, FAILS
+    if cond:
+        PASSES += 1
+    else:
+        FAILS += 1
+        print("FAIL: " + what, file=sys.stderr)
+
+
+class Server:
+    def __init__(self, model, *extra):
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "-m", model, "--device", "cpu", "--port", "0", *extra],
+            stdout=subprocess.DEVNULL, stderr=self.err)
+        self.port = None
+        deadline = time.time() + 60
+        while time.time() < deadline and self.port is None:
+            if self.proc.poll() is not None:
+                break
+            self.err.seek(0)
+            m = re.search(rb"http://127\.0\.0\.1:(\d+)", self.err.read())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.05)
+        if self.port is None:
+            self.err.seek(0)
+            raise RuntimeError("server did not start: " + self.err.read().decode(errors="replace"))
+
+    def request(self, method, path, body=None, headers=None, raw=None, timeout=TIMEOUT):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        h = dict(headers or {})
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        out = r.read()
+        c.close()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), out
+
+    def json(self, method, path, body=None, headers=None, raw=None):
+        s, h, out = self.request(method, path, body, headers, raw)
+        try:
+            return s, h, json.loads(out) if out else None
+        except ValueError:
+            return s, h, out
+
+    def stop(self):
+        """SIGTERM; returns the exit status (None if it hung)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        if rc != 0 and not self.err.closed:  # say why (a sanitizer report...)
+            self.err.seek(0)
+            sys.stderr.write(self.err.read().decode(errors="replace")[-4000:])
+            self.err.close()
+        return rc
+
+
+def sse_events(raw):
+    return [l[6:] for l in raw.decode().split("\n\n") if l.startswith("data: ")]
+
+
+def is_error(body, status):
+    return (isinstance(body, dict) and isinstance(body.get("error"), dict)
+            and isinstance(body["error"].get("message"), str)
+            and isinstance(body["error"].get("type"), str))
+
+
+SAMPLING = {"temperature": 1.0, "top_k": 0, "seed": 11, "max_tokens": 24, "ignore_eos": True}
+
+
+def test_generation(s):
+    # /generate: NDJSON pieces concatenate to the non-streaming text.
+    st, _, full = s.json("POST", "/generate", dict(SAMPLING, prompt="hello world"))
+    check(st == 200 and isinstance(full.get("text"), str), "/generate: %r" % (full,))
+    check(full.get("tokens_generated") == 24 and full.get("finish_reason") == "length",
+          "/generate counts: %r" % (full,))
+    check(full.get("tokens_prompt", 0) > 0 and "prompt_per_second" in full.get("timings", {}),
+          "/generate timings: %r" % (full,))
+    st, h, raw = s.request("POST", "/generate", dict(SAMPLING, prompt="hello world", stream=True))
+    lines = [json.loads(l) for l in raw.decode().splitlines() if l]
+    text = "".join(l.get("text", "") for l in lines[:-1])
+    check(st == 200 and "ndjson" in h.get("content-type", ""), "/generate stream status %d" % st)
+    check(text == full["text"], "/generate stream %r != %r" % (text, full["text"]))
+    check(lines and lines[-1].get("finish_reason") == "length" and "timings" in lines[-1],
+          "/generate stream final line: %r" % (lines[-1:],))
+
+    # /v1/completions
+    st, _, c = s.json("POST", "/v1/completions", dict(SAMPLING, prompt="hello world", model="x"))
+    ok = st == 200 and c.get("object") == "text_completion" and c["choices"][0]["index"] == 0
+    check(ok and c["choices"][0]["text"] == full["text"], "/v1/completions: %r" % (c,))
+    u = c.get("usage", {})
+    check(u.get("completion_tokens") == 24 and u.get("prompt_tokens") == full["tokens_prompt"]
+          and u.get("total_tokens") == u.get("prompt_tokens", 0) + 24, "usage: %r" % (u,))
+    check(c.get("id", "").startswith("cmpl-") and isinstance(c.get("created"), int)
+          and c.get("model") == "tiny.gguf", "completion envelope: %r" % (c,))
+    st, h, raw = s.request("POST", "/v1/completions", dict(SAMPLING, prompt="hello world", stream=True))
+    ev = sse_events(raw)
+    check(st == 200 and "text/event-stream" in h.get("content-type", ""), "completions stream")
+    check(ev and ev[-1] == "[DONE]", "completions stream ends with [DONE]: %r" % ev[-2:])
+    chunks = [json.loads(e) for e in ev[:-1]]
+    text = "".join(ch["choices"][0]["text"] for ch in chunks)
+    check(text == full["text"], "completions stream text %r != %r" % (text, full["text"]))
+    check(chunks[-1]["choices"][0]["finish_reason"] == "length"
+          and all(ch["choices"][0]["finish_reason"] is None for ch in chunks[:-1]),
+          "completions stream finish_reason")
+
+    # /v1/chat/completions
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    st, _, c = s.json("POST", "/v1/chat/completions", dict(SAMPLING, messages=msgs))
+    ok = st == 200 and c.get("object") == "chat.completion"
+    msg = c["choices"][0]["message"] if ok else {}
+    check(ok and msg.get("role") == "assistant" and isinstance(msg.get("content"), str),
+          "chat: %r" % (c,))
+    check(ok and c["usage"]["completion_tokens"] == 24 and c["id"].startswith("chatcmpl-"),
+          "chat usage: %r" % (c,))
+    st, _, raw = s.request("POST", "/v1/chat/completions", dict(SAMPLING, messages=msgs, stream=True))
+    ev = sse_events(raw)
+    chunks = [json.loads(e) for e in ev[:-1]]
+    check(st == 200 and ev[-1] == "[DONE]" and chunks[0]["choices"][0]["delta"].get("role") ==
+          "assistant" and chunks[0]["object"] == "chat.completion.chunk", "chat stream shape")
+    text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks)
+    check(text == msg.get("content"), "chat stream text %r != %r" % (text, msg.get("content")))
+    check(chunks[-1]["choices"][0]["finish_reason"] == "length", "chat stream finish")
+
+    # A stop string cuts the text, finish_reason stop.
+    if len(full["text"]) > 6:
+        stop = full["text"][3:6]
+        st, _, c = s.json("POST", "/generate", dict(SAMPLING, prompt="hello world", stop=[stop]))
+        check(st == 200 and c["text"] == full["text"][: full["text"].find(stop)]
+              and c["finish_reason"] == "stop", "stop string: %r" % (c,))
+
+
+def test_misc(s):
+    st, _, m = s.json("GET", "/v1/models")
+    check(st == 200 and m["object"] == "list" and m["data"][0]["id"] == "tiny.gguf",
+          "/v1/models: %r" % (m,))
+    st, _, h = s.json("GET", "/health")
+    check(st == 200 and h == {"status": "ok"}, "/health: %r" % (h,))
+    st, _, t = s.json("POST", "/tokenize", {"content": "hello world"})
+    toks = t.get("tokens") if st == 200 else None
+    check(isinstance(toks, list) and len(toks) > 0 and all(isinstance(x, int) for x in toks),
+          "/tokenize: %r" % (t,))
+    st, _, d = s.json("POST", "/detokenize", {"tokens": toks or []})
+    # The synth vocabulary has no U+2581 token: SentencePiece's space marks
+    # go through as byte tokens and come back as the marks themselves.
+    content = d.get("content") if st == 200 else None
+    check(content in ("hello world", "\u2581hello\u2581world"), "/detokenize: %r" % (d,))
+    st, h, raw = s.request("GET", "/metrics")
+    text = raw.decode()
+    check(st == 200 and "m40_requests_total{" in text and "m40_slots_busy" in text and
+          "m40_time_to_first_token_seconds_bucket" in text, "/metrics")
+
+
+def test_bad_input(s):
+    long_prompt = "word " * 3000
+    cases = [
+        ("POST", "/generate", None, b"{not json", 400),
+        ("POST", "/generate", None, b"[1,2]", 400),
+        ("POST", "/generate", {"prompt": 1}, None, 400),
+        ("POST", "/generate", {}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "temperature": "hot"}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "temperature": -1}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "top_p": 0}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "top_p": 1.5}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "min_p": 2}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "top_k": -3}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "max_tokens": -5}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "max_tokens": 10 ** 9}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "max_tokens": 1.5}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "n_predict": 10 ** 6}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "stop": 5}, None, 400),
+        ("POST", "/generate", {"prompt": "x", "stream": "yes"}, None, 400),
+        ("POST", "/v1/completions", {"prompt": long_prompt}, None, 400),
+        ("POST", "/v1/completions", {"prompt": long_prompt, "stream": True}, None, 400),
+        ("POST", "/v1/chat/completions", {"messages": "hi"}, None, 400),
+        ("POST", "/v1/chat/completions", {"messages": [{"role": "user"}]}, None, 400),
+        ("POST", "/tokenize", {"content": 3}, None, 400),
+        ("POST", "/detokenize", {"tokens": [-1]}, None, 400),
+        ("POST", "/detokenize", {"tokens": [10 ** 9]}, None, 400),
+        ("POST", "/detokenize", {"tokens": "abc"}, None, 400),
+        ("POST", "/generate", None, b'{"prompt": "' + b"a" * (2 << 20) + b'"}', 413),
+        ("GET", "/nope", None, None, 404),
+        ("GET", "/generate", None, None, 405),
+    ]
+    for method, path, body, raw, want in cases:
+        try:
+            st, _, b = s.json(method, path, body, raw=raw)
+        except (OSError, http.client.HTTPException) as e:
+            st, b = str(e), None
+        label = (raw[:30] if raw else json.dumps(body)[:60]) if (raw or body) else ""
+        check(st == want and is_error(b, st), "%s %s %s: got %s %r, want %d" %
+              (method, path, label, st, str(b)[:200], want))
+    st, _, b = s.json("POST", "/v1/completions", {"prompt": long_prompt})
+    check(st == 400 and b["error"].get("code") == "context_length_exceeded",
+          "long prompt code: %r" % (b,))
+    st, _, _ = s.json("GET", "/health")
+    check(st == 200, "healthy after bad input")
+
+
+def test_cors(s):
+    o = {"Origin": "http://ok.example", "Access-Control-Request-Method": "POST"}
+    st, h, _ = s.request("OPTIONS", "/v1/chat/completions", headers=o)
+    check(st == 204 and h.get("access-control-allow-origin") == "http://ok.example"
+          and "POST" in h.get("access-control-allow-methods", "")
+          and "authorization" in h.get("access-control-allow-headers", "").lower(),
+          "preflight: %d %r" % (st, h))
+    st, h, _ = s.request("GET", "/v1/models", headers={"Origin": "http://ok.example"})
+    check(st == 200 and h.get("access-control-allow-origin") == "http://ok.example", "CORS GET")
+    st, h, _ = s.request("GET", "/v1/models", headers={"Origin": "http://evil.example"})
+    check(st == 200 and "access-control-allow-origin" not in h, "CORS other origin")
+
+
+def test_full_queue(s):
+    results = []
+    lock = threading.Lock()
+
+    def one(i):
+        try:
+            st, h, raw = s.request("POST", "/v1/completions",
+                                   dict(SAMPLING, prompt="count %d" % i, max_tokens=64,
+                                        stream=True), timeout=120)
+            if st == 200:
+                r = "ok" if raw.endswith(b"data: [DONE]\n\n") else "truncated"
+            elif st == 503:
+                r = "busy" if h.get("retry-after") and b'"error"' in raw else "bad503"
+            else:
+                r = "status %d" % st
+        except Exception as e:  # a timeout is a hang: a failure
+            r = "exception %r" % e
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    check(len(results) == 20 and all(r in ("ok", "busy") for r in results),
+          "20 concurrent streams: %r" % results)
+    check(results.count("ok") >= 1, "some concurrent stream completed: %r" % results)
+    check(results.count("busy") >= 1, "a full queue answered 503: %r" % results)
+    st, _, _ = s.json("GET", "/health")
+    check(st == 200, "healthy after the burst")
+
+
+def metric(s, name):
+    _, _, raw = s.request("GET", "/metrics")
+    m = re.search(r"^%s (\S+)$" % re.escape(name), raw.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+def leave_early(s, stream):
+    """A client asks for a long generation, then hangs up: the slot must be
+    free within 1 s and the job must not have run to the end."""
+    before = metric(s, "m40_generated_tokens_total")
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
+    body = json.dumps({"prompt": "go", "max_tokens": -1, "ignore_eos": True, "stream": stream,
+                       "temperature": 0}).encode()
+    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    if stream:
+        got = b""
+        while b'"text"' not in got:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        check(b'"text"' in got, "stream started before the disconnect")
+    else:
+        deadline = time.time() + 5
+        while metric(s, "m40_slots_busy") != 1 and time.time() < deadline:
+            time.sleep(0.01)
+        check(metric(s, "m40_slots_busy") == 1, "the job started before the disconnect")
+    sock.close()
+    deadline = time.time() + 1.0
+    busy = None
+    while time.time() < deadline:
+        busy = metric(s, "m40_slots_busy")
+        if busy == 0:
+            break
+        time.sleep(0.02)
+    what = "streaming" if stream else "non-streaming"
+    check(busy == 0, "%s: slot still busy 1 s after the client left" % what)
+    after = metric(s, "m40_generated_tokens_total")
+    check(after is not None and before is not None and after - before < 2000,
+          "%s: the abandoned job ran on: %s -> %s tokens" % (what, before, after))
+    st, _, _ = s.json("GET", "/health")
+    check(st == 200, "healthy after a disconnect")
+
+
+def test_disconnect(s):
+    leave_early(s, True)
+    leave_early(s, False)
+
+
+def test_api_key(model):
+    s = Server(model, "--api-key", "sekret")
+    try:
+        st, _, b = s.json("GET", "/v1/models")
+        check(st == 401 and is_error(b, st), "no key: %s" % st)
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer wrong"})
+        check(st == 401, "wrong key: %s" % st)
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer sekret"})
+        check(st == 200, "right key: %s" % st)
+        st, _, _ = s.json("GET", "/health")
+        check(st == 200, "/health needs no key: %s" % st)
+        # SIGTERM while a stream runs: the stream ends, the server exits 0.
+        c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=TIMEOUT)
+        c.request("POST", "/generate", body=json.dumps(
+            {"prompt": "go", "max_tokens": -1, "ignore_eos": True, "stream": True}),
+            headers={"Authorization": "Bearer sekret"})
+        r = c.getresponse()
+        r.fp.readline()
+        t0 = time.time()
+        rc = s.stop()
+        check(rc == 0 and time.time() - t0 < 10, "SIGTERM mid-stream: exit %r" % rc)
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_cli_errors(model, busy_port):
+    """Bad flags exit 2, a server that cannot start exits 1; one line each."""
+    cases = [
+        (["--bogus", "1"], 2, "unknown option"),
+        (["--port", "70000"], 2, "--port"),
+        (["--queue", "0"], 2, "--queue"),
+        (["--device", "tpu"], 2, "--device"),
+        (["--host", "not-an-ip"], 1, "cannot listen"),
+        (["--port", str(busy_port)], 1, "cannot listen"),
+    ]
+    for args, want, says in cases:
+        p = subprocess.run([BIN, "serve", "-m", model, "--device", "cpu", *args],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode == want and says in err and err.count("\n") == 1,
+              "serve %s: exit %d, stderr %r" % (" ".join(args), p.returncode, err))
+    p = subprocess.run([BIN, "serve", "-m", "/nonexistent/x.gguf"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=60)
+    check(p.returncode == 1 and b"x.gguf" in p.stderr, "serve with a missing model: %r" % p.stderr)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny.gguf")
+        subprocess.run([BIN, "synth", "--shape", "tiny", "--type", "q8_0", "--seed", "3",
+                        "-o", model], check=True, stdout=subprocess.DEVNULL)
+        s = Server(model, "--queue", "4", "--ctx-size", "2048", "--cors-origin",
+                   "http://ok.example")
+        try:
+            test_cli_errors(model, s.port)
+        except Exception as e:
+            check(False, "test_cli_errors raised %r" % e)
+        try:
+            for t in (test_generation, test_misc, test_bad_input, test_cors, test_full_queue,
+                      test_disconnect):
+                try:
+                    t(s)
+                except Exception as e:
+                    check(False, "%s raised %r" % (t.__name__, e))
+            rc = s.stop()
+            check(rc == 0, "SIGTERM: exit status %r" % rc)
+        finally:
+            s.stop()
+        try:
+            test_api_key(model)
+        except Exception as e:
+            check(False, "test_api_key raised %r" % e)
+    print("%d passed, %d failed" % (PASSES, FAILS))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
