@@ -21,6 +21,8 @@ step "dependencies"
 bash scripts/install-deps.sh
 bash scripts/setup-cuda.sh
 bash scripts/get-default-model.sh # test_reference runs the default model
+# The server's client test drives it with the official openai package.
+python3 -m pip install --quiet --disable-pip-version-check "openai==2.54.0"
 
 step "format"
 bash scripts/check-format.sh

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""test_server_clients.py BINARY - `m40-llm serve` against real clients.
+
+1. The official `openai` Python client (PyPI; scripts/test.sh installs the
+   pinned version) completes and streams on /v1/completions and
+   /v1/chat/completions, and the streamed pieces join to the non-streamed
+   text for the same seed.
+2. A soak: 200 concurrent streaming requests against --parallel 4 --queue 64.
+   Every request must either complete (its stream ends in [DONE]) or get an
+   explicit 429/503; none may hang (each has a timeout) or be lost, and the
+   server must be healthy afterwards. Prints the throughput.
+Prints "N passed, M failed"; exits non-zero on any failure.
+"""
+import http.client
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = sys.argv[1]
+PASSES = FAILS = 0
+
+
+def check(cond, what):
+    global PASSES, FAILS
+    if cond:
+        PASSES += 1
+    else:
+        FAILS += 1
+        print("FAIL: " + what, file=sys.stderr)
+
+
+def start(model, *extra):
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen([BIN, "serve", "-m", model, "--device", "cpu", "--port", "0", *extra],
+                            stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        err.seek(0)
+        m = re.search(rb"http://127\.0\.0\.1:(\d+)", err.read())
+        if m:
+            return proc, int(m.group(1))
+        time.sleep(0.05)
+    err.seek(0)
+    raise RuntimeError("server did not start: " + err.read().decode(errors="replace"))
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return None
+
+
+def test_openai_client(port):
+    try:
+        import openai
+    except ImportError:
+        check(False, "the openai package is missing (scripts/test.sh installs it)")
+        return
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused",
+                           timeout=60, max_retries=0)
+    args = dict(model="m40", max_tokens=12, temperature=0.8, seed=5)
+    c = client.completions.create(prompt="hello there", **args)
+    check(len(c.choices) == 1 and isinstance(c.choices[0].text, str), "completion shape")
+    check(c.usage.completion_tokens > 0, "completion usage")
+    streamed = "".join(ch.choices[0].text for ch in
+                       client.completions.create(prompt="hello there", stream=True, **args)
+                       if ch.choices)
+    check(streamed == c.choices[0].text, "streamed completion == completion")
+
+    msgs = [{"role": "user", "content": "Say something."}]
+    r = client.chat.completions.create(messages=msgs, **args)
+    check(r.choices[0].message.role == "assistant", "chat message role")
+    text = r.choices[0].message.content or ""
+    parts = []
+    for ch in client.chat.completions.create(messages=msgs, stream=True, **args):
+        if ch.choices and ch.choices[0].delta.content:
+            parts.append(ch.choices[0].delta.content)
+    check("".join(parts) == text, "streamed chat == chat")
+    check(r.choices[0].finish_reason in ("stop", "length"), "chat finish_reason")
+    models = client.models.list()
+    check(len(models.data) >= 1, "models list")
+
+
+def soak(port, n=200):
+    results = [None] * n
+    tokens = [0] * n
+
+    def one(i):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            body = json.dumps({"prompt": f"request {i}", "max_tokens": 8, "stream": True,
+                               "temperature": 0})
+            c.request("POST", "/v1/completions", body=body,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            if r.status == 200:
+                results[i] = "done" if b"data: [DONE]" in data else "truncated"
+                tokens[i] = data.count(b"data: {") - 1
+            elif r.status in (429, 503):
+                results[i] = "refused"
+            else:
+                results[i] = f"status {r.status}"
+        except Exception as e:  # a timeout is a hang
+            results[i] = f"error {e!r}"
+
+    t0 = time.time()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=150)
+    secs = time.time() - t0
+    done = results.count("done")
+    refused = results.count("refused")
+    other = [r for r in results if r not in ("done", "refused")]
+    check(not other, f"every request completes or is refused: {other[:5]}")
+    check(done + refused == n, f"{n} requests accounted for ({done} done, {refused} refused)")
+    check(done > 0, "some requests complete")
+    print(f"soak: {n} concurrent streams, --parallel 4 --queue 64: {done} completed, "
+          f"{refused} refused (503/429), {secs:.1f} s, {done / secs:.1f} req/s, "
+          f"{sum(tokens) / secs:.1f} streamed chunks/s")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/health")
+    check(c.getresponse().status == 200, "healthy after the soak")
+    c.close()
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d:
+        model = f"{d}/tiny.gguf"
+        subprocess.run([BIN, "synth", "--shape", "tiny", "--type", "q8_0", "-o", model],
+                       check=True, stdout=subprocess.DEVNULL)
+        proc, port = start(model, "--parallel", "4", "--queue", "64")
+        try:
+            test_openai_client(port)
+            soak(port)
+        finally:
+            check(stop(proc) == 0, "server exits 0 on SIGTERM")
+    print(f"{PASSES} passed, {FAILS} failed")
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
