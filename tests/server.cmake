@@ -6,5 +6,6 @@ set_tests_properties(server_api PROPERTIES TIMEOUT 300)
 # (scripts/test.sh installs the pinned openai package).
 add_test(NAME server_clients
          COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/server/test_server_clients.py
-                 $<TARGET_FILE:m40-llm>)
+                 $<TARGET_FILE:m40-llm>
+                 ${PROJECT_SOURCE_DIR}/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 set_tests_properties(server_clients PROPERTIES TIMEOUT 300)

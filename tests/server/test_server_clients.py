@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_server_clients.py BINARY - `m40-llm serve` against real clients.
+"""test_server_clients.py BINARY [DEFAULT_MODEL] - `m40-llm serve` against real clients.
 
 1. The official `openai` Python client (PyPI; scripts/test.sh installs the
    pinned version) completes and streams on /v1/completions and
@@ -9,6 +9,8 @@
    Every request must either complete (its stream ends in [DONE]) or get an
    explicit 429/503; none may hang (each has a timeout) or be lost, and the
    server must be healthy afterwards. Prints the throughput.
+3. With DEFAULT_MODEL (SmolLM2-135M-Instruct): a chat completion through
+   the model's own chat template answers in words.
 Prints "N passed, M failed"; exits non-zero on any failure.
 """
 import http.client
@@ -134,6 +136,22 @@ def soak(port, n=200):
     c.close()
 
 
+def test_default_model(path):
+    import openai
+    proc, port = start(path)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused",
+                               timeout=120, max_retries=0)
+        r = client.chat.completions.create(
+            model="m40", max_tokens=24, temperature=0,
+            messages=[{"role": "user", "content": "What is the capital of France?"}])
+        text = r.choices[0].message.content or ""
+        print(f"default model: {text!r}")
+        check("Paris" in text, "the default model answers the capital question")
+    finally:
+        check(stop(proc) == 0, "default-model server exits 0 on SIGTERM")
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         model = f"{d}/tiny.gguf"
@@ -145,6 +163,8 @@ def main():
             soak(port)
         finally:
             check(stop(proc) == 0, "server exits 0 on SIGTERM")
+    if len(sys.argv) > 2:
+        test_default_model(sys.argv[2])
     print(f"{PASSES} passed, {FAILS} failed")
     sys.exit(1 if FAILS else 0)
 
