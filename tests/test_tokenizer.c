@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tokenizer/tok_internal.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -301,6 +302,32 @@ static void test_bpe_clean_spaces(void) {
     m40_tokenizer_free(tok);
 }
 
+/* Every supported tokenizer.ggml.pre builds (each regex compiles in its
+ * PCRE2 mode) and encodes mixed text; the table has all the names. */
+static void test_every_pre_tokenizer(void) {
+    static const char text[] = "Hello, y'all! 3.14159 caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA"
+                               "\x9E  \n\t\xF0\x9F\x98\x81 ~`|$ \xE3\x80\x80x <0x41>\xFF";
+    size_t n = 0, built = 0;
+    for (const char *name; (name = m40_pretok_name_at(n)) != NULL; n++) {
+        vb v;
+        m40_err err = {{0}};
+        m40_tokenizer *tok = bpe_tok(&v, name, &err);
+        if (!tok) {
+            fprintf(stderr, "pre-tokenizer '%s': %s\n", name, err.msg);
+            continue;
+        }
+        m40_tokens ids = {0};
+        int ok = m40_tokenize(tok, text, sizeof text - 1, 0, &ids, &err) == 0 && ids.n > 0;
+        if (!ok)
+            fprintf(stderr, "pre-tokenizer '%s' encode: %s\n", name, err.msg);
+        built += (size_t)ok;
+        m40_tokens_free(&ids);
+        m40_tokenizer_free(tok);
+    }
+    CHECK(n >= 80);
+    CHECK(built == n);
+}
+
 /* --- errors ------------------------------------------------------------- */
 
 static void test_errors(void) {
@@ -366,6 +393,7 @@ int main(void) {
     test_bpe_merges();
     test_bpe_ignore_merges();
     test_bpe_clean_spaces();
+    test_every_pre_tokenizer();
     test_errors();
     test_special_ids();
     return check_report();

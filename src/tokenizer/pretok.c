@@ -20,9 +20,9 @@
  *    what makes us exact: PCRE2 10.42's own Unicode tables are version
  *    14.0, llama.cpp's (and ours, unicode_data.c) 15.1, so \p{L} under
  *    PCRE2_UTF|PCRE2_UCP missed letters added in Unicode 15 (found by
- *    differential testing against llama.cpp); and llama.cpp's collapsed
- *    \p{S} does not match '~' and \p{Lu} means any letter, quirks a
- *    literal PCRE2 \p{} would not share.
+ *    differential testing against llama.cpp); and in llama.cpp's collapsed
+ *    form \p{Lu}, \p{Ll}, ... all mean "any letter", which a literal PCRE2
+ *    \p{Lu} would not.
  *  - Regexes without categories (literal non-ASCII ranges, \s, [0-9]):
  *    llama.cpp runs std::wregex over code points with non-ASCII
  *    whitespace turned into \v. We run PCRE2 with PCRE2_UTF|PCRE2_UCP on
@@ -68,159 +68,293 @@
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* Non-ASCII characters are written as \\x{} escapes (same code points as
  * llama.cpp's literals) so no editor or tool can normalise them. */
-#define RE_CJK   "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
-#define RE_BLOOM " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C})]+"
+#define RE_CJK      "[\\x{4E00}-\\x{9FA5}\\x{800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
+#define RE_CJK_KANA "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+"
+#define RE_BLOOM    " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{964}\\x{6D4}\\x{60C})]+"
+
+/* Loops below are bounded by these sizes, not only by a NULL entry, so
+ * a full row cannot be read past. */
+enum { PT_MAX_NAMES = 24, PT_MAX_REGEX = M40_PRETOK_MAX_REGEX };
+
+/* Per-name settings llama.cpp's load() makes besides the regexes. */
+enum {
+    PT_IGNORE_MERGES = 1, /* a word that is itself a token is emitted whole */
+    PT_CLEAN_SPACES = 2,  /* decoding removes spaces before punctuation */
+    PT_ADD_BOS = 4,       /* add_bos defaults to true */
+    PT_NO_BOS = 8,        /* the BOS id is cleared */
+};
 
 typedef struct pretok_def {
-    const char *names[16]; /* tokenizer.ggml.pre values, NULL-terminated */
-    const char *regex[8];  /* applied in order, NULL-terminated */
-    unsigned char ignore_merges, clean_spaces, add_bos, no_bos;
+    const char *names[PT_MAX_NAMES]; /* tokenizer.ggml.pre values; unused slots NULL */
+    unsigned flags;                  /* PT_* */
+    const char *regex[PT_MAX_REGEX]; /* applied in order; unused slots NULL */
 } pretok_def;
 
 /* Names, regexes and flags as llama.cpp's llama_vocab::impl::load() and
- * llm_tokenizer_bpe assign them. Names llama.cpp knows but that need
- * machinery we lack (\p{S}, which llama.cpp's engine does not match for
- * '~'; custom digit splitters; empty-matching regexes; SPM-style BPE) are
- * left out on purpose and fail as unsupported. */
+ * llm_tokenizer_bpe assign them (llama.cpp commit 0c1e570). Names that need
+ * machinery we lack (kimi-k2's and afmoe's / tiny_aya's custom splitters,
+ * SPM-style BPE without the byte map: gemma4, sarvam-moe, laguna,
+ * whitespace) fail as unsupported. */
 static const pretok_def k_pretoks[] = {
-    {{"default"}, {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}, 0, 1, 0, 0},
+    {{"default"},
+     PT_CLEAN_SPACES,
+     {
+         "[\\p{P}\\$\\+<=>\\^~\\|]+",
+         RE_GPT2,
+         "\\p{N}+",
+         "[0-9][0-9][0-9]",
+     }},
     {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
       "jina-v5-nano"},
-     {RE_LLAMA3},
-     1,
-     1,
-     1,
-     0},
-    {{"dbrx", "smaug-bpe"}, {RE_LLAMA3}, 0, 1, 0, 0},
-    {{"chatglm-bpe", "glm4"}, {RE_LLAMA3}, 0, 1, 0, 1},
+     PT_IGNORE_MERGES | PT_CLEAN_SPACES | PT_ADD_BOS,
+     {
+         RE_LLAMA3,
+     }},
+    {{"dbrx", "smaug-bpe"},
+     PT_CLEAN_SPACES,
+     {
+         RE_LLAMA3,
+     }},
+    {{"chatglm-bpe"},
+     PT_CLEAN_SPACES | PT_NO_BOS,
+     {
+         RE_LLAMA3,
+     }},
+    {{"glm4", "glm5"},
+     PT_IGNORE_MERGES | PT_CLEAN_SPACES | PT_NO_BOS,
+     {
+         RE_LLAMA3,
+     }},
     {{"deepseek-llm"},
-     {"[\r\n]",
-      "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-"
-      "\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}\\x{37F}\\x{386}"
-      "\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-\\x{481}\\x{48A}-\\x{"
-      "52F}"
-      "\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{"
-      "1CBA}"
-      "\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{"
-      "1F15}"
-      "\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{"
-      "1F5B}"
-      "\\x{1F5D}\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-\\x{"
-      "1FC4}"
-      "\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{"
-      "1FF4}"
-      "\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{"
-      "2124}"
-      "\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}\\x{"
-      "2145}-"
-      "\\x{2149}\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{"
-      "2CEE}"
-      "\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{"
-      "A787}"
-      "\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}\\x{FF21}-\\x{"
-      "FF3A}"
-      "\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}\\x{10C80}"
-      "-"
-      "\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+",
-      "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+",
-      "\\s+$", RE_CJK, "\\p{N}+"},
      0,
+     {
+         "[\r\n]",
+         "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}"
+         "\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}"
+         "\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}\\x{3F7}-"
+         "\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}\\x{13A0}-\\x{13F5}"
+         "\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}\\x{1D00}-\\x{1D2B}"
+         "\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}\\x{1F18}-\\x{1F1D}"
+         "\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}\\x{1F5B}\\x{1F5D}"
+         "\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}\\x{1FC2}-"
+         "\\x{1FC4}\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}\\x{1FE0}-"
+         "\\x{1FEC}\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}\\x{210A}-\\x{2113}"
+         "\\x{2115}\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}\\x{212A}-\\x{212D}\\x{212F}-"
+         "\\x{2134}\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}\\x{214E}\\x{2183}\\x{2184}"
+         "\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{2CEE}\\x{2CF2}\\x{2CF3}\\x{A640}"
+         "-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}\\x{A771}-\\x{A787}\\x{A78B}-"
+         "\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}\\x{FB13}-\\x{FB17}\\x{FF21}-"
+         "\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}\\x{104B0}-\\x{104D3}\\x{104D8}-"
+         "\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}\\x{118A0}-\\x{118DF}\\x{1E900}-"
+         "\\x{1E943}]+",
+         "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-"
+         "\\x{3002}]+",
+         "\\s+$",
+         RE_CJK,
+         "\\p{N}+",
+     }},
+    {{"deepseek-coder"},
      0,
-     0,
-     0},
-    {{"deepseek-coder"}, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}"}, 0, 0, 0, 0},
-    {{"falcon"}, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}, 0, 1, 0, 0},
+     {
+         "[\r\n]",
+         "\\s?\\p{L}+",
+         "\\s?\\p{P}+",
+         RE_CJK,
+         "\\p{N}",
+     }},
+    {{"falcon"},
+     PT_CLEAN_SPACES,
+     {
+         "[\\p{P}\\$\\+<=>\\^~\\|`]+",
+         RE_GPT2,
+         "[0-9][0-9][0-9]",
+     }},
     {{"starcoder", "refact", "codeshell", "exaone", "minerva-7b", "mellum2"},
-     {"\\p{N}", RE_GPT2},
+     PT_CLEAN_SPACES,
+     {
+         "\\p{N}",
+         RE_GPT2,
+     }},
+    {{"command-r", "smollm"},
      0,
-     1,
-     0,
-     0},
-    {{"command-r", "smollm"}, {"\\p{N}", RE_GPT2}, 0, 0, 0, 0},
+     {
+         "\\p{N}",
+         RE_GPT2,
+     }},
     {{"gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0",
       "mellum", "modern-bert", "exaone4", "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt",
       "olmo"},
-     {RE_GPT2},
+     PT_CLEAN_SPACES,
+     {
+         RE_GPT2,
+     }},
+    {{"jais"},
+     PT_CLEAN_SPACES,
+     {
+         RE_GPT2,
+     }},
+    {{"trillion", "granite-docling"},
      0,
-     1,
-     0,
-     0},
-    {{"jais"}, {RE_GPT2}, 0, 1, 0, 0},
-    {{"trillion", "granite-docling"}, {RE_GPT2}, 0, 0, 0, 0},
+     {
+         RE_GPT2,
+     }},
     {{"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "hunyuan", "solar-open", "grok-2"},
-     {RE_QWEN2},
      0,
-     0,
-     0,
-     0},
-    {{"megrez", "stablelm2"}, {RE_QWEN2}, 0, 1, 0, 0},
+     {
+         RE_QWEN2,
+     }},
+    {{"megrez", "stablelm2"},
+     PT_CLEAN_SPACES,
+     {
+         RE_QWEN2,
+     }},
     {{"qwen35"},
-     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{"
-      "M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
      0,
+     {
+         "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?["
+         "\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)"
+         "|\\s+",
+     }},
+    {{"tekken"},
+     PT_IGNORE_MERGES | PT_ADD_BOS,
+     {
+         RE_TEKKEN,
+     }},
+    {{"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"},
      0,
+     {
+         RE_GPT4O,
+     }},
+    {{"viking"},
      0,
-     0},
-    {{"tekken"}, {RE_TEKKEN}, 1, 0, 1, 0},
-    {{"gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"}, {RE_GPT4O}, 0, 0, 0, 0},
-    {{"viking"}, {RE_BLOOM, "\\p{N}"}, 0, 0, 0, 0},
-    {{"poro-chat"}, {RE_BLOOM}, 0, 0, 0, 0},
-    {{"bloom", "gpt3-finnish"}, {RE_BLOOM}, 0, 1, 0, 0},
+     {
+         RE_BLOOM,
+         "\\p{N}",
+     }},
+    {{"poro-chat"},
+     0,
+     {
+         RE_BLOOM,
+     }},
+    {{"bloom", "gpt3-finnish"},
+     PT_CLEAN_SPACES,
+     {
+         RE_BLOOM,
+     }},
     {{"seed-coder"},
-     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
-      "\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
      0,
-     0,
-     0,
-     0},
+     {
+         "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?"
+         "\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     }},
     {{"bailingmoe", "bailingmoe2", "llada-moe"},
-     {"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
-      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"},
      0,
-     0,
-     0,
-     0},
+     {
+         "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^"
+         "\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+",
+     }},
     {{"ufakzeka"},
-     {"[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!"
-      "\\S)|\\s+"},
      0,
-     0,
-     0,
-     0},
+     {
+         "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+         "\\s+(?!\\S)|\\s+",
+     }},
     {{"minicpm5"},
-     {"\\p{N}{1,3}",
-      "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
-      "\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
-     1,
-     1,
-     0,
-     0},
+     PT_IGNORE_MERGES | PT_CLEAN_SPACES,
+     {
+         "\\p{N}{1,3}",
+         "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?"
+         "\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     }},
     {{"exaone-moe"},
-     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}"
-      "\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)"
-      "|\\s+"},
+     PT_CLEAN_SPACES,
+     {
+         "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?(?:"
+         "\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r"
+         "\\n]|\\s+(?!\\S)|\\s+",
+     }},
+    {{"deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4"},
      0,
-     1,
+     {
+         "\\p{N}{1,3}",
+         RE_CJK_KANA,
+         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?["
+         "\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+     }},
+    {{"spark2_5"},
      0,
-     0},
+     {
+         "\\p{N}{1,3}",
+         RE_CJK_KANA,
+         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?["
+         "\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\r\n]|\\s+(?!\\S)|\\s+",
+         "\\p{N}",
+     }},
+    {{"youtu"},
+     PT_IGNORE_MERGES,
+     {
+         "[\\x{AC00}-\\x{D7A3}\\x{3131}-\\x{318E}]+|[\\x{FF01}\\x{2026}\\x{201C}\\x{201D}"
+         "\\x{2018}\\x{2019}\\x{2014}\\x{FF1A}\\x{FF1B}\\x{FF0C}\\x{3001}-\\x{303F}\\x{FE30}-"
+         "\\x{FE4F}]+|[\\x{3105}-\\x{312F}]+|[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-"
+         "\\x{30FF}]+",
+         "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}"
+         "\\p{M}]+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}"
+         "\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?:'[sS]|"
+         "'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r"
+         "\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     }},
+    {{"chameleon"},
+     PT_ADD_BOS,
+     {
+         "<sentinel:[0-9]+>",
+         "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z",
+         "([\\t\\n]|    |  )",
+         "\\p{N}",
+         "[\\p{P}!-/:-@\\[-`{-~]",
+         RE_GPT2,
+     }},
+    {{"granite-embed-multi-97m"},
+     PT_IGNORE_MERGES,
+     {
+         "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}\\p{M}])([^a-z]))*((?=[\\p{L}\\p{M}])([^A-Z]))+(?:'"
+         "[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=["
+         "\\p{L}\\p{M}])([^a-z]))+((?=[\\p{L}\\p{M}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV]["
+         "eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]"
+         "+|\\s+(?!\\S)|\\s+",
+     }},
+    {{"superbpe"},
+     0,
+     {
+         "\\p{N}+",
+         "(?=(\\d{3})+(?!\\d))",
+     }},
     {{"jais-2"},
-     {"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
-      "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s{256}(?!\\S)|"
-      "\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!\\S)|\\s{4}(?!\\S)|"
-      "\\s{1,2}(?!\\S)|\\s{1}"},
-     0,
-     1,
-     0,
-     0},
+     PT_CLEAN_SPACES,
+     {
+         "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?"
+         "\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s{512}(?!\\S)|\\s"
+         "{256}(?!\\S)|\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)|\\s{8}(?!"
+         "\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|\\s{1}",
+     }},
 };
 
 static const pretok_def *find_def(const char *name) {
     if (!name || !*name)
         name = "default";
     for (size_t i = 0; i < sizeof k_pretoks / sizeof k_pretoks[0]; i++) {
-        for (const char *const *n = k_pretoks[i].names; *n; n++) {
-            if (!strcmp(*n, name))
+        for (size_t k = 0; k < PT_MAX_NAMES && k_pretoks[i].names[k]; k++) {
+            if (!strcmp(k_pretoks[i].names[k], name))
                 return &k_pretoks[i];
+        }
+    }
+    return NULL;
+}
+
+const char *m40_pretok_name_at(size_t index) {
+    for (size_t i = 0; i < sizeof k_pretoks / sizeof k_pretoks[0]; i++) {
+        for (size_t k = 0; k < PT_MAX_NAMES && k_pretoks[i].names[k]; k++) {
+            if (index-- == 0)
+                return k_pretoks[i].names[k];
         }
     }
     return NULL;
@@ -231,10 +365,10 @@ m40_pretok_info m40_pretok_lookup(const char *name) {
     const pretok_def *d = find_def(name);
     if (d) {
         info.known = 1;
-        info.ignore_merges = d->ignore_merges;
-        info.clean_spaces = d->clean_spaces;
-        info.add_bos = d->add_bos;
-        info.no_bos = d->no_bos;
+        info.ignore_merges = (d->flags & PT_IGNORE_MERGES) != 0;
+        info.clean_spaces = (d->flags & PT_CLEAN_SPACES) != 0;
+        info.add_bos = (d->flags & PT_ADD_BOS) != 0;
+        info.no_bos = (d->flags & PT_NO_BOS) != 0;
     }
     return info;
 }
@@ -350,7 +484,8 @@ static char *rewrite_regex(const char *re, m40_err *err) {
 
 /* The byte a code point of each category collapses to, and the ASCII
  * members of each category, exactly as llama.cpp's k_ucat_cpt and
- * k_ucat_map (whose symbol set lacks '~'). */
+ * k_ucat_map. (Older llama.cpp left '~' out of the symbols; 0c1e570 has
+ * it.) */
 typedef struct ucat {
     const char *name;
     const char *items; /* PCRE2 class items: the category byte + ASCII */
@@ -364,7 +499,7 @@ static const ucat k_ucats[] = {
     {"\\p{P}", "\\xD3\\x{21}-\\x{23}\\x{25}-\\x{2A}\\x{2C}-\\x{2F}\\x{3A}-\\x{3B}\\x{3F}-"
                "\\x{40}\\x{5B}-\\x{5D}\\x{5F}\\x{7B}\\x{7D}"},
     {"\\p{M}", "\\xD4"},
-    {"\\p{S}", "\\xD5\\x{24}\\x{2B}\\x{3C}-\\x{3E}\\x{5E}\\x{60}\\x{7C}"},
+    {"\\p{S}", "\\xD5\\x{24}\\x{2B}\\x{3C}-\\x{3E}\\x{5E}\\x{60}\\x{7C}\\x{7E}"},
     {"\\p{Lu}", CAT_L},
     {"\\p{Ll}", CAT_L},
     {"\\p{Lt}", CAT_L},
@@ -474,7 +609,7 @@ m40_pretok *m40_pretok_create(const char *name, m40_err *err) {
         m40_errf(err, "pre-tokenizer: out of memory");
         return NULL;
     }
-    for (size_t i = 0; d->regex[i]; i++) {
+    for (size_t i = 0; i < PT_MAX_REGEX && d->regex[i]; i++) {
         const char *re = d->regex[i];
         compiled_re *c = &pt->re[pt->n];
         if (!strcmp(re, RE_GPT2)) {

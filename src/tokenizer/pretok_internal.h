@@ -26,7 +26,7 @@ typedef struct compiled_re {
 
 struct m40_pretok {
     size_t n;
-    compiled_re re[8];
+    compiled_re re[M40_PRETOK_MAX_REGEX];
     int need_flags;   /* some pass reads code point classes */
     int need_coll;    /* some pass runs on the collapsed text */
     int need_subject; /* some pass runs PCRE2 on UTF-8 */

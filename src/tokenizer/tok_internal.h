@@ -40,6 +40,11 @@ typedef struct m40_pretok_info {
     int no_bos;        /* the BOS id is cleared (chatglm) */
 } m40_pretok_info;
 
+/* The most regexes one pre-tokenizer applies. */
+#define M40_PRETOK_MAX_REGEX 8
+
+/* The index-th supported tokenizer.ggml.pre name, NULL past the last. */
+const char *m40_pretok_name_at(size_t index);
 /* Looks up a pre-tokenizer name; NULL or "" mean "default". */
 m40_pretok_info m40_pretok_lookup(const char *name);
 /* Compiles the named pre-tokenizer's regexes (PCRE2 or a fast path). */

@@ -137,8 +137,9 @@ enum {
 
 /* Encodes text[0..len) (any bytes) into out (replacing its contents).
  * Fails only on input llama.cpp cannot encode either (a BPE input with a
- * UTF-8 form above U+10FFFF, an SPM byte with no byte token) or when out
- * of memory. */
+ * UTF-8 form above U+10FFFF, an SPM byte with no byte token, a word so
+ * long that a nested-repeat regex exhausts PCRE2's 16 MiB JIT stack, where
+ * llama.cpp's std::regex overflows the C stack) or when out of memory. */
 int m40_tokenize(const m40_tokenizer *tok, const char *text, size_t len, unsigned flags,
                  m40_tokens *out, m40_err *err);
 
