@@ -22,7 +22,13 @@ bash scripts/install-deps.sh
 bash scripts/setup-cuda.sh
 bash scripts/get-default-model.sh # test_reference runs the default model
 # The server's client test drives it with the official openai package.
-python3 -m pip install --quiet --disable-pip-version-check "openai==2.54.0"
+# (Debian's own python3 refuses plain pip installs, PEP 668; a pyenv or
+# venv python takes them.)
+pip_install() {
+    python3 -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
+}
+pip_install "openai==2.54.0"
 
 step "format"
 bash scripts/check-format.sh
