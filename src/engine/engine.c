@@ -121,7 +121,9 @@ typedef struct out_filter {
 } out_filter;
 
 static void emit(out_filter *f, size_t n) {
-    if (n && f->fn && !f->cancelled && f->fn(f->user, f->pend, n))
+    if (n == 0)
+        return; /* also: pend may still be NULL (nothing pushed yet) */
+    if (f->fn && !f->cancelled && f->fn(f->user, f->pend, n))
         f->cancelled = 1;
     memmove(f->pend, f->pend + n, f->len - n);
     f->len -= n;
@@ -153,7 +155,8 @@ static int filter_push(out_filter *f, const char *text, size_t n) {
         f->pend = p;
         f->cap = cap;
     }
-    memcpy(f->pend + f->len, text, n);
+    if (n)
+        memcpy(f->pend + f->len, text, n); /* pend may be NULL when n is 0 */
     f->len += n;
     size_t cut = f->len + 1;
     for (size_t i = 0; i < f->n_stop; i++) {

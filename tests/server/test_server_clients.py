@@ -44,6 +44,7 @@ def start(model, *extra):
         err.seek(0)
         m = re.search(rb"http://127\.0\.0\.1:(\d+)", err.read())
         if m:
+            proc.err_file = err  # kept to show the server's stderr on failure
             return proc, int(m.group(1))
         time.sleep(0.05)
     err.seek(0)
@@ -51,6 +52,10 @@ def start(model, *extra):
 
 
 def stop(proc):
+    if FAILS:
+        proc.err_file.seek(0)
+        tail = proc.err_file.read().decode(errors="replace").splitlines()[-30:]
+        print("server stderr (last lines):\n" + "\n".join(tail), file=sys.stderr)
     proc.terminate()
     try:
         return proc.wait(timeout=30)
