@@ -11,6 +11,7 @@
  * M40LLM_ENABLE_CUBLAS=0 and =1 to cover both prefill GEMMs.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
@@ -43,6 +44,22 @@ static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_e
     m40_backend_options o = {
         .device = kind, .gpu = -1, .n_ctx = 128, .n_slots = 2, .n_batch = 16, .quiet = 1};
     return m40_backend_create(be, m, &o, notice, sizeof notice, err);
+}
+
+/* The server creates the backend on its main thread and runs it from a
+ * worker thread: a forward from another thread must work. */
+typedef struct thread_job {
+    m40_backend *be;
+    int32_t token;
+    float *logits;
+    int rc;
+    m40_err err;
+} thread_job;
+
+static void *forward_on_thread(void *arg) {
+    thread_job *j = arg;
+    j->rc = j->be->forward(j->be->impl, 1, &j->token, 1, 0, j->logits, &j->err);
+    return NULL;
 }
 
 static void test_model(const char *path) {
@@ -96,6 +113,12 @@ static void test_model(const char *path) {
     CHECK(ok && g == argmax(lg2, nv));
     if (err.msg[0])
         fprintf(stderr, "%s: %s\n", path, err.msg);
+    thread_job job = {.be = &gpu, .token = toks[0], .logits = lg2, .rc = -1};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, forward_on_thread, &job) == 0 && pthread_join(th, NULL) == 0);
+    if (job.rc)
+        fprintf(stderr, "%s: forward from another thread: %s\n", path, job.err.msg);
+    CHECK(job.rc == 0);
     printf("%s: %s, max relative logit diff %.3g over %d steps, prefill/decode %.3g\n", path,
            gpu.device_desc, worst, DECODE_STEPS + 1, pd);
 done:

@@ -165,6 +165,8 @@ static int forward_chunk(m40_cuda *cu, int slot, const int32_t *tokens, int T, i
 static int run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
+    if (m40_gpu_make_current(&cu->gpu, err))
+        return -1;
     if (slot < 0 || slot >= cu->opt.n_slots)
         return m40_errf(err, "cuda forward: slot %d outside 0..%d", slot, cu->opt.n_slots - 1);
     if (n <= 0 || pos0 < 0 || n > cu->opt.n_ctx - pos0)
@@ -447,6 +449,7 @@ void m40_cuda_destroy(m40_cuda *cu) {
     if (!cu)
         return;
     if (cu->gpu.drv) {
+        m40_gpu_make_current(&cu->gpu, NULL);
         m40_gpu_free(&cu->gpu, cu->weights);
         m40_gpu_free(&cu->gpu, cu->k_cache);
         m40_gpu_free(&cu->gpu, cu->v_cache);
@@ -474,6 +477,8 @@ int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t po
         pos >= cu->opt.n_ctx)
         return m40_errf(err, "debug_read_kv: slot %d layer %d pos %d out of range", slot, layer,
                         pos);
+    if (m40_gpu_make_current(&cu->gpu, err))
+        return -1;
     size_t bytes = (size_t)cu->kv_dim * sizeof(uint16_t), off = (size_t)pos * bytes;
     uint16_t *h = malloc(2 * bytes);
     if (!h)

@@ -71,6 +71,8 @@ fail:
 
 void m40_gpu_close(m40_gpu *gpu) {
     const m40_cuda_driver *d = gpu->drv;
+    if (d && gpu->ctx)
+        d->cuCtxSetCurrent(gpu->ctx); /* closing may happen on another thread */
     if (d) {
         m40_cublas_unload(&gpu->blas);
         if (gpu->stream)
@@ -83,6 +85,10 @@ void m40_gpu_close(m40_gpu *gpu) {
         }
     }
     memset(gpu, 0, sizeof *gpu);
+}
+
+int m40_gpu_make_current(m40_gpu *gpu, m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuCtxSetCurrent(gpu->ctx), "cuCtxSetCurrent", err);
 }
 
 int m40_gpu_function(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err) {

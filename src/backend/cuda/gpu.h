@@ -42,6 +42,11 @@ int m40_gpu_open(m40_gpu *gpu, const m40_gpu_options *opts, m40_err *err);
 /* Releases everything m40_gpu_open acquired; safe on a zeroed struct. */
 void m40_gpu_close(m40_gpu *gpu);
 
+/* Makes the gpu's context current on the calling thread. Driver contexts
+ * are current per thread: a backend created on one thread and driven from
+ * another (the server's worker) must call this first. */
+int m40_gpu_make_current(m40_gpu *gpu, m40_err *err);
+
 /* Looks up a kernel of the embedded module by its extern "C" name. */
 int m40_gpu_function(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err);
 
