@@ -10,6 +10,8 @@
 #ifndef M40_CLI_CLI_H
 #define M40_CLI_CLI_H
 
+#include "backend/backend.h"
+
 #include <stddef.h>
 
 /* Exit statuses: 0 success, 1 the command failed, 2 bad usage. */
@@ -28,6 +30,10 @@ int m40_cmd_serve(int argc, char **argv);
 __attribute__((format(printf, 1, 2)))
 #endif
 void m40_cli_error(const char *fmt, ...);
+
+/* Parses --device's value (auto, cpu, cuda); prints the error and returns
+ * -1 for anything else. */
+int m40_cli_parse_device(const char *value, m40_device_kind *out);
 
 /* Parses a non-negative int flag value; returns -1 (after printing an error
  * naming the flag) when it is not one. */

@@ -122,16 +122,8 @@ static int parse(bench_args *a, int argc, char **argv) {
             if (m40_cli_parse_int(f, v, &a->n_threads))
                 return -1;
         } else if (!strcmp(f, "--device")) {
-            if (!strcmp(v, "auto"))
-                a->device = M40_DEVICE_AUTO;
-            else if (!strcmp(v, "cpu"))
-                a->device = M40_DEVICE_CPU;
-            else if (!strcmp(v, "cuda"))
-                a->device = M40_DEVICE_CUDA;
-            else {
-                m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
+            if (m40_cli_parse_device(v, &a->device))
                 return -1;
-            }
         } else {
             m40_cli_error("bench: unknown option \"%s\"", f);
             return -1;

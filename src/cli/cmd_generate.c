@@ -102,20 +102,6 @@ static int parse_bias(gen_args *a, const char *v) {
     return 0;
 }
 
-static int parse_device(const char *v, m40_device_kind *out) {
-    if (!strcmp(v, "auto"))
-        *out = M40_DEVICE_AUTO;
-    else if (!strcmp(v, "cpu"))
-        *out = M40_DEVICE_CPU;
-    else if (!strcmp(v, "cuda"))
-        *out = M40_DEVICE_CUDA;
-    else {
-        m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
-        return -1;
-    }
-    return 0;
-}
-
 /* Flags that take a value. Returns 1 when `flag` was one of them (and
  * consumed v), 0 when it is not, -1 on a bad value. */
 static int value_flag(gen_args *a, const char *flag, const char *v) {
@@ -136,7 +122,7 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
         else if (m40_cli_parse_int(flag, v, &a->gp.max_tokens))
             return -1;
     } else if (IS("--device"))
-        return parse_device(v, &a->eo.backend.device) ? -1 : 1;
+        return m40_cli_parse_device(v, &a->eo.backend.device) ? -1 : 1;
     else if (IS("--gpu"))
         return m40_cli_parse_int(flag, v, &a->eo.backend.gpu) ? -1 : 1;
     else if (IS("-c") || IS("--ctx-size"))

@@ -43,20 +43,6 @@ static void serve_usage(FILE *out) {
                  "API: docs/server-api.md\n");
 }
 
-static int parse_device(const char *v, m40_device_kind *out) {
-    if (!strcmp(v, "auto"))
-        *out = M40_DEVICE_AUTO;
-    else if (!strcmp(v, "cpu"))
-        *out = M40_DEVICE_CPU;
-    else if (!strcmp(v, "cuda"))
-        *out = M40_DEVICE_CUDA;
-    else {
-        m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
-        return -1;
-    }
-    return 0;
-}
-
 /* A flag with a value: 1 consumed, 0 unknown, -1 bad value. */
 static int value_flag(serve_args *a, const char *f, const char *v) {
     m40_backend_options *b = &a->eo.backend;
@@ -74,7 +60,7 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
     else if (IS("-c") || IS("--ctx-size"))
         return m40_cli_parse_int(f, v, &b->n_ctx) ? -1 : 1;
     else if (IS("--device"))
-        return parse_device(v, &b->device) ? -1 : 1;
+        return m40_cli_parse_device(v, &b->device) ? -1 : 1;
     else if (IS("--gpu"))
         return m40_cli_parse_int(f, v, &b->gpu) ? -1 : 1;
     else if (IS("-t") || IS("--threads"))

@@ -41,6 +41,21 @@ void m40_cli_error(const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+int m40_cli_parse_device(const char *value, m40_device_kind *out) {
+    static const struct {
+        const char *name;
+        m40_device_kind kind;
+    } k_devices[] = {{"auto", M40_DEVICE_AUTO}, {"cpu", M40_DEVICE_CPU}, {"cuda", M40_DEVICE_CUDA}};
+    for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; i++) {
+        if (!strcmp(value, k_devices[i].name)) {
+            *out = k_devices[i].kind;
+            return 0;
+        }
+    }
+    m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", value);
+    return -1;
+}
+
 int m40_cli_parse_int(const char *flag, const char *value, int *out) {
     char *end = NULL;
     if (!value || !*value) {
