@@ -1,11 +1,12 @@
 /* gemv.cu - matrix-vector product for decode: y = W x (+ bias).
  *
  * W is a weight matrix in its GGUF type, rows of `cols` elements, each row
- * `row_bytes` long; x[cols] and y[rows] are FP32. One warp computes one row:
- * its lanes take the row's 32-element groups in turn, decode each group in
- * registers (quant_decode.cuh) and accumulate in FP32, then the warp sums
- * across lanes. Launch: blockDim 128 (4 warps), gridDim ceil(rows / 4).
- * One kernel per weight type: m40_gemv_<type>.
+ * `row_bytes` long; x[cols] (16-byte aligned) and y[rows] are FP32. Weights
+ * are decoded in registers (quant_decode.cuh) and accumulated in FP32; a
+ * block's threads sum their partials through warp shuffles and shared
+ * memory. Three families, fastest first: repacked Q4_0/Q8_0, 16-byte loads
+ * for F16/BF16/F32, and the generic kernel m40_gemv_<type> for every type.
+ * The launcher (src/backend/cuda/ops.c) picks one and sizes the grid.
  */
 #include "common.cuh"
 #include "quant_decode.cuh"
@@ -13,24 +14,49 @@
 #define M40_GEMV_WARPS 4
 #define M40_GEMV_RPW   4 /* rows per block in the 16-byte and repacked kernels */
 
+/* Block-wide reduction of M40_GEMV_RPW partial sums per thread into y. */
+
+static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float *y,
+                                                      const float *bias, int row0, int rows) {
+    __shared__ float red[M40_GEMV_RPW][M40_GEMV_WARPS];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    for (int r = 0; r < rpb; r++) {
+        float s = m40_warp_sum(acc[r]);
+        if (lane == 0)
+            red[r][warp] = s;
+    }
+    __syncthreads();
+    int r = threadIdx.x;
+    if (r < rpb && row0 + r < rows) {
+        float s = 0.0f;
+        for (int k = 0; k < M40_GEMV_WARPS; k++)
+            s += red[r][k];
+        y[row0 + r] = s + (bias ? bias[row0 + r] : 0.0f);
+    }
+}
+
+/* Generic kernel, any type decode32_<type> reads: a 128-thread block
+ * computes M40_GEMV_RPW rows; thread t takes 32-element groups t, t+128, ...
+ * of each row and loads the group's 32 x values once for all the rows. */
 #define M40_DEFINE_GEMV(type)                                                                      \
     M40_KERNEL void m40_gemv_##type(float *y, const uint8_t *w, const float *x, const float *bias, \
                                     int rows, int cols, long long row_bytes) {                     \
-        int row = blockIdx.x * M40_GEMV_WARPS + (threadIdx.x >> 5);                                \
-        int lane = threadIdx.x & 31;                                                               \
-        if (row >= rows)                                                                           \
-            return;                                                                                \
-        const uint8_t *wr = w + (long long)row * row_bytes;                                        \
-        float acc = 0.0f, v[32];                                                                   \
-        for (int g = lane; g < cols / 32; g += 32) {                                               \
-            decode32_##type(wr, g, v);                                                             \
-            const float *xg = x + g * 32;                                                          \
+        int row0 = blockIdx.x * M40_GEMV_RPW;                                                      \
+        float acc[M40_GEMV_RPW] = {0.0f}, v[32], xv[32];                                           \
+        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                                \
             for (int i = 0; i < 32; i++)                                                           \
-                acc += v[i] * __ldg(xg + i);                                                       \
+                xv[i] = __ldg(x + g * 32 + i);                                                     \
+            for (int r = 0; r < M40_GEMV_RPW; r++) {                                               \
+                if (row0 + r < rows) {                                                             \
+                    decode32_##type(w + (long long)(row0 + r) * row_bytes, g, v);                  \
+                    float part = 0.0f;                                                             \
+                    for (int i = 0; i < 32; i++)                                                   \
+                        part += v[i] * xv[i];                                                      \
+                    acc[r] += part;                                                                \
+                }                                                                                  \
+            }                                                                                      \
         }                                                                                          \
-        acc = m40_warp_sum(acc);                                                                   \
-        if (lane == 0)                                                                             \
-            y[row] = acc + (bias ? bias[row] : 0.0f);                                              \
+        m40_gemv_store(acc, M40_GEMV_RPW, y, bias, row0, rows);                                    \
     }
 
 M40_DEFINE_GEMV(f32)
@@ -71,27 +97,6 @@ static __device__ __forceinline__ void m40_unpack8_bf16(uint4 p, float *o) {
     for (int i = 0; i < 4; i++) {
         o[2 * i] = __uint_as_float(u[i] << 16);
         o[2 * i + 1] = __uint_as_float(u[i] & 0xFFFF0000u);
-    }
-}
-
-/* Block-wide reduction of M40_GEMV_RPW partial sums per thread into y. */
-
-static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float *y,
-                                                      const float *bias, int row0, int rows) {
-    __shared__ float red[M40_GEMV_RPW][M40_GEMV_WARPS];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    for (int r = 0; r < rpb; r++) {
-        float s = m40_warp_sum(acc[r]);
-        if (lane == 0)
-            red[r][warp] = s;
-    }
-    __syncthreads();
-    int r = threadIdx.x;
-    if (r < rpb && row0 + r < rows) {
-        float s = 0.0f;
-        for (int k = 0; k < M40_GEMV_WARPS; k++)
-            s += red[r][k];
-        y[row0 + r] = s + (bias ? bias[row0 + r] : 0.0f);
     }
 }
 

@@ -114,7 +114,8 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
             grid = (unsigned)rows;
         return m40_gpu_launch_1d(ops->gpu, ops->gemv_vec[w->type], grid, 128, 0, args, err);
     }
-    return m40_gpu_launch_1d(ops->gpu, ops->gemv[w->type], grid, 128, 0, args, err);
+    /* generic kernel: M40_GEMV_RPW (4) rows per 128-thread block */
+    return m40_gpu_launch_1d(ops->gpu, ops->gemv[w->type], blocks_for(rows, 4), 128, 0, args, err);
 }
 
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
