@@ -21,8 +21,6 @@
 #include "model/model.h"
 #include "quant/ggml_types.h"
 
-typedef enum device_choice { DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA } device_choice;
-
 static void info_usage(FILE *out) {
     fprintf(out, "usage: m40-llm info [MODEL.gguf] [--device auto|cpu|cuda] [--gpu N] "
                  "[--ctx-size N]\n"
@@ -152,7 +150,7 @@ static int print_model(const char *path, int n_ctx, const m40_gpu_info *devs, in
 }
 
 int m40_cmd_info(int argc, char **argv) {
-    device_choice device = DEVICE_AUTO;
+    m40_device_kind device = M40_DEVICE_AUTO;
     int gpu_ordinal = -1, n_ctx = 0;
     const char *model = NULL;
     for (int i = 0; i < argc; i++) {
@@ -161,17 +159,8 @@ int m40_cmd_info(int argc, char **argv) {
             info_usage(stdout);
             return M40_EXIT_OK;
         } else if (!strcmp(a, "--device") && i + 1 < argc) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "auto"))
-                device = DEVICE_AUTO;
-            else if (!strcmp(v, "cpu"))
-                device = DEVICE_CPU;
-            else if (!strcmp(v, "cuda"))
-                device = DEVICE_CUDA;
-            else {
-                m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", v);
+            if (m40_cli_parse_device(argv[++i], &device))
                 return M40_EXIT_USAGE;
-            }
         } else if (!strcmp(a, "--gpu") && i + 1 < argc) {
             if (m40_cli_parse_int("--gpu", argv[++i], &gpu_ordinal))
                 return M40_EXIT_USAGE;
@@ -194,7 +183,7 @@ int m40_cmd_info(int argc, char **argv) {
     m40_gpu_info devs[M40_GPU_MAX];
     int n_devs = 0, cuda_ok = 1;
     m40_err err = {{0}};
-    if (device == DEVICE_CPU) {
+    if (device == M40_DEVICE_CPU) {
         printf("CUDA: not probed (--device cpu)\n");
     } else if (probe_cuda(gpu_ordinal, devs, &n_devs, &err) != 0) {
         printf("CUDA: unusable: %s\n", err.msg);
@@ -206,7 +195,7 @@ int m40_cmd_info(int argc, char **argv) {
         m40_cli_error("%s", err.msg);
         return M40_EXIT_FAIL;
     }
-    if (!cuda_ok && device == DEVICE_CUDA) {
+    if (!cuda_ok && device == M40_DEVICE_CUDA) {
         m40_cli_error("CUDA requested but unusable: %s", err.msg);
         return M40_EXIT_FAIL;
     }

@@ -39,7 +39,4 @@ int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n
 /* Threads the forward uses. */
 int m40_cpu_threads(const m40_cpu *cpu);
 
-/* Bytes of the KV cache (for reporting). */
-size_t m40_cpu_kv_bytes(const m40_cpu *cpu);
-
 #endif /* M40_BACKEND_CPU_CPU_BACKEND_H */

@@ -213,12 +213,6 @@ int m40_cpu_threads(const m40_cpu *cpu) {
     return cpu->n_threads;
 }
 
-size_t m40_cpu_kv_bytes(const m40_cpu *cpu) {
-    const m40_model_config *c = &cpu->model->cfg;
-    return 2 * (size_t)cpu->opt.n_slots * c->n_layer * cpu->opt.n_ctx * cpu->kv_dim *
-           sizeof(uint16_t);
-}
-
 static void *alloc_floats(size_t n, int *failed) {
     void *p = calloc(n ? n : 1, sizeof(float));
     if (!p)

@@ -32,12 +32,10 @@ int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, i
 /* One line describing the device ("NVIDIA H100 80GB HBM3 (sm_90), cuBLAS on"). */
 const char *m40_cuda_describe(const m40_cuda *cu);
 
-/* VRAM in use, by kind (bytes). */
+/* VRAM a backend takes, by kind (bytes). */
 typedef struct m40_cuda_vram {
     size_t weights, kv, scratch;
 } m40_cuda_vram;
-m40_cuda_vram m40_cuda_vram_used(const m40_cuda *cu);
-
 /* What m40_cuda_create would allocate for `model` under `opts`, without a
  * GPU (for `info` and the fit check). */
 m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_backend_options *opts);

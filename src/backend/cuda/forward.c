@@ -284,8 +284,8 @@ static int repack_weights(m40_cuda *cu, m40_err *err) {
         rc = m40_gpu_alloc(&cu->gpu, &tmp, max_bytes, err);
         for (size_t i = 0; rc == 0 && i < n_list; i++)
             rc = m40_cuda_repack(&cu->ops, list[i], tmp, err);
-        if (tmp)
-            rc = m40_gpu_sync(&cu->gpu, err) || rc ? -1 : 0;
+        if (rc == 0)
+            rc = m40_gpu_sync(&cu->gpu, err); /* repacks read tmp: finish before freeing it */
         m40_gpu_free(&cu->gpu, tmp);
     }
     if (cu->output.ptr == cu->tok_embd.ptr)
@@ -463,11 +463,6 @@ void m40_cuda_destroy(m40_cuda *cu) {
 
 const char *m40_cuda_describe(const m40_cuda *cu) {
     return cu->desc;
-}
-
-m40_cuda_vram m40_cuda_vram_used(const m40_cuda *cu) {
-    m40_cuda_vram v = {cu->weights_bytes, cu->kv_bytes, cu->scratch_bytes};
-    return v;
 }
 
 int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t pos, float *k,

@@ -99,12 +99,12 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     int rows = w->rows, cols = w->cols;
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr;
+    /* 128-thread blocks of 4 rows (M40_GEMV_RPW in gemv.cu; the F32 16-byte
+     * kernel: 4 warps of one row each), except where noted below. */
     unsigned grid = blocks_for(rows, 4);
     if (w->repacked) {
-        /* 4 rows per 128-thread block (M40_GEMV_RPW in gemv.cu) */
         void *args[] = {&y, &wp, &x, &bias, &rows, &cols};
-        return m40_gpu_launch_1d(ops->gpu, ops->gemv_repacked[w->type], blocks_for(rows, 4), 128, 0,
-                                 args, err);
+        return m40_gpu_launch_1d(ops->gpu, ops->gemv_repacked[w->type], grid, 128, 0, args, err);
     }
     void *args[] = {&y, &wp, &x, &bias, &rows, &cols, &rb};
     /* 16-byte loads need 16-byte aligned rows and x. F16/BF16 take one row
@@ -114,8 +114,7 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
             grid = (unsigned)rows;
         return m40_gpu_launch_1d(ops->gpu, ops->gemv_vec[w->type], grid, 128, 0, args, err);
     }
-    /* generic kernel: M40_GEMV_RPW (4) rows per 128-thread block */
-    return m40_gpu_launch_1d(ops->gpu, ops->gemv[w->type], blocks_for(rows, 4), 128, 0, args, err);
+    return m40_gpu_launch_1d(ops->gpu, ops->gemv[w->type], grid, 128, 0, args, err);
 }
 
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
