@@ -1,7 +1,8 @@
 /* attention.cu - causal attention over the FP16 KV cache, split over the
  * context (flash-decoding), for one or many query tokens.
  *
- * Queries q: [n_q][n_head * hd] FP32 (already RoPE'd); query t sees cache
+ * Queries q: n_q rows of n_head * hd FP32, q_stride floats apart (slices
+ * of the fused q|k|v projection), already RoPE'd; query t sees cache
  * positions 0 .. pos_q[t]. Cache k, v: one layer of one sequence,
  * [n_ctx][kv_dim] FP16, KV head g at offset g * hd. Query head h uses KV
  * head h / (n_head / n_head_kv) (GQA), so one block handles all query heads
@@ -12,7 +13,9 @@
  *   of group g: the running max m, the sum l of exp(score - m), and the
  *   unnormalized output o = sum exp(score - m) v.
  *   Launch: grid (n_split, n_head_kv, n_q), block 128, dynamic shared
- *   memory (group * hd + group * chunk) floats.
+ *   memory (group * hd + group * chunk) floats. The host picks the chunk:
+ *   short for a decode step (one query: the grid must still fill the GPU
+ *   at short contexts), long for prefill (many queries: partials stay small).
  * Step 2, m40_attn_combine: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
  *   Launch: grid (n_head, n_q), block hd.
  * Partials: o_part [n_q][n_head][n_split][hd], ml_part [n_q][n_head][n_split][2].
@@ -22,13 +25,15 @@
 
 #include "common.cuh"
 
+#define M40_ATTN_MAX_HD 256 /* head_dim limit (the host checks it) */
+
 static __device__ __forceinline__ float m40_kv(const uint16_t *p) {
     return __half2float(__ushort_as_half(*p));
 }
 
 M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const uint16_t *k,
-                                 const uint16_t *v, const int *pos_q, int n_head, int n_head_kv,
-                                 int hd, int chunk, int n_split, float scale) {
+                                 const uint16_t *v, const int *pos_q, int q_stride, int n_head,
+                                 int n_head_kv, int hd, int chunk, int n_split, float scale) {
     extern __shared__ float smem[];
     const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
@@ -39,23 +44,43 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
     float *sc = smem + group * hd; /* [group][chunk] */
 
     for (int i = threadIdx.x; i < group * hd; i += blockDim.x)
-        q_s[i] = q[(long long)t * n_head * hd + (long long)g * group * hd + i];
+        q_s[i] = q[(long long)t * q_stride + (long long)g * group * hd + i];
     __syncthreads();
 
-    /* Scores: one (head, position) pair per thread and step. */
-    for (int i = threadIdx.x; i < group * len; i += blockDim.x) {
-        int j = i / len, p = start + i % len;
-        const uint16_t *kp = k + (long long)p * kv_dim + g * hd;
-        const float *qj = q_s + j * hd;
-        float dot = 0.0f;
-        for (int e = 0; e < hd; e++)
-            dot += qj[e] * m40_kv(kp + e);
-        sc[j * chunk + (p - start)] = dot * scale;
+    /* Scores: one position per warp and step. The lanes read the position's
+     * K row together (lane l takes dims l, l + 32, ...: coalesced), keep it
+     * in registers and score it against every query head of the group. */
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
+    /* Two positions per step, so two rows' loads are in flight at once. */
+    for (int p0 = start + warp; p0 < end; p0 += 2 * n_warps) {
+        float kr[2][M40_ATTN_MAX_HD / 32];
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            int p = min(p0 + u * n_warps, end - 1); /* a repeat of a real row past the end */
+            const uint16_t *kp = k + (long long)p * kv_dim + g * hd;
+#pragma unroll
+            for (int i = 0; i < M40_ATTN_MAX_HD / 32; i++)
+                kr[u][i] = lane + 32 * i < hd ? m40_kv(kp + lane + 32 * i) : 0.0f;
+        }
+        for (int j = 0; j < group; j++) {
+            const float *qj = q_s + j * hd;
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                float dot = 0.0f;
+#pragma unroll
+                for (int i = 0; i < M40_ATTN_MAX_HD / 32; i++)
+                    if (lane + 32 * i < hd)
+                        dot += qj[lane + 32 * i] * kr[u][i];
+                dot = m40_warp_sum(dot);
+                int p = p0 + u * n_warps;
+                if (lane == 0 && p < end)
+                    sc[j * chunk + (p - start)] = dot * scale;
+            }
+        }
     }
     __syncthreads();
 
     /* Softmax pieces per head: one warp per head. */
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
     for (int j = warp; j < group; j += n_warps) {
         float *sj = sc + j * chunk;
         float m = -INFINITY;
@@ -85,6 +110,7 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
         const float *sj = sc + j * chunk;
         const uint16_t *vp = v + (long long)start * kv_dim + g * hd + e;
         float acc = 0.0f;
+#pragma unroll 8
         for (int p = 0; p < len; p++)
             acc += sj[p] * m40_kv(vp + (long long)p * kv_dim);
         o_part[(((long long)t * n_head + g * group + j) * n_split + s) * hd + e] = acc;

@@ -21,16 +21,16 @@ cmake --build "$build" --target m40-llm gpu_tests
 
 rm -rf "$dist"
 mkdir -p "$dist/bin" "$dist/tests"
-cp "$build/src/m40-llm" "$dist/bin/"
+cp "$build/src/m40-llm" "$build/tests/gpu/bench_kernels" "$dist/bin/"
 for t in "$build"/tests/gpu/test_gpu_*; do
     [ -x "$t" ] && [ -f "$t" ] && cp "$t" "$dist/tests/"
 done
-strip "$dist/bin/m40-llm" "$dist"/tests/*
+strip "$dist"/bin/* "$dist"/tests/*
 # The libraries from Debian that the binaries link (cJSON, PCRE2, OpenMP's
 # runtime) may be missing on the GPU machine: ship them in lib/. glibc is
 # not shipped; the machine's own is used.
 mkdir -p "$dist/lib"
-ldd "$dist/bin/m40-llm" "$dist"/tests/* | awk '/=> \// {print $3}' | sort -u |
+ldd "$dist"/bin/* "$dist"/tests/* | awk '/=> \// {print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$dist/lib/"; done
 cat >"$dist/m40-llm" <<'WRAP'

@@ -31,6 +31,7 @@ typedef struct m40_backend_options {
     int32_t n_batch;   /* most tokens per forward chunk */
     int32_t n_threads; /* CPU threads, 0: default */
     int32_t quiet;     /* no load report on stderr */
+    int32_t no_graphs; /* CUDA: launch each kernel of a decode step (no graph) */
 } m40_backend_options;
 
 typedef struct m40_backend {

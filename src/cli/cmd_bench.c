@@ -22,7 +22,7 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, gpu, n_threads;
+    int pp, tg, reps, json, gpu, n_threads, depth, no_graphs;
     m40_device_kind device;
 } bench_args;
 
@@ -50,14 +50,19 @@ static int run_pp(m40_backend *be, const int32_t *toks, int n, float *logits, do
     return 0;
 }
 
+/* Context already in the cache when tg starts (-d): filled untimed. */
+static int g_depth;
+
 static int run_tg(m40_backend *be, const int32_t *toks, int n, float *logits, double *secs,
                   m40_err *err) {
+    if (g_depth > 0 && be->forward(be->impl, 0, toks, g_depth, 0, logits, err))
+        return -1;
     double t0 = now_s();
     int32_t tok = toks[0];
     for (int i = 0; i < n; i++) {
-        int32_t next;
-        int rc = be->forward_greedy ? be->forward_greedy(be->impl, 0, &tok, 1, i, &next, err)
-                                    : be->forward(be->impl, 0, &tok, 1, i, logits, err);
+        int32_t next, pos = g_depth + i;
+        int rc = be->forward_greedy ? be->forward_greedy(be->impl, 0, &tok, 1, pos, &next, err)
+                                    : be->forward(be->impl, 0, &tok, 1, pos, logits, err);
         if (rc)
             return -1;
         tok = be->forward_greedy ? next : toks[(i + 1) % n];
@@ -90,11 +95,16 @@ static int parse(bench_args *a, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-r 3] "
-                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--json]\n");
+            printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] "
+                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--no-graphs] [--json]\n"
+                   "  -d N         decode after N tokens of context (filled untimed)\n"
+                   "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n");
             return 1;
         } else if (!strcmp(f, "--json")) {
             a->json = 1;
+            continue;
+        } else if (!strcmp(f, "--no-graphs")) {
+            a->no_graphs = 1;
             continue;
         }
         if (!v) {
@@ -113,6 +123,11 @@ static int parse(bench_args *a, int argc, char **argv) {
         } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
             if (m40_cli_parse_int(f, v, &a->reps) || a->reps < 1) {
                 m40_cli_error("bench: -r must be at least 1");
+                return -1;
+            }
+        } else if (!strcmp(f, "-d") || !strcmp(f, "--depth")) {
+            if (m40_cli_parse_int(f, v, &a->depth) || a->depth < 0) {
+                m40_cli_error("bench: -d must be 0 or more");
                 return -1;
             }
         } else if (!strcmp(f, "--gpu")) {
@@ -172,13 +187,16 @@ int m40_cmd_bench(int argc, char **argv) {
     int n_max = a.pp > a.tg ? a.pp : a.tg;
     if (n_max < 1)
         n_max = 1;
+    g_depth = a.depth;
+    int n_toks = n_max > a.depth ? n_max : a.depth;
     m40_backend_options bo = {.device = a.device,
                               .gpu = a.gpu,
-                              .n_ctx = n_max + 1,
+                              .n_ctx = a.depth + n_max + 1,
                               .n_slots = 1,
                               .n_batch = a.pp > 0 ? a.pp : 1,
                               .n_threads = a.n_threads,
-                              .quiet = 1};
+                              .quiet = 1,
+                              .no_graphs = a.no_graphs};
     m40_backend be;
     char notice[640];
     double t_load = now_s();
@@ -190,7 +208,7 @@ int m40_cmd_bench(int argc, char **argv) {
     t_load = now_s() - t_load;
     if (notice[0])
         fprintf(stderr, "m40-llm: %s\n", notice);
-    int32_t *toks = malloc((size_t)n_max * sizeof *toks);
+    int32_t *toks = malloc((size_t)n_toks * sizeof *toks);
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
     int rc = M40_EXIT_OK;
     if (!toks || !logits) {
@@ -198,7 +216,7 @@ int m40_cmd_bench(int argc, char **argv) {
         rc = M40_EXIT_FAIL;
         goto done;
     }
-    fill_tokens(toks, n_max, m->cfg.n_vocab);
+    fill_tokens(toks, n_toks, m->cfg.n_vocab);
     if (!a.json) {
         printf("device: %s (load %.2f s)\n", be.device_desc, t_load);
         printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %12s |\n", "model", "size", "params",
@@ -217,7 +235,10 @@ int m40_cmd_bench(int argc, char **argv) {
     if (a.tg > 0) {
         if (measure(&be, run_tg, toks, a.tg, a.reps, logits, &mean, &sd, &err))
             goto fail;
-        snprintf(test, sizeof test, "tg%d", a.tg);
+        if (a.depth > 0)
+            snprintf(test, sizeof test, "tg%d@d%d", a.tg, a.depth);
+        else
+            snprintf(test, sizeof test, "tg%d", a.tg);
         print_row(&a, m, &be, test, mean, sd, 1);
     }
     goto done;

@@ -123,7 +123,7 @@ static void test_swiglu_and_argmax(void) {
     m40_op_swiglu(want, g, u, N);
     m40_dptr dg = dev(g, sizeof g), du = dev(u, sizeof u), dy = dev(NULL, sizeof got);
     m40_err err = {{0}};
-    CHECK(m40_cuda_swiglu(&g_ops, dy, dg, du, N, &err) == 0);
+    CHECK(m40_cuda_swiglu(&g_ops, dy, dg, du, 1, N, N, &err) == 0);
     CHECK(fetch(got, dy, sizeof got) == 0);
     CHECK_CLOSE("swiglu", got, want, N, 1e-6);
 
@@ -172,10 +172,13 @@ static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
     m40_dptr dkc = dev(NULL, kv_n * 2), dvc = dev(NULL, kv_n * 2);
     m40_dptr dq = dev(q, (size_t)n_q * q_dim * 4), dpq = dev(pos_q, (size_t)n_q * 4);
     m40_dptr dout = dev(NULL, (size_t)n_q * q_dim * 4);
-    m40_dptr dscr = dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx) * 4);
-    CHECK(m40_cuda_kv_store(&g_ops, dkc, dvc, dk, dv, dpos, kv_dim, n_ctx, &err) == 0);
-    CHECK(m40_cuda_attention(&g_ops, dout, dq, dkc, dvc, dpq, n_q, n_ctx - 1, n_head, n_head_kv,
-                             head_dim, dscr, &err) == 0);
+    /* the chunk the forward uses: short for one query, long for many */
+    int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(n_ctx) : M40_ATTN_CHUNK;
+    m40_dptr dscr =
+        dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx, chunk) * 4);
+    CHECK(m40_cuda_kv_store(&g_ops, dkc, dvc, dk, dv, dpos, kv_dim, n_ctx, kv_dim, &err) == 0);
+    CHECK(m40_cuda_attention(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, chunk, n_head,
+                             n_head_kv, head_dim, dscr, &err) == 0);
     if (err.msg[0])
         fprintf(stderr, "%s\n", err.msg);
     CHECK(fetch(got, dout, (size_t)n_q * q_dim * 4) == 0);

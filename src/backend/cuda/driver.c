@@ -45,6 +45,24 @@ static const sym k_syms[] = {
     SYM(cuStreamSynchronize, "cuStreamSynchronize"),
 };
 
+/* Looked up but allowed to be missing; the plain names are the fallbacks
+ * of drivers older than the `_v2` export. */
+static const sym k_optional[] = {
+    SYM(cuStreamBeginCapture, "cuStreamBeginCapture_v2"),
+    SYM(cuStreamBeginCapture, "cuStreamBeginCapture"),
+    SYM(cuStreamEndCapture, "cuStreamEndCapture"),
+    SYM(cuGraphInstantiateWithFlags, "cuGraphInstantiateWithFlags"),
+    SYM(cuGraphLaunch, "cuGraphLaunch"),
+    SYM(cuGraphExecDestroy, "cuGraphExecDestroy"),
+    SYM(cuGraphDestroy, "cuGraphDestroy"),
+};
+
+int m40_cuda_driver_has_graphs(const m40_cuda_driver *drv) {
+    return drv->cuStreamBeginCapture && drv->cuStreamEndCapture &&
+           drv->cuGraphInstantiateWithFlags && drv->cuGraphLaunch && drv->cuGraphExecDestroy &&
+           drv->cuGraphDestroy;
+}
+
 int m40_cuda_driver_load(m40_cuda_driver *drv, const char *libname, m40_err *err) {
     memset(drv, 0, sizeof *drv);
     if (!libname)
@@ -66,6 +84,12 @@ int m40_cuda_driver_load(m40_cuda_driver *drv, const char *libname, m40_err *err
         /* The table is a struct of function pointers; storing through a
          * void * slot keeps this loop free of one cast per entry. */
         memcpy((char *)drv + k_syms[i].offset, &fn, sizeof fn);
+    }
+    for (size_t i = 0; i < sizeof k_optional / sizeof k_optional[0]; i++) {
+        void *fn = NULL, *have = NULL;
+        memcpy(&have, (char *)drv + k_optional[i].offset, sizeof have);
+        if (!have && (fn = dlsym(lib, k_optional[i].name)) != NULL)
+            memcpy((char *)drv + k_optional[i].offset, &fn, sizeof fn);
     }
     drv->lib = lib;
     m40_cu_result r = drv->cuInit(0);

@@ -25,6 +25,8 @@ typedef struct m40_cu_ctx_st *m40_cu_context;
 typedef struct m40_cu_mod_st *m40_cu_module;
 typedef struct m40_cu_func_st *m40_cu_function;
 typedef struct m40_cu_stream_st *m40_cu_stream;
+typedef struct m40_cu_graph_st *m40_cu_graph;
+typedef struct m40_cu_graph_exec_st *m40_cu_graph_exec;
 typedef unsigned long long m40_cu_deviceptr; /* CUdeviceptr on 64-bit hosts */
 
 enum {
@@ -35,6 +37,8 @@ enum {
     M40_CU_ATTR_PCI_BUS_ID = 33,
     M40_CU_ATTR_CC_MAJOR = 75,
     M40_CU_ATTR_CC_MINOR = 76,
+    /* CUstreamCaptureMode: only this thread's unsafe calls are checked. */
+    M40_CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
 };
 
 typedef struct m40_cuda_driver {
@@ -69,7 +73,20 @@ typedef struct m40_cuda_driver {
     m40_cu_result (*cuStreamCreate)(m40_cu_stream *stream, unsigned flags);
     m40_cu_result (*cuStreamDestroy)(m40_cu_stream stream);
     m40_cu_result (*cuStreamSynchronize)(m40_cu_stream stream);
+
+    /* Optional entry points (NULL when the driver lacks them): CUDA graphs,
+     * used to replay a decode step with one launch (CUDA 11.4 and later). */
+    m40_cu_result (*cuStreamBeginCapture)(m40_cu_stream stream, int mode);
+    m40_cu_result (*cuStreamEndCapture)(m40_cu_stream stream, m40_cu_graph *graph);
+    m40_cu_result (*cuGraphInstantiateWithFlags)(m40_cu_graph_exec *exec, m40_cu_graph graph,
+                                                 unsigned long long flags);
+    m40_cu_result (*cuGraphLaunch)(m40_cu_graph_exec exec, m40_cu_stream stream);
+    m40_cu_result (*cuGraphExecDestroy)(m40_cu_graph_exec exec);
+    m40_cu_result (*cuGraphDestroy)(m40_cu_graph graph);
 } m40_cuda_driver;
+
+/* True when every optional graph entry point was found. */
+int m40_cuda_driver_has_graphs(const m40_cuda_driver *drv);
 
 /* Opens `libname` (NULL: "libcuda.so.1"), resolves every entry point and
  * calls cuInit(0). On failure the message says why CUDA is unusable (no

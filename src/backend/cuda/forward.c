@@ -1,25 +1,34 @@
 /* forward.c - the llama-family forward pass on the GPU.
  *
  * The same steps as the CPU reference (src/backend/cpu/forward.c), as
- * kernel launches on one stream:
+ * kernel launches on one stream (d = n_embd, qkv_dim = q_dim + 2 kv_dim):
  *
  *   ids[T], pos[T] --upload--> (the only host -> device copy of a step)
  *   x[T][d]   = dequant_rows(token_embd, ids)
  *   cs[T][rope_dim/2] = rope_table(pos)                  once per step
  *   for each layer:
- *     xb = rmsnorm(x) * attn_norm
- *     q, k, v = xb W{q,k,v} (+ bias)       T = 1: gemv; T > 1: dequant + SGEMM
- *     rope_apply(q), rope_apply(k)
+ *     xb[T][d]        = rmsnorm(x) * attn_norm
+ *     qkv[T][qkv_dim] = xb W{q|k|v} (+ bias)  one product: Wq, Wk, Wv lie
+ *                        back to back in VRAM; T = 1: gemv, T > 1: SGEMM
+ *     rope_apply(q and k heads of qkv)        one launch
  *     kv_store(k, v) into cache[slot][layer] at pos   (FP16)
- *     att = attention(q, cache, pos)                  (split over the context)
- *     x += att Wo
+ *     att[T][q_dim] = attention(q, cache, pos)        (split over the context)
+ *     x += att Wo                             the add fused into the product
  *     xb = rmsnorm(x) * ffn_norm
- *     x += (swiglu(xb Wgate, xb Wup)) Wdown
+ *     gu[T][2 n_ff] = xb W{gate|up}           one product, as for q|k|v
+ *     hb[T][n_ff]   = swiglu(gate, up)
+ *     x += hb Wdown
  *   logits[n_vocab] = rmsnorm(x[T-1]) Wout  --download--> host (or argmax: 4 bytes)
  *
  * Prefill products (T > 1) follow the precision policy: each weight matrix
  * is dequantized, a chunk of rows at a time, into an FP32 scratch and
  * multiplied in FP32 (cublasSgemm, or our tiled kernel with cuBLAS off).
+ *
+ * A decode step (T = 1) is recorded once as a CUDA graph and replayed: the
+ * ~11 launches per layer then cost one launch. Everything a step varies
+ * (token id, position) is read from device memory, so one graph serves
+ * every step; the attention grid is sized for a power-of-two bound on the
+ * context, so a graph is kept per (slot, context bucket).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +44,11 @@ typedef m40_dweight dweight;
 
 typedef struct dlayer {
     dweight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, gate, up, down;
+    /* Fused views (ptr 0 when the parts' types differ): wqkv = Wq|Wk|Wv,
+     * bqkv = bq|bk|bv, wgu = Wgate|Wup, each one matrix of the parts' rows
+     * in a row. A repacked fused view is repacked as a whole, so its parts
+     * must not be used on their own. */
+    dweight wqkv, bqkv, wgu;
 } dlayer;
 
 struct m40_cuda {
@@ -43,7 +57,7 @@ struct m40_cuda {
     const m40_model *model;
     m40_backend_options opt;
     char desc[192];
-    int kv_dim, q_dim, wide;
+    int kv_dim, q_dim, qkv_dim, wide;
     m40_dptr weights; /* one allocation holding every tensor */
     size_t weights_bytes;
     dweight tok_embd, output_norm, output, rope_freqs;
@@ -53,19 +67,31 @@ struct m40_cuda {
     /* activations and scratch (one allocation) */
     m40_dptr scratch;
     size_t scratch_bytes;
-    m40_dptr x, xb, q, k, v, att, hb, hb2, logits, attn_tmp, deq, ids, pos, cs, argmax;
+    m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
+    m40_dptr ids, pos; /* step = ids[n_batch] then pos[n_batch], one upload */
     size_t deq_floats;
-    int32_t *host_pos;
+    int32_t *host_step; /* the host side of step */
+    /* decode graphs, [n_slots][n_buckets]; bucket b sizes attention for
+     * positions up to 32 * 2^b */
+    m40_cu_graph_exec *graphs;
+    int n_buckets;
+    /* the tensors layout_weights placed, for upload_weights */
+    struct {
+        const m40_weight *w;
+        dweight *d;
+    } * placed;
+    size_t n_placed;
 };
 
 /* ---- launch helpers ----------------------------------------------------- */
 
-/* y[T][w.rows] = x[T][w.cols] W^T (+ bias). */
-static int matmul(m40_cuda *cu, m40_dptr y, const dweight *w, const dweight *bias, m40_dptr x,
-                  int T, m40_err *err) {
+/* y[T][ldy] (its first w.rows columns) = x[T][w.cols] W^T (+ bias), or
+ * += when `accumulate` (the residual add). */
+static int matmul(m40_cuda *cu, m40_dptr y, int ldy, const dweight *w, const dweight *bias,
+                  m40_dptr x, int T, int accumulate, m40_err *err) {
     m40_cuda_ops *ops = &cu->ops;
     if (T == 1)
-        return m40_cuda_gemv(ops, w, y, x, bias ? bias->ptr : 0, err);
+        return m40_cuda_gemv(ops, w, y, x, bias ? bias->ptr : 0, accumulate ? y : 0, err);
     int chunk = (int)(cu->deq_floats / (size_t)w->cols);
     if (chunk > w->rows)
         chunk = w->rows;
@@ -78,19 +104,19 @@ static int matmul(m40_cuda *cu, m40_dptr y, const dweight *w, const dweight *bia
         if (m40_cublas_active(blas)) {
             /* Row-major Y[T][rows] is column-major rows x T: Y = W X^T with
              * W (n x cols, row-major = cols x n column-major, transposed). */
-            const float one = 1.0f, zero = 0.0f;
+            const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
             int st =
                 blas->sgemm(blas->handle, M40_CUBLAS_OP_T, M40_CUBLAS_OP_N, n, T, w->cols, &one,
                             (const float *)(uintptr_t)cu->deq, w->cols, (const float *)(uintptr_t)x,
-                            w->cols, &zero, (float *)(uintptr_t)c, w->rows);
+                            w->cols, &beta, (float *)(uintptr_t)c, ldy);
             if (st != 0)
                 return m40_errf(err, "cublasSgemm failed (status %d)", st);
-        } else if (m40_cuda_sgemm_nt(ops, c, x, cu->deq, T, n, w->cols, w->rows, 0, err)) {
+        } else if (m40_cuda_sgemm_nt(ops, c, x, cu->deq, T, n, w->cols, ldy, accumulate, err)) {
             return -1;
         }
     }
     if (bias && bias->ptr)
-        return m40_cuda_add_bias(ops, y, bias->ptr, w->rows, T, err);
+        return m40_cuda_add_bias(ops, y, bias->ptr, w->rows, T, ldy, err);
     return 0;
 }
 
@@ -106,31 +132,97 @@ static m40_dptr row_at(m40_dptr base, int row, int width) {
 
 /* ---- one forward chunk ---------------------------------------------------- */
 
+/* qkv[T][qkv_dim] = xb Wq | xb Wk | xb Wv (+ biases): one product over the
+ * fused matrix, or three into the column ranges when the types differ. */
+static int project_qkv(m40_cuda *cu, const dlayer *L, int T, m40_err *err) {
+    int ld = cu->qkv_dim;
+    m40_dptr q = cu->qkv, k = q + (size_t)cu->q_dim * sizeof(float);
+    m40_dptr v = k + (size_t)cu->kv_dim * sizeof(float);
+    if (L->wqkv.ptr)
+        return matmul(cu, q, ld, &L->wqkv, L->bqkv.ptr ? &L->bqkv : NULL, cu->xb, T, 0, err);
+    return matmul(cu, q, ld, &L->wq, &L->bq, cu->xb, T, 0, err) ||
+                   matmul(cu, k, ld, &L->wk, &L->bk, cu->xb, T, 0, err) ||
+                   matmul(cu, v, ld, &L->wv, &L->bv, cu->xb, T, 0, err)
+               ? -1
+               : 0;
+}
+
+/* gu[T][2 n_ff] = xb Wgate | xb Wup, fused as above. */
+static int project_gate_up(m40_cuda *cu, const dlayer *L, int T, m40_err *err) {
+    int n_ff = cu->model->cfg.n_ff;
+    if (L->wgu.ptr)
+        return matmul(cu, cu->gu, 2 * n_ff, &L->wgu, NULL, cu->xb, T, 0, err);
+    return matmul(cu, cu->gu, 2 * n_ff, &L->gate, NULL, cu->xb, T, 0, err) ||
+                   matmul(cu, cu->gu + (size_t)n_ff * sizeof(float), 2 * n_ff, &L->up, NULL, cu->xb,
+                          T, 0, err)
+               ? -1
+               : 0;
+}
+
+/* Positions per attention split: for one query, short enough that a
+ * decode step at a short context still spreads over the whole GPU. */
+static int attn_chunk(int T, int max_pos) {
+    return T == 1 ? m40_cuda_attn_decode_chunk(max_pos + 1) : M40_ATTN_CHUNK;
+}
+
 static int layer_forward(m40_cuda *cu, int l, int slot, int T, int max_pos, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     const dlayer *L = &cu->layers[l];
     m40_cuda_ops *ops = &cu->ops;
-    const int d = c->n_embd;
+    const int d = c->n_embd, n_ff = c->n_ff, ld = cu->qkv_dim;
     m40_dptr kc = cache_at(cu, cu->k_cache, slot, l), vc = cache_at(cu, cu->v_cache, slot, l);
+    m40_dptr k = cu->qkv + (size_t)cu->q_dim * sizeof(float);
+    m40_dptr v = k + (size_t)cu->kv_dim * sizeof(float);
+    /* q and k heads are adjacent in a qkv row: one RoPE launch rotates both */
     return m40_cuda_rmsnorm(ops, cu->xb, cu->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
-                   matmul(cu, cu->q, &L->wq, &L->bq, cu->xb, T, err) ||
-                   matmul(cu, cu->k, &L->wk, &L->bk, cu->xb, T, err) ||
-                   matmul(cu, cu->v, &L->wv, &L->bv, cu->xb, T, err) ||
-                   m40_cuda_rope_apply(ops, cu->q, cu->cs, T, c->n_head, c->head_dim, c->rope_dim,
-                                       c->rope_style, cu->q_dim, err) ||
-                   m40_cuda_rope_apply(ops, cu->k, cu->cs, T, c->n_head_kv, c->head_dim,
-                                       c->rope_dim, c->rope_style, cu->kv_dim, err) ||
-                   m40_cuda_kv_store(ops, kc, vc, cu->k, cu->v, cu->pos, cu->kv_dim, T, err) ||
-                   m40_cuda_attention(ops, cu->att, cu->q, kc, vc, cu->pos, T, max_pos, c->n_head,
-                                      c->n_head_kv, c->head_dim, cu->attn_tmp, err) ||
-                   matmul(cu, cu->xb, &L->wo, NULL, cu->att, T, err) ||
-                   m40_cuda_add(ops, cu->x, cu->x, cu->xb, T * d, err) ||
+                   project_qkv(cu, L, T, err) ||
+                   m40_cuda_rope_apply(ops, cu->qkv, cu->cs, T, c->n_head + c->n_head_kv,
+                                       c->head_dim, c->rope_dim, c->rope_style, ld, err) ||
+                   m40_cuda_kv_store(ops, kc, vc, k, v, cu->pos, cu->kv_dim, T, ld, err) ||
+                   m40_cuda_attention(ops, cu->att, cu->qkv, ld, kc, vc, cu->pos, T, max_pos,
+                                      attn_chunk(T, max_pos), c->n_head, c->n_head_kv, c->head_dim,
+                                      cu->attn_tmp, err) ||
+                   matmul(cu, cu->x, d, &L->wo, NULL, cu->att, T, 1, err) ||
                    m40_cuda_rmsnorm(ops, cu->xb, cu->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
-                   matmul(cu, cu->hb, &L->gate, NULL, cu->xb, T, err) ||
-                   matmul(cu, cu->hb2, &L->up, NULL, cu->xb, T, err) ||
-                   m40_cuda_swiglu(ops, cu->hb, cu->hb, cu->hb2, T * c->n_ff, err) ||
-                   matmul(cu, cu->xb, &L->down, NULL, cu->hb, T, err) ||
-                   m40_cuda_add(ops, cu->x, cu->x, cu->xb, T * d, err)
+                   project_gate_up(cu, L, T, err) ||
+                   m40_cuda_swiglu(ops, cu->hb, cu->gu, cu->gu + (size_t)n_ff * sizeof(float), T,
+                                   n_ff, 2 * n_ff, err) ||
+                   matmul(cu, cu->x, d, &L->down, NULL, cu->hb, T, 1, err)
+               ? -1
+               : 0;
+}
+
+/* Copies the ids and positions of T tokens up (one copy). */
+static int upload_step(m40_cuda *cu, const int32_t *tokens, int T, int pos0, m40_err *err) {
+    int B = cu->opt.n_batch;
+    for (int t = 0; t < T; t++) {
+        cu->host_step[t] = tokens[t];
+        cu->host_step[B + t] = pos0 + t;
+    }
+    return m40_gpu_upload(&cu->gpu, cu->step, cu->host_step, (size_t)(B + T) * sizeof(int32_t),
+                          err);
+}
+
+/* Enqueues the forward of the T uploaded tokens (their attention reads at
+ * most positions 0..max_pos) and, when want_logits, the last token's
+ * logits in cu->logits. */
+static int forward_body(m40_cuda *cu, int slot, int T, int max_pos, int want_logits, m40_err *err) {
+    const m40_model_config *c = &cu->model->cfg;
+    m40_cuda_ops *ops = &cu->ops;
+    const int d = c->n_embd;
+    if (m40_cuda_dequant_rows(ops, &cu->tok_embd, cu->x, cu->ids, 0, T, err) ||
+        m40_cuda_rope_table(ops, cu->cs, cu->pos, T, c->rope_dim, c->rope_freq_base,
+                            c->rope_freq_scale, cu->rope_freqs.ptr, err))
+        return -1;
+    for (int l = 0; l < c->n_layer; l++) {
+        if (layer_forward(cu, l, slot, T, max_pos, err))
+            return m40_err_wrap(err, "layer %d", l);
+    }
+    if (!want_logits)
+        return 0;
+    return m40_cuda_rmsnorm(ops, cu->xb, row_at(cu->x, T - 1, d), cu->output_norm.ptr, 1, d,
+                            c->rms_eps, err) ||
+                   matmul(cu, cu->logits, c->n_vocab, &cu->output, NULL, cu->xb, 1, 0, err)
                ? -1
                : 0;
 }
@@ -138,28 +230,35 @@ static int layer_forward(m40_cuda *cu, int l, int slot, int T, int max_pos, m40_
 /* Runs T tokens and leaves the last token's logits in cu->logits. */
 static int forward_chunk(m40_cuda *cu, int slot, const int32_t *tokens, int T, int pos0,
                          int want_logits, m40_err *err) {
-    const m40_model_config *c = &cu->model->cfg;
-    m40_cuda_ops *ops = &cu->ops;
-    const int d = c->n_embd;
-    for (int t = 0; t < T; t++)
-        cu->host_pos[t] = pos0 + t;
-    if (m40_gpu_upload(&cu->gpu, cu->ids, tokens, (size_t)T * sizeof(int32_t), err) ||
-        m40_gpu_upload(&cu->gpu, cu->pos, cu->host_pos, (size_t)T * sizeof(int32_t), err) ||
-        m40_cuda_dequant_rows(ops, &cu->tok_embd, cu->x, cu->ids, 0, T, err) ||
-        m40_cuda_rope_table(ops, cu->cs, cu->pos, T, c->rope_dim, c->rope_freq_base,
-                            c->rope_freq_scale, cu->rope_freqs.ptr, err))
-        return -1;
-    for (int l = 0; l < c->n_layer; l++) {
-        if (layer_forward(cu, l, slot, T, pos0 + T - 1, err))
-            return m40_err_wrap(err, "layer %d", l);
-    }
-    if (!want_logits)
-        return 0;
-    return m40_cuda_rmsnorm(ops, cu->xb, row_at(cu->x, T - 1, d), cu->output_norm.ptr, 1, d,
-                            c->rms_eps, err) ||
-                   matmul(cu, cu->logits, &cu->output, NULL, cu->xb, 1, err)
+    return upload_step(cu, tokens, T, pos0, err) ||
+                   forward_body(cu, slot, T, pos0 + T - 1, want_logits, err)
                ? -1
                : 0;
+}
+
+/* The decode graph for a token at `pos` of `slot`: logits and argmax. */
+static int decode_graph(m40_cuda *cu, int slot, int pos, m40_cu_graph_exec *out, m40_err *err) {
+    int b = 0;
+    while ((M40_ATTN_CHUNK_DECODE << b) < pos + 1)
+        b++;
+    m40_cu_graph_exec *g = &cu->graphs[(size_t)slot * cu->n_buckets + b];
+    if (!*g) {
+        /* bucket b: positions up to 32 * 2^b (or the context's end) */
+        int max_pos = (M40_ATTN_CHUNK_DECODE << b) - 1;
+        if (max_pos > cu->opt.n_ctx - 1)
+            max_pos = cu->opt.n_ctx - 1;
+        if (m40_gpu_capture_begin(&cu->gpu, err))
+            return -1;
+        if (forward_body(cu, slot, 1, max_pos, 1, err) ||
+            m40_cuda_argmax(&cu->ops, cu->argmax, cu->logits, cu->model->cfg.n_vocab, err)) {
+            m40_gpu_capture_end(&cu->gpu, NULL, NULL);
+            return m40_err_wrap(err, "recording the decode graph");
+        }
+        if (m40_gpu_capture_end(&cu->gpu, g, err))
+            return -1;
+    }
+    *out = *g;
+    return 0;
 }
 
 static int run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
@@ -176,6 +275,13 @@ static int run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int
         if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
             return m40_errf(err, "cuda forward: token id %d outside the vocabulary of %d",
                             tokens[i], c->n_vocab);
+    }
+    if (n == 1 && cu->graphs) {
+        m40_cu_graph_exec g = NULL;
+        return upload_step(cu, tokens, 1, pos0, err) || decode_graph(cu, slot, pos0, &g, err) ||
+                       m40_gpu_graph_launch(&cu->gpu, g, err)
+                   ? -1
+                   : 0;
     }
     for (int32_t done = 0; done < n;) {
         int32_t T = n - done < cu->opt.n_batch ? n - done : cu->opt.n_batch;
@@ -199,7 +305,10 @@ int m40_cuda_forward(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t 
 
 int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n,
                             int32_t pos0, int32_t *token, m40_err *err) {
-    if (run(cu, slot, tokens, n, pos0, err) ||
+    if (run(cu, slot, tokens, n, pos0, err))
+        return -1;
+    /* a decode graph ends with the argmax already */
+    if (!(n == 1 && cu->graphs) &&
         m40_cuda_argmax(&cu->ops, cu->argmax, cu->logits, cu->model->cfg.n_vocab, err))
         return -1;
     return m40_gpu_sync(&cu->gpu, err) ||
@@ -214,44 +323,104 @@ static size_t align256(size_t n) {
     return (n + 255) & ~(size_t)255;
 }
 
-/* Device layout of the weights: every GGUF tensor at its file offset within
- * the data section, so one upload of the data section places them all. */
-static dweight dev_weight(const m40_cuda *cu, const m40_weight *w) {
-    dweight d = {0};
-    if (!w->data)
-        return d;
-    const char *base =
-        (const char *)m40_gguf_file_data(cu->model->gguf) + m40_gguf_data_offset(cu->model->gguf);
-    d.type = w->type;
-    d.cols = (int)w->cols;
-    d.rows = (int)w->rows;
-    d.row_bytes = (int64_t)w->row_bytes;
-    d.ptr = cu->weights + (size_t)((const char *)w->data - base);
-    return d;
+/* ---- weights in VRAM ------------------------------------------------------
+ * Every tensor the model uses is uploaded in its GGUF type, 256-byte
+ * aligned, in file order per layer, except that Wk and Wv follow Wq with no
+ * gap (and Wup follows Wgate) when their types and row sizes match: the
+ * three (two) then form one matrix with the rows of all, which one mat-vec
+ * launch multiplies. Same for the Q/K/V biases. */
+
+static size_t tensor_bytes(const m40_weight *w) {
+    return w->data ? w->row_bytes * (size_t)w->rows : 0;
 }
 
-static void bind_weights(m40_cuda *cu) {
+static int same_layout(const m40_weight *a, const m40_weight *b) {
+    return a->data && b->data && a->type == b->type && a->cols == b->cols &&
+           a->row_bytes == b->row_bytes;
+}
+
+/* Places w at *off (aligned, unless glued to the tensor before it). With
+ * base != 0 fills d and records the tensor for upload_weights. */
+static void place(m40_cuda *cu, m40_dptr base, size_t *off, const m40_weight *w, dweight *d,
+                  int glue) {
+    if (!w->data)
+        return;
+    if (!glue)
+        *off = align256(*off);
+    if (base) {
+        d->type = w->type;
+        d->cols = (int)w->cols;
+        d->rows = (int)w->rows;
+        d->row_bytes = (int64_t)w->row_bytes;
+        d->ptr = base + *off;
+        cu->placed[cu->n_placed].w = w;
+        cu->placed[cu->n_placed].d = d;
+        cu->n_placed++;
+    }
+    *off += tensor_bytes(w);
+}
+
+/* A view of the consecutive matrices first .. first + n - 1 as one. */
+static dweight fused_view(const dweight *first, int n, const dweight *const *parts) {
+    dweight f = *first;
+    f.rows = 0;
+    for (int i = 0; i < n; i++)
+        f.rows += parts[i]->rows;
+    return f;
+}
+
+/* Lays the weights out from base (0: only measure); returns the bytes. */
+static size_t layout_weights(m40_cuda *cu, m40_dptr base) {
     const m40_model *m = cu->model;
-    cu->tok_embd = dev_weight(cu, &m->tok_embd);
-    cu->output_norm = dev_weight(cu, &m->output_norm);
-    cu->output = dev_weight(cu, &m->output);
-    cu->rope_freqs = dev_weight(cu, &m->rope_freqs);
+    size_t off = 0;
+    dweight scratch_view;
+    cu->n_placed = 0;
+#define VIEW(field) (base ? &(field) : &scratch_view)
+    place(cu, base, &off, &m->tok_embd, VIEW(cu->tok_embd), 0);
+    int tied = m->output.data == m->tok_embd.data;
+    if (!tied)
+        place(cu, base, &off, &m->output, VIEW(cu->output), 0);
+    else if (base)
+        cu->output = cu->tok_embd;
+    place(cu, base, &off, &m->output_norm, VIEW(cu->output_norm), 0);
+    place(cu, base, &off, &m->rope_freqs, VIEW(cu->rope_freqs), 0);
     for (int l = 0; l < m->cfg.n_layer; l++) {
         const m40_layer *L = &m->layers[l];
-        dlayer *D = &cu->layers[l];
-        D->attn_norm = dev_weight(cu, &L->attn_norm);
-        D->wq = dev_weight(cu, &L->wq);
-        D->wk = dev_weight(cu, &L->wk);
-        D->wv = dev_weight(cu, &L->wv);
-        D->wo = dev_weight(cu, &L->wo);
-        D->bq = dev_weight(cu, &L->bq);
-        D->bk = dev_weight(cu, &L->bk);
-        D->bv = dev_weight(cu, &L->bv);
-        D->ffn_norm = dev_weight(cu, &L->ffn_norm);
-        D->gate = dev_weight(cu, &L->w_gate);
-        D->up = dev_weight(cu, &L->w_up);
-        D->down = dev_weight(cu, &L->w_down);
+        dlayer *D = base ? &cu->layers[l] : NULL;
+        int qkv = same_layout(&L->wq, &L->wk) && same_layout(&L->wq, &L->wv);
+        int biases = L->bq.data && L->bk.data && L->bv.data;
+        int no_bias = !L->bq.data && !L->bk.data && !L->bv.data;
+        int gu = same_layout(&L->w_gate, &L->w_up);
+        place(cu, base, &off, &L->attn_norm, VIEW(D->attn_norm), 0);
+        place(cu, base, &off, &L->wq, VIEW(D->wq), 0);
+        place(cu, base, &off, &L->wk, VIEW(D->wk), qkv);
+        place(cu, base, &off, &L->wv, VIEW(D->wv), qkv);
+        place(cu, base, &off, &L->bq, VIEW(D->bq), 0);
+        place(cu, base, &off, &L->bk, VIEW(D->bk), biases);
+        place(cu, base, &off, &L->bv, VIEW(D->bv), biases);
+        place(cu, base, &off, &L->wo, VIEW(D->wo), 0);
+        place(cu, base, &off, &L->ffn_norm, VIEW(D->ffn_norm), 0);
+        place(cu, base, &off, &L->w_gate, VIEW(D->gate), 0);
+        place(cu, base, &off, &L->w_up, VIEW(D->up), gu);
+        place(cu, base, &off, &L->w_down, VIEW(D->down), 0);
+        if (!base)
+            continue;
+        if (qkv && (biases || no_bias)) {
+            const dweight *w3[] = {&D->wq, &D->wk, &D->wv};
+            D->wqkv = fused_view(&D->wq, 3, w3);
+            if (biases) {
+                D->bqkv = D->bq;
+                D->bqkv.cols = D->bq.cols + D->bk.cols + D->bv.cols;
+                D->bqkv.row_bytes = (int64_t)D->bqkv.cols * (int64_t)sizeof(float);
+            }
+        }
+        if (gu) {
+            const dweight *w2[] = {&D->gate, &D->up};
+            D->wgu = fused_view(&D->gate, 2, w2);
+        }
     }
+#undef VIEW
+    return align256(off);
 }
 
 /* Rewrites every Q4_0 / Q8_0 matrix into the aligned layout the fast
@@ -269,9 +438,22 @@ static int repack_weights(m40_cuda *cu, m40_err *err) {
         list[n_list++] = &cu->output;
     for (int l = 0; l < n_layer; l++) {
         dlayer *D = &cu->layers[l];
-        dweight *mats[] = {&D->wq, &D->wk, &D->wv, &D->wo, &D->gate, &D->up, &D->down};
-        for (int i = 0; i < 7; i++)
-            list[n_list++] = mats[i];
+        /* a fused view is repacked as one matrix, in place of its parts */
+        if (D->wqkv.ptr) {
+            list[n_list++] = &D->wqkv;
+        } else {
+            list[n_list++] = &D->wq;
+            list[n_list++] = &D->wk;
+            list[n_list++] = &D->wv;
+        }
+        list[n_list++] = &D->wo;
+        if (D->wgu.ptr) {
+            list[n_list++] = &D->wgu;
+        } else {
+            list[n_list++] = &D->gate;
+            list[n_list++] = &D->up;
+        }
+        list[n_list++] = &D->down;
     }
     for (size_t i = 0; i < n_list; i++) {
         size_t b = (size_t)list[i]->row_bytes * (size_t)list[i]->rows;
@@ -296,6 +478,9 @@ static int repack_weights(m40_cuda *cu, m40_err *err) {
 
 static int check_types(m40_cuda *cu, m40_err *err) {
     const m40_gguf *g = cu->model->gguf;
+    if (cu->model->cfg.head_dim > 256)
+        return m40_errf(err, "head_dim %d: the CUDA attention handles at most 256",
+                        cu->model->cfg.head_dim);
     for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
         const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
         if (t->n_dims >= 2 && !m40_cuda_type_supported(&cu->ops, t->type))
@@ -305,28 +490,34 @@ static int check_types(m40_cuda *cu, m40_err *err) {
     return 0;
 }
 
+/* Attention partials for a prefill chunk or a decode step, the larger. */
+static size_t attn_scratch_floats(const m40_cuda *cu) {
+    const m40_model_config *c = &cu->model->cfg;
+    size_t pre = m40_cuda_attn_scratch_floats(cu->opt.n_batch, c->n_head, c->head_dim,
+                                              cu->opt.n_ctx, M40_ATTN_CHUNK);
+    size_t dec = m40_cuda_attn_scratch_floats(1, c->n_head, c->head_dim, cu->opt.n_ctx,
+                                              M40_ATTN_CHUNK_DECODE);
+    return pre > dec ? pre : dec;
+}
+
 /* Scratch layout; returns the total bytes and fills the offsets when
  * base != 0. */
 static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
     const m40_model_config *c = &cu->model->cfg;
     size_t B = (size_t)cu->opt.n_batch, off = 0;
-    m40_dptr *slots[] = {&cu->x,   &cu->xb,  &cu->q,   &cu->k,      &cu->v,
-                         &cu->att, &cu->hb,  &cu->hb2, &cu->logits, &cu->attn_tmp,
-                         &cu->deq, &cu->ids, &cu->pos, &cu->cs,     &cu->argmax};
+    m40_dptr *slots[] = {&cu->x,      &cu->xb,       &cu->qkv, &cu->att,  &cu->gu, &cu->hb,
+                         &cu->logits, &cu->attn_tmp, &cu->deq, &cu->step, &cu->cs, &cu->argmax};
     size_t floats[] = {
         B * c->n_embd,
         B * cu->wide,
+        B * cu->qkv_dim,
         B * cu->q_dim,
-        B * cu->kv_dim,
-        B * cu->kv_dim,
-        B * cu->q_dim,
-        B * c->n_ff,
+        B * 2 * c->n_ff,
         B * c->n_ff,
         (size_t)c->n_vocab,
-        m40_cuda_attn_scratch_floats((int)B, c->n_head, c->head_dim, cu->opt.n_ctx),
+        attn_scratch_floats(cu),
         cu->deq_floats,
-        B,               /* ids (int32) */
-        B,               /* pos (int32) */
+        2 * B,           /* ids then pos (int32) */
         B * c->rope_dim, /* (cos, sin) pairs */
         1,
     };
@@ -335,6 +526,10 @@ static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
             *slots[i] = base + off;
         off += align256(floats[i] * sizeof(float));
     }
+    if (base) {
+        cu->ids = cu->step;
+        cu->pos = cu->step + B * sizeof(int32_t);
+    }
     return off;
 }
 
@@ -342,11 +537,11 @@ static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
 static void plan_sizes(m40_cuda *cu) {
     const m40_model *m = cu->model;
     const m40_model_config *c = &m->cfg;
-    const m40_gguf *g = m->gguf;
     cu->kv_dim = c->n_head_kv * c->head_dim;
     cu->q_dim = c->n_head * c->head_dim;
+    cu->qkv_dim = cu->q_dim + 2 * cu->kv_dim;
     cu->wide = c->n_embd > cu->q_dim ? c->n_embd : cu->q_dim;
-    cu->weights_bytes = (size_t)(m40_gguf_file_size(g) - m40_gguf_data_offset(g));
+    cu->weights_bytes = layout_weights(cu, 0);
     cu->kv_bytes =
         2 * (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx * cu->kv_dim * sizeof(uint16_t);
     /* Prefill dequantizes 64 MiB of weight rows at a time. */
@@ -379,29 +574,46 @@ static int alloc_all(m40_cuda *cu, m40_err *err) {
         m40_gpu_alloc(&cu->gpu, &cu->v_cache, cu->kv_bytes / 2, err) ||
         m40_gpu_alloc(&cu->gpu, &cu->scratch, cu->scratch_bytes, err))
         return -1;
+    layout_weights(cu, cu->weights);
     layout_scratch(cu, cu->scratch);
     return 0;
 }
 
-/* Copies the data section up in pieces, drawing a progress bar. */
+/* Copies every placed tensor up in pieces, drawing a progress bar. */
 static int upload_weights(m40_cuda *cu, m40_err *err) {
-    const m40_gguf *g = cu->model->gguf;
-    const char *src = (const char *)m40_gguf_file_data(g) + m40_gguf_data_offset(g);
-    size_t total = cu->weights_bytes, piece = (size_t)64 << 20;
+    size_t total = 0, done = 0, piece = (size_t)64 << 20;
     int bar = !cu->opt.quiet;
-    for (size_t done = 0; done < total; done += piece) {
-        size_t n = total - done < piece ? total - done : piece;
-        if (m40_gpu_upload(&cu->gpu, cu->weights + done, src + done, n, err))
-            return m40_err_wrap(err, "uploading weights");
-        if (bar) {
-            int pct = (int)((done + n) * 100 / total);
-            fprintf(stderr, "\rm40-llm: uploading weights [%-40.*s] %3d%%", pct * 40 / 100,
-                    "########################################", pct);
+    for (size_t i = 0; i < cu->n_placed; i++)
+        total += tensor_bytes(cu->placed[i].w);
+    for (size_t i = 0; i < cu->n_placed; i++) {
+        const char *src = cu->placed[i].w->data;
+        size_t bytes = tensor_bytes(cu->placed[i].w);
+        for (size_t at = 0; at < bytes; at += piece) {
+            size_t n = bytes - at < piece ? bytes - at : piece;
+            if (m40_gpu_upload(&cu->gpu, cu->placed[i].d->ptr + at, src + at, n, err))
+                return m40_err_wrap(err, "uploading %s", cu->placed[i].w->name);
+            done += n;
+            if (bar) {
+                int pct = total ? (int)(done * 100 / total) : 100;
+                fprintf(stderr, "\rm40-llm: uploading weights [%-40.*s] %3d%%", pct * 40 / 100,
+                        "########################################", pct);
+            }
         }
     }
     if (bar)
         fputc('\n', stderr);
     return 0;
+}
+
+/* Decode graphs, when the driver has them and the options allow. */
+static int init_graphs(m40_cuda *cu, m40_err *err) {
+    if (cu->opt.no_graphs || !m40_gpu_has_graphs(&cu->gpu))
+        return 0;
+    cu->n_buckets = 1;
+    while ((M40_ATTN_CHUNK_DECODE << (cu->n_buckets - 1)) < cu->opt.n_ctx)
+        cu->n_buckets++;
+    cu->graphs = calloc((size_t)cu->opt.n_slots * cu->n_buckets, sizeof *cu->graphs);
+    return cu->graphs ? 0 : m40_errf(err, "out of memory");
 }
 
 int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_backend_options *opts,
@@ -417,20 +629,16 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_backend_op
     cu->opt = *opts;
     plan_sizes(cu);
     cu->layers = calloc((size_t)c->n_layer, sizeof *cu->layers);
-    cu->host_pos = calloc((size_t)opts->n_batch, sizeof *cu->host_pos);
+    cu->host_step = calloc(2 * (size_t)opts->n_batch, sizeof *cu->host_step);
+    cu->placed = calloc(4 + 12 * (size_t)c->n_layer, sizeof *cu->placed);
     m40_gpu_options go = {.gpu = opts->gpu, .cublas = M40_CUBLAS_AUTO};
-    if (!cu->layers || !cu->host_pos) {
+    if (!cu->layers || !cu->host_step || !cu->placed) {
         m40_cuda_destroy(cu);
         return m40_errf(err, "out of memory");
     }
     if (m40_cublas_policy_from_env(&go.cublas, err) || m40_gpu_open(&cu->gpu, &go, err) ||
         m40_cuda_ops_init(&cu->ops, &cu->gpu, err) || check_types(cu, err) || alloc_all(cu, err) ||
-        upload_weights(cu, err)) {
-        m40_cuda_destroy(cu);
-        return -1;
-    }
-    bind_weights(cu);
-    if (repack_weights(cu, err)) {
+        upload_weights(cu, err) || repack_weights(cu, err) || init_graphs(cu, err)) {
         m40_cuda_destroy(cu);
         return -1;
     }
@@ -450,14 +658,18 @@ void m40_cuda_destroy(m40_cuda *cu) {
         return;
     if (cu->gpu.drv) {
         m40_gpu_make_current(&cu->gpu, NULL);
+        for (int i = 0; cu->graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
+            m40_gpu_graph_free(&cu->gpu, cu->graphs[i]);
         m40_gpu_free(&cu->gpu, cu->weights);
         m40_gpu_free(&cu->gpu, cu->k_cache);
         m40_gpu_free(&cu->gpu, cu->v_cache);
         m40_gpu_free(&cu->gpu, cu->scratch);
         m40_gpu_close(&cu->gpu);
     }
+    free(cu->graphs);
     free(cu->layers);
-    free(cu->host_pos);
+    free(cu->host_step);
+    free(cu->placed);
     free(cu);
 }
 

@@ -137,3 +137,47 @@ int m40_gpu_upload(m40_gpu *gpu, m40_cu_deviceptr dst, const void *src, size_t b
 int m40_gpu_download(m40_gpu *gpu, void *dst, m40_cu_deviceptr src, size_t bytes, m40_err *err) {
     return m40_cu_check(gpu->drv, gpu->drv->cuMemcpyDtoH(dst, src, bytes), "cuMemcpyDtoH", err);
 }
+
+int m40_gpu_has_graphs(const m40_gpu *gpu) {
+    return gpu->drv && m40_cuda_driver_has_graphs(gpu->drv);
+}
+
+int m40_gpu_capture_begin(m40_gpu *gpu, m40_err *err) {
+    if (!m40_gpu_has_graphs(gpu))
+        return m40_errf(err, "this CUDA driver has no graph support");
+    return m40_cu_check(
+        gpu->drv,
+        gpu->drv->cuStreamBeginCapture(gpu->stream, M40_CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+        "cuStreamBeginCapture", err);
+}
+
+int m40_gpu_capture_end(m40_gpu *gpu, m40_cu_graph_exec *exec, m40_err *err) {
+    const m40_cuda_driver *d = gpu->drv;
+    m40_cu_graph graph = NULL;
+    m40_cu_result r = d->cuStreamEndCapture(gpu->stream, &graph);
+    int rc = 0;
+    if (!exec) { /* dropping a failed recording */
+        if (graph)
+            d->cuGraphDestroy(graph);
+        return 0;
+    }
+    *exec = NULL;
+    rc = m40_cu_check(d, r, "cuStreamEndCapture", err);
+    if (rc == 0 && m40_cu_check(d, d->cuGraphInstantiateWithFlags(exec, graph, 0),
+                                "cuGraphInstantiateWithFlags", err)) {
+        *exec = NULL;
+        rc = -1;
+    }
+    if (graph)
+        d->cuGraphDestroy(graph);
+    return rc;
+}
+
+int m40_gpu_graph_launch(m40_gpu *gpu, m40_cu_graph_exec exec, m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuGraphLaunch(exec, gpu->stream), "cuGraphLaunch", err);
+}
+
+void m40_gpu_graph_free(m40_gpu *gpu, m40_cu_graph_exec exec) {
+    if (exec)
+        gpu->drv->cuGraphExecDestroy(exec);
+}

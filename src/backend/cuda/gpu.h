@@ -64,6 +64,18 @@ int m40_gpu_launch(m40_gpu *gpu, m40_cu_function fn, unsigned gx, unsigned gy, u
 /* Waits for the gpu's stream and reports any asynchronous kernel error. */
 int m40_gpu_sync(m40_gpu *gpu, m40_err *err);
 
+/* CUDA graphs: the launches made on the gpu's stream between capture_begin
+ * and capture_end are recorded instead of run, and capture_end turns them
+ * into an executable graph that graph_launch replays with one call. A
+ * failed recording must still be ended (capture_end with exec NULL drops
+ * it) so the stream runs normally again. m40_gpu_has_graphs says whether
+ * the driver offers graphs at all. */
+int m40_gpu_has_graphs(const m40_gpu *gpu);
+int m40_gpu_capture_begin(m40_gpu *gpu, m40_err *err);
+int m40_gpu_capture_end(m40_gpu *gpu, m40_cu_graph_exec *exec, m40_err *err);
+int m40_gpu_graph_launch(m40_gpu *gpu, m40_cu_graph_exec exec, m40_err *err);
+void m40_gpu_graph_free(m40_gpu *gpu, m40_cu_graph_exec exec);
+
 /* Device memory helpers (bytes), each a thin checked driver call. */
 int m40_gpu_alloc(m40_gpu *gpu, m40_cu_deviceptr *ptr, size_t bytes, m40_err *err);
 void m40_gpu_free(m40_gpu *gpu, m40_cu_deviceptr ptr);

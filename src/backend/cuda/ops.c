@@ -16,42 +16,63 @@ static const struct {
     {M40_GGML_Q5_K, "q5_k"}, {M40_GGML_Q6_K, "q6_k"},
 };
 
+/* The mat-vec variants the launcher may use, by family: what follows the
+ * type in the kernel's name (m40_gemv_<type><infix>_rpb<N>) and the rows
+ * per block on offer (log2). Chosen with bench_kernels (docs/performance.md): on the
+ * H200, 16 rows per block beat 4 by up to 40% for repacked Q4_0 and 8 was
+ * best for Q8_0 and the generic kernel, when the grid keeps enough blocks;
+ * F16/BF16 peak at 2 rows. */
+static const struct {
+    int family;
+    const char *infix;
+    int min_lg, max_lg;
+    uint32_t only; /* M40_GGML_TYPE_COUNT: every type */
+} k_gemv_variants[] = {
+    {M40_GEMV_GENERIC, "", 2, 3, M40_GGML_TYPE_COUNT},
+    {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_F16},
+    {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_BF16},
+    {M40_GEMV_REPACKED, "r", 2, 4, M40_GGML_Q4_0},
+    {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
+};
+
 static int get_fn(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err) {
     return m40_gpu_function(gpu, name, fn, err);
+}
+
+static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
+    for (size_t v = 0; v < sizeof k_gemv_variants / sizeof k_gemv_variants[0]; v++) {
+        for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
+            uint32_t t = k_type_kernels[i].type;
+            if (k_gemv_variants[v].only != M40_GGML_TYPE_COUNT && k_gemv_variants[v].only != t)
+                continue;
+            for (int lg = k_gemv_variants[v].min_lg; lg <= k_gemv_variants[v].max_lg; lg++) {
+                char name[64];
+                snprintf(name, sizeof name, "m40_gemv_%s%s_rpb%d", k_type_kernels[i].suffix,
+                         k_gemv_variants[v].infix, 1 << lg);
+                if (get_fn(gpu, name, &ops->gemv[k_gemv_variants[v].family][t][lg], err))
+                    return -1;
+            }
+        }
+    }
+    /* F32 rows: one warp per row, 4 rows per block */
+    return get_fn(gpu, "m40_gemv_f32_v", &ops->gemv[M40_GEMV_VEC][M40_GGML_F32][2], err);
 }
 
 int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     memset(ops, 0, sizeof *ops);
     ops->gpu = gpu;
+    if (load_gemv(ops, gpu, err))
+        return -1;
     for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
         char name[64];
         uint32_t t = k_type_kernels[i].type;
-        snprintf(name, sizeof name, "m40_gemv_%s", k_type_kernels[i].suffix);
-        if (get_fn(gpu, name, &ops->gemv[t], err))
-            return -1;
         snprintf(name, sizeof name, "m40_dequant_rows_%s", k_type_kernels[i].suffix);
         if (get_fn(gpu, name, &ops->dequant_rows[t], err))
             return -1;
     }
-    const struct {
-        uint32_t type;
-        const char *gemv, *dequant;
-        int repacked;
-    } special[] = {
-        {M40_GGML_F16, "m40_gemv_f16_v", NULL, 0},
-        {M40_GGML_BF16, "m40_gemv_bf16_v", NULL, 0},
-        {M40_GGML_F32, "m40_gemv_f32_v", NULL, 0},
-        {M40_GGML_Q4_0, "m40_gemv_q4_0r", "m40_dequant_rows_q4_0r", 1},
-        {M40_GGML_Q8_0, "m40_gemv_q8_0r", "m40_dequant_rows_q8_0r", 1},
-    };
-    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
-        uint32_t t = special[i].type;
-        m40_cu_function *g = special[i].repacked ? &ops->gemv_repacked[t] : &ops->gemv_vec[t];
-        if (get_fn(gpu, special[i].gemv, g, err) ||
-            (special[i].dequant && get_fn(gpu, special[i].dequant, &ops->dequant_repacked[t], err)))
-            return -1;
-    }
-    if (get_fn(gpu, "m40_repack_q", &ops->repack, err))
+    if (get_fn(gpu, "m40_dequant_rows_q4_0r", &ops->dequant_repacked[M40_GGML_Q4_0], err) ||
+        get_fn(gpu, "m40_dequant_rows_q8_0r", &ops->dequant_repacked[M40_GGML_Q8_0], err) ||
+        get_fn(gpu, "m40_repack_q", &ops->repack, err))
         return -1;
     const struct {
         const char *name;
@@ -77,7 +98,8 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
 }
 
 int m40_cuda_type_supported(const m40_cuda_ops *ops, uint32_t type) {
-    return type < M40_GGML_TYPE_COUNT && ops->gemv[type] && ops->dequant_rows[type];
+    return type < M40_GGML_TYPE_COUNT && ops->gemv[M40_GEMV_GENERIC][type][2] &&
+           ops->dequant_rows[type];
 }
 
 static unsigned blocks_for(long long n, unsigned threads) {
@@ -90,31 +112,47 @@ static int need_type(const m40_cuda_ops *ops, uint32_t type, m40_err *err) {
     return 0;
 }
 
-int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
-                  m40_err *err) {
-    if (need_type(ops, w->type, err))
-        return -1;
+int m40_cuda_gemv_kernel(m40_cuda_ops *ops, m40_cu_function fn, int rpb, const m40_dweight *w,
+                         m40_dptr y, m40_dptr x, m40_dptr bias, m40_dptr res, m40_err *err) {
     if (w->cols % 32 != 0)
         return m40_errf(err, "gemv: %d columns is not a multiple of 32", w->cols);
+    if (x % 16 != 0)
+        return m40_errf(err, "gemv: x is not 16-byte aligned");
     int rows = w->rows, cols = w->cols;
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr;
-    /* 128-thread blocks of 4 rows (M40_GEMV_RPW in gemv.cu; the F32 16-byte
-     * kernel: 4 warps of one row each), except where noted below. */
-    unsigned grid = blocks_for(rows, 4);
-    if (w->repacked) {
-        void *args[] = {&y, &wp, &x, &bias, &rows, &cols};
-        return m40_gpu_launch_1d(ops->gpu, ops->gemv_repacked[w->type], grid, 128, 0, args, err);
-    }
-    void *args[] = {&y, &wp, &x, &bias, &rows, &cols, &rb};
-    /* 16-byte loads need 16-byte aligned rows and x. F16/BF16 take one row
-     * per 128-thread block (M40_GEMV_VEC_RPB), F32 one row per warp. */
-    if (ops->gemv_vec[w->type] && wp % 16 == 0 && rb % 16 == 0 && x % 16 == 0) {
-        if (w->type != M40_GGML_F32)
-            grid = (unsigned)rows;
-        return m40_gpu_launch_1d(ops->gpu, ops->gemv_vec[w->type], grid, 128, 0, args, err);
-    }
-    return m40_gpu_launch_1d(ops->gpu, ops->gemv[w->type], grid, 128, 0, args, err);
+    void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb};
+    return m40_gpu_launch_1d(ops->gpu, fn, blocks_for(rows, (unsigned)rpb), 128, 0, args, err);
+}
+
+/* The variant of `family` for a matrix of `rows` rows: the most rows per
+ * block that still leaves 1.5 blocks per SM (fewer blocks than that left
+ * SMs idle in the H200 measurements); *lg_out gets log2 of its rows. */
+static m40_cu_function pick_gemv(const m40_cuda_ops *ops, int family, uint32_t type, int rows,
+                                 int *lg_out) {
+    int min_blocks = ops->gpu->info.sm_count * 3 / 2, lg = M40_GEMV_MAX_LG;
+    while (lg >= 0 && !ops->gemv[family][type][lg])
+        lg--;
+    while (lg > 0 && ops->gemv[family][type][lg - 1] && (rows >> lg) < min_blocks)
+        lg--;
+    *lg_out = lg;
+    return lg >= 0 ? ops->gemv[family][type][lg] : NULL;
+}
+
+int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
+                  m40_dptr res, m40_err *err) {
+    if (need_type(ops, w->type, err))
+        return -1;
+    int family = M40_GEMV_GENERIC, lg = 0;
+    if (w->repacked)
+        family = M40_GEMV_REPACKED;
+    else if (pick_gemv(ops, M40_GEMV_VEC, w->type, w->rows, &lg) && w->ptr % 16 == 0 &&
+             w->row_bytes % 16 == 0)
+        family = M40_GEMV_VEC; /* 16-byte loads need 16-byte aligned rows */
+    m40_cu_function fn = pick_gemv(ops, family, w->type, w->rows, &lg);
+    if (!fn)
+        return m40_errf(err, "no mat-vec kernel for %s", m40_ggml_type_name(w->type));
+    return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
 }
 
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
@@ -160,7 +198,7 @@ int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *er
 int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
                      float eps, m40_err *err) {
     void *args[] = {&y, &x, &w, &n, &eps};
-    return m40_gpu_launch_1d(ops->gpu, ops->rmsnorm, (unsigned)rows, 256, 0, args, err);
+    return m40_gpu_launch_1d(ops->gpu, ops->rmsnorm, (unsigned)rows, 1024, 0, args, err);
 }
 
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
@@ -182,10 +220,11 @@ int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens
                           (unsigned)(rope_dim / 2), 0, args, err);
 }
 
-int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int n,
-                    m40_err *err) {
-    void *args[] = {&y, &gate, &up, &n};
-    return m40_gpu_launch_1d(ops->gpu, ops->swiglu, blocks_for(n, 256), 256, 0, args, err);
+int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
+                    int in_stride, m40_err *err) {
+    void *args[] = {&y, &gate, &up, &rows, &width, &in_stride};
+    return m40_gpu_launch_1d(ops->gpu, ops->swiglu, blocks_for((long long)rows * width, 256), 256,
+                             0, args, err);
 }
 
 int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err) {
@@ -193,36 +232,40 @@ int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m
     return m40_gpu_launch_1d(ops->gpu, ops->add, blocks_for(n, 256), 256, 0, args, err);
 }
 
-int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows,
+int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
                       m40_err *err) {
-    void *args[] = {&y, &bias, &n, &n_rows};
+    void *args[] = {&y, &bias, &n, &n_rows, &ld};
     return m40_gpu_launch_1d(ops->gpu, ops->add_bias, blocks_for((long long)n * n_rows, 256), 256,
                              0, args, err);
 }
 
 int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
-                      m40_dptr pos, int kv_dim, int n_tokens, m40_err *err) {
-    void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens};
+                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, m40_err *err) {
+    void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens, &in_stride};
     return m40_gpu_launch_1d(ops->gpu, ops->kv_store, blocks_for((long long)n_tokens * kv_dim, 256),
                              256, 0, args, err);
 }
 
-int m40_cuda_attn_splits(int n_pos) {
-    return (n_pos + M40_ATTN_CHUNK - 1) / M40_ATTN_CHUNK;
+int m40_cuda_attn_decode_chunk(int n_pos) {
+    return n_pos <= 1024 ? 32 : n_pos <= 4096 ? 64 : n_pos <= 16384 ? 128 : 256;
 }
 
-size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos) {
-    size_t rows = (size_t)n_q * n_head * m40_cuda_attn_splits(n_pos);
+int m40_cuda_attn_splits(int n_pos, int chunk) {
+    return (n_pos + chunk - 1) / chunk;
+}
+
+size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos, int chunk) {
+    size_t rows = (size_t)n_q * n_head * m40_cuda_attn_splits(n_pos, chunk);
     return rows * head_dim + rows * 2;
 }
 
-int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, m40_dptr k_cache,
-                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int n_head,
-                       int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err) {
-    if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 1024)
+int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
+                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
+                       int n_head, int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err) {
+    if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 256 || chunk <= 0)
         return m40_errf(err, "attention: %d heads over %d KV heads of %d dims is not supported",
                         n_head, n_head_kv, head_dim);
-    int n_split = m40_cuda_attn_splits(max_pos + 1), chunk = M40_ATTN_CHUNK;
+    int n_split = m40_cuda_attn_splits(max_pos + 1, chunk);
     int group = n_head / n_head_kv;
     unsigned shmem = (unsigned)((group * head_dim + group * chunk) * sizeof(float));
     if (shmem > 48 * 1024)
@@ -233,7 +276,7 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, m40_dptr k_c
     m40_dptr o_part = scratch;
     m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
     float scale = 1.0f / sqrtf((float)head_dim);
-    void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q,
+    void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q, &q_stride,
                      &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale};
     if (m40_gpu_launch(ops->gpu, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv,
                        (unsigned)n_q, 128, shmem, pargs, err))

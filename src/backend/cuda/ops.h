@@ -30,11 +30,21 @@ typedef struct m40_dweight {
     m40_dptr ptr; /* 0 when absent */
 } m40_dweight;
 
+enum {
+    M40_GEMV_GENERIC = 0,  /* any type, byte loads */
+    M40_GEMV_VEC = 1,      /* F32/F16/BF16 with 16-byte aligned rows */
+    M40_GEMV_REPACKED = 2, /* Q4_0/Q8_0 after m40_cuda_repack */
+    M40_GEMV_FAMILIES = 3,
+    M40_GEMV_MAX_LG = 4, /* 16 rows per block */
+};
+
 typedef struct m40_cuda_ops {
     m40_gpu *gpu;
-    m40_cu_function gemv[M40_GGML_TYPE_COUNT];     /* NULL: type not handled */
-    m40_cu_function gemv_vec[M40_GGML_TYPE_COUNT]; /* 16-byte loads (F32/F16/BF16) */
-    m40_cu_function gemv_repacked[M40_GGML_TYPE_COUNT];
+    /* Mat-vec kernels per family, weight type and log2 of the rows each
+     * 128-thread block computes (gemv.cu's `_rpb<N>` variants); NULL where
+     * no such variant exists. The launcher picks the largest variant that
+     * still gives the GPU enough blocks (m40_cuda_gemv). */
+    m40_cu_function gemv[M40_GEMV_FAMILIES][M40_GGML_TYPE_COUNT][M40_GEMV_MAX_LG + 1];
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
@@ -48,10 +58,16 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err);
 /* True when the GPU has a mat-vec and dequantize kernel for `type`. */
 int m40_cuda_type_supported(const m40_cuda_ops *ops, uint32_t type);
 
-/* y[w.rows] = W x (+ bias[rows] when bias != 0); cols a multiple of 32,
- * x 16-byte aligned. Picks the fastest kernel the weight's layout allows. */
+/* y[w.rows] = W x (+ bias[rows] when bias != 0) (+ res[rows] when res != 0;
+ * res may be y: the fused residual add); cols a multiple of 32, x 16-byte
+ * aligned. Picks the fastest kernel the weight's layout allows. */
 int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
-                  m40_err *err);
+                  m40_dptr res, m40_err *err);
+
+/* The same product through one named mat-vec kernel of gemv.cu that
+ * computes `rpb` rows per 128-thread block (kernel microbenchmarks). */
+int m40_cuda_gemv_kernel(m40_cuda_ops *ops, m40_cu_function fn, int rpb, const m40_dweight *w,
+                         m40_dptr y, m40_dptr x, m40_dptr bias, m40_dptr res, m40_err *err);
 
 /* dst[i][cols] = row (ids ? ids[i] : r0 + i) of W, as FP32. */
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
@@ -76,34 +92,43 @@ int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens
                         int head_dim, int rope_dim, m40_rope_style style, int row_stride,
                         m40_err *err);
 
-/* y[n] = silu(gate[n]) * up[n]. */
-int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int n, m40_err *err);
+/* y[rows][width] = silu(gate) * up, gate and up rows in_stride floats apart. */
+int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
+                    int in_stride, m40_err *err);
 
 /* y[n] = a[n] + b[n]. */
 int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err);
 
-/* y[n_rows][n] += bias[n]. */
-int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows,
+/* y[n_rows][ld] += bias[n] on the first n of each row. */
+int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
                       m40_err *err);
 
-/* Stores k, v [n_tokens][kv_dim] as FP16 at positions pos[] of one layer's
- * cache [n_ctx][kv_dim]. */
+/* Stores k, v (n_tokens rows of kv_dim, in_stride floats apart) as FP16 at
+ * positions pos[] of one layer's cache [n_ctx][kv_dim]. */
 int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
-                      m40_dptr pos, int kv_dim, int n_tokens, m40_err *err);
+                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, m40_err *err);
 
 /* Scratch the attention needs for n_q queries over at most n_pos positions:
  * floats of o_part and of ml_part. */
-#define M40_ATTN_CHUNK 256
-int m40_cuda_attn_splits(int n_pos);
-size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos);
+#define M40_ATTN_CHUNK        256 /* positions per split, prefill */
+#define M40_ATTN_CHUNK_DECODE 32  /* the shortest split m40_cuda_attn_decode_chunk picks */
+/* Positions per split for one query over n_pos positions: short splits
+ * fill the GPU at short contexts, long ones keep the partials small at long
+ * contexts (bench_kernels' attention table; docs/performance.md). */
+int m40_cuda_attn_decode_chunk(int n_pos);
+int m40_cuda_attn_splits(int n_pos, int chunk);
+size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos, int chunk);
 
-/* out[n_q][n_head*hd] = causal attention of q[n_q][n_head*hd] (query t sees
- * positions 0..pos_q[t], the largest of which is max_pos) over one layer's
- * FP16 cache. scratch: m40_cuda_attn_scratch_floats(n_q, n_head, hd,
- * max_pos + 1) floats. */
-int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, m40_dptr k_cache,
-                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int n_head,
-                       int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err);
+/* out[n_q][n_head*hd] = causal attention of q (n_q rows of n_head*hd,
+ * q_stride floats apart; query t sees positions 0..pos_q[t], none of which
+ * exceeds max_pos) over one layer's FP16 cache, `chunk` positions per split.
+ * scratch: m40_cuda_attn_scratch_floats(n_q, n_head, hd, max_pos + 1,
+ * chunk) floats. A
+ * max_pos beyond the queries' positions only adds empty splits (a CUDA
+ * graph sizes the grid for a range of positions this way). */
+int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
+                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
+                       int n_head, int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err);
 
 /* out[0] = argmax x[n] (int32, ties to the lowest index). */
 int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err);

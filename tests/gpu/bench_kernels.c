@@ -1,0 +1,396 @@
+/* bench_kernels.c - kernel microbenchmarks for the GPU bundle.
+ *
+ *   bench_kernels [--quick]
+ *
+ * Prints markdown tables (docs/performance.md keeps the results):
+ *  - the device's copy bandwidth (device to device), the yardstick for
+ *    every memory-bound kernel below;
+ *  - decode mat-vec per weight type, kernel variant (rows per block) and
+ *    Llama-2-7B / 1B-class matrix shape, in GB/s of weights read;
+ *  - attention decode by context length and head layout;
+ *  - prefill GEMM (dequantized FP32, 512 tokens) with cuBLAS and our kernel;
+ *  - RMSNorm and RoPE.
+ * Kernels are timed back to back inside a CUDA graph (as a decode step runs
+ * them), so launch gaps are the GPU's, not the host's. Weights are random
+ * bytes: the kernels' speed does not depend on the values. Not a test: it
+ * asserts nothing and is not run by the test runner.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/cuda/ops.h"
+#include "gpu_test.h"
+#include "quant/ggml_types.h"
+
+static m40_gpu g_gpu;
+static m40_cuda_ops g_ops;
+static int g_quick;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void die(const m40_err *err) {
+    fprintf(stderr, "bench_kernels: %s\n", err->msg);
+    exit(1);
+}
+
+static m40_dptr dalloc(size_t bytes) {
+    m40_err err = {{0}};
+    m40_dptr p = 0;
+    if (m40_gpu_alloc(&g_gpu, &p, bytes, &err))
+        die(&err);
+    return p;
+}
+
+/* Fills VRAM with pseudo-random bytes (uploaded in 16 MiB pieces). */
+static void fill_random(m40_dptr p, size_t bytes, unsigned seed) {
+    size_t piece = (size_t)16 << 20;
+    uint32_t *h = malloc(piece);
+    m40_err err = {{0}};
+    if (!h) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        exit(1);
+    }
+    for (size_t at = 0; at < bytes; at += piece) {
+        size_t n = bytes - at < piece ? bytes - at : piece;
+        for (size_t i = 0; i < (n + 3) / 4; i++) {
+            seed ^= seed << 13, seed ^= seed >> 17, seed ^= seed << 5;
+            h[i] = seed;
+        }
+        if (m40_gpu_upload(&g_gpu, p + at, h, n, &err))
+            die(&err);
+    }
+    free(h);
+}
+
+/* One timed operation: enqueues its launches on the gpu's stream. */
+typedef int (*op_fn)(void *ctx, m40_err *err);
+
+/* Seconds per call of op: `reps` calls recorded in a graph (plain launches
+ * when the driver has no graphs or use_graph is 0: cuBLAS, long kernels),
+ * one warm-up run, then the best of 3. */
+static double time_op_with(op_fn op, void *ctx, int reps, int use_graph) {
+    m40_err err = {{0}};
+    m40_cu_graph_exec g = NULL;
+    int graphs = use_graph && m40_gpu_has_graphs(&g_gpu);
+    if (graphs) {
+        if (m40_gpu_capture_begin(&g_gpu, &err))
+            die(&err);
+        for (int i = 0; i < reps; i++) {
+            if (op(ctx, &err)) {
+                m40_gpu_capture_end(&g_gpu, NULL, NULL);
+                die(&err);
+            }
+        }
+        if (m40_gpu_capture_end(&g_gpu, &g, &err))
+            die(&err);
+    }
+    double best = 1e30;
+    for (int run = 0; run < 4; run++) {
+        double t0 = now_s();
+        if (graphs) {
+            if (m40_gpu_graph_launch(&g_gpu, g, &err))
+                die(&err);
+        } else {
+            for (int i = 0; i < reps; i++)
+                if (op(ctx, &err))
+                    die(&err);
+        }
+        if (m40_gpu_sync(&g_gpu, &err))
+            die(&err);
+        double t = (now_s() - t0) / reps;
+        if (run > 0 && t < best)
+            best = t;
+    }
+    m40_gpu_graph_free(&g_gpu, g);
+    return best;
+}
+
+static double time_op(op_fn op, void *ctx, int reps) {
+    return time_op_with(op, ctx, reps, 1);
+}
+
+/* ---- copy bandwidth ------------------------------------------------------ */
+
+static void bench_copy(void) {
+    size_t bytes = (size_t)1 << 30;
+    m40_dptr a = dalloc(bytes), b = dalloc(bytes);
+    m40_err err = {{0}};
+    const m40_cuda_driver *d = g_gpu.drv;
+    double best = 1e30;
+    for (int i = 0; i < 4; i++) {
+        double t0 = now_s();
+        if (m40_cu_check(d, d->cuMemcpyDtoD(b, a, bytes), "cuMemcpyDtoD", &err) ||
+            m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", &err))
+            die(&err);
+        double t = now_s() - t0;
+        if (i > 0 && t < best)
+            best = t;
+    }
+    /* a copy reads and writes every byte */
+    printf("## copy bandwidth\n\ncuMemcpyDtoD of 1 GiB: %.0f GB/s (read + write)\n\n",
+           2.0 * bytes / best / 1e9);
+    m40_gpu_free(&g_gpu, a);
+    m40_gpu_free(&g_gpu, b);
+}
+
+/* ---- decode mat-vec ------------------------------------------------------ */
+
+typedef struct gemv_ctx {
+    m40_cu_function fn;
+    int rpb;
+    m40_dweight w;
+    m40_dptr y, x;
+} gemv_ctx;
+
+static int op_gemv(void *p, m40_err *err) {
+    gemv_ctx *c = p;
+    return m40_cuda_gemv_kernel(&g_ops, c->fn, c->rpb, &c->w, c->y, c->x, 0, 0, err);
+}
+
+static void bench_gemv(void) {
+    static const struct {
+        uint32_t type;
+        const char *suffix;
+    } types[] = {{M40_GGML_F16, "f16"},   {M40_GGML_Q8_0, "q8_0"}, {M40_GGML_Q4_0, "q4_0"},
+                 {M40_GGML_Q4_K, "q4_k"}, {M40_GGML_Q6_K, "q6_k"}, {M40_GGML_Q4_1, "q4_1"},
+                 {M40_GGML_Q5_K, "q5_k"}};
+    static const struct {
+        const char *name;
+        int rows, cols;
+    } shapes[] = {
+        {"7B wo", 4096, 4096},       {"7B qkv", 12288, 4096},    {"7B gate+up", 22016, 4096},
+        {"7B down", 4096, 11008},    {"7B output", 32000, 4096}, {"1B qkv", 3072, 2048},
+        {"1B gate+up", 16384, 2048}, {"1B down", 2048, 8192},
+    };
+    size_t max_bytes = (size_t)32000 * 4096 * 2;
+    m40_dptr w = dalloc(max_bytes), tmp = dalloc(max_bytes), x = dalloc(11008 * 4),
+             y = dalloc(32000 * 4);
+    fill_random(x, 11008 * 4, 3);
+    printf("## decode mat-vec (GB/s of weights read; us per call)\n\n");
+    printf("| type | kernel | shape | rows x cols | MiB | us | GB/s "
+           "|\n|---|---|---|---|---|---|---|\n");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        uint32_t type = types[t].type;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            if (g_quick && s != 1 && s != 3)
+                continue;
+            m40_dweight dw = {.type = type,
+                              .cols = shapes[s].cols,
+                              .rows = shapes[s].rows,
+                              .row_bytes =
+                                  (int64_t)m40_ggml_row_bytes(type, (uint64_t)shapes[s].cols),
+                              .ptr = w};
+            size_t bytes = (size_t)dw.row_bytes * (size_t)dw.rows;
+            char names[8][32];
+            fill_random(w, bytes, 11 + (unsigned)s);
+            /* every variant this layout can run */
+            m40_cu_function fns[8];
+            int rpbs[8], n = 0, family = M40_GEMV_GENERIC;
+            m40_err err = {{0}};
+            if (m40_cuda_can_repack(type)) {
+                if (m40_cuda_repack(&g_ops, &dw, tmp, &err))
+                    die(&err);
+                family = M40_GEMV_REPACKED;
+            }
+            for (int f = family; f <= (type == M40_GGML_F16 ? M40_GEMV_VEC : family); f++)
+                for (int lg = 0; lg <= M40_GEMV_MAX_LG; lg++)
+                    if (g_ops.gemv[f][type][lg]) {
+                        fns[n] = g_ops.gemv[f][type][lg];
+                        rpbs[n] = 1 << lg;
+                        snprintf(names[n], sizeof names[n], "%s rpb%d",
+                                 f == M40_GEMV_REPACKED ? "repacked"
+                                 : f == M40_GEMV_VEC    ? "16-byte"
+                                                        : "generic",
+                                 1 << lg);
+                        n++;
+                    }
+            for (int v = 0; v < n; v++) {
+                gemv_ctx c = {.fn = fns[v], .rpb = rpbs[v], .w = dw, .y = y, .x = x};
+                double sec = time_op(op_gemv, &c, 50);
+                printf("| %s | %s | %s | %d x %d | %.1f | %.2f | %.0f |\n",
+                       m40_ggml_type_name(type), names[v], shapes[s].name, dw.rows, dw.cols,
+                       bytes / 1048576.0, sec * 1e6, bytes / sec / 1e9);
+            }
+        }
+    }
+    printf("\n");
+    m40_gpu_free(&g_gpu, w);
+    m40_gpu_free(&g_gpu, tmp);
+    m40_gpu_free(&g_gpu, x);
+    m40_gpu_free(&g_gpu, y);
+}
+
+/* ---- attention decode ----------------------------------------------------- */
+
+typedef struct attn_ctx {
+    m40_dptr out, q, kc, vc, pos, scratch;
+    int n_pos, n_head, n_head_kv, hd, chunk;
+} attn_ctx;
+
+static int op_attn(void *p, m40_err *err) {
+    attn_ctx *c = p;
+    return m40_cuda_attention(&g_ops, c->out, c->q, c->n_head * c->hd, c->kc, c->vc, c->pos, 1,
+                              c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, c->scratch,
+                              err);
+}
+
+static void bench_attention(void) {
+    static const struct {
+        const char *name;
+        int n_head, n_head_kv, hd;
+    } layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
+                   {"Llama-3-8B (32/8 x 128)", 32, 8, 128},
+                   {"1B (32/8 x 64)", 32, 8, 64}};
+    static const int ctxs[] = {128, 512, 4096, 16384, 32768};
+    static const int chunks[] = {32, 64, 128, 256};
+    int max_ctx = 32768;
+    printf("## attention decode (one query; us per layer, GB/s of KV read)\n\n");
+    printf("| heads | context | chunk | us | GB/s |\n|---|---|---|---|---|\n");
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        attn_ctx c = {
+            .n_head = layouts[l].n_head, .n_head_kv = layouts[l].n_head_kv, .hd = layouts[l].hd};
+        size_t kv_dim = (size_t)c.n_head_kv * c.hd, cache = (size_t)max_ctx * kv_dim * 2;
+        c.kc = dalloc(cache);
+        c.vc = dalloc(cache);
+        /* random halves, kept finite: exponent bits cleared to small values */
+        fill_random(c.kc, cache, 5);
+        fill_random(c.vc, cache, 6);
+        const m40_cuda_driver *d = g_gpu.drv;
+        m40_err err = {{0}};
+        if (m40_cu_check(d, d->cuMemsetD8(c.kc, 0x11, cache), "cuMemsetD8", &err) ||
+            m40_cu_check(d, d->cuMemsetD8(c.vc, 0x22, cache), "cuMemsetD8", &err))
+            die(&err);
+        c.q = dalloc((size_t)c.n_head * c.hd * 4);
+        c.out = dalloc((size_t)c.n_head * c.hd * 4);
+        fill_random(c.q, (size_t)c.n_head * c.hd * 4, 7);
+        if (m40_cu_check(d, d->cuMemsetD8(c.q, 0x3c, (size_t)c.n_head * c.hd * 4), "cuMemsetD8",
+                         &err))
+            die(&err);
+        c.pos = dalloc(4);
+        c.scratch = dalloc(m40_cuda_attn_scratch_floats(1, c.n_head, c.hd, max_ctx, 32) * 4);
+        for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
+            c.n_pos = ctxs[i];
+            int32_t p = c.n_pos - 1;
+            if (m40_gpu_upload(&g_gpu, c.pos, &p, 4, &err))
+                die(&err);
+            for (size_t ch = 0; ch < sizeof chunks / sizeof chunks[0]; ch++) {
+                c.chunk = chunks[ch];
+                double sec = time_op(op_attn, &c, 20);
+                double bytes = 2.0 * c.n_pos * kv_dim * 2;
+                printf("| %s | %d | %d | %.1f | %.0f |\n", layouts[l].name, c.n_pos, c.chunk,
+                       sec * 1e6, bytes / sec / 1e9);
+            }
+        }
+        m40_dptr all[] = {c.kc, c.vc, c.q, c.out, c.pos, c.scratch};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            m40_gpu_free(&g_gpu, all[i]);
+    }
+    printf("\n");
+}
+
+/* ---- prefill GEMM, RMSNorm, RoPE ----------------------------------------- */
+
+typedef struct gemm_ctx {
+    m40_dptr a, b, c;
+    int m, n, k;
+} gemm_ctx;
+
+static int op_sgemm_ours(void *p, m40_err *err) {
+    gemm_ctx *g = p;
+    return m40_cuda_sgemm_nt(&g_ops, g->c, g->a, g->b, g->m, g->n, g->k, g->n, 0, err);
+}
+
+static int op_sgemm_cublas(void *p, m40_err *err) {
+    gemm_ctx *g = p;
+    m40_cublas *blas = &g_gpu.blas;
+    const float one = 1.0f, zero = 0.0f;
+    int st = blas->sgemm(blas->handle, M40_CUBLAS_OP_T, M40_CUBLAS_OP_N, g->n, g->m, g->k, &one,
+                         (const float *)(uintptr_t)g->b, g->k, (const float *)(uintptr_t)g->a, g->k,
+                         &zero, (float *)(uintptr_t)g->c, g->n);
+    return st ? m40_errf(err, "cublasSgemm: status %d", st) : 0;
+}
+
+typedef struct small_ctx {
+    m40_dptr y, x, w, cs;
+    int n, rows;
+} small_ctx;
+
+static int op_rmsnorm(void *p, m40_err *err) {
+    small_ctx *c = p;
+    return m40_cuda_rmsnorm(&g_ops, c->y, c->x, c->w, c->rows, c->n, 1e-5f, err);
+}
+
+static int op_rope(void *p, m40_err *err) {
+    small_ctx *c = p;
+    return m40_cuda_rope_apply(&g_ops, c->y, c->cs, c->rows, 40, 128, 128, M40_ROPE_NORM, 48 * 128,
+                               err);
+}
+
+static void bench_prefill_and_small(void) {
+    gemm_ctx g = {.m = 512, .n = 4096, .k = 4096};
+    g.a = dalloc((size_t)g.m * g.k * 4);
+    g.b = dalloc((size_t)g.n * g.k * 4);
+    g.c = dalloc((size_t)g.m * g.n * 4);
+    const m40_cuda_driver *d = g_gpu.drv;
+    m40_err err = {{0}};
+    if (m40_cu_check(d, d->cuMemsetD8(g.a, 0x3c, (size_t)g.m * g.k * 4), "cuMemsetD8", &err) ||
+        m40_cu_check(d, d->cuMemsetD8(g.b, 0x3c, (size_t)g.n * g.k * 4), "cuMemsetD8", &err))
+        die(&err);
+    double flop = 2.0 * g.m * g.n * g.k;
+    printf("## prefill GEMM (FP32, 512 tokens x 4096 x 4096)\n\n| kernel | ms | TFLOP/s |\n"
+           "|---|---|---|\n");
+    double sec = time_op_with(op_sgemm_ours, &g, 5, 0);
+    printf("| ours (m40_sgemm_nt) | %.3f | %.2f |\n", sec * 1e3, flop / sec / 1e12);
+    if (m40_cublas_active(&g_gpu.blas)) {
+        sec = time_op_with(op_sgemm_cublas, &g, 5, 0);
+        printf("| cublasSgemm | %.3f | %.2f |\n", sec * 1e3, flop / sec / 1e12);
+    } else {
+        printf("| cublasSgemm | off | - |\n");
+    }
+    m40_gpu_free(&g_gpu, g.a);
+    m40_gpu_free(&g_gpu, g.b);
+    m40_gpu_free(&g_gpu, g.c);
+
+    small_ctx c = {.n = 4096, .rows = 1};
+    c.x = dalloc(512 * 4096 * 4);
+    c.y = dalloc(512 * 48 * 128 * 4);
+    c.w = dalloc(4096 * 4);
+    c.cs = dalloc(512 * 64 * 8);
+    if (m40_cu_check(d, d->cuMemsetD8(c.x, 0x3c, 512 * 4096 * 4), "cuMemsetD8", &err) ||
+        m40_cu_check(d, d->cuMemsetD8(c.w, 0x3c, 4096 * 4), "cuMemsetD8", &err) ||
+        m40_cu_check(d, d->cuMemsetD8(c.cs, 0x3c, 512 * 64 * 8), "cuMemsetD8", &err))
+        die(&err);
+    printf("\n## small ops (us per call)\n\n| op | tokens | us |\n|---|---|---|\n");
+    for (int rows = 1; rows <= 512; rows *= 512) {
+        c.rows = rows;
+        printf("| rmsnorm d=4096 | %d | %.2f |\n", rows, time_op(op_rmsnorm, &c, 50) * 1e6);
+        printf("| rope q+k 40 heads x 128 | %d | %.2f |\n", rows, time_op(op_rope, &c, 50) * 1e6);
+    }
+    printf("\n");
+    m40_dptr all[] = {c.x, c.y, c.w, c.cs};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        m40_gpu_free(&g_gpu, all[i]);
+}
+
+int main(int argc, char **argv) {
+    g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    gpu_test_open(&g_gpu);
+    m40_err err = {{0}};
+    if (m40_cuda_ops_init(&g_ops, &g_gpu, &err))
+        die(&err);
+    printf("graphs: %s\n\n", m40_gpu_has_graphs(&g_gpu) ? "yes" : "no (plain launches)");
+    bench_copy();
+    bench_gemv();
+    bench_attention();
+    bench_prefill_and_small();
+    m40_gpu_close(&g_gpu);
+    return 0;
+}
