@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
 #include "cli/cli.h"
 #include "model/model.h"
 #include "util/log.h"
@@ -151,24 +152,37 @@ static int parse(bench_args *a, int argc, char **argv) {
     return 0;
 }
 
+/* What bench reports besides speed: load time and, on CUDA, the VRAM taken
+ * and the device's copy bandwidth (0 when not measured). */
+typedef struct bench_env {
+    double load_s, copy_gbps;
+    m40_cuda_vram vram;
+} bench_env;
+
 static void print_row(const bench_args *a, const m40_model *m, const m40_backend *be,
-                      const char *test, double mean, double sd, int decode) {
+                      const bench_env *env, const char *test, double mean, double sd, int decode) {
     double gib = (double)m->file_bytes / (1024.0 * 1024.0 * 1024.0);
     double bw = decode ? (double)m->file_bytes * mean / 1e9 : 0.0;
+    double share = env->copy_gbps > 0.0 ? 100.0 * bw / env->copy_gbps : 0.0;
     if (a->json) {
         printf("{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"backend\": \"%s\", "
                "\"device\": \"%s\", \"test\": \"%s\", \"tps_mean\": %.3f, \"tps_sd\": %.3f, "
-               "\"decode_gb_per_s\": %.1f}\n",
+               "\"decode_gb_per_s\": %.1f, \"copy_gb_per_s\": %.1f, \"copy_share_pct\": %.1f, "
+               "\"load_s\": %.3f, \"vram_weights_bytes\": %zu, \"vram_kv_bytes\": %zu, "
+               "\"vram_scratch_bytes\": %zu}\n",
                a->model, (unsigned long long)m->file_bytes, (unsigned long long)m->n_params,
-               be->name, be->device_desc, test, mean, sd, bw);
+               be->name, be->device_desc, test, mean, sd, bw, env->copy_gbps, share, env->load_s,
+               env->vram.weights, env->vram.kv, env->vram.scratch);
         return;
     }
     printf("| %-28.28s | %8.2f GiB | %7.2f B | %-5s | %-7s | %10.2f +- %-7.2f |", a->model, gib,
            (double)m->n_params / 1e9, be->name, test, mean, sd);
-    if (decode)
-        printf(" %7.1f GB/s |", bw);
+    if (decode && share > 0.0)
+        printf(" %7.1f GB/s (%3.0f%%) |", bw, share);
+    else if (decode)
+        printf(" %7.1f GB/s        |", bw);
     else
-        printf(" %12s |", "");
+        printf(" %19s |", "");
     printf("\n");
 }
 
@@ -193,7 +207,10 @@ int m40_cmd_bench(int argc, char **argv) {
                               .gpu = a.gpu,
                               .n_ctx = a.depth + n_max + 1,
                               .n_slots = 1,
-                              .n_batch = a.pp > 0 ? a.pp : 1,
+                              /* -d fills its context in prefill chunks */
+                              .n_batch = a.pp > 0      ? a.pp
+                                         : a.depth > 0 ? 512
+                                                       : 1,
                               .n_threads = a.n_threads,
                               .quiet = 1,
                               .no_graphs = a.no_graphs};
@@ -208,6 +225,16 @@ int m40_cmd_bench(int argc, char **argv) {
     t_load = now_s() - t_load;
     if (notice[0])
         fprintf(stderr, "m40-llm: %s\n", notice);
+    bench_env env = {.load_s = t_load};
+    if (!strcmp(be.name, "cuda")) {
+        env.vram = m40_cuda_vram_plan(m, &bo);
+        if (m40_cuda_copy_bandwidth(be.impl, &env.copy_gbps, &err)) {
+            m40_cli_error("%s", err.msg);
+            m40_backend_destroy(&be);
+            m40_model_free(m);
+            return M40_EXIT_FAIL;
+        }
+    }
     int32_t *toks = malloc((size_t)n_toks * sizeof *toks);
     float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
     int rc = M40_EXIT_OK;
@@ -219,10 +246,15 @@ int m40_cmd_bench(int argc, char **argv) {
     fill_tokens(toks, n_toks, m->cfg.n_vocab);
     if (!a.json) {
         printf("device: %s (load %.2f s)\n", be.device_desc, t_load);
-        printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %12s |\n", "model", "size", "params",
+        if (env.copy_gbps > 0.0)
+            printf("VRAM: weights %.0f MiB, KV %.0f MiB, scratch %.0f MiB; device copy bandwidth "
+                   "%.0f GB/s (decode rows: weights read per second, share of that)\n",
+                   env.vram.weights / 1048576.0, env.vram.kv / 1048576.0,
+                   env.vram.scratch / 1048576.0, env.copy_gbps);
+        printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %19s |\n", "model", "size", "params",
                "bknd", "test", "t/s", "weights read");
         printf("|------------------------------|--------------|-----------|-------|---------|---"
-               "--------------------|--------------|\n");
+               "--------------------|---------------------|\n");
     }
     double mean, sd;
     char test[32];
@@ -230,7 +262,7 @@ int m40_cmd_bench(int argc, char **argv) {
         if (measure(&be, run_pp, toks, a.pp, a.reps, logits, &mean, &sd, &err))
             goto fail;
         snprintf(test, sizeof test, "pp%d", a.pp);
-        print_row(&a, m, &be, test, mean, sd, 0);
+        print_row(&a, m, &be, &env, test, mean, sd, 0);
     }
     if (a.tg > 0) {
         if (measure(&be, run_tg, toks, a.tg, a.reps, logits, &mean, &sd, &err))
@@ -239,7 +271,7 @@ int m40_cmd_bench(int argc, char **argv) {
             snprintf(test, sizeof test, "tg%d@d%d", a.tg, a.depth);
         else
             snprintf(test, sizeof test, "tg%d", a.tg);
-        print_row(&a, m, &be, test, mean, sd, 1);
+        print_row(&a, m, &be, &env, test, mean, sd, 1);
     }
     goto done;
 fail:

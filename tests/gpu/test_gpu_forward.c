@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
 #include "check.h"
 #include "gpu_test.h"
 #include "model/model.h"
@@ -60,6 +61,43 @@ static void *forward_on_thread(void *arg) {
     thread_job *j = arg;
     j->rc = j->be->forward(j->be->impl, 1, &j->token, 1, 0, j->logits, &j->err);
     return NULL;
+}
+
+/* The KV cache layout, read back through m40_cuda_debug_read_kv: slot 0
+ * (prefill then decode) and slot 1 (token by token) hold the same n_all
+ * positions, so every (layer, position) must match between the slots up to
+ * FP16 rounding steps, be non-zero, and reads outside the cache must fail. */
+static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
+    m40_cuda *cu = gpu->impl;
+    int kv_dim = m->cfg.n_head_kv * m->cfg.head_dim;
+    float *k0 = malloc((size_t)kv_dim * 4), *v0 = malloc((size_t)kv_dim * 4);
+    float *k1 = malloc((size_t)kv_dim * 4), *v1 = malloc((size_t)kv_dim * 4);
+    m40_err err = {{0}};
+    double worst = 0.0, mag = 0.0;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        for (int p = 0; p < n_all; p++) {
+            int ok = !m40_cuda_debug_read_kv(cu, 0, l, p, k0, v0, &err) &&
+                     !m40_cuda_debug_read_kv(cu, 1, l, p, k1, v1, &err);
+            CHECK(ok);
+            if (!ok)
+                break;
+            double row_mag = 0.0;
+            for (int i = 0; i < kv_dim; i++) {
+                worst = fmax(worst, fmax(fabs(k0[i] - k1[i]), fabs(v0[i] - v1[i])));
+                row_mag = fmax(row_mag, fmax(fabs(k0[i]), fabs(v0[i])));
+            }
+            CHECK(row_mag > 0.0);
+            mag = fmax(mag, row_mag);
+        }
+    }
+    if (worst > 1e-2 * mag)
+        fprintf(stderr, "KV slot 0 vs slot 1: max diff %.3g of max %.3g\n", worst, mag);
+    CHECK(worst <= 1e-2 * mag);
+    CHECK(m40_cuda_debug_read_kv(cu, 2, 0, 0, k0, v0, &err) != 0);
+    CHECK(m40_cuda_debug_read_kv(cu, 0, m->cfg.n_layer, 0, k0, v0, &err) != 0);
+    CHECK(m40_cuda_debug_read_kv(cu, 0, 0, 128, k0, v0, &err) != 0);
+    CHECK(m40_cuda_debug_read_kv(cu, 0, 0, -1, k0, v0, &err) != 0);
+    free(k0), free(v0), free(k1), free(v1);
 }
 
 static void test_model(const char *path) {
@@ -108,6 +146,8 @@ static void test_model(const char *path) {
     if (pd >= 1e-4)
         fprintf(stderr, "%s: prefill+decode vs token-by-token: %.3g\n", path, pd);
     CHECK(pd < 1e-4);
+    if (ok)
+        check_kv_layout(&gpu, m, n_all);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !gpu.forward_greedy(gpu.impl, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

@@ -40,6 +40,10 @@ typedef struct m40_cuda_vram {
  * GPU (for `info` and the fit check). */
 m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_backend_options *opts);
 
+/* The device's copy bandwidth (device to device, read + write bytes per
+ * second / 1e9), measured on two 256 MiB buffers (bench's yardstick). */
+int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err);
+
 /* Reads position `pos` of layer `layer` of `slot` back from the KV cache as
  * FP32 (k and v: kv_dim floats each): a debug view for layout tests. */
 int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t pos, float *k,

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/ops.h"
@@ -700,5 +701,34 @@ int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t po
         v[i] = m40_fp16_to_fp32(h[cu->kv_dim + i]);
     }
     free(h);
+    return rc ? -1 : 0;
+}
+
+int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err) {
+    size_t bytes = (size_t)256 << 20;
+    m40_dptr a = 0, b = 0;
+    const m40_cuda_driver *d = cu->gpu.drv;
+    *gb_per_s = 0.0;
+    if (m40_gpu_make_current(&cu->gpu, err) || m40_gpu_alloc(&cu->gpu, &a, bytes, err) ||
+        m40_gpu_alloc(&cu->gpu, &b, bytes, err)) {
+        m40_gpu_free(&cu->gpu, a);
+        return -1;
+    }
+    double best = 0.0;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 6; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = m40_cu_check(d, d->cuMemcpyDtoD(b, a, bytes), "cuMemcpyDtoD", err) ||
+             m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        double gbps = s > 0.0 ? 2.0 * (double)bytes / s / 1e9 : 0.0; /* read + write */
+        if (i > 0 && gbps > best)
+            best = gbps; /* the first copy is a warm-up */
+    }
+    m40_gpu_free(&cu->gpu, a);
+    m40_gpu_free(&cu->gpu, b);
+    *gb_per_s = best;
     return rc ? -1 : 0;
 }
