@@ -27,20 +27,21 @@ typedef struct serve_args {
 } serve_args;
 
 static void serve_usage(FILE *out) {
-    fprintf(out, "usage: m40-llm serve [-m MODEL] [options]\n"
-                 "  -m, --model FILE        GGUF model (default: " M40_CLI_DEFAULT_MODEL ")\n"
-                 "  --host ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
-                 "  --port N                TCP port (default 8080; 0: any free port)\n"
-                 "  --parallel N            KV slots (default 1; requests run one at a time)\n"
-                 "  --queue N               requests that may wait; more get 503 (default 64)\n"
-                 "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
-                 "  --device auto|cpu|cuda  where to run (default auto)\n"
-                 "  --gpu N                 CUDA device ordinal\n"
-                 "  -t, --threads N         CPU threads (default: all)\n"
-                 "  --api-key KEY           require Authorization: Bearer KEY (not on /health)\n"
-                 "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
-                 "  -v, --verbose           log loading details\n"
-                 "API: docs/server-api.md\n");
+    fprintf(out,
+            "usage: m40-llm serve [-m MODEL] [options]\n"
+            "  -m, --model FILE        GGUF model (default: " M40_CLI_DEFAULT_MODEL ")\n"
+            "  --host ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
+            "  --port N                TCP port (default 8080; 0: any free port)\n"
+            "  --parallel N            requests generating at once, one KV slot each (default 1)\n"
+            "  --queue N               requests that may wait; more get 503 (default 64)\n"
+            "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
+            "  --device auto|cpu|cuda  where to run (default auto)\n"
+            "  --gpu N                 CUDA device ordinal\n"
+            "  -t, --threads N         CPU threads (default: all)\n"
+            "  --api-key KEY           require Authorization: Bearer KEY (not on /health)\n"
+            "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
+            "  -v, --verbose           log loading details\n"
+            "API: docs/server-api.md\n");
 }
 
 /* A flag with a value: 1 consumed, 0 unknown, -1 bad value. */

@@ -1,6 +1,7 @@
 /* engine.c - see engine.h. */
 #include "engine/engine.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,9 +15,32 @@ struct m40_engine {
     m40_model *model;
     m40_tokenizer *tok;
     m40_backend be;
-    int32_t n_ctx;
-    float *logits; /* [n_vocab] */
+    int32_t n_ctx, n_slots, n_batch;
+    float *logits; /* [n_slots][n_vocab]: each slot samples from its own */
+    /* The backend runs one forward at a time. Callers generating on
+     * different slots from different threads take turns, first come first
+     * served (a ticket lock: a plain mutex lets the thread that just
+     * released it win again and starve the others). */
+    pthread_mutex_t fwd_mu;
+    pthread_cond_t fwd_cv;
+    unsigned long fwd_next, fwd_serving;
+    int fwd_init;
 };
+
+static void fwd_lock(m40_engine *e) {
+    pthread_mutex_lock(&e->fwd_mu);
+    unsigned long mine = e->fwd_next++;
+    while (e->fwd_serving != mine)
+        pthread_cond_wait(&e->fwd_cv, &e->fwd_mu);
+    pthread_mutex_unlock(&e->fwd_mu);
+}
+
+static void fwd_unlock(m40_engine *e) {
+    pthread_mutex_lock(&e->fwd_mu);
+    e->fwd_serving++;
+    pthread_cond_broadcast(&e->fwd_cv);
+    pthread_mutex_unlock(&e->fwd_mu);
+}
 
 /* ---- set-up ------------------------------------------------------------- */
 
@@ -46,7 +70,12 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
     if (bo.n_batch <= 0)
         bo.n_batch = 512;
     e->n_ctx = bo.n_ctx;
-    e->logits = malloc((size_t)e->model->cfg.n_vocab * sizeof *e->logits);
+    e->n_slots = bo.n_slots;
+    e->n_batch = bo.n_batch;
+    pthread_mutex_init(&e->fwd_mu, NULL);
+    pthread_cond_init(&e->fwd_cv, NULL);
+    e->fwd_init = 1;
+    e->logits = malloc((size_t)bo.n_slots * (size_t)e->model->cfg.n_vocab * sizeof *e->logits);
     if (!e->logits) {
         m40_errf(err, "out of memory");
         goto fail;
@@ -67,6 +96,10 @@ void m40_engine_close(m40_engine *e) {
     m40_tokenizer_free(e->tok);
     m40_model_free(e->model);
     free(e->logits);
+    if (e->fwd_init) {
+        pthread_cond_destroy(&e->fwd_cv);
+        pthread_mutex_destroy(&e->fwd_mu);
+    }
     free(e);
 }
 
@@ -79,6 +112,10 @@ const m40_tokenizer *m40_engine_tokenizer(const m40_engine *e) {
 const m40_backend *m40_engine_backend(const m40_engine *e) {
     return &e->be;
 }
+int32_t m40_engine_n_slots(const m40_engine *e) {
+    return e->n_slots;
+}
+
 int32_t m40_engine_n_ctx(const m40_engine *e) {
     return e->n_ctx;
 }
@@ -190,14 +227,26 @@ static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
            s->presence_penalty == 0.0f && s->frequency_penalty == 0.0f && s->n_bias == 0;
 }
 
-/* Runs tokens at pos and picks the next token. */
+/* Runs tokens at pos and picks the next token. A long prompt goes through
+ * the backend n_batch tokens per turn, so other slots' decode steps run
+ * between its chunks instead of waiting for all of it. */
 static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *ids, int32_t n,
                 int32_t pos, m40_token *next, m40_err *err) {
-    if (greedy_on_device(e, &smp->params))
-        return e->be.forward_greedy(e->be.impl, slot, ids, n, pos, next, err);
-    if (e->be.forward(e->be.impl, slot, ids, n, pos, e->logits, err))
-        return -1;
-    return m40_sampler_sample(smp, e->logits, next, err);
+    float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
+    int greedy = greedy_on_device(e, &smp->params);
+    for (int32_t done = 0; done < n;) {
+        int32_t k = n - done < e->n_batch ? n - done : e->n_batch;
+        int last = done + k == n;
+        fwd_lock(e);
+        int rc = last && greedy
+                     ? e->be.forward_greedy(e->be.impl, slot, ids + done, k, pos + done, next, err)
+                     : e->be.forward(e->be.impl, slot, ids + done, k, pos + done, logits, err);
+        fwd_unlock(e);
+        if (rc)
+            return -1;
+        done += k;
+    }
+    return greedy ? 0 : m40_sampler_sample(smp, logits, next, err);
 }
 
 typedef struct gen_state {

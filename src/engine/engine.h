@@ -9,8 +9,8 @@
  * EOT...), a stop string (matched across token boundaries), max_tokens, a
  * full context, or the callback asking to cancel.
  *
- * Owns: model, tokenizer, backend, per-slot state. Touches: nothing of HTTP
- * or the terminal.
+ * Owns: model, tokenizer, backend, per-slot state, the lock that takes
+ * turns on the backend. Touches: nothing of HTTP or the terminal.
  */
 #ifndef M40_ENGINE_ENGINE_H
 #define M40_ENGINE_ENGINE_H
@@ -42,6 +42,7 @@ const m40_model *m40_engine_model(const m40_engine *e);
 const m40_tokenizer *m40_engine_tokenizer(const m40_engine *e);
 const m40_backend *m40_engine_backend(const m40_engine *e);
 int32_t m40_engine_n_ctx(const m40_engine *e);
+int32_t m40_engine_n_slots(const m40_engine *e);
 
 typedef struct m40_gen_params {
     m40_sampler_params sampling;
@@ -92,7 +93,11 @@ int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
 int m40_engine_starts_with_bos(const m40_engine *e, const char *text, size_t len);
 
 /* Generates a continuation of `prompt` on `slot` (0 <= slot < n_slots).
- * The slot's previous contents are discarded. */
+ * The slot's previous contents are discarded. Several threads may generate
+ * at once, each on its own slot: their forward steps take turns on the
+ * backend (first come, first served; a prompt in n_batch chunks), while
+ * sampling and detokenizing run in parallel. One slot must not be used by
+ * two calls at once. */
 int m40_engine_generate(m40_engine *e, int32_t slot, const char *prompt, size_t prompt_len,
                         const m40_gen_params *p, m40_text_fn on_text, void *user,
                         m40_gen_stats *stats, m40_err *err);

@@ -1,11 +1,15 @@
-/* jobs.c - the bounded job queue and the one engine worker thread.
+/* jobs.c - the bounded job queue and the engine workers.
  *
- * The engine is not thread-safe and its backend runs one forward at a time,
- * so every engine call the server makes happens here, on one thread, one
- * job after another (slot 0). Connections only submit jobs and wait.
+ * One worker thread per KV slot (--parallel N): each takes the next job
+ * from the queue and runs it on its own slot, so up to N requests generate
+ * at once. Their forward steps take turns on the backend inside the engine
+ * (m40_engine_generate); everything else (sampling, detokenizing, stop
+ * strings) runs on the workers in parallel. Continuous batching (several
+ * slots' steps in one forward) would replace those turns without changing
+ * this file's shape. Connections only submit jobs and wait.
  *
- * Owns: the queue, the worker thread, each job's text buffer. Touches: the
- * engine (this thread only); never HTTP.
+ * Owns: the queue, the worker threads, each job's text buffer. Touches:
+ * the engine (worker threads only); never HTTP.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -90,11 +94,12 @@ static int on_text(void *user, const char *text, size_t len) {
     return rc;
 }
 
-static int run_generate(srv_queue *q, srv_job *j, const char *prompt, size_t len, m40_err *err) {
-    return m40_engine_generate(q->engine, 0, prompt, len, &j->gp, on_text, j, &j->st, err);
+static int run_generate(srv_queue *q, int slot, srv_job *j, const char *prompt, size_t len,
+                        m40_err *err) {
+    return m40_engine_generate(q->engine, slot, prompt, len, &j->gp, on_text, j, &j->st, err);
 }
 
-static int run_chat(srv_queue *q, srv_job *j, m40_err *err) {
+static int run_chat(srv_queue *q, int slot, srv_job *j, m40_err *err) {
     char *prompt = NULL;
     size_t len = 0;
     int fallback = 0;
@@ -105,7 +110,7 @@ static int run_chat(srv_queue *q, srv_job *j, m40_err *err) {
     j->gp.parse_special = 1;
     if (m40_engine_starts_with_bos(q->engine, prompt, len))
         j->gp.add_special = 0;
-    int rc = run_generate(q, j, prompt, len, err);
+    int rc = run_generate(q, slot, j, prompt, len, err);
     free(prompt);
     return rc;
 }
@@ -135,12 +140,12 @@ static int run_detokenize(srv_queue *q, srv_job *j, m40_err *err) {
     return rc;
 }
 
-static void run_job(srv_queue *q, srv_job *j) {
+static void run_job(srv_queue *q, int slot, srv_job *j) {
     m40_err err = {{0}};
     int rc;
     switch (j->kind) {
         case SRV_JOB_CHAT:
-            rc = run_chat(q, j, &err);
+            rc = run_chat(q, slot, j, &err);
             break;
         case SRV_JOB_TOKENIZE:
             rc = run_tokenize(q, j, &err);
@@ -149,7 +154,7 @@ static void run_job(srv_queue *q, srv_job *j) {
             rc = run_detokenize(q, j, &err);
             break;
         default:
-            rc = run_generate(q, j, j->prompt, j->prompt_len, &err);
+            rc = run_generate(q, slot, j, j->prompt, j->prompt_len, &err);
             break;
     }
     if (!rc && (j->kind == SRV_JOB_GENERATE || j->kind == SRV_JOB_CHAT))
@@ -164,7 +169,8 @@ static void run_job(srv_queue *q, srv_job *j) {
 }
 
 static void *worker_main(void *arg) {
-    srv_queue *q = arg;
+    srv_worker *w = arg;
+    srv_queue *q = w->q;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->head && !q->stopping)
@@ -176,8 +182,8 @@ static void *worker_main(void *arg) {
         if (!q->head)
             q->tail = NULL;
         q->depth--;
-        q->busy = 1;
-        q->current = j;
+        q->busy++;
+        w->current = j;
         pthread_mutex_unlock(&q->mu);
 
         pthread_mutex_lock(&j->mu);
@@ -191,13 +197,14 @@ static void *worker_main(void *arg) {
             pthread_cond_broadcast(&j->cv);
             pthread_mutex_unlock(&j->mu);
         } else {
-            run_job(q, j);
+            run_job(q, w->slot, j);
         }
-        srv_job_unref(j);
-
         pthread_mutex_lock(&q->mu);
-        q->busy = 0;
-        q->current = NULL;
+        q->busy--;
+        w->current = NULL;
+        pthread_mutex_unlock(&q->mu);
+        srv_job_unref(j);
+        pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;
@@ -205,17 +212,27 @@ static void *worker_main(void *arg) {
 
 int srv_queue_start(srv_queue *q, m40_engine *e, int cap, srv_metrics *m, m40_err *err) {
     memset(q, 0, sizeof *q);
+    int n = m40_engine_n_slots(e) > 0 ? m40_engine_n_slots(e) : 1;
+    q->workers = calloc((size_t)n, sizeof *q->workers);
+    if (!q->workers)
+        return m40_errf(err, "out of memory");
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     q->cap = cap > 0 ? cap : 64;
     q->engine = e;
     q->metrics = m;
-    if (pthread_create(&q->thread, NULL, worker_main, q)) {
-        pthread_cond_destroy(&q->cv);
-        pthread_mutex_destroy(&q->mu);
-        return m40_errf(err, "cannot start the engine worker thread");
+    q->n_workers = n;
+    for (int i = 0; i < n; i++) {
+        srv_worker *w = &q->workers[i];
+        w->q = q;
+        w->slot = i;
+        if (pthread_create(&w->thread, NULL, worker_main, w)) {
+            srv_queue_stop(q);
+            srv_queue_destroy(q);
+            return m40_errf(err, "cannot start engine worker thread %d", i);
+        }
+        w->started = 1;
     }
-    q->thread_started = 1;
     return 0;
 }
 
@@ -231,17 +248,17 @@ static void job_abandon(srv_job *j) {
 }
 
 void srv_queue_stop(srv_queue *q) {
-    pthread_mutex_lock(&q->mu);
-    int started = q->thread_started;
-    pthread_mutex_unlock(&q->mu);
-    if (!started)
+    if (!q->workers)
         return;
     pthread_mutex_lock(&q->mu);
     q->stopping = 1;
-    if (q->current) { /* the running job stops at its next piece */
-        pthread_mutex_lock(&q->current->mu);
-        q->current->cancel = 1;
-        pthread_mutex_unlock(&q->current->mu);
+    for (int i = 0; i < q->n_workers; i++) {
+        srv_job *cur = q->workers[i].current;
+        if (cur) { /* a running job stops at its next piece */
+            pthread_mutex_lock(&cur->mu);
+            cur->cancel = 1;
+            pthread_mutex_unlock(&cur->mu);
+        }
     }
     srv_job *j = q->head;
     q->head = q->tail = NULL;
@@ -254,13 +271,20 @@ void srv_queue_stop(srv_queue *q) {
         srv_job_unref(j);
         j = next;
     }
-    pthread_join(q->thread, NULL);
-    q->thread_started = 0;
+    for (int i = 0; i < q->n_workers; i++) {
+        if (q->workers[i].started)
+            pthread_join(q->workers[i].thread, NULL);
+        q->workers[i].started = 0;
+    }
 }
 
 void srv_queue_destroy(srv_queue *q) {
+    if (!q->workers)
+        return;
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
+    free(q->workers);
+    q->workers = NULL;
 }
 
 int srv_queue_submit(srv_queue *q, srv_job *j) {

@@ -126,7 +126,7 @@ char *srv_metrics_render(srv_metrics *m, int depth, int busy) {
         "# TYPE m40_prompt_tokens_total counter\nm40_prompt_tokens_total %llu\n"
         "# HELP m40_generated_tokens_total Tokens generated.\n"
         "# TYPE m40_generated_tokens_total counter\nm40_generated_tokens_total %llu\n"
-        "# HELP m40_queue_depth Jobs waiting for the engine worker.\n"
+        "# HELP m40_queue_depth Jobs waiting for a free slot.\n"
         "# TYPE m40_queue_depth gauge\nm40_queue_depth %d\n"
         "# HELP m40_slots_busy Slots running a job.\n"
         "# TYPE m40_slots_busy gauge\nm40_slots_busy %d\n"

@@ -2,10 +2,10 @@
  *
  * Threads. libmicrohttpd runs one thread per connection; those threads
  * parse requests and write responses but never touch the engine. One engine
- * worker thread (jobs.c) takes jobs from a bounded queue (opts.queue long)
- * and runs them one at a time on slot 0: the backend is created with
- * n_slots = --parallel for later continuous batching, but today requests
- * are served one after another. A full queue answers 503 with Retry-After.
+ * worker thread per KV slot (--parallel N, jobs.c) takes jobs from a bounded
+ * queue (opts.queue long) and runs them on its slot, so N requests generate
+ * at once; their forward steps take turns on the backend (engine.h). A full
+ * queue answers 503 with Retry-After.
  * A connection waits on its job's condition variable and forwards text as
  * the worker produces it; a streaming client that goes away cancels its
  * job (the engine's text callback returns non-zero).

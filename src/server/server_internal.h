@@ -52,24 +52,33 @@ typedef struct srv_job {
     char errmsg[512];
 } srv_job;
 
-/* ---- jobs.c: the bounded queue and the engine worker ---------------------- */
+/* ---- jobs.c: the bounded queue and the engine workers --------------------- */
+
+/* One engine worker: a thread that owns KV slot `slot`. */
+typedef struct srv_worker {
+    struct srv_queue *q;
+    int slot;
+    pthread_t thread;
+    int started;
+    srv_job *current; /* the job it runs (q->mu guards this) */
+} srv_worker;
 
 typedef struct srv_queue {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     srv_job *head, *tail;
     int depth, cap;
-    int busy;         /* the worker is running a job */
-    srv_job *current; /* that job */
+    int busy; /* workers running a job */
     int stopping;
-    pthread_t thread;
-    int thread_started;
+    srv_worker *workers; /* one per slot */
+    int n_workers;
     m40_engine *engine;
     struct srv_metrics *metrics;
 } srv_queue;
 
+/* Starts one worker per engine slot (--parallel). */
 int srv_queue_start(srv_queue *q, m40_engine *e, int cap, struct srv_metrics *m, m40_err *err);
-/* Cancels queued and running jobs, joins the worker; later submits fail.
+/* Cancels queued and running jobs, joins the workers; later submits fail.
  * srv_queue_destroy frees the rest once no connection can submit. */
 void srv_queue_stop(srv_queue *q);
 void srv_queue_destroy(srv_queue *q);

@@ -330,6 +330,76 @@ def test_disconnect(s):
     leave_early(s, False)
 
 
+def open_stream(s, prompt, max_tokens=-1):
+    """Starts a streaming /generate on a raw socket; returns it once text arrived."""
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
+    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True,
+                       "stream": True, "temperature": 0}).encode()
+    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    got = b""
+    while b'"text"' not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return sock, b'"text"' in got
+
+
+def test_parallel(model):
+    """--parallel 3: three requests generate at once, each on its own slot,
+    and a request's text does not depend on what runs beside it."""
+    s = Server(model, "--parallel", "3", "--ctx-size", "2048")
+    try:
+        req = dict(SAMPLING, prompt="the same prompt", max_tokens=40, ignore_eos=True, seed=11)
+        st, _, alone = s.json("POST", "/generate", req)
+        check(st == 200 and alone.get("text"), "parallel: a request alone: %s %r" % (st, alone))
+        socks = []
+        for i in range(2):
+            sock, ok = open_stream(s, "neighbour %d" % i)
+            check(ok, "parallel: stream %d started" % i)
+            socks.append(sock)
+        # two long streams hold two slots; the third slot serves this one now
+        st, _, beside = s.json("POST", "/generate", req)
+        check(st == 200 and beside.get("text") == alone.get("text"),
+              "parallel: same text beside two streams: %r vs %r" %
+              (beside.get("text") if isinstance(beside, dict) else beside, alone.get("text")))
+        sock, ok = open_stream(s, "third")
+        socks.append(sock)
+        deadline = time.time() + 5
+        busy = None
+        while time.time() < deadline:
+            busy = metric(s, "m40_slots_busy")
+            if busy == 3:
+                break
+            time.sleep(0.02)
+        check(ok and busy == 3, "parallel: three jobs running at once (busy %r)" % busy)
+        # a fourth waits in the queue while three run
+        deadline = time.time() + 2
+        depth = None
+        fourth = threading.Thread(target=lambda: s.request("POST", "/generate",
+                                                           dict(req, max_tokens=4)))
+        fourth.start()
+        while time.time() < deadline:
+            depth = metric(s, "m40_queue_depth")
+            if depth == 1:
+                break
+            time.sleep(0.02)
+        check(depth == 1, "parallel: the fourth request waits (queue depth %r)" % depth)
+        for sock in socks:
+            sock.close()
+        fourth.join(60)
+        check(not fourth.is_alive(), "parallel: the fourth request ran once slots freed")
+        deadline = time.time() + 2
+        while time.time() < deadline and metric(s, "m40_slots_busy") != 0:
+            time.sleep(0.02)
+        check(metric(s, "m40_slots_busy") == 0, "parallel: all slots free after hang-ups")
+        rc = s.stop()
+        check(rc == 0, "parallel: SIGTERM exit %r" % rc)
+    finally:
+        s.stop()
+
+
 def test_api_key(model):
     s = Server(model, "--api-key", "sekret")
     try:
@@ -399,10 +469,11 @@ def main():
             check(rc == 0, "SIGTERM: exit status %r" % rc)
         finally:
             s.stop()
-        try:
-            test_api_key(model)
-        except Exception as e:
-            check(False, "test_api_key raised %r" % e)
+        for t in (test_api_key, test_parallel):
+            try:
+                t(model)
+            except Exception as e:
+                check(False, "%s raised %r" % (t.__name__, e))
     print("%d passed, %d failed" % (PASSES, FAILS))
     sys.exit(1 if FAILS else 0)
 
