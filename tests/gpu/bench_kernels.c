@@ -9,7 +9,9 @@
  *    Llama-2-7B / 1B-class matrix shape, in GB/s of weights read;
  *  - attention decode by context length and head layout;
  *  - prefill GEMM (dequantized FP32, 512 tokens) with cuBLAS and our kernel;
- *  - RMSNorm and RoPE.
+ *  - RMSNorm and RoPE;
+ *  - one Llama-2-7B layer's parts, a decode step against a 512-token
+ *    prefill.
  * Kernels are timed back to back inside a CUDA graph (as a decode step runs
  * them), so launch gaps are the GPU's, not the host's. Weights are random
  * bytes: the kernels' speed does not depend on the values. Not a test: it
@@ -380,6 +382,143 @@ static void bench_prefill_and_small(void) {
         m40_gpu_free(&g_gpu, all[i]);
 }
 
+/* ---- one layer's parts, decode vs prefill -------------------------------- */
+
+/* Llama-2-7B layer, Q4_0 weights (repacked), 512-token prefill vs one
+ * decode step at position 511: where a layer's time goes in each. */
+typedef struct layer_ctx {
+    int T;
+    m40_dweight wqkv, wo, wgu, wdown;
+    m40_dptr x, xb, qkv, att, gu, hb, norm, cs, pos, kc, vc, attn_tmp, deq;
+    int part;
+} layer_ctx;
+
+enum { LP_NORM, LP_QKV, LP_ROPE, LP_KV, LP_ATTN, LP_WO, LP_GU, LP_SWIGLU, LP_DOWN, LP_COUNT };
+static const char *const k_part_names[LP_COUNT] = {
+    "rmsnorm",           "q|k|v projection",   "rope",   "kv store",       "attention",
+    "output projection", "gate|up projection", "swiglu", "down projection"};
+
+/* y[T][w.rows] = x W^T: the mat-vec for one token, dequantize + SGEMM for
+ * more (cuBLAS when on), as the forward does. */
+static int lp_matmul(layer_ctx *c, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_err *err) {
+    if (c->T == 1)
+        return m40_cuda_gemv(&g_ops, w, y, x, 0, 0, err);
+    if (m40_cuda_dequant_rows(&g_ops, w, c->deq, 0, 0, w->rows, err))
+        return -1;
+    if (!m40_cublas_active(&g_gpu.blas))
+        return m40_cuda_sgemm_nt(&g_ops, y, x, c->deq, c->T, w->rows, w->cols, w->rows, 0, err);
+    m40_cublas *b = &g_gpu.blas;
+    const float one = 1.0f, zero = 0.0f;
+    int st = b->sgemm(b->handle, M40_CUBLAS_OP_T, M40_CUBLAS_OP_N, w->rows, c->T, w->cols, &one,
+                      (const float *)(uintptr_t)c->deq, w->cols, (const float *)(uintptr_t)x,
+                      w->cols, &zero, (float *)(uintptr_t)y, w->rows);
+    return st ? m40_errf(err, "cublasSgemm: status %d", st) : 0;
+}
+
+static int op_layer_part(void *p, m40_err *err) {
+    layer_ctx *c = p;
+    const int d = 4096, n_ff = 11008, ld = 3 * 4096, T = c->T;
+    m40_dptr k = c->qkv + (size_t)d * 4, v = k + (size_t)d * 4;
+    switch (c->part) {
+        case LP_NORM:
+            return m40_cuda_rmsnorm(&g_ops, c->xb, c->x, c->norm, T, d, 1e-5f, err);
+        case LP_QKV:
+            return lp_matmul(c, &c->wqkv, c->qkv, c->xb, err);
+        case LP_ROPE:
+            return m40_cuda_rope_apply(&g_ops, c->qkv, c->cs, T, 64, 128, 128, M40_ROPE_NORM, ld,
+                                       err);
+        case LP_KV:
+            return m40_cuda_kv_store(&g_ops, c->kc, c->vc, k, v, c->pos, d, T, ld, err);
+        case LP_ATTN: {
+            int chunk = T == 1 ? m40_cuda_attn_decode_chunk(512) : M40_ATTN_CHUNK;
+            return m40_cuda_attention(&g_ops, c->att, c->qkv, ld, c->kc, c->vc, c->pos, T, 511,
+                                      chunk, 32, 32, 128, c->attn_tmp, err);
+        }
+        case LP_WO:
+            return lp_matmul(c, &c->wo, c->xb, c->att, err);
+        case LP_GU:
+            return lp_matmul(c, &c->wgu, c->gu, c->xb, err);
+        case LP_SWIGLU:
+            return m40_cuda_swiglu(&g_ops, c->hb, c->gu, c->gu + (size_t)n_ff * 4, T, n_ff,
+                                   2 * n_ff, err);
+        default:
+            return lp_matmul(c, &c->wdown, c->xb, c->hb, err);
+    }
+}
+
+static m40_dweight lp_weight(int rows, int cols, m40_dptr tmp) {
+    m40_dweight w = {.type = M40_GGML_Q4_0,
+                     .cols = cols,
+                     .rows = rows,
+                     .row_bytes = (int64_t)m40_ggml_row_bytes(M40_GGML_Q4_0, (uint64_t)cols)};
+    size_t bytes = (size_t)w.row_bytes * (size_t)rows;
+    w.ptr = dalloc(bytes);
+    fill_random(w.ptr, bytes, (unsigned)rows);
+    m40_err err = {{0}};
+    if (m40_cuda_repack(&g_ops, &w, tmp, &err))
+        die(&err);
+    return w;
+}
+
+static void bench_layer_parts(void) {
+    const int d = 4096, n_ff = 11008, B = 512;
+    const m40_cuda_driver *dr = g_gpu.drv;
+    m40_err err = {{0}};
+    m40_dptr tmp = dalloc((size_t)2 * n_ff * d);
+    layer_ctx c = {0};
+    c.wqkv = lp_weight(3 * d, d, tmp);
+    c.wo = lp_weight(d, d, tmp);
+    c.wgu = lp_weight(2 * n_ff, d, tmp);
+    c.wdown = lp_weight(d, n_ff, tmp);
+    m40_dptr *bufs[] = {&c.x, &c.xb, &c.qkv, &c.att, &c.gu, &c.hb, &c.norm, &c.cs};
+    size_t floats[] = {(size_t)B * d,        (size_t)B * d,    (size_t)B * 3 * d, (size_t)B * d,
+                       (size_t)B * 2 * n_ff, (size_t)B * n_ff, (size_t)d,         (size_t)B * 128};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        *bufs[i] = dalloc(floats[i] * 4);
+        if (m40_cu_check(dr, dr->cuMemsetD8(*bufs[i], 0x3c, floats[i] * 4), "cuMemsetD8", &err))
+            die(&err);
+    }
+    c.kc = dalloc((size_t)B * d * 2);
+    c.vc = dalloc((size_t)B * d * 2);
+    c.attn_tmp = dalloc(m40_cuda_attn_scratch_floats(B, 32, 128, B, M40_ATTN_CHUNK) * 4 +
+                        m40_cuda_attn_scratch_floats(1, 32, 128, B, 32) * 4);
+    c.deq = dalloc((size_t)2 * n_ff * d * 4);
+    int32_t pos[512];
+    for (int i = 0; i < B; i++)
+        pos[i] = i;
+    c.pos = dalloc(sizeof pos);
+    if (m40_gpu_upload(&g_gpu, c.pos, pos, sizeof pos, &err))
+        die(&err);
+    double t1[LP_COUNT], tb[LP_COUNT], sum1 = 0.0, sumb = 0.0;
+    for (int p = 0; p < LP_COUNT; p++) {
+        c.part = p;
+        c.T = B;
+        /* position 511 for the decode step: its pos entry */
+        tb[p] = time_op_with(op_layer_part, &c, 3, 0);
+        m40_dptr saved = c.pos;
+        c.pos = saved + (size_t)(B - 1) * 4;
+        c.T = 1;
+        t1[p] = time_op(op_layer_part, &c, 20);
+        c.pos = saved;
+        sum1 += t1[p];
+        sumb += tb[p];
+    }
+    printf("## one Llama-2-7B layer (Q4_0): decode step vs 512-token prefill\n\n"
+           "cuBLAS %s for the prefill products.\n\n"
+           "| part | decode us | share | prefill us | per token us | share |\n"
+           "|---|---|---|---|---|---|\n",
+           m40_cublas_active(&g_gpu.blas) ? "on" : "off");
+    for (int p = 0; p < LP_COUNT; p++)
+        printf("| %s | %.2f | %.0f%% | %.1f | %.3f | %.0f%% |\n", k_part_names[p], t1[p] * 1e6,
+               100.0 * t1[p] / sum1, tb[p] * 1e6, tb[p] * 1e6 / B, 100.0 * tb[p] / sumb);
+    printf("| **layer** | %.2f | | %.1f | %.3f | |\n\n", sum1 * 1e6, sumb * 1e6, sumb * 1e6 / B);
+    m40_dptr all[] = {tmp,  c.wqkv.ptr, c.wo.ptr, c.wgu.ptr,  c.wdown.ptr, c.x,
+                      c.xb, c.qkv,      c.att,    c.gu,       c.hb,        c.norm,
+                      c.cs, c.kc,       c.vc,     c.attn_tmp, c.deq,       c.pos};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        m40_gpu_free(&g_gpu, all[i]);
+}
+
 int main(int argc, char **argv) {
     g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     gpu_test_open(&g_gpu);
@@ -391,6 +530,7 @@ int main(int argc, char **argv) {
     bench_gemv();
     bench_attention();
     bench_prefill_and_small();
+    bench_layer_parts();
     m40_gpu_close(&g_gpu);
     return 0;
 }
