@@ -4,7 +4,7 @@
  * Queries q: n_q rows of n_head * hd FP32, q_stride floats apart (slices
  * of the fused q|k|v projection), already RoPE'd; query t sees cache
  * positions 0 .. pos_q[t]. Cache k, v: one layer of one sequence,
- * [n_ctx][kv_dim] FP16, KV head g at offset g * hd. Query head h uses KV
+ * [n_ctx][kv_dim] FP16 (FP32 with kv_f32), KV head g at offset g * hd. Query head h uses KV
  * head h / (n_head / n_head_kv) (GQA), so one block handles all query heads
  * of a KV head and loads each K/V element once for the whole group.
  *
@@ -27,13 +27,16 @@
 
 #define M40_ATTN_MAX_HD 256 /* head_dim limit (the host checks it) */
 
-static __device__ __forceinline__ float m40_kv(const uint16_t *p) {
-    return __half2float(__ushort_as_half(*p));
+/* Element i of a KV cache of FP16 or (kv_f32) FP32 values. */
+static __device__ __forceinline__ float m40_kv(const void *cache, long long i, int kv_f32) {
+    return kv_f32 ? ((const float *)cache)[i]
+                  : __half2float(__ushort_as_half(((const unsigned short *)cache)[i]));
 }
 
-M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const uint16_t *k,
-                                 const uint16_t *v, const int *pos_q, int q_stride, int n_head,
-                                 int n_head_kv, int hd, int chunk, int n_split, float scale) {
+M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const void *k,
+                                 const void *v, const int *pos_q, int q_stride, int n_head,
+                                 int n_head_kv, int hd, int chunk, int n_split, float scale,
+                                 int kv_f32) {
     extern __shared__ float smem[];
     const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
@@ -57,10 +60,10 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
 #pragma unroll
         for (int u = 0; u < 2; u++) {
             int p = min(p0 + u * n_warps, end - 1); /* a repeat of a real row past the end */
-            const uint16_t *kp = k + (long long)p * kv_dim + g * hd;
+            long long kp = (long long)p * kv_dim + g * hd;
 #pragma unroll
             for (int i = 0; i < M40_ATTN_MAX_HD / 32; i++)
-                kr[u][i] = lane + 32 * i < hd ? m40_kv(kp + lane + 32 * i) : 0.0f;
+                kr[u][i] = lane + 32 * i < hd ? m40_kv(k, kp + lane + 32 * i, kv_f32) : 0.0f;
         }
         for (int j = 0; j < group; j++) {
             const float *qj = q_s + j * hd;
@@ -108,11 +111,11 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
     for (int i = threadIdx.x; i < group * hd; i += blockDim.x) {
         int j = i / hd, e = i % hd;
         const float *sj = sc + j * chunk;
-        const uint16_t *vp = v + (long long)start * kv_dim + g * hd + e;
+        long long vp = (long long)start * kv_dim + g * hd + e;
         float acc = 0.0f;
 #pragma unroll 8
         for (int p = 0; p < len; p++)
-            acc += sj[p] * m40_kv(vp + (long long)p * kv_dim);
+            acc += sj[p] * m40_kv(v, vp + (long long)p * kv_dim, kv_f32);
         o_part[(((long long)t * n_head + g * group + j) * n_split + s) * hd + e] = acc;
     }
 }

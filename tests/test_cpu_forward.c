@@ -22,13 +22,44 @@
 
 #define N_TOK 11
 
-static m40_cpu *make(const m40_model *m, int n_batch, int threads) {
-    m40_cpu_options o = {.n_ctx = 32, .n_slots = 2, .n_batch = n_batch, .n_threads = threads};
+static m40_cpu *make_kv(const m40_model *m, int n_batch, int threads, int kv_f32) {
+    m40_cpu_options o = {
+        .n_ctx = 32, .n_slots = 2, .n_batch = n_batch, .n_threads = threads, .kv_f32 = kv_f32};
     m40_cpu *cpu = NULL;
     m40_err err = {{0}};
     if (m40_cpu_create(&cpu, m, &o, &err))
         fprintf(stderr, "create: %s\n", err.msg);
     return cpu;
+}
+
+static m40_cpu *make(const m40_model *m, int n_batch, int threads) {
+    return make_kv(m, n_batch, threads, 0);
+}
+
+/* The FP32 KV cache (--cache-type f32): the same batching properties, and
+ * logits close to the FP16 cache's but not equal (the values are stored
+ * unrounded). `f16` holds the FP16 logits of toks. */
+static void check_kv_f32(const m40_model *m, const int32_t *toks, const float *f16) {
+    int nv = m->cfg.n_vocab;
+    float *a = malloc(nv * 4), *c = malloc(nv * 4);
+    m40_err err = {{0}};
+    m40_cpu *whole = make_kv(m, 64, 2, 1), *single = make_kv(m, 64, 1, 1);
+    CHECK(whole && single && a && c);
+    if (whole && single && a && c) {
+        CHECK(m40_cpu_forward(whole, 0, toks, N_TOK, 0, a, &err) == 0);
+        for (int i = 0; i < N_TOK; i++)
+            CHECK(m40_cpu_forward(single, 1, &toks[i], 1, i, c, &err) == 0);
+        CHECK(memcmp(a, c, nv * 4) == 0);
+        double worst = 0.0, mag = 1e-30;
+        for (int i = 0; i < nv; i++) {
+            worst = fmax(worst, fabs((double)a[i] - f16[i]));
+            mag = fmax(mag, fabs((double)f16[i]));
+        }
+        CHECK(worst > 0.0 && worst < 1e-2 * mag);
+    }
+    m40_cpu_destroy(whole);
+    m40_cpu_destroy(single);
+    free(a), free(c);
 }
 
 static void check_model(const char *path) {
@@ -56,6 +87,7 @@ static void check_model(const char *path) {
     for (int i = 0; i < nv; i++)
         finite &= isfinite(a[i]) != 0;
     CHECK(finite);
+    check_kv_f32(m, toks, a);
 
     /* slot 1 of `whole` gets other tokens; slot 0 continues unchanged */
     int32_t other[3] = {9, 8, 7};

@@ -35,7 +35,8 @@ static int create_cpu(m40_backend *be, const m40_model *model, const m40_backend
     m40_cpu_options co = {.n_ctx = opts->n_ctx,
                           .n_slots = opts->n_slots,
                           .n_batch = opts->n_batch,
-                          .n_threads = opts->n_threads};
+                          .n_threads = opts->n_threads,
+                          .kv_f32 = opts->kv_type == M40_KV_F32};
     m40_cpu *cpu;
     if (m40_cpu_create(&cpu, model, &co, err))
         return -1;

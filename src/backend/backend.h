@@ -23,6 +23,12 @@ typedef enum m40_device_kind {
     M40_DEVICE_CUDA = 2,
 } m40_device_kind;
 
+/* What the KV cache stores (llama.cpp's --cache-type). */
+typedef enum m40_kv_type {
+    M40_KV_F16 = 0, /* the precision policy's default */
+    M40_KV_F32 = 1, /* twice the memory; no rounding of keys and values */
+} m40_kv_type;
+
 typedef struct m40_backend_options {
     m40_device_kind device;
     int32_t gpu;       /* CUDA ordinal, -1: automatic */
@@ -32,6 +38,7 @@ typedef struct m40_backend_options {
     int32_t n_threads; /* CPU threads, 0: default */
     int32_t quiet;     /* no load report on stderr */
     int32_t no_graphs; /* CUDA: launch each kernel of a decode step (no graph) */
+    m40_kv_type kv_type;
 } m40_backend_options;
 
 typedef struct m40_backend {

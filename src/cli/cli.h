@@ -34,6 +34,8 @@ void m40_cli_error(const char *fmt, ...);
 /* Parses --device's value (auto, cpu, cuda); prints the error and returns
  * -1 for anything else. */
 int m40_cli_parse_device(const char *value, m40_device_kind *out);
+/* --cache-type f16|f32 (llama.cpp's name; both K and V). */
+int m40_cli_parse_kv_type(const char *value, m40_kv_type *out);
 
 /* Parses a non-negative int flag value; returns -1 (after printing an error
  * naming the flag) when it is not one. */

@@ -24,6 +24,7 @@
 typedef struct bench_args {
     const char *model;
     int pp, tg, reps, json, gpu, n_threads, depth, no_graphs;
+    m40_kv_type kv_type;
     m40_device_kind device;
 } bench_args;
 
@@ -97,7 +98,8 @@ static int parse(bench_args *a, int argc, char **argv) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] "
-                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--no-graphs] [--json]\n"
+                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--cache-type f16|f32] "
+                   "[--no-graphs] [--json]\n"
                    "  -d N         decode after N tokens of context (filled untimed)\n"
                    "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n");
             return 1;
@@ -136,6 +138,9 @@ static int parse(bench_args *a, int argc, char **argv) {
                 return -1;
         } else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
             if (m40_cli_parse_int(f, v, &a->n_threads))
+                return -1;
+        } else if (!strcmp(f, "--cache-type")) {
+            if (m40_cli_parse_kv_type(v, &a->kv_type))
                 return -1;
         } else if (!strcmp(f, "--device")) {
             if (m40_cli_parse_device(v, &a->device))
@@ -213,7 +218,8 @@ int m40_cmd_bench(int argc, char **argv) {
                                                        : 1,
                               .n_threads = a.n_threads,
                               .quiet = 1,
-                              .no_graphs = a.no_graphs};
+                              .no_graphs = a.no_graphs,
+                              .kv_type = a.kv_type};
     m40_backend be;
     char notice[640];
     double t_load = now_s();

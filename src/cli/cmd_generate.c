@@ -45,6 +45,7 @@ static void generate_usage(FILE *out) {
             "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"
             "  --gpu N                 CUDA device ordinal\n"
             "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
+            "  --cache-type f16|f32    KV cache element type (default f16)\n"
             "  -t, --threads N         CPU threads (default: all)\n"
             "  --temperature, --temp X 0 = greedy (default 0.8)\n"
             "  --top-k N               (default 40; 0 = off)\n"
@@ -127,6 +128,8 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
         return m40_cli_parse_int(flag, v, &a->eo.backend.gpu) ? -1 : 1;
     else if (IS("-c") || IS("--ctx-size"))
         return m40_cli_parse_int(flag, v, &a->eo.backend.n_ctx) ? -1 : 1;
+    else if (IS("--cache-type"))
+        return m40_cli_parse_kv_type(v, &a->eo.backend.kv_type) ? -1 : 1;
     else if (IS("-t") || IS("--threads"))
         return m40_cli_parse_int(flag, v, &a->eo.backend.n_threads) ? -1 : 1;
     else if (IS("--temperature") || IS("--temp"))

@@ -35,6 +35,7 @@ static void serve_usage(FILE *out) {
             "  --parallel N            requests generating at once, one KV slot each (default 1)\n"
             "  --queue N               requests that may wait; more get 503 (default 64)\n"
             "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
+            "  --cache-type f16|f32    KV cache element type (default f16)\n"
             "  --device auto|cpu|cuda  where to run (default auto)\n"
             "  --gpu N                 CUDA device ordinal\n"
             "  -t, --threads N         CPU threads (default: all)\n"
@@ -60,6 +61,8 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return m40_cli_parse_int(f, v, &a->so.queue) ? -1 : 1;
     else if (IS("-c") || IS("--ctx-size"))
         return m40_cli_parse_int(f, v, &b->n_ctx) ? -1 : 1;
+    else if (IS("--cache-type"))
+        return m40_cli_parse_kv_type(v, &b->kv_type) ? -1 : 1;
     else if (IS("--device"))
         return m40_cli_parse_device(v, &b->device) ? -1 : 1;
     else if (IS("--gpu"))

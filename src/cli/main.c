@@ -56,6 +56,19 @@ int m40_cli_parse_device(const char *value, m40_device_kind *out) {
     return -1;
 }
 
+int m40_cli_parse_kv_type(const char *value, m40_kv_type *out) {
+    if (!strcmp(value, "f16")) {
+        *out = M40_KV_F16;
+        return 0;
+    }
+    if (!strcmp(value, "f32")) {
+        *out = M40_KV_F32;
+        return 0;
+    }
+    m40_cli_error("--cache-type must be f16 or f32, not \"%s\"", value);
+    return -1;
+}
+
 int m40_cli_parse_int(const char *flag, const char *value, int *out) {
     char *end = NULL;
     if (!value || !*value) {

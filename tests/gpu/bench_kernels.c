@@ -240,7 +240,7 @@ typedef struct attn_ctx {
 static int op_attn(void *p, m40_err *err) {
     attn_ctx *c = p;
     return m40_cuda_attention(&g_ops, c->out, c->q, c->n_head * c->hd, c->kc, c->vc, c->pos, 1,
-                              c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, c->scratch,
+                              c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, 0, c->scratch,
                               err);
 }
 
@@ -428,11 +428,11 @@ static int op_layer_part(void *p, m40_err *err) {
             return m40_cuda_rope_apply(&g_ops, c->qkv, c->cs, T, 64, 128, 128, M40_ROPE_NORM, ld,
                                        err);
         case LP_KV:
-            return m40_cuda_kv_store(&g_ops, c->kc, c->vc, k, v, c->pos, d, T, ld, err);
+            return m40_cuda_kv_store(&g_ops, c->kc, c->vc, k, v, c->pos, d, T, ld, 0, err);
         case LP_ATTN: {
             int chunk = T == 1 ? m40_cuda_attn_decode_chunk(512) : M40_ATTN_CHUNK;
             return m40_cuda_attention(&g_ops, c->att, c->qkv, ld, c->kc, c->vc, c->pos, T, 511,
-                                      chunk, 32, 32, 128, c->attn_tmp, err);
+                                      chunk, 32, 32, 128, 0, c->attn_tmp, err);
         }
         case LP_WO:
             return lp_matmul(c, &c->wo, c->xb, c->att, err);

@@ -143,8 +143,9 @@ static void test_swiglu_and_argmax(void) {
 }
 
 /* Attention of n_q query tokens at the last n_q positions of a context of
- * n_ctx, against the CPU reference, with the cache written by kv_store. */
-static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
+ * n_ctx, against the CPU reference, with the cache written by kv_store
+ * (FP16, or FP32 with kv_f32). */
+static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int kv_f32) {
     const int n_head_kv = 2, n_head = n_head_kv * ratio, kv_dim = n_head_kv * head_dim;
     const int q_dim = n_head * head_dim;
     size_t kv_n = (size_t)n_ctx * kv_dim;
@@ -164,35 +165,42 @@ static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
         pos_all[p] = p;
     for (int t = 0; t < n_q; t++) {
         pos_q[t] = n_ctx - n_q + t;
-        m40_op_attention(want + (size_t)t * q_dim, q + (size_t)t * q_dim, kh, vh, pos_q[t] + 1,
-                         (size_t)kv_dim, n_head, n_head_kv, head_dim, scores);
+        m40_op_attention_kv(want + (size_t)t * q_dim, q + (size_t)t * q_dim,
+                            kv_f32 ? (const void *)k : kh, kv_f32 ? (const void *)v : vh, kv_f32,
+                            pos_q[t] + 1, (size_t)kv_dim, n_head, n_head_kv, head_dim, scores);
     }
     m40_err err = {{0}};
     m40_dptr dk = dev(k, kv_n * 4), dv = dev(v, kv_n * 4), dpos = dev(pos_all, n_ctx * 4);
-    m40_dptr dkc = dev(NULL, kv_n * 2), dvc = dev(NULL, kv_n * 2);
+    size_t elem = kv_f32 ? 4 : 2;
+    m40_dptr dkc = dev(NULL, kv_n * elem), dvc = dev(NULL, kv_n * elem);
     m40_dptr dq = dev(q, (size_t)n_q * q_dim * 4), dpq = dev(pos_q, (size_t)n_q * 4);
     m40_dptr dout = dev(NULL, (size_t)n_q * q_dim * 4);
     /* the chunk the forward uses: short for one query, long for many */
     int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(n_ctx) : M40_ATTN_CHUNK;
     m40_dptr dscr =
         dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx, chunk) * 4);
-    CHECK(m40_cuda_kv_store(&g_ops, dkc, dvc, dk, dv, dpos, kv_dim, n_ctx, kv_dim, &err) == 0);
+    CHECK(m40_cuda_kv_store(&g_ops, dkc, dvc, dk, dv, dpos, kv_dim, n_ctx, kv_dim, kv_f32, &err) ==
+          0);
     CHECK(m40_cuda_attention(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, chunk, n_head,
-                             n_head_kv, head_dim, dscr, &err) == 0);
+                             n_head_kv, head_dim, kv_f32, dscr, &err) == 0);
     if (err.msg[0])
         fprintf(stderr, "%s\n", err.msg);
     CHECK(fetch(got, dout, (size_t)n_q * q_dim * 4) == 0);
-    /* the cache must hold exactly the CPU's FP16 values */
-    uint16_t *kc = malloc(kv_n * 2);
-    CHECK(fetch(kc, dkc, kv_n * 2) == 0);
-    CHECK(memcmp(kc, kh, kv_n * 2) == 0);
+    /* the cache must hold exactly the CPU's FP16 values (or the FP32 ones) */
+    void *kc = malloc(kv_n * elem);
+    CHECK(fetch(kc, dkc, kv_n * elem) == 0);
+    CHECK(memcmp(kc, kv_f32 ? (const void *)k : kh, kv_n * elem) == 0);
     char what[96];
-    snprintf(what, sizeof what, "attention hd=%d ratio=%d ctx=%d n_q=%d", head_dim, ratio, n_ctx,
-             n_q);
+    snprintf(what, sizeof what, "attention hd=%d ratio=%d ctx=%d n_q=%d kv %s", head_dim, ratio,
+             n_ctx, n_q, kv_f32 ? "f32" : "f16");
     CHECK_CLOSE(what, got, want, (size_t)n_q * q_dim, 2e-5);
     free_all();
     free(k), free(v), free(q), free(want), free(got), free(scores), free(kh), free(vh);
     free(pos_all), free(pos_q), free(kc);
+}
+
+static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
+    attention_case_kv(head_dim, ratio, n_ctx, n_q, 0);
 }
 
 static void test_attention_grid(void) {
@@ -205,6 +213,10 @@ static void test_attention_grid(void) {
     /* several queries at once (prefill): causal within the batch */
     attention_case(64, 4, 300, 300);
     attention_case(128, 8, 520, 9);
+    /* the FP32 cache (--cache-type f32) */
+    attention_case_kv(128, 4, 513, 1, 1);
+    attention_case_kv(80, 1, 4096, 1, 1);
+    attention_case_kv(64, 8, 300, 300, 1);
 }
 
 static void test_sgemm(int m, int n, int k) {

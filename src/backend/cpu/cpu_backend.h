@@ -23,6 +23,7 @@ typedef struct m40_cpu_options {
     int32_t n_slots;   /* sequences decoded side by side */
     int32_t n_batch;   /* most tokens one forward call takes (prefill chunk) */
     int32_t n_threads; /* 0: OpenMP's default */
+    int32_t kv_f32;    /* FP32 KV cache instead of FP16 (--cache-type f32) */
 } m40_cpu_options;
 
 int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options *opts,

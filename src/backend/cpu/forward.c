@@ -40,16 +40,17 @@ struct m40_cpu {
     int32_t kv_dim; /* n_head_kv * head_dim */
     int32_t q_dim;  /* n_head * head_dim */
     int32_t n_threads;
-    uint16_t *k_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 */
-    uint16_t *v_cache; /* same shape */
-    float *x;          /* [n_batch][d]    residual stream */
-    float *xb;         /* [n_batch][max(d, q_dim)] normed input / projections */
-    float *q;          /* [n_batch][q_dim] */
-    float *k, *v;      /* [n_batch][kv_dim] */
-    float *att;        /* [n_batch][q_dim] attention output */
-    float *hb, *hb2;   /* [n_batch][n_ff]  MLP gate and up */
-    float *scores;     /* [n_threads][n_ctx] attention scratch */
-    float *rowbuf;     /* [n_threads][max_cols] one dequantized weight row */
+    void *k_cache;   /* [n_slots][n_layer][n_ctx][kv_dim], FP16 or FP32 (opt.kv_f32) */
+    void *v_cache;   /* same shape */
+    size_t kv_elem;  /* bytes per cache element */
+    float *x;        /* [n_batch][d]    residual stream */
+    float *xb;       /* [n_batch][max(d, q_dim)] normed input / projections */
+    float *q;        /* [n_batch][q_dim] */
+    float *k, *v;    /* [n_batch][kv_dim] */
+    float *att;      /* [n_batch][q_dim] attention output */
+    float *hb, *hb2; /* [n_batch][n_ff]  MLP gate and up */
+    float *scores;   /* [n_threads][n_ctx] attention scratch */
+    float *rowbuf;   /* [n_threads][max_cols] one dequantized weight row */
     int32_t max_cols;
 };
 
@@ -97,12 +98,12 @@ static void matmul(m40_cpu *cpu, float *y, const m40_weight *w, const m40_weight
     }
 }
 
-static uint16_t *kv_at(const m40_cpu *cpu, uint16_t *cache, int32_t slot, int32_t layer,
-                       int32_t pos) {
+static void *kv_at(const m40_cpu *cpu, void *cache, int32_t slot, int32_t layer, int32_t pos) {
     const m40_model_config *c = &cpu->model->cfg;
     size_t per_layer = (size_t)cpu->opt.n_ctx * cpu->kv_dim;
     size_t per_slot = per_layer * c->n_layer;
-    return cache + slot * per_slot + layer * per_layer + (size_t)pos * cpu->kv_dim;
+    size_t i = slot * per_slot + layer * per_layer + (size_t)pos * cpu->kv_dim;
+    return (unsigned char *)cache + i * cpu->kv_elem;
 }
 
 /* ---- one layer ---------------------------------------------------------- */
@@ -127,11 +128,16 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
                     freq_factors, c->rope_style);
         m40_op_rope(kt, c->n_head_kv, hd, c->rope_dim, pos0 + t, c->rope_freq_base,
                     c->rope_freq_scale, freq_factors, c->rope_style);
-        uint16_t *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos0 + t);
-        uint16_t *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos0 + t);
-        for (int32_t i = 0; i < cpu->kv_dim; i++) {
-            kc[i] = m40_fp32_to_fp16(kt[i]);
-            vc[i] = m40_fp32_to_fp16(vt[i]);
+        void *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos0 + t);
+        void *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos0 + t);
+        if (cpu->opt.kv_f32) {
+            memcpy(kc, kt, (size_t)cpu->kv_dim * sizeof(float));
+            memcpy(vc, vt, (size_t)cpu->kv_dim * sizeof(float));
+        } else {
+            for (int32_t i = 0; i < cpu->kv_dim; i++) {
+                ((uint16_t *)kc)[i] = m40_fp32_to_fp16(kt[i]);
+                ((uint16_t *)vc)[i] = m40_fp32_to_fp16(vt[i]);
+            }
         }
     }
 
@@ -139,10 +145,10 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
 #pragma omp parallel for schedule(dynamic) num_threads(cpu->n_threads)
     for (int32_t t = 0; t < T; t++) {
         float *scores = cpu->scores + (size_t)thread_id() * cpu->opt.n_ctx;
-        m40_op_attention(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
-                         kv_at(cpu, cpu->k_cache, slot, layer, 0),
-                         kv_at(cpu, cpu->v_cache, slot, layer, 0), pos0 + t + 1,
-                         (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd, scores);
+        m40_op_attention_kv(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
+                            kv_at(cpu, cpu->k_cache, slot, layer, 0),
+                            kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32, pos0 + t + 1,
+                            (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd, scores);
     }
 
     matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
@@ -243,8 +249,9 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     size_t B = (size_t)opts->n_batch;
     size_t kv_elems = (size_t)opts->n_slots * c->n_layer * opts->n_ctx * cpu->kv_dim;
     int failed = 0;
-    cpu->k_cache = calloc(kv_elems, sizeof(uint16_t));
-    cpu->v_cache = calloc(kv_elems, sizeof(uint16_t));
+    cpu->kv_elem = opts->kv_f32 ? sizeof(float) : sizeof(uint16_t);
+    cpu->k_cache = calloc(kv_elems, cpu->kv_elem);
+    cpu->v_cache = calloc(kv_elems, cpu->kv_elem);
     failed |= !cpu->k_cache || !cpu->v_cache;
     cpu->x = alloc_floats(B * c->n_embd, &failed);
     cpu->xb = alloc_floats(B * wide, &failed);
@@ -259,7 +266,7 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     if (failed) {
         m40_cpu_destroy(cpu);
         return m40_errf(err, "cpu backend: out of memory for a KV cache of %zu MiB",
-                        2 * kv_elems * sizeof(uint16_t) >> 20);
+                        2 * kv_elems * cpu->kv_elem >> 20);
     }
     *out = cpu;
     return 0;

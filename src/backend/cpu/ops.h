@@ -48,5 +48,9 @@ void m40_op_add(float *y, const float *a, const float *b, int32_t n);
 void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint16_t *v,
                       int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
                       int32_t head_dim, float *scores);
+/* The same over a cache of FP32 (kv_f32) or FP16 elements. */
+void m40_op_attention_kv(float *out, const float *q, const void *k, const void *v, int kv_f32,
+                         int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
+                         int32_t head_dim, float *scores);
 
 #endif /* M40_BACKEND_CPU_OPS_H */

@@ -59,11 +59,13 @@ struct m40_cuda {
     m40_backend_options opt;
     char desc[192];
     int kv_dim, q_dim, qkv_dim, wide;
+    int kv_f32;       /* opt.kv_type == M40_KV_F32 */
+    size_t kv_elem;   /* bytes per cache element */
     m40_dptr weights; /* one allocation holding every tensor */
     size_t weights_bytes;
     dweight tok_embd, output_norm, output, rope_freqs;
     dlayer *layers;
-    m40_dptr k_cache, v_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 */
+    m40_dptr k_cache, v_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 (FP32: kv_f32) */
     size_t kv_bytes;
     /* activations and scratch (one allocation) */
     m40_dptr scratch;
@@ -123,7 +125,7 @@ static int matmul(m40_cuda *cu, m40_dptr y, int ldy, const dweight *w, const dwe
 
 static m40_dptr cache_at(const m40_cuda *cu, m40_dptr cache, int slot, int layer) {
     const m40_model_config *c = &cu->model->cfg;
-    size_t per_layer = (size_t)cu->opt.n_ctx * cu->kv_dim * sizeof(uint16_t);
+    size_t per_layer = (size_t)cu->opt.n_ctx * cu->kv_dim * cu->kv_elem;
     return cache + ((size_t)slot * c->n_layer + layer) * per_layer;
 }
 
@@ -179,10 +181,11 @@ static int layer_forward(m40_cuda *cu, int l, int slot, int T, int max_pos, m40_
                    project_qkv(cu, L, T, err) ||
                    m40_cuda_rope_apply(ops, cu->qkv, cu->cs, T, c->n_head + c->n_head_kv,
                                        c->head_dim, c->rope_dim, c->rope_style, ld, err) ||
-                   m40_cuda_kv_store(ops, kc, vc, k, v, cu->pos, cu->kv_dim, T, ld, err) ||
+                   m40_cuda_kv_store(ops, kc, vc, k, v, cu->pos, cu->kv_dim, T, ld, cu->kv_f32,
+                                     err) ||
                    m40_cuda_attention(ops, cu->att, cu->qkv, ld, kc, vc, cu->pos, T, max_pos,
                                       attn_chunk(T, max_pos), c->n_head, c->n_head_kv, c->head_dim,
-                                      cu->attn_tmp, err) ||
+                                      cu->kv_f32, cu->attn_tmp, err) ||
                    matmul(cu, cu->x, d, &L->wo, NULL, cu->att, T, 1, err) ||
                    m40_cuda_rmsnorm(ops, cu->xb, cu->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
                    project_gate_up(cu, L, T, err) ||
@@ -543,8 +546,10 @@ static void plan_sizes(m40_cuda *cu) {
     cu->qkv_dim = cu->q_dim + 2 * cu->kv_dim;
     cu->wide = c->n_embd > cu->q_dim ? c->n_embd : cu->q_dim;
     cu->weights_bytes = layout_weights(cu, 0);
+    cu->kv_f32 = cu->opt.kv_type == M40_KV_F32;
+    cu->kv_elem = cu->kv_f32 ? sizeof(float) : sizeof(uint16_t);
     cu->kv_bytes =
-        2 * (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx * cu->kv_dim * sizeof(uint16_t);
+        2 * (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx * cu->kv_dim * cu->kv_elem;
     /* Prefill dequantizes 64 MiB of weight rows at a time. */
     cu->deq_floats = (size_t)16 << 20;
     cu->scratch_bytes = layout_scratch(cu, 0);
@@ -687,18 +692,26 @@ int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t po
                         pos);
     if (m40_gpu_make_current(&cu->gpu, err))
         return -1;
-    size_t bytes = (size_t)cu->kv_dim * sizeof(uint16_t), off = (size_t)pos * bytes;
-    uint16_t *h = malloc(2 * bytes);
+    size_t bytes = (size_t)cu->kv_dim * cu->kv_elem, off = (size_t)pos * bytes;
+    unsigned char *h = malloc(2 * bytes);
     if (!h)
         return m40_errf(err, "out of memory");
     int rc =
         m40_gpu_sync(&cu->gpu, err) ||
         m40_gpu_download(&cu->gpu, h, cache_at(cu, cu->k_cache, slot, layer) + off, bytes, err) ||
-        m40_gpu_download(&cu->gpu, h + cu->kv_dim, cache_at(cu, cu->v_cache, slot, layer) + off,
-                         bytes, err);
+        m40_gpu_download(&cu->gpu, h + bytes, cache_at(cu, cu->v_cache, slot, layer) + off, bytes,
+                         err);
     for (int i = 0; rc == 0 && i < cu->kv_dim; i++) {
-        k[i] = m40_fp16_to_fp32(h[i]);
-        v[i] = m40_fp16_to_fp32(h[cu->kv_dim + i]);
+        if (cu->kv_f32) {
+            memcpy(&k[i], h + (size_t)i * 4, 4);
+            memcpy(&v[i], h + bytes + (size_t)i * 4, 4);
+        } else {
+            uint16_t hk, hv;
+            memcpy(&hk, h + (size_t)i * 2, 2);
+            memcpy(&hv, h + bytes + (size_t)i * 2, 2);
+            k[i] = m40_fp16_to_fp32(hk);
+            v[i] = m40_fp16_to_fp32(hv);
+        }
     }
     free(h);
     return rc ? -1 : 0;

@@ -240,8 +240,9 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
 }
 
 int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
-                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, m40_err *err) {
-    void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens, &in_stride};
+                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, int kv_f32,
+                      m40_err *err) {
+    void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens, &in_stride, &kv_f32};
     return m40_gpu_launch_1d(ops->gpu, ops->kv_store, blocks_for((long long)n_tokens * kv_dim, 256),
                              256, 0, args, err);
 }
@@ -261,7 +262,8 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
 
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err) {
+                       int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
+                       m40_err *err) {
     if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 256 || chunk <= 0)
         return m40_errf(err, "attention: %d heads over %d KV heads of %d dims is not supported",
                         n_head, n_head_kv, head_dim);
@@ -277,7 +279,7 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
     m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
     float scale = 1.0f / sqrtf((float)head_dim);
     void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q, &q_stride,
-                     &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale};
+                     &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale, &kv_f32};
     if (m40_gpu_launch(ops->gpu, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv,
                        (unsigned)n_q, 128, shmem, pargs, err))
         return -1;

@@ -103,10 +103,12 @@ int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
                       m40_err *err);
 
-/* Stores k, v (n_tokens rows of kv_dim, in_stride floats apart) as FP16 at
- * positions pos[] of one layer's cache [n_ctx][kv_dim]. */
+/* Stores k, v (n_tokens rows of kv_dim, in_stride floats apart) at
+ * positions pos[] of one layer's cache [n_ctx][kv_dim], as FP16 or, with
+ * kv_f32, FP32. */
 int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
-                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, m40_err *err);
+                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, int kv_f32,
+                      m40_err *err);
 
 /* Scratch the attention needs for n_q queries over at most n_pos positions:
  * floats of o_part and of ml_part. */
@@ -121,14 +123,16 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
 
 /* out[n_q][n_head*hd] = causal attention of q (n_q rows of n_head*hd,
  * q_stride floats apart; query t sees positions 0..pos_q[t], none of which
- * exceeds max_pos) over one layer's FP16 cache, `chunk` positions per split.
+ * exceeds max_pos) over one layer's cache (FP16, or FP32 with kv_f32),
+ * `chunk` positions per split.
  * scratch: m40_cuda_attn_scratch_floats(n_q, n_head, hd, max_pos + 1,
  * chunk) floats. A
  * max_pos beyond the queries' positions only adds empty splits (a CUDA
  * graph sizes the grid for a range of positions this way). */
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, m40_dptr scratch, m40_err *err);
+                       int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
+                       m40_err *err);
 
 /* out[0] = argmax x[n] (int32, ties to the lowest index). */
 int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err);
