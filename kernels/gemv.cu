@@ -21,7 +21,7 @@
 #include "quant_decode.cuh"
 
 #define M40_GEMV_WARPS   4 /* 128-thread blocks */
-#define M40_GEMV_MAX_RPB 16
+#define M40_GEMV_MAX_RPB 8
 
 /* The dot product of 32 weights and 32 x values, summed in index order. */
 static __device__ __forceinline__ float m40_dot32(const float *v, const float *xv) {
@@ -190,31 +190,32 @@ M40_KERNEL void m40_gemv_f32_v(float *y, const uint8_t *w, const float *x, const
  * each block's partial sum by its scale once. A block's quants are one
  * (Q4_0) or two (Q8_0) 16-byte loads. */
 
-#define M40_DEFINE_GEMV_REPACKED(type, RPB)                                                    \
+#define M40_DEFINE_GEMV_REPACKED(type, QB, RPB)                                                \
     M40_KERNEL void m40_gemv_##type##r_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
                                                 const float *bias, const float *res, int rows, \
                                                 int cols, long long row_bytes) {               \
         (void)row_bytes;                                                                       \
         int row0 = blockIdx.x * RPB;                                                           \
-        int nb = cols / 32;                                                                    \
-        long long n_blocks = (long long)rows * nb;                                             \
+        unsigned nb = (unsigned)cols / 32, n_blocks = (unsigned)rows * nb;                     \
+        const uint4 *q = (const uint4 *)w;                                                     \
+        const unsigned short *sc = (const unsigned short *)(w + (size_t)n_blocks * QB);        \
         float acc[RPB], v[32], xv[32];                                                         \
         for (int r = 0; r < RPB; r++)                                                          \
             acc[r] = 0.0f;                                                                     \
-        for (int b = threadIdx.x; b < nb; b += blockDim.x) {                                   \
-            m40_load_x32(x, b, xv);                                                            \
+        for (unsigned b = threadIdx.x; b < nb; b += blockDim.x) {                              \
+            m40_load_x32(x, (int)b, xv);                                                       \
+            /* block index of row row0 + r: i0 + r nb, clamped to the last row */              \
+            unsigned i = (unsigned)row0 * nb + b, last = (unsigned)(rows - 1) * nb + b;        \
             _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                  \
-                int row = min(row0 + r, rows - 1);                                             \
-                float d = decode32_##type##r_raw(w, n_blocks, (long long)row * nb + b, v);     \
+                float d = m40_##type##r_block(q, sc, min(i, last), v);                         \
                 acc[r] = fmaf(d, m40_dot32(v, xv), acc[r]);                                    \
+                i += nb;                                                                       \
             }                                                                                  \
         }                                                                                      \
         m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                    \
     }
 
-M40_DEFINE_GEMV_REPACKED(q4_0, 4)
-M40_DEFINE_GEMV_REPACKED(q4_0, 8)
-M40_DEFINE_GEMV_REPACKED(q4_0, 16)
-M40_DEFINE_GEMV_REPACKED(q8_0, 4)
-M40_DEFINE_GEMV_REPACKED(q8_0, 8)
-M40_DEFINE_GEMV_REPACKED(q8_0, 16)
+M40_DEFINE_GEMV_REPACKED(q4_0, 16, 4)
+M40_DEFINE_GEMV_REPACKED(q4_0, 16, 8)
+M40_DEFINE_GEMV_REPACKED(q8_0, 32, 4)
+M40_DEFINE_GEMV_REPACKED(q8_0, 32, 8)

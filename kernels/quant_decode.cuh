@@ -170,41 +170,65 @@ static __device__ __forceinline__ void decode32_q6_k(const uint8_t *row, int64_t
  * matrix's total block count instead of a row pointer. */
 
 /* Small integers to float without I2F (a quarter-rate conversion on every
- * GPU since Maxwell): OR the integer into the mantissa of 2^23 (0x4B000000)
- * and subtract 2^23 plus the offset, with one exact FADD. */
-static __device__ __forceinline__ float m40_u8_to_f(uint32_t q, float offset_plus_2p23) {
-    return __uint_as_float(0x4B000000u | q) - offset_plus_2p23;
+ * GPU since Maxwell): put the integer in the mantissa of 2^23 (0x4B000000)
+ * and subtract 2^23 plus the offset, with one exact FADD. m40_byte_to_f
+ * takes byte j (0..3) of `bytes` that way with one PRMT (selector: byte j,
+ * two zero bytes of the second operand, then its 0x4B) instead of a
+ * bit-field extract and an OR: 3 instructions per weight with the FADD and
+ * the FFMA of the dot product, not 4. */
+static __device__ __forceinline__ float m40_byte_to_f(uint32_t bytes, int j) {
+    return __uint_as_float(__byte_perm(bytes, 0x4B000000u, 0x7440u | (unsigned)j));
+}
+
+/* The 32 unscaled values of repacked Q4_0 block i (quants q, scales s):
+ * nibble - 8, low nibbles first; returns the scale. */
+static __device__ __forceinline__ float m40_q4_0r_block(const uint4 *q, const unsigned short *s,
+                                                        unsigned i, float *v) {
+    uint4 p = __ldg(q + i);
+    uint32_t words[4] = {p.x, p.y, p.z, p.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        uint32_t lo = words[k] & 0x0F0F0F0Fu, hi = (words[k] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            /* (q & 15) - 8 and (q >> 4) - 8, exactly */
+            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388616.0f;
+            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388616.0f;
+        }
+    }
+    return __half2float(__ushort_as_half(__ldg(s + i)));
+}
+
+/* The same for repacked Q8_0: int8 values, two 16-byte loads. */
+static __device__ __forceinline__ float m40_q8_0r_block(const uint4 *q, const unsigned short *s,
+                                                        unsigned i, float *v) {
+    uint4 a = __ldg(q + 2 * i), b = __ldg(q + 2 * i + 1);
+    uint32_t words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        /* flipping the sign bit maps int8 -128..127 to 0..255 = value + 128 */
+        uint32_t u = words[k] ^ 0x80808080u;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            v[4 * k + j] = m40_byte_to_f(u, j) - 8388736.0f;
+    }
+    return __half2float(__ushort_as_half(__ldg(s + i)));
 }
 
 /* The raw forms return the block's scale and leave v unscaled, so a dot
  * product can multiply by the scale once per block instead of per weight. */
 static __device__ __forceinline__ float decode32_q4_0r_raw(const uint8_t *w, long long n_blocks,
                                                            long long blk, float *v) {
-    uint4 p = __ldg((const uint4 *)w + blk);
-    uint32_t words[4] = {p.x, p.y, p.z, p.w};
-    for (int k = 0; k < 4; k++) {
-        for (int j = 0; j < 4; j++) {
-            uint32_t q = words[k] >> (8 * j);
-            /* (q & 15) - 8 and (q >> 4 & 15) - 8, exactly */
-            v[4 * k + j] = m40_u8_to_f(q & 0xFu, 8388616.0f);
-            v[16 + 4 * k + j] = m40_u8_to_f((q >> 4) & 0xFu, 8388616.0f);
-        }
-    }
-    return __half2float(__ushort_as_half(__ldg((const unsigned short *)(w + n_blocks * 16) + blk)));
+    const uint4 *q = (const uint4 *)w + blk;
+    const unsigned short *s = (const unsigned short *)(w + n_blocks * 16) + blk;
+    return m40_q4_0r_block(q, s, 0, v);
 }
 
 static __device__ __forceinline__ float decode32_q8_0r_raw(const uint8_t *w, long long n_blocks,
                                                            long long blk, float *v) {
     const uint4 *q = (const uint4 *)w + 2 * blk;
-    uint4 a = __ldg(q), b = __ldg(q + 1);
-    uint32_t words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-    for (int k = 0; k < 8; k++) {
-        /* flipping the sign bit maps int8 -128..127 to 0..255 = value + 128 */
-        uint32_t u = words[k] ^ 0x80808080u;
-        for (int j = 0; j < 4; j++)
-            v[4 * k + j] = m40_u8_to_f((u >> (8 * j)) & 0xFFu, 8388736.0f);
-    }
-    return __half2float(__ushort_as_half(__ldg((const unsigned short *)(w + n_blocks * 32) + blk)));
+    const unsigned short *s = (const unsigned short *)(w + n_blocks * 32) + blk;
+    return m40_q8_0r_block(q, s, 0, v);
 }
 
 static __device__ __forceinline__ void decode32_q4_0r(const uint8_t *w, long long n_blocks,

@@ -18,10 +18,10 @@ static const struct {
 
 /* The mat-vec variants the launcher may use, by family: what follows the
  * type in the kernel's name (m40_gemv_<type><infix>_rpb<N>) and the rows
- * per block on offer (log2). Chosen with bench_kernels (docs/performance.md): on the
- * H200, 16 rows per block beat 4 by up to 40% for repacked Q4_0 and 8 was
- * best for Q8_0 and the generic kernel, when the grid keeps enough blocks;
- * F16/BF16 peak at 2 rows. */
+ * per block on offer (log2). Chosen with bench_kernels (docs/performance.md):
+ * 8 rows per block beat 4 by up to 35% for the repacked and generic kernels
+ * on the H100 when the grid keeps enough blocks (16 won only on some shapes
+ * and lost more on others); F16/BF16 peak at 2 rows. */
 static const struct {
     int family;
     const char *infix;
@@ -31,7 +31,7 @@ static const struct {
     {M40_GEMV_GENERIC, "", 2, 3, M40_GGML_TYPE_COUNT},
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_F16},
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_BF16},
-    {M40_GEMV_REPACKED, "r", 2, 4, M40_GGML_Q4_0},
+    {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q4_0},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
 };
 

@@ -35,7 +35,7 @@ enum {
     M40_GEMV_VEC = 1,      /* F32/F16/BF16 with 16-byte aligned rows */
     M40_GEMV_REPACKED = 2, /* Q4_0/Q8_0 after m40_cuda_repack */
     M40_GEMV_FAMILIES = 3,
-    M40_GEMV_MAX_LG = 4, /* 16 rows per block */
+    M40_GEMV_MAX_LG = 3, /* 8 rows per block */
 };
 
 typedef struct m40_cuda_ops {
