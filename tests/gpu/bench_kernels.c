@@ -202,7 +202,7 @@ static void bench_gemv(void) {
                     die(&err);
                 family = M40_GEMV_REPACKED;
             }
-            for (int f = family; f <= (type == M40_GGML_F16 ? M40_GEMV_VEC : family); f++)
+            for (int f = family; f <= (family == M40_GEMV_REPACKED ? family : M40_GEMV_VEC); f++)
                 for (int lg = 0; lg <= M40_GEMV_MAX_LG; lg++)
                     if (g_ops.gemv[f][type][lg]) {
                         fns[n] = g_ops.gemv[f][type][lg];

@@ -31,6 +31,7 @@ static const struct {
     {M40_GEMV_GENERIC, "", 2, 3, M40_GGML_TYPE_COUNT},
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_F16},
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_BF16},
+    {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q4_K},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q4_0},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
 };
