@@ -132,6 +132,39 @@ M40_DEFINE_GEMV_ALL_RPB(q6_k)
 M40_DEFINE_GEMV_Q4K(4)
 M40_DEFINE_GEMV_Q4K(8)
 
+/* Q6_K with 2-byte loads and PRMT (no byte loads, no I2F); a sub-block has
+ * two scales, one per 16 elements, applied to the two halves' dot products. */
+static __device__ __forceinline__ float m40_dot16(const float *v, const float *xv) {
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 16; i++)
+        s = fmaf(v[i], xv[i], s);
+    return s;
+}
+
+#define M40_DEFINE_GEMV_Q6K(RPB)                                                            \
+    M40_KERNEL void m40_gemv_q6_k_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
+                                             const float *bias, const float *res, int rows, \
+                                             int cols, long long row_bytes) {               \
+        int row0 = blockIdx.x * RPB;                                                        \
+        float acc[RPB], v[32], xv[32];                                                      \
+        for (int r = 0; r < RPB; r++)                                                       \
+            acc[r] = 0.0f;                                                                  \
+        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                         \
+            m40_load_x32(x, g, xv);                                                         \
+            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                               \
+                int row = min(row0 + r, rows - 1);                                          \
+                float s0, s1;                                                               \
+                m40_q6_k_group(w + (long long)row * row_bytes, g, v, &s0, &s1);             \
+                acc[r] += s0 * m40_dot16(v, xv) + s1 * m40_dot16(v + 16, xv + 16);          \
+            }                                                                               \
+        }                                                                                   \
+        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                 \
+    }
+
+M40_DEFINE_GEMV_Q6K(4)
+M40_DEFINE_GEMV_Q6K(8)
+
 /* ---- 16-byte loads: plain types with 16-byte aligned rows ----------------
  * Thread i of the block reads 16-byte chunks i, i+128, ... of each row:
  * every warp-wide load is 512 contiguous bytes. x is read as float4. */

@@ -239,6 +239,37 @@ static __device__ __forceinline__ void m40_q4_k_group(const uint8_t *row, int g,
     }
 }
 
+/* Four bytes p[0..3] from two 2-byte loads (p 2-byte aligned). */
+static __device__ __forceinline__ uint32_t m40_ld4_u16(const uint8_t *p) {
+    const unsigned short *h = (const unsigned short *)p;
+    return (uint32_t)__ldg(h) | ((uint32_t)__ldg(h + 1) << 16);
+}
+
+/* Q6_K sub-block g of a row (the row 2-byte aligned): the 32 values q - 32
+ * in v (6-bit q from 4 low bits in ql and 2 high bits in qh, built four at
+ * a time in a word and put under the float exponent by PRMT), and the two
+ * 16-element halves' scales d * sc[0], d * sc[1]. */
+static __device__ __forceinline__ void m40_q6_k_group(const uint8_t *row, int g, float *v,
+                                                      float *s0, float *s1) {
+    const uint8_t *b = row + (g >> 3) * 210;
+    int s = g & 7, half = s >> 2, t = s & 3;
+    const uint8_t *ql = b + half * 64 + (t & 1) * 32, *qh = b + 128 + half * 32;
+    const int8_t *sc = (const int8_t *)(b + 192) + half * 8 + t * 2;
+    float d = m40_h2f(b + 208);
+    *s0 = d * (float)sc[0];
+    *s1 = d * (float)sc[1];
+    int lshift = (t >> 1) * 4, hshift = 2 * t;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        uint32_t lo = (m40_ld4_u16(ql + 4 * k) >> lshift) & 0x0F0F0F0Fu;
+        uint32_t hi = ((m40_ld4_u16(qh + 4 * k) >> hshift) & 0x03030303u) << 4;
+        uint32_t q = lo | hi;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            v[4 * k + j] = m40_byte_to_f(q, j) - 8388640.0f; /* 2^23 + 32 */
+    }
+}
+
 /* The raw forms return the block's scale and leave v unscaled, so a dot
  * product can multiply by the scale once per block instead of per weight. */
 static __device__ __forceinline__ float decode32_q4_0r_raw(const uint8_t *w, long long n_blocks,

@@ -209,7 +209,7 @@ static void bench_gemv(void) {
                         rpbs[n] = 1 << lg;
                         snprintf(names[n], sizeof names[n], "%s rpb%d",
                                  f == M40_GEMV_REPACKED ? "repacked"
-                                 : f == M40_GEMV_VEC    ? "16-byte"
+                                 : f == M40_GEMV_VEC    ? "vector-load"
                                                         : "generic",
                                  1 << lg);
                         n++;

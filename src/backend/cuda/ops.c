@@ -32,6 +32,7 @@ static const struct {
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_F16},
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_BF16},
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q4_K},
+    {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q6_K},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q4_0},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
 };
@@ -140,6 +141,12 @@ static m40_cu_function pick_gemv(const m40_cuda_ops *ops, int family, uint32_t t
     return lg >= 0 ? ops->gemv[family][type][lg] : NULL;
 }
 
+/* The row alignment the VEC family's kernel of `type` needs: 16-byte loads,
+ * except Q6_K's 2-byte loads (its 210-byte blocks are only 2-byte aligned). */
+static int vec_align(uint32_t type) {
+    return type == M40_GGML_Q6_K ? 2 : 16;
+}
+
 int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
                   m40_dptr res, m40_err *err) {
     if (need_type(ops, w->type, err))
@@ -147,9 +154,9 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     int family = M40_GEMV_GENERIC, lg = 0;
     if (w->repacked)
         family = M40_GEMV_REPACKED;
-    else if (pick_gemv(ops, M40_GEMV_VEC, w->type, w->rows, &lg) && w->ptr % 16 == 0 &&
-             w->row_bytes % 16 == 0)
-        family = M40_GEMV_VEC; /* 16-byte loads need 16-byte aligned rows */
+    else if (pick_gemv(ops, M40_GEMV_VEC, w->type, w->rows, &lg) &&
+             w->ptr % vec_align(w->type) == 0 && w->row_bytes % vec_align(w->type) == 0)
+        family = M40_GEMV_VEC;
     m40_cu_function fn = pick_gemv(ops, family, w->type, w->rows, &lg);
     if (!fn)
         return m40_errf(err, "no mat-vec kernel for %s", m40_ggml_type_name(w->type));
