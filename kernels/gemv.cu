@@ -103,34 +103,37 @@ M40_DEFINE_GEMV_ALL_RPB(q4_k)
 M40_DEFINE_GEMV_ALL_RPB(q5_k)
 M40_DEFINE_GEMV_ALL_RPB(q6_k)
 
-/* Q4_K with 16-byte loads (16-byte aligned rows): as the generic kernel,
- * but a sub-block's 32 nibbles come from two 16-byte loads and PRMT, and
- * its scale and min are applied once: d*sc * (x . q) - dmin*m * sum(x),
- * with sum(x) computed once per group for all the block's rows. */
-#define M40_DEFINE_GEMV_Q4K(RPB)                                                            \
-    M40_KERNEL void m40_gemv_q4_k_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
-                                             const float *bias, const float *res, int rows, \
-                                             int cols, long long row_bytes) {               \
-        int row0 = blockIdx.x * RPB;                                                        \
-        float acc[RPB], v[32], xv[32];                                                      \
-        for (int r = 0; r < RPB; r++)                                                       \
-            acc[r] = 0.0f;                                                                  \
-        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                         \
-            m40_load_x32(x, g, xv);                                                         \
-            float sx = 0.0f;                                                                \
-            _Pragma("unroll") for (int i = 0; i < 32; i++) sx += xv[i];                     \
-            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                               \
-                int row = min(row0 + r, rows - 1);                                          \
-                float dsc, dmn;                                                             \
-                m40_q4_k_group(w + (long long)row * row_bytes, g, v, &dsc, &dmn);           \
-                acc[r] += dsc * m40_dot32(v, xv) - dmn * sx;                                \
-            }                                                                               \
-        }                                                                                   \
-        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                 \
+/* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows): as the generic
+ * kernel, but a sub-block's 32 values come from 16-byte loads and PRMT
+ * (m40_<type>_group), and its scale and min apply once:
+ * d*sc * (x . q) - dmin*m * sum(x), with sum(x) computed once per group for
+ * all the block's rows. */
+#define M40_DEFINE_GEMV_KSM(type, RPB)                                                          \
+    M40_KERNEL void m40_gemv_##type##_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
+                                                 const float *bias, const float *res, int rows, \
+                                                 int cols, long long row_bytes) {               \
+        int row0 = blockIdx.x * RPB;                                                            \
+        float acc[RPB], v[32], xv[32];                                                          \
+        for (int r = 0; r < RPB; r++)                                                           \
+            acc[r] = 0.0f;                                                                      \
+        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                             \
+            m40_load_x32(x, g, xv);                                                             \
+            float sx = 0.0f;                                                                    \
+            _Pragma("unroll") for (int i = 0; i < 32; i++) sx += xv[i];                         \
+            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                   \
+                int row = min(row0 + r, rows - 1);                                              \
+                float dsc, dmn;                                                                 \
+                m40_##type##_group(w + (long long)row * row_bytes, g, v, &dsc, &dmn);           \
+                acc[r] += dsc * m40_dot32(v, xv) - dmn * sx;                                    \
+            }                                                                                   \
+        }                                                                                       \
+        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                     \
     }
 
-M40_DEFINE_GEMV_Q4K(4)
-M40_DEFINE_GEMV_Q4K(8)
+M40_DEFINE_GEMV_KSM(q4_k, 4)
+M40_DEFINE_GEMV_KSM(q4_k, 8)
+M40_DEFINE_GEMV_KSM(q5_k, 4)
+M40_DEFINE_GEMV_KSM(q5_k, 8)
 
 /* Q6_K with 2-byte loads and PRMT (no byte loads, no I2F); a sub-block has
  * two scales, one per 16 elements, applied to the two halves' dot products. */

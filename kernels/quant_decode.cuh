@@ -239,6 +239,30 @@ static __device__ __forceinline__ void m40_q4_k_group(const uint8_t *row, int g,
     }
 }
 
+/* Q5_K sub-block g (row 16-byte aligned; 176-byte blocks keep qh and qs
+ * 16-byte aligned): as Q4_K, with bit s of qh[l] as each value's fifth
+ * bit, moved into place four values at a time. */
+static __device__ __forceinline__ void m40_q5_k_group(const uint8_t *row, int g, float *v,
+                                                      float *dsc, float *dmn) {
+    const uint8_t *b = row + (g >> 3) * 176;
+    int s = g & 7, sc, mn;
+    m40_scale_min_k4(s, b + 4, &sc, &mn);
+    *dsc = m40_h2f(b) * (float)sc;
+    *dmn = m40_h2f(b + 2) * (float)mn;
+    const uint4 *qh4 = (const uint4 *)(b + 16), *qs4 = (const uint4 *)(b + 48 + (s >> 1) * 32);
+    uint4 h0 = __ldg(qh4), h1 = __ldg(qh4 + 1), p0 = __ldg(qs4), p1 = __ldg(qs4 + 1);
+    uint32_t hw[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
+    uint32_t qw[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
+    int shift = (s & 1) * 4;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        uint32_t q = ((qw[k] >> shift) & 0x0F0F0F0Fu) | (((hw[k] >> s) & 0x01010101u) << 4);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            v[4 * k + j] = m40_byte_to_f(q, j) - 8388608.0f;
+    }
+}
+
 /* Four bytes p[0..3] from two 2-byte loads (p 2-byte aligned). */
 static __device__ __forceinline__ uint32_t m40_ld4_u16(const uint8_t *p) {
     const unsigned short *h = (const unsigned short *)p;

@@ -32,6 +32,7 @@ static const struct {
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_F16},
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_BF16},
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q4_K},
+    {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q5_K},
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q6_K},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q4_0},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
