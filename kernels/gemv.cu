@@ -103,9 +103,10 @@ M40_DEFINE_GEMV_ALL_RPB(q4_k)
 M40_DEFINE_GEMV_ALL_RPB(q5_k)
 M40_DEFINE_GEMV_ALL_RPB(q6_k)
 
-/* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows): as the generic
- * kernel, but a sub-block's 32 values come from 16-byte loads and PRMT
- * (m40_<type>_group), and its scale and min apply once:
+/* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows), Q4_1, Q5_1
+ * (4-byte) and Q5_0 (2-byte loads): as the generic kernel, but a
+ * sub-block's 32 values come from wide loads and PRMT (m40_<type>_group,
+ * quant_decode.cuh), and its scale and min apply once:
  * d*sc * (x . q) - dmin*m * sum(x), with sum(x) computed once per group for
  * all the block's rows. */
 #define M40_DEFINE_GEMV_KSM(type, RPB)                                                          \
@@ -134,6 +135,12 @@ M40_DEFINE_GEMV_KSM(q4_k, 4)
 M40_DEFINE_GEMV_KSM(q4_k, 8)
 M40_DEFINE_GEMV_KSM(q5_k, 4)
 M40_DEFINE_GEMV_KSM(q5_k, 8)
+M40_DEFINE_GEMV_KSM(q4_1, 4)
+M40_DEFINE_GEMV_KSM(q4_1, 8)
+M40_DEFINE_GEMV_KSM(q5_0, 4)
+M40_DEFINE_GEMV_KSM(q5_0, 8)
+M40_DEFINE_GEMV_KSM(q5_1, 4)
+M40_DEFINE_GEMV_KSM(q5_1, 8)
 
 /* Q6_K with 2-byte loads and PRMT (no byte loads, no I2F); a sub-block has
  * two scales, one per 16 elements, applied to the two halves' dot products. */
@@ -171,13 +178,6 @@ M40_DEFINE_GEMV_Q6K(8)
 /* ---- 16-byte loads: plain types with 16-byte aligned rows ----------------
  * Thread i of the block reads 16-byte chunks i, i+128, ... of each row:
  * every warp-wide load is 512 contiguous bytes. x is read as float4. */
-
-static __device__ __forceinline__ float m40_h_lo(uint32_t u) {
-    return __half2float(__ushort_as_half((unsigned short)(u & 0xFFFF)));
-}
-static __device__ __forceinline__ float m40_h_hi(uint32_t u) {
-    return __half2float(__ushort_as_half((unsigned short)(u >> 16)));
-}
 
 /* 8 weights of a 16-byte chunk as FP32. */
 static __device__ __forceinline__ void m40_unpack8_f16(uint4 p, float *o) {

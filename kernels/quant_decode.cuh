@@ -21,6 +21,14 @@ static __device__ __forceinline__ float m40_h2f(const uint8_t *p) {
     return __half2float(__ushort_as_half(bits));
 }
 
+/* The low and high FP16 halves of a 32-bit word as FP32. */
+static __device__ __forceinline__ float m40_h_lo(uint32_t u) {
+    return __half2float(__ushort_as_half((unsigned short)(u & 0xFFFF)));
+}
+static __device__ __forceinline__ float m40_h_hi(uint32_t u) {
+    return __half2float(__ushort_as_half((unsigned short)(u >> 16)));
+}
+
 static __device__ __forceinline__ uint32_t m40_load_u32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
@@ -267,6 +275,74 @@ static __device__ __forceinline__ void m40_q5_k_group(const uint8_t *row, int g,
 static __device__ __forceinline__ uint32_t m40_ld4_u16(const uint8_t *p) {
     const unsigned short *h = (const unsigned short *)p;
     return (uint32_t)__ldg(h) | ((uint32_t)__ldg(h + 1) << 16);
+}
+
+/* Four bits b (0..15) spread to bit 0 of each byte: the multiply puts
+ * copies of b at shifts 0, 7, 14 and 21, and the mask keeps bit i of the
+ * copy shifted by 7i (no two copies overlap, so nothing carries). */
+static __device__ __forceinline__ uint32_t m40_spread4(uint32_t b) {
+    return (b * 0x00204081u) & 0x01010101u;
+}
+
+/* The legacy 32-element blocks with a minimum or a fifth bit, four values
+ * per word under the float exponent by PRMT: v gets the unscaled q (Q5_0:
+ * q - 16), and the block's d and -m (so that x . w = d (x . q) - (-m)
+ * sum(x), as the K-quant kernels apply it). Q4_1 and Q5_1 blocks (20, 24
+ * bytes) are 4-byte aligned and read with 4-byte loads; Q5_0's 22-byte
+ * blocks only 2-byte aligned, read with 2-byte loads. */
+static __device__ __forceinline__ void m40_q4_1_group(const uint8_t *row, int g, float *v, float *d,
+                                                      float *neg_m) {
+    const uint32_t *b = (const uint32_t *)(row + g * 20);
+    uint32_t dm = __ldg(b);
+    *d = m40_h_lo(dm);
+    *neg_m = -m40_h_hi(dm);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        uint32_t w = __ldg(b + 1 + k), lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388608.0f;
+            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388608.0f;
+        }
+    }
+}
+
+static __device__ __forceinline__ void m40_q5_1_group(const uint8_t *row, int g, float *v, float *d,
+                                                      float *neg_m) {
+    const uint32_t *b = (const uint32_t *)(row + g * 24);
+    uint32_t dm = __ldg(b), qh = __ldg(b + 1);
+    *d = m40_h_lo(dm);
+    *neg_m = -m40_h_hi(dm);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        uint32_t w = __ldg(b + 2 + k);
+        uint32_t lo = (w & 0x0F0F0F0Fu) | (m40_spread4((qh >> (4 * k)) & 0xFu) << 4);
+        uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | (m40_spread4((qh >> (16 + 4 * k)) & 0xFu) << 4);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388608.0f;
+            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388608.0f;
+        }
+    }
+}
+
+static __device__ __forceinline__ void m40_q5_0_group(const uint8_t *row, int g, float *v, float *d,
+                                                      float *neg_m) {
+    const uint8_t *b = row + g * 22;
+    *d = __half2float(__ushort_as_half(__ldg((const unsigned short *)b)));
+    *neg_m = 0.0f;
+    uint32_t qh = m40_ld4_u16(b + 2);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        uint32_t w = m40_ld4_u16(b + 6 + 4 * k);
+        uint32_t lo = (w & 0x0F0F0F0Fu) | (m40_spread4((qh >> (4 * k)) & 0xFu) << 4);
+        uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | (m40_spread4((qh >> (16 + 4 * k)) & 0xFu) << 4);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388624.0f; /* 2^23 + 16 */
+            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388624.0f;
+        }
+    }
 }
 
 /* Q6_K sub-block g of a row (the row 2-byte aligned): the 32 values q - 32

@@ -33,6 +33,9 @@ static const struct {
     {M40_GEMV_VEC, "_v", 1, 1, M40_GGML_BF16},
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q4_K},
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q5_K},
+    {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q4_1},
+    {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q5_0},
+    {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q5_1},
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q6_K},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q4_0},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
@@ -143,9 +146,19 @@ static m40_cu_function pick_gemv(const m40_cuda_ops *ops, int family, uint32_t t
 }
 
 /* The row alignment the VEC family's kernel of `type` needs: 16-byte loads,
- * except Q6_K's 2-byte loads (its 210-byte blocks are only 2-byte aligned). */
+ * except the types whose blocks allow only narrower ones (Q6_K's 210 and
+ * Q5_0's 22 bytes: 2-byte loads; Q4_1's 20 and Q5_1's 24: 4-byte loads). */
 static int vec_align(uint32_t type) {
-    return type == M40_GGML_Q6_K ? 2 : 16;
+    switch (type) {
+        case M40_GGML_Q6_K:
+        case M40_GGML_Q5_0:
+            return 2;
+        case M40_GGML_Q4_1:
+        case M40_GGML_Q5_1:
+            return 4;
+        default:
+            return 16;
+    }
 }
 
 int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,

@@ -32,7 +32,7 @@ typedef struct m40_dweight {
 
 enum {
     M40_GEMV_GENERIC = 0,  /* any type, byte loads */
-    M40_GEMV_VEC = 1,      /* F32/F16/BF16/Q4_K/Q5_K (16-byte aligned rows), Q6_K (2-byte) */
+    M40_GEMV_VEC = 1,      /* wide loads: F32/F16/BF16, Q4_1..Q6_K (ops.c vec_align) */
     M40_GEMV_REPACKED = 2, /* Q4_0/Q8_0 after m40_cuda_repack */
     M40_GEMV_FAMILIES = 3,
     M40_GEMV_MAX_LG = 3, /* 8 rows per block */
