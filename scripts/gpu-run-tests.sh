@@ -50,8 +50,8 @@ trap 'rm -f "$log"; rm -rf "$models"' EXIT
 forward_models=()
 types="f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K"
 # memcheck makes every kernel far slower: a few types cover every kernel
-# family there (plain, repacked, legacy, K-quant).
-[ ${#sanitizer[@]} -eq 0 ] || types="f16 q4_0 q8_0 q5_1 q6_K"
+# family there (plain, repacked, every wide-load decoder).
+[ ${#sanitizer[@]} -eq 0 ] || types="f16 q4_0 q8_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K"
 for type in $types; do
     for shape in tiny mini; do
         "$here/bin/m40-llm" synth --shape $shape --type $type --seed 7 -o "$models/$shape-$type.gguf" >/dev/null
