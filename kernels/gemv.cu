@@ -67,83 +67,15 @@ static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float
     }
 }
 
-/* Generic kernel, any type decode32_<type> reads: thread t takes 32-element
- * groups t, t+128, ... of each of the block's RPB rows, with the group's 32
- * x values loaded once for all of them. */
-#define M40_DEFINE_GEMV(type, RPB)                                                            \
-    M40_KERNEL void m40_gemv_##type##_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
-                                               const float *bias, const float *res, int rows, \
-                                               int cols, long long row_bytes) {               \
-        int row0 = blockIdx.x * RPB;                                                          \
-        float acc[RPB], v[32], xv[32];                                                        \
-        for (int r = 0; r < RPB; r++)                                                         \
-            acc[r] = 0.0f;                                                                    \
-        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                           \
-            m40_load_x32(x, g, xv);                                                           \
-            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                 \
-                int row = min(row0 + r, rows - 1);                                            \
-                decode32_##type(w + (long long)row * row_bytes, g, v);                        \
-                acc[r] += m40_dot32(v, xv);                                                   \
-            }                                                                                 \
-        }                                                                                     \
-        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                   \
-    }
+/* The sum of x[32 g .. 32 g + 31], in index order. */
+static __device__ __forceinline__ float m40_sum32(const float *xv) {
+    float s = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 32; i++)
+        s += xv[i];
+    return s;
+}
 
-#define M40_DEFINE_GEMV_ALL_RPB(type) M40_DEFINE_GEMV(type, 4) M40_DEFINE_GEMV(type, 8)
-
-M40_DEFINE_GEMV_ALL_RPB(f32)
-M40_DEFINE_GEMV_ALL_RPB(f16)
-M40_DEFINE_GEMV_ALL_RPB(bf16)
-M40_DEFINE_GEMV_ALL_RPB(q4_0)
-M40_DEFINE_GEMV_ALL_RPB(q4_1)
-M40_DEFINE_GEMV_ALL_RPB(q5_0)
-M40_DEFINE_GEMV_ALL_RPB(q5_1)
-M40_DEFINE_GEMV_ALL_RPB(q8_0)
-M40_DEFINE_GEMV_ALL_RPB(q4_k)
-M40_DEFINE_GEMV_ALL_RPB(q5_k)
-M40_DEFINE_GEMV_ALL_RPB(q6_k)
-
-/* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows), Q4_1, Q5_1
- * (4-byte) and Q5_0 (2-byte loads): as the generic kernel, but a
- * sub-block's 32 values come from wide loads and PRMT (m40_<type>_group,
- * quant_decode.cuh), and its scale and min apply once:
- * d*sc * (x . q) - dmin*m * sum(x), with sum(x) computed once per group for
- * all the block's rows. */
-#define M40_DEFINE_GEMV_KSM(type, RPB)                                                          \
-    M40_KERNEL void m40_gemv_##type##_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
-                                                 const float *bias, const float *res, int rows, \
-                                                 int cols, long long row_bytes) {               \
-        int row0 = blockIdx.x * RPB;                                                            \
-        float acc[RPB], v[32], xv[32];                                                          \
-        for (int r = 0; r < RPB; r++)                                                           \
-            acc[r] = 0.0f;                                                                      \
-        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                             \
-            m40_load_x32(x, g, xv);                                                             \
-            float sx = 0.0f;                                                                    \
-            _Pragma("unroll") for (int i = 0; i < 32; i++) sx += xv[i];                         \
-            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                   \
-                int row = min(row0 + r, rows - 1);                                              \
-                float dsc, dmn;                                                                 \
-                m40_##type##_group(w + (long long)row * row_bytes, g, v, &dsc, &dmn);           \
-                acc[r] += dsc * m40_dot32(v, xv) - dmn * sx;                                    \
-            }                                                                                   \
-        }                                                                                       \
-        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                     \
-    }
-
-M40_DEFINE_GEMV_KSM(q4_k, 4)
-M40_DEFINE_GEMV_KSM(q4_k, 8)
-M40_DEFINE_GEMV_KSM(q5_k, 4)
-M40_DEFINE_GEMV_KSM(q5_k, 8)
-M40_DEFINE_GEMV_KSM(q4_1, 4)
-M40_DEFINE_GEMV_KSM(q4_1, 8)
-M40_DEFINE_GEMV_KSM(q5_0, 4)
-M40_DEFINE_GEMV_KSM(q5_0, 8)
-M40_DEFINE_GEMV_KSM(q5_1, 4)
-M40_DEFINE_GEMV_KSM(q5_1, 8)
-
-/* Q6_K with 2-byte loads and PRMT (no byte loads, no I2F); a sub-block has
- * two scales, one per 16 elements, applied to the two halves' dot products. */
 static __device__ __forceinline__ float m40_dot16(const float *v, const float *xv) {
     float s = 0.0f;
 #pragma unroll
@@ -152,28 +84,86 @@ static __device__ __forceinline__ float m40_dot16(const float *v, const float *x
     return s;
 }
 
-#define M40_DEFINE_GEMV_Q6K(RPB)                                                            \
-    M40_KERNEL void m40_gemv_q6_k_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
-                                             const float *bias, const float *res, int rows, \
-                                             int cols, long long row_bytes) {               \
-        int row0 = blockIdx.x * RPB;                                                        \
-        float acc[RPB], v[32], xv[32];                                                      \
-        for (int r = 0; r < RPB; r++)                                                       \
-            acc[r] = 0.0f;                                                                  \
-        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                         \
-            m40_load_x32(x, g, xv);                                                         \
-            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                               \
-                int row = min(row0 + r, rows - 1);                                          \
-                float s0, s1;                                                               \
-                m40_q6_k_group(w + (long long)row * row_bytes, g, v, &s0, &s1);             \
-                acc[r] += s0 * m40_dot16(v, xv) + s1 * m40_dot16(v + 16, xv + 16);          \
-            }                                                                               \
-        }                                                                                   \
-        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                 \
+/* One mat-vec loop for every row-addressed type: thread t takes 32-element
+ * groups t, t+128, ... of each of the block's RPB rows, with the group's 32
+ * x values (and their sum) loaded once for all of them; term(row, g, v, xv,
+ * sx) decodes group g of a row into v and returns its share of the dot
+ * product. Kernel name: <name>_rpb<RPB>. */
+#define M40_DEFINE_GEMV(name, term, RPB)                                                           \
+    M40_KERNEL void name##_rpb##RPB(float *y, const uint8_t *w, const float *x, const float *bias, \
+                                    const float *res, int rows, int cols, long long row_bytes) {   \
+        int row0 = blockIdx.x * RPB;                                                               \
+        float acc[RPB], v[32], xv[32];                                                             \
+        for (int r = 0; r < RPB; r++)                                                              \
+            acc[r] = 0.0f;                                                                         \
+        for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                                \
+            m40_load_x32(x, g, xv);                                                                \
+            float sx = m40_sum32(xv); /* unused (and not computed) by most terms */                \
+            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                      \
+                int row = min(row0 + r, rows - 1);                                                 \
+                acc[r] += term(w + (long long)row * row_bytes, g, v, xv, sx);                      \
+            }                                                                                      \
+        }                                                                                          \
+        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                        \
     }
 
-M40_DEFINE_GEMV_Q6K(4)
-M40_DEFINE_GEMV_Q6K(8)
+/* Generic terms, any type decode32_<type> reads (byte loads, scaled values):
+ * kernels m40_gemv_<type>_rpb{4,8}. */
+#define M40_DEFINE_GEMV_GENERIC(type)                                                            \
+    static __device__ __forceinline__ float m40_term_##type(const uint8_t *row, int g, float *v, \
+                                                            const float *xv, float sx) {         \
+        (void)sx;                                                                                \
+        decode32_##type(row, g, v);                                                              \
+        return m40_dot32(v, xv);                                                                 \
+    }                                                                                            \
+    M40_DEFINE_GEMV(m40_gemv_##type, m40_term_##type, 4)                                         \
+    M40_DEFINE_GEMV(m40_gemv_##type, m40_term_##type, 8)
+
+M40_DEFINE_GEMV_GENERIC(f32)
+M40_DEFINE_GEMV_GENERIC(f16)
+M40_DEFINE_GEMV_GENERIC(bf16)
+M40_DEFINE_GEMV_GENERIC(q4_0)
+M40_DEFINE_GEMV_GENERIC(q4_1)
+M40_DEFINE_GEMV_GENERIC(q5_0)
+M40_DEFINE_GEMV_GENERIC(q5_1)
+M40_DEFINE_GEMV_GENERIC(q8_0)
+M40_DEFINE_GEMV_GENERIC(q4_k)
+M40_DEFINE_GEMV_GENERIC(q5_k)
+M40_DEFINE_GEMV_GENERIC(q6_k)
+
+/* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows), Q4_1, Q5_1
+ * (4-byte) and Q5_0 (2-byte loads): a sub-block's 32 values come from wide
+ * loads and PRMT (m40_<type>_group, quant_decode.cuh), and its scale and min
+ * apply once: d*sc * (x . q) - dmin*m * sum(x). Kernels
+ * m40_gemv_<type>_v_rpb{4,8}. */
+#define M40_DEFINE_GEMV_KSM(type)                                         \
+    static __device__ __forceinline__ float m40_term_##type##_v(          \
+        const uint8_t *row, int g, float *v, const float *xv, float sx) { \
+        float dsc, dmn;                                                   \
+        m40_##type##_group(row, g, v, &dsc, &dmn);                        \
+        return dsc * m40_dot32(v, xv) - dmn * sx;                         \
+    }                                                                     \
+    M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 4)          \
+    M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 8)
+
+M40_DEFINE_GEMV_KSM(q4_k)
+M40_DEFINE_GEMV_KSM(q5_k)
+M40_DEFINE_GEMV_KSM(q4_1)
+M40_DEFINE_GEMV_KSM(q5_0)
+M40_DEFINE_GEMV_KSM(q5_1)
+
+/* Q6_K with 2-byte loads and PRMT (no byte loads, no I2F); a sub-block has
+ * two scales, one per 16 elements, applied to the two halves' dot products.
+ * Kernels m40_gemv_q6_k_v_rpb{4,8}. */
+static __device__ __forceinline__ float m40_term_q6_k_v(const uint8_t *row, int g, float *v,
+                                                        const float *xv, float sx) {
+    (void)sx;
+    float s0, s1;
+    m40_q6_k_group(row, g, v, &s0, &s1);
+    return s0 * m40_dot16(v, xv) + s1 * m40_dot16(v + 16, xv + 16);
+}
+M40_DEFINE_GEMV(m40_gemv_q6_k_v, m40_term_q6_k_v, 4)
+M40_DEFINE_GEMV(m40_gemv_q6_k_v, m40_term_q6_k_v, 8)
 
 /* ---- 16-byte loads: plain types with 16-byte aligned rows ----------------
  * Thread i of the block reads 16-byte chunks i, i+128, ... of each row:

@@ -188,6 +188,28 @@ static __device__ __forceinline__ float m40_byte_to_f(uint32_t bytes, int j) {
     return __uint_as_float(__byte_perm(bytes, 0x4B000000u, 0x7440u | (unsigned)j));
 }
 
+/* Four bits b (0..15) spread to bit 0 of each byte: the multiply puts
+ * copies of b at shifts 0, 7, 14 and 21, and the mask keeps bit i of the
+ * copy shifted by 7i (no two copies overlap, so nothing carries). */
+static __device__ __forceinline__ uint32_t m40_spread4(uint32_t b) {
+    return (b * 0x00204081u) & 0x01010101u;
+}
+
+/* The 8 values of quant word k of a legacy 32-element block (qs[4k..4k+3]):
+ * the bytes' low nibbles are values 4k..4k+3, their high nibbles values
+ * 16+4k..; bits 4k.. and 16+4k.. of qh are their fifth bits (Q5_0, Q5_1;
+ * 0 for the 4-bit types). Each value is the quant minus magic - 2^23. */
+static __device__ __forceinline__ void m40_put_nibbles(uint32_t w, uint32_t qh, int k, float magic,
+                                                       float *v) {
+    uint32_t lo = (w & 0x0F0F0F0Fu) | (m40_spread4((qh >> (4 * k)) & 0xFu) << 4);
+    uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | (m40_spread4((qh >> (16 + 4 * k)) & 0xFu) << 4);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        v[4 * k + j] = m40_byte_to_f(lo, j) - magic;
+        v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - magic;
+    }
+}
+
 /* The 32 unscaled values of repacked Q4_0 block i (quants q, scales s):
  * nibble - 8, low nibbles first; returns the scale. */
 static __device__ __forceinline__ float m40_q4_0r_block(const uint4 *q, const unsigned short *s,
@@ -195,15 +217,8 @@ static __device__ __forceinline__ float m40_q4_0r_block(const uint4 *q, const un
     uint4 p = __ldg(q + i);
     uint32_t words[4] = {p.x, p.y, p.z, p.w};
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        uint32_t lo = words[k] & 0x0F0F0F0Fu, hi = (words[k] >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            /* (q & 15) - 8 and (q >> 4) - 8, exactly */
-            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388616.0f;
-            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388616.0f;
-        }
-    }
+    for (int k = 0; k < 4; k++)
+        m40_put_nibbles(words[k], 0, k, 8388616.0f, v); /* nibble - 8 */
     return __half2float(__ushort_as_half(__ldg(s + i)));
 }
 
@@ -277,13 +292,6 @@ static __device__ __forceinline__ uint32_t m40_ld4_u16(const uint8_t *p) {
     return (uint32_t)__ldg(h) | ((uint32_t)__ldg(h + 1) << 16);
 }
 
-/* Four bits b (0..15) spread to bit 0 of each byte: the multiply puts
- * copies of b at shifts 0, 7, 14 and 21, and the mask keeps bit i of the
- * copy shifted by 7i (no two copies overlap, so nothing carries). */
-static __device__ __forceinline__ uint32_t m40_spread4(uint32_t b) {
-    return (b * 0x00204081u) & 0x01010101u;
-}
-
 /* The legacy 32-element blocks with a minimum or a fifth bit, four values
  * per word under the float exponent by PRMT: v gets the unscaled q (Q5_0:
  * q - 16), and the block's d and -m (so that x . w = d (x . q) - (-m)
@@ -297,14 +305,8 @@ static __device__ __forceinline__ void m40_q4_1_group(const uint8_t *row, int g,
     *d = m40_h_lo(dm);
     *neg_m = -m40_h_hi(dm);
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        uint32_t w = __ldg(b + 1 + k), lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388608.0f;
-            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388608.0f;
-        }
-    }
+    for (int k = 0; k < 4; k++)
+        m40_put_nibbles(__ldg(b + 1 + k), 0, k, 8388608.0f, v);
 }
 
 static __device__ __forceinline__ void m40_q5_1_group(const uint8_t *row, int g, float *v, float *d,
@@ -314,16 +316,8 @@ static __device__ __forceinline__ void m40_q5_1_group(const uint8_t *row, int g,
     *d = m40_h_lo(dm);
     *neg_m = -m40_h_hi(dm);
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        uint32_t w = __ldg(b + 2 + k);
-        uint32_t lo = (w & 0x0F0F0F0Fu) | (m40_spread4((qh >> (4 * k)) & 0xFu) << 4);
-        uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | (m40_spread4((qh >> (16 + 4 * k)) & 0xFu) << 4);
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388608.0f;
-            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388608.0f;
-        }
-    }
+    for (int k = 0; k < 4; k++)
+        m40_put_nibbles(__ldg(b + 2 + k), qh, k, 8388608.0f, v);
 }
 
 static __device__ __forceinline__ void m40_q5_0_group(const uint8_t *row, int g, float *v, float *d,
@@ -333,16 +327,8 @@ static __device__ __forceinline__ void m40_q5_0_group(const uint8_t *row, int g,
     *neg_m = 0.0f;
     uint32_t qh = m40_ld4_u16(b + 2);
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        uint32_t w = m40_ld4_u16(b + 6 + 4 * k);
-        uint32_t lo = (w & 0x0F0F0F0Fu) | (m40_spread4((qh >> (4 * k)) & 0xFu) << 4);
-        uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | (m40_spread4((qh >> (16 + 4 * k)) & 0xFu) << 4);
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            v[4 * k + j] = m40_byte_to_f(lo, j) - 8388624.0f; /* 2^23 + 16 */
-            v[16 + 4 * k + j] = m40_byte_to_f(hi, j) - 8388624.0f;
-        }
-    }
+    for (int k = 0; k < 4; k++)
+        m40_put_nibbles(m40_ld4_u16(b + 6 + 4 * k), qh, k, 8388624.0f, v); /* q - 16 */
 }
 
 /* Q6_K sub-block g of a row (the row 2-byte aligned): the 32 values q - 32
