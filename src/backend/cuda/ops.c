@@ -84,17 +84,11 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         const char *name;
         m40_cu_function *fn;
     } named[] = {
-        {"m40_rmsnorm_f32", &ops->rmsnorm},
-        {"m40_rope_table", &ops->rope_table},
-        {"m40_rope_apply", &ops->rope_apply},
-        {"m40_swiglu_f32", &ops->swiglu},
-        {"m40_add_f32", &ops->add},
-        {"m40_kv_store", &ops->kv_store},
-        {"m40_attn_partial", &ops->attn_partial},
-        {"m40_attn_combine", &ops->attn_combine},
-        {"m40_argmax_f32", &ops->argmax},
-        {"m40_sgemm_nt", &ops->sgemm_nt},
-        {"m40_add_bias_f32", &ops->add_bias},
+        {"m40_rmsnorm_f32", &ops->rmsnorm},       {"m40_rope_table", &ops->rope_table},
+        {"m40_rope_apply", &ops->rope_apply},     {"m40_swiglu_f32", &ops->swiglu},
+        {"m40_kv_store", &ops->kv_store},         {"m40_attn_partial", &ops->attn_partial},
+        {"m40_attn_combine", &ops->attn_combine}, {"m40_argmax_f32", &ops->argmax},
+        {"m40_sgemm_nt", &ops->sgemm_nt},         {"m40_add_bias_f32", &ops->add_bias},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -247,11 +241,6 @@ int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, i
     void *args[] = {&y, &gate, &up, &rows, &width, &in_stride};
     return m40_gpu_launch_1d(ops->gpu, ops->swiglu, blocks_for((long long)rows * width, 256), 256,
                              0, args, err);
-}
-
-int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err) {
-    void *args[] = {&y, &a, &b, &n};
-    return m40_gpu_launch_1d(ops->gpu, ops->add, blocks_for(n, 256), 256, 0, args, err);
 }
 
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,

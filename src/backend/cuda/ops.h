@@ -48,7 +48,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
-    m40_cu_function rmsnorm, rope_table, rope_apply, swiglu, add, kv_store;
+    m40_cu_function rmsnorm, rope_table, rope_apply, swiglu, kv_store;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias;
 } m40_cuda_ops;
 
@@ -95,9 +95,6 @@ int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens
 /* y[rows][width] = silu(gate) * up, gate and up rows in_stride floats apart. */
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
                     int in_stride, m40_err *err);
-
-/* y[n] = a[n] + b[n]. */
-int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err);
 
 /* y[n_rows][ld] += bias[n] on the first n of each row. */
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
