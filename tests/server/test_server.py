@@ -286,36 +286,53 @@ def metric(s, name):
     return float(m.group(1)) if m else None
 
 
+def wait_metric(s, name, want, seconds):
+    """Polls a metric until it equals want or `seconds` pass; returns its
+    last value."""
+    deadline = time.time() + seconds
+    value = metric(s, name)
+    while value != want and time.time() < deadline:
+        time.sleep(0.02)
+        value = metric(s, name)
+    return value
+
+
+def send_generate(s, prompt, stream):
+    """Starts an endless greedy /generate on a raw socket (so that the test
+    can hang up on it) and returns the socket."""
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
+    body = json.dumps({"prompt": prompt, "max_tokens": -1, "ignore_eos": True, "stream": stream,
+                       "temperature": 0}).encode()
+    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    return sock
+
+
+def open_stream(s, prompt):
+    """send_generate streaming; returns the socket and whether text arrived."""
+    sock = send_generate(s, prompt, True)
+    got = b""
+    while b'"text"' not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return sock, b'"text"' in got
+
+
 def leave_early(s, stream):
     """A client asks for a long generation, then hangs up: the slot must be
     free within 1 s and the job must not have run to the end."""
     before = metric(s, "m40_generated_tokens_total")
-    sock = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
-    body = json.dumps({"prompt": "go", "max_tokens": -1, "ignore_eos": True, "stream": stream,
-                       "temperature": 0}).encode()
-    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
     if stream:
-        got = b""
-        while b'"text"' not in got:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            got += chunk
-        check(b'"text"' in got, "stream started before the disconnect")
+        sock, ok = open_stream(s, "go")
+        check(ok, "stream started before the disconnect")
     else:
-        deadline = time.time() + 5
-        while metric(s, "m40_slots_busy") != 1 and time.time() < deadline:
-            time.sleep(0.01)
-        check(metric(s, "m40_slots_busy") == 1, "the job started before the disconnect")
+        sock = send_generate(s, "go", False)
+        check(wait_metric(s, "m40_slots_busy", 1, 5) == 1,
+              "the job started before the disconnect")
     sock.close()
-    deadline = time.time() + 1.0
-    busy = None
-    while time.time() < deadline:
-        busy = metric(s, "m40_slots_busy")
-        if busy == 0:
-            break
-        time.sleep(0.02)
+    busy = wait_metric(s, "m40_slots_busy", 0, 1.0)
     what = "streaming" if stream else "non-streaming"
     check(busy == 0, "%s: slot still busy 1 s after the client left" % what)
     after = metric(s, "m40_generated_tokens_total")
@@ -328,22 +345,6 @@ def leave_early(s, stream):
 def test_disconnect(s):
     leave_early(s, True)
     leave_early(s, False)
-
-
-def open_stream(s, prompt, max_tokens=-1):
-    """Starts a streaming /generate on a raw socket; returns it once text arrived."""
-    sock = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
-    body = json.dumps({"prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True,
-                       "stream": True, "temperature": 0}).encode()
-    sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    got = b""
-    while b'"text"' not in got:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        got += chunk
-    return sock, b'"text"' in got
 
 
 def test_parallel(model):
@@ -366,34 +367,20 @@ def test_parallel(model):
               (beside.get("text") if isinstance(beside, dict) else beside, alone.get("text")))
         sock, ok = open_stream(s, "third")
         socks.append(sock)
-        deadline = time.time() + 5
-        busy = None
-        while time.time() < deadline:
-            busy = metric(s, "m40_slots_busy")
-            if busy == 3:
-                break
-            time.sleep(0.02)
+        busy = wait_metric(s, "m40_slots_busy", 3, 5)
         check(ok and busy == 3, "parallel: three jobs running at once (busy %r)" % busy)
         # a fourth waits in the queue while three run
-        deadline = time.time() + 2
-        depth = None
         fourth = threading.Thread(target=lambda: s.request("POST", "/generate",
                                                            dict(req, max_tokens=4)))
         fourth.start()
-        while time.time() < deadline:
-            depth = metric(s, "m40_queue_depth")
-            if depth == 1:
-                break
-            time.sleep(0.02)
+        depth = wait_metric(s, "m40_queue_depth", 1, 2)
         check(depth == 1, "parallel: the fourth request waits (queue depth %r)" % depth)
         for sock in socks:
             sock.close()
         fourth.join(60)
         check(not fourth.is_alive(), "parallel: the fourth request ran once slots freed")
-        deadline = time.time() + 2
-        while time.time() < deadline and metric(s, "m40_slots_busy") != 0:
-            time.sleep(0.02)
-        check(metric(s, "m40_slots_busy") == 0, "parallel: all slots free after hang-ups")
+        check(wait_metric(s, "m40_slots_busy", 0, 2) == 0,
+              "parallel: all slots free after hang-ups")
         rc = s.stop()
         check(rc == 0, "parallel: SIGTERM exit %r" % rc)
     finally:
