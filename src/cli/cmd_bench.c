@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "cli/cli.h"
 #include "model/model.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 typedef struct bench_args {
@@ -27,12 +27,6 @@ typedef struct bench_args {
     m40_kv_type kv_type;
     m40_device_kind device;
 } bench_args;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Fills toks with token ids spread over the vocabulary (deterministic). */
 static void fill_tokens(int32_t *toks, int n, int n_vocab) {
@@ -45,10 +39,10 @@ static void fill_tokens(int32_t *toks, int n, int n_vocab) {
 
 static int run_pp(m40_backend *be, const int32_t *toks, int n, float *logits, double *secs,
                   m40_err *err) {
-    double t0 = now_s();
+    double t0 = m40_clock_s();
     if (be->forward(be->impl, 0, toks, n, 0, logits, err))
         return -1;
-    *secs = now_s() - t0;
+    *secs = m40_clock_s() - t0;
     return 0;
 }
 
@@ -59,7 +53,7 @@ static int run_tg(m40_backend *be, const int32_t *toks, int n, float *logits, do
                   m40_err *err) {
     if (g_depth > 0 && be->forward(be->impl, 0, toks, g_depth, 0, logits, err))
         return -1;
-    double t0 = now_s();
+    double t0 = m40_clock_s();
     int32_t tok = toks[0];
     for (int i = 0; i < n; i++) {
         int32_t next, pos = g_depth + i;
@@ -69,7 +63,7 @@ static int run_tg(m40_backend *be, const int32_t *toks, int n, float *logits, do
             return -1;
         tok = be->forward_greedy ? next : toks[(i + 1) % n];
     }
-    *secs = now_s() - t0;
+    *secs = m40_clock_s() - t0;
     return 0;
 }
 
@@ -222,13 +216,13 @@ int m40_cmd_bench(int argc, char **argv) {
                               .kv_type = a.kv_type};
     m40_backend be;
     char notice[640];
-    double t_load = now_s();
+    double t_load = m40_clock_s();
     if (m40_backend_create(&be, m, &bo, notice, sizeof notice, &err)) {
         m40_cli_error("%s", err.msg);
         m40_model_free(m);
         return M40_EXIT_FAIL;
     }
-    t_load = now_s() - t_load;
+    t_load = m40_clock_s() - t_load;
     if (notice[0])
         fprintf(stderr, "m40-llm: %s\n", notice);
     bench_env env = {.load_s = t_load};

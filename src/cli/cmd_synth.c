@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "model/shapes.h"
 #include "model/synth.h"
 #include "quant/ggml_types.h"
+#include "util/clock.h"
 
 static void synth_usage(FILE *out) {
     fprintf(out, "usage: m40-llm synth --shape NAME -o OUT.gguf [--type TYPE] [--vocab GGUF]\n"
@@ -87,14 +87,12 @@ int m40_cmd_synth(int argc, char **argv) {
     }
     m40_err err = {{0}};
     m40_synth_report rep;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = m40_clock_s();
     if (m40_synth_write(&o, &rep, &err)) {
         m40_cli_error("synth: %s", err.msg);
         return M40_EXIT_FAIL;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    double secs = m40_clock_s() - t0;
     printf("wrote %s: shape %s, %s, %.2f B parameters, vocab %d, %.2f GiB, %.1f s\n", o.out_path,
            o.shape, m40_ggml_type_name(o.type), (double)rep.n_params / 1e9, rep.n_vocab,
            (double)rep.file_bytes / (1024.0 * 1024.0 * 1024.0), secs);

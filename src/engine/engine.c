@@ -4,12 +4,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "chat/chat.h"
 #include "gguf/gguf.h"
+#include "util/clock.h"
 
 struct m40_engine {
     m40_model *model;
@@ -217,9 +217,7 @@ static int filter_push(out_filter *f, const char *text, size_t n) {
 /* ---- the generation loop ------------------------------------------------- */
 
 static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    return m40_clock_s() * 1e3;
 }
 
 static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {

@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tokenizer/tokenizer.h"
+#include "util/clock.h"
 
 #ifndef M40_VOCAB_DIR
 #define M40_VOCAB_DIR "../shared/fixtures/vocab"
@@ -65,19 +65,13 @@ static char *make_text(size_t size) {
     return t;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int bench(const char *dir, const char *name, const char *text, size_t len) {
     char path[1024];
     snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, name);
     m40_err err = {{0}};
-    double t0 = now();
+    double t0 = m40_clock_s();
     m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
-    double t_load = now() - t0;
+    double t_load = m40_clock_s() - t0;
     if (!tok) {
         fprintf(stderr, "bench_tokenizer: %s\n", err.msg);
         return -1;
@@ -85,19 +79,19 @@ static int bench(const char *dir, const char *name, const char *text, size_t len
     m40_tokens ids = {0};
     double best = 1e30, best_dec = 1e30;
     for (int run = 0; run < 3; run++) {
-        t0 = now();
+        t0 = m40_clock_s();
         if (m40_tokenize(tok, text, len, 0, &ids, &err)) {
             fprintf(stderr, "bench_tokenizer: %s: %s\n", name, err.msg);
             m40_tokenizer_free(tok);
             return -1;
         }
-        double t = now() - t0;
+        double t = m40_clock_s() - t0;
         best = t < best ? t : best;
         char *out = NULL;
         size_t out_len = 0;
-        t0 = now();
+        t0 = m40_clock_s();
         if (m40_detokenize(tok, ids.ids, ids.n, M40_DETOK_NO_CLEANUP, &out, &out_len, &err) == 0) {
-            t = now() - t0;
+            t = m40_clock_s() - t0;
             best_dec = t < best_dec ? t : best_dec;
         }
         free(out);

@@ -22,21 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/cuda/ops.h"
 #include "gpu_test.h"
 #include "quant/ggml_types.h"
+#include "util/clock.h"
 
 static m40_gpu g_gpu;
 static m40_cuda_ops g_ops;
 static int g_quick;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void die(const m40_err *err) {
     fprintf(stderr, "bench_kernels: %s\n", err->msg);
@@ -96,7 +90,7 @@ static double time_op_with(op_fn op, void *ctx, int reps, int use_graph) {
     }
     double best = 1e30;
     for (int run = 0; run < 4; run++) {
-        double t0 = now_s();
+        double t0 = m40_clock_s();
         if (graphs) {
             if (m40_gpu_graph_launch(&g_gpu, g, &err))
                 die(&err);
@@ -107,7 +101,7 @@ static double time_op_with(op_fn op, void *ctx, int reps, int use_graph) {
         }
         if (m40_gpu_sync(&g_gpu, &err))
             die(&err);
-        double t = (now_s() - t0) / reps;
+        double t = (m40_clock_s() - t0) / reps;
         if (run > 0 && t < best)
             best = t;
     }
@@ -128,11 +122,11 @@ static void bench_copy(void) {
     const m40_cuda_driver *d = g_gpu.drv;
     double best = 1e30;
     for (int i = 0; i < 4; i++) {
-        double t0 = now_s();
+        double t0 = m40_clock_s();
         if (m40_cu_check(d, d->cuMemcpyDtoD(b, a, bytes), "cuMemcpyDtoD", &err) ||
             m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", &err))
             die(&err);
-        double t = now_s() - t0;
+        double t = m40_clock_s() - t0;
         if (i > 0 && t < best)
             best = t;
     }

@@ -33,12 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/ops.h"
 #include "gguf/gguf.h"
 #include "quant/fp16.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 typedef m40_dweight dweight;
@@ -730,12 +730,10 @@ int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err) {
     double best = 0.0;
     int rc = 0;
     for (int i = 0; rc == 0 && i < 6; i++) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = m40_clock_s();
         rc = m40_cu_check(d, d->cuMemcpyDtoD(b, a, bytes), "cuMemcpyDtoD", err) ||
              m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", err);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        double s = m40_clock_s() - t0;
         double gbps = s > 0.0 ? 2.0 * (double)bytes / s / 1e9 : 0.0; /* read + write */
         if (i > 0 && gbps > best)
             best = gbps; /* the first copy is a warm-up */
