@@ -364,11 +364,10 @@ static void place(m40_cuda *cu, m40_dptr base, size_t *off, const m40_weight *w,
     *off += tensor_bytes(w);
 }
 
-/* A view of the consecutive matrices first .. first + n - 1 as one. */
-static dweight fused_view(const dweight *first, int n, const dweight *const *parts) {
-    dweight f = *first;
-    f.rows = 0;
-    for (int i = 0; i < n; i++)
+/* The n matrices parts[], placed back to back, viewed as one. */
+static dweight fused_view(const dweight *const *parts, int n) {
+    dweight f = *parts[0];
+    for (int i = 1; i < n; i++)
         f.rows += parts[i]->rows;
     return f;
 }
@@ -411,7 +410,7 @@ static size_t layout_weights(m40_cuda *cu, m40_dptr base) {
             continue;
         if (qkv && (biases || no_bias)) {
             const dweight *w3[] = {&D->wq, &D->wk, &D->wv};
-            D->wqkv = fused_view(&D->wq, 3, w3);
+            D->wqkv = fused_view(w3, 3);
             if (biases) {
                 D->bqkv = D->bq;
                 D->bqkv.cols = D->bq.cols + D->bk.cols + D->bv.cols;
@@ -420,7 +419,7 @@ static size_t layout_weights(m40_cuda *cu, m40_dptr base) {
         }
         if (gu) {
             const dweight *w2[] = {&D->gate, &D->up};
-            D->wgu = fused_view(&D->gate, 2, w2);
+            D->wgu = fused_view(w2, 2);
         }
     }
 #undef VIEW
