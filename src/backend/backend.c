@@ -59,6 +59,7 @@ static int create_cuda(m40_backend *be, const m40_model *model, const m40_backen
     be->impl = cu;
     be->forward = cuda_forward;
     be->forward_greedy = cuda_forward_greedy;
+    be->concurrent_decode = m40_cuda_concurrent_decode(cu);
     be->destroy = cuda_destroy;
     return 0;
 }

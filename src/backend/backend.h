@@ -31,13 +31,14 @@ typedef enum m40_kv_type {
 
 typedef struct m40_backend_options {
     m40_device_kind device;
-    int32_t gpu;       /* CUDA ordinal, -1: automatic */
-    int32_t n_ctx;     /* positions per sequence */
-    int32_t n_slots;   /* sequences */
-    int32_t n_batch;   /* most tokens per forward chunk */
-    int32_t n_threads; /* CPU threads, 0: default */
-    int32_t quiet;     /* no load report on stderr */
-    int32_t no_graphs; /* CUDA: launch each kernel of a decode step (no graph) */
+    int32_t gpu;        /* CUDA ordinal, -1: automatic */
+    int32_t n_ctx;      /* positions per sequence */
+    int32_t n_slots;    /* sequences */
+    int32_t n_batch;    /* most tokens per forward chunk */
+    int32_t n_threads;  /* CPU threads, 0: default */
+    int32_t quiet;      /* no load report on stderr */
+    int32_t no_graphs;  /* CUDA: launch each kernel of a decode step (no graph) */
+    int32_t one_stream; /* CUDA: decode steps share the prefill stream (no overlap) */
     m40_kv_type kv_type;
 } m40_backend_options;
 
@@ -54,6 +55,11 @@ typedef struct m40_backend {
      * faster path than forward + a host argmax. */
     int (*forward_greedy)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                           int32_t *token, m40_err *err);
+    /* Nonzero when a single-token forward may run at the same time as a
+     * forward of several tokens (on another slot, from another thread):
+     * the CUDA backend runs them on separate streams. Otherwise callers
+     * must run one forward at a time. */
+    int concurrent_decode;
     void (*destroy)(void *impl);
 } m40_backend;
 

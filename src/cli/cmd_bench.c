@@ -8,6 +8,7 @@
  * once untimed (warm-up: the driver's JIT, caches), then r timed times;
  * the table shows mean +- standard deviation of tokens per second, and for
  * decode the weight bytes read per second (file size x t/s).
+ * --contend N measures something else: see bench_contend.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "cli/bench_contend.h"
 #include "cli/cli.h"
 #include "model/model.h"
 #include "util/clock.h"
@@ -23,7 +25,7 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, gpu, n_threads, depth, no_graphs;
+    int pp, tg, reps, json, gpu, n_threads, depth, no_graphs, one_stream, contend, n_batch;
     m40_kv_type kv_type;
     m40_device_kind device;
 } bench_args;
@@ -93,15 +95,22 @@ static int parse(bench_args *a, int argc, char **argv) {
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] "
                    "[--device auto|cpu|cuda] [--gpu N] [-t N] [--cache-type f16|f32] "
-                   "[--no-graphs] [--json]\n"
+                   "[--no-graphs] [--one-stream] [-b N] [--contend N] [--json]\n"
                    "  -d N         decode after N tokens of context (filled untimed)\n"
-                   "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n");
+                   "  -b N         most tokens per prefill forward (default: -p, or 512)\n"
+                   "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
+                   "  --one-stream CUDA: decode steps share the prefill stream\n"
+                   "  --contend N  decode latency of one request while another prefills N\n"
+                   "               tokens (two slots; -n: decode steps timed alone)\n");
             return 1;
         } else if (!strcmp(f, "--json")) {
             a->json = 1;
             continue;
         } else if (!strcmp(f, "--no-graphs")) {
             a->no_graphs = 1;
+            continue;
+        } else if (!strcmp(f, "--one-stream")) {
+            a->one_stream = 1;
             continue;
         }
         if (!v) {
@@ -125,6 +134,16 @@ static int parse(bench_args *a, int argc, char **argv) {
         } else if (!strcmp(f, "-d") || !strcmp(f, "--depth")) {
             if (m40_cli_parse_int(f, v, &a->depth) || a->depth < 0) {
                 m40_cli_error("bench: -d must be 0 or more");
+                return -1;
+            }
+        } else if (!strcmp(f, "--contend")) {
+            if (m40_cli_parse_int(f, v, &a->contend) || a->contend < 32) {
+                m40_cli_error("bench: --contend needs a prompt of at least 32 tokens");
+                return -1;
+            }
+        } else if (!strcmp(f, "-b") || !strcmp(f, "--batch-size")) {
+            if (m40_cli_parse_int(f, v, &a->n_batch) || a->n_batch < 1) {
+                m40_cli_error("bench: -b must be at least 1");
                 return -1;
             }
         } else if (!strcmp(f, "--gpu")) {
@@ -185,12 +204,30 @@ static void print_row(const bench_args *a, const m40_model *m, const m40_backend
     printf("\n");
 }
 
+static int run_contend(const bench_args *a) {
+    m40_contend_args c = {.model = a->model,
+                          .prompt = a->contend,
+                          .decode = a->tg > 0 ? a->tg : 64,
+                          .json = a->json,
+                          .backend = {.device = a->device,
+                                      .gpu = a->gpu,
+                                      .n_batch = a->n_batch > 0 ? a->n_batch : 512,
+                                      .n_threads = a->n_threads,
+                                      .quiet = 1,
+                                      .no_graphs = a->no_graphs,
+                                      .one_stream = a->one_stream,
+                                      .kv_type = a->kv_type}};
+    return m40_bench_contend(&c);
+}
+
 int m40_cmd_bench(int argc, char **argv) {
     bench_args a = {.pp = 512, .tg = 128, .reps = 3, .gpu = -1, .device = M40_DEVICE_AUTO};
     int r = parse(&a, argc, argv);
     if (r)
         return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
     m40_log_set_level(M40_LOG_WARN);
+    if (a.contend > 0)
+        return run_contend(&a);
     m40_err err = {{0}};
     m40_model *m = NULL;
     if (m40_model_load(&m, a.model, &err)) {
@@ -207,12 +244,14 @@ int m40_cmd_bench(int argc, char **argv) {
                               .n_ctx = a.depth + n_max + 1,
                               .n_slots = 1,
                               /* -d fills its context in prefill chunks */
-                              .n_batch = a.pp > 0      ? a.pp
+                              .n_batch = a.n_batch > 0 ? a.n_batch
+                                         : a.pp > 0    ? a.pp
                                          : a.depth > 0 ? 512
                                                        : 1,
                               .n_threads = a.n_threads,
                               .quiet = 1,
                               .no_graphs = a.no_graphs,
+                              .one_stream = a.one_stream,
                               .kv_type = a.kv_type};
     m40_backend be;
     char notice[640];

@@ -11,35 +11,58 @@
 #include "gguf/gguf.h"
 #include "util/clock.h"
 
+/* Turns on the backend, first come first served (a ticket lock: a plain
+ * mutex lets the thread that just released it win again and starve the
+ * others). */
+typedef struct turns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned long next, serving;
+} turns;
+
+static void turns_init(turns *t) {
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    t->next = t->serving = 0;
+}
+
+static void turns_destroy(turns *t) {
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+}
+
+static void turns_take(turns *t) {
+    pthread_mutex_lock(&t->mu);
+    unsigned long mine = t->next++;
+    while (t->serving != mine)
+        pthread_cond_wait(&t->cv, &t->mu);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void turns_give(turns *t) {
+    pthread_mutex_lock(&t->mu);
+    t->serving++;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
 struct m40_engine {
     m40_model *model;
     m40_tokenizer *tok;
     m40_backend be;
     int32_t n_ctx, n_slots, n_batch;
     float *logits; /* [n_slots][n_vocab]: each slot samples from its own */
-    /* The backend runs one forward at a time. Callers generating on
-     * different slots from different threads take turns, first come first
-     * served (a ticket lock: a plain mutex lets the thread that just
-     * released it win again and starve the others). */
-    pthread_mutex_t fwd_mu;
-    pthread_cond_t fwd_cv;
-    unsigned long fwd_next, fwd_serving;
+    /* Callers generating on different slots from different threads take
+     * turns on the backend: one forward at a time, or, when the backend
+     * runs single-token forwards beside longer ones (concurrent_decode),
+     * one of each kind at a time: fwd[0] for prompt chunks, fwd[1] for
+     * decode steps. */
+    turns fwd[2];
     int fwd_init;
 };
 
-static void fwd_lock(m40_engine *e) {
-    pthread_mutex_lock(&e->fwd_mu);
-    unsigned long mine = e->fwd_next++;
-    while (e->fwd_serving != mine)
-        pthread_cond_wait(&e->fwd_cv, &e->fwd_mu);
-    pthread_mutex_unlock(&e->fwd_mu);
-}
-
-static void fwd_unlock(m40_engine *e) {
-    pthread_mutex_lock(&e->fwd_mu);
-    e->fwd_serving++;
-    pthread_cond_broadcast(&e->fwd_cv);
-    pthread_mutex_unlock(&e->fwd_mu);
+static turns *turns_for(m40_engine *e, int32_t n_tokens) {
+    return e->be.concurrent_decode && n_tokens == 1 ? &e->fwd[1] : &e->fwd[0];
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -72,8 +95,8 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
     e->n_ctx = bo.n_ctx;
     e->n_slots = bo.n_slots;
     e->n_batch = bo.n_batch;
-    pthread_mutex_init(&e->fwd_mu, NULL);
-    pthread_cond_init(&e->fwd_cv, NULL);
+    turns_init(&e->fwd[0]);
+    turns_init(&e->fwd[1]);
     e->fwd_init = 1;
     e->logits = malloc((size_t)bo.n_slots * (size_t)e->model->cfg.n_vocab * sizeof *e->logits);
     if (!e->logits) {
@@ -97,8 +120,8 @@ void m40_engine_close(m40_engine *e) {
     m40_model_free(e->model);
     free(e->logits);
     if (e->fwd_init) {
-        pthread_cond_destroy(&e->fwd_cv);
-        pthread_mutex_destroy(&e->fwd_mu);
+        turns_destroy(&e->fwd[0]);
+        turns_destroy(&e->fwd[1]);
     }
     free(e);
 }
@@ -227,7 +250,8 @@ static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
 
 /* Runs tokens at pos and picks the next token. A long prompt goes through
  * the backend n_batch tokens per turn, so other slots' decode steps run
- * between its chunks instead of waiting for all of it. */
+ * between its chunks instead of waiting for all of it (or beside them,
+ * when the backend allows concurrent_decode). */
 static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *ids, int32_t n,
                 int32_t pos, m40_token *next, m40_err *err) {
     float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
@@ -235,16 +259,33 @@ static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *
     for (int32_t done = 0; done < n;) {
         int32_t k = n - done < e->n_batch ? n - done : e->n_batch;
         int last = done + k == n;
-        fwd_lock(e);
+        turns *t = turns_for(e, k);
+        turns_take(t);
         int rc = last && greedy
                      ? e->be.forward_greedy(e->be.impl, slot, ids + done, k, pos + done, next, err)
                      : e->be.forward(e->be.impl, slot, ids + done, k, pos + done, logits, err);
-        fwd_unlock(e);
+        turns_give(t);
         if (rc)
             return -1;
         done += k;
     }
     return greedy ? 0 : m40_sampler_sample(smp, logits, next, err);
+}
+
+int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
+                           int32_t pos, m40_token *next, m40_err *err) {
+    if (slot < 0 || slot >= e->n_slots)
+        return m40_errf(err, "slot %d outside 0..%d", slot, e->n_slots - 1);
+    m40_sampler smp;
+    m40_sampler_params sp = m40_sampler_default_params();
+    sp.temperature = 0.0f;
+    sp.repeat_penalty = 1.0f;
+    sp.presence_penalty = sp.frequency_penalty = 0.0f;
+    if (m40_sampler_init(&smp, &sp, e->model->cfg.n_vocab, err))
+        return -1;
+    int rc = step(e, &smp, slot, ids, n, pos, next, err);
+    m40_sampler_free(&smp);
+    return rc;
 }
 
 typedef struct gen_state {

@@ -44,6 +44,13 @@ const m40_backend *m40_engine_backend(const m40_engine *e);
 int32_t m40_engine_n_ctx(const m40_engine *e);
 int32_t m40_engine_n_slots(const m40_engine *e);
 
+/* Runs ids[0..n) of `slot` at positions pos.. through the backend, taking
+ * turns with other threads exactly as generation does (prompt chunks of
+ * n_batch tokens), and gives the greedy next token. For measurements of
+ * the scheduling itself (bench --contend); generation uses the same path. */
+int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
+                           int32_t pos, m40_token *next, m40_err *err);
+
 typedef struct m40_gen_params {
     m40_sampler_params sampling;
     int32_t max_tokens;      /* < 0: until the context is full */

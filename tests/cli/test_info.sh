@@ -3,21 +3,7 @@
 # Every failure path must exit non-zero with one line on stderr.
 set -u
 bin=$1
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-# expect STATUS ARGS...: runs the binary, checks the exit status.
-expect() {
-    local want=$1
-    shift
-    "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok; else bad "m40-llm $* exited $got, expected $want"; fi
-}
-contains() { if grep -qF -- "$2" "$1"; then ok; else bad "$1 lacks '$2': $(cat "$1")"; fi; }
+. "$(dirname "$0")/lib.sh"
 one_line() {
     local n
     n=$(wc -l <"$1")
@@ -56,5 +42,4 @@ expect 0 --help
 contains "$tmp/out" "info"
 expect 0 --version
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

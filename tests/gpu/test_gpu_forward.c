@@ -10,12 +10,15 @@
  * cache (the same function computed two ways), within 1e-3 with the
  * default FP16 cache (whose roundings the two orders of summation flip
  * differently; docs/cuda_parity_and_kv_layout.md), and the greedy path
- * (argmax on the GPU) must pick the CPU's tokens. Run with
+ * (argmax on the GPU) must pick the CPU's tokens; decode steps on their
+ * own stream, beside another thread's prompt, must equal the one-stream
+ * results bit for bit (check_lanes). Run with
  * M40LLM_ENABLE_CUBLAS=0 and =1 to cover both prefill GEMMs.
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
@@ -43,8 +46,8 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-static int make_kv(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
-                   m40_err *err) {
+static int make_opt(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
+                    int one_stream, m40_err *err) {
     char notice[256];
     m40_backend_options o = {.device = kind,
                              .gpu = -1,
@@ -52,8 +55,14 @@ static int make_kv(m40_backend *be, const m40_model *m, m40_device_kind kind, m4
                              .n_slots = 2,
                              .n_batch = 16,
                              .quiet = 1,
+                             .one_stream = one_stream,
                              .kv_type = kv};
     return m40_backend_create(be, m, &o, notice, sizeof notice, err);
+}
+
+static int make_kv(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
+                   m40_err *err) {
+    return make_opt(be, m, kind, kv, 0, err);
 }
 
 static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_err *err) {
@@ -102,6 +111,66 @@ static void *forward_on_thread(void *arg) {
     thread_job *j = arg;
     j->rc = j->be->forward(j->be->impl, 1, &j->token, 1, 0, j->logits, &j->err);
     return NULL;
+}
+
+/* A prompt forward on slot 1 from another thread. */
+typedef struct prompt_job {
+    m40_backend *be;
+    const int32_t *toks;
+    int n;
+    float *logits;
+    int rc;
+    m40_err err;
+} prompt_job;
+
+static void *prompt_on_thread(void *arg) {
+    prompt_job *j = arg;
+    j->rc = j->be->forward(j->be->impl, 1, j->toks, j->n, 0, j->logits, &j->err);
+    return NULL;
+}
+
+/* Decode steps on their own stream (the decode lane) compute exactly what
+ * they compute on the prefill stream (--one-stream): the same kernels on
+ * other buffers. And while another thread runs a prompt on slot 1, slot 0's
+ * decode steps give the same logits, bit for bit, as with nothing beside
+ * them, and so does the prompt. */
+static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
+    m40_backend one = {0}, two = {0};
+    m40_err err = {{0}};
+    int nv = m->cfg.n_vocab, n_long = 100;
+    float *ref = malloc((size_t)nv * 4), *got = malloc((size_t)nv * 4);
+    float *pre_ref = malloc((size_t)nv * 4), *pre_got = malloc((size_t)nv * 4);
+    int32_t *long_toks = malloc((size_t)n_long * sizeof *long_toks);
+    int ok = ref && got && pre_ref && pre_got && long_toks &&
+             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, 1, &err) &&
+             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, 0, &err);
+    CHECK(ok && !one.concurrent_decode && two.concurrent_decode);
+    for (int i = 0; ok && i < n_long; i++)
+        long_toks[i] = toks[(i * 7) % n_all];
+    for (int i = 0; ok && i < n_all; i++)
+        ok = !one.forward(one.impl, 0, &toks[i], 1, i, ref, &err);
+    ok = ok && !one.forward(one.impl, 1, long_toks, n_long, 0, pre_ref, &err);
+    CHECK(ok);
+    prompt_job job = {.be = &two, .toks = long_toks, .n = n_long, .logits = pre_got, .rc = -1};
+    pthread_t th;
+    int started = ok && pthread_create(&th, NULL, prompt_on_thread, &job) == 0;
+    CHECK(!ok || started);
+    for (int i = 0; started && ok && i < n_all; i++)
+        ok = !two.forward(two.impl, 0, &toks[i], 1, i, got, &err);
+    if (started)
+        CHECK(pthread_join(th, NULL) == 0 && job.rc == 0);
+    if (started && job.rc)
+        fprintf(stderr, "prompt beside decode: %s\n", job.err.msg);
+    if (!ok && err.msg[0])
+        fprintf(stderr, "lanes: %s\n", err.msg);
+    CHECK(ok);
+    if (ok && started && job.rc == 0) {
+        CHECK(memcmp(ref, got, (size_t)nv * 4) == 0);
+        CHECK(memcmp(pre_ref, pre_got, (size_t)nv * 4) == 0);
+    }
+    m40_backend_destroy(&one);
+    m40_backend_destroy(&two);
+    free(ref), free(got), free(pre_ref), free(pre_got), free(long_toks);
 }
 
 /* The KV cache layout, read back through m40_cuda_debug_read_kv: slot 0
@@ -193,6 +262,8 @@ static void test_model(const char *path) {
     CHECK(pd32 < 1e-4);
     if (ok)
         check_kv_layout(&gpu, m, n_all);
+    if (ok)
+        check_lanes(m, toks, n_all);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !gpu.forward_greedy(gpu.impl, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

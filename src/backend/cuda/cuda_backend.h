@@ -29,6 +29,11 @@ int m40_cuda_forward(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t 
 int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n,
                             int32_t pos0, int32_t *token, m40_err *err);
 
+/* Nonzero when single-token forwards run on a stream of their own (the
+ * decode lane, forward.c), so one may overlap a prompt forward of another
+ * slot; zero with the one_stream option. */
+int m40_cuda_concurrent_decode(const m40_cuda *cu);
+
 /* One line describing the device ("NVIDIA H100 80GB HBM3 (sm_90), cuBLAS on"). */
 const char *m40_cuda_describe(const m40_cuda *cu);
 

@@ -43,6 +43,11 @@ static const sym k_syms[] = {
     SYM(cuStreamCreate, "cuStreamCreate"),
     SYM(cuStreamDestroy, "cuStreamDestroy_v2"),
     SYM(cuStreamSynchronize, "cuStreamSynchronize"),
+    SYM(cuStreamCreateWithPriority, "cuStreamCreateWithPriority"),
+    SYM(cuCtxGetStreamPriorityRange, "cuCtxGetStreamPriorityRange"),
+    SYM(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"),
+    SYM(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"),
+    SYM(cuMemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2"),
 };
 
 /* Looked up but allowed to be missing; the plain names are the fallbacks

@@ -39,6 +39,8 @@ enum {
     M40_CU_ATTR_CC_MINOR = 76,
     /* CUstreamCaptureMode: only this thread's unsafe calls are checked. */
     M40_CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
+    /* CUstream_flags: no implicit ordering with the legacy NULL stream. */
+    M40_CU_STREAM_NON_BLOCKING = 1,
 };
 
 typedef struct m40_cuda_driver {
@@ -73,6 +75,15 @@ typedef struct m40_cuda_driver {
     m40_cu_result (*cuStreamCreate)(m40_cu_stream *stream, unsigned flags);
     m40_cu_result (*cuStreamDestroy)(m40_cu_stream stream);
     m40_cu_result (*cuStreamSynchronize)(m40_cu_stream stream);
+    m40_cu_result (*cuStreamCreateWithPriority)(m40_cu_stream *stream, unsigned flags,
+                                                int priority);
+    m40_cu_result (*cuCtxGetStreamPriorityRange)(int *least, int *greatest);
+    m40_cu_result (*cuMemcpyHtoDAsync)(m40_cu_deviceptr dst, const void *src, size_t bytes,
+                                       m40_cu_stream stream);
+    m40_cu_result (*cuMemcpyDtoHAsync)(void *dst, m40_cu_deviceptr src, size_t bytes,
+                                       m40_cu_stream stream);
+    m40_cu_result (*cuMemcpyDtoDAsync)(m40_cu_deviceptr dst, m40_cu_deviceptr src, size_t bytes,
+                                       m40_cu_stream stream);
 
     /* Optional entry points (NULL when the driver lacks them): CUDA graphs,
      * used to replay a decode step with one launch (CUDA 11.4 and later). */

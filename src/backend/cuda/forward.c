@@ -24,6 +24,11 @@
  * is dequantized, a chunk of rows at a time, into an FP32 scratch and
  * multiplied in FP32 (cublasSgemm, or our tiled kernel with cuBLAS off).
  *
+ * Prompts and single tokens run on two lanes (see `lane` below): the
+ * gpu's low-priority stream and a high-priority decode stream, each with
+ * its own activations, so one request's decode step need not wait for
+ * another's prompt chunk to finish.
+ *
  * A decode step (T = 1) is recorded once as a CUDA graph and replayed: the
  * ~11 launches per layer then cost one launch. Everything a step varies
  * (token id, position) is read from device memory, so one graph serves
@@ -52,9 +57,28 @@ typedef struct dlayer {
     dweight wqkv, bqkv, wgu;
 } dlayer;
 
+/* A lane: a stream and the activations the forwards on it use. The prefill
+ * lane (the gpu's own stream, lowest priority) runs chunks of up to n_batch
+ * tokens; the decode lane (a high-priority stream with T = 1 activations and
+ * its own decode graphs) runs single tokens. Two lanes let one slot's decode
+ * step run while another slot's prompt chunk is on the GPU, the decode
+ * step's blocks scheduled first; with opt.one_stream there is one lane for
+ * both. At most one forward runs on a lane at a time (the engine's turns). */
+typedef struct lane {
+    m40_cuda_ops ops; /* the launchers, bound to this lane's stream */
+    int batch;        /* most tokens per forward */
+    /* activations and scratch, T = batch rows each (one allocation) */
+    m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
+    m40_dptr ids, pos;  /* step = ids[batch] then pos[batch], one upload */
+    size_t deq_floats;  /* 0: no prefill products on this lane */
+    int32_t *host_step; /* the host side of step */
+    /* decode graphs, [n_slots][n_buckets]; bucket b sizes attention for
+     * positions up to 32 * 2^b */
+    m40_cu_graph_exec *graphs;
+} lane;
+
 struct m40_cuda {
     m40_gpu gpu;
-    m40_cuda_ops ops;
     const m40_model *model;
     m40_backend_options opt;
     char desc[192];
@@ -67,17 +91,12 @@ struct m40_cuda {
     dlayer *layers;
     m40_dptr k_cache, v_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 (FP32: kv_f32) */
     size_t kv_bytes;
-    /* activations and scratch (one allocation) */
-    m40_dptr scratch;
+    m40_dptr scratch; /* every lane's activations */
     size_t scratch_bytes;
-    m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
-    m40_dptr ids, pos; /* step = ids[n_batch] then pos[n_batch], one upload */
-    size_t deq_floats;
-    int32_t *host_step; /* the host side of step */
-    /* decode graphs, [n_slots][n_buckets]; bucket b sizes attention for
-     * positions up to 32 * 2^b */
-    m40_cu_graph_exec *graphs;
-    int n_buckets;
+    lane lanes[2];               /* [0] prefill, [n_lanes - 1] decode */
+    int n_lanes;                 /* 1 with opt.one_stream */
+    m40_cu_stream decode_stream; /* lanes[1]'s, NULL with one lane */
+    int n_buckets;               /* decode graphs per slot, 0: no graphs */
     /* the tensors layout_weights placed, for upload_weights */
     struct {
         const m40_weight *w;
@@ -90,18 +109,19 @@ struct m40_cuda {
 
 /* y[T][ldy] (its first w.rows columns) = x[T][w.cols] W^T (+ bias), or
  * += when `accumulate` (the residual add). */
-static int matmul(m40_cuda *cu, m40_dptr y, int ldy, const dweight *w, const dweight *bias,
-                  m40_dptr x, int T, int accumulate, m40_err *err) {
-    m40_cuda_ops *ops = &cu->ops;
+static int matmul(m40_cuda *cu, lane *ln, m40_dptr y, int ldy, const dweight *w,
+                  const dweight *bias, m40_dptr x, int T, int accumulate, m40_err *err) {
+    m40_cuda_ops *ops = &ln->ops;
     if (T == 1)
         return m40_cuda_gemv(ops, w, y, x, bias ? bias->ptr : 0, accumulate ? y : 0, err);
-    int chunk = (int)(cu->deq_floats / (size_t)w->cols);
+    /* prefill products: only on the prefill lane, whose stream cuBLAS uses */
+    int chunk = (int)(ln->deq_floats / (size_t)w->cols);
     if (chunk > w->rows)
         chunk = w->rows;
     m40_cublas *blas = &cu->gpu.blas;
     for (int r0 = 0; r0 < w->rows; r0 += chunk) {
         int n = w->rows - r0 < chunk ? w->rows - r0 : chunk;
-        if (m40_cuda_dequant_rows(ops, w, cu->deq, 0, r0, n, err))
+        if (m40_cuda_dequant_rows(ops, w, ln->deq, 0, r0, n, err))
             return -1;
         m40_dptr c = y + (size_t)r0 * sizeof(float);
         if (m40_cublas_active(blas)) {
@@ -110,11 +130,11 @@ static int matmul(m40_cuda *cu, m40_dptr y, int ldy, const dweight *w, const dwe
             const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
             int st =
                 blas->sgemm(blas->handle, M40_CUBLAS_OP_T, M40_CUBLAS_OP_N, n, T, w->cols, &one,
-                            (const float *)(uintptr_t)cu->deq, w->cols, (const float *)(uintptr_t)x,
+                            (const float *)(uintptr_t)ln->deq, w->cols, (const float *)(uintptr_t)x,
                             w->cols, &beta, (float *)(uintptr_t)c, ldy);
             if (st != 0)
                 return m40_errf(err, "cublasSgemm failed (status %d)", st);
-        } else if (m40_cuda_sgemm_nt(ops, c, x, cu->deq, T, n, w->cols, ldy, accumulate, err)) {
+        } else if (m40_cuda_sgemm_nt(ops, c, x, ln->deq, T, n, w->cols, ldy, accumulate, err)) {
             return -1;
         }
     }
@@ -137,27 +157,27 @@ static m40_dptr row_at(m40_dptr base, int row, int width) {
 
 /* qkv[T][qkv_dim] = xb Wq | xb Wk | xb Wv (+ biases): one product over the
  * fused matrix, or three into the column ranges when the types differ. */
-static int project_qkv(m40_cuda *cu, const dlayer *L, int T, m40_err *err) {
+static int project_qkv(m40_cuda *cu, lane *ln, const dlayer *L, int T, m40_err *err) {
     int ld = cu->qkv_dim;
-    m40_dptr q = cu->qkv, k = q + (size_t)cu->q_dim * sizeof(float);
+    m40_dptr q = ln->qkv, k = q + (size_t)cu->q_dim * sizeof(float);
     m40_dptr v = k + (size_t)cu->kv_dim * sizeof(float);
     if (L->wqkv.ptr)
-        return matmul(cu, q, ld, &L->wqkv, L->bqkv.ptr ? &L->bqkv : NULL, cu->xb, T, 0, err);
-    return matmul(cu, q, ld, &L->wq, &L->bq, cu->xb, T, 0, err) ||
-                   matmul(cu, k, ld, &L->wk, &L->bk, cu->xb, T, 0, err) ||
-                   matmul(cu, v, ld, &L->wv, &L->bv, cu->xb, T, 0, err)
+        return matmul(cu, ln, q, ld, &L->wqkv, L->bqkv.ptr ? &L->bqkv : NULL, ln->xb, T, 0, err);
+    return matmul(cu, ln, q, ld, &L->wq, &L->bq, ln->xb, T, 0, err) ||
+                   matmul(cu, ln, k, ld, &L->wk, &L->bk, ln->xb, T, 0, err) ||
+                   matmul(cu, ln, v, ld, &L->wv, &L->bv, ln->xb, T, 0, err)
                ? -1
                : 0;
 }
 
 /* gu[T][2 n_ff] = xb Wgate | xb Wup, fused as above. */
-static int project_gate_up(m40_cuda *cu, const dlayer *L, int T, m40_err *err) {
+static int project_gate_up(m40_cuda *cu, lane *ln, const dlayer *L, int T, m40_err *err) {
     int n_ff = cu->model->cfg.n_ff;
     if (L->wgu.ptr)
-        return matmul(cu, cu->gu, 2 * n_ff, &L->wgu, NULL, cu->xb, T, 0, err);
-    return matmul(cu, cu->gu, 2 * n_ff, &L->gate, NULL, cu->xb, T, 0, err) ||
-                   matmul(cu, cu->gu + (size_t)n_ff * sizeof(float), 2 * n_ff, &L->up, NULL, cu->xb,
-                          T, 0, err)
+        return matmul(cu, ln, ln->gu, 2 * n_ff, &L->wgu, NULL, ln->xb, T, 0, err);
+    return matmul(cu, ln, ln->gu, 2 * n_ff, &L->gate, NULL, ln->xb, T, 0, err) ||
+                   matmul(cu, ln, ln->gu + (size_t)n_ff * sizeof(float), 2 * n_ff, &L->up, NULL,
+                          ln->xb, T, 0, err)
                ? -1
                : 0;
 }
@@ -168,128 +188,140 @@ static int attn_chunk(int T, int max_pos) {
     return T == 1 ? m40_cuda_attn_decode_chunk(max_pos + 1) : M40_ATTN_CHUNK;
 }
 
-static int layer_forward(m40_cuda *cu, int l, int slot, int T, int max_pos, m40_err *err) {
+static int layer_forward(m40_cuda *cu, lane *ln, int l, int slot, int T, int max_pos,
+                         m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     const dlayer *L = &cu->layers[l];
-    m40_cuda_ops *ops = &cu->ops;
+    m40_cuda_ops *ops = &ln->ops;
     const int d = c->n_embd, n_ff = c->n_ff, ld = cu->qkv_dim;
     m40_dptr kc = cache_at(cu, cu->k_cache, slot, l), vc = cache_at(cu, cu->v_cache, slot, l);
-    m40_dptr k = cu->qkv + (size_t)cu->q_dim * sizeof(float);
+    m40_dptr k = ln->qkv + (size_t)cu->q_dim * sizeof(float);
     m40_dptr v = k + (size_t)cu->kv_dim * sizeof(float);
     /* q and k heads are adjacent in a qkv row: one RoPE launch rotates both */
-    return m40_cuda_rmsnorm(ops, cu->xb, cu->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_qkv(cu, L, T, err) ||
-                   m40_cuda_rope_apply(ops, cu->qkv, cu->cs, T, c->n_head + c->n_head_kv,
+    return m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
+                   project_qkv(cu, ln, L, T, err) ||
+                   m40_cuda_rope_apply(ops, ln->qkv, ln->cs, T, c->n_head + c->n_head_kv,
                                        c->head_dim, c->rope_dim, c->rope_style, ld, err) ||
-                   m40_cuda_kv_store(ops, kc, vc, k, v, cu->pos, cu->kv_dim, T, ld, cu->kv_f32,
+                   m40_cuda_kv_store(ops, kc, vc, k, v, ln->pos, cu->kv_dim, T, ld, cu->kv_f32,
                                      err) ||
-                   m40_cuda_attention(ops, cu->att, cu->qkv, ld, kc, vc, cu->pos, T, max_pos,
+                   m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, T, max_pos,
                                       attn_chunk(T, max_pos), c->n_head, c->n_head_kv, c->head_dim,
-                                      cu->kv_f32, cu->attn_tmp, err) ||
-                   matmul(cu, cu->x, d, &L->wo, NULL, cu->att, T, 1, err) ||
-                   m40_cuda_rmsnorm(ops, cu->xb, cu->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_gate_up(cu, L, T, err) ||
-                   m40_cuda_swiglu(ops, cu->hb, cu->gu, cu->gu + (size_t)n_ff * sizeof(float), T,
+                                      cu->kv_f32, ln->attn_tmp, err) ||
+                   matmul(cu, ln, ln->x, d, &L->wo, NULL, ln->att, T, 1, err) ||
+                   m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
+                   project_gate_up(cu, ln, L, T, err) ||
+                   m40_cuda_swiglu(ops, ln->hb, ln->gu, ln->gu + (size_t)n_ff * sizeof(float), T,
                                    n_ff, 2 * n_ff, err) ||
-                   matmul(cu, cu->x, d, &L->down, NULL, cu->hb, T, 1, err)
+                   matmul(cu, ln, ln->x, d, &L->down, NULL, ln->hb, T, 1, err)
                ? -1
                : 0;
 }
 
-/* Copies the ids and positions of T tokens up (one copy). */
-static int upload_step(m40_cuda *cu, const int32_t *tokens, int T, int pos0, m40_err *err) {
-    int B = cu->opt.n_batch;
+/* Queues the ids and positions of T tokens up (one copy). */
+static int upload_step(m40_cuda *cu, lane *ln, const int32_t *tokens, int T, int pos0,
+                       m40_err *err) {
+    int B = ln->batch;
     for (int t = 0; t < T; t++) {
-        cu->host_step[t] = tokens[t];
-        cu->host_step[B + t] = pos0 + t;
+        ln->host_step[t] = tokens[t];
+        ln->host_step[B + t] = pos0 + t;
     }
-    return m40_gpu_upload(&cu->gpu, cu->step, cu->host_step, (size_t)(B + T) * sizeof(int32_t),
-                          err);
+    return m40_gpu_upload_on(&cu->gpu, ln->ops.stream, ln->step, ln->host_step,
+                             (size_t)(B + T) * sizeof(int32_t), err);
 }
 
 /* Enqueues the forward of the T uploaded tokens (their attention reads at
  * most positions 0..max_pos) and, when want_logits, the last token's
- * logits in cu->logits. */
-static int forward_body(m40_cuda *cu, int slot, int T, int max_pos, int want_logits, m40_err *err) {
+ * logits in ln->logits. */
+static int forward_body(m40_cuda *cu, lane *ln, int slot, int T, int max_pos, int want_logits,
+                        m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
-    m40_cuda_ops *ops = &cu->ops;
+    m40_cuda_ops *ops = &ln->ops;
     const int d = c->n_embd;
-    if (m40_cuda_dequant_rows(ops, &cu->tok_embd, cu->x, cu->ids, 0, T, err) ||
-        m40_cuda_rope_table(ops, cu->cs, cu->pos, T, c->rope_dim, c->rope_freq_base,
+    if (m40_cuda_dequant_rows(ops, &cu->tok_embd, ln->x, ln->ids, 0, T, err) ||
+        m40_cuda_rope_table(ops, ln->cs, ln->pos, T, c->rope_dim, c->rope_freq_base,
                             c->rope_freq_scale, cu->rope_freqs.ptr, err))
         return -1;
     for (int l = 0; l < c->n_layer; l++) {
-        if (layer_forward(cu, l, slot, T, max_pos, err))
+        if (layer_forward(cu, ln, l, slot, T, max_pos, err))
             return m40_err_wrap(err, "layer %d", l);
     }
     if (!want_logits)
         return 0;
-    return m40_cuda_rmsnorm(ops, cu->xb, row_at(cu->x, T - 1, d), cu->output_norm.ptr, 1, d,
+    return m40_cuda_rmsnorm(ops, ln->xb, row_at(ln->x, T - 1, d), cu->output_norm.ptr, 1, d,
                             c->rms_eps, err) ||
-                   matmul(cu, cu->logits, c->n_vocab, &cu->output, NULL, cu->xb, 1, 0, err)
-               ? -1
-               : 0;
-}
-
-/* Runs T tokens and leaves the last token's logits in cu->logits. */
-static int forward_chunk(m40_cuda *cu, int slot, const int32_t *tokens, int T, int pos0,
-                         int want_logits, m40_err *err) {
-    return upload_step(cu, tokens, T, pos0, err) ||
-                   forward_body(cu, slot, T, pos0 + T - 1, want_logits, err)
+                   matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, 1, 0, err)
                ? -1
                : 0;
 }
 
 /* The decode graph for a token at `pos` of `slot`: logits and argmax. */
-static int decode_graph(m40_cuda *cu, int slot, int pos, m40_cu_graph_exec *out, m40_err *err) {
+static int decode_graph(m40_cuda *cu, lane *ln, int slot, int pos, m40_cu_graph_exec *out,
+                        m40_err *err) {
     int b = 0;
     while ((M40_ATTN_CHUNK_DECODE << b) < pos + 1)
         b++;
-    m40_cu_graph_exec *g = &cu->graphs[(size_t)slot * cu->n_buckets + b];
+    m40_cu_graph_exec *g = &ln->graphs[(size_t)slot * cu->n_buckets + b];
     if (!*g) {
         /* bucket b: positions up to 32 * 2^b (or the context's end) */
         int max_pos = (M40_ATTN_CHUNK_DECODE << b) - 1;
         if (max_pos > cu->opt.n_ctx - 1)
             max_pos = cu->opt.n_ctx - 1;
-        if (m40_gpu_capture_begin(&cu->gpu, err))
+        if (m40_gpu_capture_begin_on(&cu->gpu, ln->ops.stream, err))
             return -1;
-        if (forward_body(cu, slot, 1, max_pos, 1, err) ||
-            m40_cuda_argmax(&cu->ops, cu->argmax, cu->logits, cu->model->cfg.n_vocab, err)) {
-            m40_gpu_capture_end(&cu->gpu, NULL, NULL);
+        if (forward_body(cu, ln, slot, 1, max_pos, 1, err) ||
+            m40_cuda_argmax(&ln->ops, ln->argmax, ln->logits, cu->model->cfg.n_vocab, err)) {
+            m40_gpu_capture_end_on(&cu->gpu, ln->ops.stream, NULL, NULL);
             return m40_err_wrap(err, "recording the decode graph");
         }
-        if (m40_gpu_capture_end(&cu->gpu, g, err))
+        if (m40_gpu_capture_end_on(&cu->gpu, ln->ops.stream, g, err))
             return -1;
     }
     *out = *g;
     return 0;
 }
 
-static int run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
-               m40_err *err) {
+/* Checks a forward's arguments and picks its lane: single tokens go to the
+ * decode lane. */
+static lane *check_run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
+                       m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     if (m40_gpu_make_current(&cu->gpu, err))
-        return -1;
-    if (slot < 0 || slot >= cu->opt.n_slots)
-        return m40_errf(err, "cuda forward: slot %d outside 0..%d", slot, cu->opt.n_slots - 1);
-    if (n <= 0 || pos0 < 0 || n > cu->opt.n_ctx - pos0)
-        return m40_errf(err, "cuda forward: %d tokens at position %d do not fit a context of %d", n,
-                        pos0, cu->opt.n_ctx);
-    for (int32_t i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
-            return m40_errf(err, "cuda forward: token id %d outside the vocabulary of %d",
-                            tokens[i], c->n_vocab);
+        return NULL;
+    if (slot < 0 || slot >= cu->opt.n_slots) {
+        m40_errf(err, "cuda forward: slot %d outside 0..%d", slot, cu->opt.n_slots - 1);
+        return NULL;
     }
-    if (n == 1 && cu->graphs) {
+    if (n <= 0 || pos0 < 0 || n > cu->opt.n_ctx - pos0) {
+        m40_errf(err, "cuda forward: %d tokens at position %d do not fit a context of %d", n, pos0,
+                 cu->opt.n_ctx);
+        return NULL;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= c->n_vocab) {
+            m40_errf(err, "cuda forward: token id %d outside the vocabulary of %d", tokens[i],
+                     c->n_vocab);
+            return NULL;
+        }
+    }
+    return n == 1 ? &cu->lanes[cu->n_lanes - 1] : &cu->lanes[0];
+}
+
+/* Enqueues tokens[0..n) at pos0 on ln; the last token's logits end in
+ * ln->logits and, for a graphed decode step, its argmax in ln->argmax. */
+static int run(m40_cuda *cu, lane *ln, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
+               m40_err *err) {
+    if (n == 1 && ln->graphs) {
         m40_cu_graph_exec g = NULL;
-        return upload_step(cu, tokens, 1, pos0, err) || decode_graph(cu, slot, pos0, &g, err) ||
-                       m40_gpu_graph_launch(&cu->gpu, g, err)
+        return upload_step(cu, ln, tokens, 1, pos0, err) ||
+                       decode_graph(cu, ln, slot, pos0, &g, err) ||
+                       m40_gpu_graph_launch_on(&cu->gpu, ln->ops.stream, g, err)
                    ? -1
                    : 0;
     }
     for (int32_t done = 0; done < n;) {
-        int32_t T = n - done < cu->opt.n_batch ? n - done : cu->opt.n_batch;
-        if (forward_chunk(cu, slot, tokens + done, T, pos0 + done, done + T == n, err))
+        int32_t T = n - done < ln->batch ? n - done : ln->batch;
+        if (upload_step(cu, ln, tokens + done, T, pos0 + done, err) ||
+            forward_body(cu, ln, slot, T, pos0 + done + T - 1, done + T == n, err))
             return -1;
         done += T;
     }
@@ -298,27 +330,27 @@ static int run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int
 
 int m40_cuda_forward(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                      float *logits, m40_err *err) {
-    if (run(cu, slot, tokens, n, pos0, err))
+    lane *ln = check_run(cu, slot, tokens, n, pos0, err);
+    if (!ln || run(cu, ln, slot, tokens, n, pos0, err))
         return -1;
-    return m40_gpu_sync(&cu->gpu, err) ||
-                   m40_gpu_download(&cu->gpu, logits, cu->logits,
-                                    (size_t)cu->model->cfg.n_vocab * sizeof(float), err)
-               ? -1
-               : 0;
+    return m40_gpu_download_on(&cu->gpu, ln->ops.stream, logits, ln->logits,
+                               (size_t)cu->model->cfg.n_vocab * sizeof(float), err);
 }
 
 int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n,
                             int32_t pos0, int32_t *token, m40_err *err) {
-    if (run(cu, slot, tokens, n, pos0, err))
+    lane *ln = check_run(cu, slot, tokens, n, pos0, err);
+    if (!ln || run(cu, ln, slot, tokens, n, pos0, err))
         return -1;
     /* a decode graph ends with the argmax already */
-    if (!(n == 1 && cu->graphs) &&
-        m40_cuda_argmax(&cu->ops, cu->argmax, cu->logits, cu->model->cfg.n_vocab, err))
+    if (!(n == 1 && ln->graphs) &&
+        m40_cuda_argmax(&ln->ops, ln->argmax, ln->logits, cu->model->cfg.n_vocab, err))
         return -1;
-    return m40_gpu_sync(&cu->gpu, err) ||
-                   m40_gpu_download(&cu->gpu, token, cu->argmax, sizeof *token, err)
-               ? -1
-               : 0;
+    return m40_gpu_download_on(&cu->gpu, ln->ops.stream, token, ln->argmax, sizeof *token, err);
+}
+
+int m40_cuda_concurrent_decode(const m40_cuda *cu) {
+    return cu->n_lanes > 1;
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -468,7 +500,7 @@ static int repack_weights(m40_cuda *cu, m40_err *err) {
         m40_dptr tmp = 0;
         rc = m40_gpu_alloc(&cu->gpu, &tmp, max_bytes, err);
         for (size_t i = 0; rc == 0 && i < n_list; i++)
-            rc = m40_cuda_repack(&cu->ops, list[i], tmp, err);
+            rc = m40_cuda_repack(&cu->lanes[0].ops, list[i], tmp, err);
         if (rc == 0)
             rc = m40_gpu_sync(&cu->gpu, err); /* repacks read tmp: finish before freeing it */
         m40_gpu_free(&cu->gpu, tmp);
@@ -486,30 +518,30 @@ static int check_types(m40_cuda *cu, m40_err *err) {
                         cu->model->cfg.head_dim);
     for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
         const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
-        if (t->n_dims >= 2 && !m40_cuda_type_supported(&cu->ops, t->type))
+        if (t->n_dims >= 2 && !m40_cuda_type_supported(&cu->lanes[0].ops, t->type))
             return m40_errf(err, "tensor '%.*s' has type %s, which the CUDA backend cannot run",
                             (int)t->name.len, t->name.ptr, m40_ggml_type_name(t->type));
     }
     return 0;
 }
 
-/* Attention partials for a prefill chunk or a decode step, the larger. */
-static size_t attn_scratch_floats(const m40_cuda *cu) {
+/* Attention partials of a lane: a decode step's or, on a lane that also
+ * runs prompts, a prefill chunk's, the larger. */
+static size_t attn_scratch_floats(const m40_cuda *cu, const lane *ln) {
     const m40_model_config *c = &cu->model->cfg;
-    size_t pre = m40_cuda_attn_scratch_floats(cu->opt.n_batch, c->n_head, c->head_dim,
-                                              cu->opt.n_ctx, M40_ATTN_CHUNK);
+    size_t pre = m40_cuda_attn_scratch_floats(ln->batch, c->n_head, c->head_dim, cu->opt.n_ctx,
+                                              M40_ATTN_CHUNK);
     size_t dec = m40_cuda_attn_scratch_floats(1, c->n_head, c->head_dim, cu->opt.n_ctx,
                                               M40_ATTN_CHUNK_DECODE);
-    return pre > dec ? pre : dec;
+    return ln->batch > 1 && pre > dec ? pre : dec;
 }
 
-/* Scratch layout; returns the total bytes and fills the offsets when
- * base != 0. */
-static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
+/* One lane's activations from base + *off (base 0: only measure). */
+static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
     const m40_model_config *c = &cu->model->cfg;
-    size_t B = (size_t)cu->opt.n_batch, off = 0;
-    m40_dptr *slots[] = {&cu->x,      &cu->xb,       &cu->qkv, &cu->att,  &cu->gu, &cu->hb,
-                         &cu->logits, &cu->attn_tmp, &cu->deq, &cu->step, &cu->cs, &cu->argmax};
+    size_t B = (size_t)ln->batch;
+    m40_dptr *slots[] = {&ln->x,      &ln->xb,       &ln->qkv, &ln->att,  &ln->gu, &ln->hb,
+                         &ln->logits, &ln->attn_tmp, &ln->deq, &ln->step, &ln->cs, &ln->argmax};
     size_t floats[] = {
         B * c->n_embd,
         B * cu->wide,
@@ -518,25 +550,33 @@ static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
         B * 2 * c->n_ff,
         B * c->n_ff,
         (size_t)c->n_vocab,
-        attn_scratch_floats(cu),
-        cu->deq_floats,
+        attn_scratch_floats(cu, ln),
+        ln->deq_floats,
         2 * B,           /* ids then pos (int32) */
         B * c->rope_dim, /* (cos, sin) pairs */
         1,
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         if (base)
-            *slots[i] = base + off;
-        off += align256(floats[i] * sizeof(float));
+            *slots[i] = base + *off;
+        *off += align256(floats[i] * sizeof(float));
     }
     if (base) {
-        cu->ids = cu->step;
-        cu->pos = cu->step + B * sizeof(int32_t);
+        ln->ids = ln->step;
+        ln->pos = ln->step + B * sizeof(int32_t);
     }
+}
+
+/* Every lane's activations; returns the total bytes and fills the
+ * pointers when base != 0. */
+static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
+    size_t off = 0;
+    for (int i = 0; i < cu->n_lanes; i++)
+        layout_lane(cu, &cu->lanes[i], base, &off);
     return off;
 }
 
-/* Sets the sizes (weights, KV, scratch) for cu->model and cu->opt. */
+/* Sets the sizes (weights, KV, lanes, scratch) for cu->model and cu->opt. */
 static void plan_sizes(m40_cuda *cu) {
     const m40_model *m = cu->model;
     const m40_model_config *c = &m->cfg;
@@ -549,8 +589,12 @@ static void plan_sizes(m40_cuda *cu) {
     cu->kv_elem = cu->kv_f32 ? sizeof(float) : sizeof(uint16_t);
     cu->kv_bytes =
         2 * (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx * cu->kv_dim * cu->kv_elem;
+    cu->n_lanes = cu->opt.one_stream ? 1 : 2;
+    cu->lanes[0].batch = cu->opt.n_batch;
     /* Prefill dequantizes 64 MiB of weight rows at a time. */
-    cu->deq_floats = (size_t)16 << 20;
+    cu->lanes[0].deq_floats = (size_t)16 << 20;
+    cu->lanes[1].batch = 1;
+    cu->lanes[1].deq_floats = 0;
     cu->scratch_bytes = layout_scratch(cu, 0);
 }
 
@@ -610,15 +654,44 @@ static int upload_weights(m40_cuda *cu, m40_err *err) {
     return 0;
 }
 
-/* Decode graphs, when the driver has them and the options allow. */
+/* The lanes' launchers and step buffers: the decode lane's on a stream of
+ * its own at the highest priority. */
+static int init_lanes(m40_cuda *cu, m40_err *err) {
+    if (m40_cuda_ops_init(&cu->lanes[0].ops, &cu->gpu, err))
+        return -1;
+    if (cu->n_lanes > 1) {
+        if (m40_gpu_stream_create(&cu->gpu, 1, &cu->decode_stream, err))
+            return -1;
+        cu->lanes[1].ops = cu->lanes[0].ops;
+        cu->lanes[1].ops.stream = cu->decode_stream;
+    }
+    for (int i = 0; i < cu->n_lanes; i++) {
+        lane *ln = &cu->lanes[i];
+        ln->host_step = calloc(2 * (size_t)ln->batch, sizeof *ln->host_step);
+        if (!ln->host_step)
+            return m40_errf(err, "out of memory");
+    }
+    return 0;
+}
+
+/* Decode graphs, on the decode lane, when the driver has them and the
+ * options allow. */
 static int init_graphs(m40_cuda *cu, m40_err *err) {
     if (cu->opt.no_graphs || !m40_gpu_has_graphs(&cu->gpu))
         return 0;
     cu->n_buckets = 1;
     while ((M40_ATTN_CHUNK_DECODE << (cu->n_buckets - 1)) < cu->opt.n_ctx)
         cu->n_buckets++;
-    cu->graphs = calloc((size_t)cu->opt.n_slots * cu->n_buckets, sizeof *cu->graphs);
-    return cu->graphs ? 0 : m40_errf(err, "out of memory");
+    lane *ln = &cu->lanes[cu->n_lanes - 1];
+    ln->graphs = calloc((size_t)cu->opt.n_slots * cu->n_buckets, sizeof *ln->graphs);
+    return ln->graphs ? 0 : m40_errf(err, "out of memory");
+}
+
+/* Waits for everything queued so far, the weight uploads on the legacy
+ * stream included, before the non-blocking decode stream may read them. */
+static int sync_all(m40_cuda *cu, m40_err *err) {
+    const m40_cuda_driver *d = cu->gpu.drv;
+    return m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", err);
 }
 
 int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_backend_options *opts,
@@ -634,16 +707,16 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_backend_op
     cu->opt = *opts;
     plan_sizes(cu);
     cu->layers = calloc((size_t)c->n_layer, sizeof *cu->layers);
-    cu->host_step = calloc(2 * (size_t)opts->n_batch, sizeof *cu->host_step);
     cu->placed = calloc(4 + 12 * (size_t)c->n_layer, sizeof *cu->placed);
     m40_gpu_options go = {.gpu = opts->gpu, .cublas = M40_CUBLAS_AUTO};
-    if (!cu->layers || !cu->host_step || !cu->placed) {
+    if (!cu->layers || !cu->placed) {
         m40_cuda_destroy(cu);
         return m40_errf(err, "out of memory");
     }
     if (m40_cublas_policy_from_env(&go.cublas, err) || m40_gpu_open(&cu->gpu, &go, err) ||
-        m40_cuda_ops_init(&cu->ops, &cu->gpu, err) || check_types(cu, err) || alloc_all(cu, err) ||
-        upload_weights(cu, err) || repack_weights(cu, err) || init_graphs(cu, err)) {
+        init_lanes(cu, err) || check_types(cu, err) || alloc_all(cu, err) ||
+        upload_weights(cu, err) || repack_weights(cu, err) || init_graphs(cu, err) ||
+        sync_all(cu, err)) {
         m40_cuda_destroy(cu);
         return -1;
     }
@@ -663,17 +736,22 @@ void m40_cuda_destroy(m40_cuda *cu) {
         return;
     if (cu->gpu.drv) {
         m40_gpu_make_current(&cu->gpu, NULL);
-        for (int i = 0; cu->graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
-            m40_gpu_graph_free(&cu->gpu, cu->graphs[i]);
+        for (int l = 0; l < cu->n_lanes; l++) {
+            for (int i = 0; cu->lanes[l].graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
+                m40_gpu_graph_free(&cu->gpu, cu->lanes[l].graphs[i]);
+        }
+        m40_gpu_stream_destroy(&cu->gpu, cu->decode_stream);
         m40_gpu_free(&cu->gpu, cu->weights);
         m40_gpu_free(&cu->gpu, cu->k_cache);
         m40_gpu_free(&cu->gpu, cu->v_cache);
         m40_gpu_free(&cu->gpu, cu->scratch);
         m40_gpu_close(&cu->gpu);
     }
-    free(cu->graphs);
+    for (int l = 0; l < 2; l++) {
+        free(cu->lanes[l].graphs);
+        free(cu->lanes[l].host_step);
+    }
     free(cu->layers);
-    free(cu->host_step);
     free(cu->placed);
     free(cu);
 }

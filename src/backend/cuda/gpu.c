@@ -98,11 +98,17 @@ int m40_gpu_function(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_er
     return 0;
 }
 
+int m40_gpu_launch_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_function fn, unsigned gx,
+                      unsigned gy, unsigned gz, unsigned threads, unsigned shmem, void **args,
+                      m40_err *err) {
+    m40_cu_result r =
+        gpu->drv->cuLaunchKernel(fn, gx, gy, gz, threads, 1, 1, shmem, stream, args, NULL);
+    return m40_cu_check(gpu->drv, r, "cuLaunchKernel", err);
+}
+
 int m40_gpu_launch(m40_gpu *gpu, m40_cu_function fn, unsigned gx, unsigned gy, unsigned gz,
                    unsigned threads, unsigned shmem, void **args, m40_err *err) {
-    m40_cu_result r =
-        gpu->drv->cuLaunchKernel(fn, gx, gy, gz, threads, 1, 1, shmem, gpu->stream, args, NULL);
-    return m40_cu_check(gpu->drv, r, "cuLaunchKernel", err);
+    return m40_gpu_launch_on(gpu, gpu->stream, fn, gx, gy, gz, threads, shmem, args, err);
 }
 
 int m40_gpu_launch_1d(m40_gpu *gpu, m40_cu_function fn, unsigned blocks, unsigned threads,
@@ -110,9 +116,55 @@ int m40_gpu_launch_1d(m40_gpu *gpu, m40_cu_function fn, unsigned blocks, unsigne
     return m40_gpu_launch(gpu, fn, blocks, 1, 1, threads, shmem, args, err);
 }
 
-int m40_gpu_sync(m40_gpu *gpu, m40_err *err) {
-    return m40_cu_check(gpu->drv, gpu->drv->cuStreamSynchronize(gpu->stream), "cuStreamSynchronize",
+int m40_gpu_sync_on(m40_gpu *gpu, m40_cu_stream stream, m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuStreamSynchronize(stream), "cuStreamSynchronize",
                         err);
+}
+
+int m40_gpu_sync(m40_gpu *gpu, m40_err *err) {
+    return m40_gpu_sync_on(gpu, gpu->stream, err);
+}
+
+int m40_gpu_stream_create(m40_gpu *gpu, int high_priority, m40_cu_stream *stream, m40_err *err) {
+    const m40_cuda_driver *d = gpu->drv;
+    int least = 0, greatest = 0;
+    *stream = NULL;
+    if (m40_cu_check(d, d->cuCtxGetStreamPriorityRange(&least, &greatest),
+                     "cuCtxGetStreamPriorityRange", err) ||
+        m40_cu_check(d,
+                     d->cuStreamCreateWithPriority(stream, M40_CU_STREAM_NON_BLOCKING,
+                                                   high_priority ? greatest : least),
+                     "cuStreamCreateWithPriority", err)) {
+        *stream = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void m40_gpu_stream_destroy(m40_gpu *gpu, m40_cu_stream stream) {
+    if (stream)
+        gpu->drv->cuStreamDestroy(stream);
+}
+
+int m40_gpu_upload_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_deviceptr dst, const void *src,
+                      size_t bytes, m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuMemcpyHtoDAsync(dst, src, bytes, stream),
+                        "cuMemcpyHtoDAsync", err);
+}
+
+int m40_gpu_download_on(m40_gpu *gpu, m40_cu_stream stream, void *dst, m40_cu_deviceptr src,
+                        size_t bytes, m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuMemcpyDtoHAsync(dst, src, bytes, stream),
+                        "cuMemcpyDtoHAsync", err) ||
+                   m40_gpu_sync_on(gpu, stream, err)
+               ? -1
+               : 0;
+}
+
+int m40_gpu_copy_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_deviceptr dst, m40_cu_deviceptr src,
+                    size_t bytes, m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuMemcpyDtoDAsync(dst, src, bytes, stream),
+                        "cuMemcpyDtoDAsync", err);
 }
 
 int m40_gpu_alloc(m40_gpu *gpu, m40_cu_deviceptr *ptr, size_t bytes, m40_err *err) {
@@ -142,19 +194,23 @@ int m40_gpu_has_graphs(const m40_gpu *gpu) {
     return gpu->drv && m40_cuda_driver_has_graphs(gpu->drv);
 }
 
-int m40_gpu_capture_begin(m40_gpu *gpu, m40_err *err) {
+int m40_gpu_capture_begin_on(m40_gpu *gpu, m40_cu_stream stream, m40_err *err) {
     if (!m40_gpu_has_graphs(gpu))
         return m40_errf(err, "this CUDA driver has no graph support");
     return m40_cu_check(
-        gpu->drv,
-        gpu->drv->cuStreamBeginCapture(gpu->stream, M40_CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+        gpu->drv, gpu->drv->cuStreamBeginCapture(stream, M40_CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
         "cuStreamBeginCapture", err);
 }
 
-int m40_gpu_capture_end(m40_gpu *gpu, m40_cu_graph_exec *exec, m40_err *err) {
+int m40_gpu_capture_begin(m40_gpu *gpu, m40_err *err) {
+    return m40_gpu_capture_begin_on(gpu, gpu->stream, err);
+}
+
+int m40_gpu_capture_end_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_graph_exec *exec,
+                           m40_err *err) {
     const m40_cuda_driver *d = gpu->drv;
     m40_cu_graph graph = NULL;
-    m40_cu_result r = d->cuStreamEndCapture(gpu->stream, &graph);
+    m40_cu_result r = d->cuStreamEndCapture(stream, &graph);
     int rc = 0;
     if (!exec) { /* dropping a failed recording */
         if (graph)
@@ -173,8 +229,17 @@ int m40_gpu_capture_end(m40_gpu *gpu, m40_cu_graph_exec *exec, m40_err *err) {
     return rc;
 }
 
+int m40_gpu_capture_end(m40_gpu *gpu, m40_cu_graph_exec *exec, m40_err *err) {
+    return m40_gpu_capture_end_on(gpu, gpu->stream, exec, err);
+}
+
+int m40_gpu_graph_launch_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_graph_exec exec,
+                            m40_err *err) {
+    return m40_cu_check(gpu->drv, gpu->drv->cuGraphLaunch(exec, stream), "cuGraphLaunch", err);
+}
+
 int m40_gpu_graph_launch(m40_gpu *gpu, m40_cu_graph_exec exec, m40_err *err) {
-    return m40_cu_check(gpu->drv, gpu->drv->cuGraphLaunch(exec, gpu->stream), "cuGraphLaunch", err);
+    return m40_gpu_graph_launch_on(gpu, gpu->stream, exec, err);
 }
 
 void m40_gpu_graph_free(m40_gpu *gpu, m40_cu_graph_exec exec) {

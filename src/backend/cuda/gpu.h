@@ -76,6 +76,34 @@ int m40_gpu_capture_end(m40_gpu *gpu, m40_cu_graph_exec *exec, m40_err *err);
 int m40_gpu_graph_launch(m40_gpu *gpu, m40_cu_graph_exec exec, m40_err *err);
 void m40_gpu_graph_free(m40_gpu *gpu, m40_cu_graph_exec exec);
 
+/* ---- other streams ---------------------------------------------------------
+ * The gpu's own stream is an ordinary (blocking) stream at the lowest
+ * priority. A second stream lets work overlap it: the CUDA backend runs
+ * decode steps on a high-priority one while a long prompt's prefill runs on
+ * the gpu's stream, so the block scheduler serves the decode step first.
+ * Such a stream is non-blocking (the synchronous copies above, which go
+ * through the legacy NULL stream, do not wait for it, nor it for them), so
+ * the work on it must use the `_on` calls below, all stream-ordered. */
+int m40_gpu_stream_create(m40_gpu *gpu, int high_priority, m40_cu_stream *stream, m40_err *err);
+void m40_gpu_stream_destroy(m40_gpu *gpu, m40_cu_stream stream);
+int m40_gpu_launch_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_function fn, unsigned gx,
+                      unsigned gy, unsigned gz, unsigned threads, unsigned shmem, void **args,
+                      m40_err *err);
+int m40_gpu_sync_on(m40_gpu *gpu, m40_cu_stream stream, m40_err *err);
+/* Queues a copy of host bytes (copied out of `src` before it returns). */
+int m40_gpu_upload_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_deviceptr dst, const void *src,
+                      size_t bytes, m40_err *err);
+/* Waits for the stream's earlier work, then copies device bytes down. */
+int m40_gpu_download_on(m40_gpu *gpu, m40_cu_stream stream, void *dst, m40_cu_deviceptr src,
+                        size_t bytes, m40_err *err);
+int m40_gpu_copy_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_deviceptr dst, m40_cu_deviceptr src,
+                    size_t bytes, m40_err *err);
+int m40_gpu_capture_begin_on(m40_gpu *gpu, m40_cu_stream stream, m40_err *err);
+int m40_gpu_capture_end_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_graph_exec *exec,
+                           m40_err *err);
+int m40_gpu_graph_launch_on(m40_gpu *gpu, m40_cu_stream stream, m40_cu_graph_exec exec,
+                            m40_err *err);
+
 /* Device memory helpers (bytes), each a thin checked driver call. */
 int m40_gpu_alloc(m40_gpu *gpu, m40_cu_deviceptr *ptr, size_t bytes, m40_err *err);
 void m40_gpu_free(m40_gpu *gpu, m40_cu_deviceptr ptr);

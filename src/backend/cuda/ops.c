@@ -67,6 +67,7 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
 int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     memset(ops, 0, sizeof *ops);
     ops->gpu = gpu;
+    ops->stream = gpu->stream;
     if (load_gemv(ops, gpu, err))
         return -1;
     for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
@@ -102,6 +103,16 @@ int m40_cuda_type_supported(const m40_cuda_ops *ops, uint32_t type) {
            ops->dequant_rows[type];
 }
 
+static int launch(m40_cuda_ops *ops, m40_cu_function fn, unsigned gx, unsigned gy, unsigned gz,
+                  unsigned threads, unsigned shmem, void **args, m40_err *err) {
+    return m40_gpu_launch_on(ops->gpu, ops->stream, fn, gx, gy, gz, threads, shmem, args, err);
+}
+
+static int launch_1d(m40_cuda_ops *ops, m40_cu_function fn, unsigned blocks, unsigned threads,
+                     unsigned shmem, void **args, m40_err *err) {
+    return launch(ops, fn, blocks, 1, 1, threads, shmem, args, err);
+}
+
 static unsigned blocks_for(long long n, unsigned threads) {
     return (unsigned)((n + threads - 1) / threads);
 }
@@ -122,7 +133,7 @@ int m40_cuda_gemv_kernel(m40_cuda_ops *ops, m40_cu_function fn, int rpb, const m
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr;
     void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb};
-    return m40_gpu_launch_1d(ops->gpu, fn, blocks_for(rows, (unsigned)rpb), 128, 0, args, err);
+    return launch_1d(ops, fn, blocks_for(rows, (unsigned)rpb), 128, 0, args, err);
 }
 
 /* The variant of `family` for a matrix of `rows` rows: the most rows per
@@ -182,12 +193,11 @@ int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst,
     m40_dptr wp = w->ptr;
     if (w->repacked) {
         void *args[] = {&dst, &wp, &rows, &cols, &ids, &r0, &n_rows};
-        return m40_gpu_launch_1d(ops->gpu, ops->dequant_repacked[w->type], blocks_for(threads, 128),
-                                 128, 0, args, err);
+        return launch_1d(ops, ops->dequant_repacked[w->type], blocks_for(threads, 128), 128, 0,
+                         args, err);
     }
     void *args[] = {&dst, &wp, &rb, &cols, &ids, &r0, &n_rows};
-    return m40_gpu_launch_1d(ops->gpu, ops->dequant_rows[w->type], blocks_for(threads, 128), 128, 0,
-                             args, err);
+    return launch_1d(ops, ops->dequant_rows[w->type], blocks_for(threads, 128), 128, 0, args, err);
 }
 
 int m40_cuda_can_repack(uint32_t type) {
@@ -198,14 +208,13 @@ int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *er
     if (!m40_cuda_can_repack(w->type) || w->repacked)
         return 0;
     size_t bytes = (size_t)w->row_bytes * (size_t)w->rows;
-    const m40_cuda_driver *d = ops->gpu->drv;
-    if (m40_cu_check(d, d->cuMemcpyDtoD(tmp, w->ptr, bytes), "cuMemcpyDtoD", err))
+    if (m40_gpu_copy_on(ops->gpu, ops->stream, tmp, w->ptr, bytes, err))
         return -1;
     long long n_blocks = (long long)w->rows * (w->cols / 32);
     int qbytes = w->type == M40_GGML_Q4_0 ? 16 : 32;
     m40_dptr dst = w->ptr;
     void *args[] = {&dst, &tmp, &n_blocks, &qbytes};
-    if (m40_gpu_launch_1d(ops->gpu, ops->repack, blocks_for(n_blocks, 256), 256, 0, args, err))
+    if (launch_1d(ops, ops->repack, blocks_for(n_blocks, 256), 256, 0, args, err))
         return -1;
     w->repacked = 1;
     return 0;
@@ -214,15 +223,14 @@ int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *er
 int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
                      float eps, m40_err *err) {
     void *args[] = {&y, &x, &w, &n, &eps};
-    return m40_gpu_launch_1d(ops->gpu, ops->rmsnorm, (unsigned)rows, 1024, 0, args, err);
+    return launch_1d(ops, ops->rmsnorm, (unsigned)rows, 1024, 0, args, err);
 }
 
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
                         float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err) {
     void *args[] = {&cs, &pos, &n_tokens, &rope_dim, &freq_base, &freq_scale, &freq_factors};
     long long threads = (long long)n_tokens * (rope_dim / 2);
-    return m40_gpu_launch_1d(ops->gpu, ops->rope_table, blocks_for(threads, 128), 128, 0, args,
-                             err);
+    return launch_1d(ops, ops->rope_table, blocks_for(threads, 128), 128, 0, args, err);
 }
 
 int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens, int n_head,
@@ -232,30 +240,28 @@ int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens
         return m40_errf(err, "rope: rope_dim %d does not fit head_dim %d", rope_dim, head_dim);
     int neox = style == M40_ROPE_NEOX;
     void *args[] = {&x, &cs, &head_dim, &rope_dim, &neox, &row_stride};
-    return m40_gpu_launch(ops->gpu, ops->rope_apply, (unsigned)n_tokens, (unsigned)n_head, 1,
-                          (unsigned)(rope_dim / 2), 0, args, err);
+    return launch(ops, ops->rope_apply, (unsigned)n_tokens, (unsigned)n_head, 1,
+                  (unsigned)(rope_dim / 2), 0, args, err);
 }
 
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
                     int in_stride, m40_err *err) {
     void *args[] = {&y, &gate, &up, &rows, &width, &in_stride};
-    return m40_gpu_launch_1d(ops->gpu, ops->swiglu, blocks_for((long long)rows * width, 256), 256,
-                             0, args, err);
+    return launch_1d(ops, ops->swiglu, blocks_for((long long)rows * width, 256), 256, 0, args, err);
 }
 
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
                       m40_err *err) {
     void *args[] = {&y, &bias, &n, &n_rows, &ld};
-    return m40_gpu_launch_1d(ops->gpu, ops->add_bias, blocks_for((long long)n * n_rows, 256), 256,
-                             0, args, err);
+    return launch_1d(ops, ops->add_bias, blocks_for((long long)n * n_rows, 256), 256, 0, args, err);
 }
 
 int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
                       m40_dptr pos, int kv_dim, int n_tokens, int in_stride, int kv_f32,
                       m40_err *err) {
     void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens, &in_stride, &kv_f32};
-    return m40_gpu_launch_1d(ops->gpu, ops->kv_store, blocks_for((long long)n_tokens * kv_dim, 256),
-                             256, 0, args, err);
+    return launch_1d(ops, ops->kv_store, blocks_for((long long)n_tokens * kv_dim, 256), 256, 0,
+                     args, err);
 }
 
 int m40_cuda_attn_decode_chunk(int n_pos) {
@@ -291,22 +297,21 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
     float scale = 1.0f / sqrtf((float)head_dim);
     void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q, &q_stride,
                      &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale, &kv_f32};
-    if (m40_gpu_launch(ops->gpu, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv,
-                       (unsigned)n_q, 128, shmem, pargs, err))
+    if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
+               shmem, pargs, err))
         return -1;
     void *cargs[] = {&out, &o_part, &ml_part, &n_head, &head_dim, &n_split};
-    return m40_gpu_launch(ops->gpu, ops->attn_combine, (unsigned)n_head, (unsigned)n_q, 1,
-                          (unsigned)head_dim, 0, cargs, err);
+    return launch(ops, ops->attn_combine, (unsigned)n_head, (unsigned)n_q, 1, (unsigned)head_dim, 0,
+                  cargs, err);
 }
 
 int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err) {
     void *args[] = {&out, &x, &n};
-    return m40_gpu_launch_1d(ops->gpu, ops->argmax, 1, 1024, 0, args, err);
+    return launch_1d(ops, ops->argmax, 1, 1024, 0, args, err);
 }
 
 int m40_cuda_sgemm_nt(m40_cuda_ops *ops, m40_dptr c, m40_dptr a, m40_dptr b, int m, int n, int k,
                       int ldc, int accumulate, m40_err *err) {
     void *args[] = {&c, &a, &b, &m, &n, &k, &ldc, &accumulate};
-    return m40_gpu_launch(ops->gpu, ops->sgemm_nt, blocks_for(n, 64), blocks_for(m, 64), 1, 256, 0,
-                          args, err);
+    return launch(ops, ops->sgemm_nt, blocks_for(n, 64), blocks_for(m, 64), 1, 256, 0, args, err);
 }

@@ -1,11 +1,11 @@
 /* ops.h - host-side launchers of the kernels in kernels/, one per op.
  *
  * Each launcher checks its shapes, picks the grid the kernel file documents
- * and enqueues the kernel on the gpu's stream (it does not wait). Buffers
+ * and enqueues the kernel on ops->stream (it does not wait). Buffers
  * are device pointers; shapes are as in the kernel files and in the CPU
  * reference (src/backend/cpu/ops.h), which the GPU tests compare against.
  *
- * Owns: the table of kernel handles. Touches: the gpu's stream and cuBLAS
+ * Owns: the table of kernel handles. Touches: ops->stream and the cuBLAS
  * handle; device memory only through the pointers passed in.
  */
 #ifndef M40_BACKEND_CUDA_OPS_H
@@ -40,6 +40,7 @@ enum {
 
 typedef struct m40_cuda_ops {
     m40_gpu *gpu;
+    m40_cu_stream stream; /* where the launchers enqueue: the gpu's, unless changed */
     /* Mat-vec kernels per family, weight type and log2 of the rows each
      * 128-thread block computes (gemv.cu's `_rpb<N>` variants); NULL where
      * no such variant exists. The launcher picks the largest variant that

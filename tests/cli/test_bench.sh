@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# test_bench.sh BINARY - `m40-llm bench` on the CPU: its JSON rows, the
+# contention measurement (--contend) and its argument errors.
+set -u
+bin=$1
+. "$(dirname "$0")/lib.sh"
+
+# json_field FILE KEY: prints the number after "KEY": in FILE's first line
+json_field() { sed -n 's/.*"'"$2"'": \([0-9.]*\).*/\1/p' "$1" | head -1; }
+positive() { if awk -v v="$2" 'BEGIN { exit !(v > 0) }'; then ok; else bad "$1 = '$2', expected > 0"; fi; }
+
+model=$tmp/tiny.gguf
+expect 0 synth --shape tiny -o "$model" --type q8_0
+
+expect 0 bench -m "$model" --device cpu -p 16 -n 4 -r 1 --json
+contains "$tmp/out" '"test": "pp16"'
+contains "$tmp/out" '"test": "tg4"'
+positive tps_mean "$(json_field "$tmp/out" tps_mean)"
+
+# One request decodes while another prefills 96 tokens in chunks of 16.
+expect 0 bench -m "$model" --device cpu --contend 96 -b 16 -n 4 --json
+contains "$tmp/out" '"mode": "one stream"'
+contains "$tmp/out" '"prompt": 96'
+contains "$tmp/out" '"n_batch": 16'
+positive decode_ms_alone "$(json_field "$tmp/out" decode_ms_alone)"
+positive prefill_s_beside "$(json_field "$tmp/out" prefill_s_beside)"
+
+expect 0 bench -m "$model" --device cpu --contend 64 -b 16 -n 4
+contains "$tmp/out" "decode steps during it"
+
+expect 2 bench -m "$model" --contend 8
+contains "$tmp/err" "at least 32 tokens"
+expect 2 bench -m "$model" -b 0
+contains "$tmp/err" "-b must be at least 1"
+
+finish
