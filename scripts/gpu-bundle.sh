@@ -7,16 +7,18 @@
 #   dist/gpu/tests/test_gpu_*   the GPU tests
 #   dist/gpu/run-tests.sh       runs them all; fails on any failure or skip
 #
-# Usage: scripts/gpu-bundle.sh [BUILD_DIR]   (default build-gpu)
+# Usage: scripts/gpu-bundle.sh [BUILD_DIR [CMAKE_ARGS...]]   (default build-gpu)
+#   e.g. scripts/gpu-bundle.sh build-pl -DM40_PERSISTENT=ON
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-gpu}
+shift $(($# > 0 ? 1 : 0))
 dist=$root/dist/gpu
 max_mib=60
 
 [ -x "$root/.cuda/bin/nvcc" ] || bash "$root/scripts/setup-cuda.sh"
 cmake -S "$root" -B "$build" -G Ninja -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-    -DM40_CPU_TESTS=OFF >/dev/null
+    -DM40_CPU_TESTS=OFF "$@" >/dev/null
 cmake --build "$build" --target m40-llm gpu_tests
 
 rm -rf "$dist"

@@ -173,6 +173,51 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
     free(ref), free(got), free(pre_ref), free(pre_got), free(long_toks);
 }
 
+#ifdef M40_PERSISTENT
+/* The persistent decode prototype (builds with M40_PERSISTENT) against the
+ * kernel-per-op decode: the same products and attention, RMSNorm's sum in
+ * another order (which may flip FP16 roundings of the cache, as in the
+ * prefill check), so within the parity bound, 1e-3, at every step. Models it cannot
+ * run (not Q4_0/Q8_0, NEOX RoPE, biases) must be refused with the reason. */
+static void check_persistent(const m40_model *m, const int32_t *toks, int n_all) {
+    m40_backend ref = {0}, pl = {0};
+    m40_err err = {{0}};
+    char notice[256];
+    int nv = m->cfg.n_vocab;
+    m40_backend_options o = {.device = M40_DEVICE_CUDA,
+                             .gpu = -1,
+                             .n_ctx = 128,
+                             .n_slots = 2,
+                             .n_batch = 16,
+                             .quiet = 1,
+                             .persistent = -1};
+    if (m40_backend_create(&pl, m, &o, notice, sizeof notice, &err)) {
+        int refused =
+            strstr(err.msg, "prototype cannot run") || strstr(err.msg, "runs Q4_0 and Q8_0");
+        printf("  persistent decode: %s\n", err.msg);
+        CHECK(refused);
+        return;
+    }
+    float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
+    int ok = a && b && !make(&ref, m, M40_DEVICE_CUDA, &err);
+    double worst = 0.0;
+    for (int i = 0; ok && i < n_all; i++) {
+        ok = !ref.forward(ref.impl, 1, &toks[i], 1, i, a, &err) &&
+             !pl.forward(pl.impl, 1, &toks[i], 1, i, b, &err);
+        if (ok)
+            worst = fmax(worst, rel_diff(b, a, nv));
+    }
+    if (!ok)
+        fprintf(stderr, "persistent: %s\n", err.msg);
+    CHECK(ok);
+    printf("  persistent decode vs kernel per op: %.3g over %d steps\n", worst, n_all);
+    CHECK(worst < 1e-3);
+    m40_backend_destroy(&ref);
+    m40_backend_destroy(&pl);
+    free(a), free(b);
+}
+#endif
+
 /* The KV cache layout, read back through m40_cuda_debug_read_kv: slot 0
  * (prefill then decode) and slot 1 (token by token) hold the same n_all
  * positions, so every (layer, position) must match between the slots up to
@@ -264,6 +309,10 @@ static void test_model(const char *path) {
         check_kv_layout(&gpu, m, n_all);
     if (ok)
         check_lanes(m, toks, n_all);
+#ifdef M40_PERSISTENT
+    if (ok)
+        check_persistent(m, toks, n_all);
+#endif
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !gpu.forward_greedy(gpu.impl, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));
