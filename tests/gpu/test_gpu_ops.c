@@ -94,34 +94,36 @@ static void test_rmsnorm(void) {
 /* The decode mat-vec of every weight type (each family: generic, wide
  * loads, repacked) against the CPU: y = W x + res, res aliasing y as the
  * fused residual add does. rows = 300 leaves a partial last block for
- * every rows-per-block variant. */
-static void test_gemv(uint32_t type, int repack) {
-    enum { ROWS = 300, COLS = 512 };
-    size_t rb = m40_ggml_row_bytes(type, COLS);
-    static float wf[ROWS * COLS], x[COLS], res[ROWS], want[ROWS], got[ROWS];
+ * every rows-per-block variant; cols = 8192 makes each thread loop over
+ * several 32-element groups (or 16-byte chunks) of a row. */
+static void test_gemv(uint32_t type, int repack, int cols) {
+    enum { ROWS = 300, MAX_COLS = 8192 };
+    size_t rb = m40_ggml_row_bytes(type, (uint64_t)cols);
+    static float wf[ROWS * MAX_COLS], x[MAX_COLS], res[ROWS], want[ROWS], got[ROWS];
     unsigned char *raw = malloc(rb * ROWS);
     m40_err err = {{0}};
     CHECK(raw != NULL);
     if (!raw)
         return;
-    fill(wf, (size_t)ROWS * COLS, 11, 1.0f);
-    fill(x, COLS, 12, 3.0f);
+    fill(wf, (size_t)ROWS * cols, 11, 1.0f);
+    fill(x, cols, 12, 3.0f);
     fill(res, ROWS, 14, 2.0f);
     for (int r = 0; r < ROWS; r++) {
-        CHECK(m40_quantize_row(type, wf + (size_t)r * COLS, raw + r * rb, COLS, &err) == 0);
-        CHECK(m40_dequantize_row(type, raw + r * rb, wf + (size_t)r * COLS, COLS, &err) == 0);
+        CHECK(m40_quantize_row(type, wf + (size_t)r * cols, raw + r * rb, cols, &err) == 0);
+        CHECK(m40_dequantize_row(type, raw + r * rb, wf + (size_t)r * cols, cols, &err) == 0);
         double s = 0.0;
-        for (int c = 0; c < COLS; c++)
-            s += (double)wf[(size_t)r * COLS + c] * x[c];
+        for (int c = 0; c < cols; c++)
+            s += (double)wf[(size_t)r * cols + c] * x[c];
         want[r] = (float)s + res[r];
     }
-    m40_dweight w = {type, COLS, ROWS, (int64_t)rb, 0, dev(raw, rb * ROWS)};
-    m40_dptr dx = dev(x, sizeof x), dy = dev(res, sizeof res);
+    m40_dweight w = {type, cols, ROWS, (int64_t)rb, 0, dev(raw, rb * ROWS)};
+    m40_dptr dx = dev(x, (size_t)cols * sizeof *x), dy = dev(res, sizeof res);
     if (repack)
         CHECK(m40_cuda_repack(&g_ops, &w, dev(NULL, rb * ROWS), &err) == 0 && w.repacked);
     CHECK(m40_cuda_gemv(&g_ops, &w, dy, dx, 0, dy, &err) == 0);
     char what[64];
-    snprintf(what, sizeof what, "gemv %s%s", m40_ggml_type_name(type), repack ? " repacked" : "");
+    snprintf(what, sizeof what, "gemv %s%s, %d columns", m40_ggml_type_name(type),
+             repack ? " repacked" : "", cols);
     CHECK(fetch(got, dy, sizeof got) == 0);
     CHECK_CLOSE(what, got, want, ROWS, 1e-5);
     free(raw);
@@ -294,10 +296,14 @@ int main(void) {
     const uint32_t gemv_types[] = {M40_GGML_F32,  M40_GGML_F16,  M40_GGML_BF16, M40_GGML_Q4_0,
                                    M40_GGML_Q8_0, M40_GGML_Q4_1, M40_GGML_Q5_0, M40_GGML_Q5_1,
                                    M40_GGML_Q4_K, M40_GGML_Q5_K, M40_GGML_Q6_K};
-    for (size_t i = 0; i < sizeof gemv_types / sizeof gemv_types[0]; i++)
-        test_gemv(gemv_types[i], 0);
-    test_gemv(M40_GGML_Q4_0, 1);
-    test_gemv(M40_GGML_Q8_0, 1);
+    for (size_t i = 0; i < sizeof gemv_types / sizeof gemv_types[0]; i++) {
+        test_gemv(gemv_types[i], 0, 512);
+        test_gemv(gemv_types[i], 0, 8192);
+    }
+    test_gemv(M40_GGML_Q4_0, 1, 512);
+    test_gemv(M40_GGML_Q8_0, 1, 512);
+    test_gemv(M40_GGML_Q4_0, 1, 8192);
+    test_gemv(M40_GGML_Q8_0, 1, 8192);
     test_rope_case(64, 64, M40_ROPE_NORM, 0);
     test_rope_case(64, 64, M40_ROPE_NEOX, 0);
     test_rope_case(128, 128, M40_ROPE_NORM, 1);
