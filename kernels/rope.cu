@@ -1,4 +1,4 @@
-/* rope.cu - rotary position embedding.
+/* rope.cu - rotary position embedding, and the KV cache append it feeds.
  *
  * Two steps, so the expensive part runs once per forward step instead of
  * once per layer and head:
@@ -8,11 +8,24 @@
  *    thousands of radians; FP32 would lose ~1e-3 of them). factor[j] is
  *    freq_factors[j] (Llama 3's rope_freqs) or 1.
  *    Launch: 1-D over n_tokens * rope_dim/2 threads.
- *  m40_rope_apply: rotates x[t][h*head_dim ...] in place by cs[t][j]. NORM
- *    style pairs (2j, 2j+1), NEOX pairs (j, j + rope_dim/2); dims past
- *    rope_dim are untouched. x rows are `row_stride` floats apart.
- *    Launch: gridDim (n_tokens, n_head), blockDim rope_dim/2.
+ *  m40_rope_store: for each token t, the heads of its fused q|k|v row
+ *    x[t] (n_head q heads, then n_head_kv k heads, then n_head_kv v heads,
+ *    head_dim floats each; rows `row_stride` floats apart): q heads are
+ *    rotated in place by cs[t][j], k heads rotated into the KV cache at
+ *    position pos[t], v heads copied there. One launch does what RoPE and
+ *    the cache append did in two (a decode step's kernels are a few us of
+ *    latency each, not work). NORM style pairs (2j, 2j+1), NEOX pairs
+ *    (j, j + rope_dim/2); dims past rope_dim are not rotated. The cache is
+ *    one layer of one sequence, [n_ctx][n_head_kv * head_dim], FP16 (stored
+ *    as raw 16-bit words, rounded to nearest even as the CPU reference
+ *    does; Maxwell has no half arithmetic, only conversions) or, with
+ *    kv_f32, FP32.
+ *    Launch: gridDim (n_tokens, n_head + 2 n_head_kv), blockDim head_dim/2:
+ *    thread j takes one pair of a head.
  */
+#include <cuda_fp16.h>
+#include <stdint.h>
+
 #include "common.cuh"
 
 M40_KERNEL void m40_rope_table(float2 *cs, const int *pos, int n_tokens, int rope_dim,
@@ -31,15 +44,45 @@ M40_KERNEL void m40_rope_table(float2 *cs, const int *pos, int n_tokens, int rop
     cs[idx] = make_float2((float)c, (float)s);
 }
 
-M40_KERNEL void m40_rope_apply(float *x, const float2 *cs, int head_dim, int rope_dim, int neox,
-                               int row_stride) {
+static __device__ __forceinline__ void m40_cache_put(void *cache, long long i, float v,
+                                                     int kv_f32) {
+    if (kv_f32)
+        ((float *)cache)[i] = v;
+    else
+        ((uint16_t *)cache)[i] = __half_as_ushort(__float2half_rn(v));
+}
+
+M40_KERNEL void m40_rope_store(float *x, const float2 *cs, const int *pos, void *k_cache,
+                               void *v_cache, int n_head, int n_head_kv, int head_dim, int rope_dim,
+                               int neox, int row_stride, int kv_f32) {
     int t = blockIdx.x, h = blockIdx.y, j = threadIdx.x, half = rope_dim / 2;
-    if (j >= half)
+    if (j >= head_dim / 2)
         return;
     float *hx = x + (long long)t * row_stride + (long long)h * head_dim;
-    float2 r = cs[t * half + j];
-    int i0 = neox ? j : 2 * j, i1 = neox ? j + half : 2 * j + 1;
+    int kv = h - n_head; /* < 0: a q head; < n_head_kv: a k head; else a v head */
+    int i0 = 2 * j, i1 = 2 * j + 1;
+    if (kv < n_head_kv && j < half) {
+        i0 = neox ? j : 2 * j;
+        i1 = neox ? j + half : 2 * j + 1;
+    } else if (kv < n_head_kv) {
+        i0 = rope_dim + 2 * (j - half); /* past rope_dim: not rotated */
+        i1 = i0 + 1;
+    }
     float a = hx[i0], b = hx[i1];
-    hx[i0] = a * r.x - b * r.y;
-    hx[i1] = a * r.y + b * r.x;
+    if (kv < n_head_kv && j < half) {
+        float2 r = cs[t * half + j];
+        float a2 = a * r.x - b * r.y;
+        b = a * r.y + b * r.x;
+        a = a2;
+    }
+    if (kv < 0) {
+        hx[i0] = a;
+        hx[i1] = b;
+        return;
+    }
+    long long at =
+        (long long)pos[t] * n_head_kv * head_dim + (long long)(kv % n_head_kv) * head_dim;
+    void *cache = kv < n_head_kv ? k_cache : v_cache;
+    m40_cache_put(cache, at + i0, a, kv_f32);
+    m40_cache_put(cache, at + i1, b, kv_f32);
 }

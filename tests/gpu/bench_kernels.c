@@ -315,7 +315,7 @@ static int op_sgemm_cublas(void *p, m40_err *err) {
 }
 
 typedef struct small_ctx {
-    m40_dptr y, x, w, cs;
+    m40_dptr y, x, w, cs, pos, kc, vc;
     int n, rows;
 } small_ctx;
 
@@ -326,8 +326,9 @@ static int op_rmsnorm(void *p, m40_err *err) {
 
 static int op_rope(void *p, m40_err *err) {
     small_ctx *c = p;
-    return m40_cuda_rope_apply(&g_ops, c->y, c->cs, c->rows, 40, 128, 128, M40_ROPE_NORM, 48 * 128,
-                               err);
+    /* 40 q heads, 4 k and 4 v heads of 128 into a cache, rows of 48 heads */
+    return m40_cuda_rope_store(&g_ops, c->y, c->cs, c->pos, c->kc, c->vc, c->rows, 40, 4, 128, 128,
+                               M40_ROPE_NORM, 48 * 128, 0, err);
 }
 
 static void bench_prefill_and_small(void) {
@@ -360,6 +361,14 @@ static void bench_prefill_and_small(void) {
     c.y = dalloc(512 * 48 * 128 * 4);
     c.w = dalloc(4096 * 4);
     c.cs = dalloc(512 * 64 * 8);
+    c.pos = dalloc(512 * 4);
+    c.kc = dalloc(512 * 4 * 128 * 2);
+    c.vc = dalloc(512 * 4 * 128 * 2);
+    int pos[512];
+    for (int i = 0; i < 512; i++)
+        pos[i] = i;
+    if (m40_gpu_upload(&g_gpu, c.pos, pos, sizeof pos, &err))
+        die(&err);
     if (m40_cu_check(d, d->cuMemsetD8(c.x, 0x3c, 512 * 4096 * 4), "cuMemsetD8", &err) ||
         m40_cu_check(d, d->cuMemsetD8(c.w, 0x3c, 4096 * 4), "cuMemsetD8", &err) ||
         m40_cu_check(d, d->cuMemsetD8(c.cs, 0x3c, 512 * 64 * 8), "cuMemsetD8", &err))
@@ -368,10 +377,11 @@ static void bench_prefill_and_small(void) {
     for (int rows = 1; rows <= 512; rows *= 512) {
         c.rows = rows;
         printf("| rmsnorm d=4096 | %d | %.2f |\n", rows, time_op(op_rmsnorm, &c, 50) * 1e6);
-        printf("| rope q+k 40 heads x 128 | %d | %.2f |\n", rows, time_op(op_rope, &c, 50) * 1e6);
+        printf("| rope + kv store, 40 q + 4 k + 4 v heads x 128 | %d | %.2f |\n", rows,
+               time_op(op_rope, &c, 50) * 1e6);
     }
     printf("\n");
-    m40_dptr all[] = {c.x, c.y, c.w, c.cs};
+    m40_dptr all[] = {c.x, c.y, c.w, c.cs, c.pos, c.kc, c.vc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         m40_gpu_free(&g_gpu, all[i]);
 }
@@ -387,10 +397,10 @@ typedef struct layer_ctx {
     int part;
 } layer_ctx;
 
-enum { LP_NORM, LP_QKV, LP_ROPE, LP_KV, LP_ATTN, LP_WO, LP_GU, LP_SWIGLU, LP_DOWN, LP_COUNT };
+enum { LP_NORM, LP_QKV, LP_ROPE, LP_ATTN, LP_WO, LP_GU, LP_SWIGLU, LP_DOWN, LP_COUNT };
 static const char *const k_part_names[LP_COUNT] = {
-    "rmsnorm",           "q|k|v projection",   "rope",   "kv store",       "attention",
-    "output projection", "gate|up projection", "swiglu", "down projection"};
+    "rmsnorm",           "q|k|v projection",   "rope + kv store", "attention",
+    "output projection", "gate|up projection", "swiglu",          "down projection"};
 
 /* y[T][w.rows] = x W^T: the mat-vec for one token, dequantize + SGEMM for
  * more (cuBLAS when on), as the forward does. */
@@ -412,17 +422,14 @@ static int lp_matmul(layer_ctx *c, const m40_dweight *w, m40_dptr y, m40_dptr x,
 static int op_layer_part(void *p, m40_err *err) {
     layer_ctx *c = p;
     const int d = 4096, n_ff = 11008, ld = 3 * 4096, T = c->T;
-    m40_dptr k = c->qkv + (size_t)d * 4, v = k + (size_t)d * 4;
     switch (c->part) {
         case LP_NORM:
             return m40_cuda_rmsnorm(&g_ops, c->xb, c->x, c->norm, T, d, 1e-5f, err);
         case LP_QKV:
             return lp_matmul(c, &c->wqkv, c->qkv, c->xb, err);
         case LP_ROPE:
-            return m40_cuda_rope_apply(&g_ops, c->qkv, c->cs, T, 64, 128, 128, M40_ROPE_NORM, ld,
-                                       err);
-        case LP_KV:
-            return m40_cuda_kv_store(&g_ops, c->kc, c->vc, k, v, c->pos, d, T, ld, 0, err);
+            return m40_cuda_rope_store(&g_ops, c->qkv, c->cs, c->pos, c->kc, c->vc, T, 32, 32, 128,
+                                       128, M40_ROPE_NORM, ld, 0, err);
         case LP_ATTN: {
             int chunk = T == 1 ? m40_cuda_attn_decode_chunk(512) : M40_ATTN_CHUNK;
             return m40_cuda_attention(&g_ops, c->att, c->qkv, ld, c->kc, c->vc, c->pos, T, 511,

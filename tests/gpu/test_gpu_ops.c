@@ -130,28 +130,62 @@ static void test_gemv(uint32_t type, int repack, int cols) {
     free_all();
 }
 
+/* RoPE and the cache append (m40_rope_store) against the CPU: rows of H q
+ * heads, one k head and one v head; the q heads rotated in place, the k
+ * head rotated into the cache and the v head copied there at each token's
+ * position, FP16 (the CPU's rotation, then the CPU's rounding). */
 static void test_rope_case(int head_dim, int rope_dim, m40_rope_style style, int with_factors) {
-    enum { T = 5, H = 3 };
-    int stride = H * head_dim, pos[T] = {0, 1, 17, 511, 4095};
-    float x[T * H * 128], want[T * H * 128], got[T * H * 128], ff[64];
+    enum { T = 5, H = 3, N_CTX = 4096 };
+    int stride = (H + 2) * head_dim, pos[T] = {0, 1, 17, 511, 4095};
+    static float x[T * (H + 2) * 128], want[T * (H + 2) * 128], got[T * (H + 2) * 128];
+    static uint16_t kc[N_CTX * 128], vc[N_CTX * 128];
+    float ff[64];
     fill(x, (size_t)T * stride, 3, 1.0f);
     for (int j = 0; j < rope_dim / 2; j++)
         ff[j] = 1.0f + (float)j * 0.25f;
     memcpy(want, x, sizeof(float) * T * stride);
-    for (int t = 0; t < T; t++)
-        m40_op_rope(want + t * stride, H, head_dim, rope_dim, pos[t], 10000.0f, 0.5f,
+    for (int t = 0; t < T; t++) /* the q heads and the k head */
+        m40_op_rope(want + t * stride, H + 1, head_dim, rope_dim, pos[t], 10000.0f, 0.5f,
                     with_factors ? ff : NULL, style);
     m40_dptr dx = dev(x, sizeof(float) * T * stride), dpos = dev(pos, sizeof pos);
     m40_dptr dff = with_factors ? dev(ff, sizeof ff) : 0;
     m40_dptr dcs = dev(NULL, sizeof(float) * T * rope_dim);
+    m40_dptr dkc = dev(NULL, (size_t)N_CTX * head_dim * 2),
+             dvc = dev(NULL, (size_t)N_CTX * head_dim * 2);
     m40_err err = {{0}};
     CHECK(m40_cuda_rope_table(&g_ops, dcs, dpos, T, rope_dim, 10000.0f, 0.5f, dff, &err) == 0);
-    CHECK(m40_cuda_rope_apply(&g_ops, dx, dcs, T, H, head_dim, rope_dim, style, stride, &err) == 0);
+    CHECK(m40_cuda_rope_store(&g_ops, dx, dcs, dpos, dkc, dvc, T, H, 1, head_dim, rope_dim, style,
+                              stride, 0, &err) == 0);
     CHECK(fetch(got, dx, sizeof(float) * T * stride) == 0);
+    CHECK(fetch(kc, dkc, (size_t)N_CTX * head_dim * 2) == 0);
+    CHECK(fetch(vc, dvc, (size_t)N_CTX * head_dim * 2) == 0);
     char what[64];
     snprintf(what, sizeof what, "rope hd=%d rd=%d style=%d ff=%d", head_dim, rope_dim, style,
              with_factors);
-    CHECK_CLOSE(what, got, want, (size_t)T * stride, 1e-6);
+    double worst_q = 0.0, worst_k = 0.0, mag = 1e-30;
+    int v_exact = 1, kv_untouched = 1;
+    for (int t = 0; t < T; t++) {
+        const float *w = want + t * stride, *g = got + t * stride, *xin = x + t * stride;
+        for (int i = 0; i < H * head_dim; i++) {
+            worst_q = fmax(worst_q, fabs((double)g[i] - w[i]));
+            mag = fmax(mag, fabs((double)w[i]));
+        }
+        for (int i = 0; i < head_dim; i++) {
+            const float *wk = w + H * head_dim, *xv = xin + (H + 1) * head_dim;
+            size_t at = (size_t)pos[t] * head_dim + (size_t)i;
+            worst_k = fmax(worst_k, fabs((double)m40_fp16_to_fp32(kc[at]) - wk[i]));
+            v_exact &= vc[at] == m40_fp32_to_fp16(xv[i]);
+            kv_untouched &=
+                g[H * head_dim + i] == xin[H * head_dim + i] && g[(H + 1) * head_dim + i] == xv[i];
+        }
+    }
+    if (worst_q > 1e-6 * mag || worst_k > 1e-3 * mag || !v_exact || !kv_untouched)
+        fprintf(stderr, "%s: q %.3g, k %.3g of %.3g, v exact %d, k/v rows untouched %d\n", what,
+                worst_q, worst_k, mag, v_exact, kv_untouched);
+    CHECK(worst_q <= 1e-6 * mag);
+    CHECK(worst_k <= 1e-3 * mag); /* one FP16 rounding step */
+    CHECK(v_exact);
+    CHECK(kv_untouched);
     free_all();
 }
 
@@ -183,7 +217,7 @@ static void test_swiglu_and_argmax(void) {
 }
 
 /* Attention of n_q query tokens at the last n_q positions of a context of
- * n_ctx, against the CPU reference, with the cache written by kv_store
+ * n_ctx, against the CPU reference, with the cache written by rope_store
  * (FP16, or FP32 with kv_f32). */
 static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int kv_f32) {
     const int n_head_kv = 2, n_head = n_head_kv * ratio, kv_dim = n_head_kv * head_dim;
@@ -210,7 +244,16 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
                             pos_q[t] + 1, (size_t)kv_dim, n_head, n_head_kv, head_dim, scores);
     }
     m40_err err = {{0}};
-    m40_dptr dk = dev(k, kv_n * 4), dv = dev(v, kv_n * 4), dpos = dev(pos_all, n_ctx * 4);
+    /* the cache is written as the forward writes it: rows of k then v
+     * heads, no rotation (rope_dim 0), no q heads */
+    float *kv_rows = malloc(kv_n * 2 * 4);
+    for (int p = 0; p < n_ctx; p++) {
+        memcpy(kv_rows + (size_t)p * 2 * kv_dim, k + (size_t)p * kv_dim, (size_t)kv_dim * 4);
+        memcpy(kv_rows + (size_t)p * 2 * kv_dim + kv_dim, v + (size_t)p * kv_dim,
+               (size_t)kv_dim * 4);
+    }
+    m40_dptr dkv = dev(kv_rows, kv_n * 2 * 4), dpos = dev(pos_all, n_ctx * 4);
+    free(kv_rows);
     size_t elem = kv_f32 ? 4 : 2;
     m40_dptr dkc = dev(NULL, kv_n * elem), dvc = dev(NULL, kv_n * elem);
     m40_dptr dq = dev(q, (size_t)n_q * q_dim * 4), dpq = dev(pos_q, (size_t)n_q * 4);
@@ -219,8 +262,8 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
     int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(n_ctx) : M40_ATTN_CHUNK;
     m40_dptr dscr =
         dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx, chunk) * 4);
-    CHECK(m40_cuda_kv_store(&g_ops, dkc, dvc, dk, dv, dpos, kv_dim, n_ctx, kv_dim, kv_f32, &err) ==
-          0);
+    CHECK(m40_cuda_rope_store(&g_ops, dkv, 0, dpos, dkc, dvc, n_ctx, 0, n_head_kv, head_dim, 0,
+                              M40_ROPE_NORM, 2 * kv_dim, kv_f32, &err) == 0);
     CHECK(m40_cuda_attention(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, chunk, n_head,
                              n_head_kv, head_dim, kv_f32, dscr, &err) == 0);
     if (err.msg[0])

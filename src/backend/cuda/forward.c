@@ -10,8 +10,8 @@
  *     xb[T][d]        = rmsnorm(x) * attn_norm
  *     qkv[T][qkv_dim] = xb W{q|k|v} (+ bias)  one product: Wq, Wk, Wv lie
  *                        back to back in VRAM; T = 1: gemv, T > 1: SGEMM
- *     rope_apply(q and k heads of qkv)        one launch
- *     kv_store(k, v) into cache[slot][layer] at pos   (FP16)
+ *     rope_store: q heads of qkv rotated in place, k heads rotated into
+ *                 cache[slot][layer] at pos, v heads copied there (FP16)
  *     att[T][q_dim] = attention(q, cache, pos)        (split over the context)
  *     x += att Wo                             the add fused into the product
  *     xb = rmsnorm(x) * ffn_norm
@@ -199,15 +199,13 @@ static int layer_forward(m40_cuda *cu, lane *ln, int l, int slot, int T, int max
     m40_cuda_ops *ops = &ln->ops;
     const int d = c->n_embd, n_ff = c->n_ff, ld = cu->qkv_dim;
     m40_dptr kc = cache_at(cu, cu->k_cache, slot, l), vc = cache_at(cu, cu->v_cache, slot, l);
-    m40_dptr k = ln->qkv + (size_t)cu->q_dim * sizeof(float);
-    m40_dptr v = k + (size_t)cu->kv_dim * sizeof(float);
-    /* q and k heads are adjacent in a qkv row: one RoPE launch rotates both */
+    /* q, k and v heads lie in a row of qkv: one launch rotates q and k and
+     * appends k and v to the cache */
     return m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
                    project_qkv(cu, ln, L, T, err) ||
-                   m40_cuda_rope_apply(ops, ln->qkv, ln->cs, T, c->n_head + c->n_head_kv,
-                                       c->head_dim, c->rope_dim, c->rope_style, ld, err) ||
-                   m40_cuda_kv_store(ops, kc, vc, k, v, ln->pos, cu->kv_dim, T, ld, cu->kv_f32,
-                                     err) ||
+                   m40_cuda_rope_store(ops, ln->qkv, ln->cs, ln->pos, kc, vc, T, c->n_head,
+                                       c->n_head_kv, c->head_dim, c->rope_dim, c->rope_style, ld,
+                                       cu->kv_f32, err) ||
                    m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, T, max_pos,
                                       attn_chunk(T, max_pos), c->n_head, c->n_head_kv, c->head_dim,
                                       cu->kv_f32, ln->attn_tmp, err) ||

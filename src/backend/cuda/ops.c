@@ -86,10 +86,10 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         m40_cu_function *fn;
     } named[] = {
         {"m40_rmsnorm_f32", &ops->rmsnorm},       {"m40_rope_table", &ops->rope_table},
-        {"m40_rope_apply", &ops->rope_apply},     {"m40_swiglu_f32", &ops->swiglu},
-        {"m40_kv_store", &ops->kv_store},         {"m40_attn_partial", &ops->attn_partial},
-        {"m40_attn_combine", &ops->attn_combine}, {"m40_argmax_f32", &ops->argmax},
-        {"m40_sgemm_nt", &ops->sgemm_nt},         {"m40_add_bias_f32", &ops->add_bias},
+        {"m40_rope_store", &ops->rope_store},     {"m40_swiglu_f32", &ops->swiglu},
+        {"m40_attn_partial", &ops->attn_partial}, {"m40_attn_combine", &ops->attn_combine},
+        {"m40_argmax_f32", &ops->argmax},         {"m40_sgemm_nt", &ops->sgemm_nt},
+        {"m40_add_bias_f32", &ops->add_bias},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -233,15 +233,17 @@ int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_toke
     return launch_1d(ops, ops->rope_table, blocks_for(threads, 128), 128, 0, args, err);
 }
 
-int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens, int n_head,
-                        int head_dim, int rope_dim, m40_rope_style style, int row_stride,
+int m40_cuda_rope_store(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos, m40_dptr k_cache,
+                        m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv, int head_dim,
+                        int rope_dim, m40_rope_style style, int row_stride, int kv_f32,
                         m40_err *err) {
-    if (rope_dim % 2 != 0 || rope_dim > head_dim || rope_dim / 2 > 1024)
+    if (rope_dim % 2 != 0 || rope_dim > head_dim || head_dim % 2 != 0 || head_dim / 2 > 1024)
         return m40_errf(err, "rope: rope_dim %d does not fit head_dim %d", rope_dim, head_dim);
     int neox = style == M40_ROPE_NEOX;
-    void *args[] = {&x, &cs, &head_dim, &rope_dim, &neox, &row_stride};
-    return launch(ops, ops->rope_apply, (unsigned)n_tokens, (unsigned)n_head, 1,
-                  (unsigned)(rope_dim / 2), 0, args, err);
+    void *args[] = {&x,         &cs,       &pos,      &k_cache, &v_cache,    &n_head,
+                    &n_head_kv, &head_dim, &rope_dim, &neox,    &row_stride, &kv_f32};
+    return launch(ops, ops->rope_store, (unsigned)n_tokens, (unsigned)(n_head + 2 * n_head_kv), 1,
+                  (unsigned)(head_dim / 2), 0, args, err);
 }
 
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
@@ -254,14 +256,6 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
                       m40_err *err) {
     void *args[] = {&y, &bias, &n, &n_rows, &ld};
     return launch_1d(ops, ops->add_bias, blocks_for((long long)n * n_rows, 256), 256, 0, args, err);
-}
-
-int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
-                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, int kv_f32,
-                      m40_err *err) {
-    void *args[] = {&k_cache, &v_cache, &k, &v, &pos, &kv_dim, &n_tokens, &in_stride, &kv_f32};
-    return launch_1d(ops, ops->kv_store, blocks_for((long long)n_tokens * kv_dim, 256), 256, 0,
-                     args, err);
 }
 
 int m40_cuda_attn_decode_chunk(int n_pos) {

@@ -49,7 +49,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
-    m40_cu_function rmsnorm, rope_table, rope_apply, swiglu, kv_store;
+    m40_cu_function rmsnorm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias;
 } m40_cuda_ops;
 
@@ -88,9 +88,15 @@ int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int 
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
                         float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err);
 
-/* Rotates x[n_tokens][row_stride] (n_head heads of head_dim) by the table. */
-int m40_cuda_rope_apply(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, int n_tokens, int n_head,
-                        int head_dim, int rope_dim, m40_rope_style style, int row_stride,
+/* RoPE and the KV cache append in one launch (rope.cu): in the fused q|k|v
+ * rows x[n_tokens][row_stride] (n_head q heads, n_head_kv k heads, n_head_kv
+ * v heads of head_dim), q heads are rotated by the table in place, k heads
+ * rotated into k_cache and v heads copied into v_cache at positions pos[]
+ * of one layer's cache [n_ctx][n_head_kv * head_dim], FP16 or, with kv_f32,
+ * FP32. x's k and v heads are left as they were. */
+int m40_cuda_rope_store(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos, m40_dptr k_cache,
+                        m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv, int head_dim,
+                        int rope_dim, m40_rope_style style, int row_stride, int kv_f32,
                         m40_err *err);
 
 /* y[rows][width] = silu(gate) * up, gate and up rows in_stride floats apart. */
@@ -99,13 +105,6 @@ int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, i
 
 /* y[n_rows][ld] += bias[n] on the first n of each row. */
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
-                      m40_err *err);
-
-/* Stores k, v (n_tokens rows of kv_dim, in_stride floats apart) at
- * positions pos[] of one layer's cache [n_ctx][kv_dim], as FP16 or, with
- * kv_f32, FP32. */
-int m40_cuda_kv_store(m40_cuda_ops *ops, m40_dptr k_cache, m40_dptr v_cache, m40_dptr k, m40_dptr v,
-                      m40_dptr pos, int kv_dim, int n_tokens, int in_stride, int kv_f32,
                       m40_err *err);
 
 /* Scratch the attention needs for n_q queries over at most n_pos positions:
