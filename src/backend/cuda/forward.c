@@ -30,7 +30,7 @@
  * another's prompt chunk to finish.
  *
  * A decode step (T = 1) is recorded once as a CUDA graph and replayed: the
- * ~11 launches per layer then cost one launch. Everything a step varies
+ * ~10 launches per layer then cost one launch. Everything a step varies
  * (token id, position) is read from device memory, so one graph serves
  * every step; the attention grid is sized for a power-of-two bound on the
  * context, so a graph is kept per (slot, context bucket).
