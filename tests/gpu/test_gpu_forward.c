@@ -97,11 +97,13 @@ static double prefill_vs_tokens_f32(const m40_model *m, const int32_t *toks, int
     return pd;
 }
 
-/* The server creates the backend on its main thread and runs it from a
- * worker thread: a forward from another thread must work. */
+/* A forward of toks[0..n) on slot 1 at position 0, run on another thread:
+ * the server creates the backend on its main thread and runs it from
+ * workers, and check_lanes runs a prompt beside decode steps. */
 typedef struct thread_job {
     m40_backend *be;
-    int32_t token;
+    const int32_t *toks;
+    int n;
     float *logits;
     int rc;
     m40_err err;
@@ -109,22 +111,6 @@ typedef struct thread_job {
 
 static void *forward_on_thread(void *arg) {
     thread_job *j = arg;
-    j->rc = j->be->forward(j->be->impl, 1, &j->token, 1, 0, j->logits, &j->err);
-    return NULL;
-}
-
-/* A prompt forward on slot 1 from another thread. */
-typedef struct prompt_job {
-    m40_backend *be;
-    const int32_t *toks;
-    int n;
-    float *logits;
-    int rc;
-    m40_err err;
-} prompt_job;
-
-static void *prompt_on_thread(void *arg) {
-    prompt_job *j = arg;
     j->rc = j->be->forward(j->be->impl, 1, j->toks, j->n, 0, j->logits, &j->err);
     return NULL;
 }
@@ -151,9 +137,9 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
         ok = !one.forward(one.impl, 0, &toks[i], 1, i, ref, &err);
     ok = ok && !one.forward(one.impl, 1, long_toks, n_long, 0, pre_ref, &err);
     CHECK(ok);
-    prompt_job job = {.be = &two, .toks = long_toks, .n = n_long, .logits = pre_got, .rc = -1};
+    thread_job job = {.be = &two, .toks = long_toks, .n = n_long, .logits = pre_got, .rc = -1};
     pthread_t th;
-    int started = ok && pthread_create(&th, NULL, prompt_on_thread, &job) == 0;
+    int started = ok && pthread_create(&th, NULL, forward_on_thread, &job) == 0;
     CHECK(!ok || started);
     for (int i = 0; started && ok && i < n_all; i++)
         ok = !two.forward(two.impl, 0, &toks[i], 1, i, got, &err);
@@ -318,7 +304,7 @@ static void test_model(const char *path) {
     CHECK(ok && g == argmax(lg2, nv));
     if (err.msg[0])
         fprintf(stderr, "%s: %s\n", path, err.msg);
-    thread_job job = {.be = &gpu, .token = toks[0], .logits = lg2, .rc = -1};
+    thread_job job = {.be = &gpu, .toks = toks, .n = 1, .logits = lg2, .rc = -1};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, forward_on_thread, &job) == 0 && pthread_join(th, NULL) == 0);
     if (job.rc)
