@@ -95,11 +95,10 @@ struct m40_cuda {
     size_t kv_bytes;
     m40_dptr scratch; /* every lane's activations */
     size_t scratch_bytes;
-    lane lanes[2];               /* [0] prefill, [n_lanes - 1] decode */
-    int n_lanes;                 /* 1 with opt.one_stream */
-    m40_cu_stream decode_stream; /* lanes[1]'s, NULL with one lane */
-    int n_buckets;               /* decode graphs per slot, 0: no graphs */
-    m40_pl pl;                   /* the persistent decode prototype, when opt.persistent */
+    lane lanes[2]; /* [0] prefill, [n_lanes - 1] decode */
+    int n_lanes;   /* 1 with opt.one_stream */
+    int n_buckets; /* decode graphs per slot, 0: no graphs */
+    m40_pl pl;     /* the persistent decode prototype, when opt.persistent */
     int pl_on;
     /* the tensors layout_weights placed, for upload_weights */
     struct {
@@ -242,7 +241,7 @@ static int layers_persistent(m40_cuda *cu, lane *ln, int slot, int max_pos, m40_
         .att = ln->att,
         .hb = ln->hb,
         .o_part = ln->attn_tmp,
-        .ml_part = ln->attn_tmp + (size_t)c->n_head * n_split * c->head_dim * sizeof(float),
+        .ml_part = m40_cuda_attn_ml_part(ln->attn_tmp, 1, c->n_head, c->head_dim, n_split),
         .cs = ln->cs,
         .pos = ln->pos,
         .k_cache = cu->k_cache,
@@ -262,8 +261,8 @@ static int layers_persistent(m40_cuda *cu, lane *ln, int slot, int max_pos, m40_
         .eps = c->rms_eps,
         .scale = 1.0f / sqrtf((float)c->head_dim),
     };
-    unsigned shmem = (unsigned)((group * c->head_dim + group * chunk) * sizeof(float));
-    return m40_pl_launch(&cu->pl, &cu->gpu, ln->ops.stream, &p, shmem, err);
+    return m40_pl_launch(&cu->pl, &cu->gpu, ln->ops.stream, &p,
+                         m40_cuda_attn_shmem(group, c->head_dim, chunk), err);
 }
 
 /* Enqueues the forward of the T uploaded tokens (their attention reads at
@@ -281,10 +280,11 @@ static int forward_body(m40_cuda *cu, lane *ln, int slot, int T, int max_pos, in
     if (T == 1 && cu->pl_on) {
         if (layers_persistent(cu, ln, slot, max_pos, err))
             return -1;
-    }
-    for (int l = 0; !(T == 1 && cu->pl_on) && l < c->n_layer; l++) {
-        if (layer_forward(cu, ln, l, slot, T, max_pos, err))
-            return m40_err_wrap(err, "layer %d", l);
+    } else {
+        for (int l = 0; l < c->n_layer; l++) {
+            if (layer_forward(cu, ln, l, slot, T, max_pos, err))
+                return m40_err_wrap(err, "layer %d", l);
+        }
     }
     if (!want_logits)
         return 0;
@@ -701,10 +701,9 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
     if (m40_cuda_ops_init(&cu->lanes[0].ops, &cu->gpu, err))
         return -1;
     if (cu->n_lanes > 1) {
-        if (m40_gpu_stream_create(&cu->gpu, 1, &cu->decode_stream, err))
-            return -1;
         cu->lanes[1].ops = cu->lanes[0].ops;
-        cu->lanes[1].ops.stream = cu->decode_stream;
+        if (m40_gpu_stream_create(&cu->gpu, 1, &cu->lanes[1].ops.stream, err))
+            return -1;
     }
     for (int i = 0; i < cu->n_lanes; i++) {
         lane *ln = &cu->lanes[i];
@@ -761,8 +760,8 @@ static int init_persistent(m40_cuda *cu, m40_err *err) {
     if (why) {
         rc = m40_errf(err, "the persistent decode prototype cannot run this model: %s", why);
     } else {
-        int group = c->n_head / c->n_head_kv;
-        unsigned max_shmem = (unsigned)((group * c->head_dim + group * 256) * sizeof(float));
+        /* sized for the longest split m40_cuda_attn_decode_chunk picks */
+        unsigned max_shmem = m40_cuda_attn_shmem(c->n_head / c->n_head_kv, c->head_dim, 256);
         rc = m40_pl_create(&cu->pl, &cu->gpu, type, table, c->n_layer, cu->opt.persistent,
                            max_shmem, err);
         cu->pl_on = rc == 0;
@@ -824,7 +823,8 @@ void m40_cuda_destroy(m40_cuda *cu) {
             for (int i = 0; cu->lanes[l].graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
                 m40_gpu_graph_free(&cu->gpu, cu->lanes[l].graphs[i]);
         }
-        m40_gpu_stream_destroy(&cu->gpu, cu->decode_stream);
+        if (cu->n_lanes > 1) /* the decode lane's own stream (NULL if never made) */
+            m40_gpu_stream_destroy(&cu->gpu, cu->lanes[1].ops.stream);
         m40_pl_destroy(&cu->pl, &cu->gpu);
         m40_gpu_free(&cu->gpu, cu->weights);
         m40_gpu_free(&cu->gpu, cu->k_cache);
