@@ -30,16 +30,16 @@ typedef struct prefill_job {
     m40_engine *e;
     const int32_t *ids;
     int n, rc;
-    double t0, t1;
+    double t0; /* set before the thread starts: the decode loop reads it */
+    double t1; /* read after the join */
     m40_err err;
-    volatile int done; /* written under mu */
+    int done; /* under mu */
     pthread_mutex_t mu;
 } prefill_job;
 
 static void *prefill_thread(void *arg) {
     prefill_job *j = arg;
     int32_t next;
-    j->t0 = m40_clock_s();
     j->rc = m40_engine_step_greedy(j->e, 1, j->ids, j->n, 0, &next, &j->err);
     j->t1 = m40_clock_s();
     pthread_mutex_lock(&j->mu);
@@ -111,6 +111,7 @@ static int measure(m40_engine *e, const m40_contend_args *a, const int32_t *ids,
     prefill_job j = {.e = e, .ids = ids, .n = a->prompt};
     pthread_mutex_init(&j.mu, NULL);
     pthread_t th;
+    j.t0 = m40_clock_s();
     if (pthread_create(&th, NULL, prefill_thread, &j)) {
         pthread_mutex_destroy(&j.mu);
         free(lat);
@@ -205,11 +206,7 @@ int m40_bench_contend(const m40_contend_args *a) {
         m40_cli_error("out of memory");
         rc = M40_EXIT_FAIL;
     } else {
-        uint32_t x = 777;
-        for (int i = 0; i < a->prompt; i++) {
-            x = x * 1664525u + 1013904223u;
-            ids[i] = (int32_t)(x % (uint32_t)n_vocab);
-        }
+        m40_cli_bench_tokens(ids, a->prompt, n_vocab, 777);
         contend_result r;
         memset(&r, 0, sizeof r);
         if (measure(e, &args, ids, eo.backend.n_ctx, &r, &err)) {

@@ -13,6 +13,7 @@
 #include "backend/backend.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Exit statuses: 0 success, 1 the command failed, 2 bad usage. */
 enum { M40_EXIT_OK = 0, M40_EXIT_FAIL = 1, M40_EXIT_USAGE = 2 };
@@ -30,6 +31,10 @@ int m40_cmd_serve(int argc, char **argv);
 __attribute__((format(printf, 1, 2)))
 #endif
 void m40_cli_error(const char *fmt, ...);
+
+/* Fills toks[n] with token ids spread over the vocabulary, the same for a
+ * seed every run: bench's prompts (cmd_bench.c, bench_contend.c). */
+void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed);
 
 /* Parses --device's value (auto, cpu, cuda); prints the error and returns
  * -1 for anything else. */

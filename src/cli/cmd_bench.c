@@ -31,9 +31,8 @@ typedef struct bench_args {
     m40_device_kind device;
 } bench_args;
 
-/* Fills toks with token ids spread over the vocabulary (deterministic). */
-static void fill_tokens(int32_t *toks, int n, int n_vocab) {
-    uint32_t x = 12345;
+void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed) {
+    uint32_t x = seed;
     for (int i = 0; i < n; i++) {
         x = x * 1664525u + 1013904223u;
         toks[i] = (int32_t)(x % (uint32_t)n_vocab);
@@ -295,7 +294,7 @@ int m40_cmd_bench(int argc, char **argv) {
         rc = M40_EXIT_FAIL;
         goto done;
     }
-    fill_tokens(toks, n_toks, m->cfg.n_vocab);
+    m40_cli_bench_tokens(toks, n_toks, m->cfg.n_vocab, 12345);
     if (!a.json) {
         printf("device: %s (load %.2f s)\n", be.device_desc, t_load);
         if (env.copy_gbps > 0.0)

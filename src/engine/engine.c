@@ -248,14 +248,14 @@ static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
            s->presence_penalty == 0.0f && s->frequency_penalty == 0.0f && s->n_bias == 0;
 }
 
-/* Runs tokens at pos and picks the next token. A long prompt goes through
- * the backend n_batch tokens per turn, so other slots' decode steps run
- * between its chunks instead of waiting for all of it (or beside them,
- * when the backend allows concurrent_decode). */
-static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *ids, int32_t n,
-                int32_t pos, m40_token *next, m40_err *err) {
+/* Feeds ids[0..n) of `slot` at pos.. to the backend, n_batch tokens per
+ * turn, so other slots' decode steps run between a long prompt's chunks
+ * instead of waiting for all of it (or beside them, when the backend allows
+ * concurrent_decode). The last chunk leaves its logits in the slot's row
+ * or, when `greedy` (the backend's forward_greedy), the argmax in *next. */
+static int forward_turns(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n, int32_t pos,
+                         int greedy, m40_token *next, m40_err *err) {
     float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
-    int greedy = greedy_on_device(e, &smp->params);
     for (int32_t done = 0; done < n;) {
         int32_t k = n - done < e->n_batch ? n - done : e->n_batch;
         int last = done + k == n;
@@ -269,6 +269,16 @@ static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *
             return -1;
         done += k;
     }
+    return 0;
+}
+
+/* Runs tokens at pos and picks the next token. */
+static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *ids, int32_t n,
+                int32_t pos, m40_token *next, m40_err *err) {
+    int greedy = greedy_on_device(e, &smp->params);
+    if (forward_turns(e, slot, ids, n, pos, greedy, next, err))
+        return -1;
+    float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
     return greedy ? 0 : m40_sampler_sample(smp, logits, next, err);
 }
 
@@ -276,6 +286,9 @@ int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, in
                            int32_t pos, m40_token *next, m40_err *err) {
     if (slot < 0 || slot >= e->n_slots)
         return m40_errf(err, "slot %d outside 0..%d", slot, e->n_slots - 1);
+    /* no sampler to set up per step when the backend picks the token */
+    if (e->be.forward_greedy)
+        return forward_turns(e, slot, ids, n, pos, 1, next, err);
     m40_sampler smp;
     m40_sampler_params sp = m40_sampler_default_params();
     sp.temperature = 0.0f;
