@@ -47,7 +47,7 @@ static int argmax(const float *x, int n) {
 }
 
 static int make_opt(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
-                    int one_stream, m40_err *err) {
+                    int one_stream, int persistent, m40_err *err) {
     char notice[256];
     m40_backend_options o = {.device = kind,
                              .gpu = -1,
@@ -56,13 +56,14 @@ static int make_opt(m40_backend *be, const m40_model *m, m40_device_kind kind, m
                              .n_batch = 16,
                              .quiet = 1,
                              .one_stream = one_stream,
+                             .persistent = persistent,
                              .kv_type = kv};
     return m40_backend_create(be, m, &o, notice, sizeof notice, err);
 }
 
 static int make_kv(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
                    m40_err *err) {
-    return make_opt(be, m, kind, kv, 0, err);
+    return make_opt(be, m, kind, kv, 0, 0, err);
 }
 
 static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_err *err) {
@@ -128,8 +129,8 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
     float *pre_ref = malloc((size_t)nv * 4), *pre_got = malloc((size_t)nv * 4);
     int32_t *long_toks = malloc((size_t)n_long * sizeof *long_toks);
     int ok = ref && got && pre_ref && pre_got && long_toks &&
-             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, 1, &err) &&
-             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, 0, &err);
+             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, 1, 0, &err) &&
+             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, 0, 0, &err);
     CHECK(ok && !one.concurrent_decode && two.concurrent_decode);
     for (int i = 0; ok && i < n_long; i++)
         long_toks[i] = toks[(i * 7) % n_all];
@@ -168,16 +169,8 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
 static void check_persistent(const m40_model *m, const int32_t *toks, int n_all) {
     m40_backend ref = {0}, pl = {0};
     m40_err err = {{0}};
-    char notice[256];
     int nv = m->cfg.n_vocab;
-    m40_backend_options o = {.device = M40_DEVICE_CUDA,
-                             .gpu = -1,
-                             .n_ctx = 128,
-                             .n_slots = 2,
-                             .n_batch = 16,
-                             .quiet = 1,
-                             .persistent = -1};
-    if (m40_backend_create(&pl, m, &o, notice, sizeof notice, &err)) {
+    if (make_opt(&pl, m, M40_DEVICE_CUDA, M40_KV_F16, 0, -1, &err)) {
         int refused =
             strstr(err.msg, "prototype cannot run") || strstr(err.msg, "runs Q4_0 and Q8_0");
         printf("  persistent decode: %s\n", err.msg);
