@@ -4,7 +4,7 @@
 # Configures build-fuzz with clang (-DM40_FUZZ=ON), builds tests/fuzz/
 # fuzz_gguf.c and runs it for SECONDS (default 600) over a temporary copy of
 # tests/fuzz/seeds/gguf (libFuzzer writes new inputs into the first corpus
-# directory) plus ../shared/fixtures/vocab, read-only, when it exists.
+# directory) plus tests/fixtures/vocab, read-only.
 # Inputs are capped at MAX_LEN bytes (default 65536; larger files, such as
 # the vocab fixtures, are cut to that prefix). Crashes land in
 # build-fuzz/fuzz-artifacts/: once fixed, add the input to
@@ -34,9 +34,7 @@ else
     trap 'rm -rf "$corpus"' EXIT
 fi
 cp "$root"/tests/fuzz/seeds/gguf/* "$corpus"/
-dirs=("$corpus")
-vocab=$root/../shared/fixtures/vocab
-[ -d "$vocab" ] && dirs+=("$vocab")
+dirs=("$corpus" "$root/tests/fixtures/vocab")
 mkdir -p "$build/fuzz-artifacts"
 
 "$build/tests/fuzz_gguf" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \

@@ -5,8 +5,7 @@
 # tests/fuzz/fuzz_jinja.c and runs it for SECONDS (default 600) over a
 # temporary copy of tests/fuzz/seeds/jinja (libFuzzer writes new inputs into
 # the first corpus directory) plus the real templates in
-# ../shared/fixtures/chat-templates and tests/fixtures/chat/templates,
-# read-only. A dictionary of Jinja tokens steers mutations toward valid
+# tests/fixtures/chat/templates, read-only. A dictionary of Jinja tokens steers mutations toward valid
 # syntax. Crashes land in build-fuzz-jinja/fuzz-artifacts/: once fixed, add
 # the input to tests/fuzz/seeds/jinja so that the fuzz_jinja_seeds test
 # replays it in every build. KEEP_CORPUS=1 keeps the grown corpus.
@@ -36,8 +35,6 @@ fi
 mkdir -p "$work/corpus"
 cp "$root"/tests/fuzz/seeds/jinja/* "$work/corpus"/
 dirs=("$work/corpus" "$root/tests/fixtures/chat/templates")
-shared=$root/../shared/fixtures/chat-templates
-[ -d "$shared" ] && dirs+=("$shared")
 
 # Jinja's delimiters, keywords, filters, tests and methods.
 dict=$work/jinja.dict

@@ -4,7 +4,7 @@
 # Configures build-tok-fuzz with clang (-DM40_FUZZ=ON), builds
 # tests/fuzz/fuzz_tokenizer.c and runs it for SECONDS (default 600) on one
 # core. The seed corpus is made in a temporary directory from llama.cpp's
-# tokenizer suite (../shared/fixtures/vocab/*.inp, one file per case, under
+# tokenizer suite (tests/fixtures/vocab/*.inp, one file per case, under
 # every option byte); a dictionary of special-token texts, contractions and
 # odd whitespace helps it reach the special-token and regex paths. Crashes
 # land in build-tok-fuzz/fuzz-artifacts/; replay one with
@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-600}
 build=$root/build-tok-fuzz
-vocab=$root/../shared/fixtures/vocab
+vocab=$root/tests/fixtures/vocab
 export CC=${CC:-clang}
 
 if [ ! -d "$vocab" ]; then

@@ -1,17 +1,14 @@
 # Tests of src/chat/.
 #
 # test_chat_fixtures renders the real chat templates in
-# ../shared/fixtures/chat-templates (kept outside the repository; it takes
-# that directory as an argument and fails saying so when it is missing) and
-# compares with Python jinja2's output committed in tests/fixtures/chat
-# (scripts/reference/make_chat_fixtures.py).
+# tests/fixtures/chat/templates and compares with Python jinja2's output
+# committed beside them (scripts/reference/make_chat_fixtures.py).
 m40_add_test(test_chat test_chat.c)
 
 add_executable(test_chat_fixtures test_chat_fixtures.c)
 target_link_libraries(test_chat_fixtures PRIVATE m40)
 add_test(NAME test_chat_fixtures
-         COMMAND test_chat_fixtures ${PROJECT_SOURCE_DIR}/../shared/fixtures/chat-templates
-                 ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/chat)
+         COMMAND test_chat_fixtures ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/chat)
 
 # `m40-llm chat-template`, run as a user would (a tiny GGUF is written into
 # the build directory).

@@ -1,13 +1,13 @@
 # Tests of src/gguf/.
 #
-# test_gguf reads the real vocabulary files in ../shared/fixtures/vocab (kept
-# outside the repository); it takes their directory as its argument and
-# fails saying so when the directory is missing.
+# test_gguf reads the real vocabulary files in tests/fixtures/vocab
+# (llama.cpp's, MIT); it takes their directory as its argument and fails
+# saying so when the directory is missing.
 m40_add_test(test_gguf_writer test_gguf_writer.c)
 
 add_executable(test_gguf test_gguf.c)
 target_link_libraries(test_gguf PRIVATE m40)
-add_test(NAME test_gguf COMMAND test_gguf ${PROJECT_SOURCE_DIR}/../shared/fixtures/vocab)
+add_test(NAME test_gguf COMMAND test_gguf ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/vocab)
 
 # The fuzz target's harness, run as a plain program over the seed corpus on
 # every build (so it is compiled and exercised by gcc and under ASan too).

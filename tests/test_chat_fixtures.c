@@ -1,12 +1,12 @@
 /* test_chat_fixtures.c - chat templates rendered byte for byte as Python
  * jinja2 renders them with transformers' settings.
  *
- *   test_chat_fixtures SHARED_TEMPLATES_DIR REPO_FIXTURES_DIR
+ *   test_chat_fixtures FIXTURES_DIR      (tests/fixtures/chat)
  *
  * The expected outputs and errors come from
  * scripts/reference/make_chat_fixtures.py (jinja2 pinned):
- *  - expected/<template>.json: every real template (shared/ ones plus the
- *    default model's, committed under templates/) over conversations.json,
+ *  - expected/<template>.json: every real template in templates/ (real
+ *    models' templates and the default model's) over conversations.json,
  *    with and without add_generation_prompt;
  *  - features.json: small templates exercising one feature each.
  * A render must match exactly; a jinja2 error must be an error here too,
@@ -134,23 +134,20 @@ static cJSON *merged_vars(const cJSON *a, const cJSON *b) {
     return v;
 }
 
-static void test_template_file(const char *shared, const char *fixtures, const char *name,
-                               const cJSON *convs) {
+static void test_template_file(const char *fixtures, const char *name, const cJSON *convs) {
     char path[1024];
     snprintf(path, sizeof path, "%s/expected/%s.json", fixtures, name);
     cJSON *exp = load_json(path);
     CHECK(exp != NULL);
     if (!exp)
         return;
-    const cJSON *where = cJSON_GetObjectItemCaseSensitive(exp, "where");
     const cJSON *file = cJSON_GetObjectItemCaseSensitive(exp, "template");
-    int in_repo = cJSON_IsString(where) && !strcmp(where->valuestring, "repo");
-    snprintf(path, sizeof path, "%s/%s", in_repo ? fixtures : shared, file->valuestring);
-    if (in_repo)
-        snprintf(path, sizeof path, "%s/templates/%s", fixtures, file->valuestring);
+    CHECK(cJSON_IsString(file));
+    snprintf(path, sizeof path, "%s/templates/%s", fixtures,
+             cJSON_IsString(file) ? file->valuestring : "?");
     char *tmpl = slurp(path, NULL);
     if (!tmpl) {
-        fprintf(stderr, "missing template %s (the shared fixtures dir must be %s)\n", path, shared);
+        fprintf(stderr, "missing template %s\n", path);
         CHECK(tmpl != NULL);
         cJSON_Delete(exp);
         return;
@@ -202,11 +199,11 @@ static void test_features(const char *fixtures) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_chat_fixtures SHARED_TEMPLATES_DIR REPO_FIXTURES_DIR\n");
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_chat_fixtures FIXTURES_DIR\n");
         return 2;
     }
-    const char *shared = argv[1], *fixtures = argv[2];
+    const char *fixtures = argv[1];
     char path[1024];
     snprintf(path, sizeof path, "%s/features.json", fixtures);
     cJSON *meta = load_json(path);
@@ -218,27 +215,26 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/conversations.json", fixtures);
     cJSON *convs = load_json(path);
     CHECK(convs != NULL);
-    /* every shared template must have fixtures; the default model's
-     * template lives in the repository */
-    DIR *d = opendir(shared);
+    /* every template must have its expected renders */
+    snprintf(path, sizeof path, "%s/templates", fixtures);
+    DIR *d = opendir(path);
     if (!d)
-        fprintf(stderr, "missing shared chat templates directory %s\n", shared);
+        fprintf(stderr, "missing chat templates directory %s\n", path);
     CHECK(d != NULL);
-    int n_shared = 0;
+    int n_templates = 0;
     for (struct dirent *e; d && convs && (e = readdir(d)) != NULL;) {
         size_t len = strlen(e->d_name);
         if (len <= 6 || strcmp(e->d_name + len - 6, ".jinja") != 0)
             continue;
         char name[512];
         snprintf(name, sizeof name, "%.*s", (int)(len - 6), e->d_name);
-        test_template_file(shared, fixtures, name, convs);
-        n_shared++;
+        test_template_file(fixtures, name, convs);
+        n_templates++;
     }
     if (d)
         closedir(d);
-    CHECK(n_shared > 0);
-    if (convs)
-        test_template_file(shared, fixtures, "SmolLM2-135M-Instruct", convs);
+    /* six real models' templates and the default model's */
+    CHECK(n_templates == 7);
     cJSON_Delete(convs);
     test_features(fixtures);
     return check_report();

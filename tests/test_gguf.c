@@ -6,7 +6,7 @@
  * writer and then corrupted), and copied into a buffer of exactly their size
  * so that AddressSanitizer sees any read past the end.
  *
- * Usage: test_gguf VOCAB_DIR   (../shared/fixtures/vocab; tests/gguf.cmake)
+ * Usage: test_gguf VOCAB_DIR   (tests/fixtures/vocab; tests/gguf.cmake)
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -741,8 +741,8 @@ static void test_vocab_fixtures(const char *dir) {
     DIR *d = dir ? opendir(dir) : NULL;
     if (!d) {
         fprintf(stderr,
-                "vocab fixtures not found at '%s': they live in ../shared/fixtures/vocab beside "
-                "the repository (pass the directory as the first argument)\n",
+                "vocab fixtures not found at '%s': they live in tests/fixtures/vocab "
+                "(pass the directory as the first argument)\n",
                 dir ? dir : "(no argument)");
         CHECK(0);
         return;

@@ -207,7 +207,7 @@ int main(int argc, char **argv) {
         m40_err err = {{0}};
         m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
         if (!tok)
-            fprintf(stderr, "%s (vocab fixtures live in ../shared/fixtures/vocab)\n", err.msg);
+            fprintf(stderr, "%s (vocab fixtures live in tests/fixtures/vocab)\n", err.msg);
         CHECK(tok != NULL);
         if (!tok)
             continue;

@@ -2,7 +2,7 @@
  *
  *   test_tokenizer_suite VOCAB_DIR
  *
- * VOCAB_DIR is ../shared/fixtures/vocab (llama.cpp's ggml-vocab-*.gguf with
+ * VOCAB_DIR is tests/fixtures/vocab (llama.cpp's ggml-vocab-*.gguf with
  * their .inp/.out files). For each vocabulary every case must encode
  * (without BOS, without parsing special tokens, as llama.cpp's
  * test-tokenizer-0) to exactly the ids of its .out line, and decoding those

@@ -1,5 +1,6 @@
-# Tests of src/tokenizer/.
-set(M40_VOCAB_DIR ${PROJECT_SOURCE_DIR}/../shared/fixtures/vocab)
+# Tests of src/tokenizer/. The vocabularies and their test suite are
+# llama.cpp's (MIT, tests/fixtures/vocab/LICENSE-llama.cpp).
+set(M40_VOCAB_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/vocab)
 
 # llama.cpp's tokenizer suite (4 vocabularies, every case, no skips).
 add_executable(test_tokenizer_suite test_tokenizer_suite.c)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """make_chat_fixtures.py - expected chat-template renders from Python jinja2.
 
-Renders every template in ../shared/fixtures/chat-templates/*.jinja, plus
-the default model's own template (extracted from its GGUF with the `gguf`
-package and written to tests/fixtures/chat/templates/), over the
+Renders every template in tests/fixtures/chat/templates/*.jinja (real
+models' templates, committed; the default model's own is extracted from its
+GGUF with the `gguf` package and written there first), over the
 conversations below, exactly as Hugging Face transformers renders chat
 templates:
 
@@ -27,7 +27,7 @@ Usage (from the repository root):
     python3 -m venv /tmp/chat-venv
     /tmp/chat-venv/bin/pip install -r scripts/reference/requirements-chat.txt
     /tmp/chat-venv/bin/python scripts/reference/make_chat_fixtures.py \
-        [--shared ../shared/fixtures/chat-templates] [--model models/...gguf]
+        [--model models/...gguf]
 
 Outputs (committed): tests/fixtures/chat/conversations.json,
 tests/fixtures/chat/expected/<template>.json, tests/fixtures/chat/features.json,
@@ -383,7 +383,6 @@ def write_json(path, obj):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared", "fixtures", "chat-templates"))
     ap.add_argument("--model", default=None, help="the default model's GGUF (default: fetch it)")
     args = ap.parse_args()
     if jinja2.__version__ != PINNED_JINJA2:
@@ -396,15 +395,15 @@ def main():
     with open(os.path.join(OUT, "templates", "SmolLM2-135M-Instruct.jinja"), "w", encoding="utf-8", newline="") as f:
         f.write(smol)
 
-    templates = []  # (name, source, where)
-    for fn in sorted(os.listdir(args.shared)):
+    templates = []  # (name, source)
+    tdir = os.path.join(OUT, "templates")
+    for fn in sorted(os.listdir(tdir)):
         if fn.endswith(".jinja"):
-            with open(os.path.join(args.shared, fn), encoding="utf-8", newline="") as f:
-                templates.append((template_name(fn), f.read(), "shared"))
-    templates.append(("SmolLM2-135M-Instruct", smol, "repo"))
+            with open(os.path.join(tdir, fn), encoding="utf-8", newline="") as f:
+                templates.append((template_name(fn), f.read()))
 
     write_json(os.path.join(OUT, "conversations.json"), CONVERSATIONS)
-    for name, source, where in templates:
+    for name, source in templates:
         cases = []
         for conv_name, conv in CONVERSATIONS.items():
             for agp in (False, True):
@@ -414,7 +413,7 @@ def main():
                 cases.append(dict({"conversation": conv_name, "add_generation_prompt": agp,
                                    "special_tokens": SPECIAL_TOKENS.get(name, {})}, **r))
         write_json(os.path.join(OUT, "expected", name + ".json"),
-                   {"template": name + ".jinja", "where": where, "jinja2": jinja2.__version__,
+                   {"template": name + ".jinja", "jinja2": jinja2.__version__,
                     "cases": cases})
 
     features = []

@@ -17,7 +17,7 @@
 #include "util/clock.h"
 
 #ifndef M40_VOCAB_DIR
-#define M40_VOCAB_DIR "../shared/fixtures/vocab"
+#define M40_VOCAB_DIR "tests/fixtures/vocab"
 #endif
 
 static const char *const k_pieces[] = {

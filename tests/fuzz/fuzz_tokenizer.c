@@ -22,7 +22,7 @@
 #include "tokenizer/tokenizer.h"
 
 #ifndef M40_VOCAB_DIR
-#define M40_VOCAB_DIR "../shared/fixtures/vocab"
+#define M40_VOCAB_DIR "tests/fixtures/vocab"
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
