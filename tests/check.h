@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/file.h"
+
 static int check_passed_;
 static int check_failed_;
 
@@ -39,6 +41,16 @@ static int check_failed_;
 static inline int check_report(void) {
     printf("%d passed, %d failed\n", check_passed_, check_failed_);
     return check_failed_ ? 1 : 0;
+}
+
+/* A fixture or output file, whole and NUL-terminated (util/file.h), or NULL
+ * after printing why. len may be NULL. */
+static inline char *check_read_file(const char *path, size_t *len) {
+    m40_err err = {{0}};
+    char *buf;
+    if (m40_read_file(path, &buf, len, &err))
+        fprintf(stderr, "%s\n", err.msg);
+    return buf;
 }
 
 #endif /* M40_TESTS_CHECK_H */

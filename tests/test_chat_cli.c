@@ -19,27 +19,6 @@
 
 static const char *g_bin, *g_fixtures, *g_scratch;
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t k; buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += k;
-        if (cap - n < 2) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb)
-                free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     CHECK(f != NULL);
@@ -57,8 +36,8 @@ static int run(const char *args, char **out, char **err) {
     snprintf(errp, sizeof errp, "%s/chat_cli.err", g_scratch);
     snprintf(cmd, sizeof cmd, "'%s' chat-template %s >'%s' 2>'%s'", g_bin, args, outp, errp);
     int st = system(cmd);
-    *out = slurp(outp);
-    *err = slurp(errp);
+    *out = check_read_file(outp, NULL);
+    *err = check_read_file(errp, NULL);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -67,11 +46,11 @@ static int run(const char *args, char **out, char **err) {
 static char *expected_render(const char *name, const char *conv, int agp, cJSON **messages) {
     char path[1024];
     snprintf(path, sizeof path, "%s/expected/%s.json", g_fixtures, name);
-    char *text = slurp(path);
+    char *text = check_read_file(path, NULL);
     cJSON *exp = text ? cJSON_Parse(text) : NULL;
     free(text);
     snprintf(path, sizeof path, "%s/conversations.json", g_fixtures);
-    text = slurp(path);
+    text = check_read_file(path, NULL);
     cJSON *convs = text ? cJSON_Parse(text) : NULL;
     free(text);
     char *want = NULL;
@@ -115,7 +94,7 @@ static void test_model_and_template(void) {
     snprintf(tmpl_path, sizeof tmpl_path, "%s/templates/SmolLM2-135M-Instruct.jinja", g_fixtures);
     snprintf(gguf, sizeof gguf, "%s/chat_cli.gguf", g_scratch);
     snprintf(msgs_path, sizeof msgs_path, "%s/chat_cli_msgs.json", g_scratch);
-    char *tmpl = slurp(tmpl_path);
+    char *tmpl = check_read_file(tmpl_path, NULL);
     CHECK(tmpl != NULL);
     if (!tmpl)
         return;

@@ -22,33 +22,10 @@
 
 static int64_t g_fixed_now;
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        if (len)
-            *len = (size_t)n;
-    }
-    return buf;
-}
-
 static cJSON *load_json(const char *path) {
-    char *text = slurp(path, NULL);
-    if (!text) {
-        fprintf(stderr, "cannot read %s\n", path);
+    char *text = check_read_file(path, NULL);
+    if (!text)
         return NULL;
-    }
     cJSON *j = cJSON_Parse(text);
     free(text);
     if (!j)
@@ -145,9 +122,8 @@ static void test_template_file(const char *fixtures, const char *name, const cJS
     CHECK(cJSON_IsString(file));
     snprintf(path, sizeof path, "%s/templates/%s", fixtures,
              cJSON_IsString(file) ? file->valuestring : "?");
-    char *tmpl = slurp(path, NULL);
+    char *tmpl = check_read_file(path, NULL);
     if (!tmpl) {
-        fprintf(stderr, "missing template %s\n", path);
         CHECK(tmpl != NULL);
         cJSON_Delete(exp);
         return;

@@ -582,19 +582,6 @@ static char *temp_path(const char *name) {
     return path;
 }
 
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    *size = b && fread(b, 1, (size_t)n, f) == (size_t)n ? (size_t)n : 0;
-    fclose(f);
-    return b;
-}
-
 static void test_write_file_matches_memory(void) {
     m40_gguf_writer *w = new_writer();
     m40_err e = {{0}};
@@ -617,7 +604,7 @@ static void test_write_file_matches_memory(void) {
     void *mem = NULL;
     size_t mem_size = 0, file_size = 0;
     CHECK(m40_gguf_writer_write_memory(w, &mem, &mem_size, &e) == 0);
-    uint8_t *file = read_whole(path, &file_size);
+    uint8_t *file = (uint8_t *)check_read_file(path, &file_size);
     CHECK(file && file_size == mem_size && memcmp(file, mem, mem_size) == 0);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644);
@@ -654,7 +641,7 @@ static void test_failed_write_leaves_old_file(void) {
     CHECK(m40_gguf_writer_write_file(w, path, &e) != 0);
     CHECK_CONTAINS(e.msg, "generator failed");
     size_t size = 0;
-    uint8_t *b = read_whole(path, &size);
+    uint8_t *b = (uint8_t *)check_read_file(path, &size);
     CHECK(b && size == 4 && memcmp(b, "keep", 4) == 0);
     free(b);
     unlink(path);

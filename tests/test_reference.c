@@ -57,19 +57,10 @@ static float at_f32(const unsigned char *p, size_t i) {
 
 static int load_fixture(fixture *f, const char *path) {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    char *buf = check_read_file(path, &f->size);
+    if (!buf)
         return -1;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    f->buf = malloc((size_t)n);
-    if (!f->buf || fread(f->buf, 1, (size_t)n, fp) != (size_t)n) {
-        fclose(fp);
-        return -1;
-    }
-    fclose(fp);
-    f->size = (size_t)n;
+    f->buf = (unsigned char *)buf;
     if (f->size < 64 || memcmp(f->buf, "M40FWD01", 8) != 0)
         return -1;
     f->pos = 8;

@@ -19,31 +19,6 @@
 
 static const char *const k_vocabs[] = {"llama-spm", "llama-bpe", "qwen2", "gpt-2"};
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-        n += r;
-        if (cap - n < 2) {
-            char *p = realloc(buf, cap *= 2);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = p;
-        }
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
-
 /* Cases are separated by "\n__ggml_vocab_test__\n"; a trailing separator
  * ends the last case (llama.cpp's read_tests). */
 static size_t split_cases(char *inp, size_t len, char **cases, size_t *lens, size_t max) {
@@ -151,9 +126,7 @@ static void run_vocab(const char *dir, const char *name) {
         fprintf(stderr, "%s\n", err.msg);
     CHECK(tok != NULL);
     size_t inp_len = 0, out_len = 0;
-    char *inp = read_file(inp_path, &inp_len), *out = read_file(out_path, &out_len);
-    if (!inp || !out)
-        fprintf(stderr, "cannot read %s or %s\n", inp_path, out_path);
+    char *inp = check_read_file(inp_path, &inp_len), *out = check_read_file(out_path, &out_len);
     CHECK(inp && out);
     if (tok && inp && out) {
         enum { MAX_CASES = 1024, MAX_IDS = 4096 };

@@ -32,6 +32,10 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void m40_cli_error(const char *fmt, ...);
 
+/* Reads a whole file (util/file.h) into a NUL-terminated malloc'd buffer;
+ * NULL, after printing why, when it cannot. len may be NULL. */
+char *m40_cli_read_file(const char *path, size_t *len);
+
 /* Fills toks[n] with token ids spread over the vocabulary, the same for a
  * seed every run: bench's prompts (cmd_bench.c, bench_contend.c). */
 void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed);

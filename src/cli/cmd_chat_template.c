@@ -36,48 +36,11 @@ static void chat_usage(FILE *out) {
         "  --var NAME:json=JSON     set a JSON variable (tools:json=@tools.json reads a file)\n");
 }
 
-/* Reads a whole file into a NUL-terminated malloc'ed buffer. */
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        m40_cli_error("cannot open %s", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        m40_cli_error("cannot read %s", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static cJSON *parse_json_arg(const char *what, const char *text) {
     char *owned = NULL;
     size_t len;
     if (text[0] == '@') {
-        owned = read_file(text + 1, &len);
+        owned = m40_cli_read_file(text + 1, &len);
         if (!owned)
             return NULL;
         text = owned;
@@ -172,7 +135,7 @@ static char *template_from_model(const char *path, cJSON *vars) {
  * members join vars (without overriding --var). Returns the messages. */
 static cJSON *load_messages(const char *path, cJSON *vars, cJSON **root) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = m40_cli_read_file(path, &len);
     if (!text)
         return NULL;
     *root = cJSON_ParseWithLength(text, len);
@@ -275,7 +238,7 @@ int m40_cmd_chat_template(int argc, char **argv) {
         tmpl = template_from_model(a.model, vars);
     } else {
         size_t len;
-        tmpl = read_file(a.template_path, &len);
+        tmpl = m40_cli_read_file(a.template_path, &len);
     }
     if (!tmpl)
         goto done;

@@ -18,6 +18,7 @@
 
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define DEFAULT_MODEL M40_CLI_DEFAULT_MODEL
@@ -200,35 +201,6 @@ static int parse_args(gen_args *a, int argc, char **argv) {
     return 0;
 }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[65536];
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + got + 1 > cap) {
-            cap = (len + got + 1) * 2;
-            char *p = realloc(buf, cap);
-            if (!p) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = p;
-        }
-        memcpy(buf + len, chunk, got);
-        len += got;
-    }
-    fclose(f);
-    if (!buf)
-        buf = calloc(1, 1);
-    else
-        buf[len] = '\0';
-    return buf;
-}
-
 static int print_text(void *user, const char *text, size_t len) {
     (void)user;
     fwrite(text, 1, len, stdout);
@@ -285,10 +257,10 @@ static int run(gen_args *a) {
         }
     }
     const char *prompt = a->prompt;
+    m40_err err = {{0}};
     if (a->prompt_file) {
-        a->prompt_buf = read_file(a->prompt_file);
-        if (!a->prompt_buf) {
-            m40_cli_error("cannot read --prompt-file %s", a->prompt_file);
+        if (m40_read_file(a->prompt_file, &a->prompt_buf, NULL, &err)) {
+            m40_cli_error("cannot read --prompt-file: %s", err.msg);
             return M40_EXIT_FAIL;
         }
         prompt = a->prompt_buf;
@@ -303,7 +275,6 @@ static int run(gen_args *a) {
         m40_log_set_level(M40_LOG_WARN);
     a->eo.model_path = a->model;
     a->eo.backend.quiet = !a->verbose;
-    m40_err err = {{0}};
     char notice[640];
     m40_engine *e;
     if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {

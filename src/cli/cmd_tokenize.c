@@ -85,40 +85,6 @@ static int parse_args(int argc, char **argv, tok_args *a) {
     return 0;
 }
 
-/* Reads a whole file; NULL (message printed) on failure. */
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        m40_cli_error("cannot open %s", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n - 1, f);
-        if (n < cap - 1)
-            break;
-        char *p = realloc(buf, cap * 2);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = p;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        m40_cli_error("cannot read %s", path);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static int hexval(char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -184,7 +150,7 @@ static int run_text(const m40_tokenizer *tok, const tok_args *a) {
     size_t len = 0;
     char *text;
     if (a->file) {
-        text = slurp(a->file, &len);
+        text = m40_cli_read_file(a->file, &len);
         if (!text)
             return M40_EXIT_FAIL;
     } else {
@@ -286,9 +252,9 @@ static int run_suite(const m40_tokenizer *tok, const char *prefix) {
         return M40_EXIT_FAIL;
     }
     snprintf(path, plen + 5, "%s.inp", prefix);
-    char *inp = slurp(path, &inp_len);
+    char *inp = m40_cli_read_file(path, &inp_len);
     snprintf(path, plen + 5, "%s.out", prefix);
-    char *out = inp ? slurp(path, &out_len) : NULL;
+    char *out = inp ? m40_cli_read_file(path, &out_len) : NULL;
     free(path);
     if (!inp || !out) {
         free(inp);

@@ -6,6 +6,7 @@
 
 #include "buildinfo.h"
 #include "cli/cli.h"
+#include "util/file.h"
 
 typedef struct command {
     const char *name;
@@ -39,6 +40,16 @@ void m40_cli_error(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+char *m40_cli_read_file(const char *path, size_t *len) {
+    m40_err err = {{0}};
+    char *buf;
+    if (m40_read_file(path, &buf, len, &err)) {
+        m40_cli_error("%s", err.msg);
+        return NULL;
+    }
+    return buf;
 }
 
 int m40_cli_parse_device(const char *value, m40_device_kind *out) {

@@ -156,6 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifdef M40_FUZZ_REPLAY
+#include "util/file.h"
+
 /* Runs one text under every option byte. */
 static void replay_text(const char *s, size_t n) {
     uint8_t *buf = malloc(n + 1);
@@ -173,14 +175,13 @@ int main(int argc, char **argv) {
     static const char sep[] = "\n__ggml_vocab_test__\n";
     size_t runs = 0;
     for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            fprintf(stderr, "fuzz_tokenizer: cannot open %s\n", argv[i]);
+        m40_err err = {{0}};
+        char *buf;
+        size_t n;
+        if (m40_read_file(argv[i], &buf, &n, &err)) {
+            fprintf(stderr, "fuzz_tokenizer: %s\n", err.msg);
             return 1;
         }
-        static char buf[1 << 20];
-        size_t n = fread(buf, 1, sizeof buf, f);
-        fclose(f);
         replay_text(buf, n);
         runs++;
         for (size_t pos = 0; pos < n; runs++) {
@@ -189,6 +190,7 @@ int main(int argc, char **argv) {
             replay_text(buf + pos, len);
             pos = next ? (size_t)(next - buf) + sizeof sep - 1 : n;
         }
+        free(buf);
     }
     for (int k = 0; k < 3; k++)
         m40_tokenizer_free(g_tok[k]);
