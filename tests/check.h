@@ -46,7 +46,7 @@ static inline int check_report(void) {
 /* A fixture or output file, whole and NUL-terminated (util/file.h), or NULL
  * after printing why. len may be NULL. */
 static inline char *check_read_file(const char *path, size_t *len) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *buf;
     if (m40_read_file(path, &buf, len, &err))
         fprintf(stderr, "%s\n", err.msg);

@@ -39,7 +39,7 @@ static char *render(const char *tmpl, m40_err *err) {
 
 #define CHECK_RENDER(tmpl, want)                                                              \
     do {                                                                                      \
-        m40_err e_ = {{0}};                                                                   \
+        m40_err e_ = {0};                                                                     \
         char *o_ = render(tmpl, &e_);                                                         \
         if (!o_)                                                                              \
             fprintf(stderr, "%s:%d: error: %s\n", __FILE__, __LINE__, e_.msg);                \
@@ -51,7 +51,7 @@ static char *render(const char *tmpl, m40_err *err) {
 
 #define CHECK_ERROR(tmpl, want_msg)       \
     do {                                  \
-        m40_err e_ = {{0}};               \
+        m40_err e_ = {0};                 \
         char *o_ = render(tmpl, &e_);     \
         CHECK(o_ == NULL);                \
         CHECK_CONTAINS(e_.msg, want_msg); \
@@ -63,7 +63,7 @@ static void test_apply_and_fallback(void) {
                               "{\"role\":\"user\",\"content\":\"Hi\"}]");
     char *out = NULL;
     size_t n = 0;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_chat_apply(m40_chat_fallback_template(), msgs, 1, NULL, &out, &n, &err) == 0);
     const char *want = "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
                        "<|im_start|>assistant\n";
@@ -97,7 +97,7 @@ static void test_apply_and_fallback(void) {
 }
 
 static void test_values_from_json(void) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *o = render_opts("{{ m.i }} {{ m.f }} {{ m.i is integer }} {{ m.f is float }} {{ m.b }} "
                           "{{ m.n }} {{ m.l }} {{ m.d }}|{{ m.dup }}|{{ m.keys()|list }}",
                           "[]",
@@ -185,7 +185,7 @@ static void test_errors_name_lines(void) {
     /* unknown filters in a branch not taken are fine, as in jinja2 3.x */
     CHECK_RENDER("{% if false %}{{ x|nosuch }}{% endif %}ok", "ok");
     /* raise_exception's message is one line even if the template's is not */
-    m40_err e = {{0}};
+    m40_err e = {0};
     char *o = render("{{ raise_exception('two\\nlines') }}", &e);
     CHECK(o == NULL && strchr(e.msg, '\n') == NULL);
     CHECK_CONTAINS(e.msg, "two lines");
@@ -245,7 +245,7 @@ static void test_malformed(void) {
         "{%- -%}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        m40_err e = {{0}};
+        m40_err e = {0};
         char *o = render(bad[i], &e);
         if (o) {
             free(o);
@@ -259,7 +259,7 @@ static void test_malformed(void) {
 static void test_limits(void) {
     m40_chat_limits lim = {
         .max_output = 4096, .max_memory = 8u << 20, .max_iterations = 100000, .max_depth = 200};
-    m40_err e = {{0}};
+    m40_err e = {0};
     char *o;
     o = render_opts("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}"
                     "{% endfor %}",

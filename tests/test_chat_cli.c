@@ -73,7 +73,7 @@ static char *expected_render(const char *name, const char *conv, int agp, cJSON 
 /* A GGUF with only tokenizer metadata (template optional). */
 static int write_gguf(const char *path, const char *tmpl) {
     static const char *const tokens[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "hi"};
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_gguf_writer *w;
     if (m40_gguf_writer_new(&w, &err))
         return -1;

@@ -59,7 +59,7 @@ static int check_case(const char *what, const char *tmpl, const cJSON *messages,
     const cJSON *expected = cJSON_GetObjectItemCaseSensitive(want_case, "expected");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(want_case, "error");
     const cJSON *etype = cJSON_GetObjectItemCaseSensitive(want_case, "error_type");
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_chat_template *t = NULL;
     char *out = NULL;
     size_t n = 0;

@@ -26,7 +26,7 @@ static m40_cpu *make_kv(const m40_model *m, int n_batch, int threads, int kv_f32
     m40_cpu_options o = {
         .n_ctx = 32, .n_slots = 2, .n_batch = n_batch, .n_threads = threads, .kv_f32 = kv_f32};
     m40_cpu *cpu = NULL;
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_cpu_create(&cpu, m, &o, &err))
         fprintf(stderr, "create: %s\n", err.msg);
     return cpu;
@@ -42,7 +42,7 @@ static m40_cpu *make(const m40_model *m, int n_batch, int threads) {
 static void check_kv_f32(const m40_model *m, const int32_t *toks, const float *f16) {
     int nv = m->cfg.n_vocab;
     float *a = malloc(nv * 4), *c = malloc(nv * 4);
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_cpu *whole = make_kv(m, 64, 2, 1), *single = make_kv(m, 64, 1, 1);
     CHECK(whole && single && a && c);
     if (whole && single && a && c) {
@@ -64,7 +64,7 @@ static void check_kv_f32(const m40_model *m, const int32_t *toks, const float *f
 
 static void check_model(const char *path) {
     m40_model *m = NULL;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_model_load(&m, path, &err) == 0);
     if (!m) {
         fprintf(stderr, "%s\n", err.msg);
@@ -101,10 +101,13 @@ static void check_model(const char *path) {
     int32_t bad = nv;
     CHECK(m40_cpu_forward(whole, 0, &bad, 1, 0, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "outside the vocabulary");
+    CHECK(err.kind == M40_ERR_BAD_INPUT);
     CHECK(m40_cpu_forward(whole, 0, toks, 2, 31, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "do not fit a context of 32");
+    CHECK(err.kind == M40_ERR_TOO_LONG);
     CHECK(m40_cpu_forward(whole, 2, toks, 1, 0, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "slot 2");
+    CHECK(err.kind == M40_ERR_INTERNAL);
 done:
     m40_cpu_destroy(whole);
     m40_cpu_destroy(chunked);
@@ -126,7 +129,7 @@ int main(void) {
         snprintf(path, sizeof path, "%s/m%d.gguf", dir, i);
         m40_synth_options o = {
             .shape = cases[i].shape, .type = cases[i].type, .out_path = path, .seed = 3};
-        m40_err err = {{0}};
+        m40_err err = {0};
         CHECK(m40_synth_write(&o, NULL, &err) == 0);
         check_model(path);
         unlink(path);

@@ -34,7 +34,7 @@ static void test_sizes(void) {
         char path[128];
         snprintf(path, sizeof path, "%s/f%zu", g_dir, i);
         write_pattern(path, sizes[i]);
-        m40_err err = {{0}};
+        m40_err err = {0};
         char *buf = NULL;
         size_t len = 12345;
         CHECK(m40_read_file(path, &buf, &len, &err) == 0);
@@ -53,7 +53,7 @@ static void test_len_optional(void) {
         fputs("hello\n", f);
         fclose(f);
     }
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *buf = NULL;
     CHECK(m40_read_file(path, &buf, NULL, &err) == 0);
     CHECK(buf && strcmp(buf, "hello\n") == 0);
@@ -64,7 +64,7 @@ static void test_len_optional(void) {
 static void test_errors_name_the_path(void) {
     char path[128];
     snprintf(path, sizeof path, "%s/missing", g_dir);
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *buf = (char *)&err; /* must be reset to NULL */
     size_t len = 7;
     CHECK(m40_read_file(path, &buf, &len, &err) == -1);

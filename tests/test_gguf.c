@@ -189,7 +189,7 @@ static void test_version_2_opens(void) {
     bb_header(&b, 2, 0, 1);
     bb_kv_str(&b, "general.architecture", "llama");
     m40_gguf *g = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_open_memory(&g, b.p, b.len, &e) == 0);
     if (g) {
         CHECK(m40_gguf_version(g) == 2 && m40_gguf_kv_count(g) == 1);
@@ -376,7 +376,7 @@ static void test_invalid_alignment(void) {
 
     /* A valid file from the writer, its alignment patched to 48. */
     m40_gguf_writer *w = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     float f[8] = {0};
     CHECK(m40_gguf_writer_new(&w, &e) == 0);
     CHECK(m40_gguf_writer_set_alignment(w, 64, &e) == 0);
@@ -547,7 +547,7 @@ static void test_truncated_tensor_info(void) {
  * nested arrays, two tensors; it ends with tensor data (no padding). */
 static void *small_valid_file(size_t *size) {
     m40_gguf_writer *w = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     const char *toks[] = {"a", "bc", ""};
     const int32_t types[] = {1, 2, 3};
     uint8_t q8[2 * 34];
@@ -612,7 +612,7 @@ static const char *temp_path(const char *name) {
 
 static void test_open_file_errors(void) {
     m40_gguf *g = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_open(&g, "/nonexistent/model.gguf", &e) != 0 && g == NULL);
     CHECK_CONTAINS(e.msg, "/nonexistent/model.gguf: cannot open: No such file or directory");
     CHECK(m40_gguf_open(&g, "/tmp", &e) != 0);
@@ -670,7 +670,7 @@ static void test_large_sparse_file_small_rss(void) {
     CHECK(ok);
     long before = rss_kib();
     m40_gguf *g = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(ok && m40_gguf_open(&g, path, &e) == 0);
     long after = rss_kib();
     if (g) {
@@ -706,7 +706,7 @@ static void check_vocab_file(const char *dir, const vocab_case *vc) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, vc->file);
     m40_gguf *g = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     if (m40_gguf_open(&g, path, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         CHECK(0);

@@ -23,7 +23,7 @@
 
 static m40_gguf_writer *new_writer(void) {
     m40_gguf_writer *w = NULL;
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_new(&w, &e) == 0);
     return w;
 }
@@ -31,7 +31,7 @@ static m40_gguf_writer *new_writer(void) {
 /* Writes w to memory and opens it; *buf must be freed after closing. */
 static m40_gguf *round_trip(m40_gguf_writer *w, void **buf) {
     size_t size = 0;
-    m40_err e = {{0}};
+    m40_err e = {0};
     *buf = NULL;
     if (m40_gguf_writer_write_memory(w, buf, &size, &e) != 0) {
         fprintf(stderr, "write: %s\n", e.msg);
@@ -65,7 +65,7 @@ static void fill_pattern(uint8_t *p, size_t n, uint32_t seed) {
 /* --- kvs ----------------------------------------------------------------- */
 
 static void add_every_scalar(m40_gguf_writer *w) {
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_add_u8(w, "t.u8", 255, &e) == 0);
     CHECK(m40_gguf_writer_add_i8(w, "t.i8", -128, &e) == 0);
     CHECK(m40_gguf_writer_add_u16(w, "t.u16", 65535, &e) == 0);
@@ -88,7 +88,7 @@ static void test_every_scalar_type(void) {
     add_every_scalar(w);
     void *buf;
     m40_gguf *g = round_trip(w, &buf);
-    m40_err e = {{0}};
+    m40_err e = {0};
     if (g) {
         uint8_t u8 = 0;
         int8_t i8 = 0;
@@ -165,7 +165,7 @@ static void test_every_scalar_type(void) {
 }
 
 static void add_flat_arrays(m40_gguf_writer *w) {
-    m40_err e = {{0}};
+    m40_err e = {0};
     const uint8_t u8s[] = {1, 2, 255};
     const int8_t i8s[] = {-1, 0, 127};
     const uint16_t u16s[] = {1, 65535};
@@ -198,7 +198,7 @@ static void add_flat_arrays(m40_gguf_writer *w) {
 static void check_fixed_array(const m40_gguf *g, const char *key, uint32_t type, const void *want,
                               uint64_t n) {
     m40_gguf_value v;
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_get_array(g, key, type, &v, &e) == 0);
     size_t es = m40_gguf_type_size(type);
     CHECK(v.type == M40_GGUF_ARRAY && v.elem_type == type && v.count == n && v.size == n * es);
@@ -220,7 +220,7 @@ static void test_flat_arrays(void) {
     add_flat_arrays(w);
     void *buf;
     m40_gguf *g = round_trip(w, &buf);
-    m40_err e = {{0}};
+    m40_err e = {0};
     if (g) {
         const uint8_t u8s[] = {1, 2, 255};
         const int8_t i8s[] = {-1, 0, 127};
@@ -273,7 +273,7 @@ static void test_flat_arrays(void) {
 /* [[1, 2], [3], []] of uint32, [["x", "yy"], ["zzz"]], and one chain nested
  * M40_GGUF_MAX_DEPTH deep whose innermost array holds the byte 42. */
 static void add_nested_arrays(m40_gguf_writer *w) {
-    m40_err e = {{0}};
+    m40_err e = {0};
     const uint32_t a[] = {1, 2}, b[] = {3};
     CHECK(m40_gguf_writer_begin_array(w, "n.u32", M40_GGUF_ARRAY, 3, &e) == 0);
     CHECK(m40_gguf_writer_begin_array(w, NULL, M40_GGUF_UINT32, 2, &e) == 0);
@@ -308,10 +308,10 @@ static void add_nested_arrays(m40_gguf_writer *w) {
 static void test_nested_arrays(void) {
     m40_gguf_writer *w = new_writer();
     add_nested_arrays(w);
-    CHECK(m40_gguf_writer_add_u8(w, "after", 9, &(m40_err){{0}}) == 0);
+    CHECK(m40_gguf_writer_add_u8(w, "after", 9, &(m40_err){0}) == 0);
     void *buf;
     m40_gguf *g = round_trip(w, &buf);
-    m40_err e = {{0}};
+    m40_err e = {0};
     if (g) {
         m40_gguf_value outer, inner, el;
         m40_gguf_scalar s;
@@ -358,7 +358,7 @@ static void test_nested_arrays(void) {
 static void test_large_string_array(void) {
     enum { N = 150000 };
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     char tok[32];
     CHECK(m40_gguf_writer_begin_array(w, "tokenizer.ggml.tokens", M40_GGUF_STRING, N, &e) == 0);
     for (int i = 0; i < N; i++) {
@@ -456,7 +456,7 @@ static void tensor_round_trip(uint32_t alignment) {
     size_t n = make_tensor_cases(tc, 40);
     CHECK(n == 23); /* 20 sizable ggml types + 3 shapes */
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_add_str(w, "general.architecture", "test", &e) == 0);
     if (alignment != M40_GGUF_DEFAULT_ALIGNMENT)
         CHECK(m40_gguf_writer_set_alignment(w, alignment, &e) == 0);
@@ -503,7 +503,7 @@ static void test_tensors_alignment_64(void) {
 
 static void test_set_alignment_twice_updates(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_set_alignment(w, 64, &e) == 0);
     CHECK(m40_gguf_writer_add_u8(w, "x", 1, &e) == 0);
     CHECK(m40_gguf_writer_set_alignment(w, 256, &e) == 0);
@@ -543,7 +543,7 @@ static int fill_fail(void *user, void *buf, size_t len, uint64_t offset, m40_err
 
 static void test_tensor_from_callback(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     size_t calls = 0;
     const uint64_t ne[2] = {1024, 700}; /* 2.8 MB of F32: three 1 MiB chunks */
     CHECK(m40_gguf_writer_add_tensor_fn(w, "gen", M40_GGML_F32, 2, ne, fill_index, &calls, &e) ==
@@ -584,7 +584,7 @@ static char *temp_path(const char *name) {
 
 static void test_write_file_matches_memory(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     add_every_scalar(w);
     add_flat_arrays(w);
     add_nested_arrays(w);
@@ -629,7 +629,7 @@ static void test_write_file_matches_memory(void) {
 
 static void test_failed_write_leaves_old_file(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_add_tensor_fn(w, "bad", M40_GGML_F32, 1, (uint64_t[]){8}, fill_fail, NULL,
                                         &e) == 0);
     const char *path = temp_path("keep.gguf");
@@ -654,7 +654,7 @@ static void test_failed_write_leaves_old_file(void) {
 
 static void test_writer_refuses_bad_kvs(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_add_u32(w, "k", 1, &e) == 0);
     CHECK(m40_gguf_writer_add_str(w, "k", "again", &e) != 0);
     CHECK_CONTAINS(e.msg, "duplicate key 'k'");
@@ -708,7 +708,7 @@ static void test_writer_refuses_bad_kvs(void) {
 
 static void test_failed_kv_rolls_back(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_gguf_writer_add_u8(w, "a", 1, &e) == 0);
     CHECK(m40_gguf_writer_add_array(w, "b", M40_GGUF_BOOL, (uint8_t[]){1, 5}, 2, &e) != 0);
     CHECK(m40_gguf_writer_add_u8(w, "c", 3, &e) == 0);
@@ -725,7 +725,7 @@ static void test_failed_kv_rolls_back(void) {
 
 static void test_writer_refuses_bad_tensors(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     uint8_t data[4096] = {0};
     const uint64_t ne32[1] = {32}, ne33[1] = {33}, ne0[2] = {32, 0};
     const uint64_t huge[3] = {UINT64_C(1) << 32, UINT64_C(1) << 32, 2};
@@ -764,7 +764,7 @@ static void test_writer_refuses_bad_tensors(void) {
 static int save(m40_gguf_writer *w, const char *dir, const char *name, int version) {
     void *buf = NULL;
     size_t size = 0;
-    m40_err e = {{0}};
+    m40_err e = {0};
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int rc = m40_gguf_writer_write_memory(w, &buf, &size, &e);
@@ -786,7 +786,7 @@ static int save(m40_gguf_writer *w, const char *dir, const char *name, int versi
 /* A small model: a few kvs, tensors of several types, some alignment. */
 static m40_gguf_writer *seed_model(uint32_t alignment, const uint32_t *types, size_t n_types) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     static uint8_t data[8192];
     fill_pattern(data, sizeof data, 7);
     m40_gguf_writer_add_str(w, "general.architecture", "llama", &e);
@@ -807,7 +807,7 @@ static m40_gguf_writer *seed_model(uint32_t alignment, const uint32_t *types, si
 
 static m40_gguf_writer *seed_vocab(void) {
     m40_gguf_writer *w = new_writer();
-    m40_err e = {{0}};
+    m40_err e = {0};
     const char *toks[] = {"<unk>", "<s>", "</s>", "a", "b", "ab", "\xc4\xa0the", ""};
     const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1};
     const float scores[] = {0, 0, 0, -1, -2, -3, -4, -5};

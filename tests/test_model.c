@@ -27,7 +27,7 @@ static const char *path_in_dir(const char *name) {
 
 static int synth(const char *shape, uint32_t type, const char *out) {
     m40_synth_options o = {.shape = shape, .type = type, .out_path = out, .seed = 1};
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_synth_write(&o, NULL, &err)) {
         fprintf(stderr, "synth: %s\n", err.msg);
         return -1;
@@ -42,7 +42,7 @@ static void test_good_models_load(void) {
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
         m40_model *m = NULL;
-        m40_err err = {{0}};
+        m40_err err = {0};
         CHECK(m40_model_load(&m, out, &err) == 0);
         if (!m) {
             fprintf(stderr, "%s: %s\n", shapes[i], err.msg);
@@ -71,7 +71,7 @@ static int rewrite(const char *src, const char *dst, const char *drop, const cha
                    const char *set_val, const char *reshape) {
     m40_gguf *g = NULL;
     m40_gguf_writer *w = NULL;
-    m40_err err = {{0}};
+    m40_err err = {0};
     int rc = -1;
     if (m40_gguf_open(&g, src, &err) || m40_gguf_writer_new(&w, &err))
         goto done;
@@ -141,7 +141,7 @@ done:
 
 static void expect_load_error(const char *file, const char *want) {
     m40_model *m = NULL;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_model_load(&m, file, &err) == -1);
     CHECK(m == NULL);
     CHECK_CONTAINS(err.msg, want);

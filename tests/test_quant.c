@@ -119,7 +119,7 @@ static void check_dequant(const fixture *f, const char *name) {
     CHECK(m40_ggml_row_bytes(f->type, f->n) == f->nbytes);
     float *got = malloc((size_t)f->n * sizeof(float));
     uint8_t *odd = malloc((size_t)f->nbytes + 1);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(got && odd);
     if (!got || !odd)
         goto done;
@@ -152,7 +152,7 @@ done:
 static void check_quant(const fixture *f, const char *name) {
     const m40_ggml_type_info *t = m40_ggml_type_get(f->type);
     uint8_t *got = calloc(1, (size_t)f->nbytes + 1);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(got != NULL);
     if (!got || !t)
         goto done;
@@ -255,7 +255,7 @@ static void test_round_trip(void) {
     fill_weights(x, n, 1234);
     for (size_t c = 0; c < sizeof k_round_trip / sizeof k_round_trip[0]; c++) {
         const rt_case *rc = &k_round_trip[c];
-        m40_err err = {{0}};
+        m40_err err = {0};
         CHECK(m40_quantize_row(rc->type, x, q, n, &err) == 0);
         CHECK(m40_dequantize_row(rc->type, q, y, n, &err) == 0);
         double se = 0, sx = 0;
@@ -462,7 +462,7 @@ static void test_q8_sums(void) {
     float x[256];
     uint8_t q[292 * 1];
     fill_weights(x, 256, 77);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_quantize_row(M40_GGML_Q8_1, x, q, 32, &err) == 0);
     int sum = 0;
     float amax = 0;
@@ -494,7 +494,7 @@ static void test_rows_are_independent(void) {
     const int64_t n = 512;
     float x[1024];
     uint8_t a[2 * 2 * 210], b[2 * 2 * 210];
-    m40_err err = {{0}};
+    m40_err err = {0};
     fill_weights(x, 1024, 9);
     CHECK(m40_quantize_row(M40_GGML_Q6_K, x, a, 2 * n, &err) == 0);
     CHECK(m40_quantize_row(M40_GGML_Q6_K, x, b, n, &err) == 0);
@@ -507,7 +507,7 @@ static void test_rows_are_independent(void) {
 static void test_errors(void) {
     float x[512] = {0};
     uint8_t q[2048] = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
 
     CHECK(m40_dequantize_row(M40_GGML_Q4_K, q, x, 100, &err) == -1);
     CHECK_CONTAINS(err.msg, "q4_K");
@@ -544,7 +544,7 @@ static void test_errors(void) {
 static void test_non_finite_input_is_safe(void) {
     float x[256], y[256];
     uint8_t q[256 * 4]; /* F32 is the largest */
-    m40_err err = {{0}};
+    m40_err err = {0};
     fill_weights(x, 256, 5);
     x[3] = m40_f32_from_bits(0x7fc00000u);
     x[40] = m40_f32_from_bits(0x7f800000u);

@@ -133,7 +133,7 @@ static void run_fixture(const char *path, const m40_model *m, const m40_tokenize
     CHECK(f.n_vocab == (uint32_t)m->cfg.n_vocab);
     /* our tokenizer gives the recorded prompt ids */
     m40_tokens ids = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_tokenize(tok, f.prompt, strlen(f.prompt),
                        M40_TOKENIZE_ADD_SPECIAL | M40_TOKENIZE_PARSE_SPECIAL, &ids, &err) == 0);
     int same = ids.n == f.n_prompt;
@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_reference FIXTURE_DIR MODEL.gguf\n");
         return 2;
     }
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_model *m = NULL;
     if (m40_model_load(&m, argv[2], &err)) {
         fprintf(stderr, "%s (the default model: run scripts/get-default-model.sh)\n", err.msg);

@@ -28,7 +28,7 @@ static void test_rng_known_answers(void) {
 
 static m40_sampler make(m40_sampler_params p, int n_vocab) {
     m40_sampler s;
-    m40_err e = {{0}};
+    m40_err e = {0};
     if (m40_sampler_init(&s, &p, n_vocab, &e))
         fprintf(stderr, "init: %s\n", e.msg);
     return s;
@@ -36,7 +36,7 @@ static m40_sampler make(m40_sampler_params p, int n_vocab) {
 
 static int32_t sample(m40_sampler *s, const float *logits) {
     int32_t t = -1;
-    m40_err e = {{0}};
+    m40_err e = {0};
     if (m40_sampler_sample(s, logits, &t, &e))
         fprintf(stderr, "sample: %s\n", e.msg);
     return t;
@@ -72,7 +72,7 @@ static void test_logit_bias(void) {
     s = make(p, 2);
     float two[2] = {1.0f, 2.0f};
     int32_t t;
-    m40_err e = {{0}};
+    m40_err e = {0};
     CHECK(m40_sampler_sample(&s, two, &t, &e) == -1);
     CHECK_CONTAINS(e.msg, "every token is banned");
     m40_sampler_free(&s);
@@ -207,11 +207,12 @@ static void test_same_seed_same_tokens(void) {
 
 static void test_bad_params(void) {
     m40_sampler s;
-    m40_err e = {{0}};
+    m40_err e = {0};
     m40_sampler_params p = m40_sampler_default_params();
     p.top_p = 0.0f;
     CHECK(m40_sampler_init(&s, &p, 10, &e) == -1);
     CHECK_CONTAINS(e.msg, "top_p");
+    CHECK(e.kind == M40_ERR_BAD_INPUT); /* the request's fault: a 400 */
     p = m40_sampler_default_params();
     p.top_k = -1;
     CHECK(m40_sampler_init(&s, &p, 10, &e) == -1);
@@ -221,8 +222,10 @@ static void test_bad_params(void) {
     p.n_bias = 1;
     CHECK(m40_sampler_init(&s, &p, 10, &e) == -1);
     CHECK_CONTAINS(e.msg, "outside the vocabulary");
+    CHECK(e.kind == M40_ERR_BAD_INPUT);
     p = m40_sampler_default_params();
     CHECK(m40_sampler_init(&s, &p, 0, &e) == -1);
+    CHECK(e.kind == M40_ERR_INTERNAL); /* the caller's bug, not a request's */
 
     p = m40_sampler_default_params();
     CHECK(m40_sampler_init(&s, &p, 3, &e) == 0);
@@ -230,6 +233,7 @@ static void test_bad_params(void) {
     int32_t t;
     CHECK(m40_sampler_sample(&s, nan_logits, &t, &e) == -1);
     CHECK_CONTAINS(e.msg, "NaN");
+    CHECK(e.kind == M40_ERR_INTERNAL);
     m40_sampler_free(&s);
 }
 

@@ -66,7 +66,7 @@ static m40_vocab_data vb_data(vb *v, const char *model, const char *pre) {
 static int encodes_to(const m40_tokenizer *tok, const char *text, unsigned flags,
                       const m40_token *want) {
     m40_tokens got = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     size_t n_want = 0;
     while (want[n_want] != -2)
         n_want++;
@@ -86,7 +86,7 @@ static int decodes_to(const m40_tokenizer *tok, const m40_token *ids, size_t n, 
                       const char *want) {
     char *text = NULL;
     size_t len = 0;
-    m40_err err = {{0}};
+    m40_err err = {0};
     int ok = m40_detokenize(tok, ids, n, flags, &text, &len, &err) == 0 && len == strlen(want) &&
              !memcmp(text, want, len);
     if (!ok)
@@ -134,7 +134,7 @@ static m40_tokenizer *spm_tok(vb *v, int add_eos) {
     d.n_merges = 0;
     d.merges = NULL;
     d.add_eos = add_eos;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = m40_tokenizer_create(&d, &err);
     if (!tok)
         fprintf(stderr, "spm vocab: %s\n", err.msg);
@@ -201,7 +201,7 @@ static void test_spm_special_tokens(void) {
     CHECK(decodes_to(tok, ids, 4, M40_DETOK_RENDER_SPECIAL | M40_DETOK_REMOVE_SPECIAL, " ab<|c|>"));
     const char *piece;
     size_t n;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_token_to_piece(tok, s_user, 0, &piece, &n, &err) == 0 && n == 8);
     CHECK(m40_token_to_piece(tok, s_ctl, 0, &piece, &n, &err) == 0 && n == 0);
     CHECK(m40_token_to_piece(tok, (m40_token)v.n, 0, &piece, &n, &err) == -1);
@@ -245,7 +245,7 @@ static m40_tokenizer *bpe_tok(vb *v, const char *pre, m40_err *err) {
 
 static void test_bpe_merges(void) {
     vb v;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = bpe_tok(&v, "gpt-2", &err);
     CHECK(tok != NULL);
     if (!tok)
@@ -276,7 +276,7 @@ static void test_bpe_merges(void) {
 
 static void test_bpe_ignore_merges(void) {
     vb v;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = bpe_tok(&v, "llama-bpe", &err);
     CHECK(tok != NULL);
     if (!tok)
@@ -291,7 +291,7 @@ static void test_bpe_ignore_merges(void) {
 
 static void test_bpe_clean_spaces(void) {
     vb v;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = bpe_tok(&v, "gpt-2", &err);
     if (!tok)
         return;
@@ -310,7 +310,7 @@ static void test_every_pre_tokenizer(void) {
     size_t n = 0, built = 0;
     for (const char *name; (name = m40_pretok_name_at(n)) != NULL; n++) {
         vb v;
-        m40_err err = {{0}};
+        m40_err err = {0};
         m40_tokenizer *tok = bpe_tok(&v, name, &err);
         if (!tok) {
             fprintf(stderr, "pre-tokenizer '%s': %s\n", name, err.msg);
@@ -332,7 +332,7 @@ static void test_every_pre_tokenizer(void) {
 
 static void test_errors(void) {
     vb v;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(bpe_tok(&v, "no-such-pre", &err) == NULL);
     CHECK_CONTAINS(err.msg, "unknown or unsupported pre-tokenizer 'no-such-pre'");
 
@@ -370,7 +370,7 @@ static void test_special_ids(void) {
     d.merges = NULL;
     d.eos_id = 100000; /* out of range: the default (2) stays */
     d.pad_id = S_UNK;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = m40_tokenizer_create(&d, &err);
     CHECK(tok != NULL);
     if (!tok)

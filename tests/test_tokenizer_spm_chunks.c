@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/ggml-vocab-llama-spm.gguf", argv[1]);
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
     if (!tok)
         fprintf(stderr, "%s (vocab fixtures live in tests/fixtures/vocab)\n", err.msg);

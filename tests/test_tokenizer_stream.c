@@ -75,7 +75,7 @@ static int stream_equals(const m40_tokenizer *tok, const m40_token *ids, size_t 
     m40_detok_stream s;
     m40_detok_stream_init(&s, tok, 0);
     collected c = {{0}, 0, 1};
-    m40_err err = {{0}};
+    m40_err err = {0};
     int ok = 1;
     for (size_t i = 0; i < n_ids && ok; i++) {
         const char *p;
@@ -175,7 +175,7 @@ static void random_splits(const m40_tokenizer *tok, const char *text) {
 
 static void whole_encoding(const m40_tokenizer *tok, const char *text) {
     m40_tokens ids = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_tokenize(tok, text, strlen(text), 0, &ids, &err) == 0);
     int ok = stream_equals(tok, ids.ids, ids.n, text, strlen(text));
     if (!ok)
@@ -204,7 +204,7 @@ int main(int argc, char **argv) {
     for (size_t v = 0; v < sizeof vocabs / sizeof vocabs[0]; v++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", argv[1], vocabs[v]);
-        m40_err err = {{0}};
+        m40_err err = {0};
         m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
         if (!tok)
             fprintf(stderr, "%s (vocab fixtures live in tests/fixtures/vocab)\n", err.msg);

@@ -84,7 +84,7 @@ static size_t parse_ids(char **line, m40_token *want, size_t max) {
 
 static int run_case(const m40_tokenizer *tok, const char *name, size_t k, const char *in,
                     size_t in_len, const m40_token *want, size_t n_want, m40_tokens *got) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     int ok = m40_tokenize(tok, in, in_len, 0, got, &err) == 0;
     if (!ok)
         fprintf(stderr, "%s case %zu: tokenize failed: %s\n", name, k, err.msg);
@@ -120,7 +120,7 @@ static void run_vocab(const char *dir, const char *name) {
     snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, name);
     snprintf(inp_path, sizeof inp_path, "%s.inp", path);
     snprintf(out_path, sizeof out_path, "%s.out", path);
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
     if (!tok)
         fprintf(stderr, "%s\n", err.msg);

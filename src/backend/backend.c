@@ -79,7 +79,7 @@ int m40_backend_create(m40_backend *be, const m40_model *model, const m40_backen
         case M40_DEVICE_AUTO:
             break;
     }
-    m40_err cuda_err = {{0}};
+    m40_err cuda_err = {0};
     if (create_cuda(be, model, opts, &cuda_err) == 0)
         return 0;
     /* AUTO: the CPU is the fallback, and the user is told so, with why. */

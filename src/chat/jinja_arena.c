@@ -30,9 +30,9 @@ void m40_jx_throw(jx_heap *h, int line, const char *fmt, ...) {
     va_end(ap);
     if (h->err) {
         if (line > 0)
-            m40_errf(h->err, "chat template line %d: %s", line, msg);
+            m40_errk(h->err, M40_ERR_BAD_INPUT, "chat template line %d: %s", line, msg);
         else
-            m40_errf(h->err, "chat template: %s", msg);
+            m40_errk(h->err, M40_ERR_BAD_INPUT, "chat template: %s", msg);
     }
     longjmp(h->jb, 1);
 }
@@ -49,7 +49,7 @@ void m40_jx_throw_msg(jx_heap *h, int line, const char *msg, size_t n) {
 
 void m40_jx_rethrow(jx_heap *h, const char *msg) {
     if (h->err)
-        m40_errf(h->err, "%s", msg);
+        m40_errk(h->err, M40_ERR_BAD_INPUT, "%s", msg);
     longjmp(h->jb, 1);
 }
 

@@ -190,7 +190,7 @@ int m40_bench_contend(const m40_contend_args *a) {
         eo.backend.n_batch = 512;
     m40_contend_args args = *a;
     args.backend = eo.backend;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_engine *e = NULL;
     char notice[640];
     if (m40_engine_open(&e, &eo, notice, sizeof notice, &err)) {

@@ -239,7 +239,7 @@ int m40_cmd_bench(int argc, char **argv) {
     m40_log_set_level(M40_LOG_WARN);
     if (a.contend > 0)
         return run_contend(&a);
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_model *m = NULL;
     if (m40_model_load(&m, a.model, &err)) {
         m40_cli_error("%s", err.msg);

@@ -80,7 +80,7 @@ static int add_var(cJSON *vars, const char *spec) {
 
 /* Text of token `id_key`'s id in the vocabulary, as a JSON string in vars. */
 static void add_token_text(const m40_gguf *g, cJSON *vars, const char *id_key, const char *var) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     uint64_t id;
     m40_gguf_value tokens;
     m40_gguf_str s;
@@ -100,7 +100,7 @@ static void add_token_text(const m40_gguf *g, cJSON *vars, const char *id_key, c
 
 /* The model's template (malloc'ed) and bos/eos variables. */
 static char *template_from_model(const char *path, cJSON *vars) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_gguf *g;
     if (m40_gguf_open(&g, path, &err)) {
         m40_cli_error("%s", err.msg);
@@ -198,7 +198,7 @@ static int parse_args(int argc, char **argv, chat_args *a, cJSON *vars) {
 }
 
 static int render_and_print(const char *tmpl, const cJSON *msgs, const cJSON *vars, int add_gen) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_chat_template *t;
     if (m40_chat_template_compile(tmpl, strlen(tmpl), &t, &err)) {
         m40_cli_error("%s", err.msg);

@@ -257,7 +257,7 @@ static int run(gen_args *a) {
         }
     }
     const char *prompt = a->prompt;
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (a->prompt_file) {
         if (m40_read_file(a->prompt_file, &a->prompt_buf, NULL, &err)) {
             m40_cli_error("cannot read --prompt-file: %s", err.msg);

@@ -182,7 +182,7 @@ int m40_cmd_info(int argc, char **argv) {
     printf("kernels: %s\n", m40_kernels_targets);
     m40_gpu_info devs[M40_GPU_MAX];
     int n_devs = 0, cuda_ok = 1;
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (device == M40_DEVICE_CPU) {
         printf("CUDA: not probed (--device cpu)\n");
     } else if (probe_cuda(gpu_ordinal, devs, &n_devs, &err) != 0) {

@@ -143,7 +143,7 @@ static int serve(serve_args *a) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    m40_err err = {{0}};
+    m40_err err = {0};
     char notice[640];
     m40_engine *e;
     if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {

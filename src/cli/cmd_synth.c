@@ -85,7 +85,7 @@ int m40_cmd_synth(int argc, char **argv) {
         m40_cli_error("synth: unknown shape \"%s\" (m40-llm synth --help lists them)", o.shape);
         return M40_EXIT_USAGE;
     }
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_synth_report rep;
     double t0 = m40_clock_s();
     if (m40_synth_write(&o, &rep, &err)) {

@@ -138,7 +138,7 @@ static void print_tokens(const m40_tokenizer *tok, const m40_tokens *ids, out_mo
     for (size_t i = 0; i < ids->n; i++) {
         const char *p = "";
         size_t n = 0;
-        m40_err err = {{0}};
+        m40_err err = {0};
         m40_token_to_piece(tok, ids->ids[i], 1, &p, &n, &err);
         printf("%6d -> '", ids->ids[i]);
         fwrite(p, 1, n, stdout);
@@ -167,7 +167,7 @@ static int run_text(const m40_tokenizer *tok, const tok_args *a) {
     unsigned flags = (a->no_bos ? 0 : M40_TOKENIZE_ADD_SPECIAL) |
                      (a->parse_special ? M40_TOKENIZE_PARSE_SPECIAL : 0);
     m40_tokens ids = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     int rc = m40_tokenize(tok, text, len, flags, &ids, &err);
     free(text);
     if (rc) {
@@ -204,7 +204,7 @@ static void print_id_list(const char *label, const m40_token *ids, size_t n) {
 
 /* Parses the space-separated ids of one .out line into *want. */
 static int parse_line(const char **line, m40_tokens *want) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     const char *p = *line;
     want->n = 0;
     while (*p && *p != '\n') {
@@ -227,7 +227,7 @@ static int parse_line(const char **line, m40_tokens *want) {
 /* One case: 1 passed, 0 failed (mismatch printed), -1 error. */
 static int suite_case(const m40_tokenizer *tok, size_t k, const char *in, size_t n,
                       const m40_tokens *want, m40_tokens *got) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_tokenize(tok, in, n, 0, got, &err)) {
         printf("case %zu: tokenize failed: %s\n", k, err.msg);
         return 0;
@@ -298,7 +298,7 @@ int m40_cmd_tokenize(int argc, char **argv) {
             tokenize_usage(stderr);
         return rc < 0 ? M40_EXIT_USAGE : M40_EXIT_OK;
     }
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = m40_tokenizer_load_gguf(a.model, &err);
     if (!tok) {
         m40_cli_error("%s", err.msg);

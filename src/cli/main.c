@@ -43,7 +43,7 @@ void m40_cli_error(const char *fmt, ...) {
 }
 
 char *m40_cli_read_file(const char *path, size_t *len) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *buf;
     if (m40_read_file(path, &buf, len, &err)) {
         m40_cli_error("%s", err.msg);

@@ -311,9 +311,10 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
                     const m40_gen_params *p, gen_state *g, m40_gen_stats *st, double t_start,
                     m40_err *err) {
     if (n_ids == 0)
-        return m40_errf(err, "the prompt is empty");
+        return m40_errk(err, M40_ERR_BAD_INPUT, "the prompt is empty");
     if (n_ids >= (size_t)e->n_ctx)
-        return m40_errf(err, "the prompt has %zu tokens; the context holds %d", n_ids, e->n_ctx);
+        return m40_errk(err, M40_ERR_TOO_LONG, "the prompt has %zu tokens; the context holds %d",
+                        n_ids, e->n_ctx);
     st->n_prompt = (int32_t)n_ids;
     for (size_t i = 0; i < n_ids; i++)
         m40_sampler_accept(&g->smp, ids[i]);

@@ -70,8 +70,9 @@ static int read_rope_scaling(loader *ld, m40_model_config *c, m40_err *err) {
     if (m40_gguf_str_eq(type, "none"))
         return 0;
     if (!m40_gguf_str_eq(type, "linear"))
-        return m40_errf(err, "%s = \"%.*s\" is not supported (only linear or none)", key,
-                        (int)type.len, type.ptr);
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "%s = \"%.*s\" is not supported (only linear or none)", key, (int)type.len,
+                        type.ptr);
     float factor = 1.0f;
     if (get_real(ld, "rope.scaling.factor", 1.0, &factor, err))
         return -1;
@@ -135,7 +136,8 @@ static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols
                         (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols,
                         rows ? ", " : "", rows ? (long long)rows : 0LL, (long long)want_dims);
     if (!m40_quant_can_dequantize(t->type))
-        return m40_errf(err, "tensor '%s' has type %s, which m40-llm cannot read", name,
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "tensor '%s' has type %s, which m40-llm cannot read", name,
                         m40_ggml_type_name(t->type));
     w->name = name;
     w->type = t->type;
@@ -237,7 +239,8 @@ static int read_arch(loader *ld, m40_err *err) {
     } else if (m40_gguf_str_eq(a, "qwen2")) {
         ld->m->cfg.arch = M40_ARCH_QWEN2;
     } else {
-        return m40_errf(err, "architecture \"%.*s\" is not supported (supported: llama, qwen2)",
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "architecture \"%.*s\" is not supported (supported: llama, qwen2)",
                         (int)(a.len > 64 ? 64 : a.len), a.ptr);
     }
     ld->arch = m40_arch_name(ld->m->cfg.arch);

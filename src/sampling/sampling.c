@@ -21,26 +21,33 @@ static int check_params(const m40_sampler_params *p, int32_t n_vocab, m40_err *e
     if (n_vocab <= 0)
         return m40_errf(err, "sampler: vocabulary size %d is not positive", (int)n_vocab);
     if (isnan(p->temperature))
-        return m40_errf(err, "sampler: temperature is NaN");
+        return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: temperature is NaN");
     if (p->top_k < 0)
-        return m40_errf(err, "sampler: top_k %d is negative", (int)p->top_k);
+        return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: top_k %d is negative", (int)p->top_k);
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
-        return m40_errf(err, "sampler: top_p %g is outside (0, 1]", (double)p->top_p);
+        return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: top_p %g is outside (0, 1]",
+                        (double)p->top_p);
     if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
-        return m40_errf(err, "sampler: min_p %g is outside [0, 1]", (double)p->min_p);
+        return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: min_p %g is outside [0, 1]",
+                        (double)p->min_p);
     if (!(p->repeat_penalty > 0.0f) || isinf(p->repeat_penalty))
-        return m40_errf(err, "sampler: repeat_penalty %g must be positive and finite",
+        return m40_errk(err, M40_ERR_BAD_INPUT,
+                        "sampler: repeat_penalty %g must be positive and finite",
                         (double)p->repeat_penalty);
     if (!isfinite(p->presence_penalty) || !isfinite(p->frequency_penalty))
-        return m40_errf(err, "sampler: presence and frequency penalties must be finite");
+        return m40_errk(err, M40_ERR_BAD_INPUT,
+                        "sampler: presence and frequency penalties must be finite");
     if (p->penalty_last_n < 0)
-        return m40_errf(err, "sampler: penalty_last_n %d is negative", (int)p->penalty_last_n);
+        return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: penalty_last_n %d is negative",
+                        (int)p->penalty_last_n);
     for (size_t i = 0; i < p->n_bias; i++) {
         if (p->bias[i].token < 0 || p->bias[i].token >= n_vocab)
-            return m40_errf(err, "sampler: logit bias for token %d, outside the vocabulary of %d",
+            return m40_errk(err, M40_ERR_BAD_INPUT,
+                            "sampler: logit bias for token %d, outside the vocabulary of %d",
                             (int)p->bias[i].token, (int)n_vocab);
         if (isnan(p->bias[i].bias) || p->bias[i].bias == INFINITY)
-            return m40_errf(err, "sampler: logit bias for token %d must be a number or -inf",
+            return m40_errk(err, M40_ERR_BAD_INPUT,
+                            "sampler: logit bias for token %d must be a number or -inf",
                             (int)p->bias[i].token);
     }
     return 0;
@@ -212,7 +219,7 @@ int m40_sampler_sample(m40_sampler *s, const float *logits, int32_t *token, m40_
     if (p->temperature <= 0.0f) {
         int32_t best = argmax(cand, n);
         if (cand[best].logit == -INFINITY)
-            return m40_errf(err, "sampler: every token is banned");
+            return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: every token is banned");
         *token = cand[best].id;
         return 0;
     }
@@ -225,7 +232,7 @@ int m40_sampler_sample(m40_sampler *s, const float *logits, int32_t *token, m40_
     while (n > 0 && cand[n - 1].logit == -INFINITY)
         n--; /* banned tokens never survive */
     if (n == 0)
-        return m40_errf(err, "sampler: every token is banned");
+        return m40_errk(err, M40_ERR_BAD_INPUT, "sampler: every token is banned");
 
     softmax(cand, n, 1.0f, s->probs);
     if (p->top_p < 1.0f) {

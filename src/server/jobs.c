@@ -141,7 +141,7 @@ static int run_detokenize(srv_queue *q, srv_job *j, m40_err *err) {
 }
 
 static void run_job(srv_queue *q, int slot, srv_job *j) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     int rc;
     switch (j->kind) {
         case SRV_JOB_CHAT:
@@ -162,7 +162,7 @@ static void run_job(srv_queue *q, int slot, srv_job *j) {
     pthread_mutex_lock(&j->mu);
     j->rc = rc;
     if (rc)
-        snprintf(j->errmsg, sizeof j->errmsg, "%s", err.msg);
+        j->err = err;
     j->done = 1;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -242,7 +242,7 @@ static void job_abandon(srv_job *j) {
     j->cancel = 1;
     j->done = 1;
     j->rc = -1;
-    snprintf(j->errmsg, sizeof j->errmsg, "the server is shutting down");
+    m40_errk(&j->err, M40_ERR_SHUTDOWN, "the server is shutting down");
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
 }

@@ -2,7 +2,8 @@
  *
  * Each handler validates its request completely before it submits a job,
  * so a bad request never reaches the engine; the engine's own refusals
- * (a prompt longer than the context...) come back as 400s too.
+ * (a prompt longer than the context...) come back as 400s too. Every
+ * error's status comes from its kind (util/err.h), in k_kind_http.
  *
  * Owns: request validation and response shapes (ours and OpenAI's).
  * Touches: the engine only through jobs (jobs.c), never directly.
@@ -48,23 +49,71 @@ static void reply_json(srv_reply *r, unsigned status, cJSON *root) {
     }
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 5, 6)))
-#endif
-static void
-reply_error(srv_reply *r, unsigned status, const char *type, const char *code, const char *fmt,
-            ...) {
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+/* What an error of each kind answers: the one table HTTP statuses of
+ * failed requests come from (404 and 405, which are about the URL, not a
+ * request, are the exception below). */
+static const struct kind_http {
+    unsigned status;
+    const char *type, *code;
+    int retry_after; /* seconds; 0: no Retry-After */
+} k_kind_http[] = {
+    [M40_ERR_INTERNAL] = {500, "server_error", NULL, 0},
+    [M40_ERR_BAD_INPUT] = {400, "invalid_request_error", NULL, 0},
+    [M40_ERR_TOO_LONG] = {400, "invalid_request_error", "context_length_exceeded", 0},
+    [M40_ERR_BUSY] = {503, "server_error", "queue_full", 1},
+    [M40_ERR_SHUTDOWN] = {503, "server_error", "shutting_down", 0},
+    [M40_ERR_UNSUPPORTED] = {400, "invalid_request_error", "unsupported", 0},
+};
+
+static const struct kind_http *kind_http(m40_err_kind kind) {
+    size_t k = (size_t)kind;
+    return &k_kind_http[k < sizeof k_kind_http / sizeof k_kind_http[0] ? k : 0];
+}
+
+static void reply_status(srv_reply *r, unsigned status, const char *type, const char *code,
+                         const char *msg) {
     r->status = status;
     r->body = srv_error_body(msg, type, code);
     r->content_type = "application/json";
 }
 
-#define BAD(r, ...) reply_error(r, 400, "invalid_request_error", NULL, __VA_ARGS__)
+/* A failed request's reply, from the error's kind. */
+static void reply_err(srv_reply *r, const m40_err *e) {
+    const struct kind_http *h = kind_http(e->kind);
+    reply_status(r, h->status, h->type, h->code, e->msg);
+    r->retry_after = h->retry_after;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+reply_kind(srv_reply *r, m40_err_kind kind, const char *fmt, ...) {
+    m40_err e = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    e.kind = kind;
+    reply_err(r, &e);
+}
+
+/* 404 and 405: the URL or method is wrong, whatever the request holds. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void
+reply_url_error(srv_reply *r, unsigned status, const char *code, const char *fmt, ...) {
+    char msg[M40_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_status(r, status, "invalid_request_error", code, msg);
+}
+
+#define BAD(r, ...) reply_kind(r, M40_ERR_BAD_INPUT, __VA_ARGS__)
+#define OOM(r)      reply_kind(r, M40_ERR_INTERNAL, "out of memory")
 
 /* ---- request fields ----------------------------------------------------- */
 
@@ -108,7 +157,7 @@ static int add_stop(srv_job *j, const char *s, srv_reply *r) {
         return -1;
     }
     if (!(j->stops[j->gp.n_stop] = strdup(s))) {
-        reply_error(r, 500, "server_error", NULL, "out of memory");
+        OOM(r);
         return -1;
     }
     j->gp.n_stop++;
@@ -208,7 +257,7 @@ static int get_prompt(const cJSON *o, srv_job *j, srv_reply *r) {
     }
     j->prompt_len = strlen(v->valuestring);
     if (!(j->prompt = strdup(v->valuestring))) {
-        reply_error(r, 500, "server_error", NULL, "out of memory");
+        OOM(r);
         return -1;
     }
     return 0;
@@ -230,7 +279,7 @@ static int get_messages(const cJSON *o, srv_job *j, srv_reply *r) {
         }
     }
     if (!(j->messages = cJSON_Duplicate(v, 1))) {
-        reply_error(r, 500, "server_error", NULL, "out of memory");
+        OOM(r);
         return -1;
     }
     return 0;
@@ -241,24 +290,8 @@ static int get_messages(const cJSON *o, srv_job *j, srv_reply *r) {
 static int submit(srv_ctx *c, srv_job *j, srv_reply *r) {
     if (srv_queue_submit(&c->queue, j) == 0)
         return 0;
-    reply_error(r, 503, "server_error", "queue_full",
-                "the server is busy (the request queue is full); retry later");
-    r->retry_after = 1;
+    reply_kind(r, M40_ERR_BUSY, "the server is busy (the request queue is full); retry later");
     return -1;
-}
-
-/* A failed job's reply: the engine refuses bad input (400); a stopping
- * server is 503; anything else is the server's fault. */
-static void job_error(const srv_job *j, srv_reply *r) {
-    if (strstr(j->errmsg, "shutting down"))
-        reply_error(r, 503, "server_error", "shutting_down", "%s", j->errmsg);
-    else if (strstr(j->errmsg, "context holds"))
-        reply_error(r, 400, "invalid_request_error", "context_length_exceeded", "%s", j->errmsg);
-    else if (strstr(j->errmsg, "prompt") || strstr(j->errmsg, "sampler") ||
-             strstr(j->errmsg, "template") || strstr(j->errmsg, "token"))
-        reply_error(r, 400, "invalid_request_error", NULL, "%s", j->errmsg);
-    else
-        reply_error(r, 500, "server_error", NULL, "%s", j->errmsg);
 }
 
 /* Waits (job->mu held) until the job is done, or with want_text until it
@@ -347,7 +380,7 @@ static void finished_reply(const srv_ctx *c, api kind, const srv_job *j, srv_rep
 static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *r) {
     srv_job *j = srv_job_new(kind == API_CHAT ? SRV_JOB_CHAT : SRV_JOB_GENERATE);
     if (!j) {
-        reply_error(r, 500, "server_error", NULL, "out of memory");
+        OOM(r);
         return;
     }
     int stream = 0;
@@ -366,7 +399,7 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
         wait_job(j, r, 1);
         int failed = j->done && j->rc;
         if (failed)
-            job_error(j, r);
+            reply_err(r, &j->err);
         pthread_mutex_unlock(&j->mu);
         if (failed) {
             srv_job_unref(j);
@@ -380,7 +413,7 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
     }
     wait_done(j, r);
     if (j->rc)
-        job_error(j, r);
+        reply_err(r, &j->err);
     else
         finished_reply(c, kind, j, r);
     pthread_mutex_unlock(&j->mu);
@@ -477,7 +510,8 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
     if (!final)
         return 0;
     if (j->rc) {
-        char *e = srv_error_body(j->errmsg, "server_error", NULL);
+        const struct kind_http *h = kind_http(j->err.kind);
+        char *e = srv_error_body(j->err.msg, h->type, h->code);
         cJSON *root = e ? cJSON_Parse(e) : NULL;
         free(e);
         if (root && emit(r, root, out, out_len, out_cap))
@@ -512,7 +546,7 @@ static void route_tokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
     srv_job *j = srv_job_new(SRV_JOB_TOKENIZE);
     if (!j || !(j->prompt = strdup(v->valuestring))) {
         srv_job_unref(j);
-        reply_error(r, 500, "server_error", NULL, "out of memory");
+        OOM(r);
         return;
     }
     j->prompt_len = strlen(j->prompt);
@@ -523,7 +557,7 @@ static void route_tokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
     }
     wait_done(j, r);
     if (j->rc) {
-        job_error(j, r);
+        reply_err(r, &j->err);
     } else {
         cJSON *root = cJSON_CreateObject();
         cJSON *arr = cJSON_AddArrayToObject(root, "tokens");
@@ -543,7 +577,7 @@ static void route_detokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
     }
     srv_job *j = srv_job_new(SRV_JOB_DETOKENIZE);
     if (!j) {
-        reply_error(r, 500, "server_error", NULL, "out of memory");
+        OOM(r);
         return;
     }
     size_t n_vocab = m40_tokenizer_n_tokens(m40_engine_tokenizer(c->engine));
@@ -557,7 +591,7 @@ static void route_detokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
         }
         m40_err err;
         if (m40_tokens_push(&j->ids, (m40_token)d, &err)) {
-            reply_error(r, 500, "server_error", NULL, "out of memory");
+            OOM(r);
             srv_job_unref(j);
             return;
         }
@@ -568,7 +602,7 @@ static void route_detokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
     }
     wait_done(j, r);
     if (j->rc) {
-        job_error(j, r);
+        reply_err(r, &j->err);
     } else {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "content", j->text ? j->text : "");
@@ -653,8 +687,7 @@ void srv_route(srv_ctx *c, const char *method, const char *path, const char *bod
         else
             route_metrics(c, r);
     } else if (is_post_path(path) || is_get_path(path))
-        reply_error(r, 405, "invalid_request_error", "method_not_allowed",
-                    "%s is not allowed on %s", method, path);
+        reply_url_error(r, 405, "method_not_allowed", "%s is not allowed on %s", method, path);
     else
-        reply_error(r, 404, "invalid_request_error", "not_found", "no endpoint %s", path);
+        reply_url_error(r, 404, "not_found", "no endpoint %s", path);
 }

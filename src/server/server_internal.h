@@ -49,7 +49,7 @@ typedef struct srv_job {
     int done, rc, cancel;
     int started; /* the worker took it */
     m40_gen_stats st;
-    char errmsg[512];
+    m40_err err; /* why it failed (rc != 0); its kind picks the HTTP status */
 } srv_job;
 
 /* ---- jobs.c: the bounded queue and the engine workers --------------------- */

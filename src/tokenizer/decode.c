@@ -136,7 +136,8 @@ int m40_build_pieces(m40_tokenizer *tok, m40_err *err) {
 int m40_token_to_piece(const m40_tokenizer *tok, m40_token id, int render_special,
                        const char **piece, size_t *len, m40_err *err) {
     if (id < 0 || (size_t)id >= tok->n_tokens)
-        return m40_errf(err, "token id %d is outside the vocabulary (%zu tokens)", (int)id,
+        return m40_errk(err, M40_ERR_BAD_INPUT,
+                        "token id %d is outside the vocabulary (%zu tokens)", (int)id,
                         tok->n_tokens);
     *piece = tok->piece_arena + tok->piece_off[id];
     *len = tok->piece_off[id + 1] - tok->piece_off[id];

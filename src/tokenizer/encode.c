@@ -199,7 +199,7 @@ done:
 static int spm_fragment(const m40_tokenizer *tok, const char *text, size_t len, int prefix,
                         char **buf, size_t *cap, m40_tokens *out, m40_err *err) {
     if (len > (SIZE_MAX - 3) / 3)
-        return m40_errf(err, "tokenize: input too long");
+        return m40_errk(err, M40_ERR_BAD_INPUT, "tokenize: input too long");
     size_t need = 3 * (len + 1);
     if (need > *cap) {
         char *p = realloc(*buf, need);
@@ -261,7 +261,8 @@ int m40_tokenize(const m40_tokenizer *tok, const char *text, size_t len, unsigne
     if (len && !text)
         return m40_errf(err, "tokenize: no text");
     if (len > (size_t)INT32_MAX)
-        return m40_errf(err, "tokenize: input of %zu bytes is too long (limit 2 GiB)", len);
+        return m40_errk(err, M40_ERR_BAD_INPUT,
+                        "tokenize: input of %zu bytes is too long (limit 2 GiB)", len);
     partition part = {0};
     int rc = partition_text(tok, text, len, (flags & M40_TOKENIZE_PARSE_SPECIAL) != 0, &part, err);
     if (rc == 0)

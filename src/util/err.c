@@ -14,14 +14,31 @@ static void flatten_newlines(char *s) {
     }
 }
 
-int m40_errf(m40_err *err, const char *fmt, ...) {
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
+static int set(m40_err *err, m40_err_kind kind, const char *fmt, va_list ap) {
     if (!err)
         return -1;
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    flatten_newlines(err->msg);
+    err->kind = kind;
+    return -1;
+}
+
+int m40_errf(m40_err *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    set(err, M40_ERR_INTERNAL, fmt, ap);
     va_end(ap);
-    flatten_newlines(err->msg);
+    return -1;
+}
+
+int m40_errk(m40_err *err, m40_err_kind kind, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    set(err, kind, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -53,6 +70,8 @@ int m40_err_wrap(m40_err *err, const char *fmt, ...) {
 }
 
 void m40_err_clear(m40_err *err) {
-    if (err)
+    if (err) {
         err->msg[0] = '\0';
+        err->kind = M40_ERR_INTERNAL;
+    }
 }

@@ -68,7 +68,7 @@ static char *make_text(size_t size) {
 static int bench(const char *dir, const char *name, const char *text, size_t len) {
     char path[1024];
     snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", dir, name);
-    m40_err err = {{0}};
+    m40_err err = {0};
     double t0 = m40_clock_s();
     m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
     double t_load = m40_clock_s() - t0;

@@ -88,7 +88,7 @@ static uint64_t walk(const m40_gguf *g, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     m40_gguf *g = NULL;
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_gguf_open_memory(&g, data, size, &err) != 0) {
         REQUIRE(g == NULL && err.msg[0] != '\0' && strchr(err.msg, '\n') == NULL);
         return 0;

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         msgs = cJSON_Parse(k_default_messages);
     cJSON *vars = cJSON_Parse(k_vars);
 
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_chat_template *t = NULL;
     /* exactly tlen bytes, unterminated, so ASan sees any read past them */
     char *tmpl = malloc(tlen ? tlen : 1);

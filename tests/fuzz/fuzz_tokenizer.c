@@ -32,7 +32,7 @@ static m40_tokenizer *g_tok[3]; /* llama-spm, qwen2, llama-bpe */
 static m40_tokenizer *load(const char *name) {
     char path[1024];
     snprintf(path, sizeof path, "%s/ggml-vocab-%s.gguf", M40_VOCAB_DIR, name);
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_tokenizer *tok = m40_tokenizer_load_gguf(path, &err);
     if (!tok) {
         fprintf(stderr, "fuzz_tokenizer: %s\n", err.msg);
@@ -84,7 +84,7 @@ static char *stream(const m40_tokenizer *tok, const m40_tokens *ids, size_t *len
     m40_detok_stream_init(&s, tok, 0);
     size_t cap = 64, n = 0;
     char *out = malloc(cap);
-    m40_err err = {{0}};
+    m40_err err = {0};
     REQUIRE(out != NULL);
     for (size_t i = 0; i <= ids->n; i++) {
         const char *p;
@@ -107,7 +107,7 @@ static char *stream(const m40_tokenizer *tok, const m40_tokens *ids, size_t *len
 }
 
 static void check_decode(const m40_tokenizer *tok, const m40_tokens *ids) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *whole = NULL;
     size_t whole_len = 0;
     REQUIRE(m40_detokenize(tok, ids->ids, ids->n, M40_DETOK_NO_CLEANUP, &whole, &whole_len, &err) ==
@@ -129,7 +129,7 @@ static void check_decode(const m40_tokenizer *tok, const m40_tokens *ids) {
 
 static void run(const m40_tokenizer *tok, const char *text, size_t len, unsigned flags) {
     m40_tokens ids = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_tokenize(tok, text, len, flags, &ids, &err) != 0) {
         /* A clear error: one line, something said. */
         REQUIRE(err.msg[0] != '\0' && !strchr(err.msg, '\n'));
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
     static const char sep[] = "\n__ggml_vocab_test__\n";
     size_t runs = 0;
     for (int i = 1; i < argc; i++) {
-        m40_err err = {{0}};
+        m40_err err = {0};
         char *buf;
         size_t n;
         if (m40_read_file(argv[i], &buf, &n, &err)) {

@@ -17,7 +17,7 @@
 
 /* Runs one file; returns 0 when it could be read. */
 static int replay_file(const char *path) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     char *text;
     size_t n;
     if (m40_read_file(path, &text, &n, &err)) {

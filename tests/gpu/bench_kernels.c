@@ -38,7 +38,7 @@ static void die(const m40_err *err) {
 }
 
 static m40_dptr dalloc(size_t bytes) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_dptr p = 0;
     if (m40_gpu_alloc(&g_gpu, &p, bytes, &err))
         die(&err);
@@ -49,7 +49,7 @@ static m40_dptr dalloc(size_t bytes) {
 static void fill_random(m40_dptr p, size_t bytes, unsigned seed) {
     size_t piece = (size_t)16 << 20;
     uint32_t *h = malloc(piece);
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (!h) {
         fprintf(stderr, "bench_kernels: out of memory\n");
         exit(1);
@@ -73,7 +73,7 @@ typedef int (*op_fn)(void *ctx, m40_err *err);
  * when the driver has no graphs or use_graph is 0: cuBLAS, long kernels),
  * one warm-up run, then the best of 3. */
 static double time_op_with(op_fn op, void *ctx, int reps, int use_graph) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_cu_graph_exec g = NULL;
     int graphs = use_graph && m40_gpu_has_graphs(&g_gpu);
     if (graphs) {
@@ -118,7 +118,7 @@ static double time_op(op_fn op, void *ctx, int reps) {
 static void bench_copy(void) {
     size_t bytes = (size_t)1 << 30;
     m40_dptr a = dalloc(bytes), b = dalloc(bytes);
-    m40_err err = {{0}};
+    m40_err err = {0};
     const m40_cuda_driver *d = g_gpu.drv;
     double best = 1e30;
     for (int i = 0; i < 4; i++) {
@@ -190,7 +190,7 @@ static void bench_gemv(void) {
             /* every variant this layout can run */
             m40_cu_function fns[8];
             int rpbs[8], n = 0, family = M40_GEMV_GENERIC;
-            m40_err err = {{0}};
+            m40_err err = {0};
             if (m40_cuda_can_repack(type)) {
                 if (m40_cuda_repack(&g_ops, &dw, tmp, &err))
                     die(&err);
@@ -260,7 +260,7 @@ static void bench_attention(void) {
         fill_random(c.kc, cache, 5);
         fill_random(c.vc, cache, 6);
         const m40_cuda_driver *d = g_gpu.drv;
-        m40_err err = {{0}};
+        m40_err err = {0};
         if (m40_cu_check(d, d->cuMemsetD8(c.kc, 0x11, cache), "cuMemsetD8", &err) ||
             m40_cu_check(d, d->cuMemsetD8(c.vc, 0x22, cache), "cuMemsetD8", &err))
             die(&err);
@@ -337,7 +337,7 @@ static void bench_prefill_and_small(void) {
     g.b = dalloc((size_t)g.n * g.k * 4);
     g.c = dalloc((size_t)g.m * g.n * 4);
     const m40_cuda_driver *d = g_gpu.drv;
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_cu_check(d, d->cuMemsetD8(g.a, 0x3c, (size_t)g.m * g.k * 4), "cuMemsetD8", &err) ||
         m40_cu_check(d, d->cuMemsetD8(g.b, 0x3c, (size_t)g.n * g.k * 4), "cuMemsetD8", &err))
         die(&err);
@@ -455,7 +455,7 @@ static m40_dweight lp_weight(int rows, int cols, m40_dptr tmp) {
     size_t bytes = (size_t)w.row_bytes * (size_t)rows;
     w.ptr = dalloc(bytes);
     fill_random(w.ptr, bytes, (unsigned)rows);
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_cuda_repack(&g_ops, &w, tmp, &err))
         die(&err);
     return w;
@@ -464,7 +464,7 @@ static m40_dweight lp_weight(int rows, int cols, m40_dptr tmp) {
 static void bench_layer_parts(void) {
     const int d = 4096, n_ff = 11008, B = 512;
     const m40_cuda_driver *dr = g_gpu.drv;
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_dptr tmp = dalloc((size_t)2 * n_ff * d);
     layer_ctx c = {0};
     c.wqkv = lp_weight(3 * d, d, tmp);
@@ -544,7 +544,7 @@ static int op_empty(void *p, m40_err *err) {
 /* What a persistent kernel pays per phase (one grid barrier) against what a
  * graph pays per kernel (a dependent launch), for the same grid sizes. */
 static void bench_barrier(void) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     barrier_ctx b = {0}, e = {0};
     if (m40_gpu_function(&g_gpu, "m40_pl_barrier_bench", &b.fn, &err) ||
         m40_gpu_function(&g_gpu, "m40_pl_empty", &e.fn, &err)) {
@@ -571,7 +571,7 @@ static void bench_barrier(void) {
 int main(int argc, char **argv) {
     g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     gpu_test_open(&g_gpu);
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_cuda_ops_init(&g_ops, &g_gpu, &err))
         die(&err);
     printf("graphs: %s\n\n", m40_gpu_has_graphs(&g_gpu) ? "yes" : "no (plain launches)");

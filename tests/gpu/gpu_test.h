@@ -18,7 +18,7 @@
  * environment. Exits 77 with the skip line when that fails. */
 static inline void gpu_test_open(m40_gpu *gpu) {
     m40_gpu_options opts = {.gpu = -1, .cublas = M40_CUBLAS_AUTO};
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_cublas_policy_from_env(&opts.cublas, &err) || m40_gpu_open(gpu, &opts, &err)) {
         printf("skipped: no CUDA device (%s)\n", err.msg);
         exit(GPU_TEST_SKIP);

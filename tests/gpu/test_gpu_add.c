@@ -14,7 +14,7 @@ static int run_add(m40_gpu *gpu, m40_cu_function fn, int n, int blocks, int in_p
     size_t bytes = (size_t)n * sizeof(float);
     float *a = malloc(bytes), *b = malloc(bytes), *y = malloc(bytes);
     m40_cu_deviceptr da = 0, db = 0, dy = 0;
-    m40_err err = {{0}};
+    m40_err err = {0};
     int rc = -1;
     if (!a || !b || !y)
         goto done;
@@ -54,7 +54,7 @@ int main(void) {
     m40_gpu gpu;
     gpu_test_open(&gpu);
     m40_cu_function fn;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_gpu_function(&gpu, "m40_add_f32", &fn, &err) == 0);
     if (err.msg[0]) {
         fprintf(stderr, "%s\n", err.msg);

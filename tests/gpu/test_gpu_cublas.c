@@ -30,7 +30,7 @@ static void test_sgemm(m40_gpu *gpu, int m, int n, int k) {
     size_t sa = (size_t)m * k, sb = (size_t)k * n, sc = (size_t)m * n;
     float *a = malloc(sa * 4), *b = malloc(sb * 4), *c = malloc(sc * 4), *r = malloc(sc * 4);
     m40_cu_deviceptr da = 0, db = 0, dc = 0;
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(a && b && c && r);
     if (!a || !b || !c || !r)
         goto done;

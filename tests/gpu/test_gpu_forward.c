@@ -78,7 +78,7 @@ static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_e
 static double prefill_vs_tokens_f32(const m40_model *m, const int32_t *toks, int n_prompt,
                                     int n_all) {
     m40_backend be = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     int nv = m->cfg.n_vocab;
     float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
     double pd = 1.0;
@@ -123,7 +123,7 @@ static void *forward_on_thread(void *arg) {
  * them, and so does the prompt. */
 static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
     m40_backend one = {0}, two = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     int nv = m->cfg.n_vocab, n_long = 100;
     float *ref = malloc((size_t)nv * 4), *got = malloc((size_t)nv * 4);
     float *pre_ref = malloc((size_t)nv * 4), *pre_got = malloc((size_t)nv * 4);
@@ -168,7 +168,7 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
  * run (not Q4_0/Q8_0, NEOX RoPE, biases) must be refused with the reason. */
 static void check_persistent(const m40_model *m, const int32_t *toks, int n_all) {
     m40_backend ref = {0}, pl = {0};
-    m40_err err = {{0}};
+    m40_err err = {0};
     int nv = m->cfg.n_vocab;
     if (make_opt(&pl, m, M40_DEVICE_CUDA, M40_KV_F16, 0, -1, &err)) {
         int refused =
@@ -206,7 +206,7 @@ static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
     int kv_dim = m->cfg.n_head_kv * m->cfg.head_dim;
     float *k0 = malloc((size_t)kv_dim * 4), *v0 = malloc((size_t)kv_dim * 4);
     float *k1 = malloc((size_t)kv_dim * 4), *v1 = malloc((size_t)kv_dim * 4);
-    m40_err err = {{0}};
+    m40_err err = {0};
     double worst = 0.0, mag = 0.0;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         for (int p = 0; p < n_all; p++) {
@@ -235,7 +235,7 @@ static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
 }
 
 static void test_model(const char *path) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_model *m = NULL;
     m40_backend cpu = {0}, gpu = {0};
     float *lc = NULL, *lg = NULL, *lg2 = NULL;

@@ -26,7 +26,7 @@ static m40_dptr g_allocs[64];
 static int g_n_allocs;
 
 static m40_dptr dev(const void *host, size_t bytes) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_dptr p = 0;
     if (m40_gpu_alloc(&g_gpu, &p, bytes ? bytes : 4, &err) ||
         (host && m40_gpu_upload(&g_gpu, p, host, bytes, &err))) {
@@ -45,7 +45,7 @@ static void free_all(void) {
 }
 
 static int fetch(void *host, m40_dptr p, size_t bytes) {
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_gpu_sync(&g_gpu, &err) || m40_gpu_download(&g_gpu, host, p, bytes, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
@@ -84,7 +84,7 @@ static void test_rmsnorm(void) {
     for (int r = 0; r < ROWS; r++)
         m40_op_rmsnorm(want + r * N, x + r * N, w, N, 1e-5f);
     m40_dptr dx = dev(x, sizeof x), dw = dev(w, sizeof w), dy = dev(NULL, sizeof got);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_cuda_rmsnorm(&g_ops, dy, dx, dw, ROWS, N, 1e-5f, &err) == 0);
     CHECK(fetch(got, dy, sizeof got) == 0);
     CHECK_CLOSE("rmsnorm", got, want, ROWS * N, 1e-5);
@@ -101,7 +101,7 @@ static void test_gemv(uint32_t type, int repack, int cols) {
     size_t rb = m40_ggml_row_bytes(type, (uint64_t)cols);
     static float wf[ROWS * MAX_COLS], x[MAX_COLS], res[ROWS], want[ROWS], got[ROWS];
     unsigned char *raw = malloc(rb * ROWS);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(raw != NULL);
     if (!raw)
         return;
@@ -152,7 +152,7 @@ static void test_rope_case(int head_dim, int rope_dim, m40_rope_style style, int
     m40_dptr dcs = dev(NULL, sizeof(float) * T * rope_dim);
     m40_dptr dkc = dev(NULL, (size_t)N_CTX * head_dim * 2),
              dvc = dev(NULL, (size_t)N_CTX * head_dim * 2);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_cuda_rope_table(&g_ops, dcs, dpos, T, rope_dim, 10000.0f, 0.5f, dff, &err) == 0);
     CHECK(m40_cuda_rope_store(&g_ops, dx, dcs, dpos, dkc, dvc, T, H, 1, head_dim, rope_dim, style,
                               stride, 0, &err) == 0);
@@ -196,7 +196,7 @@ static void test_swiglu_and_argmax(void) {
     fill(u, N, 5, 2.0f);
     m40_op_swiglu(want, g, u, N);
     m40_dptr dg = dev(g, sizeof g), du = dev(u, sizeof u), dy = dev(NULL, sizeof got);
-    m40_err err = {{0}};
+    m40_err err = {0};
     CHECK(m40_cuda_swiglu(&g_ops, dy, dg, du, 1, N, N, &err) == 0);
     CHECK(fetch(got, dy, sizeof got) == 0);
     CHECK_CLOSE("swiglu", got, want, N, 1e-6);
@@ -243,7 +243,7 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
                             kv_f32 ? (const void *)k : kh, kv_f32 ? (const void *)v : vh, kv_f32,
                             pos_q[t] + 1, (size_t)kv_dim, n_head, n_head_kv, head_dim, scores);
     }
-    m40_err err = {{0}};
+    m40_err err = {0};
     /* the cache is written as the forward writes it: rows of k then v
      * heads, no rotation (rope_dim 0), no q heads */
     float *kv_rows = malloc(kv_n * 2 * 4);
@@ -314,7 +314,7 @@ static void test_sgemm(int m, int n, int k) {
                 s += (double)a[(size_t)i * k + p] * b[(size_t)j * k + p];
             want[(size_t)i * n + j] = (float)s;
         }
-    m40_err err = {{0}};
+    m40_err err = {0};
     m40_dptr da = dev(a, (size_t)m * k * 4), db = dev(b, (size_t)n * k * 4);
     m40_dptr dc = dev(NULL, (size_t)m * n * 4);
     CHECK(m40_cuda_sgemm_nt(&g_ops, dc, da, db, m, n, k, n, 0, &err) == 0);
@@ -328,7 +328,7 @@ static void test_sgemm(int m, int n, int k) {
 
 int main(void) {
     gpu_test_open(&g_gpu);
-    m40_err err = {{0}};
+    m40_err err = {0};
     if (m40_cuda_ops_init(&g_ops, &g_gpu, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         CHECK(0);

@@ -197,11 +197,13 @@ int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n
     if (slot < 0 || slot >= cpu->opt.n_slots)
         return m40_errf(err, "cpu forward: slot %d outside 0..%d", slot, cpu->opt.n_slots - 1);
     if (n <= 0 || pos0 < 0 || n > cpu->opt.n_ctx - pos0)
-        return m40_errf(err, "cpu forward: %d tokens at position %d do not fit a context of %d", n,
-                        pos0, cpu->opt.n_ctx);
+        return m40_errk(err, M40_ERR_TOO_LONG,
+                        "cpu forward: %d tokens at position %d do not fit a context of %d", n, pos0,
+                        cpu->opt.n_ctx);
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= c->n_vocab)
-            return m40_errf(err, "cpu forward: token id %d outside the vocabulary of %d", tokens[i],
+            return m40_errk(err, M40_ERR_BAD_INPUT,
+                            "cpu forward: token id %d outside the vocabulary of %d", tokens[i],
                             c->n_vocab);
     }
     for (int32_t done = 0; done < n;) {

@@ -333,13 +333,15 @@ static lane *check_run(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_
         return NULL;
     }
     if (n <= 0 || pos0 < 0 || n > cu->opt.n_ctx - pos0) {
-        m40_errf(err, "cuda forward: %d tokens at position %d do not fit a context of %d", n, pos0,
+        m40_errk(err, M40_ERR_TOO_LONG,
+                 "cuda forward: %d tokens at position %d do not fit a context of %d", n, pos0,
                  cu->opt.n_ctx);
         return NULL;
     }
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= c->n_vocab) {
-            m40_errf(err, "cuda forward: token id %d outside the vocabulary of %d", tokens[i],
+            m40_errk(err, M40_ERR_BAD_INPUT,
+                     "cuda forward: token id %d outside the vocabulary of %d", tokens[i],
                      c->n_vocab);
             return NULL;
         }
@@ -555,12 +557,14 @@ static int repack_weights(m40_cuda *cu, m40_err *err) {
 static int check_types(m40_cuda *cu, m40_err *err) {
     const m40_gguf *g = cu->model->gguf;
     if (cu->model->cfg.head_dim > 256)
-        return m40_errf(err, "head_dim %d: the CUDA attention handles at most 256",
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "head_dim %d: the CUDA attention handles at most 256",
                         cu->model->cfg.head_dim);
     for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
         const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
         if (t->n_dims >= 2 && !m40_cuda_type_supported(&cu->lanes[0].ops, t->type))
-            return m40_errf(err, "tensor '%.*s' has type %s, which the CUDA backend cannot run",
+            return m40_errk(err, M40_ERR_UNSUPPORTED,
+                            "tensor '%.*s' has type %s, which the CUDA backend cannot run",
                             (int)t->name.len, t->name.ptr, m40_ggml_type_name(t->type));
     }
     return 0;
