@@ -136,7 +136,7 @@ static void test_template_file(const char *fixtures, const char *name, const cJS
         int agp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "add_generation_prompt"));
         cJSON *vars = merged_vars(cJSON_GetObjectItemCaseSensitive(c, "special_tokens"),
                                   cJSON_GetObjectItemCaseSensitive(conv, "vars"));
-        char what[256];
+        char what[1024];
         snprintf(what, sizeof what, "%s / %s / agp=%d", name, conv_name, agp);
         int ok = check_case(what, tmpl, cJSON_GetObjectItemCaseSensitive(conv, "messages"), vars,
                             agp, c);
