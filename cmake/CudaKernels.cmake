@@ -89,13 +89,6 @@ foreach(_src ${M40_KERNEL_SOURCES})
 endforeach()
 file(CONFIGURE OUTPUT ${_all_cu} CONTENT "${_includes}")
 
-# The persistent decode prototype is compiled only when asked for; it
-# shares its parameter struct with the host (src/backend/cuda/persistent.h).
-set(_defs)
-if(M40_PERSISTENT)
-  set(_defs -DM40_PERSISTENT=1)
-endif()
-
 set(M40_FATBIN ${CMAKE_BINARY_DIR}/m40_kernels.fatbin)
 add_custom_command(
   OUTPUT ${M40_FATBIN}
@@ -104,10 +97,9 @@ add_custom_command(
           -gencode arch=compute_52,code=sm_52
           -gencode arch=compute_52,code=compute_52
           -Werror all-warnings
-          -I${PROJECT_SOURCE_DIR}/kernels -I${PROJECT_SOURCE_DIR}/src ${_defs}
+          -I${PROJECT_SOURCE_DIR}/kernels -I${PROJECT_SOURCE_DIR}/src
           -o ${M40_FATBIN} ${_all_cu}
   DEPENDS ${M40_KERNEL_SOURCES} ${M40_KERNEL_HEADERS} ${_all_cu}
-          ${PROJECT_SOURCE_DIR}/src/backend/cuda/persistent.h
   COMMENT "nvcc ${M40_NVCC_VERSION}: kernels/*.cu -> m40_kernels.fatbin (sm_52 SASS + compute_52 PTX)"
   VERBATIM)
 add_custom_target(m40_kernels DEPENDS ${M40_FATBIN})

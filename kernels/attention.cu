@@ -33,13 +33,13 @@ static __device__ __forceinline__ float m40_kv(const void *cache, long long i, i
                   : __half2float(__ushort_as_half(((const unsigned short *)cache)[i]));
 }
 
-/* Block (s, g, t) of m40_attn_partial, with `smem` its shared memory; a
- * device function so the persistent decode kernel (persistent.cu) runs the
- * same code for its work items. */
-static __device__ __forceinline__ void
-m40_attn_partial_at(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
-                    const int *pos_q, int q_stride, int n_head, int n_head_kv, int hd, int chunk,
-                    int n_split, float scale, int kv_f32, int s, int g, int t, float *smem) {
+/* Block (s, g, t): split s of KV head g's query heads for query t. */
+M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const void *k,
+                                 const void *v, const int *pos_q, int q_stride, int n_head,
+                                 int n_head_kv, int hd, int chunk, int n_split, float scale,
+                                 int kv_f32) {
+    extern __shared__ float smem[];
+    const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
     const int start = s * chunk;
     const int end = min(pos_q[t] + 1, start + chunk);
@@ -121,19 +121,12 @@ m40_attn_partial_at(float *o_part, float *ml_part, const float *q, const void *k
     }
 }
 
-M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const void *k,
-                                 const void *v, const int *pos_q, int q_stride, int n_head,
-                                 int n_head_kv, int hd, int chunk, int n_split, float scale,
-                                 int kv_f32) {
-    extern __shared__ float smem[];
-    m40_attn_partial_at(o_part, ml_part, q, k, v, pos_q, q_stride, n_head, n_head_kv, hd, chunk,
-                        n_split, scale, kv_f32, blockIdx.x, blockIdx.y, blockIdx.z, smem);
-}
-
-/* Dimension e of head h of query t (m40_attn_combine's thread). */
-static __device__ __forceinline__ void m40_attn_combine_at(float *out, const float *o_part,
-                                                           const float *ml_part, int n_head, int hd,
-                                                           int n_split, int h, int t, int e) {
+/* Block (h, t), thread e: dimension e of head h of query t. */
+M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *ml_part, int n_head,
+                                 int hd, int n_split) {
+    const int h = blockIdx.x, t = blockIdx.y, e = threadIdx.x;
+    if (e >= hd)
+        return;
     const long long row = (long long)t * n_head + h;
     const float *ml = ml_part + row * n_split * 2;
     float M = -INFINITY;
@@ -148,11 +141,4 @@ static __device__ __forceinline__ void m40_attn_combine_at(float *out, const flo
         acc += w * o_part[(row * n_split + s) * hd + e];
     }
     out[row * hd + e] = acc / L;
-}
-
-M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *ml_part, int n_head,
-                                 int hd, int n_split) {
-    if ((int)threadIdx.x < hd)
-        m40_attn_combine_at(out, o_part, ml_part, n_head, hd, n_split, blockIdx.x, blockIdx.y,
-                            threadIdx.x);
 }

@@ -8,7 +8,7 @@
 #   dist/gpu/run-tests.sh       runs them all; fails on any failure or skip
 #
 # Usage: scripts/gpu-bundle.sh [BUILD_DIR [CMAKE_ARGS...]]   (default build-gpu)
-#   e.g. scripts/gpu-bundle.sh build-pl -DM40_PERSISTENT=ON
+#   e.g. scripts/gpu-bundle.sh build-gpu-dbg -DCMAKE_BUILD_TYPE=RelWithDebInfo
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build-gpu}

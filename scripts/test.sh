@@ -6,10 +6,7 @@
 #   1. checks formatting (clang-format, .clang-format)
 #   2. builds with CUDA kernels for sm_52 (gcc, -Werror), runs ctest there,
 #      which includes the check that the fatbin holds sm_52 SASS + compute_52
-#      PTX, and packs the GPU bundle (dist/gpu, must stay under 60 MiB);
-#      also compiles (does not run) the persistent decode prototype
-#      (-DM40_PERSISTENT=ON), which no default build contains, so it keeps
-#      building
+#      PTX, and packs the GPU bundle (dist/gpu, must stay under 60 MiB)
 #   3. builds CPU-only with clang (-Werror) and runs ctest (without the
 #      "slow" label: the reference forward on a real model already ran in 2)
 #   4. builds CPU-only with gcc under ASan+UBSan and runs ctest (likewise)
@@ -49,9 +46,6 @@ build_and_test() {
 step "gcc + CUDA kernels (sm_52), Release"
 build_and_test build/ci-cuda gcc "" -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release
 bash scripts/gpu-bundle.sh "$root/build/ci-bundle"
-cmake -S . -B build/ci-persistent -G Ninja -DM40_CUDA=ON -DM40_PERSISTENT=ON \
-    -DM40_CPU_TESTS=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/ci-persistent -j "$jobs" --target m40-llm gpu_tests
 
 step "clang, CPU-only, Debug"
 build_and_test build/ci-clang clang "-LE slow" -DCMAKE_BUILD_TYPE=Debug

@@ -39,10 +39,6 @@ typedef struct m40_backend_options {
     int32_t quiet;      /* no load report on stderr */
     int32_t no_graphs;  /* CUDA: launch each kernel of a decode step (no graph) */
     int32_t one_stream; /* CUDA: decode steps share the prefill stream (no overlap) */
-    /* CUDA, builds with M40_PERSISTENT: run a decode step's layers as one
-     * persistent kernel with this many blocks per SM (< 0: as many as fit;
-     * 0: off, the default). A prototype: see cuda/persistent.h. */
-    int32_t persistent;
     m40_kv_type kv_type;
 } m40_backend_options;
 

@@ -26,7 +26,6 @@
 typedef struct bench_args {
     const char *model;
     int pp, tg, reps, json, gpu, n_threads, depth, no_graphs, one_stream, contend, n_batch;
-    int persistent;
     m40_kv_type kv_type;
     m40_device_kind device;
 } bench_args;
@@ -93,18 +92,15 @@ static int parse(bench_args *a, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            printf(
-                "usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] "
-                "[--device auto|cpu|cuda] [--gpu N] [-t N] [--cache-type f16|f32] "
-                "[--no-graphs] [--one-stream] [--persistent N|max] [-b N] [--contend N] [--json]\n"
-                "  -d N         decode after N tokens of context (filled untimed)\n"
-                "  -b N         most tokens per prefill forward (default: -p, or 512)\n"
-                "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
-                "  --one-stream CUDA: decode steps share the prefill stream\n"
-                "  --persistent N|max  CUDA, -DM40_PERSISTENT=ON builds: decode layers in one\n"
-                "               persistent kernel, N blocks per SM (prototype)\n"
-                "  --contend N  decode latency of one request while another prefills N\n"
-                "               tokens (two slots; -n: decode steps timed alone)\n");
+            printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] "
+                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--cache-type f16|f32] "
+                   "[--no-graphs] [--one-stream] [-b N] [--contend N] [--json]\n"
+                   "  -d N         decode after N tokens of context (filled untimed)\n"
+                   "  -b N         most tokens per prefill forward (default: -p, or 512)\n"
+                   "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
+                   "  --one-stream CUDA: decode steps share the prefill stream\n"
+                   "  --contend N  decode latency of one request while another prefills N\n"
+                   "               tokens (two slots; -n: decode steps timed alone)\n");
             return 1;
         } else if (!strcmp(f, "--json")) {
             a->json = 1;
@@ -137,13 +133,6 @@ static int parse(bench_args *a, int argc, char **argv) {
         } else if (!strcmp(f, "-d") || !strcmp(f, "--depth")) {
             if (m40_cli_parse_int(f, v, &a->depth) || a->depth < 0) {
                 m40_cli_error("bench: -d must be 0 or more");
-                return -1;
-            }
-        } else if (!strcmp(f, "--persistent")) {
-            if (!strcmp(v, "max")) {
-                a->persistent = -1;
-            } else if (m40_cli_parse_int(f, v, &a->persistent) || a->persistent < 1) {
-                m40_cli_error("bench: --persistent takes a block count per SM or \"max\"");
                 return -1;
             }
         } else if (!strcmp(f, "--contend")) {
@@ -226,7 +215,6 @@ static int run_contend(const bench_args *a) {
                                       .quiet = 1,
                                       .no_graphs = a->no_graphs,
                                       .one_stream = a->one_stream,
-                                      .persistent = a->persistent,
                                       .kv_type = a->kv_type}};
     return m40_bench_contend(&c);
 }
@@ -263,7 +251,6 @@ int m40_cmd_bench(int argc, char **argv) {
                               .quiet = 1,
                               .no_graphs = a.no_graphs,
                               .one_stream = a.one_stream,
-                              .persistent = a.persistent,
                               .kv_type = a.kv_type};
     m40_backend be;
     char notice[640];

@@ -520,54 +520,6 @@ static void bench_layer_parts(void) {
         m40_gpu_free(&g_gpu, all[i]);
 }
 
-/* ---- grid barrier vs kernel boundary (persistent prototype builds) ------- */
-
-typedef struct barrier_ctx {
-    m40_cu_function fn;
-    unsigned grid;
-    m40_dptr bar;
-    int n;
-} barrier_ctx;
-
-static int op_barriers(void *p, m40_err *err) {
-    barrier_ctx *c = p;
-    void *args[] = {&c->bar, &c->n};
-    return m40_gpu_launch_1d(&g_gpu, c->fn, c->grid, 128, 0, args, err);
-}
-
-static int op_empty(void *p, m40_err *err) {
-    barrier_ctx *c = p;
-    void *args[] = {&c->bar};
-    return m40_gpu_launch_1d(&g_gpu, c->fn, c->grid, 128, 0, args, err);
-}
-
-/* What a persistent kernel pays per phase (one grid barrier) against what a
- * graph pays per kernel (a dependent launch), for the same grid sizes. */
-static void bench_barrier(void) {
-    m40_err err = {0};
-    barrier_ctx b = {0}, e = {0};
-    if (m40_gpu_function(&g_gpu, "m40_pl_barrier_bench", &b.fn, &err) ||
-        m40_gpu_function(&g_gpu, "m40_pl_empty", &e.fn, &err)) {
-        printf("grid barrier: not in this build (configure with -DM40_PERSISTENT=ON)\n\n");
-        return;
-    }
-    b.bar = dalloc(8);
-    e.bar = b.bar;
-    if (m40_cu_check(g_gpu.drv, g_gpu.drv->cuMemsetD8(b.bar, 0, 8), "cuMemsetD8", &err))
-        die(&err);
-    printf("grid barrier (atomic counter) vs kernel boundary in a graph, us each:\n");
-    printf("| blocks/SM | grid | barrier | empty kernel in graph |\n|---|---|---|---|\n");
-    for (int per_sm = 1; per_sm <= 8; per_sm *= 2) {
-        b.grid = e.grid = (unsigned)(g_gpu.info.sm_count * per_sm);
-        b.n = 1000;
-        double tb = time_op_with(op_barriers, &b, 1, 0) / b.n;
-        double te = time_op_with(op_empty, &e, 200, 1);
-        printf("| %d | %u | %.2f | %.2f |\n", per_sm, b.grid, tb * 1e6, te * 1e6);
-    }
-    printf("\n");
-    m40_gpu_free(&g_gpu, b.bar);
-}
-
 int main(int argc, char **argv) {
     g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     gpu_test_open(&g_gpu);
@@ -575,7 +527,6 @@ int main(int argc, char **argv) {
     if (m40_cuda_ops_init(&g_ops, &g_gpu, &err))
         die(&err);
     printf("graphs: %s\n\n", m40_gpu_has_graphs(&g_gpu) ? "yes" : "no (plain launches)");
-    bench_barrier();
     bench_copy();
     bench_gemv();
     bench_attention();

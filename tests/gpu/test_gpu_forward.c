@@ -47,7 +47,7 @@ static int argmax(const float *x, int n) {
 }
 
 static int make_opt(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
-                    int one_stream, int persistent, m40_err *err) {
+                    int one_stream, m40_err *err) {
     char notice[256];
     m40_backend_options o = {.device = kind,
                              .gpu = -1,
@@ -56,14 +56,13 @@ static int make_opt(m40_backend *be, const m40_model *m, m40_device_kind kind, m
                              .n_batch = 16,
                              .quiet = 1,
                              .one_stream = one_stream,
-                             .persistent = persistent,
                              .kv_type = kv};
     return m40_backend_create(be, m, &o, notice, sizeof notice, err);
 }
 
 static int make_kv(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
                    m40_err *err) {
-    return make_opt(be, m, kind, kv, 0, 0, err);
+    return make_opt(be, m, kind, kv, 0, err);
 }
 
 static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_err *err) {
@@ -129,8 +128,8 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
     float *pre_ref = malloc((size_t)nv * 4), *pre_got = malloc((size_t)nv * 4);
     int32_t *long_toks = malloc((size_t)n_long * sizeof *long_toks);
     int ok = ref && got && pre_ref && pre_got && long_toks &&
-             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, 1, 0, &err) &&
-             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, 0, 0, &err);
+             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, 1, &err) &&
+             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, 0, &err);
     CHECK(ok && !one.concurrent_decode && two.concurrent_decode);
     for (int i = 0; ok && i < n_long; i++)
         long_toks[i] = toks[(i * 7) % n_all];
@@ -159,43 +158,6 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
     m40_backend_destroy(&two);
     free(ref), free(got), free(pre_ref), free(pre_got), free(long_toks);
 }
-
-#ifdef M40_PERSISTENT
-/* The persistent decode prototype (builds with M40_PERSISTENT) against the
- * kernel-per-op decode: the same products and attention, RMSNorm's sum in
- * another order (which may flip FP16 roundings of the cache, as in the
- * prefill check), so within the parity bound, 1e-3, at every step. Models it cannot
- * run (not Q4_0/Q8_0, NEOX RoPE, biases) must be refused with the reason. */
-static void check_persistent(const m40_model *m, const int32_t *toks, int n_all) {
-    m40_backend ref = {0}, pl = {0};
-    m40_err err = {0};
-    int nv = m->cfg.n_vocab;
-    if (make_opt(&pl, m, M40_DEVICE_CUDA, M40_KV_F16, 0, -1, &err)) {
-        int refused =
-            strstr(err.msg, "prototype cannot run") || strstr(err.msg, "runs Q4_0 and Q8_0");
-        printf("  persistent decode: %s\n", err.msg);
-        CHECK(refused);
-        return;
-    }
-    float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
-    int ok = a && b && !make(&ref, m, M40_DEVICE_CUDA, &err);
-    double worst = 0.0;
-    for (int i = 0; ok && i < n_all; i++) {
-        ok = !ref.forward(ref.impl, 1, &toks[i], 1, i, a, &err) &&
-             !pl.forward(pl.impl, 1, &toks[i], 1, i, b, &err);
-        if (ok)
-            worst = fmax(worst, rel_diff(b, a, nv));
-    }
-    if (!ok)
-        fprintf(stderr, "persistent: %s\n", err.msg);
-    CHECK(ok);
-    printf("  persistent decode vs kernel per op: %.3g over %d steps\n", worst, n_all);
-    CHECK(worst < 1e-3);
-    m40_backend_destroy(&ref);
-    m40_backend_destroy(&pl);
-    free(a), free(b);
-}
-#endif
 
 /* The KV cache layout, read back through m40_cuda_debug_read_kv: slot 0
  * (prefill then decode) and slot 1 (token by token) hold the same n_all
@@ -288,10 +250,6 @@ static void test_model(const char *path) {
         check_kv_layout(&gpu, m, n_all);
     if (ok)
         check_lanes(m, toks, n_all);
-#ifdef M40_PERSISTENT
-    if (ok)
-        check_persistent(m, toks, n_all);
-#endif
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !gpu.forward_greedy(gpu.impl, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

@@ -60,7 +60,6 @@ static const sym k_optional[] = {
     SYM(cuGraphLaunch, "cuGraphLaunch"),
     SYM(cuGraphExecDestroy, "cuGraphExecDestroy"),
     SYM(cuGraphDestroy, "cuGraphDestroy"),
-    SYM(cuOccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor"),
 };
 
 int m40_cuda_driver_has_graphs(const m40_cuda_driver *drv) {

@@ -94,9 +94,6 @@ typedef struct m40_cuda_driver {
     m40_cu_result (*cuGraphLaunch)(m40_cu_graph_exec exec, m40_cu_stream stream);
     m40_cu_result (*cuGraphExecDestroy)(m40_cu_graph_exec exec);
     m40_cu_result (*cuGraphDestroy)(m40_cu_graph graph);
-    /* Occupancy (the persistent decode prototype sizes its grid with it). */
-    m40_cu_result (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *blocks, m40_cu_function f,
-                                                                 int block_size, size_t shmem);
 } m40_cuda_driver;
 
 /* True when every optional graph entry point was found. */

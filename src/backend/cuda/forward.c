@@ -42,7 +42,6 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/ops.h"
-#include "backend/cuda/persistent.h"
 #include "gguf/gguf.h"
 #include "quant/fp16.h"
 #include "util/clock.h"
@@ -98,8 +97,6 @@ struct m40_cuda {
     lane lanes[2]; /* [0] prefill, [n_lanes - 1] decode */
     int n_lanes;   /* 1 with opt.one_stream */
     int n_buckets; /* decode graphs per slot, 0: no graphs */
-    m40_pl pl;     /* the persistent decode prototype, when opt.persistent */
-    int pl_on;
     /* the tensors layout_weights placed, for upload_weights */
     struct {
         const m40_weight *w;
@@ -230,41 +227,6 @@ static int upload_step(m40_cuda *cu, lane *ln, const int32_t *tokens, int T, int
                              (size_t)(B + T) * sizeof(int32_t), err);
 }
 
-/* A decode step's layers as one persistent kernel (opt.persistent). */
-static int layers_persistent(m40_cuda *cu, lane *ln, int slot, int max_pos, m40_err *err) {
-    const m40_model_config *c = &cu->model->cfg;
-    int chunk = attn_chunk(1, max_pos), n_split = m40_cuda_attn_splits(max_pos + 1, chunk);
-    int group = c->n_head / c->n_head_kv;
-    m40_pl_params p = {
-        .x = ln->x,
-        .q = ln->qkv,
-        .att = ln->att,
-        .hb = ln->hb,
-        .o_part = ln->attn_tmp,
-        .ml_part = m40_cuda_attn_ml_part(ln->attn_tmp, 1, c->n_head, c->head_dim, n_split),
-        .cs = ln->cs,
-        .pos = ln->pos,
-        .k_cache = cu->k_cache,
-        .v_cache = cu->v_cache,
-        .n_layer = c->n_layer,
-        .n_embd = c->n_embd,
-        .n_ff = c->n_ff,
-        .n_head = c->n_head,
-        .n_head_kv = c->n_head_kv,
-        .hd = c->head_dim,
-        .rope_dim = c->rope_dim,
-        .slot = slot,
-        .n_ctx = cu->opt.n_ctx,
-        .kv_f32 = cu->kv_f32,
-        .chunk = chunk,
-        .n_split = n_split,
-        .eps = c->rms_eps,
-        .scale = 1.0f / sqrtf((float)c->head_dim),
-    };
-    return m40_pl_launch(&cu->pl, &cu->gpu, ln->ops.stream, &p,
-                         m40_cuda_attn_shmem(group, c->head_dim, chunk), err);
-}
-
 /* Enqueues the forward of the T uploaded tokens (their attention reads at
  * most positions 0..max_pos) and, when want_logits, the last token's
  * logits in ln->logits. */
@@ -277,14 +239,9 @@ static int forward_body(m40_cuda *cu, lane *ln, int slot, int T, int max_pos, in
         m40_cuda_rope_table(ops, ln->cs, ln->pos, T, c->rope_dim, c->rope_freq_base,
                             c->rope_freq_scale, cu->rope_freqs.ptr, err))
         return -1;
-    if (T == 1 && cu->pl_on) {
-        if (layers_persistent(cu, ln, slot, max_pos, err))
-            return -1;
-    } else {
-        for (int l = 0; l < c->n_layer; l++) {
-            if (layer_forward(cu, ln, l, slot, T, max_pos, err))
-                return m40_err_wrap(err, "layer %d", l);
-        }
+    for (int l = 0; l < c->n_layer; l++) {
+        if (layer_forward(cu, ln, l, slot, T, max_pos, err))
+            return m40_err_wrap(err, "layer %d", l);
     }
     if (!want_logits)
         return 0;
@@ -731,49 +688,6 @@ static int init_graphs(m40_cuda *cu, m40_err *err) {
     return ln->graphs ? 0 : m40_errf(err, "out of memory");
 }
 
-/* The persistent decode prototype, when asked for: the model must be what
- * it handles (persistent.h), or creating the backend fails saying why. */
-static int init_persistent(m40_cuda *cu, m40_err *err) {
-    const m40_model_config *c = &cu->model->cfg;
-    if (!cu->opt.persistent)
-        return 0;
-    const char *why = NULL;
-    uint32_t type = cu->layers[0].wo.type;
-    m40_pl_layer *table = calloc((size_t)c->n_layer, sizeof *table);
-    if (!table)
-        return m40_errf(err, "out of memory");
-    if (c->rope_style != M40_ROPE_NORM)
-        why = "NEOX-style RoPE";
-    else if (c->head_dim % 8 || c->n_ff % 4 || c->n_embd % 32)
-        why = "a head, FFN or embedding size it does not divide";
-    for (int l = 0; !why && l < c->n_layer; l++) {
-        const dlayer *L = &cu->layers[l];
-        const dweight *w[] = {&L->wqkv, &L->wo, &L->wgu, &L->down};
-        if (!L->wqkv.ptr || !L->wgu.ptr || L->bqkv.ptr || L->bq.ptr)
-            why = "unfused or biased projections";
-        for (int i = 0; !why && i < 4; i++) {
-            if (w[i]->type != type || !w[i]->repacked)
-                why = "layer matrices of mixed or non-repacked types";
-        }
-        if (!why && (L->attn_norm.type != M40_GGML_F32 || L->ffn_norm.type != M40_GGML_F32))
-            why = "non-FP32 norm weights";
-        table[l] = (m40_pl_layer){L->wqkv.ptr, L->wo.ptr,        L->wgu.ptr,
-                                  L->down.ptr, L->attn_norm.ptr, L->ffn_norm.ptr};
-    }
-    int rc = 0;
-    if (why) {
-        rc = m40_errf(err, "the persistent decode prototype cannot run this model: %s", why);
-    } else {
-        /* sized for the longest split m40_cuda_attn_decode_chunk picks */
-        unsigned max_shmem = m40_cuda_attn_shmem(c->n_head / c->n_head_kv, c->head_dim, 256);
-        rc = m40_pl_create(&cu->pl, &cu->gpu, type, table, c->n_layer, cu->opt.persistent,
-                           max_shmem, err);
-        cu->pl_on = rc == 0;
-    }
-    free(table);
-    return rc;
-}
-
 /* Waits for everything queued so far, the weight uploads on the legacy
  * stream included, before the non-blocking decode stream may read them. */
 static int sync_all(m40_cuda *cu, m40_err *err) {
@@ -803,7 +717,7 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_backend_op
     if (m40_cublas_policy_from_env(&go.cublas, err) || m40_gpu_open(&cu->gpu, &go, err) ||
         init_lanes(cu, err) || check_types(cu, err) || alloc_all(cu, err) ||
         upload_weights(cu, err) || repack_weights(cu, err) || init_graphs(cu, err) ||
-        init_persistent(cu, err) || sync_all(cu, err)) {
+        sync_all(cu, err)) {
         m40_cuda_destroy(cu);
         return -1;
     }
@@ -829,7 +743,6 @@ void m40_cuda_destroy(m40_cuda *cu) {
         }
         if (cu->n_lanes > 1) /* the decode lane's own stream (NULL if never made) */
             m40_gpu_stream_destroy(&cu->gpu, cu->lanes[1].ops.stream);
-        m40_pl_destroy(&cu->pl, &cu->gpu);
         m40_gpu_free(&cu->gpu, cu->weights);
         m40_gpu_free(&cu->gpu, cu->k_cache);
         m40_gpu_free(&cu->gpu, cu->v_cache);

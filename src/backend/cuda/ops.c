@@ -271,14 +271,6 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
     return rows * head_dim + rows * 2;
 }
 
-unsigned m40_cuda_attn_shmem(int group, int head_dim, int chunk) {
-    return (unsigned)((group * head_dim + group * chunk) * sizeof(float));
-}
-
-m40_dptr m40_cuda_attn_ml_part(m40_dptr scratch, int n_q, int n_head, int head_dim, int n_split) {
-    return scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
-}
-
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
                        int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
@@ -288,14 +280,14 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
                         n_head, n_head_kv, head_dim);
     int n_split = m40_cuda_attn_splits(max_pos + 1, chunk);
     int group = n_head / n_head_kv;
-    unsigned shmem = m40_cuda_attn_shmem(group, head_dim, chunk);
+    unsigned shmem = (unsigned)((group * head_dim + group * chunk) * sizeof(float));
     if (shmem > 48 * 1024)
         return m40_errf(err,
                         "attention: %d query heads per KV head need %u bytes of shared "
                         "memory (48 KiB at most)",
                         group, shmem);
     m40_dptr o_part = scratch;
-    m40_dptr ml_part = m40_cuda_attn_ml_part(scratch, n_q, n_head, head_dim, n_split);
+    m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
     float scale = 1.0f / sqrtf((float)head_dim);
     void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q, &q_stride,
                      &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale, &kv_f32};

@@ -117,12 +117,6 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
 int m40_cuda_attn_decode_chunk(int n_pos);
 int m40_cuda_attn_splits(int n_pos, int chunk);
 size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos, int chunk);
-/* The partial kernel's dynamic shared memory (bytes) for `group` query
- * heads per KV head, and where ml_part starts in the scratch (o_part is at
- * its start): for callers that run attention.cu's blocks themselves (the
- * persistent prototype). */
-unsigned m40_cuda_attn_shmem(int group, int head_dim, int chunk);
-m40_dptr m40_cuda_attn_ml_part(m40_dptr scratch, int n_q, int n_head, int head_dim, int n_split);
 
 /* out[n_q][n_head*hd] = causal attention of q (n_q rows of n_head*hd,
  * q_stride floats apart; query t sees positions 0..pos_q[t], none of which
