@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/backend.h"
 #include "check.h"
 #include "model/model.h"
 #include "model/synth.h"
@@ -22,18 +22,22 @@
 
 #define N_TOK 11
 
-static m40_cpu *make_kv(const m40_model *m, int n_batch, int threads, int kv_f32) {
-    m40_cpu_options o = {
-        .n_ctx = 32, .n_slots = 2, .n_batch = n_batch, .n_threads = threads, .kv_f32 = kv_f32};
-    m40_cpu *cpu = NULL;
+static m40_backend *make_kv(const m40_model *m, int n_batch, int threads, m40_kv_type kv) {
+    m40_backend_options o = {.device = M40_DEVICE_CPU,
+                             .n_ctx = 32,
+                             .n_slots = 2,
+                             .n_batch = n_batch,
+                             .n_threads = threads,
+                             .kv_type = kv};
+    m40_backend *cpu = NULL;
     m40_err err = {0};
-    if (m40_cpu_create(&cpu, m, &o, &err))
+    if (m40_backend_create(&cpu, m, &o, NULL, 0, &err))
         fprintf(stderr, "create: %s\n", err.msg);
     return cpu;
 }
 
-static m40_cpu *make(const m40_model *m, int n_batch, int threads) {
-    return make_kv(m, n_batch, threads, 0);
+static m40_backend *make(const m40_model *m, int n_batch, int threads) {
+    return make_kv(m, n_batch, threads, M40_KV_F16);
 }
 
 /* The FP32 KV cache (--cache-type f32): the same batching properties, and
@@ -43,12 +47,12 @@ static void check_kv_f32(const m40_model *m, const int32_t *toks, const float *f
     int nv = m->cfg.n_vocab;
     float *a = malloc(nv * 4), *c = malloc(nv * 4);
     m40_err err = {0};
-    m40_cpu *whole = make_kv(m, 64, 2, 1), *single = make_kv(m, 64, 1, 1);
+    m40_backend *whole = make_kv(m, 64, 2, M40_KV_F32), *single = make_kv(m, 64, 1, M40_KV_F32);
     CHECK(whole && single && a && c);
     if (whole && single && a && c) {
-        CHECK(m40_cpu_forward(whole, 0, toks, N_TOK, 0, a, &err) == 0);
+        CHECK(m40_backend_forward(whole, 0, toks, N_TOK, 0, a, &err) == 0);
         for (int i = 0; i < N_TOK; i++)
-            CHECK(m40_cpu_forward(single, 1, &toks[i], 1, i, c, &err) == 0);
+            CHECK(m40_backend_forward(single, 1, &toks[i], 1, i, c, &err) == 0);
         CHECK(memcmp(a, c, nv * 4) == 0);
         double worst = 0.0, mag = 1e-30;
         for (int i = 0; i < nv; i++) {
@@ -57,8 +61,8 @@ static void check_kv_f32(const m40_model *m, const int32_t *toks, const float *f
         }
         CHECK(worst > 0.0 && worst < 1e-2 * mag);
     }
-    m40_cpu_destroy(whole);
-    m40_cpu_destroy(single);
+    m40_backend_destroy(whole);
+    m40_backend_destroy(single);
     free(a), free(c);
 }
 
@@ -73,14 +77,14 @@ static void check_model(const char *path) {
     int nv = m->cfg.n_vocab;
     int32_t toks[N_TOK] = {1, 7, 300, 42, 511, 3, 99, 100, 101, 5, 260};
     float *a = malloc(nv * 4), *b = malloc(nv * 4), *c = malloc(nv * 4), *d = malloc(nv * 4);
-    m40_cpu *whole = make(m, 64, 2), *chunked = make(m, 3, 2), *single = make(m, 64, 1);
+    m40_backend *whole = make(m, 64, 2), *chunked = make(m, 3, 2), *single = make(m, 64, 1);
     CHECK(whole && chunked && single);
     if (!whole || !chunked || !single)
         goto done;
-    CHECK(m40_cpu_forward(whole, 0, toks, N_TOK, 0, a, &err) == 0);
-    CHECK(m40_cpu_forward(chunked, 0, toks, N_TOK, 0, b, &err) == 0);
+    CHECK(m40_backend_forward(whole, 0, toks, N_TOK, 0, a, &err) == 0);
+    CHECK(m40_backend_forward(chunked, 0, toks, N_TOK, 0, b, &err) == 0);
     for (int i = 0; i < N_TOK; i++)
-        CHECK(m40_cpu_forward(single, 1, &toks[i], 1, i, c, &err) == 0);
+        CHECK(m40_backend_forward(single, 1, &toks[i], 1, i, c, &err) == 0);
     CHECK(memcmp(a, b, nv * 4) == 0);
     CHECK(memcmp(a, c, nv * 4) == 0);
     int finite = 1;
@@ -91,27 +95,27 @@ static void check_model(const char *path) {
 
     /* slot 1 of `whole` gets other tokens; slot 0 continues unchanged */
     int32_t other[3] = {9, 8, 7};
-    CHECK(m40_cpu_forward(whole, 1, other, 3, 0, d, &err) == 0);
+    CHECK(m40_backend_forward(whole, 1, other, 3, 0, d, &err) == 0);
     int32_t next = 17;
-    CHECK(m40_cpu_forward(whole, 0, &next, 1, N_TOK, d, &err) == 0);
-    CHECK(m40_cpu_forward(single, 1, &next, 1, N_TOK, c, &err) == 0);
+    CHECK(m40_backend_forward(whole, 0, &next, 1, N_TOK, d, &err) == 0);
+    CHECK(m40_backend_forward(single, 1, &next, 1, N_TOK, c, &err) == 0);
     CHECK(memcmp(c, d, nv * 4) == 0);
 
     /* errors */
     int32_t bad = nv;
-    CHECK(m40_cpu_forward(whole, 0, &bad, 1, 0, d, &err) == -1);
+    CHECK(m40_backend_forward(whole, 0, &bad, 1, 0, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "outside the vocabulary");
     CHECK(err.kind == M40_ERR_BAD_INPUT);
-    CHECK(m40_cpu_forward(whole, 0, toks, 2, 31, d, &err) == -1);
+    CHECK(m40_backend_forward(whole, 0, toks, 2, 31, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "do not fit a context of 32");
     CHECK(err.kind == M40_ERR_TOO_LONG);
-    CHECK(m40_cpu_forward(whole, 2, toks, 1, 0, d, &err) == -1);
+    CHECK(m40_backend_forward(whole, 2, toks, 1, 0, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "slot 2");
     CHECK(err.kind == M40_ERR_INTERNAL);
 done:
-    m40_cpu_destroy(whole);
-    m40_cpu_destroy(chunked);
-    m40_cpu_destroy(single);
+    m40_backend_destroy(whole);
+    m40_backend_destroy(chunked);
+    m40_backend_destroy(single);
     free(a), free(b), free(c), free(d);
     m40_model_free(m);
 }

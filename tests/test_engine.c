@@ -5,6 +5,8 @@
  * - The engine's refusals carry the kind the server maps to an HTTP status
  *   (util/err.h): an empty prompt and bad sampling settings are BAD_INPUT,
  *   a prompt longer than the context is TOO_LONG.
+ * - Opening reports the load's progress (backend.h): from 0 to every byte
+ *   of the weights, never backwards.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -27,6 +29,22 @@ static int collect(void *user, const char *text, size_t len) {
     b->len += len;
     b->s[b->len] = '\0';
     return 0;
+}
+
+typedef struct progress_log {
+    int calls, backwards;
+    uint64_t first, last, total;
+} progress_log;
+
+static void on_progress(void *user, uint64_t done, uint64_t total) {
+    progress_log *p = user;
+    if (p->calls == 0)
+        p->first = done;
+    else if (done < p->last || total != p->total)
+        p->backwards++;
+    p->last = done;
+    p->total = total;
+    p->calls++;
 }
 
 static m40_gen_params greedy(int max_tokens) {
@@ -95,10 +113,19 @@ int main(void) {
     m40_synth_options so = {.shape = "tiny", .type = M40_GGML_Q8_0, .out_path = path, .seed = 5};
     m40_err err = {0};
     CHECK(m40_synth_write(&so, NULL, &err) == 0);
+    progress_log log = {0};
     m40_engine_options eo = {.model_path = path,
-                             .backend = {.device = M40_DEVICE_CPU, .n_ctx = 64, .n_threads = 2}};
+                             .backend = {.device = M40_DEVICE_CPU,
+                                         .n_ctx = 64,
+                                         .n_threads = 2,
+                                         .progress = on_progress,
+                                         .progress_user = &log}};
     m40_engine *e = NULL;
     CHECK(m40_engine_open(&e, &eo, NULL, 0, &err) == 0);
+    /* every tensor's bytes: less than the file, more than 90% of it here */
+    CHECK(log.calls >= 2 && log.first == 0 && log.last == log.total && !log.backwards);
+    CHECK(e && log.total < m40_engine_model(e)->file_bytes &&
+          log.total > m40_engine_model(e)->file_bytes / 10 * 9);
     if (e) {
         test_greedy_is_repeatable(e);
         test_refusals_have_kinds(e);

@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "backend/cpu/cpu_backend.h"
+#include "backend/backend.h"
 #include "check.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -144,11 +144,14 @@ static void run_fixture(const char *path, const m40_model *m, const m40_tokenize
     CHECK(same);
     m40_tokens_free(&ids);
 
-    m40_cpu_options o = {.n_ctx = (int32_t)(f.n_prompt + f.n_gen + 1), .n_slots = 1, .n_batch = 64};
-    m40_cpu *cpu = NULL;
+    m40_backend_options o = {.device = M40_DEVICE_CPU,
+                             .n_ctx = (int32_t)(f.n_prompt + f.n_gen + 1),
+                             .n_slots = 1,
+                             .n_batch = 64};
+    m40_backend *cpu = NULL;
     float *logits = malloc((size_t)f.n_vocab * sizeof *logits);
     int32_t *prompt = malloc((size_t)f.n_prompt * sizeof *prompt);
-    if (!logits || !prompt || m40_cpu_create(&cpu, m, &o, &err)) {
+    if (!logits || !prompt || m40_backend_create(&cpu, m, &o, NULL, 0, &err)) {
         fprintf(stderr, "%s: %s\n", path, err.msg);
         CHECK(0);
         goto done;
@@ -157,7 +160,7 @@ static void run_fixture(const char *path, const m40_model *m, const m40_tokenize
         prompt[i] = (int32_t)at_u32(f.prompt_ids, i);
     double worst = 0.0, row_worst = 0.0;
     int ties = 0;
-    CHECK(m40_cpu_forward(cpu, 0, prompt, (int32_t)f.n_prompt, 0, logits, &err) == 0);
+    CHECK(m40_backend_forward(cpu, 0, prompt, (int32_t)f.n_prompt, 0, logits, &err) == 0);
     worst = compare_step(&f, 0, logits, &ties);
     if (f.row0) {
         float max_abs = at_f32(f.steps, 0);
@@ -167,7 +170,7 @@ static void run_fixture(const char *path, const m40_model *m, const m40_tokenize
     }
     for (uint32_t s = 1; s < f.n_steps; s++) {
         int32_t t = (int32_t)at_u32(f.gen_ids, s - 1);
-        if (m40_cpu_forward(cpu, 0, &t, 1, (int32_t)(f.n_prompt + s - 1), logits, &err)) {
+        if (m40_backend_forward(cpu, 0, &t, 1, (int32_t)(f.n_prompt + s - 1), logits, &err)) {
             fprintf(stderr, "%s\n", err.msg);
             CHECK(0);
             break;
@@ -180,7 +183,7 @@ static void run_fixture(const char *path, const m40_model *m, const m40_tokenize
     printf("%s: %u steps, worst top-%u diff %.2e of max |logit|%s%.2e, near-tie skips %d\n", path,
            f.n_steps, f.top_k, worst, f.row0 ? ", full row " : "", row_worst, ties);
 done:
-    m40_cpu_destroy(cpu);
+    m40_backend_destroy(cpu);
     free(logits), free(prompt), free(f.buf), free(f.prompt);
 }
 

@@ -1,20 +1,95 @@
-/* backend.c - see backend.h: picks and wraps the CPU or CUDA backend. */
+/* backend.c - see backend.h: picks the CPU or CUDA backend, translates the
+ * generic options into its own, and dispatches every call through the
+ * table below. The one file that includes both implementations' headers.
+ */
 #include "backend/backend.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
+
+struct m40_backend {
+    const char *name; /* "cpu" or "cuda" */
+    char desc[192];
+    void *impl;
+    int concurrent_decode;
+    int (*forward)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
+                   float *logits, m40_err *err);
+    /* NULL: nothing faster than forward + a host argmax */
+    int (*forward_greedy)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
+                          int32_t *token, m40_err *err);
+    m40_backend_memory (*memory)(const void *impl);
+    /* NULL: no device memory to measure */
+    int (*copy_bandwidth)(void *impl, double *gb_per_s, m40_err *err);
+    /* NULL: no KV view */
+    int (*read_kv)(void *impl, int32_t slot, int32_t layer, int32_t pos, float *k, float *v,
+                   m40_err *err);
+    void (*destroy)(void *impl);
+};
+
+/* Hands each name of a comma-separated switch list to `set` (the
+ * backend's own parser). */
+static int parse_switches(const char *list, void *opts,
+                          int (*set)(void *opts, const char *name, size_t len, m40_err *err),
+                          m40_err *err) {
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len && set(opts, p, len, err))
+            return -1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/* ---- CPU -------------------------------------------------------------------- */
 
 static int cpu_forward(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                        float *logits, m40_err *err) {
     return m40_cpu_forward(impl, slot, tokens, n, pos0, logits, err);
 }
 
+static m40_backend_memory cpu_memory(const void *impl) {
+    m40_backend_memory m = {0, 0, 0};
+    m40_cpu_memory(impl, &m.kv, &m.scratch);
+    return m; /* the weights stay in the file's mapping */
+}
+
 static void cpu_destroy(void *impl) {
     m40_cpu_destroy(impl);
 }
+
+static int cpu_switch(void *opts, const char *name, size_t len, m40_err *err) {
+    (void)opts;
+    return m40_errk(err, M40_ERR_UNSUPPORTED, "the cpu backend has no switch \"%.*s\"", (int)len,
+                    name);
+}
+
+static int create_cpu(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
+                      m40_err *err) {
+    m40_cpu_options co = {.n_ctx = opts->n_ctx,
+                          .n_slots = opts->n_slots,
+                          .n_batch = opts->n_batch,
+                          .n_threads = opts->n_threads,
+                          .kv_f32 = opts->kv_type == M40_KV_F32,
+                          .progress = opts->progress,
+                          .progress_user = opts->progress_user};
+    m40_cpu *cpu;
+    if (parse_switches(opts->switches, &co, cpu_switch, err) ||
+        m40_cpu_create(&cpu, model, &co, err))
+        return -1;
+    be->name = "cpu";
+    snprintf(be->desc, sizeof be->desc, "CPU, %d threads", m40_cpu_threads(cpu));
+    be->impl = cpu;
+    be->forward = cpu_forward;
+    be->memory = cpu_memory;
+    be->destroy = cpu_destroy;
+    return 0;
+}
+
+/* ---- CUDA ------------------------------------------------------------------- */
 
 static int cuda_forward(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                         float *logits, m40_err *err) {
@@ -26,71 +101,182 @@ static int cuda_forward_greedy(void *impl, int32_t slot, const int32_t *tokens, 
     return m40_cuda_forward_greedy(impl, slot, tokens, n, pos0, token, err);
 }
 
+static m40_backend_memory from_vram(m40_cuda_vram v) {
+    m40_backend_memory m = {v.weights, v.kv, v.scratch};
+    return m;
+}
+
+static m40_backend_memory cuda_memory(const void *impl) {
+    return from_vram(m40_cuda_vram_used(impl));
+}
+
+static int cuda_copy_bandwidth(void *impl, double *gb_per_s, m40_err *err) {
+    return m40_cuda_copy_bandwidth(impl, gb_per_s, err);
+}
+
+static int cuda_read_kv(void *impl, int32_t slot, int32_t layer, int32_t pos, float *k, float *v,
+                        m40_err *err) {
+    return m40_cuda_debug_read_kv(impl, slot, layer, pos, k, v, err);
+}
+
 static void cuda_destroy(void *impl) {
     m40_cuda_destroy(impl);
 }
 
-static int create_cpu(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
-                      m40_err *err) {
-    m40_cpu_options co = {.n_ctx = opts->n_ctx,
-                          .n_slots = opts->n_slots,
-                          .n_batch = opts->n_batch,
-                          .n_threads = opts->n_threads,
-                          .kv_f32 = opts->kv_type == M40_KV_F32};
-    m40_cpu *cpu;
-    if (m40_cpu_create(&cpu, model, &co, err))
-        return -1;
-    be->name = "cpu";
-    snprintf(be->device_desc, sizeof be->device_desc, "CPU, %d threads", m40_cpu_threads(cpu));
-    be->impl = cpu;
-    be->forward = cpu_forward;
-    be->forward_greedy = NULL;
-    be->destroy = cpu_destroy;
-    return 0;
+static int cuda_switch(void *opts, const char *name, size_t len, m40_err *err) {
+    return m40_cuda_set_switch(opts, name, len, err);
+}
+
+static int cuda_options(m40_cuda_options *co, const m40_backend_options *opts, m40_err *err) {
+    *co = (m40_cuda_options){.gpu = opts->gpu,
+                             .n_ctx = opts->n_ctx,
+                             .n_slots = opts->n_slots,
+                             .n_batch = opts->n_batch,
+                             .kv_f32 = opts->kv_type == M40_KV_F32,
+                             .progress = opts->progress,
+                             .progress_user = opts->progress_user};
+    return parse_switches(opts->switches, co, cuda_switch, err);
 }
 
 static int create_cuda(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
                        m40_err *err) {
+    m40_cuda_options co;
     m40_cuda *cu;
-    if (m40_cuda_create(&cu, model, opts, err))
+    if (cuda_options(&co, opts, err) || m40_cuda_create(&cu, model, &co, err))
         return -1;
     be->name = "cuda";
-    snprintf(be->device_desc, sizeof be->device_desc, "%s", m40_cuda_describe(cu));
+    snprintf(be->desc, sizeof be->desc, "%s", m40_cuda_describe(cu));
     be->impl = cu;
+    be->concurrent_decode = m40_cuda_concurrent_decode(cu);
     be->forward = cuda_forward;
     be->forward_greedy = cuda_forward_greedy;
-    be->concurrent_decode = m40_cuda_concurrent_decode(cu);
+    be->memory = cuda_memory;
+    be->copy_bandwidth = cuda_copy_bandwidth;
+    be->read_kv = cuda_read_kv;
     be->destroy = cuda_destroy;
     return 0;
 }
 
-int m40_backend_create(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
+m40_backend_memory m40_backend_plan_vram(const m40_model *model, const m40_backend_options *opts) {
+    m40_cuda_options co;
+    m40_err ignored = {0};
+    cuda_options(&co, opts, &ignored); /* switches do not change the sizes */
+    return from_vram(m40_cuda_vram_plan(model, &co));
+}
+
+int m40_backend_probe_gpus(int gpu, m40_gpu_report *r, m40_err *err) {
+    m40_cuda_probe *p = malloc(sizeof *p);
+    if (!p)
+        return m40_errf(err, "out of memory");
+    int rc = m40_cuda_probe_devices(gpu, p, err);
+    memset(r, 0, sizeof *r);
+    r->driver_version = p->driver_version;
+    r->n_gpus = p->n_devs;
+    r->selected = p->selected;
+    r->cublas_on = p->cublas_on;
+    snprintf(r->cublas, sizeof r->cublas, "%s", p->cublas);
+    for (int i = 0; i < p->n_devs && i < M40_BACKEND_MAX_GPUS; i++) {
+        const m40_gpu_info *d = &p->devs[i];
+        m40_gpu_summary *s = &r->gpus[i];
+        s->ordinal = d->ordinal;
+        snprintf(s->name, sizeof s->name, "%s", d->name);
+        s->cc_major = d->cc_major;
+        s->cc_minor = d->cc_minor;
+        s->sm_count = d->sm_count;
+        s->vram_free = d->vram_free;
+        s->vram_total = d->vram_total;
+        s->supported = m40_gpu_is_supported(d);
+    }
+    free(p);
+    return rc;
+}
+
+/* ---- the door ----------------------------------------------------------------- */
+
+int m40_backend_create(m40_backend **out, const m40_model *model, const m40_backend_options *opts,
                        char *notice, size_t notice_cap, m40_err *err) {
-    memset(be, 0, sizeof *be);
+    *out = NULL;
     if (notice_cap)
         notice[0] = '\0';
+    m40_backend *be = calloc(1, sizeof *be);
+    if (!be)
+        return m40_errf(err, "out of memory");
+    int rc = 0;
     switch (opts->device) {
         case M40_DEVICE_CPU:
-            return create_cpu(be, model, opts, err);
-        case M40_DEVICE_CUDA:
-            if (create_cuda(be, model, opts, err))
-                return m40_err_wrap(err, "CUDA backend");
-            return 0;
-        case M40_DEVICE_AUTO:
+            rc = create_cpu(be, model, opts, err);
             break;
+        case M40_DEVICE_CUDA:
+            rc = create_cuda(be, model, opts, err) ? m40_err_wrap(err, "CUDA backend") : 0;
+            break;
+        case M40_DEVICE_AUTO: {
+            m40_err cuda_err = {0};
+            if (create_cuda(be, model, opts, &cuda_err) == 0)
+                break;
+            /* the CPU is the fallback, and the user is told so, with why */
+            if (notice_cap)
+                snprintf(notice, notice_cap, "running on the CPU (slow): CUDA is unusable: %s",
+                         cuda_err.msg);
+            rc = create_cpu(be, model, opts, err);
+            break;
+        }
     }
-    m40_err cuda_err = {0};
-    if (create_cuda(be, model, opts, &cuda_err) == 0)
-        return 0;
-    /* AUTO: the CPU is the fallback, and the user is told so, with why. */
-    if (notice_cap)
-        snprintf(notice, notice_cap, "running on the CPU (slow): CUDA is unusable: %s",
-                 cuda_err.msg);
-    return create_cpu(be, model, opts, err);
+    if (rc) {
+        free(be);
+        return -1;
+    }
+    *out = be;
+    return 0;
 }
 
 void m40_backend_destroy(m40_backend *be) {
+    if (!be)
+        return;
     if (be->destroy && be->impl)
         be->destroy(be->impl);
-    memset(be, 0, sizeof *be);
+    free(be);
+}
+
+const char *m40_backend_name(const m40_backend *be) {
+    return be->name;
+}
+
+const char *m40_backend_describe(const m40_backend *be) {
+    return be->desc;
+}
+
+int m40_backend_forward(m40_backend *be, int32_t slot, const int32_t *tokens, int32_t n,
+                        int32_t pos0, float *logits, m40_err *err) {
+    return be->forward(be->impl, slot, tokens, n, pos0, logits, err);
+}
+
+int m40_backend_has_greedy(const m40_backend *be) {
+    return be->forward_greedy != NULL;
+}
+
+int m40_backend_forward_greedy(m40_backend *be, int32_t slot, const int32_t *tokens, int32_t n,
+                               int32_t pos0, int32_t *token, m40_err *err) {
+    if (!be->forward_greedy)
+        return m40_errk(err, M40_ERR_UNSUPPORTED, "the %s backend has no greedy forward", be->name);
+    return be->forward_greedy(be->impl, slot, tokens, n, pos0, token, err);
+}
+
+int m40_backend_concurrent_decode(const m40_backend *be) {
+    return be->concurrent_decode;
+}
+
+m40_backend_memory m40_backend_memory_used(const m40_backend *be) {
+    return be->memory(be->impl);
+}
+
+int m40_backend_copy_bandwidth(m40_backend *be, double *gb_per_s, m40_err *err) {
+    *gb_per_s = 0.0;
+    return be->copy_bandwidth ? be->copy_bandwidth(be->impl, gb_per_s, err) : 0;
+}
+
+int m40_backend_read_kv(m40_backend *be, int32_t slot, int32_t layer, int32_t pos, float *k,
+                        float *v, m40_err *err) {
+    if (!be->read_kv)
+        return m40_errk(err, M40_ERR_UNSUPPORTED, "the %s backend has no KV view", be->name);
+    return be->read_kv(be->impl, slot, layer, pos, k, v, err);
 }

@@ -2,8 +2,10 @@
  *
  * A backend holds the model's weights in its own memory (or maps them), a
  * KV cache of n_slots sequences of n_ctx positions, and runs the one
- * forward pass of its kind (cpu/forward.c, cuda/forward.c). The engine only
- * sees this table of functions.
+ * forward pass of its kind (cpu/forward.c, cuda/forward.c). Everything
+ * outside src/backend/ sees only this header: an opaque m40_backend and the
+ * functions below, which dispatch to the implementation backend.c picked.
+ * Nothing outside src/backend/ includes a header of cpu/ or cuda/.
  *
  * Owns: nothing itself; each implementation owns its state.
  * Touches: nothing; knows nothing of scheduling, the server or the CLI.
@@ -29,46 +31,109 @@ typedef enum m40_kv_type {
     M40_KV_F32 = 1, /* twice the memory; no rounding of keys and values */
 } m40_kv_type;
 
+/* Called while a backend loads: `done` of `total` bytes of weights are in
+ * place (uploaded to the GPU, or read into memory). The first call has done
+ * 0, the last done == total. Drawing it is the caller's business. */
+typedef void (*m40_progress_fn)(void *user, uint64_t done, uint64_t total);
+
 typedef struct m40_backend_options {
     m40_device_kind device;
-    int32_t gpu;        /* CUDA ordinal, -1: automatic */
-    int32_t n_ctx;      /* positions per sequence */
-    int32_t n_slots;    /* sequences */
-    int32_t n_batch;    /* most tokens per forward chunk */
-    int32_t n_threads;  /* CPU threads, 0: default */
-    int32_t quiet;      /* no load report on stderr */
-    int32_t no_graphs;  /* CUDA: launch each kernel of a decode step (no graph) */
-    int32_t one_stream; /* CUDA: decode steps share the prefill stream (no overlap) */
+    int32_t gpu;       /* CUDA ordinal, -1: automatic */
+    int32_t n_ctx;     /* positions per sequence */
+    int32_t n_slots;   /* sequences */
+    int32_t n_batch;   /* most tokens per forward chunk */
+    int32_t n_threads; /* CPU threads, 0: default */
     m40_kv_type kv_type;
+    /* Switches one backend offers for measurements, comma-separated; a
+     * backend refuses one it does not know. CUDA: "no-graphs" (launch each
+     * kernel of a decode step), "one-stream" (decode steps share the prompt
+     * stream). NULL or "": none. */
+    const char *switches;
+    m40_progress_fn progress; /* NULL: no reports */
+    void *progress_user;
 } m40_backend_options;
 
-typedef struct m40_backend {
-    const char *name;      /* "cpu" or "cuda" */
-    char device_desc[192]; /* e.g. "NVIDIA H100 80GB HBM3 (sm_90), cuBLAS on" */
-    void *impl;
-    /* Runs tokens[0..n) of `slot` at positions pos0.. and writes the last
-     * token's logits to logits[n_vocab] (host memory). */
-    int (*forward)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
-                   float *logits, m40_err *err);
-    /* The same, but only the argmax of the last logits comes back (greedy
-     * decoding without moving the logits); NULL when the backend has no
-     * faster path than forward + a host argmax. */
-    int (*forward_greedy)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
-                          int32_t *token, m40_err *err);
-    /* Nonzero when a single-token forward may run at the same time as a
-     * forward of several tokens (on another slot, from another thread):
-     * the CUDA backend runs them on separate streams. Otherwise callers
-     * must run one forward at a time. */
-    int concurrent_decode;
-    void (*destroy)(void *impl);
-} m40_backend;
+typedef struct m40_backend m40_backend;
 
 /* Creates the backend `opts->device` names for `model`. AUTO tries CUDA and
  * falls back to the CPU only when CUDA is unusable, saying so in *notice
  * (a line for the user; empty otherwise). CUDA asked for and unusable is an
  * error. */
-int m40_backend_create(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
+int m40_backend_create(m40_backend **out, const m40_model *model, const m40_backend_options *opts,
                        char *notice, size_t notice_cap, m40_err *err);
 void m40_backend_destroy(m40_backend *be);
+
+/* "cpu" or "cuda". */
+const char *m40_backend_name(const m40_backend *be);
+/* One line: "NVIDIA H100 80GB HBM3 (sm_90), cuBLAS on", "CPU, 16 threads". */
+const char *m40_backend_describe(const m40_backend *be);
+
+/* Runs tokens[0..n) of `slot` at positions pos0.. and writes the last
+ * token's logits to logits[n_vocab] (host memory). Positions before pos0
+ * must have been run already. n may exceed n_batch (it runs in chunks). */
+int m40_backend_forward(m40_backend *be, int32_t slot, const int32_t *tokens, int32_t n,
+                        int32_t pos0, float *logits, m40_err *err);
+
+/* Nonzero when the backend can pick the greedy token itself, so that only
+ * the argmax crosses back (m40_backend_forward_greedy); otherwise callers
+ * take the logits and pick on the host. */
+int m40_backend_has_greedy(const m40_backend *be);
+/* The same as m40_backend_forward, giving the argmax of the last logits. */
+int m40_backend_forward_greedy(m40_backend *be, int32_t slot, const int32_t *tokens, int32_t n,
+                               int32_t pos0, int32_t *token, m40_err *err);
+
+/* Nonzero when a single-token forward may run at the same time as a
+ * forward of several tokens (on another slot, from another thread): the
+ * CUDA backend runs them on separate streams. Otherwise callers must run
+ * one forward at a time. */
+int m40_backend_concurrent_decode(const m40_backend *be);
+
+/* Memory a backend holds, by kind (bytes; on CUDA, VRAM). */
+typedef struct m40_backend_memory {
+    size_t weights, kv, scratch;
+} m40_backend_memory;
+m40_backend_memory m40_backend_memory_used(const m40_backend *be);
+/* What the CUDA backend would allocate for `model` under `opts`, computed
+ * without a GPU (for `info` and the fit check). */
+m40_backend_memory m40_backend_plan_vram(const m40_model *model, const m40_backend_options *opts);
+
+/* The device's copy bandwidth (device to device, read + write bytes per
+ * second / 1e9), measured on two 256 MiB buffers: bench's yardstick for
+ * the weights read per second. 0 (and success) on a backend that has no
+ * device memory of its own (the CPU). */
+int m40_backend_copy_bandwidth(m40_backend *be, double *gb_per_s, m40_err *err);
+
+/* Reads position `pos` of layer `layer` of `slot` back from the KV cache as
+ * FP32 (k and v: n_head_kv * head_dim floats each): a view for layout
+ * tests. Fails (UNSUPPORTED) on a backend without it. */
+int m40_backend_read_kv(m40_backend *be, int32_t slot, int32_t layer, int32_t pos, float *k,
+                        float *v, m40_err *err);
+
+/* ---- CUDA devices, for `info` -------------------------------------------- */
+
+#define M40_BACKEND_MAX_GPUS 16
+
+typedef struct m40_gpu_summary {
+    int ordinal;    /* what --gpu takes */
+    char name[128]; /* "Tesla M40 24GB" */
+    int cc_major, cc_minor, sm_count;
+    size_t vram_free, vram_total; /* bytes */
+    int supported;                /* compute capability 5.2 or newer */
+} m40_gpu_summary;
+
+typedef struct m40_gpu_report {
+    int driver_version; /* 12040 for CUDA 12.4; 0: no driver found */
+    int n_gpus;         /* -1: the devices could not be listed */
+    m40_gpu_summary gpus[M40_BACKEND_MAX_GPUS];
+    int selected;     /* index into gpus of the device a backend would use; -1: none */
+    int cublas_on;    /* whether cuBLAS loaded on it */
+    char cublas[384]; /* "libcublas.so.12, version 120401", or why it is off */
+} m40_gpu_report;
+
+/* Finds the driver, lists the devices and opens the one a CUDA backend
+ * would use (`gpu` as --gpu: an ordinal or -1), loading the kernels and
+ * cuBLAS as creating a backend does, then closes it again. Fills what it
+ * learnt before any failure; returns -1 with the reason CUDA is unusable. */
+int m40_backend_probe_gpus(int gpu, m40_gpu_report *r, m40_err *err);
 
 #endif /* M40_BACKEND_BACKEND_H */

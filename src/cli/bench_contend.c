@@ -158,21 +158,22 @@ static int measure(m40_engine *e, const m40_contend_args *a, const int32_t *ids,
     return rc;
 }
 
-static void report(const m40_contend_args *a, const m40_engine *e, const contend_result *r) {
+static void report(const m40_contend_args *a, m40_engine *e, const contend_result *r) {
     const m40_backend *be = m40_engine_backend(e);
-    const char *mode = be->concurrent_decode ? "two streams" : "one stream";
+    const char *mode = m40_backend_concurrent_decode(be) ? "two streams" : "one stream";
     if (a->json) {
         printf("{\"model\": \"%s\", \"device\": \"%s\", \"mode\": \"%s\", \"prompt\": %d, "
                "\"n_batch\": %d, \"decode_ms_alone\": %.3f, \"prefill_s_alone\": %.3f, "
                "\"prefill_s_beside\": %.3f, \"decode_steps_beside\": %d, "
                "\"decode_ms_mean\": %.3f, \"decode_ms_p50\": %.3f, \"decode_ms_p90\": %.3f, "
                "\"decode_ms_max\": %.3f}\n",
-               a->model, be->device_desc, mode, a->prompt, a->backend.n_batch, r->decode_ms_alone,
-               r->prefill_s_alone, r->prefill_s_beside, r->n_steps, r->mean_ms, r->p50_ms,
-               r->p90_ms, r->max_ms);
+               a->model, m40_backend_describe(be), mode, a->prompt, a->backend.n_batch,
+               r->decode_ms_alone, r->prefill_s_alone, r->prefill_s_beside, r->n_steps, r->mean_ms,
+               r->p50_ms, r->p90_ms, r->max_ms);
         return;
     }
-    printf("device: %s; %s, prompt chunks of %d\n", be->device_desc, mode, a->backend.n_batch);
+    printf("device: %s; %s, prompt chunks of %d\n", m40_backend_describe(be), mode,
+           a->backend.n_batch);
     printf("alone:  decode %.2f ms/token (%.1f t/s); prefill of %d tokens %.3f s (%.0f t/s)\n",
            r->decode_ms_alone, 1e3 / r->decode_ms_alone, a->prompt, r->prefill_s_alone,
            a->prompt / r->prefill_s_alone);
@@ -186,10 +187,10 @@ int m40_bench_contend(const m40_contend_args *a) {
     m40_engine_options eo = {.model_path = a->model, .backend = a->backend};
     eo.backend.n_slots = 2;
     eo.backend.n_ctx = a->prompt + a->decode + 64;
-    if (eo.backend.n_batch <= 0)
-        eo.backend.n_batch = 512;
     m40_contend_args args = *a;
     args.backend = eo.backend;
+    m40_cli_progress progress;
+    m40_cli_progress_attach(&progress, &eo.backend);
     m40_err err = {0};
     m40_engine *e = NULL;
     char notice[640];

@@ -40,6 +40,34 @@ char *m40_cli_read_file(const char *path, size_t *len);
  * seed every run: bench's prompts (cmd_bench.c, bench_contend.c). */
 void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed);
 
+/* ---- flags.c ------------------------------------------------------------- */
+
+/* The backend flags of every command that runs a model, parsed by one
+ * function. Returns 1 when `flag` is one of them (its value is consumed
+ * into o), 0 when it is not, -1 on a bad value (the error printed). */
+int m40_cli_backend_flag(m40_backend_options *o, const char *flag, const char *value);
+/* Their lines of --help. */
+#define M40_CLI_BACKEND_HELP                                                         \
+    "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"      \
+    "  --gpu N                 CUDA device ordinal (default: a Tesla M40, else the " \
+    "first)\n"                                                                       \
+    "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"       \
+    "  -b, --batch-size N      most prompt tokens per forward (default 512)\n"       \
+    "  --cache-type f16|f32    KV cache element type (default f16)\n"                \
+    "  -t, --threads N         CPU threads (default: all)\n"
+
+/* Load progress on stderr, for loads of 256 MiB of weights or more: a bar
+ * redrawn in place on a terminal, a line each quarter otherwise. Attach it
+ * to the options before the engine or backend is created; it must outlive
+ * the creation. */
+typedef struct m40_cli_progress {
+    int tty;   /* stderr is a terminal */
+    int last;  /* percent at the last report */
+    double t0; /* when loading started */
+} m40_cli_progress;
+void m40_cli_progress_attach(m40_cli_progress *p, m40_backend_options *o);
+void m40_cli_progress_draw(void *user, uint64_t done, uint64_t total);
+
 /* Parses --device's value (auto, cpu, cuda); prints the error and returns
  * -1 for anything else. */
 int m40_cli_parse_device(const char *value, m40_device_kind *out);

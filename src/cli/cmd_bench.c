@@ -3,8 +3,9 @@
  *   m40-llm bench -m MODEL [-p 512] [-n 128] [-r 3] [--device ...] [--json]
  *
  * pp<P>: one forward over P tokens (prefill). tg<N>: N single-token forwards
- * after an empty context (decode; on CUDA the greedy path, so only the
- * argmax crosses to the host, as a real greedy decode does). Each test runs
+ * after an empty context (decode). Both run through the engine's greedy
+ * step, the path generation takes (on CUDA only the argmax crosses to the
+ * host, as in a real greedy decode). Each test runs
  * once untimed (warm-up: the driver's JIT, caches), then r timed times;
  * the table shows mean +- standard deviation of tokens per second, and for
  * decode the weight bytes read per second (file size x t/s).
@@ -15,19 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend.h"
-#include "backend/cuda/cuda_backend.h"
 #include "cli/bench_contend.h"
 #include "cli/cli.h"
-#include "model/model.h"
+#include "engine/engine.h"
 #include "util/clock.h"
 #include "util/log.h"
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, gpu, n_threads, depth, no_graphs, one_stream, contend, n_batch;
-    m40_kv_type kv_type;
-    m40_device_kind device;
+    int pp, tg, reps, json, depth, no_graphs, one_stream, contend;
+    m40_backend_options bo; /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
 } bench_args;
 
 void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed) {
@@ -38,10 +36,10 @@ void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed) {
     }
 }
 
-static int run_pp(m40_backend *be, const int32_t *toks, int n, float *logits, double *secs,
-                  m40_err *err) {
+static int run_pp(m40_engine *e, const int32_t *toks, int n, double *secs, m40_err *err) {
+    int32_t next;
     double t0 = m40_clock_s();
-    if (be->forward(be->impl, 0, toks, n, 0, logits, err))
+    if (m40_engine_step_greedy(e, 0, toks, n, 0, &next, err))
         return -1;
     *secs = m40_clock_s() - t0;
     return 0;
@@ -50,34 +48,31 @@ static int run_pp(m40_backend *be, const int32_t *toks, int n, float *logits, do
 /* Context already in the cache when tg starts (-d): filled untimed. */
 static int g_depth;
 
-static int run_tg(m40_backend *be, const int32_t *toks, int n, float *logits, double *secs,
-                  m40_err *err) {
-    if (g_depth > 0 && be->forward(be->impl, 0, toks, g_depth, 0, logits, err))
+static int run_tg(m40_engine *e, const int32_t *toks, int n, double *secs, m40_err *err) {
+    int32_t next;
+    if (g_depth > 0 && m40_engine_step_greedy(e, 0, toks, g_depth, 0, &next, err))
         return -1;
     double t0 = m40_clock_s();
     int32_t tok = toks[0];
     for (int i = 0; i < n; i++) {
-        int32_t next, pos = g_depth + i;
-        int rc = be->forward_greedy ? be->forward_greedy(be->impl, 0, &tok, 1, pos, &next, err)
-                                    : be->forward(be->impl, 0, &tok, 1, pos, logits, err);
-        if (rc)
+        if (m40_engine_step_greedy(e, 0, &tok, 1, g_depth + i, &next, err))
             return -1;
-        tok = be->forward_greedy ? next : toks[(i + 1) % n];
+        tok = next;
     }
     *secs = m40_clock_s() - t0;
     return 0;
 }
 
-typedef int (*bench_fn)(m40_backend *, const int32_t *, int, float *, double *, m40_err *);
+typedef int (*bench_fn)(m40_engine *, const int32_t *, int, double *, m40_err *);
 
 /* Runs a test reps+1 times (the first is warm-up); mean and sd of t/s. */
-static int measure(m40_backend *be, bench_fn fn, const int32_t *toks, int n, int reps,
-                   float *logits, double *mean, double *sd, m40_err *err) {
+static int measure(m40_engine *e, bench_fn fn, const int32_t *toks, int n, int reps, double *mean,
+                   double *sd, m40_err *err) {
     double sum = 0.0, sq = 0.0, secs;
-    if (fn(be, toks, n, logits, &secs, err))
+    if (fn(e, toks, n, &secs, err))
         return -1;
     for (int r = 0; r < reps; r++) {
-        if (fn(be, toks, n, logits, &secs, err))
+        if (fn(e, toks, n, &secs, err))
             return -1;
         double tps = n / secs;
         sum += tps;
@@ -92,15 +87,18 @@ static int parse(bench_args *a, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] "
-                   "[--device auto|cpu|cuda] [--gpu N] [-t N] [--cache-type f16|f32] "
-                   "[--no-graphs] [--one-stream] [-b N] [--contend N] [--json]\n"
+            printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] [options]\n"
+                   "  -p N         prompt tokens (pp test; 0: none)\n"
+                   "  -n N         tokens decoded (tg test; 0: none)\n"
                    "  -d N         decode after N tokens of context (filled untimed)\n"
-                   "  -b N         most tokens per prefill forward (default: -p, or 512)\n"
+                   "  -r N         timed repetitions (after one warm-up run)\n"
+                   "  --json       one JSON object per test\n"
                    "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
                    "  --one-stream CUDA: decode steps share the prefill stream\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
-                   "               tokens (two slots; -n: decode steps timed alone)\n");
+                   "               tokens (two slots; -n: decode steps timed "
+                   "alone)\n" M40_CLI_BACKEND_HELP
+                   "  (-c defaults to what the test needs, -b to -p, or 512)\n");
             return 1;
         } else if (!strcmp(f, "--json")) {
             a->json = 1;
@@ -117,6 +115,11 @@ static int parse(bench_args *a, int argc, char **argv) {
             return -1;
         }
         i++;
+        int r = m40_cli_backend_flag(&a->bo, f, v);
+        if (r < 0)
+            return -1;
+        if (r > 0)
+            continue;
         if (!strcmp(f, "-m") || !strcmp(f, "--model"))
             a->model = v;
         else if (!strcmp(f, "-p") || !strcmp(f, "--n-prompt")) {
@@ -140,23 +143,6 @@ static int parse(bench_args *a, int argc, char **argv) {
                 m40_cli_error("bench: --contend needs a prompt of at least 32 tokens");
                 return -1;
             }
-        } else if (!strcmp(f, "-b") || !strcmp(f, "--batch-size")) {
-            if (m40_cli_parse_int(f, v, &a->n_batch) || a->n_batch < 1) {
-                m40_cli_error("bench: -b must be at least 1");
-                return -1;
-            }
-        } else if (!strcmp(f, "--gpu")) {
-            if (m40_cli_parse_int(f, v, &a->gpu))
-                return -1;
-        } else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) {
-            if (m40_cli_parse_int(f, v, &a->n_threads))
-                return -1;
-        } else if (!strcmp(f, "--cache-type")) {
-            if (m40_cli_parse_kv_type(v, &a->kv_type))
-                return -1;
-        } else if (!strcmp(f, "--device")) {
-            if (m40_cli_parse_device(v, &a->device))
-                return -1;
         } else {
             m40_cli_error("bench: unknown option \"%s\"", f);
             return -1;
@@ -166,6 +152,11 @@ static int parse(bench_args *a, int argc, char **argv) {
         m40_cli_error("bench: -m MODEL is required");
         return -1;
     }
+    /* the CUDA measurement switches (backend.h) */
+    a->bo.switches = a->no_graphs && a->one_stream ? "no-graphs,one-stream"
+                     : a->no_graphs                ? "no-graphs"
+                     : a->one_stream               ? "one-stream"
+                                                   : NULL;
     return 0;
 }
 
@@ -173,7 +164,7 @@ static int parse(bench_args *a, int argc, char **argv) {
  * and the device's copy bandwidth (0 when not measured). */
 typedef struct bench_env {
     double load_s, copy_gbps;
-    m40_cuda_vram vram;
+    m40_backend_memory mem;
 } bench_env;
 
 static void print_row(const bench_args *a, const m40_model *m, const m40_backend *be,
@@ -188,12 +179,12 @@ static void print_row(const bench_args *a, const m40_model *m, const m40_backend
                "\"load_s\": %.3f, \"vram_weights_bytes\": %zu, \"vram_kv_bytes\": %zu, "
                "\"vram_scratch_bytes\": %zu}\n",
                a->model, (unsigned long long)m->file_bytes, (unsigned long long)m->n_params,
-               be->name, be->device_desc, test, mean, sd, bw, env->copy_gbps, share, env->load_s,
-               env->vram.weights, env->vram.kv, env->vram.scratch);
+               m40_backend_name(be), m40_backend_describe(be), test, mean, sd, bw, env->copy_gbps,
+               share, env->load_s, env->mem.weights, env->mem.kv, env->mem.scratch);
         return;
     }
     printf("| %-28.28s | %8.2f GiB | %7.2f B | %-5s | %-7s | %10.2f +- %-7.2f |", a->model, gib,
-           (double)m->n_params / 1e9, be->name, test, mean, sd);
+           (double)m->n_params / 1e9, m40_backend_name(be), test, mean, sd);
     if (decode && share > 0.0)
         printf(" %7.1f GB/s (%3.0f%%) |", bw, share);
     else if (decode)
@@ -208,117 +199,90 @@ static int run_contend(const bench_args *a) {
                           .prompt = a->contend,
                           .decode = a->tg > 0 ? a->tg : 64,
                           .json = a->json,
-                          .backend = {.device = a->device,
-                                      .gpu = a->gpu,
-                                      .n_batch = a->n_batch > 0 ? a->n_batch : 512,
-                                      .n_threads = a->n_threads,
-                                      .quiet = 1,
-                                      .no_graphs = a->no_graphs,
-                                      .one_stream = a->one_stream,
-                                      .kv_type = a->kv_type}};
+                          .backend = a->bo};
+    if (c.backend.n_batch <= 0)
+        c.backend.n_batch = 512;
     return m40_bench_contend(&c);
 }
 
+static void print_header(m40_backend *be, const bench_env *env) {
+    printf("device: %s (load %.2f s)\n", m40_backend_describe(be), env->load_s);
+    if (env->copy_gbps > 0.0)
+        printf("VRAM: weights %.0f MiB, KV %.0f MiB, scratch %.0f MiB; device copy bandwidth "
+               "%.0f GB/s (decode rows: weights read per second, share of that)\n",
+               env->mem.weights / 1048576.0, env->mem.kv / 1048576.0, env->mem.scratch / 1048576.0,
+               env->copy_gbps);
+    printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %19s |\n", "model", "size", "params",
+           "bknd", "test", "t/s", "weights read");
+    printf("|------------------------------|--------------|-----------|-------|---------|---"
+           "--------------------|---------------------|\n");
+}
+
+/* The pp and tg rows on an open engine. */
+static int run_tests(const bench_args *a, m40_engine *e, const bench_env *env, m40_err *err) {
+    const m40_model *m = m40_engine_model(e);
+    m40_backend *be = m40_engine_backend(e);
+    int n_max = a->pp > a->tg ? a->pp : a->tg;
+    int n_toks = n_max > a->depth ? n_max : a->depth;
+    int32_t *toks = malloc((size_t)(n_toks > 0 ? n_toks : 1) * sizeof *toks);
+    if (!toks)
+        return m40_errf(err, "out of memory");
+    m40_cli_bench_tokens(toks, n_toks, m->cfg.n_vocab, 12345);
+    if (!a->json)
+        print_header(be, env);
+    g_depth = a->depth;
+    double mean, sd;
+    char test[32];
+    int rc = 0;
+    if (a->pp > 0 && (rc = measure(e, run_pp, toks, a->pp, a->reps, &mean, &sd, err)) == 0) {
+        snprintf(test, sizeof test, "pp%d", a->pp);
+        print_row(a, m, be, env, test, mean, sd, 0);
+    }
+    if (rc == 0 && a->tg > 0 &&
+        (rc = measure(e, run_tg, toks, a->tg, a->reps, &mean, &sd, err)) == 0) {
+        if (a->depth > 0)
+            snprintf(test, sizeof test, "tg%d@d%d", a->tg, a->depth);
+        else
+            snprintf(test, sizeof test, "tg%d", a->tg);
+        print_row(a, m, be, env, test, mean, sd, 1);
+    }
+    free(toks);
+    return rc;
+}
+
 int m40_cmd_bench(int argc, char **argv) {
-    bench_args a = {.pp = 512, .tg = 128, .reps = 3, .gpu = -1, .device = M40_DEVICE_AUTO};
+    bench_args a = {.pp = 512, .tg = 128, .reps = 3, .bo = {.device = M40_DEVICE_AUTO, .gpu = -1}};
     int r = parse(&a, argc, argv);
     if (r)
         return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
     m40_log_set_level(M40_LOG_WARN);
     if (a.contend > 0)
         return run_contend(&a);
-    m40_err err = {0};
-    m40_model *m = NULL;
-    if (m40_model_load(&m, a.model, &err)) {
-        m40_cli_error("%s", err.msg);
-        return M40_EXIT_FAIL;
-    }
     int n_max = a.pp > a.tg ? a.pp : a.tg;
-    if (n_max < 1)
-        n_max = 1;
-    g_depth = a.depth;
-    int n_toks = n_max > a.depth ? n_max : a.depth;
-    m40_backend_options bo = {.device = a.device,
-                              .gpu = a.gpu,
-                              .n_ctx = a.depth + n_max + 1,
-                              .n_slots = 1,
-                              /* -d fills its context in prefill chunks */
-                              .n_batch = a.n_batch > 0 ? a.n_batch
-                                         : a.pp > 0    ? a.pp
-                                         : a.depth > 0 ? 512
-                                                       : 1,
-                              .n_threads = a.n_threads,
-                              .quiet = 1,
-                              .no_graphs = a.no_graphs,
-                              .one_stream = a.one_stream,
-                              .kv_type = a.kv_type};
-    m40_backend be;
+    m40_engine_options eo = {.model_path = a.model, .backend = a.bo};
+    eo.backend.n_slots = 1;
+    if (eo.backend.n_ctx <= 0)
+        eo.backend.n_ctx = a.depth + (n_max > 0 ? n_max : 1) + 1;
+    if (eo.backend.n_batch <= 0) /* -d fills its context in prefill chunks */
+        eo.backend.n_batch = a.pp > 0 ? a.pp : a.depth > 0 ? 512 : 1;
+    m40_cli_progress progress;
+    m40_cli_progress_attach(&progress, &eo.backend);
+    m40_err err = {0};
+    m40_engine *e;
     char notice[640];
     double t_load = m40_clock_s();
-    if (m40_backend_create(&be, m, &bo, notice, sizeof notice, &err)) {
+    if (m40_engine_open(&e, &eo, notice, sizeof notice, &err)) {
         m40_cli_error("%s", err.msg);
-        m40_model_free(m);
         return M40_EXIT_FAIL;
     }
-    t_load = m40_clock_s() - t_load;
+    bench_env env = {.load_s = m40_clock_s() - t_load};
     if (notice[0])
         fprintf(stderr, "m40-llm: %s\n", notice);
-    bench_env env = {.load_s = t_load};
-    if (!strcmp(be.name, "cuda")) {
-        env.vram = m40_cuda_vram_plan(m, &bo);
-        if (m40_cuda_copy_bandwidth(be.impl, &env.copy_gbps, &err)) {
-            m40_cli_error("%s", err.msg);
-            m40_backend_destroy(&be);
-            m40_model_free(m);
-            return M40_EXIT_FAIL;
-        }
-    }
-    int32_t *toks = malloc((size_t)n_toks * sizeof *toks);
-    float *logits = malloc((size_t)m->cfg.n_vocab * sizeof *logits);
-    int rc = M40_EXIT_OK;
-    if (!toks || !logits) {
-        m40_cli_error("out of memory");
-        rc = M40_EXIT_FAIL;
-        goto done;
-    }
-    m40_cli_bench_tokens(toks, n_toks, m->cfg.n_vocab, 12345);
-    if (!a.json) {
-        printf("device: %s (load %.2f s)\n", be.device_desc, t_load);
-        if (env.copy_gbps > 0.0)
-            printf("VRAM: weights %.0f MiB, KV %.0f MiB, scratch %.0f MiB; device copy bandwidth "
-                   "%.0f GB/s (decode rows: weights read per second, share of that)\n",
-                   env.vram.weights / 1048576.0, env.vram.kv / 1048576.0,
-                   env.vram.scratch / 1048576.0, env.copy_gbps);
-        printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %19s |\n", "model", "size", "params",
-               "bknd", "test", "t/s", "weights read");
-        printf("|------------------------------|--------------|-----------|-------|---------|---"
-               "--------------------|---------------------|\n");
-    }
-    double mean, sd;
-    char test[32];
-    if (a.pp > 0) {
-        if (measure(&be, run_pp, toks, a.pp, a.reps, logits, &mean, &sd, &err))
-            goto fail;
-        snprintf(test, sizeof test, "pp%d", a.pp);
-        print_row(&a, m, &be, &env, test, mean, sd, 0);
-    }
-    if (a.tg > 0) {
-        if (measure(&be, run_tg, toks, a.tg, a.reps, logits, &mean, &sd, &err))
-            goto fail;
-        if (a.depth > 0)
-            snprintf(test, sizeof test, "tg%d@d%d", a.tg, a.depth);
-        else
-            snprintf(test, sizeof test, "tg%d", a.tg);
-        print_row(&a, m, &be, &env, test, mean, sd, 1);
-    }
-    goto done;
-fail:
-    m40_cli_error("%s", err.msg);
-    rc = M40_EXIT_FAIL;
-done:
-    free(toks);
-    free(logits);
-    m40_backend_destroy(&be);
-    m40_model_free(m);
-    return rc;
+    m40_backend *be = m40_engine_backend(e);
+    env.mem = m40_backend_memory_used(be);
+    int rc = m40_backend_copy_bandwidth(be, &env.copy_gbps, &err) || run_tests(&a, e, &env, &err);
+    if (rc)
+        m40_cli_error("%s", err.msg);
+    m40_engine_close(e);
+    return rc ? M40_EXIT_FAIL : M40_EXIT_OK;
 }

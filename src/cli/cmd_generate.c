@@ -42,13 +42,7 @@ static void generate_usage(FILE *out) {
             "  -p, --prompt TEXT       the prompt\n"
             "  --prompt-file FILE      read the prompt from a file\n"
             "  -n, --n-predict N       tokens to generate (default 128; -1: until the context "
-            "is full)\n"
-            "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"
-            "  --gpu N                 CUDA device ordinal\n"
-            "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
-            "  --cache-type f16|f32    KV cache element type (default f16)\n"
-            "  -t, --threads N         CPU threads (default: all)\n"
-            "  --temperature, --temp X 0 = greedy (default 0.8)\n"
+            "is full)\n" M40_CLI_BACKEND_HELP "  --temperature, --temp X 0 = greedy (default 0.8)\n"
             "  --top-k N               (default 40; 0 = off)\n"
             "  --top-p X               (default 0.95; 1 = off)\n"
             "  --min-p X               (default 0.05; 0 = off)\n"
@@ -108,7 +102,9 @@ static int parse_bias(gen_args *a, const char *v) {
  * consumed v), 0 when it is not, -1 on a bad value. */
 static int value_flag(gen_args *a, const char *flag, const char *v) {
     m40_sampler_params *s = &a->gp.sampling;
-    int n;
+    int n, r = m40_cli_backend_flag(&a->eo.backend, flag, v);
+    if (r)
+        return r;
 #define IS(x) (!strcmp(flag, x))
     if (IS("-m") || IS("--model"))
         a->model = v;
@@ -123,17 +119,7 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
             a->gp.max_tokens = -1;
         else if (m40_cli_parse_int(flag, v, &a->gp.max_tokens))
             return -1;
-    } else if (IS("--device"))
-        return m40_cli_parse_device(v, &a->eo.backend.device) ? -1 : 1;
-    else if (IS("--gpu"))
-        return m40_cli_parse_int(flag, v, &a->eo.backend.gpu) ? -1 : 1;
-    else if (IS("-c") || IS("--ctx-size"))
-        return m40_cli_parse_int(flag, v, &a->eo.backend.n_ctx) ? -1 : 1;
-    else if (IS("--cache-type"))
-        return m40_cli_parse_kv_type(v, &a->eo.backend.kv_type) ? -1 : 1;
-    else if (IS("-t") || IS("--threads"))
-        return m40_cli_parse_int(flag, v, &a->eo.backend.n_threads) ? -1 : 1;
-    else if (IS("--temperature") || IS("--temp"))
+    } else if (IS("--temperature") || IS("--temp"))
         return parse_float(flag, v, &s->temperature) ? -1 : 1;
     else if (IS("--top-k"))
         return m40_cli_parse_int(flag, v, &s->top_k) ? -1 : 1;
@@ -274,7 +260,8 @@ static int run(gen_args *a) {
     if (!a->verbose)
         m40_log_set_level(M40_LOG_WARN);
     a->eo.model_path = a->model;
-    a->eo.backend.quiet = !a->verbose;
+    m40_cli_progress progress;
+    m40_cli_progress_attach(&progress, &a->eo.backend);
     char notice[640];
     m40_engine *e;
     if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {
@@ -311,7 +298,7 @@ static int run(gen_args *a) {
         fprintf(stderr,
                 "m40-llm: %s | prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | "
                 "first token %.0f ms | finish: %s | seed %llu\n",
-                m40_engine_backend(e)->device_desc, st.n_prompt,
+                m40_backend_describe(m40_engine_backend(e)), st.n_prompt,
                 st.prefill_ms > 0 ? st.n_prompt * 1e3 / st.prefill_ms : 0.0, st.n_gen,
                 st.decode_ms > 0 ? n_dec * 1e3 / st.decode_ms : 0.0, st.ttft_ms,
                 m40_finish_name(st.finish), (unsigned long long)a->gp.sampling.seed);

@@ -1,6 +1,6 @@
 /* cmd_info.c - `m40-llm info`: what this binary is and what it can use.
  *
- *   m40-llm info [MODEL.gguf] [--device auto|cpu|cuda] [--gpu N] [--ctx-size N]
+ *   m40-llm info [MODEL.gguf] [--device auto|cpu|cuda] [--gpu N] [-c N] [--cache-type T]
  *
  * Prints the build facts, every CUDA device with its compute capability and
  * VRAM, which device would be used and whether cuBLAS is. With
@@ -13,8 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/cuda/cuda_backend.h"
-#include "backend/cuda/gpu.h"
+#include "backend/backend.h"
 #include "buildinfo.h"
 #include "cli/cli.h"
 #include "gguf/gguf.h"
@@ -22,66 +21,38 @@
 #include "quant/ggml_types.h"
 
 static void info_usage(FILE *out) {
-    fprintf(out, "usage: m40-llm info [MODEL.gguf] [--device auto|cpu|cuda] [--gpu N] "
-                 "[--ctx-size N]\n"
+    fprintf(out, "usage: m40-llm info [MODEL.gguf] [options]\n"
                  "  MODEL         also describe this model and the VRAM it needs\n"
-                 "  --ctx-size N  context for the VRAM estimate (default: min(train, 4096))\n"
                  "  --device cuda  fail (exit 1) when no usable CUDA device exists\n"
                  "  --device cpu   skip probing CUDA\n"
-                 "  --gpu N        use CUDA device N instead of choosing automatically\n");
+                 "  --gpu N        use CUDA device N instead of choosing automatically\n"
+                 "  -c, --ctx-size N, --cache-type f16|f32, -b N: the VRAM estimate's context\n"
+                 "                 (default: min(trained, 4096)), KV type and prompt chunk\n");
 }
 
 static double gib(size_t bytes) {
     return (double)bytes / (1024.0 * 1024.0 * 1024.0);
 }
 
-static void print_driver_version(int v) {
-    printf("CUDA driver: %d.%d\n", v / 1000, (v % 1000) / 10);
-}
-
-/* Lists devices; returns the count or -1 (err set). */
-static int print_devices(const m40_cuda_driver *drv, m40_gpu_info *devs, m40_err *err) {
-    int n = m40_cuda_list_devices(drv, devs, M40_GPU_MAX, 1, err);
-    if (n < 0)
-        return -1;
-    printf("CUDA devices: %d\n", n);
-    for (int i = 0; i < n; i++) {
-        const m40_gpu_info *g = &devs[i];
+/* Prints what the probe learnt (as far as it got). */
+static void print_gpus(const m40_gpu_report *r) {
+    if (r->driver_version > 0)
+        printf("CUDA driver: %d.%d\n", r->driver_version / 1000, (r->driver_version % 1000) / 10);
+    if (r->n_gpus < 0)
+        return;
+    printf("CUDA devices: %d\n", r->n_gpus);
+    for (int i = 0; i < r->n_gpus; i++) {
+        const m40_gpu_summary *g = &r->gpus[i];
         printf("  GPU %d: %s, cc %d.%d (sm_%d%d), %d SMs, VRAM %.1f GiB free / %.1f GiB total%s\n",
                g->ordinal, g->name, g->cc_major, g->cc_minor, g->cc_major, g->cc_minor, g->sm_count,
                gib(g->vram_free), gib(g->vram_total),
-               m40_gpu_is_supported(g) ? "" : " (unsupported: needs cc >= 5.2)");
+               g->supported ? "" : " (unsupported: needs cc >= 5.2)");
     }
-    return n;
-}
-
-/* Opens the chosen device as generate would, to prove the kernels load and
- * to report cuBLAS. Returns 0 or -1 with err set. */
-static int print_selected(int gpu_ordinal, m40_err *err) {
-    m40_gpu_options opts = {.gpu = gpu_ordinal, .cublas = M40_CUBLAS_AUTO};
-    if (m40_cublas_policy_from_env(&opts.cublas, err))
-        return -1;
-    m40_gpu gpu;
-    if (m40_gpu_open(&gpu, &opts, err))
-        return -1;
-    printf("selected: GPU %d (%s), kernels loaded\n", gpu.info.ordinal, gpu.info.name);
-    if (m40_cublas_active(&gpu.blas))
-        printf("cuBLAS: loaded (%s, version %d)\n", gpu.blas.libname, gpu.blas.version);
-    else
-        printf("cuBLAS: off (%s)\n", gpu.blas.why_off);
-    m40_gpu_close(&gpu);
-    return 0;
-}
-
-static int probe_cuda(int gpu_ordinal, m40_gpu_info *devs, int *n_devs, m40_err *err) {
-    const m40_cuda_driver *drv = m40_cuda_driver_get(err);
-    if (!drv)
-        return -1;
-    print_driver_version(drv->driver_version);
-    *n_devs = print_devices(drv, devs, err);
-    if (*n_devs < 0)
-        return -1;
-    return print_selected(gpu_ordinal, err);
+    if (r->selected < 0)
+        return;
+    printf("selected: GPU %d (%s), kernels loaded\n", r->gpus[r->selected].ordinal,
+           r->gpus[r->selected].name);
+    printf("cuBLAS: %s (%s)\n", r->cublas_on ? "loaded" : "off", r->cublas);
 }
 
 /* "q4_0 x 224, q6_K x 1, f32 x 65" */
@@ -116,14 +87,18 @@ static void print_tokenizer(const m40_gguf *g) {
            m40_gguf_find_kv(g, "tokenizer.chat_template") >= 0 ? "present" : "absent");
 }
 
-static int print_model(const char *path, int n_ctx, const m40_gpu_info *devs, int n_devs,
+static int print_model(const char *path, const m40_backend_options *bo, const m40_gpu_report *r,
                        m40_err *err) {
     m40_model *m;
     if (m40_model_load(&m, path, err))
         return -1;
     const m40_model_config *c = &m->cfg;
-    if (n_ctx <= 0)
-        n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
+    m40_backend_options opts = *bo;
+    if (opts.n_ctx <= 0)
+        opts.n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
+    if (opts.n_batch <= 0)
+        opts.n_batch = 512;
+    opts.n_slots = 1;
     printf("model: %s\n", path);
     printf("  architecture: %s (%s RoPE%s%s)\n", m40_arch_name(c->arch),
            c->rope_style == M40_ROPE_NEOX ? "NeoX" : "normal",
@@ -137,36 +112,32 @@ static int print_model(const char *path, int n_ctx, const m40_gpu_info *devs, in
            (double)c->rope_freq_base);
     print_type_counts(m->gguf);
     print_tokenizer(m->gguf);
-    m40_backend_options opts = {.n_ctx = n_ctx, .n_slots = 1, .n_batch = 512};
-    m40_cuda_vram v = m40_cuda_vram_plan(m, &opts);
+    m40_backend_memory v = m40_backend_plan_vram(m, &opts);
     size_t need = v.weights + v.kv + v.scratch;
-    printf("  VRAM needed at context %d: %.2f GiB (weights %.2f, KV %.2f FP16, scratch %.2f)\n",
-           n_ctx, gib(need), gib(v.weights), gib(v.kv), gib(v.scratch));
-    for (int i = 0; i < n_devs; i++)
-        printf("    GPU %d %s: %.1f GiB free: %s\n", devs[i].ordinal, devs[i].name,
-               gib(devs[i].vram_free), need <= devs[i].vram_free ? "fits" : "does not fit");
+    printf("  VRAM needed at context %d: %.2f GiB (weights %.2f, KV %.2f %s, scratch %.2f)\n",
+           opts.n_ctx, gib(need), gib(v.weights), gib(v.kv),
+           opts.kv_type == M40_KV_F32 ? "FP32" : "FP16", gib(v.scratch));
+    for (int i = 0; i < r->n_gpus; i++)
+        printf("    GPU %d %s: %.1f GiB free: %s\n", r->gpus[i].ordinal, r->gpus[i].name,
+               gib(r->gpus[i].vram_free), need <= r->gpus[i].vram_free ? "fits" : "does not fit");
     m40_model_free(m);
     return 0;
 }
 
 int m40_cmd_info(int argc, char **argv) {
-    m40_device_kind device = M40_DEVICE_AUTO;
-    int gpu_ordinal = -1, n_ctx = 0;
+    m40_backend_options bo = {.device = M40_DEVICE_AUTO, .gpu = -1};
     const char *model = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             info_usage(stdout);
             return M40_EXIT_OK;
-        } else if (!strcmp(a, "--device") && i + 1 < argc) {
-            if (m40_cli_parse_device(argv[++i], &device))
-                return M40_EXIT_USAGE;
-        } else if (!strcmp(a, "--gpu") && i + 1 < argc) {
-            if (m40_cli_parse_int("--gpu", argv[++i], &gpu_ordinal))
-                return M40_EXIT_USAGE;
-        } else if ((!strcmp(a, "--ctx-size") || !strcmp(a, "-c")) && i + 1 < argc) {
-            if (m40_cli_parse_int("--ctx-size", argv[++i], &n_ctx))
-                return M40_EXIT_USAGE;
+        }
+        int r = i + 1 < argc ? m40_cli_backend_flag(&bo, a, argv[i + 1]) : 0;
+        if (r < 0)
+            return M40_EXIT_USAGE;
+        if (r > 0) {
+            i++;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) {
             model = argv[++i];
         } else if (a[0] != '-' && !model) {
@@ -180,22 +151,23 @@ int m40_cmd_info(int argc, char **argv) {
 
     printf("m40-llm %s (git %s)\n", m40_version, m40_git_hash);
     printf("kernels: %s\n", m40_kernels_targets);
-    m40_gpu_info devs[M40_GPU_MAX];
-    int n_devs = 0, cuda_ok = 1;
+    m40_gpu_report gpus = {.n_gpus = -1, .selected = -1};
+    int cuda_ok = 1;
     m40_err err = {0};
-    if (device == M40_DEVICE_CPU) {
+    if (bo.device == M40_DEVICE_CPU) {
         printf("CUDA: not probed (--device cpu)\n");
-    } else if (probe_cuda(gpu_ordinal, devs, &n_devs, &err) != 0) {
-        printf("CUDA: unusable: %s\n", err.msg);
-        cuda_ok = 0;
-        if (n_devs < 0)
-            n_devs = 0;
+    } else {
+        cuda_ok = m40_backend_probe_gpus(bo.gpu, &gpus, &err) == 0;
+        print_gpus(&gpus);
+        if (!cuda_ok)
+            printf("CUDA: unusable: %s\n", err.msg);
     }
-    if (model && print_model(model, n_ctx, devs, n_devs, &err)) {
-        m40_cli_error("%s", err.msg);
+    m40_err model_err = {0};
+    if (model && print_model(model, &bo, &gpus, &model_err)) {
+        m40_cli_error("%s", model_err.msg);
         return M40_EXIT_FAIL;
     }
-    if (!cuda_ok && device == M40_DEVICE_CUDA) {
+    if (!cuda_ok && bo.device == M40_DEVICE_CUDA) {
         m40_cli_error("CUDA requested but unusable: %s", err.msg);
         return M40_EXIT_FAIL;
     }

@@ -33,12 +33,8 @@ static void serve_usage(FILE *out) {
             "  --host ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
             "  --port N                TCP port (default 8080; 0: any free port)\n"
             "  --parallel N            requests generating at once, one KV slot each (default 1)\n"
-            "  --queue N               requests that may wait; more get 503 (default 64)\n"
-            "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"
-            "  --cache-type f16|f32    KV cache element type (default f16)\n"
-            "  --device auto|cpu|cuda  where to run (default auto)\n"
-            "  --gpu N                 CUDA device ordinal\n"
-            "  -t, --threads N         CPU threads (default: all)\n"
+            "  --queue N               requests that may wait; more get 503 (default "
+            "64)\n" M40_CLI_BACKEND_HELP
             "  --api-key KEY           require Authorization: Bearer KEY (not on /health)\n"
             "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
             "  -v, --verbose           log loading details\n"
@@ -48,6 +44,9 @@ static void serve_usage(FILE *out) {
 /* A flag with a value: 1 consumed, 0 unknown, -1 bad value. */
 static int value_flag(serve_args *a, const char *f, const char *v) {
     m40_backend_options *b = &a->eo.backend;
+    int r = m40_cli_backend_flag(b, f, v);
+    if (r)
+        return r;
 #define IS(x) (!strcmp(f, x))
     if (IS("-m") || IS("--model"))
         a->eo.model_path = v;
@@ -59,16 +58,6 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return m40_cli_parse_int(f, v, &b->n_slots) ? -1 : 1;
     else if (IS("--queue"))
         return m40_cli_parse_int(f, v, &a->so.queue) ? -1 : 1;
-    else if (IS("-c") || IS("--ctx-size"))
-        return m40_cli_parse_int(f, v, &b->n_ctx) ? -1 : 1;
-    else if (IS("--cache-type"))
-        return m40_cli_parse_kv_type(v, &b->kv_type) ? -1 : 1;
-    else if (IS("--device"))
-        return m40_cli_parse_device(v, &b->device) ? -1 : 1;
-    else if (IS("--gpu"))
-        return m40_cli_parse_int(f, v, &b->gpu) ? -1 : 1;
-    else if (IS("-t") || IS("--threads"))
-        return m40_cli_parse_int(f, v, &b->n_threads) ? -1 : 1;
     else if (IS("--api-key"))
         a->so.api_key = v;
     else if (IS("--cors-origin")) {
@@ -132,7 +121,8 @@ static int serve(serve_args *a) {
     a->so.model_name = slash ? slash + 1 : a->eo.model_path;
     if (!a->verbose)
         m40_log_set_level(M40_LOG_WARN);
-    a->eo.backend.quiet = !a->verbose;
+    m40_cli_progress progress;
+    m40_cli_progress_attach(&progress, &a->eo.backend);
 
     /* Block the shutdown signals before any thread starts, so every thread
      * inherits the mask and only sigwait below ever sees them. */
@@ -159,7 +149,7 @@ static int serve(serve_args *a) {
         return M40_EXIT_FAIL;
     }
     fprintf(stderr, "m40-llm: serving %s on http://%s:%d (%s, context %d)\n", a->so.model_name,
-            a->so.host, m40_server_port(srv), m40_engine_backend(e)->device_desc,
+            a->so.host, m40_server_port(srv), m40_backend_describe(m40_engine_backend(e)),
             m40_engine_n_ctx(e));
     int sig = 0;
     sigwait(&sigs, &sig);

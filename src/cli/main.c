@@ -6,7 +6,6 @@
 
 #include "buildinfo.h"
 #include "cli/cli.h"
-#include "util/file.h"
 
 typedef struct command {
     const char *name;
@@ -40,59 +39,6 @@ void m40_cli_error(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-char *m40_cli_read_file(const char *path, size_t *len) {
-    m40_err err = {0};
-    char *buf;
-    if (m40_read_file(path, &buf, len, &err)) {
-        m40_cli_error("%s", err.msg);
-        return NULL;
-    }
-    return buf;
-}
-
-int m40_cli_parse_device(const char *value, m40_device_kind *out) {
-    static const struct {
-        const char *name;
-        m40_device_kind kind;
-    } k_devices[] = {{"auto", M40_DEVICE_AUTO}, {"cpu", M40_DEVICE_CPU}, {"cuda", M40_DEVICE_CUDA}};
-    for (size_t i = 0; i < sizeof k_devices / sizeof k_devices[0]; i++) {
-        if (!strcmp(value, k_devices[i].name)) {
-            *out = k_devices[i].kind;
-            return 0;
-        }
-    }
-    m40_cli_error("--device must be auto, cpu or cuda, not \"%s\"", value);
-    return -1;
-}
-
-int m40_cli_parse_kv_type(const char *value, m40_kv_type *out) {
-    if (!strcmp(value, "f16")) {
-        *out = M40_KV_F16;
-        return 0;
-    }
-    if (!strcmp(value, "f32")) {
-        *out = M40_KV_F32;
-        return 0;
-    }
-    m40_cli_error("--cache-type must be f16 or f32, not \"%s\"", value);
-    return -1;
-}
-
-int m40_cli_parse_int(const char *flag, const char *value, int *out) {
-    char *end = NULL;
-    if (!value || !*value) {
-        m40_cli_error("%s needs a value", flag);
-        return -1;
-    }
-    long v = strtol(value, &end, 10);
-    if (*end != '\0' || v < 0 || v > 1000000000L) {
-        m40_cli_error("%s: \"%s\" is not a non-negative integer", flag, value);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
 }
 
 int main(int argc, char **argv) {

@@ -49,7 +49,7 @@ static void turns_give(turns *t) {
 struct m40_engine {
     m40_model *model;
     m40_tokenizer *tok;
-    m40_backend be;
+    m40_backend *be;
     int32_t n_ctx, n_slots, n_batch;
     float *logits; /* [n_slots][n_vocab]: each slot samples from its own */
     /* Callers generating on different slots from different threads take
@@ -62,7 +62,7 @@ struct m40_engine {
 };
 
 static turns *turns_for(m40_engine *e, int32_t n_tokens) {
-    return e->be.concurrent_decode && n_tokens == 1 ? &e->fwd[1] : &e->fwd[0];
+    return m40_backend_concurrent_decode(e->be) && n_tokens == 1 ? &e->fwd[1] : &e->fwd[0];
 }
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -115,7 +115,7 @@ fail:
 void m40_engine_close(m40_engine *e) {
     if (!e)
         return;
-    m40_backend_destroy(&e->be);
+    m40_backend_destroy(e->be);
     m40_tokenizer_free(e->tok);
     m40_model_free(e->model);
     free(e->logits);
@@ -132,8 +132,8 @@ const m40_model *m40_engine_model(const m40_engine *e) {
 const m40_tokenizer *m40_engine_tokenizer(const m40_engine *e) {
     return e->tok;
 }
-const m40_backend *m40_engine_backend(const m40_engine *e) {
-    return &e->be;
+m40_backend *m40_engine_backend(m40_engine *e) {
+    return e->be;
 }
 int32_t m40_engine_n_slots(const m40_engine *e) {
     return e->n_slots;
@@ -244,7 +244,7 @@ static double now_ms(void) {
 }
 
 static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
-    return e->be.forward_greedy && s->temperature <= 0.0f && s->repeat_penalty == 1.0f &&
+    return m40_backend_has_greedy(e->be) && s->temperature <= 0.0f && s->repeat_penalty == 1.0f &&
            s->presence_penalty == 0.0f && s->frequency_penalty == 0.0f && s->n_bias == 0;
 }
 
@@ -262,8 +262,8 @@ static int forward_turns(m40_engine *e, int32_t slot, const m40_token *ids, int3
         turns *t = turns_for(e, k);
         turns_take(t);
         int rc = last && greedy
-                     ? e->be.forward_greedy(e->be.impl, slot, ids + done, k, pos + done, next, err)
-                     : e->be.forward(e->be.impl, slot, ids + done, k, pos + done, logits, err);
+                     ? m40_backend_forward_greedy(e->be, slot, ids + done, k, pos + done, next, err)
+                     : m40_backend_forward(e->be, slot, ids + done, k, pos + done, logits, err);
         turns_give(t);
         if (rc)
             return -1;
@@ -287,7 +287,7 @@ int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, in
     if (slot < 0 || slot >= e->n_slots)
         return m40_errf(err, "slot %d outside 0..%d", slot, e->n_slots - 1);
     /* no sampler to set up per step when the backend picks the token */
-    if (e->be.forward_greedy)
+    if (m40_backend_has_greedy(e->be))
         return forward_turns(e, slot, ids, n, pos, 1, next, err);
     m40_sampler smp;
     m40_sampler_params sp = m40_sampler_default_params();

@@ -40,7 +40,9 @@ void m40_engine_close(m40_engine *e);
 
 const m40_model *m40_engine_model(const m40_engine *e);
 const m40_tokenizer *m40_engine_tokenizer(const m40_engine *e);
-const m40_backend *m40_engine_backend(const m40_engine *e);
+/* The engine's backend, for what the engine does not wrap: its description,
+ * memory and device measurements (backend.h). */
+m40_backend *m40_engine_backend(m40_engine *e);
 int32_t m40_engine_n_ctx(const m40_engine *e);
 int32_t m40_engine_n_slots(const m40_engine *e);
 

@@ -17,7 +17,8 @@ static void flatten_newlines(char *s) {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 0)))
 #endif
-static int set(m40_err *err, m40_err_kind kind, const char *fmt, va_list ap) {
+static int
+set(m40_err *err, m40_err_kind kind, const char *fmt, va_list ap) {
     if (!err)
         return -1;
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

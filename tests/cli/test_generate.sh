@@ -81,5 +81,24 @@ one_line_with "the context holds 16"
 expect 1 -p x --prompt-file "$tmp/nope.txt"
 one_line_with "cannot read --prompt-file"
 
+expect 2 -p x -b 0
+one_line_with "-b must be at least 1"
+
+# A long load (256 MiB of weights or more) reports its progress on stderr:
+# on a terminal one redrawn bar, otherwise a line at the start, each
+# quarter and the end. A small model's load says nothing (above: one line).
+"$bin" synth --shape mini --type f32 --vocab-size 140000 -o "$tmp/big.gguf" >/dev/null ||
+    bad "synth big"
+"$bin" generate -m "$tmp/big.gguf" --device cpu -p hi -n 1 >/dev/null 2>"$tmp/err" ||
+    bad "generate on the big model: $(cat "$tmp/err")"
+for pct in 0 25 50 75; do
+    grep -qx "m40-llm: loading weights: $pct% of 0.2[67] GiB" "$tmp/err" && ok ||
+        bad "no $pct% progress line: $(cat "$tmp/err")"
+done
+grep -q "^m40-llm: loading weights: 100% of 0.2[67] GiB (.* s)$" "$tmp/err" && ok ||
+    bad "no final progress line: $(cat "$tmp/err")"
+[ "$(grep -c "loading weights" "$tmp/err")" -eq 5 ] && ok || bad "progress lines: $(cat "$tmp/err")"
+rm -f "$tmp/big.gguf"
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "backend/cuda/cuda_backend.h"
 #include "check.h"
 #include "gpu_test.h"
 #include "model/model.h"
@@ -46,26 +45,26 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-static int make_opt(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
-                    int one_stream, m40_err *err) {
+/* `switches`: the backend's measurement switches (backend.h), or NULL. */
+static int make_opt(m40_backend **be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
+                    const char *switches, m40_err *err) {
     char notice[256];
     m40_backend_options o = {.device = kind,
                              .gpu = -1,
                              .n_ctx = 128,
                              .n_slots = 2,
                              .n_batch = 16,
-                             .quiet = 1,
-                             .one_stream = one_stream,
+                             .switches = switches,
                              .kv_type = kv};
     return m40_backend_create(be, m, &o, notice, sizeof notice, err);
 }
 
-static int make_kv(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
+static int make_kv(m40_backend **be, const m40_model *m, m40_device_kind kind, m40_kv_type kv,
                    m40_err *err) {
-    return make_opt(be, m, kind, kv, 0, err);
+    return make_opt(be, m, kind, kv, NULL, err);
 }
 
-static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_err *err) {
+static int make(m40_backend **be, const m40_model *m, m40_device_kind kind, m40_err *err) {
     return make_kv(be, m, kind, M40_KV_F16, err);
 }
 
@@ -76,23 +75,23 @@ static int make(m40_backend *be, const m40_model *m, m40_device_kind kind, m40_e
  * check below is looser. Returns the relative logit difference. */
 static double prefill_vs_tokens_f32(const m40_model *m, const int32_t *toks, int n_prompt,
                                     int n_all) {
-    m40_backend be = {0};
+    m40_backend *be = NULL;
     m40_err err = {0};
     int nv = m->cfg.n_vocab;
     float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
     double pd = 1.0;
     int ok = a && b && !make_kv(&be, m, M40_DEVICE_CUDA, M40_KV_F32, &err) &&
-             !be.forward(be.impl, 0, toks, n_prompt, 0, a, &err);
+             !m40_backend_forward(be, 0, toks, n_prompt, 0, a, &err);
     for (int i = n_prompt; ok && i < n_all; i++)
-        ok = !be.forward(be.impl, 0, &toks[i], 1, i, a, &err);
+        ok = !m40_backend_forward(be, 0, &toks[i], 1, i, a, &err);
     for (int i = 0; ok && i < n_all; i++)
-        ok = !be.forward(be.impl, 1, &toks[i], 1, i, b, &err);
+        ok = !m40_backend_forward(be, 1, &toks[i], 1, i, b, &err);
     if (ok)
         pd = rel_diff(b, a, nv);
     else
         fprintf(stderr, "kv f32: %s\n", err.msg);
     CHECK(ok);
-    m40_backend_destroy(&be);
+    m40_backend_destroy(be);
     free(a), free(b);
     return pd;
 }
@@ -111,7 +110,7 @@ typedef struct thread_job {
 
 static void *forward_on_thread(void *arg) {
     thread_job *j = arg;
-    j->rc = j->be->forward(j->be->impl, 1, j->toks, j->n, 0, j->logits, &j->err);
+    j->rc = m40_backend_forward(j->be, 1, j->toks, j->n, 0, j->logits, &j->err);
     return NULL;
 }
 
@@ -121,28 +120,28 @@ static void *forward_on_thread(void *arg) {
  * decode steps give the same logits, bit for bit, as with nothing beside
  * them, and so does the prompt. */
 static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
-    m40_backend one = {0}, two = {0};
+    m40_backend *one = NULL, *two = NULL;
     m40_err err = {0};
     int nv = m->cfg.n_vocab, n_long = 100;
     float *ref = malloc((size_t)nv * 4), *got = malloc((size_t)nv * 4);
     float *pre_ref = malloc((size_t)nv * 4), *pre_got = malloc((size_t)nv * 4);
     int32_t *long_toks = malloc((size_t)n_long * sizeof *long_toks);
     int ok = ref && got && pre_ref && pre_got && long_toks &&
-             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, 1, &err) &&
-             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, 0, &err);
-    CHECK(ok && !one.concurrent_decode && two.concurrent_decode);
+             !make_opt(&one, m, M40_DEVICE_CUDA, M40_KV_F16, "one-stream", &err) &&
+             !make_opt(&two, m, M40_DEVICE_CUDA, M40_KV_F16, NULL, &err);
+    CHECK(ok && !m40_backend_concurrent_decode(one) && m40_backend_concurrent_decode(two));
     for (int i = 0; ok && i < n_long; i++)
         long_toks[i] = toks[(i * 7) % n_all];
     for (int i = 0; ok && i < n_all; i++)
-        ok = !one.forward(one.impl, 0, &toks[i], 1, i, ref, &err);
-    ok = ok && !one.forward(one.impl, 1, long_toks, n_long, 0, pre_ref, &err);
+        ok = !m40_backend_forward(one, 0, &toks[i], 1, i, ref, &err);
+    ok = ok && !m40_backend_forward(one, 1, long_toks, n_long, 0, pre_ref, &err);
     CHECK(ok);
-    thread_job job = {.be = &two, .toks = long_toks, .n = n_long, .logits = pre_got, .rc = -1};
+    thread_job job = {.be = two, .toks = long_toks, .n = n_long, .logits = pre_got, .rc = -1};
     pthread_t th;
     int started = ok && pthread_create(&th, NULL, forward_on_thread, &job) == 0;
     CHECK(!ok || started);
     for (int i = 0; started && ok && i < n_all; i++)
-        ok = !two.forward(two.impl, 0, &toks[i], 1, i, got, &err);
+        ok = !m40_backend_forward(two, 0, &toks[i], 1, i, got, &err);
     if (started)
         CHECK(pthread_join(th, NULL) == 0 && job.rc == 0);
     if (started && job.rc)
@@ -154,17 +153,16 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
         CHECK(memcmp(ref, got, (size_t)nv * 4) == 0);
         CHECK(memcmp(pre_ref, pre_got, (size_t)nv * 4) == 0);
     }
-    m40_backend_destroy(&one);
-    m40_backend_destroy(&two);
+    m40_backend_destroy(one);
+    m40_backend_destroy(two);
     free(ref), free(got), free(pre_ref), free(pre_got), free(long_toks);
 }
 
-/* The KV cache layout, read back through m40_cuda_debug_read_kv: slot 0
+/* The KV cache layout, read back through m40_backend_read_kv: slot 0
  * (prefill then decode) and slot 1 (token by token) hold the same n_all
  * positions, so every (layer, position) must match between the slots up to
  * FP16 rounding steps, be non-zero, and reads outside the cache must fail. */
 static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
-    m40_cuda *cu = gpu->impl;
     int kv_dim = m->cfg.n_head_kv * m->cfg.head_dim;
     float *k0 = malloc((size_t)kv_dim * 4), *v0 = malloc((size_t)kv_dim * 4);
     float *k1 = malloc((size_t)kv_dim * 4), *v1 = malloc((size_t)kv_dim * 4);
@@ -172,8 +170,8 @@ static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
     double worst = 0.0, mag = 0.0;
     for (int l = 0; l < m->cfg.n_layer; l++) {
         for (int p = 0; p < n_all; p++) {
-            int ok = !m40_cuda_debug_read_kv(cu, 0, l, p, k0, v0, &err) &&
-                     !m40_cuda_debug_read_kv(cu, 1, l, p, k1, v1, &err);
+            int ok = !m40_backend_read_kv(gpu, 0, l, p, k0, v0, &err) &&
+                     !m40_backend_read_kv(gpu, 1, l, p, k1, v1, &err);
             CHECK(ok);
             if (!ok)
                 break;
@@ -189,17 +187,17 @@ static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
     if (worst > 1e-2 * mag)
         fprintf(stderr, "KV slot 0 vs slot 1: max diff %.3g of max %.3g\n", worst, mag);
     CHECK(worst <= 1e-2 * mag);
-    CHECK(m40_cuda_debug_read_kv(cu, 2, 0, 0, k0, v0, &err) != 0);
-    CHECK(m40_cuda_debug_read_kv(cu, 0, m->cfg.n_layer, 0, k0, v0, &err) != 0);
-    CHECK(m40_cuda_debug_read_kv(cu, 0, 0, 128, k0, v0, &err) != 0);
-    CHECK(m40_cuda_debug_read_kv(cu, 0, 0, -1, k0, v0, &err) != 0);
+    CHECK(m40_backend_read_kv(gpu, 2, 0, 0, k0, v0, &err) != 0);
+    CHECK(m40_backend_read_kv(gpu, 0, m->cfg.n_layer, 0, k0, v0, &err) != 0);
+    CHECK(m40_backend_read_kv(gpu, 0, 0, 128, k0, v0, &err) != 0);
+    CHECK(m40_backend_read_kv(gpu, 0, 0, -1, k0, v0, &err) != 0);
     free(k0), free(v0), free(k1), free(v1);
 }
 
 static void test_model(const char *path) {
     m40_err err = {0};
     m40_model *m = NULL;
-    m40_backend cpu = {0}, gpu = {0};
+    m40_backend *cpu = NULL, *gpu = NULL;
     float *lc = NULL, *lg = NULL, *lg2 = NULL;
     if (m40_model_load(&m, path, &err) || make(&cpu, m, M40_DEVICE_CPU, &err) ||
         make(&gpu, m, M40_DEVICE_CUDA, &err)) {
@@ -215,8 +213,8 @@ static void test_model(const char *path) {
         toks[i] = (int32_t)((gpu_test_rand(&seed) + 1.0f) * 0.5f * (float)(nv - 1));
     /* prefill (longer than n_batch: chunked) then decode, on slot 0 */
     double worst = 0.0;
-    int ok = !cpu.forward(cpu.impl, 0, toks, PROMPT_LEN, 0, lc, &err) &&
-             !gpu.forward(gpu.impl, 0, toks, PROMPT_LEN, 0, lg, &err);
+    int ok = !m40_backend_forward(cpu, 0, toks, PROMPT_LEN, 0, lc, &err) &&
+             !m40_backend_forward(gpu, 0, toks, PROMPT_LEN, 0, lg, &err);
     CHECK(ok);
     for (int s = 0; ok && s <= DECODE_STEPS; s++) {
         double d = rel_diff(lg, lc, nv);
@@ -228,14 +226,14 @@ static void test_model(const char *path) {
             break;
         int32_t next = argmax(lc, nv);
         toks[PROMPT_LEN + s] = next;
-        ok = !cpu.forward(cpu.impl, 0, &next, 1, PROMPT_LEN + s, lc, &err) &&
-             !gpu.forward(gpu.impl, 0, &next, 1, PROMPT_LEN + s, lg, &err);
+        ok = !m40_backend_forward(cpu, 0, &next, 1, PROMPT_LEN + s, lc, &err) &&
+             !m40_backend_forward(gpu, 0, &next, 1, PROMPT_LEN + s, lg, &err);
         CHECK(ok);
     }
     /* slot 1 on the GPU: the same tokens one at a time, greedy path at the end */
     int n_all = PROMPT_LEN + DECODE_STEPS;
     for (int i = 0; ok && i < n_all; i++)
-        ok = !gpu.forward(gpu.impl, 1, &toks[i], 1, i, lg2, &err);
+        ok = !m40_backend_forward(gpu, 1, &toks[i], 1, i, lg2, &err);
     CHECK(ok);
     /* lg holds slot 0's logits after the same n_all tokens (prefill + decode) */
     double pd = rel_diff(lg2, lg, nv);
@@ -247,15 +245,15 @@ static void test_model(const char *path) {
         fprintf(stderr, "%s: prefill+decode vs token-by-token (FP32 KV): %.3g\n", path, pd32);
     CHECK(pd32 < 1e-4);
     if (ok)
-        check_kv_layout(&gpu, m, n_all);
+        check_kv_layout(gpu, m, n_all);
     if (ok)
         check_lanes(m, toks, n_all);
     int32_t g = -1, probe = toks[n_all - 1];
-    ok = ok && !gpu.forward_greedy(gpu.impl, 1, &probe, 1, n_all - 1, &g, &err);
+    ok = ok && !m40_backend_forward_greedy(gpu, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));
     if (err.msg[0])
         fprintf(stderr, "%s: %s\n", path, err.msg);
-    thread_job job = {.be = &gpu, .toks = toks, .n = 1, .logits = lg2, .rc = -1};
+    thread_job job = {.be = gpu, .toks = toks, .n = 1, .logits = lg2, .rc = -1};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, forward_on_thread, &job) == 0 && pthread_join(th, NULL) == 0);
     if (job.rc)
@@ -263,11 +261,11 @@ static void test_model(const char *path) {
     CHECK(job.rc == 0);
     printf("%s: %s, max relative logit diff %.3g over %d steps, prefill/decode %.3g "
            "(FP32 KV: %.3g)\n",
-           path, gpu.device_desc, worst, DECODE_STEPS + 1, pd, pd32);
+           path, m40_backend_describe(gpu), worst, DECODE_STEPS + 1, pd, pd32);
 done:
     free(lc), free(lg), free(lg2);
-    m40_backend_destroy(&cpu);
-    m40_backend_destroy(&gpu);
+    m40_backend_destroy(cpu);
+    m40_backend_destroy(gpu);
     m40_model_free(m);
 }
 

@@ -24,8 +24,14 @@ typedef struct m40_cpu_options {
     int32_t n_batch;   /* most tokens one forward call takes (prefill chunk) */
     int32_t n_threads; /* 0: OpenMP's default */
     int32_t kv_f32;    /* FP32 KV cache instead of FP16 (--cache-type f32) */
+    /* weights read into memory so far (bytes), NULL: no reports */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
 } m40_cpu_options;
 
+/* Allocates the KV cache and activations and reads every weight page of
+ * the mapped file once (reporting progress), so the first request does not
+ * pay for the disk. */
 int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options *opts,
                    m40_err *err);
 void m40_cpu_destroy(m40_cpu *cpu);
@@ -39,5 +45,8 @@ int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n
 
 /* Threads the forward uses. */
 int m40_cpu_threads(const m40_cpu *cpu);
+
+/* Bytes of the KV cache and of the activation buffers. */
+void m40_cpu_memory(const m40_cpu *cpu, size_t *kv, size_t *scratch);
 
 #endif /* M40_BACKEND_CPU_CPU_BACKEND_H */

@@ -31,6 +31,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/ops.h"
+#include "gguf/gguf.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 
@@ -40,17 +41,18 @@ struct m40_cpu {
     int32_t kv_dim; /* n_head_kv * head_dim */
     int32_t q_dim;  /* n_head * head_dim */
     int32_t n_threads;
-    void *k_cache;   /* [n_slots][n_layer][n_ctx][kv_dim], FP16 or FP32 (opt.kv_f32) */
-    void *v_cache;   /* same shape */
-    size_t kv_elem;  /* bytes per cache element */
-    float *x;        /* [n_batch][d]    residual stream */
-    float *xb;       /* [n_batch][max(d, q_dim)] normed input / projections */
-    float *q;        /* [n_batch][q_dim] */
-    float *k, *v;    /* [n_batch][kv_dim] */
-    float *att;      /* [n_batch][q_dim] attention output */
-    float *hb, *hb2; /* [n_batch][n_ff]  MLP gate and up */
-    float *scores;   /* [n_threads][n_ctx] attention scratch */
-    float *rowbuf;   /* [n_threads][max_cols] one dequantized weight row */
+    void *k_cache;  /* [n_slots][n_layer][n_ctx][kv_dim], FP16 or FP32 (opt.kv_f32) */
+    void *v_cache;  /* same shape */
+    size_t kv_elem; /* bytes per cache element */
+    size_t kv_bytes, scratch_bytes; /* what the cache and the buffers below take */
+    float *x;                       /* [n_batch][d]    residual stream */
+    float *xb;                      /* [n_batch][max(d, q_dim)] normed input / projections */
+    float *q;                       /* [n_batch][q_dim] */
+    float *k, *v;                   /* [n_batch][kv_dim] */
+    float *att;                     /* [n_batch][q_dim] attention output */
+    float *hb, *hb2;                /* [n_batch][n_ff]  MLP gate and up */
+    float *scores;                  /* [n_threads][n_ctx] attention scratch */
+    float *rowbuf;                  /* [n_threads][max_cols] one dequantized weight row */
     int32_t max_cols;
 };
 
@@ -221,10 +223,46 @@ int m40_cpu_threads(const m40_cpu *cpu) {
     return cpu->n_threads;
 }
 
-static void *alloc_floats(size_t n, int *failed) {
-    void *p = calloc(n ? n : 1, sizeof(float));
+void m40_cpu_memory(const m40_cpu *cpu, size_t *kv, size_t *scratch) {
+    *kv = cpu->kv_bytes;
+    *scratch = cpu->scratch_bytes;
+}
+
+/* Reads one byte of every page of every tensor, so the mapping is in memory
+ * before the first request (which would otherwise wait for the disk
+ * without a word), reporting the bytes read every 64 MiB. */
+static void touch_weights(const m40_cpu *cpu) {
+    const m40_gguf *g = cpu->model->gguf;
+    const uint64_t piece = (uint64_t)64 << 20;
+    uint64_t total = 0, done = 0, reported = 0;
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++)
+        total += m40_gguf_tensor_at(g, i)->n_bytes;
+    if (cpu->opt.progress)
+        cpu->opt.progress(cpu->opt.progress_user, 0, total);
+    volatile unsigned char sink = 0;
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
+        const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
+        const unsigned char *p = t->data;
+        for (uint64_t at = 0; at < t->n_bytes; at += 4096) {
+            sink ^= p[at];
+            uint64_t now = done + (t->n_bytes - at > 4096 ? at + 4096 : t->n_bytes);
+            if (cpu->opt.progress && (now - reported >= piece || now == total)) {
+                cpu->opt.progress(cpu->opt.progress_user, now, total);
+                reported = now;
+            }
+        }
+        done += t->n_bytes;
+    }
+    (void)sink;
+}
+
+/* n floats of activations, counted in scratch_bytes; sets *failed when
+ * out of memory. */
+static float *alloc_floats(m40_cpu *cpu, size_t n, int *failed) {
+    float *p = calloc(n ? n : 1, sizeof(float));
     if (!p)
         *failed = 1;
+    cpu->scratch_bytes += n * sizeof(float);
     return p;
 }
 
@@ -255,21 +293,23 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     cpu->k_cache = calloc(kv_elems, cpu->kv_elem);
     cpu->v_cache = calloc(kv_elems, cpu->kv_elem);
     failed |= !cpu->k_cache || !cpu->v_cache;
-    cpu->x = alloc_floats(B * c->n_embd, &failed);
-    cpu->xb = alloc_floats(B * wide, &failed);
-    cpu->q = alloc_floats(B * cpu->q_dim, &failed);
-    cpu->k = alloc_floats(B * cpu->kv_dim, &failed);
-    cpu->v = alloc_floats(B * cpu->kv_dim, &failed);
-    cpu->att = alloc_floats(B * cpu->q_dim, &failed);
-    cpu->hb = alloc_floats(B * c->n_ff, &failed);
-    cpu->hb2 = alloc_floats(B * c->n_ff, &failed);
-    cpu->scores = alloc_floats((size_t)cpu->n_threads * opts->n_ctx, &failed);
-    cpu->rowbuf = alloc_floats((size_t)cpu->n_threads * cpu->max_cols, &failed);
+    cpu->kv_bytes = 2 * kv_elems * cpu->kv_elem;
+    cpu->x = alloc_floats(cpu, B * c->n_embd, &failed);
+    cpu->xb = alloc_floats(cpu, B * wide, &failed);
+    cpu->q = alloc_floats(cpu, B * cpu->q_dim, &failed);
+    cpu->k = alloc_floats(cpu, B * cpu->kv_dim, &failed);
+    cpu->v = alloc_floats(cpu, B * cpu->kv_dim, &failed);
+    cpu->att = alloc_floats(cpu, B * cpu->q_dim, &failed);
+    cpu->hb = alloc_floats(cpu, B * c->n_ff, &failed);
+    cpu->hb2 = alloc_floats(cpu, B * c->n_ff, &failed);
+    cpu->scores = alloc_floats(cpu, (size_t)cpu->n_threads * opts->n_ctx, &failed);
+    cpu->rowbuf = alloc_floats(cpu, (size_t)cpu->n_threads * cpu->max_cols, &failed);
     if (failed) {
         m40_cpu_destroy(cpu);
         return m40_errf(err, "cpu backend: out of memory for a KV cache of %zu MiB",
-                        2 * kv_elems * cpu->kv_elem >> 20);
+                        cpu->kv_bytes >> 20);
     }
+    touch_weights(cpu);
     *out = cpu;
     return 0;
 }

@@ -4,6 +4,12 @@
  * size); the KV cache (FP16) and activations (FP32) live in VRAM; a forward
  * call makes no host round trip: the tokens go up, and only the logits of
  * the last token (or just the argmax, for greedy decoding) come back.
+ * backend.c is this header's only user outside src/backend/cuda/.
+ *
+ * Files: cuda_backend.c (set-up: VRAM plan, allocation, lanes, graphs,
+ * device queries), weights.c (placing, uploading and repacking the
+ * weights), forward.c (the forward pass), cuda_internal.h (what they
+ * share).
  *
  * Owns: the opened GPU, every device allocation. Touches: the model's
  * weights on the host, read-only, during upload.
@@ -14,13 +20,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend/backend.h"
+#include "backend/cuda/device.h"
 #include "model/model.h"
 #include "util/err.h"
 
 typedef struct m40_cuda m40_cuda;
 
-int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_backend_options *opts,
+typedef struct m40_cuda_options {
+    int32_t gpu;     /* ordinal, -1: automatic */
+    int32_t n_ctx;   /* positions per sequence */
+    int32_t n_slots; /* sequences */
+    int32_t n_batch; /* most tokens per prompt chunk */
+    int32_t kv_f32;  /* FP32 KV cache instead of FP16 */
+    /* measurement switches (m40_cuda_set_switch) */
+    int32_t no_graphs;  /* launch each kernel of a decode step (no CUDA graph) */
+    int32_t one_stream; /* decode steps share the prefill stream (no overlap) */
+    /* weights uploaded so far (bytes), NULL: no reports */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+} m40_cuda_options;
+
+/* Turns on the switch named name[0..len): "no-graphs" or "one-stream".
+ * Any other name is an UNSUPPORTED error naming it. */
+int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err);
+
+int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_options *opts,
                     m40_err *err);
 void m40_cuda_destroy(m40_cuda *cu);
 
@@ -31,7 +55,7 @@ int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, i
 
 /* Nonzero when single-token forwards run on a stream of their own (the
  * decode lane, forward.c), so one may overlap a prompt forward of another
- * slot; zero with the one_stream option. */
+ * slot; zero with the one_stream switch. */
 int m40_cuda_concurrent_decode(const m40_cuda *cu);
 
 /* One line describing the device ("NVIDIA H100 80GB HBM3 (sm_90), cuBLAS on"). */
@@ -43,7 +67,9 @@ typedef struct m40_cuda_vram {
 } m40_cuda_vram;
 /* What m40_cuda_create would allocate for `model` under `opts`, without a
  * GPU (for `info` and the fit check). */
-m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_backend_options *opts);
+m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_cuda_options *opts);
+/* What this backend allocated. */
+m40_cuda_vram m40_cuda_vram_used(const m40_cuda *cu);
 
 /* The device's copy bandwidth (device to device, read + write bytes per
  * second / 1e9), measured on two 256 MiB buffers (bench's yardstick). */
@@ -53,5 +79,18 @@ int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err);
  * FP32 (k and v: kv_dim floats each): a debug view for layout tests. */
 int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t pos, float *k,
                            float *v, m40_err *err);
+
+/* What `info` shows of CUDA: the driver, the devices, and the one a backend
+ * would open (opened and closed again, kernels and cuBLAS loaded). */
+typedef struct m40_cuda_probe {
+    int driver_version; /* 0: no driver */
+    int n_devs;         /* -1: not listed */
+    m40_gpu_info devs[M40_GPU_MAX];
+    int selected;  /* index into devs, -1: none opened */
+    int cublas_on; /* cuBLAS loaded on the selected device */
+    char cublas[384];
+} m40_cuda_probe;
+/* Fills p as far as it gets; -1 with the reason CUDA is unusable. */
+int m40_cuda_probe_devices(int gpu, m40_cuda_probe *p, m40_err *err);
 
 #endif /* M40_BACKEND_CUDA_CUDA_BACKEND_H */

@@ -1,0 +1,341 @@
+/* cuda_backend.c - see cuda_backend.h: the CUDA backend's set-up and
+ * tear-down (the VRAM plan, one allocation each for weights, KV cache and
+ * activations, the lanes and their streams, decode graphs) and the device
+ * queries bench and info use. The weights are placed by weights.c, the
+ * forward pass runs in forward.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_internal.h"
+#include "quant/fp16.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err) {
+    if (len == 9 && !memcmp(name, "no-graphs", 9))
+        o->no_graphs = 1;
+    else if (len == 10 && !memcmp(name, "one-stream", 10))
+        o->one_stream = 1;
+    else
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream)",
+                        (int)len, name);
+    return 0;
+}
+
+/* ---- sizes ----------------------------------------------------------------- */
+
+/* Attention partials of a lane: a decode step's or, on a lane that also
+ * runs prompts, a prefill chunk's, the larger. */
+static size_t attn_scratch_floats(const m40_cuda *cu, const lane *ln) {
+    const m40_model_config *c = &cu->model->cfg;
+    size_t pre = m40_cuda_attn_scratch_floats(ln->batch, c->n_head, c->head_dim, cu->opt.n_ctx,
+                                              M40_ATTN_CHUNK);
+    size_t dec = m40_cuda_attn_scratch_floats(1, c->n_head, c->head_dim, cu->opt.n_ctx,
+                                              M40_ATTN_CHUNK_DECODE);
+    return ln->batch > 1 && pre > dec ? pre : dec;
+}
+
+/* One lane's activations from base + *off (base 0: only measure). */
+static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
+    const m40_model_config *c = &cu->model->cfg;
+    size_t B = (size_t)ln->batch;
+    m40_dptr *slots[] = {&ln->x,      &ln->xb,       &ln->qkv, &ln->att,  &ln->gu, &ln->hb,
+                         &ln->logits, &ln->attn_tmp, &ln->deq, &ln->step, &ln->cs, &ln->argmax};
+    size_t floats[] = {
+        B * c->n_embd,
+        B * cu->wide,
+        B * cu->qkv_dim,
+        B * cu->q_dim,
+        B * 2 * c->n_ff,
+        B * c->n_ff,
+        (size_t)c->n_vocab,
+        attn_scratch_floats(cu, ln),
+        ln->deq_floats,
+        2 * B,           /* ids then pos (int32) */
+        B * c->rope_dim, /* (cos, sin) pairs */
+        1,
+    };
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        if (base)
+            *slots[i] = base + *off;
+        *off += m40_cuda_align256(floats[i] * sizeof(float));
+    }
+    if (base) {
+        ln->ids = ln->step;
+        ln->pos = ln->step + B * sizeof(int32_t);
+    }
+}
+
+/* Every lane's activations; returns the total bytes and fills the
+ * pointers when base != 0. */
+static size_t layout_scratch(m40_cuda *cu, m40_dptr base) {
+    size_t off = 0;
+    for (int i = 0; i < cu->n_lanes; i++)
+        layout_lane(cu, &cu->lanes[i], base, &off);
+    return off;
+}
+
+/* Sets the sizes (weights, KV, lanes, scratch) for cu->model and cu->opt. */
+static void plan_sizes(m40_cuda *cu) {
+    const m40_model *m = cu->model;
+    const m40_model_config *c = &m->cfg;
+    cu->kv_dim = c->n_head_kv * c->head_dim;
+    cu->q_dim = c->n_head * c->head_dim;
+    cu->qkv_dim = cu->q_dim + 2 * cu->kv_dim;
+    cu->wide = c->n_embd > cu->q_dim ? c->n_embd : cu->q_dim;
+    cu->weights_bytes = m40_cuda_layout_weights(cu, 0);
+    cu->kv_elem = cu->opt.kv_f32 ? sizeof(float) : sizeof(uint16_t);
+    cu->kv_bytes =
+        2 * (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx * cu->kv_dim * cu->kv_elem;
+    cu->n_lanes = cu->opt.one_stream ? 1 : 2;
+    cu->lanes[0].batch = cu->opt.n_batch;
+    /* Prefill dequantizes 64 MiB of weight rows at a time. */
+    cu->lanes[0].deq_floats = (size_t)16 << 20;
+    cu->lanes[1].batch = 1;
+    cu->lanes[1].deq_floats = 0;
+    cu->scratch_bytes = layout_scratch(cu, 0);
+}
+
+m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_cuda_options *opts) {
+    m40_cuda cu;
+    memset(&cu, 0, sizeof cu);
+    cu.model = model;
+    cu.opt = *opts;
+    plan_sizes(&cu);
+    m40_cuda_vram v = {cu.weights_bytes, cu.kv_bytes, cu.scratch_bytes};
+    return v;
+}
+
+/* ---- set-up and tear-down ---------------------------------------------------- */
+
+static int alloc_all(m40_cuda *cu, m40_err *err) {
+    size_t need = cu->weights_bytes + cu->kv_bytes + cu->scratch_bytes;
+    size_t free_b = cu->gpu.info.vram_free;
+    double mib = 1024.0 * 1024.0;
+    if (need > free_b)
+        return m40_errf(err,
+                        "model does not fit on %s: needs %.0f MiB (weights %.0f, KV %.0f, "
+                        "scratch %.0f), %.0f MiB free; try a smaller --ctx-size",
+                        cu->gpu.info.name, need / mib, cu->weights_bytes / mib, cu->kv_bytes / mib,
+                        cu->scratch_bytes / mib, free_b / mib);
+    if (m40_gpu_alloc(&cu->gpu, &cu->weights, cu->weights_bytes, err) ||
+        m40_gpu_alloc(&cu->gpu, &cu->k_cache, cu->kv_bytes / 2, err) ||
+        m40_gpu_alloc(&cu->gpu, &cu->v_cache, cu->kv_bytes / 2, err) ||
+        m40_gpu_alloc(&cu->gpu, &cu->scratch, cu->scratch_bytes, err))
+        return -1;
+    m40_cuda_layout_weights(cu, cu->weights);
+    layout_scratch(cu, cu->scratch);
+    return 0;
+}
+
+/* The lanes' launchers and step buffers: the decode lane's on a stream of
+ * its own at the highest priority. */
+static int init_lanes(m40_cuda *cu, m40_err *err) {
+    if (m40_cuda_ops_init(&cu->lanes[0].ops, &cu->gpu, err))
+        return -1;
+    if (cu->n_lanes > 1) {
+        cu->lanes[1].ops = cu->lanes[0].ops;
+        if (m40_gpu_stream_create(&cu->gpu, 1, &cu->lanes[1].ops.stream, err))
+            return -1;
+    }
+    for (int i = 0; i < cu->n_lanes; i++) {
+        lane *ln = &cu->lanes[i];
+        ln->host_step = calloc(2 * (size_t)ln->batch, sizeof *ln->host_step);
+        if (!ln->host_step)
+            return m40_errf(err, "out of memory");
+    }
+    return 0;
+}
+
+/* Decode graphs, on the decode lane, when the driver has them and the
+ * options allow. */
+static int init_graphs(m40_cuda *cu, m40_err *err) {
+    if (cu->opt.no_graphs || !m40_gpu_has_graphs(&cu->gpu))
+        return 0;
+    cu->n_buckets = 1;
+    while ((M40_ATTN_CHUNK_DECODE << (cu->n_buckets - 1)) < cu->opt.n_ctx)
+        cu->n_buckets++;
+    lane *ln = &cu->lanes[cu->n_lanes - 1];
+    ln->graphs = calloc((size_t)cu->opt.n_slots * cu->n_buckets, sizeof *ln->graphs);
+    return ln->graphs ? 0 : m40_errf(err, "out of memory");
+}
+
+/* Waits for everything queued so far, the weight uploads on the legacy
+ * stream included, before the non-blocking decode stream may read them. */
+static int sync_all(m40_cuda *cu, m40_err *err) {
+    const m40_cuda_driver *d = cu->gpu.drv;
+    return m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", err);
+}
+
+int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_options *opts,
+                    m40_err *err) {
+    *out = NULL;
+    const m40_model_config *c = &model->cfg;
+    if (opts->n_ctx <= 0 || opts->n_slots <= 0 || opts->n_batch <= 0)
+        return m40_errf(err, "cuda backend: n_ctx, n_slots and n_batch must be positive");
+    m40_cuda *cu = calloc(1, sizeof *cu);
+    if (!cu)
+        return m40_errf(err, "out of memory");
+    cu->model = model;
+    cu->opt = *opts;
+    plan_sizes(cu);
+    cu->layers = calloc((size_t)c->n_layer, sizeof *cu->layers);
+    cu->placed = calloc(4 + 12 * (size_t)c->n_layer, sizeof *cu->placed);
+    m40_gpu_options go = {.gpu = opts->gpu, .cublas = M40_CUBLAS_AUTO};
+    if (!cu->layers || !cu->placed) {
+        m40_cuda_destroy(cu);
+        return m40_errf(err, "out of memory");
+    }
+    if (m40_cublas_policy_from_env(&go.cublas, err) || m40_gpu_open(&cu->gpu, &go, err) ||
+        init_lanes(cu, err) || m40_cuda_check_model(cu, err) || alloc_all(cu, err) ||
+        m40_cuda_upload_weights(cu, err) || m40_cuda_repack_weights(cu, err) ||
+        init_graphs(cu, err) || sync_all(cu, err)) {
+        m40_cuda_destroy(cu);
+        return -1;
+    }
+    snprintf(cu->desc, sizeof cu->desc, "%s (sm_%d%d), cuBLAS %s", cu->gpu.info.name,
+             cu->gpu.info.cc_major, cu->gpu.info.cc_minor,
+             m40_cublas_active(&cu->gpu.blas) ? "on" : "off");
+    m40_log_info("CUDA %s: weights %.0f MiB, KV %.0f MiB, scratch %.0f MiB", cu->desc,
+                 cu->weights_bytes / 1048576.0, cu->kv_bytes / 1048576.0,
+                 cu->scratch_bytes / 1048576.0);
+    *out = cu;
+    return 0;
+}
+
+void m40_cuda_destroy(m40_cuda *cu) {
+    if (!cu)
+        return;
+    if (cu->gpu.drv) {
+        m40_gpu_make_current(&cu->gpu, NULL);
+        for (int l = 0; l < cu->n_lanes; l++) {
+            for (int i = 0; cu->lanes[l].graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
+                m40_gpu_graph_free(&cu->gpu, cu->lanes[l].graphs[i]);
+        }
+        if (cu->n_lanes > 1) /* the decode lane's own stream (NULL if never made) */
+            m40_gpu_stream_destroy(&cu->gpu, cu->lanes[1].ops.stream);
+        m40_gpu_free(&cu->gpu, cu->weights);
+        m40_gpu_free(&cu->gpu, cu->k_cache);
+        m40_gpu_free(&cu->gpu, cu->v_cache);
+        m40_gpu_free(&cu->gpu, cu->scratch);
+        m40_gpu_close(&cu->gpu);
+    }
+    for (int l = 0; l < 2; l++) {
+        free(cu->lanes[l].graphs);
+        free(cu->lanes[l].host_step);
+    }
+    free(cu->layers);
+    free(cu->placed);
+    free(cu);
+}
+
+/* ---- queries ------------------------------------------------------------------ */
+
+const char *m40_cuda_describe(const m40_cuda *cu) {
+    return cu->desc;
+}
+
+int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t pos, float *k,
+                           float *v, m40_err *err) {
+    const m40_model_config *c = &cu->model->cfg;
+    if (slot < 0 || slot >= cu->opt.n_slots || layer < 0 || layer >= c->n_layer || pos < 0 ||
+        pos >= cu->opt.n_ctx)
+        return m40_errf(err, "debug_read_kv: slot %d layer %d pos %d out of range", slot, layer,
+                        pos);
+    if (m40_gpu_make_current(&cu->gpu, err))
+        return -1;
+    size_t bytes = (size_t)cu->kv_dim * cu->kv_elem, off = (size_t)pos * bytes;
+    unsigned char *h = malloc(2 * bytes);
+    if (!h)
+        return m40_errf(err, "out of memory");
+    int rc = m40_gpu_sync(&cu->gpu, err) ||
+             m40_gpu_download(&cu->gpu, h, m40_cuda_cache_at(cu, cu->k_cache, slot, layer) + off,
+                              bytes, err) ||
+             m40_gpu_download(&cu->gpu, h + bytes,
+                              m40_cuda_cache_at(cu, cu->v_cache, slot, layer) + off, bytes, err);
+    for (int i = 0; rc == 0 && i < cu->kv_dim; i++) {
+        if (cu->opt.kv_f32) {
+            memcpy(&k[i], h + (size_t)i * 4, 4);
+            memcpy(&v[i], h + bytes + (size_t)i * 4, 4);
+        } else {
+            uint16_t hk, hv;
+            memcpy(&hk, h + (size_t)i * 2, 2);
+            memcpy(&hv, h + bytes + (size_t)i * 2, 2);
+            k[i] = m40_fp16_to_fp32(hk);
+            v[i] = m40_fp16_to_fp32(hv);
+        }
+    }
+    free(h);
+    return rc ? -1 : 0;
+}
+
+int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err) {
+    size_t bytes = (size_t)256 << 20;
+    m40_dptr a = 0, b = 0;
+    const m40_cuda_driver *d = cu->gpu.drv;
+    *gb_per_s = 0.0;
+    if (m40_gpu_make_current(&cu->gpu, err) || m40_gpu_alloc(&cu->gpu, &a, bytes, err) ||
+        m40_gpu_alloc(&cu->gpu, &b, bytes, err)) {
+        m40_gpu_free(&cu->gpu, a);
+        return -1;
+    }
+    double best = 0.0;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 6; i++) {
+        double t0 = m40_clock_s();
+        rc = m40_cu_check(d, d->cuMemcpyDtoD(b, a, bytes), "cuMemcpyDtoD", err) ||
+             m40_cu_check(d, d->cuCtxSynchronize(), "cuCtxSynchronize", err);
+        double s = m40_clock_s() - t0;
+        double gbps = s > 0.0 ? 2.0 * (double)bytes / s / 1e9 : 0.0; /* read + write */
+        if (i > 0 && gbps > best)
+            best = gbps; /* the first copy is a warm-up */
+    }
+    m40_gpu_free(&cu->gpu, a);
+    m40_gpu_free(&cu->gpu, b);
+    *gb_per_s = best;
+    return rc ? -1 : 0;
+}
+
+m40_cuda_vram m40_cuda_vram_used(const m40_cuda *cu) {
+    m40_cuda_vram v = {cu->weights_bytes, cu->kv_bytes, cu->scratch_bytes};
+    return v;
+}
+
+int m40_cuda_concurrent_decode(const m40_cuda *cu) {
+    return cu->n_lanes > 1;
+}
+
+/* ---- what info shows ---------------------------------------------------------- */
+
+int m40_cuda_probe_devices(int gpu, m40_cuda_probe *p, m40_err *err) {
+    memset(p, 0, sizeof *p);
+    p->n_devs = -1;
+    p->selected = -1;
+    const m40_cuda_driver *drv = m40_cuda_driver_get(err);
+    if (!drv)
+        return -1;
+    p->driver_version = drv->driver_version;
+    int n = m40_cuda_list_devices(drv, p->devs, M40_GPU_MAX, 1, err);
+    if (n < 0)
+        return -1;
+    p->n_devs = n;
+    /* open it as a backend would: proves the kernels load, tells cuBLAS */
+    m40_gpu_options go = {.gpu = gpu, .cublas = M40_CUBLAS_AUTO};
+    m40_gpu g;
+    if (m40_cublas_policy_from_env(&go.cublas, err) || m40_gpu_open(&g, &go, err))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (p->devs[i].ordinal == g.info.ordinal)
+            p->selected = i;
+    }
+    p->cublas_on = m40_cublas_active(&g.blas);
+    if (p->cublas_on)
+        snprintf(p->cublas, sizeof p->cublas, "%s, version %d", g.blas.libname, g.blas.version);
+    else
+        snprintf(p->cublas, sizeof p->cublas, "%s", g.blas.why_off);
+    m40_gpu_close(&g);
+    return 0;
+}

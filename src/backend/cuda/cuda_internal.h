@@ -1,0 +1,98 @@
+/* cuda_internal.h - what the CUDA backend's files share: its state (the
+ * weights in VRAM, the KV cache, the lanes) and the functions one file
+ * calls in another. Only the .c files of src/backend/cuda/ include it.
+ *
+ *   cuda_backend.c  set-up and tear-down: sizes, allocation, lanes, graphs
+ *   weights.c       where each weight lives in VRAM; upload; repacking
+ *   forward.c       the forward pass over those weights
+ *
+ * Owns: nothing by itself (declarations only).
+ */
+#ifndef M40_BACKEND_CUDA_CUDA_INTERNAL_H
+#define M40_BACKEND_CUDA_CUDA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/ops.h"
+
+typedef m40_dweight dweight;
+
+typedef struct dlayer {
+    dweight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, gate, up, down;
+    /* Fused views (ptr 0 when the parts' types differ): wqkv = Wq|Wk|Wv,
+     * bqkv = bq|bk|bv, wgu = Wgate|Wup, each one matrix of the parts' rows
+     * in a row. A repacked fused view is repacked as a whole, so its parts
+     * must not be used on their own. */
+    dweight wqkv, bqkv, wgu;
+} dlayer;
+
+/* A lane: a stream and the activations the forwards on it use. The prefill
+ * lane (the gpu's own stream, lowest priority) runs chunks of up to n_batch
+ * tokens; the decode lane (a high-priority stream with T = 1 activations and
+ * its own decode graphs) runs single tokens. Two lanes let one slot's decode
+ * step run while another slot's prompt chunk is on the GPU, the decode
+ * step's blocks scheduled first; with opt.one_stream there is one lane for
+ * both. At most one forward runs on a lane at a time (the engine's turns). */
+typedef struct lane {
+    m40_cuda_ops ops; /* the launchers, bound to this lane's stream */
+    int batch;        /* most tokens per forward */
+    /* activations and scratch, T = batch rows each (one allocation) */
+    m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
+    m40_dptr ids, pos;  /* step = ids[batch] then pos[batch], one upload */
+    size_t deq_floats;  /* 0: no prefill products on this lane */
+    int32_t *host_step; /* the host side of step */
+    /* decode graphs, [n_slots][n_buckets]; bucket b sizes attention for
+     * positions up to 32 * 2^b */
+    m40_cu_graph_exec *graphs;
+} lane;
+
+struct m40_cuda {
+    m40_gpu gpu;
+    const m40_model *model;
+    m40_cuda_options opt;
+    char desc[192];
+    int kv_dim, q_dim, qkv_dim, wide;
+    size_t kv_elem;   /* bytes per cache element (opt.kv_f32: 4, else 2) */
+    m40_dptr weights; /* one allocation holding every tensor */
+    size_t weights_bytes;
+    dweight tok_embd, output_norm, output, rope_freqs;
+    dlayer *layers;
+    m40_dptr k_cache, v_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 (FP32: kv_f32) */
+    size_t kv_bytes;
+    m40_dptr scratch; /* every lane's activations */
+    size_t scratch_bytes;
+    lane lanes[2]; /* [0] prefill, [n_lanes - 1] decode */
+    int n_lanes;   /* 1 with opt.one_stream */
+    int n_buckets; /* decode graphs per slot, 0: no graphs */
+    /* the tensors m40_cuda_layout_weights placed, for the upload */
+    struct {
+        const m40_weight *w;
+        dweight *d;
+    } * placed;
+    size_t n_placed;
+};
+
+/* Rounds up to the 256-byte alignment every VRAM region starts at. */
+static inline size_t m40_cuda_align256(size_t n) {
+    return (n + 255) & ~(size_t)255;
+}
+
+/* ---- weights.c ----------------------------------------------------------- */
+
+/* Lays the weights out from base (0: only measure); returns the bytes. */
+size_t m40_cuda_layout_weights(m40_cuda *cu, m40_dptr base);
+/* Refuses a model the kernels cannot run (a weight type, the head size). */
+int m40_cuda_check_model(m40_cuda *cu, m40_err *err);
+/* Copies every placed tensor up, reporting progress (opt.progress). */
+int m40_cuda_upload_weights(m40_cuda *cu, m40_err *err);
+/* Rewrites Q4_0 / Q8_0 matrices into the fast kernels' layout. */
+int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err);
+
+/* ---- forward.c ----------------------------------------------------------- */
+
+/* Layer `layer` of `slot` in a cache (k_cache or v_cache). */
+m40_dptr m40_cuda_cache_at(const m40_cuda *cu, m40_dptr cache, int slot, int layer);
+
+#endif /* M40_BACKEND_CUDA_CUDA_INTERNAL_H */
