@@ -1,4 +1,4 @@
-# Sources of src/quant/ besides ggml_types.c (GGML block formats).
+# Sources of src/quant/ (GGML type table and block formats).
 set(M40_QUANT_SOURCES
   quant/fp16.c
   quant/quant.c
@@ -12,3 +12,5 @@ set(M40_QUANT_SOURCES
 # wins and so the bytes). C11 mode already forbids contraction in GCC, but
 # clang contracts by default wherever -march offers FMA, so say it here.
 set_source_files_properties(${M40_QUANT_SOURCES} PROPERTIES COMPILE_OPTIONS -ffp-contract=off)
+# The type table holds no float arithmetic: it needs no such flag.
+list(APPEND M40_QUANT_SOURCES quant/ggml_types.c)

@@ -1,0 +1,2 @@
+# Sources of src/engine/: the generation loop CLI and server share.
+set(M40_ENGINE_SOURCES engine/engine.c)
