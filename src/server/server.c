@@ -7,7 +7,7 @@
  * libmicrohttpd frees the response; its free callback cancels the job.
  *
  * Owns: the daemon, per-connection state, stream state. Touches: the
- * engine never (only jobs.c's worker does); the engine pointer is handed
+ * engine never (only jobs.c's workers do); the engine pointer is handed
  * to the queue.
  */
 #include <arpa/inet.h>

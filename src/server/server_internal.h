@@ -1,8 +1,9 @@
 /* server_internal.h - what the server's files share: the job queue that
- * feeds the one engine worker, the metrics, and the route helpers.
+ * feeds the engine workers (one thread per KV slot, --parallel), the
+ * metrics, and the route helpers.
  *
  * Owns: nothing by itself (declarations only). Touches: the engine only
- * from jobs.c's worker thread; HTTP only from server.c and routes.c.
+ * from jobs.c's worker threads; HTTP only from server.c and routes.c.
  */
 #ifndef M40_SERVER_INTERNAL_H
 #define M40_SERVER_INTERNAL_H
