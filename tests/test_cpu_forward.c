@@ -7,7 +7,9 @@
  * - 1 thread and 2 threads give the same logits, bit for bit;
  * - slots are independent;
  * - bad input (token ids, positions past the context, a bad slot) is an
- *   error, and the logits are finite.
+ *   error of its kind, and the logits are finite;
+ * - through backend.h the CPU reports itself, its memory, no device
+ *   bandwidth and no KV view, and refuses measurement switches it lacks.
  * Agreement with an independent implementation is test_reference.c's job.
  */
 #include <math.h>
@@ -66,6 +68,34 @@ static void check_kv_f32(const m40_model *m, const int32_t *toks, const float *f
     free(a), free(c);
 }
 
+/* What backend.h says of a CPU backend besides its forward. */
+static void check_door(const m40_model *m, m40_backend *cpu) {
+    m40_err err = {0};
+    CHECK(strcmp(m40_backend_name(cpu), "cpu") == 0);
+    CHECK_CONTAINS(m40_backend_describe(cpu), "CPU, 2 threads");
+    CHECK(!m40_backend_has_greedy(cpu) && !m40_backend_concurrent_decode(cpu));
+    int32_t tok = 1, next;
+    CHECK(m40_backend_forward_greedy(cpu, 0, &tok, 1, 0, &next, &err) == -1);
+    CHECK(err.kind == M40_ERR_UNSUPPORTED);
+    m40_backend_memory mem = m40_backend_memory_used(cpu);
+    size_t kv_dim = (size_t)m->cfg.n_head_kv * m->cfg.head_dim;
+    /* K and V, FP16, 2 slots x n_layer x 32 positions */
+    CHECK(mem.kv == 2 * 2 * (size_t)m->cfg.n_layer * 32 * kv_dim * 2);
+    CHECK(mem.scratch > 0 && mem.weights == 0);
+    double gbps = -1.0;
+    CHECK(m40_backend_copy_bandwidth(cpu, &gbps, &err) == 0 && gbps == 0.0);
+    float k[512], v[512];
+    CHECK(m40_backend_read_kv(cpu, 0, 0, 0, k, v, &err) == -1);
+    CHECK(err.kind == M40_ERR_UNSUPPORTED);
+
+    m40_backend_options o = {
+        .device = M40_DEVICE_CPU, .n_ctx = 32, .n_slots = 1, .n_batch = 8, .switches = "no-graphs"};
+    m40_backend *be = NULL;
+    CHECK(m40_backend_create(&be, m, &o, NULL, 0, &err) == -1 && be == NULL);
+    CHECK_CONTAINS(err.msg, "no switch \"no-graphs\"");
+    CHECK(err.kind == M40_ERR_UNSUPPORTED);
+}
+
 static void check_model(const char *path) {
     m40_model *m = NULL;
     m40_err err = {0};
@@ -112,6 +142,7 @@ static void check_model(const char *path) {
     CHECK(m40_backend_forward(whole, 2, toks, 1, 0, d, &err) == -1);
     CHECK_CONTAINS(err.msg, "slot 2");
     CHECK(err.kind == M40_ERR_INTERNAL);
+    check_door(m, whole);
 done:
     m40_backend_destroy(whole);
     m40_backend_destroy(chunked);
