@@ -102,7 +102,8 @@ int m40_cuda_driver_has_graphs(const m40_cuda_driver *drv);
 /* Opens `libname` (NULL: "libcuda.so.1"), resolves every entry point and
  * calls cuInit(0). On failure the message says why CUDA is unusable (no
  * driver installed, a symbol missing, cuInit's error) and drv is left
- * zeroed. */
+ * zeroed; a library whose cuInit failed is left loaded (driver.c says
+ * why). */
 int m40_cuda_driver_load(m40_cuda_driver *drv, const char *libname, m40_err *err);
 
 /* Closes the library; safe on a zeroed or failed driver. */
