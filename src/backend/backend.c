@@ -16,8 +16,11 @@ struct m40_backend {
     char desc[192];
     void *impl;
     int concurrent_decode;
+    int32_t n_slots, n_ctx, n_vocab; /* what a batch is checked against */
     int (*forward)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                    float *logits, m40_err *err);
+    /* NULL: a batch runs as one forward per slot (forward_runs) */
+    int (*forward_batch)(void *impl, const m40_batch *b, float *logits);
     /* NULL: nothing faster than forward + a host argmax */
     int (*forward_greedy)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                           int32_t *token, m40_err *err);
@@ -49,6 +52,10 @@ static int parse_switches(const char *list, void *opts,
 static int cpu_forward(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                        float *logits, m40_err *err) {
     return m40_cpu_forward(impl, slot, tokens, n, pos0, logits, err);
+}
+
+static int cpu_forward_batch(void *impl, const m40_batch *b, float *logits) {
+    return m40_cpu_forward_batch(impl, b->n, b->token, b->slot, b->pos, b->want, logits);
 }
 
 static m40_backend_memory cpu_memory(const void *impl) {
@@ -84,6 +91,7 @@ static int create_cpu(m40_backend *be, const m40_model *model, const m40_backend
     snprintf(be->desc, sizeof be->desc, "CPU, %d threads", m40_cpu_threads(cpu));
     be->impl = cpu;
     be->forward = cpu_forward;
+    be->forward_batch = cpu_forward_batch;
     be->memory = cpu_memory;
     be->destroy = cpu_destroy;
     return 0;
@@ -225,6 +233,9 @@ int m40_backend_create(m40_backend **out, const m40_model *model, const m40_back
         free(be);
         return -1;
     }
+    be->n_slots = opts->n_slots;
+    be->n_ctx = opts->n_ctx;
+    be->n_vocab = model->cfg.n_vocab;
     *out = be;
     return 0;
 }
@@ -248,6 +259,71 @@ const char *m40_backend_describe(const m40_backend *be) {
 int m40_backend_forward(m40_backend *be, int32_t slot, const int32_t *tokens, int32_t n,
                         int32_t pos0, float *logits, m40_err *err) {
     return be->forward(be->impl, slot, tokens, n, pos0, logits, err);
+}
+
+/* The rules of backend.h's m40_batch, checked before anything runs. */
+static int check_batch(const m40_backend *be, const m40_batch *b, m40_err *err) {
+    if (b->n <= 0)
+        return m40_errf(err, "batch: %d rows", b->n);
+    unsigned char *seen = calloc((size_t)be->n_slots, 1);
+    if (!seen)
+        return m40_errf(err, "out of memory");
+    int rc = 0;
+    for (int32_t i = 0; rc == 0 && i < b->n; i++) {
+        int32_t s = b->slot[i], p = b->pos[i];
+        int same = i > 0 && b->slot[i - 1] == s;
+        if (s < 0 || s >= be->n_slots)
+            rc = m40_errf(err, "batch row %d: slot %d outside 0..%d", i, s, be->n_slots - 1);
+        else if (b->token[i] < 0 || b->token[i] >= be->n_vocab)
+            rc = m40_errk(err, M40_ERR_BAD_INPUT,
+                          "batch row %d: token id %d outside the vocabulary of %d", i, b->token[i],
+                          be->n_vocab);
+        else if (p < 0 || p >= be->n_ctx)
+            rc =
+                m40_errk(err, M40_ERR_TOO_LONG,
+                         "batch row %d: position %d does not fit a context of %d", i, p, be->n_ctx);
+        else if (same ? p != b->pos[i - 1] + 1 : seen[s])
+            rc = m40_errf(err,
+                          "batch row %d: slot %d's rows must be together, at consecutive "
+                          "positions",
+                          i, s);
+        seen[s] = 1;
+    }
+    free(seen);
+    return rc;
+}
+
+/* A batch as one forward call per slot's rows (cut after each wanted row),
+ * the calls that running each sequence alone in the same pieces makes: for
+ * a backend without a batched forward. */
+static int forward_runs(m40_backend *be, const m40_batch *b, float *logits, m40_err *err) {
+    float *spare = NULL; /* a run whose logits nobody wants writes here */
+    int rc = 0;
+    for (int32_t i = 0, j; rc == 0 && i < b->n; i = j + 1) {
+        for (j = i; j + 1 < b->n && b->slot[j + 1] == b->slot[i] && !b->want[j];)
+            j++;
+        float *out = logits;
+        if (b->want[j]) {
+            logits += be->n_vocab;
+        } else {
+            if (!spare && !(spare = malloc((size_t)be->n_vocab * sizeof *spare))) {
+                rc = m40_errf(err, "out of memory");
+                break;
+            }
+            out = spare;
+        }
+        rc = be->forward(be->impl, b->slot[i], b->token + i, j - i + 1, b->pos[i], out, err);
+    }
+    free(spare);
+    return rc ? -1 : 0;
+}
+
+int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, m40_err *err) {
+    if (check_batch(be, b, err))
+        return -1;
+    if (!be->forward_batch)
+        return forward_runs(be, b, logits, err);
+    return be->forward_batch(be->impl, b, logits);
 }
 
 int m40_backend_has_greedy(const m40_backend *be) {

@@ -74,6 +74,27 @@ const char *m40_backend_describe(const m40_backend *be);
 int m40_backend_forward(m40_backend *be, int32_t slot, const int32_t *tokens, int32_t n,
                         int32_t pos0, float *logits, m40_err *err);
 
+/* A batch: tokens of several sequences run by one forward (llama.cpp's
+ * llama_batch). Row i is token[i] at position pos[i] of slot slot[i]. The
+ * rows of one slot are consecutive in the batch and at consecutive
+ * positions, each continuing what the slot holds (positions before a
+ * slot's first row have been run). want[i] != 0 asks for row i's logits.
+ *
+ * Batch invariance: each row's logits, and what it leaves in the KV cache,
+ * are bit for bit what running the same tokens of that slot alone, in the
+ * same pieces, gives: no row's arithmetic depends on the other rows. */
+typedef struct m40_batch {
+    int32_t n;
+    const int32_t *token, *slot, *pos; /* [n] */
+    const uint8_t *want;               /* [n] */
+} m40_batch;
+
+/* Runs the batch; the wanted rows' logits go, in row order, to
+ * logits[n_wanted][n_vocab]. A batch that breaks the rules above (a slot,
+ * position or token out of range, a slot's rows apart or not consecutive)
+ * is refused before anything runs. */
+int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, m40_err *err);
+
 /* Nonzero when the backend can pick the greedy token itself, so that only
  * the argmax crosses back (m40_backend_forward_greedy); otherwise callers
  * take the logits and pick on the host. */

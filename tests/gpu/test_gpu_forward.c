@@ -12,7 +12,9 @@
  * differently; docs/cuda_parity_and_kv_layout.md), and the greedy path
  * (argmax on the GPU) must pick the CPU's tokens; decode steps on their
  * own stream, beside another thread's prompt, must equal the one-stream
- * results bit for bit (check_lanes). Run with
+ * results bit for bit (check_lanes); and a batch of two sequences' prompt
+ * chunks and decode tokens must give each row what running its sequence
+ * alone, in the same pieces, gives, bit for bit (check_batch). Run with
  * M40LLM_ENABLE_CUBLAS=0 and =1 to cover both prefill GEMMs.
  */
 #include <math.h>
@@ -158,6 +160,59 @@ static void check_lanes(const m40_model *m, const int32_t *toks, int n_all) {
     free(ref), free(got), free(pre_ref), free(pre_got), free(long_toks);
 }
 
+/* Batch invariance on CUDA (backend.h's m40_batch): slot 0's prompt in two
+ * pieces and slot 1's prompt, then one decode token each, run as three
+ * batches mixing the slots, against each slot's pieces run alone. */
+static void check_batch(const m40_model *m, const int32_t *toks) {
+    m40_backend *alone = NULL, *batched = NULL;
+    m40_err err = {0};
+    int nv = m->cfg.n_vocab;
+    float *ref = malloc((size_t)5 * nv * 4), *got = malloc((size_t)2 * nv * 4);
+    int ok = ref && got && !make(&alone, m, M40_DEVICE_CUDA, &err) &&
+             !make(&batched, m, M40_DEVICE_CUDA, &err);
+    /* alone: slot 0 = toks[0..10), toks[10..19), toks[19]; slot 1 = toks[0..5), toks[5] */
+    float *r[5];
+    for (int i = 0; i < 5; i++)
+        r[i] = ref ? ref + (size_t)i * nv : NULL;
+    ok = ok && !m40_backend_forward(alone, 0, toks, 10, 0, r[0], &err) &&
+         !m40_backend_forward(alone, 0, toks + 10, 9, 10, r[1], &err) &&
+         !m40_backend_forward(alone, 0, toks + 19, 1, 19, r[2], &err) &&
+         !m40_backend_forward(alone, 1, toks, 5, 0, r[3], &err) &&
+         !m40_backend_forward(alone, 1, toks + 5, 1, 5, r[4], &err);
+    /* batched: [s0 0..10) ; [s1 0..5), s0 10..19) ; [s0 19, s1 5] */
+    int32_t tk[16], sl[16], ps[16];
+    uint8_t wt[16];
+    int n = 0;
+#define ROW(s, p, w) (tk[n] = toks[p], sl[n] = (s), ps[n] = (p), wt[n] = (w), n++)
+    for (int p = 0; p < 10; p++)
+        ROW(0, p, p == 9);
+    m40_batch b1 = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
+    ok = ok && !m40_backend_forward_batch(batched, &b1, got, &err);
+    CHECK(ok && memcmp(got, r[0], (size_t)nv * 4) == 0);
+    n = 0;
+    for (int p = 0; p < 5; p++)
+        ROW(1, p, p == 4);
+    for (int p = 10; p < 19; p++)
+        ROW(0, p, p == 18);
+    m40_batch b2 = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
+    ok = ok && !m40_backend_forward_batch(batched, &b2, got, &err);
+    CHECK(ok && memcmp(got, r[3], (size_t)nv * 4) == 0 &&
+          memcmp(got + nv, r[1], (size_t)nv * 4) == 0);
+    n = 0;
+    ROW(0, 19, 1);
+    ROW(1, 5, 1);
+#undef ROW
+    m40_batch b3 = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
+    ok = ok && !m40_backend_forward_batch(batched, &b3, got, &err);
+    CHECK(ok && memcmp(got, r[2], (size_t)nv * 4) == 0 &&
+          memcmp(got + nv, r[4], (size_t)nv * 4) == 0);
+    if (!ok)
+        fprintf(stderr, "batch: %s\n", err.msg);
+    m40_backend_destroy(alone);
+    m40_backend_destroy(batched);
+    free(ref), free(got);
+}
+
 /* The KV cache layout, read back through m40_backend_read_kv: slot 0
  * (prefill then decode) and slot 1 (token by token) hold the same n_all
  * positions, so every (layer, position) must match between the slots up to
@@ -248,6 +303,8 @@ static void test_model(const char *path) {
         check_kv_layout(gpu, m, n_all);
     if (ok)
         check_lanes(m, toks, n_all);
+    if (ok)
+        check_batch(m, toks);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !m40_backend_forward_greedy(gpu, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

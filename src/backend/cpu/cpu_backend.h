@@ -43,6 +43,14 @@ void m40_cpu_destroy(m40_cpu *cpu);
 int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                     float *logits, m40_err *err);
 
+/* One forward over n tokens of several sequences: token i at position
+ * pos[i] of slot slots[i]; the logits of the tokens with want[i] set go, in
+ * token order, to logits[][n_vocab]. The caller (backend.c) has checked
+ * the batch (backend.h's rules); n may exceed n_batch. Each token's result
+ * is what m40_cpu_forward gives it: every token's arithmetic is its own. */
+int m40_cpu_forward_batch(m40_cpu *cpu, int32_t n, const int32_t *tokens, const int32_t *slots,
+                          const int32_t *pos, const uint8_t *want, float *logits);
+
 /* Threads the forward uses. */
 int m40_cpu_threads(const m40_cpu *cpu);
 

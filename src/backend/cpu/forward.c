@@ -15,12 +15,13 @@
  *   logits = rmsnorm(x[T-1]) * output_norm  Wout
  *
  * d = n_embd, hd = head_dim, T = tokens in this call (<= n_batch; longer
- * calls are cut into chunks). Weights stay in their GGUF type: a matrix
- * product dequantizes one weight row at a time into FP32 and dots it with
- * every token's input, so no FP32 copy of the model ever exists. Math is
- * FP32 (double for the long sums in rmsnorm/softmax); the KV cache is FP16.
- * Each output element is computed by exactly one thread in a fixed order,
- * so results do not depend on the thread count.
+ * calls are cut into chunks). The T tokens may belong to several sequences
+ * (a batch): token t has its own slot and position, and everything but the
+ * K/V store and the attention is the same for all of them. Weights stay in their GGUF type: a
+ * matrix product dequantizes one weight row at a time into FP32 and dots it with every token's
+ * input, so no FP32 copy of the model ever exists. Math is FP32 (double for the long sums in
+ * rmsnorm/softmax); the KV cache is FP16. Each output element is computed by exactly one thread in
+ * a fixed order, so results do not depend on the thread count.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -54,6 +55,8 @@ struct m40_cpu {
     float *scores;                  /* [n_threads][n_ctx] attention scratch */
     float *rowbuf;                  /* [n_threads][max_cols] one dequantized weight row */
     int32_t max_cols;
+    int32_t *row_slot, *row_pos; /* [n_batch] each token's slot and position */
+    uint8_t *want;               /* [n_batch] whose logits a single-slot forward wants */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -110,8 +113,8 @@ static void *kv_at(const m40_cpu *cpu, void *cache, int32_t slot, int32_t layer,
 
 /* ---- one layer ---------------------------------------------------------- */
 
-static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int32_t slot,
-                            int32_t T, int32_t pos0) {
+/* The T tokens' slots and positions are cpu->row_slot and row_pos. */
+static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int32_t T) {
     const m40_model_config *c = &cpu->model->cfg;
     const int32_t d = c->n_embd, hd = c->head_dim;
     const float *freq_factors = cpu->model->rope_freqs.data;
@@ -126,12 +129,13 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
     for (int32_t t = 0; t < T; t++) {
         float *qt = cpu->q + (size_t)t * cpu->q_dim, *kt = cpu->k + (size_t)t * cpu->kv_dim;
         float *vt = cpu->v + (size_t)t * cpu->kv_dim;
-        m40_op_rope(qt, c->n_head, hd, c->rope_dim, pos0 + t, c->rope_freq_base, c->rope_freq_scale,
+        int32_t slot = cpu->row_slot[t], pos = cpu->row_pos[t];
+        m40_op_rope(qt, c->n_head, hd, c->rope_dim, pos, c->rope_freq_base, c->rope_freq_scale,
                     freq_factors, c->rope_style);
-        m40_op_rope(kt, c->n_head_kv, hd, c->rope_dim, pos0 + t, c->rope_freq_base,
-                    c->rope_freq_scale, freq_factors, c->rope_style);
-        void *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos0 + t);
-        void *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos0 + t);
+        m40_op_rope(kt, c->n_head_kv, hd, c->rope_dim, pos, c->rope_freq_base, c->rope_freq_scale,
+                    freq_factors, c->rope_style);
+        void *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos);
+        void *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos);
         if (cpu->opt.kv_f32) {
             memcpy(kc, kt, (size_t)cpu->kv_dim * sizeof(float));
             memcpy(vc, vt, (size_t)cpu->kv_dim * sizeof(float));
@@ -143,14 +147,17 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
         }
     }
 
-    /* Token t sees positions 0 .. pos0 + t (causal). */
+    /* Token t sees positions 0 .. pos[t] of its own slot (causal); the
+     * cache holds them all by now, this chunk's included. */
 #pragma omp parallel for schedule(dynamic) num_threads(cpu->n_threads)
     for (int32_t t = 0; t < T; t++) {
         float *scores = cpu->scores + (size_t)thread_id() * cpu->opt.n_ctx;
+        int32_t slot = cpu->row_slot[t];
         m40_op_attention_kv(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
                             kv_at(cpu, cpu->k_cache, slot, layer, 0),
-                            kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32, pos0 + t + 1,
-                            (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd, scores);
+                            kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32,
+                            cpu->row_pos[t] + 1, (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd,
+                            scores);
     }
 
     matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
@@ -172,8 +179,11 @@ static void mlp_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
 
 /* ---- the forward call --------------------------------------------------- */
 
-static void forward_chunk(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t T,
-                          int32_t pos0, float *logits) {
+/* Runs tokens[0..T) at cpu->row_slot / row_pos and writes the logits of
+ * the tokens with want[t] set (want NULL: none), in token order, to
+ * logits[][n_vocab]. */
+static void forward_chunk(m40_cpu *cpu, const int32_t *tokens, int32_t T, const uint8_t *want,
+                          float *logits) {
     const m40_model *m = cpu->model;
     const int32_t d = m->cfg.n_embd;
 
@@ -182,15 +192,19 @@ static void forward_chunk(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int
                            cpu->x + (size_t)t * d, d, NULL);
 
     for (int32_t l = 0; l < m->cfg.n_layer; l++) {
-        attention_block(cpu, &m->layers[l], l, slot, T, pos0);
+        attention_block(cpu, &m->layers[l], l, T);
         mlp_block(cpu, &m->layers[l], T);
     }
 
-    if (!logits)
-        return;
-    float *last = cpu->xb; /* only the last token's logits are needed */
-    m40_op_rmsnorm(last, cpu->x + (size_t)(T - 1) * d, m->output_norm.data, d, m->cfg.rms_eps);
-    matmul(cpu, logits, &m->output, NULL, last, 1);
+    /* only the wanted tokens' logits: their normed rows side by side in xb */
+    int32_t n_want = 0;
+    for (int32_t t = 0; want && t < T; t++) {
+        if (want[t])
+            m40_op_rmsnorm(cpu->xb + (size_t)n_want++ * d, cpu->x + (size_t)t * d,
+                           m->output_norm.data, d, m->cfg.rms_eps);
+    }
+    if (n_want)
+        matmul(cpu, logits, &m->output, NULL, cpu->xb, n_want);
 }
 
 int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
@@ -210,8 +224,27 @@ int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n
     }
     for (int32_t done = 0; done < n;) {
         int32_t T = n - done < cpu->opt.n_batch ? n - done : cpu->opt.n_batch;
-        int last = done + T == n;
-        forward_chunk(cpu, slot, tokens + done, T, pos0 + done, last ? logits : NULL);
+        for (int32_t t = 0; t < T; t++) {
+            cpu->row_slot[t] = slot;
+            cpu->row_pos[t] = pos0 + done + t;
+            cpu->want[t] = done + t == n - 1; /* the last token's logits */
+        }
+        forward_chunk(cpu, tokens + done, T, cpu->want, logits);
+        done += T;
+    }
+    return 0;
+}
+
+int m40_cpu_forward_batch(m40_cpu *cpu, int32_t n, const int32_t *tokens, const int32_t *slots,
+                          const int32_t *pos, const uint8_t *want, float *logits) {
+    size_t n_vocab = (size_t)cpu->model->cfg.n_vocab;
+    for (int32_t done = 0; done < n;) {
+        int32_t T = n - done < cpu->opt.n_batch ? n - done : cpu->opt.n_batch;
+        memcpy(cpu->row_slot, slots + done, (size_t)T * sizeof *slots);
+        memcpy(cpu->row_pos, pos + done, (size_t)T * sizeof *pos);
+        forward_chunk(cpu, tokens + done, T, want + done, logits);
+        for (int32_t t = 0; t < T; t++)
+            logits += want[done + t] ? n_vocab : 0;
         done += T;
     }
     return 0;
@@ -304,6 +337,10 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     cpu->hb2 = alloc_floats(cpu, B * c->n_ff, &failed);
     cpu->scores = alloc_floats(cpu, (size_t)cpu->n_threads * opts->n_ctx, &failed);
     cpu->rowbuf = alloc_floats(cpu, (size_t)cpu->n_threads * cpu->max_cols, &failed);
+    cpu->row_slot = calloc(B, sizeof *cpu->row_slot);
+    cpu->row_pos = calloc(B, sizeof *cpu->row_pos);
+    cpu->want = calloc(B, sizeof *cpu->want);
+    failed |= !cpu->row_slot || !cpu->row_pos || !cpu->want;
     if (failed) {
         m40_cpu_destroy(cpu);
         return m40_errf(err, "cpu backend: out of memory for a KV cache of %zu MiB",
@@ -329,5 +366,8 @@ void m40_cpu_destroy(m40_cpu *cpu) {
     free(cpu->hb2);
     free(cpu->scores);
     free(cpu->rowbuf);
+    free(cpu->row_slot);
+    free(cpu->row_pos);
+    free(cpu->want);
     free(cpu);
 }
