@@ -95,7 +95,7 @@ static int run_batched(m40_backend *be, seq *s, int32_t nv, float *out, m40_err 
         if (n == 0)
             return 0;
         m40_batch b = {.n = n, .token = token, .slot = slot, .pos = pos, .want = want};
-        if (m40_backend_forward_batch(be, &b, out, err))
+        if (m40_backend_forward_batch(be, &b, out, NULL, err))
             return -1;
         /* each wanted row's logits: the row after its position's prompt */
         float *l = out;
@@ -117,26 +117,29 @@ static void check_refusals(m40_backend *be) {
     m40_err err = {0};
     m40_batch b = {.n = 2, .token = token, .slot = slot, .pos = pos, .want = want};
     slot[1] = N_SEQ;
-    CHECK(m40_backend_forward_batch(be, &b, logits, &err) == -1 && err.kind == M40_ERR_INTERNAL);
+    CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1 &&
+          err.kind == M40_ERR_INTERNAL);
     CHECK_CONTAINS(err.msg, "slot 3 outside");
     slot[1] = 0;
     pos[1] = 2;
-    CHECK(m40_backend_forward_batch(be, &b, logits, &err) == -1);
+    CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1);
     CHECK_CONTAINS(err.msg, "consecutive positions");
     pos[1] = 32;
-    CHECK(m40_backend_forward_batch(be, &b, logits, &err) == -1 && err.kind == M40_ERR_TOO_LONG);
+    CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1 &&
+          err.kind == M40_ERR_TOO_LONG);
     pos[1] = 1;
     token[0] = -1;
-    CHECK(m40_backend_forward_batch(be, &b, logits, &err) == -1 && err.kind == M40_ERR_BAD_INPUT);
+    CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1 &&
+          err.kind == M40_ERR_BAD_INPUT);
     token[0] = 1;
     /* slot 0, slot 1, slot 0 again: a slot's rows must be together */
     int32_t t3[3] = {1, 2, 3}, s3[3] = {0, 1, 0}, p3[3] = {0, 0, 1};
     uint8_t w3[3] = {0, 0, 1};
     m40_batch apart = {.n = 3, .token = t3, .slot = s3, .pos = p3, .want = w3};
-    CHECK(m40_backend_forward_batch(be, &apart, logits, &err) == -1);
+    CHECK(m40_backend_forward_batch(be, &apart, logits, NULL, &err) == -1);
     CHECK_CONTAINS(err.msg, "slot 0's rows must be together");
     b.n = 0;
-    CHECK(m40_backend_forward_batch(be, &b, logits, &err) == -1);
+    CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1);
 }
 
 static void check_model(const char *path) {

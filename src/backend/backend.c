@@ -287,6 +287,10 @@ static int check_batch(const m40_backend *be, const m40_batch *b, m40_err *err) 
                           "batch row %d: slot %d's rows must be together, at consecutive "
                           "positions",
                           i, s);
+        else if (b->want[i] > M40_WANT_ARGMAX ||
+                 (b->want[i] == M40_WANT_ARGMAX && !be->forward_greedy))
+            rc = m40_errk(err, M40_ERR_UNSUPPORTED, "batch row %d: the %s backend cannot give %s",
+                          i, be->name, b->want[i] == M40_WANT_ARGMAX ? "an argmax" : "that");
         seen[s] = 1;
     }
     free(seen);
@@ -296,14 +300,20 @@ static int check_batch(const m40_backend *be, const m40_batch *b, m40_err *err) 
 /* A batch as one forward call per slot's rows (cut after each wanted row),
  * the calls that running each sequence alone in the same pieces makes: for
  * a backend without a batched forward. */
-static int forward_runs(m40_backend *be, const m40_batch *b, float *logits, m40_err *err) {
+static int forward_runs(m40_backend *be, const m40_batch *b, float *logits, int32_t *argmax,
+                        m40_err *err) {
     float *spare = NULL; /* a run whose logits nobody wants writes here */
     int rc = 0;
     for (int32_t i = 0, j; rc == 0 && i < b->n; i = j + 1) {
         for (j = i; j + 1 < b->n && b->slot[j + 1] == b->slot[i] && !b->want[j];)
             j++;
+        int32_t slot = b->slot[i], n = j - i + 1, pos = b->pos[i];
+        if (b->want[j] == M40_WANT_ARGMAX) {
+            rc = be->forward_greedy(be->impl, slot, b->token + i, n, pos, argmax++, err);
+            continue;
+        }
         float *out = logits;
-        if (b->want[j]) {
+        if (b->want[j] == M40_WANT_LOGITS) {
             logits += be->n_vocab;
         } else {
             if (!spare && !(spare = malloc((size_t)be->n_vocab * sizeof *spare))) {
@@ -312,18 +322,19 @@ static int forward_runs(m40_backend *be, const m40_batch *b, float *logits, m40_
             }
             out = spare;
         }
-        rc = be->forward(be->impl, b->slot[i], b->token + i, j - i + 1, b->pos[i], out, err);
+        rc = be->forward(be->impl, slot, b->token + i, n, pos, out, err);
     }
     free(spare);
     return rc ? -1 : 0;
 }
 
-int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, m40_err *err) {
+int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, int32_t *argmax,
+                              m40_err *err) {
     if (check_batch(be, b, err))
         return -1;
     if (!be->forward_batch)
-        return forward_runs(be, b, logits, err);
-    return be->forward_batch(be->impl, b, logits);
+        return forward_runs(be, b, logits, argmax, err);
+    return be->forward_batch(be->impl, b, logits); /* no has_greedy: no argmax rows */
 }
 
 int m40_backend_has_greedy(const m40_backend *be) {

@@ -78,22 +78,26 @@ int m40_backend_forward(m40_backend *be, int32_t slot, const int32_t *tokens, in
  * llama_batch). Row i is token[i] at position pos[i] of slot slot[i]. The
  * rows of one slot are consecutive in the batch and at consecutive
  * positions, each continuing what the slot holds (positions before a
- * slot's first row have been run). want[i] != 0 asks for row i's logits.
+ * slot's first row have been run). want[i] says what row i gives back:
+ * nothing, its logits, or (a backend with has_greedy) only their argmax.
  *
  * Batch invariance: each row's logits, and what it leaves in the KV cache,
  * are bit for bit what running the same tokens of that slot alone, in the
  * same pieces, gives: no row's arithmetic depends on the other rows. */
+enum { M40_WANT_NONE = 0, M40_WANT_LOGITS = 1, M40_WANT_ARGMAX = 2 };
 typedef struct m40_batch {
     int32_t n;
     const int32_t *token, *slot, *pos; /* [n] */
-    const uint8_t *want;               /* [n] */
+    const uint8_t *want;               /* [n] M40_WANT_* */
 } m40_batch;
 
-/* Runs the batch; the wanted rows' logits go, in row order, to
- * logits[n_wanted][n_vocab]. A batch that breaks the rules above (a slot,
- * position or token out of range, a slot's rows apart or not consecutive)
- * is refused before anything runs. */
-int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, m40_err *err);
+/* Runs the batch: the logits of the WANT_LOGITS rows go, in row order, to
+ * logits[][n_vocab], the argmax of the WANT_ARGMAX rows to argmax[]. A
+ * batch that breaks the rules above (a slot, position or token out of
+ * range, a slot's rows apart or not consecutive, an argmax asked of a
+ * backend without has_greedy) is refused before anything runs. */
+int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, int32_t *argmax,
+                              m40_err *err);
 
 /* Nonzero when the backend can pick the greedy token itself, so that only
  * the argmax crosses back (m40_backend_forward_greedy); otherwise callers

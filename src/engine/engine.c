@@ -8,43 +8,9 @@
 #include <cjson/cJSON.h>
 
 #include "chat/chat.h"
+#include "engine/sched.h"
 #include "gguf/gguf.h"
 #include "util/clock.h"
-
-/* Turns on the backend, first come first served (a ticket lock: a plain
- * mutex lets the thread that just released it win again and starve the
- * others). */
-typedef struct turns {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned long next, serving;
-} turns;
-
-static void turns_init(turns *t) {
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
-    t->next = t->serving = 0;
-}
-
-static void turns_destroy(turns *t) {
-    pthread_cond_destroy(&t->cv);
-    pthread_mutex_destroy(&t->mu);
-}
-
-static void turns_take(turns *t) {
-    pthread_mutex_lock(&t->mu);
-    unsigned long mine = t->next++;
-    while (t->serving != mine)
-        pthread_cond_wait(&t->cv, &t->mu);
-    pthread_mutex_unlock(&t->mu);
-}
-
-static void turns_give(turns *t) {
-    pthread_mutex_lock(&t->mu);
-    t->serving++;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-}
 
 struct m40_engine {
     m40_model *model;
@@ -52,18 +18,11 @@ struct m40_engine {
     m40_backend *be;
     int32_t n_ctx, n_slots, n_batch;
     float *logits; /* [n_slots][n_vocab]: each slot samples from its own */
-    /* Callers generating on different slots from different threads take
-     * turns on the backend: one forward at a time, or, when the backend
-     * runs single-token forwards beside longer ones (concurrent_decode),
-     * one of each kind at a time: fwd[0] for prompt chunks, fwd[1] for
-     * decode steps. */
-    turns fwd[2];
-    int fwd_init;
+    /* Callers generating on different slots from different threads share
+     * forward passes: each step runs every waiting decode token (and a
+     * prompt chunk) at once (sched.h). */
+    m40_sched *sched;
 };
-
-static turns *turns_for(m40_engine *e, int32_t n_tokens) {
-    return m40_backend_concurrent_decode(e->be) && n_tokens == 1 ? &e->fwd[1] : &e->fwd[0];
-}
 
 /* ---- set-up ------------------------------------------------------------- */
 
@@ -95,15 +54,13 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
     e->n_ctx = bo.n_ctx;
     e->n_slots = bo.n_slots;
     e->n_batch = bo.n_batch;
-    turns_init(&e->fwd[0]);
-    turns_init(&e->fwd[1]);
-    e->fwd_init = 1;
     e->logits = malloc((size_t)bo.n_slots * (size_t)e->model->cfg.n_vocab * sizeof *e->logits);
     if (!e->logits) {
         m40_errf(err, "out of memory");
         goto fail;
     }
-    if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err))
+    if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err) ||
+        m40_sched_create(&e->sched, e->be, bo.n_slots, bo.n_batch, e->model->cfg.n_vocab, err))
         goto fail;
     *out = e;
     return 0;
@@ -115,14 +72,11 @@ fail:
 void m40_engine_close(m40_engine *e) {
     if (!e)
         return;
+    m40_sched_destroy(e->sched);
     m40_backend_destroy(e->be);
     m40_tokenizer_free(e->tok);
     m40_model_free(e->model);
     free(e->logits);
-    if (e->fwd_init) {
-        turns_destroy(&e->fwd[0]);
-        turns_destroy(&e->fwd[1]);
-    }
     free(e);
 }
 
@@ -137,6 +91,10 @@ m40_backend *m40_engine_backend(m40_engine *e) {
 }
 int32_t m40_engine_n_slots(const m40_engine *e) {
     return e->n_slots;
+}
+
+m40_step_stats m40_engine_step_stats(m40_engine *e) {
+    return m40_sched_stats_get(e->sched);
 }
 
 int32_t m40_engine_n_ctx(const m40_engine *e) {
@@ -248,56 +206,43 @@ static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
            s->presence_penalty == 0.0f && s->frequency_penalty == 0.0f && s->n_bias == 0;
 }
 
-/* Feeds ids[0..n) of `slot` at pos.. to the backend, n_batch tokens per
- * turn, so other slots' decode steps run between a long prompt's chunks
- * instead of waiting for all of it (or beside them, when the backend allows
- * concurrent_decode). The last chunk leaves its logits in the slot's row
- * or, when `greedy` (the backend's forward_greedy), the argmax in *next. */
-static int forward_turns(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n, int32_t pos,
-                         int greedy, m40_token *next, m40_err *err) {
+/* Runs tokens at pos on the slot (sched.h: beside whatever else runs) and
+ * picks the next token: the backend's argmax for plain greedy decoding on a
+ * backend that has one, the sampler on the slot's logits otherwise. Which
+ * of the two depends only on the request, so its tokens do too. */
+static int step(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t slot,
+                const m40_token *ids, int32_t n, int32_t pos, m40_token *next, m40_err *err) {
     float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
-    for (int32_t done = 0; done < n;) {
-        int32_t k = n - done < e->n_batch ? n - done : e->n_batch;
-        int last = done + k == n;
-        turns *t = turns_for(e, k);
-        turns_take(t);
-        int rc = last && greedy
-                     ? m40_backend_forward_greedy(e->be, slot, ids + done, k, pos + done, next, err)
-                     : m40_backend_forward(e->be, slot, ids + done, k, pos + done, logits, err);
-        turns_give(t);
-        if (rc)
-            return -1;
-        done += k;
-    }
-    return 0;
-}
-
-/* Runs tokens at pos and picks the next token. */
-static int step(m40_engine *e, m40_sampler *smp, int32_t slot, const m40_token *ids, int32_t n,
-                int32_t pos, m40_token *next, m40_err *err) {
-    int greedy = greedy_on_device(e, &smp->params);
-    if (forward_turns(e, slot, ids, n, pos, greedy, next, err))
+    if (greedy_on_device(e, &smp->params))
+        return m40_sched_run(e->sched, mem, slot, ids, n, pos, NULL, next, err);
+    if (m40_sched_run(e->sched, mem, slot, ids, n, pos, logits, NULL, err))
         return -1;
-    float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
-    return greedy ? 0 : m40_sampler_sample(smp, logits, next, err);
+    return m40_sampler_sample(smp, logits, next, err);
 }
 
 int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
                            int32_t pos, m40_token *next, m40_err *err) {
     if (slot < 0 || slot >= e->n_slots)
         return m40_errf(err, "slot %d outside 0..%d", slot, e->n_slots - 1);
-    /* no sampler to set up per step when the backend picks the token */
-    if (m40_backend_has_greedy(e->be))
-        return forward_turns(e, slot, ids, n, pos, 1, next, err);
     m40_sampler smp;
     m40_sampler_params sp = m40_sampler_default_params();
     sp.temperature = 0.0f;
     sp.repeat_penalty = 1.0f;
     sp.presence_penalty = sp.frequency_penalty = 0.0f;
-    if (m40_sampler_init(&smp, &sp, e->model->cfg.n_vocab, err))
-        return -1;
-    int rc = step(e, &smp, slot, ids, n, pos, next, err);
-    m40_sampler_free(&smp);
+    m40_sched_member mem;
+    int rc;
+    m40_sched_join(e->sched, &mem);
+    if (m40_backend_has_greedy(e->be)) {
+        /* no sampler to set up per step when the backend picks the token */
+        rc = m40_sched_run(e->sched, &mem, slot, ids, n, pos, NULL, next, err);
+    } else {
+        rc = m40_sampler_init(&smp, &sp, e->model->cfg.n_vocab, err);
+        if (rc == 0) {
+            rc = step(e, &mem, &smp, slot, ids, n, pos, next, err);
+            m40_sampler_free(&smp);
+        }
+    }
+    m40_sched_leave(e->sched, &mem);
     return rc;
 }
 
@@ -305,6 +250,7 @@ typedef struct gen_state {
     m40_sampler smp;
     m40_detok_stream detok;
     out_filter out;
+    m40_sched_member mem; /* its place among the requests running at once */
 } gen_state;
 
 static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_ids,
@@ -320,7 +266,7 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
         m40_sampler_accept(&g->smp, ids[i]);
     m40_token tok;
     double t0 = now_ms();
-    if (step(e, &g->smp, slot, ids, (int32_t)n_ids, 0, &tok, err))
+    if (step(e, &g->mem, &g->smp, slot, ids, (int32_t)n_ids, 0, &tok, err))
         return -1;
     double t1 = now_ms();
     st->prefill_ms = t1 - t0;
@@ -359,7 +305,7 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             st->finish = M40_FINISH_CONTEXT;
             break;
         }
-        if (step(e, &g->smp, slot, &tok, 1, pos, &tok, err))
+        if (step(e, &g->mem, &g->smp, slot, &tok, 1, pos, &tok, err))
             return -1;
         pos++;
     }
@@ -396,7 +342,9 @@ int m40_engine_generate_ids(m40_engine *e, int32_t slot, const m40_token *ids, s
     g.out.n_stop = p->n_stop;
     g.out.fn = on_text;
     g.out.user = user;
+    m40_sched_join(e->sched, &g.mem);
     int rc = run_loop(e, slot, ids, n_ids, p, &g, &st, t_start, err);
+    m40_sched_leave(e->sched, &g.mem);
     m40_detok_stream_free(&g.detok);
     m40_sampler_free(&g.smp);
     free(g.out.pend);

@@ -9,8 +9,13 @@
  * EOT...), a stop string (matched across token boundaries), max_tokens, a
  * full context, or the callback asking to cancel.
  *
- * Owns: model, tokenizer, backend, per-slot state, the lock that takes
- * turns on the backend. Touches: nothing of HTTP or the terminal.
+ * Several threads may generate at once, each on its own slot: their
+ * forward steps are batched (sched.h: each step runs every waiting decode
+ * token and a prompt chunk), and what each request generates does not
+ * depend on the others.
+ *
+ * Owns: model, tokenizer, backend, per-slot state, the step scheduler.
+ * Touches: nothing of HTTP or the terminal.
  */
 #ifndef M40_ENGINE_ENGINE_H
 #define M40_ENGINE_ENGINE_H
@@ -46,12 +51,24 @@ m40_backend *m40_engine_backend(m40_engine *e);
 int32_t m40_engine_n_ctx(const m40_engine *e);
 int32_t m40_engine_n_slots(const m40_engine *e);
 
-/* Runs ids[0..n) of `slot` at positions pos.. through the backend, taking
- * turns with other threads exactly as generation does (prompt chunks of
+/* Runs ids[0..n) of `slot` at positions pos.. through the backend, beside
+ * other threads' steps exactly as generation does (prompt chunks of
  * n_batch tokens), and gives the greedy next token. For measurements of
- * the scheduling itself (bench --contend); generation uses the same path. */
+ * the scheduling itself (bench); generation uses the same path. */
 int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
                            int32_t pos, m40_token *next, m40_err *err);
+
+/* What the steps so far did (engine/sched.h): forward passes, the tokens
+ * they ran, and how many requests' decode tokens each carried. */
+typedef struct m40_step_stats {
+    uint64_t steps;       /* forward passes */
+    uint64_t rows;        /* tokens they ran */
+    uint64_t decode_rows; /* of which decode tokens (one per request a step) */
+    /* steps by the decode tokens in them: [0] none (a prompt chunk alone),
+     * [1] 1, [2] 2, [3] 3-4, [4] 5-8, [5] 9-16, [6] 17-32, [7] more */
+    uint64_t by_decode[8];
+} m40_step_stats;
+m40_step_stats m40_engine_step_stats(m40_engine *e);
 
 typedef struct m40_gen_params {
     m40_sampler_params sampling;
@@ -103,10 +120,11 @@ int m40_engine_starts_with_bos(const m40_engine *e, const char *text, size_t len
 
 /* Generates a continuation of `prompt` on `slot` (0 <= slot < n_slots).
  * The slot's previous contents are discarded. Several threads may generate
- * at once, each on its own slot: their forward steps take turns on the
- * backend (first come, first served; a prompt in n_batch chunks), while
- * sampling and detokenizing run in parallel. One slot must not be used by
- * two calls at once. */
+ * at once, each on its own slot: their forward steps share batches (a
+ * prompt in n_batch chunks, each beside the others' decode tokens), while
+ * sampling and detokenizing run in parallel; the text is the same bytes as
+ * the request alone would give. One slot must not be used by two calls at
+ * once. */
 int m40_engine_generate(m40_engine *e, int32_t slot, const char *prompt, size_t prompt_len,
                         const m40_gen_params *p, m40_text_fn on_text, void *user,
                         m40_gen_stats *stats, m40_err *err);

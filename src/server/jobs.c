@@ -2,11 +2,10 @@
  *
  * One worker thread per KV slot (--parallel N): each takes the next job
  * from the queue and runs it on its own slot, so up to N requests generate
- * at once. Their forward steps take turns on the backend inside the engine
- * (m40_engine_generate); everything else (sampling, detokenizing, stop
- * strings) runs on the workers in parallel. Continuous batching (several
- * slots' steps in one forward) would replace those turns without changing
- * this file's shape. Connections only submit jobs and wait.
+ * at once. Their forward steps are batched inside the engine
+ * (m40_engine_generate: every decode token waiting, and a prompt chunk, in
+ * one forward); everything else (sampling, detokenizing, stop strings)
+ * runs on the workers in parallel. Connections only submit jobs and wait.
  *
  * Owns: the queue, the worker threads, each job's text buffer. Touches:
  * the engine (worker threads only); never HTTP.

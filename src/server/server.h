@@ -4,7 +4,7 @@
  * parse requests and write responses but never touch the engine. One engine
  * worker thread per KV slot (--parallel N, jobs.c) takes jobs from a bounded
  * queue (opts.queue long) and runs them on its slot, so N requests generate
- * at once; their forward steps take turns on the backend (engine.h). A full
+ * at once; their forward steps are batched by the engine (engine.h). A full
  * queue answers 503 with Retry-After.
  * A connection waits on its job's condition variable and forwards text as
  * the worker produces it; a streaming client that goes away cancels its

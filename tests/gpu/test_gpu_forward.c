@@ -187,7 +187,7 @@ static void check_batch(const m40_model *m, const int32_t *toks) {
     for (int p = 0; p < 10; p++)
         ROW(0, p, p == 9);
     m40_batch b1 = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
-    ok = ok && !m40_backend_forward_batch(batched, &b1, got, &err);
+    ok = ok && !m40_backend_forward_batch(batched, &b1, got, NULL, &err);
     CHECK(ok && memcmp(got, r[0], (size_t)nv * 4) == 0);
     n = 0;
     for (int p = 0; p < 5; p++)
@@ -195,7 +195,7 @@ static void check_batch(const m40_model *m, const int32_t *toks) {
     for (int p = 10; p < 19; p++)
         ROW(0, p, p == 18);
     m40_batch b2 = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
-    ok = ok && !m40_backend_forward_batch(batched, &b2, got, &err);
+    ok = ok && !m40_backend_forward_batch(batched, &b2, got, NULL, &err);
     CHECK(ok && memcmp(got, r[3], (size_t)nv * 4) == 0 &&
           memcmp(got + nv, r[1], (size_t)nv * 4) == 0);
     n = 0;
@@ -203,7 +203,7 @@ static void check_batch(const m40_model *m, const int32_t *toks) {
     ROW(1, 5, 1);
 #undef ROW
     m40_batch b3 = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
-    ok = ok && !m40_backend_forward_batch(batched, &b3, got, &err);
+    ok = ok && !m40_backend_forward_batch(batched, &b3, got, NULL, &err);
     CHECK(ok && memcmp(got, r[2], (size_t)nv * 4) == 0 &&
           memcmp(got + nv, r[4], (size_t)nv * 4) == 0);
     if (!ok)
