@@ -9,13 +9,15 @@
  * once untimed (warm-up: the driver's JIT, caches), then r timed times;
  * the table shows mean +- standard deviation of tokens per second, and for
  * decode the weight bytes read per second (file size x t/s).
- * --contend N measures something else: see bench_contend.c.
+ * --contend N and --batch B1,B2,... measure other things: see
+ * bench_contend.c and bench_batch.c.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/bench_batch.h"
 #include "cli/bench_contend.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
@@ -24,9 +26,32 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, depth, no_graphs, one_stream, contend;
-    m40_backend_options bo; /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
+    int pp, tg, reps, json, depth, no_graphs, one_stream, contend, pp_given;
+    int batch[32], n_batch_sizes; /* --batch */
+    m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
 } bench_args;
+
+/* "1,2,4,8": at most 32 sizes of 1..M40_BENCH_MAX_BATCH. */
+static int parse_sizes(bench_args *a, const char *v) {
+    a->n_batch_sizes = 0;
+    for (const char *p = v; *p;) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        if (end == p || n < 1 || n > M40_BENCH_MAX_BATCH || a->n_batch_sizes == 32 ||
+            (*end && *end != ',')) {
+            m40_cli_error("bench: --batch takes up to 32 sizes of 1..%d, like 1,2,4,8, not \"%s\"",
+                          M40_BENCH_MAX_BATCH, v);
+            return -1;
+        }
+        a->batch[a->n_batch_sizes++] = (int)n;
+        p = *end ? end + 1 : end;
+    }
+    if (a->n_batch_sizes == 0) {
+        m40_cli_error("bench: --batch needs sizes, like 1,2,4,8");
+        return -1;
+    }
+    return 0;
+}
 
 void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed) {
     uint32_t x = seed;
@@ -49,18 +74,19 @@ static int run_pp(m40_engine *e, const int32_t *toks, int n, double *secs, m40_e
 static int g_depth;
 
 static int run_tg(m40_engine *e, const int32_t *toks, int n, double *secs, m40_err *err) {
-    int32_t next;
-    if (g_depth > 0 && m40_engine_step_greedy(e, 0, toks, g_depth, 0, &next, err))
+    int32_t next, tok = toks[0];
+    m40_engine_seq *s;
+    if (m40_engine_seq_begin(e, 0, &s, err))
         return -1;
+    int rc = g_depth > 0 ? m40_engine_seq_step(s, toks, g_depth, 0, &next, err) : 0;
     double t0 = m40_clock_s();
-    int32_t tok = toks[0];
-    for (int i = 0; i < n; i++) {
-        if (m40_engine_step_greedy(e, 0, &tok, 1, g_depth + i, &next, err))
-            return -1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        rc = m40_engine_seq_step(s, &tok, 1, g_depth + i, &next, err);
         tok = next;
     }
     *secs = m40_clock_s() - t0;
-    return 0;
+    m40_engine_seq_end(s);
+    return rc;
 }
 
 typedef int (*bench_fn)(m40_engine *, const int32_t *, int, double *, m40_err *);
@@ -96,8 +122,11 @@ static int parse(bench_args *a, int argc, char **argv) {
                    "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
                    "  --one-stream CUDA: decode steps share the prefill stream\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
-                   "               tokens (two slots; -n: decode steps timed "
-                   "alone)\n" M40_CLI_BACKEND_HELP
+                   "               tokens (two slots; -n: decode steps timed alone)\n"
+                   "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
+                   "               at once, each from its own thread, -p (default 128 here)\n"
+                   "               and -n tokens each (llama-batched-bench; -npp, -ntg "
+                   "too)\n" M40_CLI_BACKEND_HELP
                    "  (-c defaults to what the test needs, -b to -p, or 512)\n");
             return 1;
         } else if (!strcmp(f, "--json")) {
@@ -122,10 +151,14 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         if (!strcmp(f, "-m") || !strcmp(f, "--model"))
             a->model = v;
-        else if (!strcmp(f, "-p") || !strcmp(f, "--n-prompt")) {
+        else if (!strcmp(f, "-p") || !strcmp(f, "--n-prompt") || !strcmp(f, "-npp")) {
             if (m40_cli_parse_int(f, v, &a->pp))
                 return -1;
-        } else if (!strcmp(f, "-n") || !strcmp(f, "--n-gen")) {
+            a->pp_given = 1;
+        } else if (!strcmp(f, "--batch") || !strcmp(f, "-npl")) {
+            if (parse_sizes(a, v))
+                return -1;
+        } else if (!strcmp(f, "-n") || !strcmp(f, "--n-gen") || !strcmp(f, "-ntg")) {
             if (m40_cli_parse_int(f, v, &a->tg))
                 return -1;
         } else if (!strcmp(f, "-r") || !strcmp(f, "--repetitions")) {
@@ -205,6 +238,24 @@ static int run_contend(const bench_args *a) {
     return m40_bench_contend(&c);
 }
 
+static int run_batch(const bench_args *a) {
+    m40_batch_args b = {.model = a->model,
+                        .n_sizes = a->n_batch_sizes,
+                        .n_prompt = a->pp_given ? a->pp : 128,
+                        .n_gen = a->tg,
+                        .reps = a->reps,
+                        .json = a->json,
+                        .backend = a->bo};
+    memcpy(b.sizes, a->batch, sizeof b.sizes);
+    if (b.n_prompt < 1 || b.n_gen < 1) {
+        m40_cli_error("bench: --batch needs -p and -n of at least 1");
+        return M40_EXIT_USAGE;
+    }
+    if (b.backend.n_batch <= 0)
+        b.backend.n_batch = 512;
+    return m40_bench_batch(&b);
+}
+
 static void print_header(m40_backend *be, const bench_env *env) {
     printf("device: %s (load %.2f s)\n", m40_backend_describe(be), env->load_s);
     if (env->copy_gbps > 0.0)
@@ -258,6 +309,8 @@ int m40_cmd_bench(int argc, char **argv) {
     m40_log_set_level(M40_LOG_WARN);
     if (a.contend > 0)
         return run_contend(&a);
+    if (a.n_batch_sizes > 0)
+        return run_batch(&a);
     int n_max = a.pp > a.tg ? a.pp : a.tg;
     m40_engine_options eo = {.model_path = a.model, .backend = a.bo};
     eo.backend.n_slots = 1;

@@ -8,6 +8,7 @@ set(M40_CLI_SOURCES
   cli/cmd_generate.c
   cli/cmd_bench.c
   cli/bench_contend.c
+  cli/bench_batch.c
   cli/cmd_tokenize.c
   cli/cmd_chat_template.c
   cli/cmd_serve.c

@@ -220,29 +220,63 @@ static int step(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t 
     return m40_sampler_sample(smp, logits, next, err);
 }
 
-int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
-                           int32_t pos, m40_token *next, m40_err *err) {
+struct m40_engine_seq {
+    m40_engine *e;
+    int32_t slot;
+    m40_sched_member mem;
+    m40_sampler smp; /* greedy, for a backend that cannot pick the token itself */
+    int has_smp;
+};
+
+int m40_engine_seq_begin(m40_engine *e, int32_t slot, m40_engine_seq **out, m40_err *err) {
+    *out = NULL;
     if (slot < 0 || slot >= e->n_slots)
         return m40_errf(err, "slot %d outside 0..%d", slot, e->n_slots - 1);
-    m40_sampler smp;
-    m40_sampler_params sp = m40_sampler_default_params();
-    sp.temperature = 0.0f;
-    sp.repeat_penalty = 1.0f;
-    sp.presence_penalty = sp.frequency_penalty = 0.0f;
-    m40_sched_member mem;
-    int rc;
-    m40_sched_join(e->sched, &mem);
-    if (m40_backend_has_greedy(e->be)) {
-        /* no sampler to set up per step when the backend picks the token */
-        rc = m40_sched_run(e->sched, &mem, slot, ids, n, pos, NULL, next, err);
-    } else {
-        rc = m40_sampler_init(&smp, &sp, e->model->cfg.n_vocab, err);
-        if (rc == 0) {
-            rc = step(e, &mem, &smp, slot, ids, n, pos, next, err);
-            m40_sampler_free(&smp);
+    m40_engine_seq *s = calloc(1, sizeof *s);
+    if (!s)
+        return m40_errf(err, "out of memory");
+    s->e = e;
+    s->slot = slot;
+    /* no sampler to set up when the backend picks the token */
+    if (!m40_backend_has_greedy(e->be)) {
+        m40_sampler_params sp = m40_sampler_default_params();
+        sp.temperature = 0.0f;
+        sp.repeat_penalty = 1.0f;
+        sp.presence_penalty = sp.frequency_penalty = 0.0f;
+        if (m40_sampler_init(&s->smp, &sp, e->model->cfg.n_vocab, err)) {
+            free(s);
+            return -1;
         }
+        s->has_smp = 1;
     }
-    m40_sched_leave(e->sched, &mem);
+    m40_sched_join(e->sched, &s->mem);
+    *out = s;
+    return 0;
+}
+
+int m40_engine_seq_step(m40_engine_seq *s, const m40_token *ids, int32_t n, int32_t pos,
+                        m40_token *next, m40_err *err) {
+    if (!s->has_smp)
+        return m40_sched_run(s->e->sched, &s->mem, s->slot, ids, n, pos, NULL, next, err);
+    return step(s->e, &s->mem, &s->smp, s->slot, ids, n, pos, next, err);
+}
+
+void m40_engine_seq_end(m40_engine_seq *s) {
+    if (!s)
+        return;
+    m40_sched_leave(s->e->sched, &s->mem);
+    if (s->has_smp)
+        m40_sampler_free(&s->smp);
+    free(s);
+}
+
+int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
+                           int32_t pos, m40_token *next, m40_err *err) {
+    m40_engine_seq *s;
+    if (m40_engine_seq_begin(e, slot, &s, err))
+        return -1;
+    int rc = m40_engine_seq_step(s, ids, n, pos, next, err);
+    m40_engine_seq_end(s);
     return rc;
 }
 

@@ -51,10 +51,19 @@ m40_backend *m40_engine_backend(m40_engine *e);
 int32_t m40_engine_n_ctx(const m40_engine *e);
 int32_t m40_engine_n_slots(const m40_engine *e);
 
-/* Runs ids[0..n) of `slot` at positions pos.. through the backend, beside
- * other threads' steps exactly as generation does (prompt chunks of
- * n_batch tokens), and gives the greedy next token. For measurements of
- * the scheduling itself (bench); generation uses the same path. */
+/* A sequence its caller drives token by token (bench): one slot, taking
+ * part in the engine's steps from begin to end as a generating request
+ * does, so steps wait for its next token as for theirs. */
+typedef struct m40_engine_seq m40_engine_seq;
+int m40_engine_seq_begin(m40_engine *e, int32_t slot, m40_engine_seq **out, m40_err *err);
+/* Runs ids[0..n) at positions pos.. on the sequence's slot, beside other
+ * threads' steps exactly as generation does (prompt chunks of n_batch
+ * tokens), and gives the greedy next token. */
+int m40_engine_seq_step(m40_engine_seq *s, const m40_token *ids, int32_t n, int32_t pos,
+                        m40_token *next, m40_err *err);
+void m40_engine_seq_end(m40_engine_seq *s);
+
+/* One m40_engine_seq_step of a sequence begun and ended around it. */
 int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n,
                            int32_t pos, m40_token *next, m40_err *err);
 

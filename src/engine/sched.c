@@ -35,6 +35,7 @@ struct m40_sched {
     int n_decoding;       /* members counted by decode steps */
     int n_waiting_decode; /* decode pieces in the list */
     int decode_busy;      /* a decode step (mixed: any step) is running */
+    double t_decode_end;  /* when the last decode step ended */
     int prompt_busy;      /* a prompt chunk runs on its own (not mixed) */
     m40_step_stats stats; /* under the lock */
     /* a decode step's batch: room for one row per slot and a prompt chunk */
@@ -148,14 +149,16 @@ static piece *first_prompt(const m40_sched *s) {
     return p;
 }
 
-/* When the oldest decode piece, or `prompt`, started waiting (now: none). */
-static double oldest(const m40_sched *s, const piece *prompt, double now) {
+/* Since when the next decode step has been waiting for stragglers: the
+ * oldest waiting decode piece's (or `prompt`'s) submission, but not before
+ * the last decode step ended (its members were busy until then, not late). */
+static double waiting_since(const m40_sched *s, const piece *prompt, double now) {
     double t = prompt ? prompt->t_submit : now;
     for (piece *p = s->head; p; p = p->next) {
         if (p->n == 1 && p->t_submit < t)
             t = p->t_submit;
     }
-    return t;
+    return t > s->t_decode_end ? t : s->t_decode_end;
 }
 
 /* ---- running a step (without the lock) --------------------------------------- */
@@ -223,7 +226,7 @@ static int take_decode_step(m40_sched *s, const piece *mine, double now) {
         return 0;
     /* every decoding member's token is in, or someone waited long enough */
     int all_in = s->n_waiting_decode >= s->n_decoding;
-    if (!all_in && now - oldest(s, prompt, now) < STRAGGLER_WAIT_S)
+    if (!all_in && now - waiting_since(s, prompt, now) < STRAGGLER_WAIT_S)
         return 0;
     if (mine->n > 1 && mine != prompt)
         return 0; /* its chunk is not in this step: leave it to another */
@@ -287,6 +290,7 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
             }
             step_stats(s, rows, decode_rows);
             s->decode_busy = 0;
+            s->t_decode_end = m40_clock_s();
             pthread_cond_broadcast(&s->cv);
             continue;
         }

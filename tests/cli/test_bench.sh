@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_bench.sh BINARY - `m40-llm bench` on the CPU: its JSON rows, the
-# contention measurement (--contend) and its argument errors.
+# contention measurement (--contend), the batched one (--batch) and its
+# argument errors.
 set -u
 bin=$1
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +28,17 @@ positive prefill_s_beside "$(json_field "$tmp/out" prefill_s_beside)"
 
 expect 0 bench -m "$model" --device cpu --contend 64 -b 16 -n 4
 contains "$tmp/out" "decode steps during it"
+
+# Two and three sequences at once: a row each, and the decode steps carried
+# more than one sequence's token (the engine batches them).
+expect 0 bench -m "$model" --device cpu --batch 1,2,3 -p 8 -n 6 -r 1 --json
+contains "$tmp/out" '"batch": 1,'
+contains "$tmp/out" '"batch": 3,'
+positive tg_tps "$(json_field "$tmp/out" tg_tps)"
+rows=$(sed -n 's/.*"batch": 3,.*"decode_rows_per_step": \([0-9.]*\).*/\1/p' "$tmp/out")
+if awk -v v="$rows" 'BEGIN { exit !(v > 1.0) }'; then ok; else bad "3 sequences, $rows decode rows per step"; fi
+expect 2 bench -m "$model" --batch 0,2
+contains "$tmp/err" "--batch takes up to 32 sizes"
 
 expect 2 bench -m "$model" --contend 8
 contains "$tmp/err" "at least 32 tokens"
