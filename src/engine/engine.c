@@ -201,6 +201,16 @@ static double now_ms(void) {
     return m40_clock_s() * 1e3;
 }
 
+const double m40_itl_bounds[M40_ITL_BUCKETS] = {0.005, 0.01, 0.02, 0.05, 0.1,
+                                                0.2,   0.5,  1.0,  2.0,  5.0};
+
+static void count_gap(m40_gen_stats *st, double gap_ms) {
+    int b = 0;
+    while (b < M40_ITL_BUCKETS && gap_ms / 1e3 > m40_itl_bounds[b])
+        b++;
+    st->itl[b]++;
+}
+
 static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
     return m40_backend_has_greedy(e->be) && s->temperature <= 0.0f && s->repeat_penalty == 1.0f &&
            s->presence_penalty == 0.0f && s->frequency_penalty == 0.0f && s->n_bias == 0;
@@ -308,6 +318,7 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     int32_t pos = (int32_t)n_ids;
     int stop_string = 0; /* text after a matched stop string is dropped */
     st->finish = M40_FINISH_LENGTH;
+    double t_tok = t1; /* when the latest token was picked */
     for (int go = p->max_tokens != 0; go;) {
         st->n_gen++;
         m40_sampler_accept(&g->smp, tok);
@@ -341,6 +352,9 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
         }
         if (step(e, &g->mem, &g->smp, slot, &tok, 1, pos, &tok, err))
             return -1;
+        double t = now_ms();
+        count_gap(st, t - t_tok); /* the previous token to this one */
+        t_tok = t;
         pos++;
     }
     st->decode_ms = now_ms() - t1;

@@ -102,12 +102,20 @@ typedef enum m40_finish {
 /* "stop", "length", "length" (context full, as OpenAI reports it), "cancelled" */
 const char *m40_finish_name(m40_finish f);
 
+/* Upper bounds (seconds) of the inter-token latency buckets. */
+#define M40_ITL_BUCKETS 10
+extern const double m40_itl_bounds[M40_ITL_BUCKETS];
+
 typedef struct m40_gen_stats {
     int32_t n_prompt;  /* prompt tokens */
     int32_t n_gen;     /* tokens sampled (the stop token included) */
     double prefill_ms; /* prompt forward */
     double decode_ms;  /* all single-token forwards and sampling */
     double ttft_ms;    /* start of the call to the first token */
+    /* the time from each token to the next, counted by bucket: itl[b]
+     * counts gaps <= m40_itl_bounds[b] (and above the bucket before), the
+     * last entry the longer ones */
+    uint32_t itl[M40_ITL_BUCKETS + 1];
     m40_finish finish;
 } m40_gen_stats;
 

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "server/server_internal.h"
+#include "util/clock.h"
 
 srv_job *srv_job_new(srv_job_kind kind) {
     srv_job *j = calloc(1, sizeof *j);
@@ -185,6 +186,7 @@ static void *worker_main(void *arg) {
         w->current = j;
         pthread_mutex_unlock(&q->mu);
 
+        srv_metrics_queue_wait(q->metrics, (m40_clock_s() * 1e3 - j->t_submit_ms) / 1e3);
         pthread_mutex_lock(&j->mu);
         j->started = 1;
         int skip = j->cancel; /* its client left while it waited */
@@ -296,6 +298,7 @@ int srv_queue_submit(srv_queue *q, srv_job *j) {
     j->refs++;
     pthread_mutex_unlock(&j->mu);
     j->next = NULL;
+    j->t_submit_ms = m40_clock_s() * 1e3;
     if (q->tail)
         q->tail->next = j;
     else

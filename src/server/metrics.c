@@ -14,6 +14,22 @@
 static const double k_ttft_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 #define N_BUCKETS (sizeof k_ttft_buckets / sizeof k_ttft_buckets[0])
 
+/* A Prometheus histogram: counts per bucket (not yet cumulative). */
+typedef struct histogram {
+    unsigned long long bucket[N_BUCKETS + 1]; /* the last: above every bound */
+    unsigned long long count;
+    double sum;
+} histogram;
+
+static void observe(histogram *h, const double *bounds, size_t n, double v) {
+    size_t b = 0;
+    while (b < n && v > bounds[b])
+        b++;
+    h->bucket[b]++;
+    h->count++;
+    h->sum += v;
+}
+
 typedef struct series {
     char endpoint[32];
     unsigned status;
@@ -25,8 +41,10 @@ struct srv_metrics {
     series req[MAX_SERIES];
     int n_req;
     unsigned long long tokens_in, tokens_out;
-    unsigned long long ttft_count, ttft_bucket[N_BUCKETS];
-    double ttft_sum;
+    histogram ttft;       /* k_ttft_buckets */
+    histogram queue_wait; /* k_ttft_buckets */
+    /* inter-token latency: the engine's buckets (m40_itl_bounds), no sum */
+    unsigned long long itl[M40_ITL_BUCKETS + 1];
     double prefill_tps, decode_tps;
 };
 
@@ -64,16 +82,19 @@ void srv_metrics_generation(srv_metrics *m, const m40_gen_stats *st) {
     pthread_mutex_lock(&m->mu);
     m->tokens_in += (unsigned long long)st->n_prompt;
     m->tokens_out += (unsigned long long)st->n_gen;
-    double s = st->ttft_ms / 1e3;
-    m->ttft_count++;
-    m->ttft_sum += s;
-    for (size_t b = 0; b < N_BUCKETS; b++)
-        if (s <= k_ttft_buckets[b])
-            m->ttft_bucket[b]++;
+    observe(&m->ttft, k_ttft_buckets, N_BUCKETS, st->ttft_ms / 1e3);
+    for (int b = 0; b <= M40_ITL_BUCKETS; b++)
+        m->itl[b] += st->itl[b];
     if (st->prefill_ms > 0)
         m->prefill_tps = st->n_prompt * 1e3 / st->prefill_ms;
     if (st->decode_ms > 0 && st->n_gen > 1)
         m->decode_tps = (st->n_gen - 1) * 1e3 / st->decode_ms;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void srv_metrics_queue_wait(srv_metrics *m, double seconds) {
+    pthread_mutex_lock(&m->mu);
+    observe(&m->queue_wait, k_ttft_buckets, N_BUCKETS, seconds);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -111,7 +132,44 @@ add(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
     }
 }
 
-char *srv_metrics_render(srv_metrics *m, int depth, int busy) {
+/* The buckets of a histogram, cumulative as Prometheus wants them. */
+static void add_buckets(char **b, size_t *len, size_t *cap, const char *name, const double *bounds,
+                        size_t n, const unsigned long long *counts) {
+    unsigned long long cum = 0;
+    for (size_t i = 0; i < n; i++) {
+        cum += counts[i];
+        add(b, len, cap, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i], cum);
+    }
+    add(b, len, cap, "%s_bucket{le=\"+Inf\"} %llu\n", name, cum + counts[n]);
+}
+
+static void add_histogram(char **b, size_t *len, size_t *cap, const char *name, const char *help,
+                          const histogram *h) {
+    add(b, len, cap, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    add_buckets(b, len, cap, name, k_ttft_buckets, N_BUCKETS, h->bucket);
+    add(b, len, cap, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name, h->count);
+}
+
+/* The engine's steps: how many requests' decode tokens each carried. */
+static void add_steps(char **b, size_t *len, size_t *cap, const m40_step_stats *st) {
+    static const double bounds[7] = {0, 1, 2, 4, 8, 16, 32};
+    add(b, len, cap,
+        "# HELP m40_steps_total Forward passes run.\n"
+        "# TYPE m40_steps_total counter\nm40_steps_total %llu\n"
+        "# HELP m40_step_tokens_total Tokens those passes ran (prompt and decode).\n"
+        "# TYPE m40_step_tokens_total counter\nm40_step_tokens_total %llu\n"
+        "# HELP m40_step_batch_size Requests' decode tokens per forward pass.\n"
+        "# TYPE m40_step_batch_size histogram\n",
+        (unsigned long long)st->steps, (unsigned long long)st->rows);
+    unsigned long long counts[8];
+    for (int i = 0; i < 8; i++)
+        counts[i] = (unsigned long long)st->by_decode[i];
+    add_buckets(b, len, cap, "m40_step_batch_size", bounds, 7, counts);
+    add(b, len, cap, "m40_step_batch_size_sum %llu\nm40_step_batch_size_count %llu\n",
+        (unsigned long long)st->decode_rows, (unsigned long long)st->steps);
+}
+
+char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_stats *steps) {
     size_t len = 0, cap = 4096;
     char *b = malloc(cap);
     pthread_mutex_lock(&m->mu);
@@ -133,18 +191,21 @@ char *srv_metrics_render(srv_metrics *m, int depth, int busy) {
         "# HELP m40_prefill_tokens_per_second Prompt speed of the last request.\n"
         "# TYPE m40_prefill_tokens_per_second gauge\nm40_prefill_tokens_per_second %.3f\n"
         "# HELP m40_decode_tokens_per_second Decode speed of the last request.\n"
-        "# TYPE m40_decode_tokens_per_second gauge\nm40_decode_tokens_per_second %.3f\n"
-        "# HELP m40_time_to_first_token_seconds Engine call to first token (queue wait excluded).\n"
-        "# TYPE m40_time_to_first_token_seconds histogram\n",
+        "# TYPE m40_decode_tokens_per_second gauge\nm40_decode_tokens_per_second %.3f\n",
         m->tokens_in, m->tokens_out, depth, busy, m->prefill_tps, m->decode_tps);
-    for (size_t i = 0; i < N_BUCKETS; i++)
-        add(&b, &len, &cap, "m40_time_to_first_token_seconds_bucket{le=\"%g\"} %llu\n",
-            k_ttft_buckets[i], m->ttft_bucket[i]);
+    add_histogram(&b, &len, &cap, "m40_time_to_first_token_seconds",
+                  "Engine call to first token (queue wait excluded).", &m->ttft);
+    add_histogram(&b, &len, &cap, "m40_queue_wait_seconds",
+                  "Time a request waited in the queue for a slot.", &m->queue_wait);
     add(&b, &len, &cap,
-        "m40_time_to_first_token_seconds_bucket{le=\"+Inf\"} %llu\n"
-        "m40_time_to_first_token_seconds_sum %.6f\n"
-        "m40_time_to_first_token_seconds_count %llu\n",
-        m->ttft_count, m->ttft_sum, m->ttft_count);
+        "# HELP m40_inter_token_seconds Time from each generated token to the next.\n"
+        "# TYPE m40_inter_token_seconds histogram\n");
+    add_buckets(&b, &len, &cap, "m40_inter_token_seconds", m40_itl_bounds, M40_ITL_BUCKETS, m->itl);
+    unsigned long long n_itl = 0;
+    for (int i = 0; i <= M40_ITL_BUCKETS; i++)
+        n_itl += m->itl[i];
+    add(&b, &len, &cap, "m40_inter_token_seconds_count %llu\n", n_itl);
+    add_steps(&b, &len, &cap, steps);
     pthread_mutex_unlock(&m->mu);
     return b;
 }

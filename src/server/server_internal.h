@@ -101,8 +101,9 @@ srv_metrics *srv_metrics_new(void);
 void srv_metrics_free(srv_metrics *m);
 void srv_metrics_request(srv_metrics *m, const char *endpoint, unsigned status);
 void srv_metrics_generation(srv_metrics *m, const m40_gen_stats *st);
-/* Prometheus text exposition (malloc'd). */
-char *srv_metrics_render(srv_metrics *m, int depth, int busy);
+void srv_metrics_queue_wait(srv_metrics *m, double seconds);
+/* Prometheus text exposition (malloc'd), with the engine's step counts. */
+char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_stats *steps);
 
 /* ---- routes.c: one handler per endpoint ------------------------------- */
 
