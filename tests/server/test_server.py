@@ -21,6 +21,8 @@ import threading
 import time
 
 BIN = sys.argv[1]
+LOADTEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                        "loadtest.py")
 PASSES = 0
 FAILS = 0
 TIMEOUT = 60
@@ -442,6 +444,19 @@ def test_batching(model):
         check(metric_sum(s, "m40_queue_wait_seconds_count") >= 64,
               "batching: queue waits observed")
         check(metric(s, "m40_inter_token_seconds_count") > 0, "batching: inter-token latencies")
+        # the load generator against the same server: every request through
+        lt = subprocess.run([sys.executable, LOADTEST, "--url", "http://127.0.0.1:%d" % s.port,
+                             "--clients", "8", "--requests", "2", "--max-tokens", "6",
+                             "--prompt-words", "4", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        try:
+            rep = json.loads(lt.stdout)
+        except ValueError:
+            rep = {}
+        check(lt.returncode == 0 and rep.get("failed") == 0 and
+              rep.get("completion_tokens") == 8 * 2 * 6 and rep.get("aggregate_tps", 0) > 0 and
+              rep.get("ttft_p99_ms", 0) >= rep.get("ttft_p50_ms", -1) > 0,
+              "loadtest.py: %r %r" % (lt.stdout, lt.stderr))
         rc = s.stop()
         check(rc == 0, "batching: SIGTERM exit %r" % rc)
     finally:
