@@ -69,7 +69,7 @@ done
 
 for t in "$here"/tests/test_gpu_*; do
     name=$(basename "$t")
-    if [ "$name" = test_gpu_forward ]; then
+    if [ "$name" = test_gpu_forward ] || [ "$name" = test_gpu_engine ]; then
         run_one "$name" "${sanitizer[@]}" "$t" "${forward_models[@]}"
     else
         run_one "$name" "${sanitizer[@]}" "$t"
