@@ -5,8 +5,9 @@
  *   prompts in chunks mixed with the others' decode tokens, give logits
  *   bit for bit equal to running each sequence alone.
  * - A batch that breaks the rules (slot, token or position out of range, a
- *   slot's rows apart or not consecutive) is refused, with the error kind
- *   the server maps to a status, before anything runs.
+ *   slot's rows apart or not consecutive, an argmax asked of the CPU) is
+ *   refused, with the error kind the server maps to a status, before
+ *   anything runs.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -132,6 +133,10 @@ static void check_refusals(m40_backend *be) {
     CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1 &&
           err.kind == M40_ERR_BAD_INPUT);
     token[0] = 1;
+    want[1] = M40_WANT_ARGMAX; /* the CPU has no argmax of its own */
+    CHECK(m40_backend_forward_batch(be, &b, logits, NULL, &err) == -1 &&
+          err.kind == M40_ERR_UNSUPPORTED);
+    want[1] = M40_WANT_LOGITS;
     /* slot 0, slot 1, slot 0 again: a slot's rows must be together */
     int32_t t3[3] = {1, 2, 3}, s3[3] = {0, 1, 0}, p3[3] = {0, 0, 1};
     uint8_t w3[3] = {0, 0, 1};

@@ -291,7 +291,8 @@ static int check_batch(const m40_backend *be, const m40_batch *b, m40_err *err) 
                  (b->want[i] == M40_WANT_ARGMAX && !be->forward_greedy))
             rc = m40_errk(err, M40_ERR_UNSUPPORTED, "batch row %d: the %s backend cannot give %s",
                           i, be->name, b->want[i] == M40_WANT_ARGMAX ? "an argmax" : "that");
-        seen[s] = 1;
+        else
+            seen[s] = 1;
     }
     free(seen);
     return rc;
