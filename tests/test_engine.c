@@ -83,6 +83,16 @@ static void test_refusals_have_kinds(m40_engine *e) {
     m40_err_clear(&err);
     CHECK(m40_engine_generate(e, 0, "x", 1, &p, NULL, NULL, NULL, &err) == -1);
     CHECK(err.kind == M40_ERR_BAD_INPUT);
+
+    /* a bad piece is refused on its own, before it could share a step */
+    int32_t bad = m40_engine_model(e)->cfg.n_vocab, next;
+    CHECK(m40_engine_step_greedy(e, 0, &bad, 1, 0, &next, &err) == -1);
+    CHECK(err.kind == M40_ERR_BAD_INPUT);
+    int32_t ok_tok = 5;
+    CHECK(m40_engine_step_greedy(e, 0, &ok_tok, 1, 64, &next, &err) == -1);
+    CHECK(err.kind == M40_ERR_TOO_LONG);
+    CHECK(m40_engine_step_greedy(e, 1, &ok_tok, 1, 0, &next, &err) == -1);
+    CHECK_CONTAINS(err.msg, "slot 1 outside");
 }
 
 int main(void) {

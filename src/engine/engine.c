@@ -60,7 +60,8 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
         goto fail;
     }
     if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err) ||
-        m40_sched_create(&e->sched, e->be, bo.n_slots, bo.n_batch, e->model->cfg.n_vocab, err))
+        m40_sched_create(&e->sched, e->be, bo.n_slots, bo.n_ctx, bo.n_batch, e->model->cfg.n_vocab,
+                         err))
         goto fail;
     *out = e;
     return 0;

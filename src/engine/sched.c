@@ -27,7 +27,7 @@ typedef struct piece {
 
 struct m40_sched {
     m40_backend *be;
-    int32_t n_batch, n_vocab;
+    int32_t n_slots, n_ctx, n_batch, n_vocab;
     int mixed; /* prompt chunks ride in decode steps (no concurrent_decode) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -47,13 +47,15 @@ struct m40_sched {
     float *prompt_logits; /* [n_vocab]: a lone prompt chunk's unwanted logits */
 };
 
-int m40_sched_create(m40_sched **out, m40_backend *be, int32_t n_slots, int32_t n_batch,
-                     int32_t n_vocab, m40_err *err) {
+int m40_sched_create(m40_sched **out, m40_backend *be, int32_t n_slots, int32_t n_ctx,
+                     int32_t n_batch, int32_t n_vocab, m40_err *err) {
     *out = NULL;
     m40_sched *s = calloc(1, sizeof *s);
     if (!s)
         return m40_errf(err, "out of memory");
     s->be = be;
+    s->n_slots = n_slots;
+    s->n_ctx = n_ctx;
     s->n_batch = n_batch;
     s->n_vocab = n_vocab;
     s->mixed = !m40_backend_concurrent_decode(be);
@@ -308,8 +310,20 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
 
 int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t *ids, int32_t n,
                   int32_t pos, float *logits, int32_t *argmax, m40_err *err) {
+    /* a bad piece is refused here, alone, rather than failing the step it
+     * would share with other requests */
     if (n <= 0)
         return m40_errk(err, M40_ERR_BAD_INPUT, "no tokens to run");
+    if (slot < 0 || slot >= s->n_slots)
+        return m40_errf(err, "slot %d outside 0..%d", slot, s->n_slots - 1);
+    if (pos < 0 || n > s->n_ctx - pos)
+        return m40_errk(err, M40_ERR_TOO_LONG,
+                        "%d tokens at position %d do not fit a context of %d", n, pos, s->n_ctx);
+    for (int32_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= s->n_vocab)
+            return m40_errk(err, M40_ERR_BAD_INPUT, "token id %d outside the vocabulary of %d",
+                            ids[i], s->n_vocab);
+    }
     /* a prompt in n_batch pieces from its start: the boundaries depend on
      * the prompt only, never on what else runs */
     for (int32_t done = 0; done < n;) {

@@ -36,14 +36,15 @@ typedef struct m40_sched_member {
     int decoding; /* it has handed over a decode token: steps wait for its next */
 } m40_sched_member;
 
-int m40_sched_create(m40_sched **out, m40_backend *be, int32_t n_slots, int32_t n_batch,
-                     int32_t n_vocab, m40_err *err);
+int m40_sched_create(m40_sched **out, m40_backend *be, int32_t n_slots, int32_t n_ctx,
+                     int32_t n_batch, int32_t n_vocab, m40_err *err);
 void m40_sched_destroy(m40_sched *s);
 
 void m40_sched_join(m40_sched *s, m40_sched_member *m);
 void m40_sched_leave(m40_sched *s, m40_sched_member *m);
 
-/* Runs ids[0..n) of `slot` at positions pos..: n > 1 is a prompt (fed in
+/* Runs ids[0..n) of `slot` at positions pos.. (refused alone, before it can
+ * share a step, when a token, the slot or a position is out of range): n > 1 is a prompt (fed in
  * n_batch chunks, each a step of its own), n == 1 a decode token. The last
  * token gives its logits to logits[n_vocab] or, with `argmax` not NULL, the
  * backend's greedy pick to *argmax (only on a backend with has_greedy). */
