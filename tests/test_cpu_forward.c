@@ -19,7 +19,7 @@
 #include "backend/backend.h"
 #include "check.h"
 #include "model/model.h"
-#include "model/synth.h"
+#include "synth_models.h"
 #include "quant/ggml_types.h"
 
 #define N_TOK 11
@@ -152,23 +152,9 @@ done:
 }
 
 int main(void) {
-    char dir[] = "/tmp/m40-test-fwd-XXXXXX";
-    if (!mkdtemp(dir))
+    static const synth_case cases[] = {
+        {"tiny", M40_GGML_Q4_0}, {"tiny", M40_GGML_F16}, {"mini-qwen2", M40_GGML_Q6_K}};
+    if (for_each_synth(cases, sizeof cases / sizeof cases[0], 3, check_model))
         return 1;
-    static const struct {
-        const char *shape;
-        uint32_t type;
-    } cases[] = {{"tiny", M40_GGML_Q4_0}, {"tiny", M40_GGML_F16}, {"mini-qwen2", M40_GGML_Q6_K}};
-    for (int i = 0; i < 3; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/m%d.gguf", dir, i);
-        m40_synth_options o = {
-            .shape = cases[i].shape, .type = cases[i].type, .out_path = path, .seed = 3};
-        m40_err err = {0};
-        CHECK(m40_synth_write(&o, NULL, &err) == 0);
-        check_model(path);
-        unlink(path);
-    }
-    rmdir(dir);
     return check_report();
 }
