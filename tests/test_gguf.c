@@ -445,8 +445,8 @@ static void test_iq_type_named(void) {
     bb b = one_tensor(1, ne, M40_GGML_IQ2_XXS, 0, 1024);
     CHECK_CONTAINS(open_fails(&b),
                    "tensor 'w': ggml type iq2_xxs (16) is not supported by m40-llm");
-    b = one_tensor(1, ne, M40_GGML_IQ4_XS, 0, 1024);
-    CHECK_CONTAINS(open_fails(&b), "ggml type iq4_xs (23) is not supported");
+    b = one_tensor(1, ne, M40_GGML_IQ3_S, 0, 1024);
+    CHECK_CONTAINS(open_fails(&b), "ggml type iq3_s (21) is not supported");
 }
 
 static void test_row_not_whole_blocks(void) {

@@ -172,6 +172,9 @@ static const char *const k_types_tested[] = {
 };
 #define N_TYPES (sizeof k_types_tested / sizeof k_types_tested[0])
 
+/* Types m40-llm dequantizes but does not quantize: a _rand fixture only. */
+static const char *const k_dequant_only[] = {"iq4_nl", "iq4_xs"};
+
 /* Every type has a _rand fixture (random valid blocks) and a _quant fixture
  * (reference quantizer output); the _quant ones must come from a reference
  * quantizer, not random bytes, or the quantize check would be empty. */
@@ -197,6 +200,20 @@ static void test_fixtures(const char *dir) {
             }
             fixture_free(&f);
         }
+    }
+    /* random valid blocks -> the gguf package's floats, bit for bit */
+    for (size_t i = 0; i < sizeof k_dequant_only / sizeof k_dequant_only[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s_rand.bin", k_dequant_only[i]);
+        fixture f;
+        CHECK(fixture_load(dir, name, &f) == 0);
+        if (!f.bytes)
+            continue;
+        CHECK(strcmp(m40_ggml_type_name(f.type), k_dequant_only[i]) == 0);
+        CHECK(f.expect != NULL && f.dequant_src == 1);
+        if (f.expect)
+            check_dequant(&f, name);
+        fixture_free(&f);
     }
 }
 
@@ -446,12 +463,13 @@ static void test_block_sizes(void) {
         uint32_t type;
         uint32_t bytes;
     } k[] = {
-        {M40_GGML_Q4_0, M40_Q4_0_BYTES}, {M40_GGML_Q4_1, M40_Q4_1_BYTES},
-        {M40_GGML_Q5_0, M40_Q5_0_BYTES}, {M40_GGML_Q5_1, M40_Q5_1_BYTES},
-        {M40_GGML_Q8_0, M40_Q8_0_BYTES}, {M40_GGML_Q8_1, M40_Q8_1_BYTES},
-        {M40_GGML_Q2_K, M40_Q2_K_BYTES}, {M40_GGML_Q3_K, M40_Q3_K_BYTES},
-        {M40_GGML_Q4_K, M40_Q4_K_BYTES}, {M40_GGML_Q5_K, M40_Q5_K_BYTES},
-        {M40_GGML_Q6_K, M40_Q6_K_BYTES}, {M40_GGML_Q8_K, M40_Q8_K_BYTES},
+        {M40_GGML_Q4_0, M40_Q4_0_BYTES},     {M40_GGML_Q4_1, M40_Q4_1_BYTES},
+        {M40_GGML_Q5_0, M40_Q5_0_BYTES},     {M40_GGML_Q5_1, M40_Q5_1_BYTES},
+        {M40_GGML_Q8_0, M40_Q8_0_BYTES},     {M40_GGML_Q8_1, M40_Q8_1_BYTES},
+        {M40_GGML_Q2_K, M40_Q2_K_BYTES},     {M40_GGML_Q3_K, M40_Q3_K_BYTES},
+        {M40_GGML_Q4_K, M40_Q4_K_BYTES},     {M40_GGML_Q5_K, M40_Q5_K_BYTES},
+        {M40_GGML_Q6_K, M40_Q6_K_BYTES},     {M40_GGML_Q8_K, M40_Q8_K_BYTES},
+        {M40_GGML_IQ4_NL, M40_IQ4_NL_BYTES}, {M40_GGML_IQ4_XS, M40_IQ4_XS_BYTES},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         CHECK(m40_ggml_type_get(k[i].type)->block_bytes == k[i].bytes);
@@ -526,8 +544,9 @@ static void test_errors(void) {
     CHECK_CONTAINS(err.msg, "unknown");
     CHECK(m40_dequantize_blocks(M40_GGML_Q8_0, q, -1, 1, x, &err) == -1);
     CHECK(m40_dequantize_blocks(M40_GGML_Q8_0, q, 0, -1, x, &err) == -1);
-    CHECK(m40_dequantize_blocks(M40_GGML_IQ4_XS, q, 0, 1, x, &err) == -1);
-    CHECK(m40_dequantize_row(M40_GGML_Q4_K, q, x, 0, &err) == 0); /* empty is fine */
+    CHECK(m40_dequantize_blocks(M40_GGML_IQ3_S, q, 0, 1, x, &err) == -1);
+    CHECK(m40_quantize_row(M40_GGML_IQ4_XS, x, q, 256, &err) == -1); /* dequantize only */
+    CHECK(m40_dequantize_row(M40_GGML_Q4_K, q, x, 0, &err) == 0);    /* empty is fine */
     CHECK(m40_quantize_row(M40_GGML_Q4_K, x, q, 0, &err) == 0);
     CHECK(m40_dequantize_row(M40_GGML_Q8_0, q, x, 32, NULL) == 0);
     CHECK(m40_dequantize_row(M40_GGML_Q8_0, q, x, 31, NULL) == -1); /* NULL err allowed */

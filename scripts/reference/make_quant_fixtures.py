@@ -5,8 +5,8 @@ Writes tests/fixtures/quant/*.bin. Nothing here uses m40-llm's own C code: the
 expected bytes and floats come from
 
   * the gguf Python package (gguf.quants, NumPy), for every dequantization it
-    implements and for quantization of F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1
-    and Q8_0 (the types it can quantize);
+    implements (IQ4_NL and IQ4_XS included) and for quantization of F32,
+    F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (the types it can quantize);
   * GGML's own C reference quantizers (quantize_row_*_ref in ggml-quants.c),
     called through ctypes from a libggml-base.so that you build yourself (see
     below), for the types gguf cannot quantize: Q8_1, Q2_K, Q3_K, Q4_K, Q5_K,
@@ -82,13 +82,16 @@ GEOMETRY = {
     T.Q8_0: (32, 34), T.Q8_1: (32, 36),
     T.Q2_K: (256, 84), T.Q3_K: (256, 110), T.Q4_K: (256, 144),
     T.Q5_K: (256, 176), T.Q6_K: (256, 210), T.Q8_K: (256, 292),
+    # last, so that adding them left every earlier fixture's random draws as
+    # they were: their fixtures are random blocks -> gguf.quants.dequantize
+    T.IQ4_NL: (32, 18), T.IQ4_XS: (256, 136),
 }
 # Byte offsets of the FP16 scale fields in each block (random blocks get
 # chosen values there so the floats stay in a sane range).
 F16_FIELDS = {
     T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.Q8_0: [0],
     T.Q8_1: [0, 2], T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2],
-    T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.Q5_K: [0, 2], T.Q6_K: [208], T.IQ4_NL: [0], T.IQ4_XS: [0],
 }
 GGUF_QUANTIZES = {T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0}
 GGML_REF_NAMES = {

@@ -62,6 +62,9 @@ static const codec k_codecs[M40_GGML_TYPE_COUNT] = {
     [M40_GGML_Q5_K] = {m40_dequant_q5_k, m40_quant_q5_k},
     [M40_GGML_Q6_K] = {m40_dequant_q6_k, m40_quant_q6_k},
     [M40_GGML_Q8_K] = {m40_dequant_q8_k, m40_quant_q8_k},
+    /* no quantizer yet: GGML's searches a scale per block */
+    [M40_GGML_IQ4_NL] = {m40_dequant_iq4_nl, NULL},
+    [M40_GGML_IQ4_XS] = {m40_dequant_iq4_xs, NULL},
 };
 
 static const codec *codec_get(uint32_t type) {

@@ -76,12 +76,26 @@ enum {
     M40_Q8_K_QS = 4,
     M40_Q8_K_BSUMS = 260,
     M40_Q8_K_BYTES = 292,
+    /* IQ4_NL: d | qs[16] (indices into the format's 16 levels) */
+    M40_IQ4_NL_QS = 2,
+    M40_IQ4_NL_BYTES = 18,
+    /* IQ4_XS: d | scales_h (u16) | scales_l[4] | qs[128] */
+    M40_IQ4_XS_SCALES_H = 2,
+    M40_IQ4_XS_SCALES_L = 4,
+    M40_IQ4_XS_QS = 8,
+    M40_IQ4_XS_BYTES = 136,
 };
 
 static inline float m40_load_f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return m40_fp16_to_fp32(h);
+}
+
+static inline unsigned m40_load_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
 }
 
 static inline void m40_store_f16(uint8_t *p, float v) {
@@ -116,6 +130,8 @@ void m40_dequant_q4_k(const uint8_t *src, float *dst, int64_t nb);
 void m40_dequant_q5_k(const uint8_t *src, float *dst, int64_t nb);
 void m40_dequant_q6_k(const uint8_t *src, float *dst, int64_t nb);
 void m40_dequant_q8_k(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq4_nl(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq4_xs(const uint8_t *src, float *dst, int64_t nb);
 
 /* Quantizers: nb * block_elems floats at src -> nb blocks at dst. */
 void m40_quant_q4_0(const float *src, uint8_t *dst, int64_t nb);

@@ -4,6 +4,7 @@ set(M40_QUANT_SOURCES
   quant/quant.c
   quant/dequant_legacy.c
   quant/dequant_kquants.c
+  quant/dequant_iq.c
   quant/quantize_legacy.c
   quant/quantize_kquants.c
 )
