@@ -36,8 +36,8 @@ static int synth(const char *shape, uint32_t type, const char *out) {
 }
 
 static void test_good_models_load(void) {
-    static const char *shapes[] = {"tiny", "mini", "mini-qwen2"};
-    for (int i = 0; i < 3; i++) {
+    static const char *shapes[] = {"tiny", "mini", "mini-qwen2", "mini-qwen3"};
+    for (int i = 0; i < 4; i++) {
         char out[256];
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
@@ -55,6 +55,12 @@ static void test_good_models_load(void) {
         CHECK(m->cfg.head_dim == want->head_dim && m->cfg.n_ff == want->n_ff);
         CHECK(m->cfg.rope_style == want->rope_style);
         CHECK(m->cfg.has_qkv_bias == want->has_qkv_bias);
+        CHECK(m->cfg.has_qk_norm == want->has_qk_norm);
+        /* qwen3: per-head norms bound, and heads wider than d / n_head read
+         * from attention.key_length */
+        CHECK(!want->has_qk_norm || (m->layers[0].q_norm.data && m->layers[0].k_norm.data &&
+                                     m->layers[0].q_norm.cols == want->head_dim));
+        CHECK(want->has_qk_norm || (!m->layers[0].q_norm.data && !m->layers[0].k_norm.data));
         CHECK(m->cfg.tied_embeddings == want->tied_embeddings);
         CHECK(m->cfg.tied_embeddings ? m->output.data == m->tok_embd.data
                                      : m->output.data != m->tok_embd.data);
@@ -163,7 +169,8 @@ static void test_bad_models(void) {
     expect_load_error(bad, "missing required key general.architecture");
 
     CHECK(rewrite(good, bad, NULL, "general.architecture", "gptneox", NULL) == 0);
-    expect_load_error(bad, "architecture \"gptneox\" is not supported (supported: llama, qwen2)");
+    expect_load_error(bad,
+                      "architecture \"gptneox\" is not supported (supported: llama, qwen2, qwen3)");
 
     CHECK(rewrite(good, bad, NULL, NULL, NULL, "blk.0.ffn_down.weight") == 0);
     expect_load_error(bad, "tensor 'blk.0.ffn_down.weight' has shape [256, 512");

@@ -102,7 +102,10 @@ static int print_model(const char *path, const m40_backend_options *bo, const m4
     printf("model: %s\n", path);
     printf("  architecture: %s (%s RoPE%s%s)\n", m40_arch_name(c->arch),
            c->rope_style == M40_ROPE_NEOX ? "NeoX" : "normal",
-           c->has_qkv_bias ? ", QKV biases" : "", c->tied_embeddings ? ", tied embeddings" : "");
+           c->has_qkv_bias  ? ", QKV biases"
+           : c->has_qk_norm ? ", q/k head norms"
+                            : "",
+           c->tied_embeddings ? ", tied embeddings" : "");
     printf("  parameters: %.2f B (%.0f M)\n", (double)m->n_params / 1e9, (double)m->n_params / 1e6);
     printf("  file size: %.2f GiB (%llu bytes)\n", gib((size_t)m->file_bytes),
            (unsigned long long)m->file_bytes);

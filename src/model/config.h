@@ -3,7 +3,9 @@
  * Filled from a GGUF file's `<arch>.*` keys (model.c). Architecture
  * differences are flags here, never copies of the forward pass:
  *   llama (Llama 2/3, Mistral, TinyLlama, SmolLM2): normal RoPE, no biases;
- *   qwen2: NeoX RoPE, Q/K/V biases.
+ *   qwen2: NeoX RoPE, Q/K/V biases;
+ *   qwen3: NeoX RoPE, no biases, an RMSNorm over each head of q and of k
+ *   (before RoPE), with weights of their own.
  * Tied embeddings (no output.weight) are a flag too.
  *
  * Owns: the config struct. Touches: nothing.
@@ -16,6 +18,7 @@
 typedef enum m40_arch {
     M40_ARCH_LLAMA = 0,
     M40_ARCH_QWEN2 = 1,
+    M40_ARCH_QWEN3 = 2,
 } m40_arch;
 
 /* Which elements RoPE rotates together in a head of `rope_dim` dims:
@@ -42,10 +45,11 @@ typedef struct m40_model_config {
     int32_t rope_dim;      /* dims of each head that RoPE rotates (usually head_dim) */
     m40_rope_style rope_style;
     int32_t has_qkv_bias;    /* qwen2 */
+    int32_t has_qk_norm;     /* qwen3: per-head RMSNorm of q and k */
     int32_t tied_embeddings; /* output projection is token_embd */
 } m40_model_config;
 
-/* The architecture's name as GGUF spells it ("llama", "qwen2"). */
+/* The architecture's name as GGUF spells it ("llama", "qwen2", "qwen3"). */
 const char *m40_arch_name(m40_arch arch);
 
 #endif /* M40_MODEL_CONFIG_H */

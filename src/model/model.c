@@ -10,7 +10,15 @@
 #include "quant/quant.h"
 
 const char *m40_arch_name(m40_arch arch) {
-    return arch == M40_ARCH_QWEN2 ? "qwen2" : "llama";
+    switch (arch) {
+        case M40_ARCH_QWEN2:
+            return "qwen2";
+        case M40_ARCH_QWEN3:
+            return "qwen3";
+        case M40_ARCH_LLAMA:
+            break;
+    }
+    return "llama";
 }
 
 /* ---- hyperparameters ---------------------------------------------------- */
@@ -18,7 +26,7 @@ const char *m40_arch_name(m40_arch arch) {
 typedef struct loader {
     m40_model *m;
     const m40_gguf *g;
-    const char *arch; /* "llama" / "qwen2" */
+    const char *arch; /* "llama", "qwen2", "qwen3" */
     char key[128];
 } loader;
 
@@ -106,8 +114,9 @@ static int read_config(loader *ld, m40_err *err) {
         get_real(ld, "rope.freq_base", 10000.0, &c->rope_freq_base, err) ||
         read_rope_scaling(ld, c, err))
         return -1;
-    c->rope_style = c->arch == M40_ARCH_QWEN2 ? M40_ROPE_NEOX : M40_ROPE_NORM;
+    c->rope_style = c->arch == M40_ARCH_LLAMA ? M40_ROPE_NORM : M40_ROPE_NEOX;
     c->has_qkv_bias = c->arch == M40_ARCH_QWEN2;
+    c->has_qk_norm = c->arch == M40_ARCH_QWEN3;
     return 0;
 }
 
@@ -164,7 +173,7 @@ static const char *layer_name(char *pool, int layer, const char *suffix) {
 
 typedef struct layer_names {
     char attn_norm[64], wq[64], wk[64], wv[64], wo[64], bq[64], bk[64], bv[64];
-    char ffn_norm[64], gate[64], up[64], down[64];
+    char q_norm[64], k_norm[64], ffn_norm[64], gate[64], up[64], down[64];
 } layer_names;
 
 static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
@@ -173,6 +182,7 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
     int64_t d = c->n_embd, q = (int64_t)c->n_head * c->head_dim;
     int64_t kv = (int64_t)c->n_head_kv * c->head_dim;
     int bias = !c->has_qkv_bias; /* optional unless the arch has them */
+    int qk_norm = !c->has_qk_norm;
     if (bind_weight(ld, &L->attn_norm, layer_name(nm->attn_norm, l, "attn_norm.weight"), d, 0, 0,
                     err) ||
         bind_weight(ld, &L->wq, layer_name(nm->wq, l, "attn_q.weight"), d, q, 0, err) ||
@@ -182,6 +192,10 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
         bind_weight(ld, &L->bq, layer_name(nm->bq, l, "attn_q.bias"), q, 0, bias, err) ||
         bind_weight(ld, &L->bk, layer_name(nm->bk, l, "attn_k.bias"), kv, 0, bias, err) ||
         bind_weight(ld, &L->bv, layer_name(nm->bv, l, "attn_v.bias"), kv, 0, bias, err) ||
+        bind_weight(ld, &L->q_norm, layer_name(nm->q_norm, l, "attn_q_norm.weight"), c->head_dim, 0,
+                    qk_norm, err) ||
+        bind_weight(ld, &L->k_norm, layer_name(nm->k_norm, l, "attn_k_norm.weight"), c->head_dim, 0,
+                    qk_norm, err) ||
         bind_weight(ld, &L->ffn_norm, layer_name(nm->ffn_norm, l, "ffn_norm.weight"), d, 0, 0,
                     err) ||
         bind_weight(ld, &L->w_gate, layer_name(nm->gate, l, "ffn_gate.weight"), d, c->n_ff, 0,
@@ -189,7 +203,8 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
         bind_weight(ld, &L->w_up, layer_name(nm->up, l, "ffn_up.weight"), d, c->n_ff, 0, err) ||
         bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"), c->n_ff, d, 0, err))
         return -1;
-    const m40_weight *f32s[] = {&L->attn_norm, &L->ffn_norm, &L->bq, &L->bk, &L->bv};
+    const m40_weight *f32s[] = {&L->attn_norm, &L->ffn_norm, &L->bq,    &L->bk,
+                                &L->bv,        &L->q_norm,   &L->k_norm};
     for (size_t i = 0; i < sizeof f32s / sizeof f32s[0]; i++) {
         if (require_f32(f32s[i], err))
             return -1;
@@ -238,9 +253,11 @@ static int read_arch(loader *ld, m40_err *err) {
         ld->m->cfg.arch = M40_ARCH_LLAMA;
     } else if (m40_gguf_str_eq(a, "qwen2")) {
         ld->m->cfg.arch = M40_ARCH_QWEN2;
+    } else if (m40_gguf_str_eq(a, "qwen3")) {
+        ld->m->cfg.arch = M40_ARCH_QWEN3;
     } else {
         return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "architecture \"%.*s\" is not supported (supported: llama, qwen2)",
+                        "architecture \"%.*s\" is not supported (supported: llama, qwen2, qwen3)",
                         (int)(a.len > 64 ? 64 : a.len), a.ptr);
     }
     ld->arch = m40_arch_name(ld->m->cfg.arch);

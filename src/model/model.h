@@ -8,7 +8,8 @@
  * Tensor names (GGUF): token_embd.weight, output_norm.weight, output.weight
  * (absent: tied to token_embd), rope_freqs.weight (optional), and per block
  * N: blk.N.attn_norm.weight, blk.N.attn_{q,k,v,output}.weight,
- * blk.N.attn_{q,k,v}.bias (qwen2), blk.N.ffn_norm.weight,
+ * blk.N.attn_{q,k,v}.bias (qwen2), blk.N.attn_{q,k}_norm.weight (qwen3),
+ * blk.N.ffn_norm.weight,
  * blk.N.ffn_{gate,up,down}.weight.
  *
  * Owns: the GGUF handle and the layer array. Touches: nothing else.
@@ -40,6 +41,8 @@ typedef struct m40_layer {
     m40_weight wk, wv;       /* rows n_head_kv*head_dim, cols d */
     m40_weight wo;           /* rows d, cols n_head*head_dim */
     m40_weight bq, bk, bv;   /* qwen2 biases, F32; data NULL otherwise */
+    m40_weight q_norm;       /* qwen3: [head_dim] F32, each q head's RMSNorm weight */
+    m40_weight k_norm;       /* qwen3: [head_dim] F32, each k head's */
     m40_weight ffn_norm;     /* [d] F32 */
     m40_weight w_gate, w_up; /* rows n_ff, cols d */
     m40_weight w_down;       /* rows d, cols n_ff */

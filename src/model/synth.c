@@ -200,6 +200,10 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
             ADD("attn_k.bias", M40_GGML_F32, kv, 1, 0.0f, 0.1f);
             ADD("attn_v.bias", M40_GGML_F32, kv, 1, 0.0f, 0.1f);
         }
+        if (c->has_qk_norm) {
+            ADD("attn_q_norm.weight", M40_GGML_F32, c->head_dim, 1, 1.0f, 0.1f);
+            ADD("attn_k_norm.weight", M40_GGML_F32, c->head_dim, 1, 1.0f, 0.1f);
+        }
         ADD("attn_output.weight", type, q, d, 0.0f, w);
         ADD("ffn_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
         ADD("ffn_gate.weight", type, d, c->n_ff, 0.0f, w);
@@ -252,7 +256,13 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                                            err) ||
                    m40_gguf_writer_add_u32(wr, KEY("rope.dimension_count"), (uint32_t)c->rope_dim,
                                            err) ||
-                   m40_gguf_writer_add_u32(wr, KEY("vocab_size"), (uint32_t)c->n_vocab, err)
+                   m40_gguf_writer_add_u32(wr, KEY("vocab_size"), (uint32_t)c->n_vocab, err) ||
+                   /* heads wider than n_embd / n_head (Qwen3-0.6B's 128 for 64) say so */
+                   (c->head_dim != c->n_embd / c->n_head &&
+                    (m40_gguf_writer_add_u32(wr, KEY("attention.key_length"), (uint32_t)c->head_dim,
+                                             err) ||
+                     m40_gguf_writer_add_u32(wr, KEY("attention.value_length"),
+                                             (uint32_t)c->head_dim, err)))
                ? -1
                : 0;
 #undef KEY

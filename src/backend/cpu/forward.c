@@ -6,6 +6,7 @@
  *   for each layer:
  *       xb = rmsnorm(x) * attn_norm
  *       q = xb Wq (+bq), k = xb Wk (+bk), v = xb Wv (+bv)     (qwen2 biases)
+ *       each head of q and k: rmsnorm(head) * q_norm / k_norm  (qwen3)
  *       rope(q, k) at each token's position
  *       K/V cache[slot][layer][pos] = k, v   (FP16)
  *       att = softmax(q k^T / sqrt(hd)) v over positions <= pos (causal, GQA)
@@ -129,6 +130,12 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
     for (int32_t t = 0; t < T; t++) {
         float *qt = cpu->q + (size_t)t * cpu->q_dim, *kt = cpu->k + (size_t)t * cpu->kv_dim;
         float *vt = cpu->v + (size_t)t * cpu->kv_dim;
+        if (c->has_qk_norm) { /* qwen3: each head normed on its own, before RoPE */
+            for (int32_t h = 0; h < c->n_head; h++)
+                m40_op_rmsnorm(qt + h * hd, qt + h * hd, L->q_norm.data, hd, c->rms_eps);
+            for (int32_t h = 0; h < c->n_head_kv; h++)
+                m40_op_rmsnorm(kt + h * hd, kt + h * hd, L->k_norm.data, hd, c->rms_eps);
+        }
         int32_t slot = cpu->row_slot[t], pos = cpu->row_pos[t];
         m40_op_rope(qt, c->n_head, hd, c->rope_dim, pos, c->rope_freq_base, c->rope_freq_scale,
                     freq_factors, c->rope_style);

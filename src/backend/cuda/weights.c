@@ -162,6 +162,10 @@ int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err) {
 
 int m40_cuda_check_model(m40_cuda *cu, m40_err *err) {
     const m40_gguf *g = cu->model->gguf;
+    if (cu->model->cfg.has_qk_norm)
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "%s: the CUDA backend has no per-head q/k RMSNorm yet (CPU only)",
+                        m40_arch_name(cu->model->cfg.arch));
     if (cu->model->cfg.head_dim > 256)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "head_dim %d: the CUDA attention handles at most 256",

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Reference logits for the architectures beyond the default model's.
+
+For each architecture's tiny synth shape (random weights, written by
+`m40-llm synth`: the weights are only numbers, nothing of m40-llm's forward
+pass is used), Hugging Face transformers loads the GGUF on the CPU in
+float32 (its GGUF loader dequantizes every tensor with the gguf package) and
+runs one forward over a fixed sequence of token ids; the logits of every
+position are written to tests/fixtures/forward/<shape>.json, with the synth
+command and the file's FNV-1a 64 hash so the test can check it runs the same
+file. tests/test_arch_reference.c compares m40-llm's CPU forward with them.
+
+Usage (versions pinned in requirements-forward.txt):
+
+    /tmp/refvenv/bin/python scripts/reference/make_arch_fixtures.py build/src/m40-llm
+
+The tokenizer is not loaded (a synth file's byte vocabulary is not the
+architecture's): the model gets token ids directly.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import transformers
+from transformers import AutoModelForCausalLM
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+OUT = os.path.join(ROOT, "tests", "fixtures", "forward")
+
+# shape, weight type, seed: F32 weights, so dequantization is exact and the
+# comparison is of the forward passes alone
+CASES = [("mini-qwen3", "f32", 5)]
+TOKENS = [1, 17, 300, 42, 511, 3, 99, 100, 101, 5, 260, 77, 8, 450, 12, 31]
+
+
+def fnv1a64(path):
+    h = 0xCBF29CE484222325
+    with open(path, "rb") as f:
+        for b in f.read():
+            h ^= b
+            h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_arch_fixtures.py M40_LLM_BINARY")
+    binary = sys.argv[1]
+    torch.set_num_threads(2)
+    for shape, wtype, seed in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.gguf")
+            cmd = ["synth", "--shape", shape, "--type", wtype, "--seed", str(seed), "-o"]
+            subprocess.run([binary, *cmd, path], check=True, stdout=subprocess.DEVNULL)
+            model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file="model.gguf",
+                                                         torch_dtype=torch.float32,
+                                                         attn_implementation="eager")
+            model.eval()
+            with torch.no_grad():
+                out = model(torch.tensor([TOKENS]), use_cache=False)
+            logits = out.logits[0].to(torch.float32).numpy()
+            fixture = {
+                "shape": shape,
+                "type": wtype,
+                "seed": seed,
+                "synth": "m40-llm " + " ".join(cmd) + " FILE",
+                "fnv1a64": fnv1a64(path),
+                "transformers": transformers.__version__,
+                "torch": torch.__version__,
+                "model_class": type(model).__name__,
+                "tokens": TOKENS,
+                "logits": [[float(v) for v in row] for row in logits],
+            }
+            with open(os.path.join(OUT, shape + ".json"), "w") as f:
+                json.dump(fixture, f, separators=(",", ":"))
+                f.write("\n")
+            print("%s: %s, logits %s, max |logit| %.4f" %
+                  (shape, type(model).__name__, logits.shape, float(np.abs(logits).max())))
+
+
+if __name__ == "__main__":
+    main()
