@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference logits for the architectures beyond the default model's.
+"""Reference logits for every architecture on a tiny synth model.
 
 For each architecture's tiny synth shape (random weights, written by
 `m40-llm synth`: the weights are only numbers, nothing of m40-llm's forward
@@ -33,7 +33,7 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "forward")
 
 # shape, weight type, seed: F32 weights, so dequantization is exact and the
 # comparison is of the forward passes alone
-CASES = [("mini-qwen3", "f32", 5)]
+CASES = [("mini-qwen3", "f32", 5), ("mini-qwen2", "f32", 5), ("mini", "f32", 5)]
 TOKENS = [1, 17, 300, 42, 511, 3, 99, 100, 101, 5, 260, 77, 8, 450, 12, 31]
 
 
