@@ -1,7 +1,6 @@
 /* sched.c - see sched.h: whoever waits runs the step its piece is in. */
 #include "engine/sched.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +38,6 @@ struct m40_sched {
     int prompt_busy;      /* a prompt chunk runs on its own (not mixed) */
     m40_step_stats stats; /* under the lock */
     /* a decode step's batch: room for one row per slot and a prompt chunk */
-    int32_t cap;
     int32_t *token, *slot, *pos, *argmax;
     uint8_t *want;
     float *logits;        /* [n_slots + 1][n_vocab] */
@@ -59,8 +57,7 @@ int m40_sched_create(m40_sched **out, m40_backend *be, int32_t n_slots, int32_t 
     s->n_batch = n_batch;
     s->n_vocab = n_vocab;
     s->mixed = !m40_backend_concurrent_decode(be);
-    s->cap = n_slots + n_batch;
-    size_t cap = (size_t)s->cap;
+    size_t cap = (size_t)n_slots + (size_t)n_batch;
     s->token = malloc(cap * sizeof *s->token);
     s->slot = malloc(cap * sizeof *s->slot);
     s->pos = malloc(cap * sizeof *s->pos);
@@ -299,8 +296,7 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
         /* wait for the others' tokens, a running step, or a straggler's time */
         struct timespec ts;
         deadline(&ts, STRAGGLER_WAIT_S);
-        int rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-        (void)rc;
+        (void)pthread_cond_timedwait(&s->cv, &s->mu, &ts); /* a timeout only re-checks */
     }
     pthread_mutex_unlock(&s->mu);
     if (p->rc && err)

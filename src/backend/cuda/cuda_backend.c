@@ -105,8 +105,7 @@ m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_cuda_options 
     cu.model = model;
     cu.opt = *opts;
     plan_sizes(&cu);
-    m40_cuda_vram v = {cu.weights_bytes, cu.kv_bytes, cu.scratch_bytes};
-    return v;
+    return m40_cuda_vram_used(&cu);
 }
 
 /* ---- set-up and tear-down ---------------------------------------------------- */
