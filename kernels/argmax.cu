@@ -1,6 +1,6 @@
 /* argmax.cu - greedy sampling on the GPU: out[0] = index of the largest x.
  * Ties go to the lowest index (as the CPU sampler). NaN never wins.
- * Launch: one block of 1024 threads.
+ * Launch: one block of 1024 threads per row of x[rows][n] (out[rows]).
  */
 #include "common.cuh"
 
@@ -12,6 +12,8 @@ static __device__ __forceinline__ void m40_better(float *v, int *i, float v2, in
 }
 
 M40_KERNEL void m40_argmax_f32(int *out, const float *x, int n) {
+    x += (long long)blockIdx.x * n;
+    out += blockIdx.x;
     __shared__ float sv[32];
     __shared__ int si[32];
     float best = -INFINITY;

@@ -13,7 +13,11 @@
  *   of group g: the running max m, the sum l of exp(score - m), and the
  *   unnormalized output o = sum exp(score - m) v.
  *   Launch: grid (n_split, n_head_kv, n_q), block 128, dynamic shared
- *   memory (group * hd + group * chunk) floats. The host picks the chunk:
+ *   memory (group * hd + group * chunk) floats. Decode rows of different
+ *   sequences (slot_q != NULL) read the cache slot_q[t] * slot_stride
+ *   elements on and split it every chunk_q[t] positions (chunk, the
+ *   largest, sizes shared memory): each row exactly as it would run alone.
+ *   The host picks the chunk:
  *   short for a decode step (one query: the grid must still fill the GPU
  *   at short contexts), long for prefill (many queries: partials stay small).
  * Step 2, m40_attn_combine: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
@@ -35,14 +39,22 @@ static __device__ __forceinline__ float m40_kv(const void *cache, long long i, i
 
 /* Block (s, g, t): split s of KV head g's query heads for query t. */
 M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const void *k,
-                                 const void *v, const int *pos_q, int q_stride, int n_head,
+                                 const void *v, const int *slot_q, long long slot_stride,
+                                 const int *pos_q, const int *chunk_q, int q_stride, int n_head,
                                  int n_head_kv, int hd, int chunk, int n_split, float scale,
                                  int kv_f32) {
     extern __shared__ float smem[];
     const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
-    const int start = s * chunk;
-    const int end = min(pos_q[t] + 1, start + chunk);
+    /* a decode row's own split length and sequence (chunk_q, slot_q) */
+    const int my_chunk = chunk_q ? chunk_q[t] : chunk;
+    if (slot_q) {
+        const size_t off = (size_t)slot_q[t] * slot_stride * (kv_f32 ? 4 : 2);
+        k = (const char *)k + off;
+        v = (const char *)v + off;
+    }
+    const int start = s * my_chunk;
+    const int end = min(pos_q[t] + 1, start + my_chunk);
     const int len = end - start;
     float *q_s = smem;             /* [group][hd] */
     float *sc = smem + group * hd; /* [group][chunk] */

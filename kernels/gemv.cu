@@ -18,29 +18,11 @@
  * unrolls and its loads issue back to back; only real rows are stored.
  */
 #include "common.cuh"
+#include "gemv_common.cuh"
 #include "quant_decode.cuh"
 
 #define M40_GEMV_WARPS   4 /* 128-thread blocks */
 #define M40_GEMV_MAX_RPB 8
-
-/* The dot product of 32 weights and 32 x values, summed in index order. */
-static __device__ __forceinline__ float m40_dot32(const float *v, const float *xv) {
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 32; i++)
-        s = fmaf(v[i], xv[i], s);
-    return s;
-}
-
-/* x[32 g .. 32 g + 31] into registers (x is 16-byte aligned). */
-static __device__ __forceinline__ void m40_load_x32(const float *x, int g, float *xv) {
-    const float4 *x4 = (const float4 *)(x + g * 32);
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-        float4 a = __ldg(x4 + k);
-        xv[4 * k] = a.x, xv[4 * k + 1] = a.y, xv[4 * k + 2] = a.z, xv[4 * k + 3] = a.w;
-    }
-}
 
 /* Block-wide reduction of rpb partial sums per thread into y[row0 ..]. */
 static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float *y,
@@ -65,23 +47,6 @@ static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float
             s += res[row0 + r];
         y[row0 + r] = s;
     }
-}
-
-/* The sum of x[32 g .. 32 g + 31], in index order. */
-static __device__ __forceinline__ float m40_sum32(const float *xv) {
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 32; i++)
-        s += xv[i];
-    return s;
-}
-
-static __device__ __forceinline__ float m40_dot16(const float *v, const float *xv) {
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 16; i++)
-        s = fmaf(v[i], xv[i], s);
-    return s;
 }
 
 /* One mat-vec loop for every row-addressed type: thread t takes 32-element
@@ -141,7 +106,7 @@ M40_DEFINE_GEMV_GENERIC(q6_k)
         const uint8_t *row, int g, float *v, const float *xv, float sx) { \
         float dsc, dmn;                                                   \
         m40_##type##_group(row, g, v, &dsc, &dmn);                        \
-        return dsc * m40_dot32(v, xv) - dmn * sx;                         \
+        return m40_share_sm(dsc, dmn, v, xv, sx);                         \
     }                                                                     \
     M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 4)          \
     M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 8)
@@ -160,7 +125,7 @@ static __device__ __forceinline__ float m40_term_q6_k_v(const uint8_t *row, int 
     (void)sx;
     float s0, s1;
     m40_q6_k_group(row, g, v, &s0, &s1);
-    return s0 * m40_dot16(v, xv) + s1 * m40_dot16(v + 16, xv + 16);
+    return m40_share_q6_k(s0, s1, v, xv);
 }
 M40_DEFINE_GEMV(m40_gemv_q6_k_v, m40_term_q6_k_v, 4)
 M40_DEFINE_GEMV(m40_gemv_q6_k_v, m40_term_q6_k_v, 8)

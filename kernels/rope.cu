@@ -21,7 +21,9 @@
  *    does; Maxwell has no half arithmetic, only conversions) or, with
  *    kv_f32, FP32.
  *    Launch: gridDim (n_tokens, n_head + 2 n_head_kv), blockDim head_dim/2:
- *    thread j takes one pair of a head.
+ *    thread j takes one pair of a head. With slot != NULL the tokens are
+ *    decode rows of different sequences: token t's cache starts slot[t] *
+ *    slot_stride elements past k_cache and v_cache (one layer of slot 0).
  */
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -52,9 +54,10 @@ static __device__ __forceinline__ void m40_cache_put(void *cache, long long i, f
         ((uint16_t *)cache)[i] = __half_as_ushort(__float2half_rn(v));
 }
 
-M40_KERNEL void m40_rope_store(float *x, const float2 *cs, const int *pos, void *k_cache,
-                               void *v_cache, int n_head, int n_head_kv, int head_dim, int rope_dim,
-                               int neox, int row_stride, int kv_f32) {
+M40_KERNEL void m40_rope_store(float *x, const float2 *cs, const int *pos, const int *slot,
+                               long long slot_stride, void *k_cache, void *v_cache, int n_head,
+                               int n_head_kv, int head_dim, int rope_dim, int neox, int row_stride,
+                               int kv_f32) {
     int t = blockIdx.x, h = blockIdx.y, j = threadIdx.x, half = rope_dim / 2;
     if (j >= head_dim / 2)
         return;
@@ -80,8 +83,8 @@ M40_KERNEL void m40_rope_store(float *x, const float2 *cs, const int *pos, void 
         hx[i1] = b;
         return;
     }
-    long long at =
-        (long long)pos[t] * n_head_kv * head_dim + (long long)(kv % n_head_kv) * head_dim;
+    long long at = (slot ? slot[t] * slot_stride : 0) + (long long)pos[t] * n_head_kv * head_dim +
+                   (long long)(kv % n_head_kv) * head_dim;
     void *cache = kv < n_head_kv ? k_cache : v_cache;
     m40_cache_put(cache, at + i0, a, kv_f32);
     m40_cache_put(cache, at + i1, b, kv_f32);

@@ -21,6 +21,10 @@ struct m40_backend {
                    float *logits, m40_err *err);
     /* NULL: a batch runs as one forward per slot (forward_runs) */
     int (*forward_batch)(void *impl, const m40_batch *b, float *logits);
+    /* with forward_batch NULL: one step for the batch's decode rows (a
+     * slot's only row, wanted), the rest as forward_runs; NULL: all so */
+    int (*forward_rows)(void *impl, int32_t n, const int32_t *slot, const int32_t *token,
+                        const int32_t *pos, float *const *logits, int32_t *argmax, m40_err *err);
     /* NULL: nothing faster than forward + a host argmax */
     int (*forward_greedy)(void *impl, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,
                           int32_t *token, m40_err *err);
@@ -109,6 +113,12 @@ static int cuda_forward_greedy(void *impl, int32_t slot, const int32_t *tokens, 
     return m40_cuda_forward_greedy(impl, slot, tokens, n, pos0, token, err);
 }
 
+static int cuda_forward_rows(void *impl, int32_t n, const int32_t *slot, const int32_t *token,
+                             const int32_t *pos, float *const *logits, int32_t *argmax,
+                             m40_err *err) {
+    return m40_cuda_forward_rows(impl, n, slot, token, pos, logits, argmax, err);
+}
+
 static m40_backend_memory from_vram(m40_cuda_vram v) {
     m40_backend_memory m = {v.weights, v.kv, v.scratch};
     return m;
@@ -158,6 +168,7 @@ static int create_cuda(m40_backend *be, const m40_model *model, const m40_backen
     be->concurrent_decode = m40_cuda_concurrent_decode(cu);
     be->forward = cuda_forward;
     be->forward_greedy = cuda_forward_greedy;
+    be->forward_rows = cuda_forward_rows;
     be->memory = cuda_memory;
     be->copy_bandwidth = cuda_copy_bandwidth;
     be->read_kv = cuda_read_kv;
@@ -329,10 +340,59 @@ static int forward_runs(m40_backend *be, const m40_batch *b, float *logits, int3
     return rc ? -1 : 0;
 }
 
+/* The decode rows of a batch (each a slot's only row, and wanted) in one
+ * forward_rows step; every other slot's rows as forward_runs runs them. */
+typedef struct rows_plan {
+    int32_t *slot, *token, *pos, *argmax;
+    float **logits;
+    int32_t **argmax_to; /* where row k's argmax goes (NULL: it gives logits) */
+} rows_plan;
+
+static int forward_with_rows(m40_backend *be, const m40_batch *b, float *logits, int32_t *argmax,
+                             m40_err *err) {
+    size_t n = (size_t)b->n;
+    rows_plan r = {malloc(n * sizeof(int32_t)), malloc(n * sizeof(int32_t)),
+                   malloc(n * sizeof(int32_t)), malloc(n * sizeof(int32_t)),
+                   malloc(n * sizeof(float *)), malloc(n * sizeof(int32_t *))};
+    int rc = r.slot && r.token && r.pos && r.argmax && r.logits && r.argmax_to
+                 ? 0
+                 : m40_errf(err, "out of memory");
+    int32_t k = 0;
+    for (int32_t i = 0, j; rc == 0 && i < b->n; i = j + 1) {
+        for (j = i; j + 1 < b->n && b->slot[j + 1] == b->slot[i];)
+            j++;
+        if (j == i && b->want[i] != M40_WANT_NONE) {
+            r.slot[k] = b->slot[i], r.token[k] = b->token[i], r.pos[k] = b->pos[i];
+            r.logits[k] = b->want[i] == M40_WANT_LOGITS ? logits : NULL;
+            r.argmax_to[k] = b->want[i] == M40_WANT_ARGMAX ? argmax : NULL;
+            k++;
+        } else {
+            m40_batch run = {j - i + 1, b->token + i, b->slot + i, b->pos + i, b->want + i};
+            rc = forward_runs(be, &run, logits, argmax, err);
+        }
+        for (int32_t t = i; t <= j; t++) { /* past this run's outputs */
+            if (b->want[t] == M40_WANT_LOGITS)
+                logits += be->n_vocab;
+            else if (b->want[t] == M40_WANT_ARGMAX)
+                argmax++;
+        }
+    }
+    if (rc == 0 && k > 0)
+        rc = be->forward_rows(be->impl, k, r.slot, r.token, r.pos, r.logits, r.argmax, err);
+    for (int32_t t = 0; rc == 0 && t < k; t++) {
+        if (r.argmax_to[t])
+            *r.argmax_to[t] = r.argmax[t];
+    }
+    free(r.slot), free(r.token), free(r.pos), free(r.argmax), free(r.logits), free(r.argmax_to);
+    return rc ? -1 : 0;
+}
+
 int m40_backend_forward_batch(m40_backend *be, const m40_batch *b, float *logits, int32_t *argmax,
                               m40_err *err) {
     if (check_batch(be, b, err))
         return -1;
+    if (!be->forward_batch && be->forward_rows)
+        return forward_with_rows(be, b, logits, argmax, err);
     if (!be->forward_batch)
         return forward_runs(be, b, logits, argmax, err);
     return be->forward_batch(be->impl, b, logits); /* no has_greedy: no argmax rows */

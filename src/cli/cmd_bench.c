@@ -26,7 +26,8 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, depth, no_graphs, one_stream, contend, pp_given;
+    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, contend, pp_given;
+    char switches[40];            /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
 } bench_args;
@@ -121,6 +122,7 @@ static int parse(bench_args *a, int argc, char **argv) {
                    "  --json       one JSON object per test\n"
                    "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
                    "  --one-stream CUDA: decode steps share the prefill stream\n"
+                   "  --no-batch   CUDA: decode rows of several sequences run one at a time\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
                    "               tokens (two slots; -n: decode steps timed alone)\n"
                    "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
@@ -137,6 +139,9 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         } else if (!strcmp(f, "--one-stream")) {
             a->one_stream = 1;
+            continue;
+        } else if (!strcmp(f, "--no-batch")) {
+            a->no_batch = 1;
             continue;
         }
         if (!v) {
@@ -186,10 +191,9 @@ static int parse(bench_args *a, int argc, char **argv) {
         return -1;
     }
     /* the CUDA measurement switches (backend.h) */
-    a->bo.switches = a->no_graphs && a->one_stream ? "no-graphs,one-stream"
-                     : a->no_graphs                ? "no-graphs"
-                     : a->one_stream               ? "one-stream"
-                                                   : NULL;
+    snprintf(a->switches, sizeof a->switches, "%s%s%s", a->no_graphs ? ",no-graphs" : "",
+             a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "");
+    a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }
 

@@ -14,7 +14,11 @@
  * own stream, beside another thread's prompt, must equal the one-stream
  * results bit for bit (check_lanes); and a batch of two sequences' prompt
  * chunks and decode tokens must give each row what running its sequence
- * alone, in the same pieces, gives, bit for bit (check_batch). Run with
+ * alone, in the same pieces, gives, bit for bit (check_batch); and decode
+ * steps of up to 11 sequences at once, at positions up to past 1024 (where
+ * a row's attention splits change length), through the batched kernels,
+ * with graphs and without, must give each row's logits, argmax and KV
+ * entries exactly as the row alone (check_rows). Run with
  * M40LLM_ENABLE_CUBLAS=0 and =1 to cover both prefill GEMMs.
  */
 #include <math.h>
@@ -213,6 +217,95 @@ static void check_batch(const m40_model *m, const int32_t *toks) {
     free(ref), free(got);
 }
 
+/* Decode rows of many sequences in one step against each row alone: 11
+ * slots with prompts of 3..53 tokens and one of 1040, then steps over all
+ * of them, a few of them and all again (batches of 11, 3, 2, 11: the
+ * batched mat-vec's pieces of 2..8 inputs), half the rows wanting logits
+ * and half an argmax. Every logit, argmax and KV entry must be identical. */
+#define ROWS_SLOTS 11
+#define ROWS_LONG  1040
+static void check_rows_with(const m40_model *m, const char *switches) {
+    m40_backend *alone = NULL, *batched = NULL;
+    m40_err err = {0};
+    const int nv = m->cfg.n_vocab, kv_dim = m->cfg.n_head_kv * m->cfg.head_dim;
+    m40_backend_options o = {.device = M40_DEVICE_CUDA,
+                             .gpu = -1,
+                             .n_ctx = 1088,
+                             .n_slots = ROWS_SLOTS,
+                             .n_batch = 16,
+                             .kv_type = M40_KV_F16};
+    char notice[256];
+    int ok = !m40_backend_create(&alone, m, &o, notice, sizeof notice, &err);
+    o.switches = switches;
+    ok = ok && !m40_backend_create(&batched, m, &o, notice, sizeof notice, &err);
+    int32_t *prompt = malloc(ROWS_LONG * sizeof *prompt);
+    float *ref = malloc((size_t)ROWS_SLOTS * nv * 4), *got = malloc((size_t)ROWS_SLOTS * nv * 4);
+    float *k0 = malloc((size_t)kv_dim * 4), *v0 = malloc((size_t)kv_dim * 4);
+    float *k1 = malloc((size_t)kv_dim * 4), *v1 = malloc((size_t)kv_dim * 4);
+    ok = ok && prompt && ref && got && k0 && v0 && k1 && v1;
+    unsigned seed = 5;
+    for (int i = 0; ok && i < ROWS_LONG; i++)
+        prompt[i] = (int32_t)((gpu_test_rand(&seed) + 1.0f) * 0.5f * (float)(nv - 1));
+    int32_t len[ROWS_SLOTS], next[ROWS_SLOTS];
+    for (int s = 0; ok && s < ROWS_SLOTS; s++) {
+        len[s] = s == ROWS_SLOTS - 1 ? ROWS_LONG : 3 + 5 * s;
+        ok = !m40_backend_forward(alone, s, prompt, len[s], 0, ref, &err) &&
+             !m40_backend_forward(batched, s, prompt, len[s], 0, got, &err);
+        next[s] = argmax(ref, nv);
+    }
+    CHECK(ok);
+    static const int step_slots[][ROWS_SLOTS + 1] = {
+        {11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
+        {3, 10, 2, 7},
+        {2, 4, 10},
+        {11, 3, 1, 4, 1, 5, 9, 2, 6, 0, 8, 7},
+    };
+    int32_t tk[ROWS_SLOTS], sl[ROWS_SLOTS], ps[ROWS_SLOTS], am[ROWS_SLOTS], solo_am[ROWS_SLOTS];
+    uint8_t wt[ROWS_SLOTS];
+    for (size_t st = 0; ok && st < sizeof step_slots / sizeof step_slots[0]; st++) {
+        int n = step_slots[st][0], n_logits = 0, n_am = 0;
+        for (int i = 0; i < n; i++) {
+            int s = step_slots[st][1 + i];
+            sl[i] = s, tk[i] = next[s], ps[i] = len[s];
+            wt[i] = (i + (int)st) % 2 ? M40_WANT_ARGMAX : M40_WANT_LOGITS;
+            /* alone: the row by itself, the way a lone request would run it */
+            if (wt[i] == M40_WANT_LOGITS)
+                ok = ok && !m40_backend_forward(alone, s, &tk[i], 1, ps[i],
+                                                ref + (size_t)n_logits++ * nv, &err);
+            else
+                ok = ok && !m40_backend_forward_greedy(alone, s, &tk[i], 1, ps[i], &solo_am[n_am++],
+                                                       &err);
+        }
+        m40_batch b = {.n = n, .token = tk, .slot = sl, .pos = ps, .want = wt};
+        ok = ok && !m40_backend_forward_batch(batched, &b, got, am, &err);
+        CHECK(ok && memcmp(got, ref, (size_t)n_logits * nv * 4) == 0);
+        CHECK(ok && memcmp(am, solo_am, (size_t)n_am * sizeof *am) == 0);
+        for (int i = 0, l = 0, a = 0; ok && i < n; i++) {
+            int s = sl[i];
+            next[s] = wt[i] == M40_WANT_LOGITS ? argmax(ref + (size_t)l++ * nv, nv) : solo_am[a++];
+            /* what the row left in the cache, on the first and last layer */
+            for (int layer = 0; layer < m->cfg.n_layer;
+                 layer += m->cfg.n_layer - 1 ? m->cfg.n_layer - 1 : 1) {
+                ok = !m40_backend_read_kv(alone, s, layer, len[s], k0, v0, &err) &&
+                     !m40_backend_read_kv(batched, s, layer, len[s], k1, v1, &err);
+                CHECK(ok && memcmp(k0, k1, (size_t)kv_dim * 4) == 0 &&
+                      memcmp(v0, v1, (size_t)kv_dim * 4) == 0);
+            }
+            len[s]++;
+        }
+    }
+    if (!ok)
+        fprintf(stderr, "decode rows (%s): %s\n", switches ? switches : "graphs", err.msg);
+    m40_backend_destroy(alone);
+    m40_backend_destroy(batched);
+    free(prompt), free(ref), free(got), free(k0), free(v0), free(k1), free(v1);
+}
+
+static void check_rows(const m40_model *m) {
+    check_rows_with(m, NULL);
+    check_rows_with(m, "no-graphs");
+}
+
 /* The KV cache layout, read back through m40_backend_read_kv: slot 0
  * (prefill then decode) and slot 1 (token by token) hold the same n_all
  * positions, so every (layer, position) must match between the slots up to
@@ -305,6 +398,8 @@ static void test_model(const char *path) {
         check_lanes(m, toks, n_all);
     if (ok)
         check_batch(m, toks);
+    if (ok)
+        check_rows(m);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !m40_backend_forward_greedy(gpu, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

@@ -18,9 +18,12 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
         o->no_graphs = 1;
     else if (len == 10 && !memcmp(name, "one-stream", 10))
         o->one_stream = 1;
+    else if (len == 8 && !memcmp(name, "no-batch", 8))
+        o->no_batch = 1;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream)",
+                        "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
+                        "no-batch)",
                         (int)len, name);
     return 0;
 }
@@ -35,28 +38,25 @@ static size_t attn_scratch_floats(const m40_cuda *cu, const lane *ln) {
                                               M40_ATTN_CHUNK);
     size_t dec = m40_cuda_attn_scratch_floats(1, c->n_head, c->head_dim, cu->opt.n_ctx,
                                               M40_ATTN_CHUNK_DECODE);
-    return ln->batch > 1 && pre > dec ? pre : dec;
+    /* decode rows: each split as it would be alone (m40_cuda_attention_rows) */
+    size_t rows = (size_t)ln->n_dec * c->n_head * m40_cuda_attn_decode_splits(cu->opt.n_ctx) *
+                  (c->head_dim + 2);
+    size_t most = ln->batch > 1 && pre > dec ? pre : dec;
+    return rows > most ? rows : most;
 }
 
 /* One lane's activations from base + *off (base 0: only measure). */
 static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
     const m40_model_config *c = &cu->model->cfg;
-    size_t B = (size_t)ln->batch;
+    size_t B = (size_t)ln->rows, n_out = ln->n_dec > 1 ? (size_t)ln->n_dec : 1;
     m40_dptr *slots[] = {&ln->x,      &ln->xb,       &ln->qkv, &ln->att,  &ln->gu, &ln->hb,
                          &ln->logits, &ln->attn_tmp, &ln->deq, &ln->step, &ln->cs, &ln->argmax};
     size_t floats[] = {
-        B * c->n_embd,
-        B * cu->wide,
-        B * cu->qkv_dim,
-        B * cu->q_dim,
-        B * 2 * c->n_ff,
-        B * c->n_ff,
-        (size_t)c->n_vocab,
-        attn_scratch_floats(cu, ln),
-        ln->deq_floats,
-        2 * B,           /* ids then pos (int32) */
-        B * c->rope_dim, /* (cos, sin) pairs */
-        1,
+        B * c->n_embd,   B * cu->wide, B * cu->qkv_dim,    B * cu->q_dim,
+        B * 2 * c->n_ff, B * c->n_ff,  n_out * c->n_vocab, attn_scratch_floats(cu, ln),
+        ln->deq_floats,  4 * B, /* ids, pos, slots, chunks (int32) */
+        B * c->rope_dim,        /* (cos, sin) pairs */
+        n_out,
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         if (base)
@@ -66,6 +66,8 @@ static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
     if (base) {
         ln->ids = ln->step;
         ln->pos = ln->step + B * sizeof(int32_t);
+        ln->slots = ln->step + 2 * B * sizeof(int32_t);
+        ln->chunks = ln->step + 3 * B * sizeof(int32_t);
     }
 }
 
@@ -96,6 +98,15 @@ static void plan_sizes(m40_cuda *cu) {
     cu->lanes[0].deq_floats = (size_t)16 << 20;
     cu->lanes[1].batch = 1;
     cu->lanes[1].deq_floats = 0;
+    /* the decode lane (the only one with one_stream) also runs decode rows
+     * of several sequences, unless no-batch asks for one at a time */
+    lane *dl = &cu->lanes[cu->n_lanes - 1];
+    dl->n_dec = cu->opt.no_batch ? 0 : cu->opt.n_slots;
+    if (dl->n_dec > M40_CUDA_MAX_DECODE)
+        dl->n_dec = M40_CUDA_MAX_DECODE;
+    for (int i = 0; i < 2; i++)
+        cu->lanes[i].rows =
+            cu->lanes[i].batch > cu->lanes[i].n_dec ? cu->lanes[i].batch : cu->lanes[i].n_dec;
     cu->scratch_bytes = layout_scratch(cu, 0);
 }
 
@@ -142,7 +153,7 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
     }
     for (int i = 0; i < cu->n_lanes; i++) {
         lane *ln = &cu->lanes[i];
-        ln->host_step = calloc(2 * (size_t)ln->batch, sizeof *ln->host_step);
+        ln->host_step = calloc(4 * (size_t)ln->rows, sizeof *ln->host_step);
         if (!ln->host_step)
             return m40_errf(err, "out of memory");
     }
@@ -159,7 +170,9 @@ static int init_graphs(m40_cuda *cu, m40_err *err) {
         cu->n_buckets++;
     lane *ln = &cu->lanes[cu->n_lanes - 1];
     ln->graphs = calloc((size_t)cu->opt.n_slots * cu->n_buckets, sizeof *ln->graphs);
-    return ln->graphs ? 0 : m40_errf(err, "out of memory");
+    if (ln->n_dec > 1)
+        ln->row_graphs = calloc((size_t)(ln->n_dec - 1) * cu->n_buckets, sizeof *ln->row_graphs);
+    return ln->graphs && (ln->n_dec <= 1 || ln->row_graphs) ? 0 : m40_errf(err, "out of memory");
 }
 
 /* Waits for everything queued so far, the weight uploads on the legacy
@@ -211,8 +224,11 @@ void m40_cuda_destroy(m40_cuda *cu) {
     if (cu->gpu.drv) {
         m40_gpu_make_current(&cu->gpu, NULL);
         for (int l = 0; l < cu->n_lanes; l++) {
-            for (int i = 0; cu->lanes[l].graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
-                m40_gpu_graph_free(&cu->gpu, cu->lanes[l].graphs[i]);
+            lane *ln = &cu->lanes[l];
+            for (int i = 0; ln->graphs && i < cu->opt.n_slots * cu->n_buckets; i++)
+                m40_gpu_graph_free(&cu->gpu, ln->graphs[i]);
+            for (int i = 0; ln->row_graphs && i < (ln->n_dec - 1) * cu->n_buckets; i++)
+                m40_gpu_graph_free(&cu->gpu, ln->row_graphs[i]);
         }
         if (cu->n_lanes > 1) /* the decode lane's own stream (NULL if never made) */
             m40_gpu_stream_destroy(&cu->gpu, cu->lanes[1].ops.stream);
@@ -224,6 +240,7 @@ void m40_cuda_destroy(m40_cuda *cu) {
     }
     for (int l = 0; l < 2; l++) {
         free(cu->lanes[l].graphs);
+        free(cu->lanes[l].row_graphs);
         free(cu->lanes[l].host_step);
     }
     free(cu->layers);

@@ -35,12 +35,14 @@ typedef struct m40_cuda_options {
     /* measurement switches (m40_cuda_set_switch) */
     int32_t no_graphs;  /* launch each kernel of a decode step (no CUDA graph) */
     int32_t one_stream; /* decode steps share the prefill stream (no overlap) */
+    int32_t no_batch;   /* decode rows of several sequences run one at a time */
     /* weights uploaded so far (bytes), NULL: no reports */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
 } m40_cuda_options;
 
-/* Turns on the switch named name[0..len): "no-graphs" or "one-stream".
+/* Turns on the switch named name[0..len): "no-graphs", "one-stream" or
+ * "no-batch".
  * Any other name is an UNSUPPORTED error naming it. */
 int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err);
 
@@ -52,6 +54,14 @@ int m40_cuda_forward(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t 
                      float *logits, m40_err *err);
 int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, int32_t n,
                             int32_t pos0, int32_t *token, m40_err *err);
+
+/* One decode step of n sequences at once: token[i] at position pos[i] of
+ * slot[i] (n different slots). Row i's logits go to logits[i] or, where
+ * that is NULL and argmax is not, only their argmax to argmax[i]. Each row's
+ * results, and what it leaves in the KV cache, are bit for bit those of
+ * m40_cuda_forward on that row alone (batch invariance, forward.c). */
+int m40_cuda_forward_rows(m40_cuda *cu, int32_t n, const int32_t *slot, const int32_t *token,
+                          const int32_t *pos, float *const *logits, int32_t *argmax, m40_err *err);
 
 /* Nonzero when single-token forwards run on a stream of their own (the
  * decode lane, forward.c), so one may overlap a prompt forward of another

@@ -37,16 +37,25 @@ typedef struct dlayer {
  * both. At most one forward runs on a lane at a time (the engine's turns). */
 typedef struct lane {
     m40_cuda_ops ops; /* the launchers, bound to this lane's stream */
-    int batch;        /* most tokens per forward */
-    /* activations and scratch, T = batch rows each (one allocation) */
+    int batch;        /* most tokens of one sequence per forward (a prompt chunk) */
+    int n_dec;        /* most decode rows of different sequences per forward (0: none) */
+    int rows;         /* the activations' rows: the larger of the two */
+    /* activations and scratch, `rows` rows each (one allocation); logits
+     * and argmax have a row per decode row (one when n_dec is 0) */
     m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
-    m40_dptr ids, pos;  /* step = ids[batch] then pos[batch], one upload */
+    /* step = ids[rows], pos[rows], slots[rows], chunks[rows]: one upload */
+    m40_dptr ids, pos, slots, chunks;
     size_t deq_floats;  /* 0: no prefill products on this lane */
     int32_t *host_step; /* the host side of step */
     /* decode graphs, [n_slots][n_buckets]; bucket b sizes attention for
      * positions up to 32 * 2^b */
     m40_cu_graph_exec *graphs;
+    /* graphs of decode rows, [n_dec - 1][n_buckets]: index B - 2 for B rows */
+    m40_cu_graph_exec *row_graphs;
 } lane;
+
+/* Decode rows one forward takes at most (a larger batch runs in pieces). */
+#define M40_CUDA_MAX_DECODE 32
 
 struct m40_cuda {
     m40_gpu gpu;

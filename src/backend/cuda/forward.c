@@ -46,13 +46,25 @@
 
 /* ---- launch helpers ----------------------------------------------------- */
 
+/* What one enqueued forward covers: T tokens of one slot at consecutive
+ * positions (a prompt chunk, or a decode step when T = 1), or, with
+ * `rows`, T decode rows of T different slots (ln->slots, ln->chunks). No
+ * token's position exceeds max_pos. */
+typedef struct pass {
+    int T, slot, rows, max_pos;
+} pass;
+
 /* y[T][ldy] (its first w.rows columns) = x[T][w.cols] W^T (+ bias), or
- * += when `accumulate` (the residual add). */
+ * += when `accumulate` (the residual add). A single token or decode rows
+ * take the mat-vec kernels, row by row bit for bit what each row alone
+ * gives; a prompt chunk dequantizes and multiplies (SGEMM). */
 static int matmul(m40_cuda *cu, lane *ln, m40_dptr y, int ldy, const dweight *w,
-                  const dweight *bias, m40_dptr x, int T, int accumulate, m40_err *err) {
+                  const dweight *bias, m40_dptr x, const pass *p, int accumulate, m40_err *err) {
     m40_cuda_ops *ops = &ln->ops;
-    if (T == 1)
-        return m40_cuda_gemv(ops, w, y, x, bias ? bias->ptr : 0, accumulate ? y : 0, err);
+    int T = p->T;
+    if (T == 1 || p->rows)
+        return m40_cuda_gemv_batch(ops, w, y, ldy, x, w->cols, T, bias ? bias->ptr : 0, accumulate,
+                                   err);
     /* prefill products: only on the prefill lane, whose stream cuBLAS uses */
     int chunk = (int)(ln->deq_floats / (size_t)w->cols);
     if (chunk > w->rows)
@@ -88,6 +100,11 @@ m40_dptr m40_cuda_cache_at(const m40_cuda *cu, m40_dptr cache, int slot, int lay
     return cache + ((size_t)slot * c->n_layer + layer) * per_layer;
 }
 
+/* Elements from one slot's cache to the next's. */
+static long long slot_stride(const m40_cuda *cu) {
+    return (long long)cu->model->cfg.n_layer * cu->opt.n_ctx * cu->kv_dim;
+}
+
 static m40_dptr row_at(m40_dptr base, int row, int width) {
     return base + (size_t)row * width * sizeof(float);
 }
@@ -96,27 +113,27 @@ static m40_dptr row_at(m40_dptr base, int row, int width) {
 
 /* qkv[T][qkv_dim] = xb Wq | xb Wk | xb Wv (+ biases): one product over the
  * fused matrix, or three into the column ranges when the types differ. */
-static int project_qkv(m40_cuda *cu, lane *ln, const dlayer *L, int T, m40_err *err) {
+static int project_qkv(m40_cuda *cu, lane *ln, const dlayer *L, const pass *p, m40_err *err) {
     int ld = cu->qkv_dim;
     m40_dptr q = ln->qkv, k = q + (size_t)cu->q_dim * sizeof(float);
     m40_dptr v = k + (size_t)cu->kv_dim * sizeof(float);
     if (L->wqkv.ptr)
-        return matmul(cu, ln, q, ld, &L->wqkv, L->bqkv.ptr ? &L->bqkv : NULL, ln->xb, T, 0, err);
-    return matmul(cu, ln, q, ld, &L->wq, &L->bq, ln->xb, T, 0, err) ||
-                   matmul(cu, ln, k, ld, &L->wk, &L->bk, ln->xb, T, 0, err) ||
-                   matmul(cu, ln, v, ld, &L->wv, &L->bv, ln->xb, T, 0, err)
+        return matmul(cu, ln, q, ld, &L->wqkv, L->bqkv.ptr ? &L->bqkv : NULL, ln->xb, p, 0, err);
+    return matmul(cu, ln, q, ld, &L->wq, &L->bq, ln->xb, p, 0, err) ||
+                   matmul(cu, ln, k, ld, &L->wk, &L->bk, ln->xb, p, 0, err) ||
+                   matmul(cu, ln, v, ld, &L->wv, &L->bv, ln->xb, p, 0, err)
                ? -1
                : 0;
 }
 
 /* gu[T][2 n_ff] = xb Wgate | xb Wup, fused as above. */
-static int project_gate_up(m40_cuda *cu, lane *ln, const dlayer *L, int T, m40_err *err) {
+static int project_gate_up(m40_cuda *cu, lane *ln, const dlayer *L, const pass *p, m40_err *err) {
     int n_ff = cu->model->cfg.n_ff;
     if (L->wgu.ptr)
-        return matmul(cu, ln, ln->gu, 2 * n_ff, &L->wgu, NULL, ln->xb, T, 0, err);
-    return matmul(cu, ln, ln->gu, 2 * n_ff, &L->gate, NULL, ln->xb, T, 0, err) ||
+        return matmul(cu, ln, ln->gu, 2 * n_ff, &L->wgu, NULL, ln->xb, p, 0, err);
+    return matmul(cu, ln, ln->gu, 2 * n_ff, &L->gate, NULL, ln->xb, p, 0, err) ||
                    matmul(cu, ln, ln->gu + (size_t)n_ff * sizeof(float), 2 * n_ff, &L->up, NULL,
-                          ln->xb, T, 0, err)
+                          ln->xb, p, 0, err)
                ? -1
                : 0;
 }
@@ -127,30 +144,48 @@ static int attn_chunk(int T, int max_pos) {
     return T == 1 ? m40_cuda_attn_decode_chunk(max_pos + 1) : M40_ATTN_CHUNK;
 }
 
-static int layer_forward(m40_cuda *cu, lane *ln, int l, int slot, int T, int max_pos,
-                         m40_err *err) {
+/* RoPE, the KV cache append and attention: att[T][q_dim] from qkv. Decode
+ * rows each use their own slot's cache and their own split length. */
+static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
+    const m40_model_config *c = &cu->model->cfg;
+    m40_cuda_ops *ops = &ln->ops;
+    const int ld = cu->qkv_dim, kv32 = cu->opt.kv_f32;
+    m40_dptr kc = m40_cuda_cache_at(cu, cu->k_cache, p->rows ? 0 : p->slot, l),
+             vc = m40_cuda_cache_at(cu, cu->v_cache, p->rows ? 0 : p->slot, l);
+    /* q, k and v heads lie in a row of qkv: one launch rotates q and k and
+     * appends k and v to the cache */
+    if (p->rows)
+        return m40_cuda_rope_store_rows(ops, ln->qkv, ln->cs, ln->pos, ln->slots, slot_stride(cu),
+                                        kc, vc, p->T, c->n_head, c->n_head_kv, c->head_dim,
+                                        c->rope_dim, c->rope_style, ld, kv32, err) ||
+                       m40_cuda_attention_rows(
+                           ops, ln->att, ln->qkv, ld, kc, vc, ln->slots, slot_stride(cu), ln->pos,
+                           ln->chunks, p->T, p->max_pos, m40_cuda_attn_decode_chunk(p->max_pos + 1),
+                           c->n_head, c->n_head_kv, c->head_dim, kv32, ln->attn_tmp, err)
+                   ? -1
+                   : 0;
+    return m40_cuda_rope_store(ops, ln->qkv, ln->cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
+                               c->head_dim, c->rope_dim, c->rope_style, ld, kv32, err) ||
+                   m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
+                                      attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv,
+                                      c->head_dim, kv32, ln->attn_tmp, err)
+               ? -1
+               : 0;
+}
+
+static int layer_forward(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     const dlayer *L = &cu->layers[l];
     m40_cuda_ops *ops = &ln->ops;
-    const int d = c->n_embd, n_ff = c->n_ff, ld = cu->qkv_dim;
-    m40_dptr kc = m40_cuda_cache_at(cu, cu->k_cache, slot, l),
-             vc = m40_cuda_cache_at(cu, cu->v_cache, slot, l);
-    /* q, k and v heads lie in a row of qkv: one launch rotates q and k and
-     * appends k and v to the cache */
+    const int d = c->n_embd, n_ff = c->n_ff, T = p->T;
     return m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_qkv(cu, ln, L, T, err) ||
-                   m40_cuda_rope_store(ops, ln->qkv, ln->cs, ln->pos, kc, vc, T, c->n_head,
-                                       c->n_head_kv, c->head_dim, c->rope_dim, c->rope_style, ld,
-                                       cu->opt.kv_f32, err) ||
-                   m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, T, max_pos,
-                                      attn_chunk(T, max_pos), c->n_head, c->n_head_kv, c->head_dim,
-                                      cu->opt.kv_f32, ln->attn_tmp, err) ||
-                   matmul(cu, ln, ln->x, d, &L->wo, NULL, ln->att, T, 1, err) ||
+                   project_qkv(cu, ln, L, p, err) || attend(cu, ln, l, p, err) ||
+                   matmul(cu, ln, ln->x, d, &L->wo, NULL, ln->att, p, 1, err) ||
                    m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_gate_up(cu, ln, L, T, err) ||
+                   project_gate_up(cu, ln, L, p, err) ||
                    m40_cuda_swiglu(ops, ln->hb, ln->gu, ln->gu + (size_t)n_ff * sizeof(float), T,
                                    n_ff, 2 * n_ff, err) ||
-                   matmul(cu, ln, ln->x, d, &L->down, NULL, ln->hb, T, 1, err)
+                   matmul(cu, ln, ln->x, d, &L->down, NULL, ln->hb, p, 1, err)
                ? -1
                : 0;
 }
@@ -158,62 +193,85 @@ static int layer_forward(m40_cuda *cu, lane *ln, int l, int slot, int T, int max
 /* Queues the ids and positions of T tokens up (one copy). */
 static int upload_step(m40_cuda *cu, lane *ln, const int32_t *tokens, int T, int pos0,
                        m40_err *err) {
-    int B = ln->batch;
+    int R = ln->rows;
     for (int t = 0; t < T; t++) {
         ln->host_step[t] = tokens[t];
-        ln->host_step[B + t] = pos0 + t;
+        ln->host_step[R + t] = pos0 + t;
     }
     return m40_gpu_upload_on(&cu->gpu, ln->ops.stream, ln->step, ln->host_step,
-                             (size_t)(B + T) * sizeof(int32_t), err);
+                             (size_t)(R + T) * sizeof(int32_t), err);
 }
 
-/* Enqueues the forward of the T uploaded tokens (their attention reads at
- * most positions 0..max_pos) and, when want_logits, the last token's
- * logits in ln->logits. */
-static int forward_body(m40_cuda *cu, lane *ln, int slot, int T, int max_pos, int want_logits,
-                        m40_err *err) {
+/* Enqueues the forward of the uploaded tokens and, when want_logits, the
+ * logits: of the last token in ln->logits, or of every decode row in
+ * ln->logits[T][n_vocab] with their argmax in ln->argmax[T]. */
+static int forward_body(m40_cuda *cu, lane *ln, const pass *p, int want_logits, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     m40_cuda_ops *ops = &ln->ops;
-    const int d = c->n_embd;
+    const int d = c->n_embd, T = p->T;
     if (m40_cuda_dequant_rows(ops, &cu->tok_embd, ln->x, ln->ids, 0, T, err) ||
         m40_cuda_rope_table(ops, ln->cs, ln->pos, T, c->rope_dim, c->rope_freq_base,
                             c->rope_freq_scale, cu->rope_freqs.ptr, err))
         return -1;
     for (int l = 0; l < c->n_layer; l++) {
-        if (layer_forward(cu, ln, l, slot, T, max_pos, err))
+        if (layer_forward(cu, ln, l, p, err))
             return m40_err_wrap(err, "layer %d", l);
     }
     if (!want_logits)
         return 0;
+    if (p->rows) {
+        pass out = *p;
+        return m40_cuda_rmsnorm(ops, ln->xb, ln->x, cu->output_norm.ptr, T, d, c->rms_eps, err) ||
+                       matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, &out, 0,
+                              err) ||
+                       m40_cuda_argmax_rows(ops, ln->argmax, ln->logits, c->n_vocab, T, err)
+                   ? -1
+                   : 0;
+    }
+    pass last = {.T = 1, .slot = p->slot, .max_pos = p->max_pos};
     return m40_cuda_rmsnorm(ops, ln->xb, row_at(ln->x, T - 1, d), cu->output_norm.ptr, 1, d,
                             c->rms_eps, err) ||
-                   matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, 1, 0, err)
+                   matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, &last, 0, err)
                ? -1
                : 0;
+}
+
+/* The context bucket of a decode step reaching position `pos`: bucket b
+ * sizes attention for positions up to 32 * 2^b (or the context's end);
+ * *max_pos gets that bound. */
+static int bucket_of(const m40_cuda *cu, int pos, int *max_pos) {
+    int b = 0;
+    while ((M40_ATTN_CHUNK_DECODE << b) < pos + 1)
+        b++;
+    *max_pos = (M40_ATTN_CHUNK_DECODE << b) - 1;
+    if (*max_pos > cu->opt.n_ctx - 1)
+        *max_pos = cu->opt.n_ctx - 1;
+    return b;
+}
+
+/* Records p's forward (logits and argmax) into *g on first use. */
+static int graph_for(m40_cuda *cu, lane *ln, const pass *p, m40_cu_graph_exec *g, m40_err *err) {
+    if (*g)
+        return 0;
+    if (m40_gpu_capture_begin_on(&cu->gpu, ln->ops.stream, err))
+        return -1;
+    if (forward_body(cu, ln, p, 1, err) ||
+        (!p->rows &&
+         m40_cuda_argmax(&ln->ops, ln->argmax, ln->logits, cu->model->cfg.n_vocab, err))) {
+        m40_gpu_capture_end_on(&cu->gpu, ln->ops.stream, NULL, NULL);
+        return m40_err_wrap(err, "recording the decode graph");
+    }
+    return m40_gpu_capture_end_on(&cu->gpu, ln->ops.stream, g, err);
 }
 
 /* The decode graph for a token at `pos` of `slot`: logits and argmax. */
 static int decode_graph(m40_cuda *cu, lane *ln, int slot, int pos, m40_cu_graph_exec *out,
                         m40_err *err) {
-    int b = 0;
-    while ((M40_ATTN_CHUNK_DECODE << b) < pos + 1)
-        b++;
+    pass p = {.T = 1, .slot = slot};
+    int b = bucket_of(cu, pos, &p.max_pos);
     m40_cu_graph_exec *g = &ln->graphs[(size_t)slot * cu->n_buckets + b];
-    if (!*g) {
-        /* bucket b: positions up to 32 * 2^b (or the context's end) */
-        int max_pos = (M40_ATTN_CHUNK_DECODE << b) - 1;
-        if (max_pos > cu->opt.n_ctx - 1)
-            max_pos = cu->opt.n_ctx - 1;
-        if (m40_gpu_capture_begin_on(&cu->gpu, ln->ops.stream, err))
-            return -1;
-        if (forward_body(cu, ln, slot, 1, max_pos, 1, err) ||
-            m40_cuda_argmax(&ln->ops, ln->argmax, ln->logits, cu->model->cfg.n_vocab, err)) {
-            m40_gpu_capture_end_on(&cu->gpu, ln->ops.stream, NULL, NULL);
-            return m40_err_wrap(err, "recording the decode graph");
-        }
-        if (m40_gpu_capture_end_on(&cu->gpu, ln->ops.stream, g, err))
-            return -1;
-    }
+    if (graph_for(cu, ln, &p, g, err))
+        return -1;
     *out = *g;
     return 0;
 }
@@ -260,8 +318,9 @@ static int run(m40_cuda *cu, lane *ln, int32_t slot, const int32_t *tokens, int3
     }
     for (int32_t done = 0; done < n;) {
         int32_t T = n - done < ln->batch ? n - done : ln->batch;
+        pass p = {.T = T, .slot = slot, .max_pos = pos0 + done + T - 1};
         if (upload_step(cu, ln, tokens + done, T, pos0 + done, err) ||
-            forward_body(cu, ln, slot, T, pos0 + done + T - 1, done + T == n, err))
+            forward_body(cu, ln, &p, done + T == n, err))
             return -1;
         done += T;
     }
@@ -287,4 +346,106 @@ int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, i
         m40_cuda_argmax(&ln->ops, ln->argmax, ln->logits, cu->model->cfg.n_vocab, err))
         return -1;
     return m40_gpu_download_on(&cu->gpu, ln->ops.stream, token, ln->argmax, sizeof *token, err);
+}
+
+/* ---- decode rows of several sequences ------------------------------------- */
+
+/* Enqueues one decode step of B (2..n_dec) rows: uploads the rows' ids,
+ * positions, slots and split lengths, then runs the graph of (B, the
+ * bucket of the furthest position), or the launches without graphs. */
+static int run_rows(m40_cuda *cu, lane *ln, int B, const int32_t *slot, const int32_t *token,
+                    const int32_t *pos, m40_err *err) {
+    int R = ln->rows, furthest = 0;
+    for (int i = 0; i < B; i++) {
+        ln->host_step[i] = token[i];
+        ln->host_step[R + i] = pos[i];
+        ln->host_step[2 * R + i] = slot[i];
+        /* the split length this row would use alone (attn_chunk) */
+        ln->host_step[3 * R + i] = m40_cuda_attn_decode_chunk(pos[i] + 1);
+        furthest = pos[i] > furthest ? pos[i] : furthest;
+    }
+    if (m40_gpu_upload_on(&cu->gpu, ln->ops.stream, ln->step, ln->host_step,
+                          (size_t)4 * R * sizeof(int32_t), err))
+        return -1;
+    pass p = {.T = B, .rows = 1, .max_pos = furthest};
+    if (!ln->row_graphs)
+        return forward_body(cu, ln, &p, 1, err);
+    int b = bucket_of(cu, furthest, &p.max_pos);
+    m40_cu_graph_exec *g = &ln->row_graphs[(size_t)(B - 2) * cu->n_buckets + b];
+    return graph_for(cu, ln, &p, g, err) ||
+                   m40_gpu_graph_launch_on(&cu->gpu, ln->ops.stream, *g, err)
+               ? -1
+               : 0;
+}
+
+/* Brings rows' results back: logits in as few copies as the destinations
+ * allow (consecutive rows into consecutive buffers: one copy), argmax in
+ * one. */
+static int fetch_rows(m40_cuda *cu, lane *ln, int B, float *const *logits, int32_t *argmax,
+                      m40_err *err) {
+    const size_t nv = (size_t)cu->model->cfg.n_vocab;
+    for (int i = 0, j; i < B; i = j) {
+        for (j = i + 1; j < B && logits[i] && logits[j] == logits[j - 1] + nv;)
+            j++;
+        if (logits[i] && m40_gpu_download_on(&cu->gpu, ln->ops.stream, logits[i],
+                                             ln->logits + (size_t)i * nv * sizeof(float),
+                                             (size_t)(j - i) * nv * sizeof(float), err))
+            return -1;
+    }
+    return argmax ? m40_gpu_download_on(&cu->gpu, ln->ops.stream, argmax, ln->argmax,
+                                        (size_t)B * sizeof *argmax, err)
+                  : m40_gpu_sync_on(&cu->gpu, ln->ops.stream, err);
+}
+
+/* One row alone: the single-sequence path (its graphs, its kernels). */
+static int run_one_row(m40_cuda *cu, int32_t slot, int32_t token, int32_t pos, float *logits,
+                       int32_t *argmax, m40_err *err) {
+    if (logits)
+        return m40_cuda_forward(cu, slot, &token, 1, pos, logits, err);
+    int32_t ignored;
+    return m40_cuda_forward_greedy(cu, slot, &token, 1, pos, argmax ? argmax : &ignored, err);
+}
+
+/* Rows must name different slots, in range, at positions in the context,
+ * with tokens in the vocabulary. */
+static int check_rows(const m40_cuda *cu, int32_t n, const int32_t *slot, const int32_t *token,
+                      const int32_t *pos, m40_err *err) {
+    for (int32_t i = 0; i < n; i++) {
+        if (slot[i] < 0 || slot[i] >= cu->opt.n_slots)
+            return m40_errf(err, "cuda forward: slot %d outside 0..%d", slot[i],
+                            cu->opt.n_slots - 1);
+        if (pos[i] < 0 || pos[i] >= cu->opt.n_ctx)
+            return m40_errk(err, M40_ERR_TOO_LONG,
+                            "cuda forward: position %d does not fit a context of %d", pos[i],
+                            cu->opt.n_ctx);
+        if (token[i] < 0 || token[i] >= cu->model->cfg.n_vocab)
+            return m40_errk(err, M40_ERR_BAD_INPUT,
+                            "cuda forward: token id %d outside the vocabulary of %d", token[i],
+                            cu->model->cfg.n_vocab);
+        for (int32_t j = 0; j < i; j++) {
+            if (slot[j] == slot[i])
+                return m40_errf(err, "cuda forward: two decode rows of slot %d", slot[i]);
+        }
+    }
+    return 0;
+}
+
+int m40_cuda_forward_rows(m40_cuda *cu, int32_t n, const int32_t *slot, const int32_t *token,
+                          const int32_t *pos, float *const *logits, int32_t *argmax, m40_err *err) {
+    if (m40_gpu_make_current(&cu->gpu, err) || check_rows(cu, n, slot, token, pos, err))
+        return -1;
+    lane *ln = &cu->lanes[cu->n_lanes - 1];
+    int most = ln->n_dec > 1 ? ln->n_dec : 1;
+    /* pieces of nearly equal size when there are more rows than a forward takes */
+    int pieces = (n + most - 1) / most;
+    for (int i = 0, k = 0; k < pieces; k++) {
+        int B = (n - i) / (pieces - k);
+        int32_t *am = argmax ? argmax + i : NULL;
+        if (B == 1 ? run_one_row(cu, slot[i], token[i], pos[i], logits[i], am, err)
+                   : run_rows(cu, ln, B, slot + i, token + i, pos + i, err) ||
+                         fetch_rows(cu, ln, B, logits + i, am, err))
+            return -1;
+        i += B;
+    }
+    return 0;
 }

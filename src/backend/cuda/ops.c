@@ -60,6 +60,21 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
             }
         }
     }
+    /* the batched kernels of the repacked types, batches 2..M40_GEMVB_MAX */
+    static const struct {
+        uint32_t type;
+        const char *name;
+    } batched[] = {{M40_GGML_Q4_0, "q4_0r"},  {M40_GGML_Q8_0, "q8_0r"},  {M40_GGML_Q4_K, "q4_k_v"},
+                   {M40_GGML_Q5_K, "q5_k_v"}, {M40_GGML_Q4_1, "q4_1_v"}, {M40_GGML_Q5_0, "q5_0_v"},
+                   {M40_GGML_Q5_1, "q5_1_v"}, {M40_GGML_Q6_K, "q6_k_v"}};
+    for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
+        for (int n = 2; n <= M40_GEMVB_MAX; n++) {
+            char name[64];
+            snprintf(name, sizeof name, "m40_gemvb_%s_nb%d", batched[i].name, n);
+            if (get_fn(gpu, name, &ops->gemvb[batched[i].type][n], err))
+                return -1;
+        }
+    }
     /* F32 rows: one warp per row, 4 rows per block */
     return get_fn(gpu, "m40_gemv_f32_v", &ops->gemv[M40_GEMV_VEC][M40_GGML_F32][2], err);
 }
@@ -166,20 +181,73 @@ static int vec_align(uint32_t type) {
     }
 }
 
+/* The kernel family the single-row product of w uses. */
+static int gemv_family(const m40_cuda_ops *ops, const m40_dweight *w) {
+    int lg;
+    if (w->repacked)
+        return M40_GEMV_REPACKED;
+    if (pick_gemv(ops, M40_GEMV_VEC, w->type, w->rows, &lg) && w->ptr % vec_align(w->type) == 0 &&
+        w->row_bytes % vec_align(w->type) == 0)
+        return M40_GEMV_VEC;
+    return M40_GEMV_GENERIC;
+}
+
 int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr x, m40_dptr bias,
                   m40_dptr res, m40_err *err) {
     if (need_type(ops, w->type, err))
         return -1;
-    int family = M40_GEMV_GENERIC, lg = 0;
-    if (w->repacked)
-        family = M40_GEMV_REPACKED;
-    else if (pick_gemv(ops, M40_GEMV_VEC, w->type, w->rows, &lg) &&
-             w->ptr % vec_align(w->type) == 0 && w->row_bytes % vec_align(w->type) == 0)
-        family = M40_GEMV_VEC;
+    int family = gemv_family(ops, w), lg = 0;
     m40_cu_function fn = pick_gemv(ops, family, w->type, w->rows, &lg);
     if (!fn)
         return m40_errf(err, "no mat-vec kernel for %s", m40_ggml_type_name(w->type));
     return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
+}
+
+int m40_cuda_gemvb_rows_per_block(int n) {
+    return n <= 4 ? 8 : 4; /* gemv_batch.cu's M40_GEMVB_R */
+}
+
+/* One piece of at most M40_GEMVB_MAX inputs. */
+static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
+                      int ldx, int n, m40_dptr bias, int accumulate, m40_err *err) {
+    /* a batched kernel does what the single-row kernel of the same family
+     * does (gemv_batch.cu): the repacked one, or the wide-load one */
+    int family = gemv_family(ops, w);
+    m40_cu_function fn = family != M40_GEMV_GENERIC ? ops->gemvb[w->type][n] : NULL;
+    if (n == 1 || !fn) {
+        for (int c = 0; c < n; c++) {
+            m40_dptr yc = y + (size_t)c * ldy * sizeof(float);
+            if (m40_cuda_gemv(ops, w, yc, x + (size_t)c * ldx * sizeof(float), bias,
+                              accumulate ? yc : 0, err))
+                return -1;
+        }
+        return 0;
+    }
+    int rows = w->rows, cols = w->cols;
+    long long rb = w->row_bytes;
+    m40_dptr wp = w->ptr, res = accumulate ? y : 0;
+    void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx};
+    return launch_1d(ops, fn, blocks_for(rows, (unsigned)m40_cuda_gemvb_rows_per_block(n)), 128, 0,
+                     args, err);
+}
+
+int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
+                        int ldx, int n, m40_dptr bias, int accumulate, m40_err *err) {
+    if (need_type(ops, w->type, err))
+        return -1;
+    if (n <= 0 || ldx % 4 != 0 || ldx < w->cols || ldy < w->rows || x % 16 != 0)
+        return m40_errf(err, "gemv_batch: %d inputs of %d floats (x %s16-byte aligned)", n, ldx,
+                        x % 16 ? "not " : "");
+    /* pieces of nearly equal size: 12 inputs run as 6 + 6, not 8 + 4 */
+    int pieces = (n + M40_GEMVB_MAX - 1) / M40_GEMVB_MAX;
+    for (int c = 0, p = 0; p < pieces; p++) {
+        int k = (n - c) / (pieces - p);
+        if (gemv_piece(ops, w, y + (size_t)c * ldy * sizeof(float), ldy,
+                       x + (size_t)c * ldx * sizeof(float), ldx, k, bias, accumulate, err))
+            return -1;
+        c += k;
+    }
+    return 0;
 }
 
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
@@ -233,17 +301,26 @@ int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_toke
     return launch_1d(ops, ops->rope_table, blocks_for(threads, 128), 128, 0, args, err);
 }
 
+int m40_cuda_rope_store_rows(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos,
+                             m40_dptr slot, long long slot_stride, m40_dptr k_cache,
+                             m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv,
+                             int head_dim, int rope_dim, m40_rope_style style, int row_stride,
+                             int kv_f32, m40_err *err) {
+    if (rope_dim % 2 != 0 || rope_dim > head_dim || head_dim % 2 != 0 || head_dim / 2 > 1024)
+        return m40_errf(err, "rope: rope_dim %d does not fit head_dim %d", rope_dim, head_dim);
+    int neox = style == M40_ROPE_NEOX;
+    void *args[] = {&x,      &cs,        &pos,      &slot,     &slot_stride, &k_cache,    &v_cache,
+                    &n_head, &n_head_kv, &head_dim, &rope_dim, &neox,        &row_stride, &kv_f32};
+    return launch(ops, ops->rope_store, (unsigned)n_tokens, (unsigned)(n_head + 2 * n_head_kv), 1,
+                  (unsigned)(head_dim / 2), 0, args, err);
+}
+
 int m40_cuda_rope_store(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos, m40_dptr k_cache,
                         m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv, int head_dim,
                         int rope_dim, m40_rope_style style, int row_stride, int kv_f32,
                         m40_err *err) {
-    if (rope_dim % 2 != 0 || rope_dim > head_dim || head_dim % 2 != 0 || head_dim / 2 > 1024)
-        return m40_errf(err, "rope: rope_dim %d does not fit head_dim %d", rope_dim, head_dim);
-    int neox = style == M40_ROPE_NEOX;
-    void *args[] = {&x,         &cs,       &pos,      &k_cache, &v_cache,    &n_head,
-                    &n_head_kv, &head_dim, &rope_dim, &neox,    &row_stride, &kv_f32};
-    return launch(ops, ops->rope_store, (unsigned)n_tokens, (unsigned)(n_head + 2 * n_head_kv), 1,
-                  (unsigned)(head_dim / 2), 0, args, err);
+    return m40_cuda_rope_store_rows(ops, x, cs, pos, 0, 0, k_cache, v_cache, n_tokens, n_head,
+                                    n_head_kv, head_dim, rope_dim, style, row_stride, kv_f32, err);
 }
 
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
@@ -271,14 +348,28 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
     return rows * head_dim + rows * 2;
 }
 
-int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
-                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
-                       m40_err *err) {
+int m40_cuda_attn_decode_splits(int n_pos) {
+    /* ceil(n / chunk(n)) grows with n between the points where the chunk
+     * doubles, so its largest value below n_pos is at one of them */
+    static const int ends[] = {1024, 4096, 16384};
+    int most = m40_cuda_attn_splits(n_pos, m40_cuda_attn_decode_chunk(n_pos));
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        if (ends[i] < n_pos) {
+            int s = m40_cuda_attn_splits(ends[i], m40_cuda_attn_decode_chunk(ends[i]));
+            most = s > most ? s : most;
+        }
+    }
+    return most;
+}
+
+/* Both attention launchers: slot and chunk_q 0 for one sequence. */
+static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
+                     m40_dptr v_cache, m40_dptr slot, long long slot_stride, m40_dptr pos_q,
+                     m40_dptr chunk_q, int n_q, int n_split, int chunk, int n_head, int n_head_kv,
+                     int head_dim, int kv_f32, m40_dptr scratch, m40_err *err) {
     if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 256 || chunk <= 0)
         return m40_errf(err, "attention: %d heads over %d KV heads of %d dims is not supported",
                         n_head, n_head_kv, head_dim);
-    int n_split = m40_cuda_attn_splits(max_pos + 1, chunk);
     int group = n_head / n_head_kv;
     unsigned shmem = (unsigned)((group * head_dim + group * chunk) * sizeof(float));
     if (shmem > 48 * 1024)
@@ -289,8 +380,9 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
     m40_dptr o_part = scratch;
     m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
     float scale = 1.0f / sqrtf((float)head_dim);
-    void *pargs[] = {&o_part, &ml_part,   &q,        &k_cache, &v_cache, &pos_q, &q_stride,
-                     &n_head, &n_head_kv, &head_dim, &chunk,   &n_split, &scale, &kv_f32};
+    void *pargs[] = {&o_part,      &ml_part, &q,       &k_cache,  &v_cache, &slot,
+                     &slot_stride, &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv,
+                     &head_dim,    &chunk,   &n_split, &scale,    &kv_f32};
     if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
                shmem, pargs, err))
         return -1;
@@ -299,9 +391,33 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
                   cargs, err);
 }
 
-int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err) {
+int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
+                       m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
+                       int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
+                       m40_err *err) {
+    int n_split = chunk > 0 ? m40_cuda_attn_splits(max_pos + 1, chunk) : 0;
+    return attention(ops, out, q, q_stride, k_cache, v_cache, 0, 0, pos_q, 0, n_q, n_split, chunk,
+                     n_head, n_head_kv, head_dim, kv_f32, scratch, err);
+}
+
+int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
+                            m40_dptr k_cache, m40_dptr v_cache, m40_dptr slot,
+                            long long slot_stride, m40_dptr pos_q, m40_dptr chunk_q, int n_q,
+                            int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
+                            int kv_f32, m40_dptr scratch, m40_err *err) {
+    int n_split = m40_cuda_attn_decode_splits(max_pos + 1);
+    return attention(ops, out, q, q_stride, k_cache, v_cache, slot, slot_stride, pos_q, chunk_q,
+                     n_q, n_split, chunk, n_head, n_head_kv, head_dim, kv_f32, scratch, err);
+}
+
+int m40_cuda_argmax_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, int rows,
+                         m40_err *err) {
     void *args[] = {&out, &x, &n};
-    return launch_1d(ops, ops->argmax, 1, 1024, 0, args, err);
+    return launch_1d(ops, ops->argmax, (unsigned)rows, 1024, 0, args, err);
+}
+
+int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err) {
+    return m40_cuda_argmax_rows(ops, out, x, n, 1, err);
 }
 
 int m40_cuda_sgemm_nt(m40_cuda_ops *ops, m40_dptr c, m40_dptr a, m40_dptr b, int m, int n, int k,

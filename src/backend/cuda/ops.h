@@ -36,6 +36,7 @@ enum {
     M40_GEMV_REPACKED = 2, /* Q4_0/Q8_0 after m40_cuda_repack */
     M40_GEMV_FAMILIES = 3,
     M40_GEMV_MAX_LG = 3, /* 8 rows per block */
+    M40_GEMVB_MAX = 8,   /* most inputs of one batched mat-vec launch */
 };
 
 typedef struct m40_cuda_ops {
@@ -46,6 +47,9 @@ typedef struct m40_cuda_ops {
      * no such variant exists. The launcher picks the largest variant that
      * still gives the GPU enough blocks (m40_cuda_gemv). */
     m40_cu_function gemv[M40_GEMV_FAMILIES][M40_GGML_TYPE_COUNT][M40_GEMV_MAX_LG + 1];
+    /* Batched mat-vec kernels (gemv_batch.cu) per type and batch 2..8; NULL:
+     * the batch runs as one single-row product per input. */
+    m40_cu_function gemvb[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
@@ -69,6 +73,17 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
  * computes `rpb` rows per 128-thread block (kernel microbenchmarks). */
 int m40_cuda_gemv_kernel(m40_cuda_ops *ops, m40_cu_function fn, int rpb, const m40_dweight *w,
                          m40_dptr y, m40_dptr x, m40_dptr bias, m40_dptr res, m40_err *err);
+
+/* y[c][ldy] (first w.rows) = W x[c] (+ bias) (+ y[c] when accumulate), for
+ * the n inputs x[c] (ldx floats apart, ldx a multiple of 4): the weights
+ * read once per piece of up to M40_GEMVB_MAX inputs where gemv_batch.cu has
+ * the type's kernel, else n single-row products. Either way y[c] is bit for
+ * bit what m40_cuda_gemv gives for x[c] alone (batch invariance). */
+int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
+                        int ldx, int n, m40_dptr bias, int accumulate, m40_err *err);
+
+/* The rows each block of the batched kernel for n inputs computes. */
+int m40_cuda_gemvb_rows_per_block(int n);
 
 /* dst[i][cols] = row (ids ? ids[i] : r0 + i) of W, as FP32. */
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
@@ -98,6 +113,15 @@ int m40_cuda_rope_store(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos
                         m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv, int head_dim,
                         int rope_dim, m40_rope_style style, int row_stride, int kv_f32,
                         m40_err *err);
+
+/* m40_cuda_rope_store for decode rows of different sequences: token t's
+ * k and v go to the cache at slot[t] * slot_stride elements past k_cache
+ * and v_cache (one layer of slot 0). */
+int m40_cuda_rope_store_rows(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos,
+                             m40_dptr slot, long long slot_stride, m40_dptr k_cache,
+                             m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv,
+                             int head_dim, int rope_dim, m40_rope_style style, int row_stride,
+                             int kv_f32, m40_err *err);
 
 /* y[rows][width] = silu(gate) * up, gate and up rows in_stride floats apart. */
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
@@ -131,8 +155,27 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
                        int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
                        m40_err *err);
 
+/* Decode rows of different sequences: query t reads the cache of slot
+ * slot[t] (slot[t] * slot_stride elements past k_cache, v_cache) with its
+ * own split length chunk_q[t] (m40_cuda_attn_decode_chunk of its position
+ * + 1, what it would use alone); `chunk` is the largest of them and
+ * max_pos bounds every row's position. Scratch: attn_scratch_floats(n_q,
+ * n_head, hd, ..) with m40_cuda_attn_decode_splits(max_pos + 1) splits. */
+int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
+                            m40_dptr k_cache, m40_dptr v_cache, m40_dptr slot,
+                            long long slot_stride, m40_dptr pos_q, m40_dptr chunk_q, int n_q,
+                            int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
+                            int kv_f32, m40_dptr scratch, m40_err *err);
+
+/* The most splits a decode query at a position below n_pos has. */
+int m40_cuda_attn_decode_splits(int n_pos);
+
 /* out[0] = argmax x[n] (int32, ties to the lowest index). */
 int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err);
+
+/* out[r] = argmax of row r of x[rows][n], each as m40_cuda_argmax. */
+int m40_cuda_argmax_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, int rows,
+                         m40_err *err);
 
 /* c[m][ldc] (+)= a[m][k] b[n][k]^T with our tiled kernel. */
 int m40_cuda_sgemm_nt(m40_cuda_ops *ops, m40_dptr c, m40_dptr a, m40_dptr b, int m, int n, int k,

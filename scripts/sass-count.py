@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""sass-count.py - instructions per weight and input in a mat-vec's main loop.
+
+    scripts/sass-count.py [--cuobjdump PATH] FATBIN [REGEX]
+
+Disassembles the sm_52 SASS of the kernels in FATBIN (the build's
+m40_kernels.fatbin) whose names match REGEX (default: the mat-vec kernels)
+and finds each one's main loop: the backward branch whose body holds the
+most FFMAs. One trip of that loop handles one 32-element group of R rows
+for NB inputs (R and NB from the kernel's name and gemv_batch.cu's rule,
+or the single-row kernels' _rpb<R>), so
+
+    instructions per weight per input = loop instructions / (32 R NB)
+
+which is the number issue #16 asks to be at most 1.5 at NB = 8: on a
+Maxwell SM an FFMA and a decode instruction cost the same issue slot.
+Standard library only.
+"""
+import argparse
+import bisect
+import re
+import subprocess
+import sys
+
+
+def rows_inputs(name):
+    m = re.search(r"_nb(\d+)$", name)
+    if m:
+        nb = int(m.group(1))
+        return (8 if nb <= 4 else 4), nb  # gemv_batch.cu's M40_GEMVB_R
+    m = re.search(r"_rpb(\d+)$", name)
+    return (int(m.group(1)), 1) if m else (None, None)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cuobjdump", default="cuobjdump")
+    ap.add_argument("fatbin")
+    ap.add_argument("regex", nargs="?", default=r"m40_gemvb?_")
+    a = ap.parse_args()
+    out = subprocess.run([a.cuobjdump, "-sass", a.fatbin], capture_output=True, text=True,
+                         check=True).stdout
+    for func in re.split(r"\n\s+Function : ", out)[1:]:
+        name = func.split("\n", 1)[0].strip()
+        if not re.search(a.regex, name):
+            continue
+        ins = []
+        for line in func.split("\n"):
+            m = re.match(r"\s+/\*([0-9a-f]{4,})\*/\s+\{?\s*(@!?P\d\s+)?([A-Z0-9_.]+)(.*)", line)
+            if m:
+                ins.append((int(m.group(1), 16), m.group(3).split(".")[0], m.group(4)))
+        addrs = [addr for addr, _, _ in ins]
+        best = None
+        for i, (addr, op, rest) in enumerate(ins):
+            m = re.search(r"0x([0-9a-f]+)", rest)
+            if op == "BRA" and m and int(m.group(1), 16) < addr:
+                # a target may be a control word's address: the next instruction
+                body = ins[bisect.bisect_left(addrs, int(m.group(1), 16)):i + 1]
+                n_ffma = sum(1 for x in body if x[1] == "FFMA")
+                if best is None or n_ffma > best[0]:
+                    best = (n_ffma, body)
+        r, nb = rows_inputs(name)
+        if not best or not r:
+            print(f"{name}: no main loop found")
+            continue
+        n_ffma, body = best
+        ops = {}
+        for _, op, _ in body:
+            ops[op] = ops.get(op, 0) + 1
+        top = ", ".join(f"{k} {v}" for k, v in sorted(ops.items(), key=lambda x: -x[1])[:6])
+        per = len(body) / (32 * r * nb)
+        print(f"{name}: R={r} NB={nb}: loop {len(body)} instructions, "
+              f"{per:.2f} per weight per input ({top})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
