@@ -154,9 +154,11 @@ m40_gemvb_repacked(float *y, const uint8_t *w, const float *x, const float *bias
     m40_gemvb_store<R, NB>(acc, y, ldy, bias, res, row0, rows);
 }
 
-/* Rows per block for a batch of NB: 8 while the accumulators (R NB of
- * them, twice) leave room, 4 above a batch of 4. */
-#define M40_GEMVB_R(NB) ((NB) <= 4 ? 8 : 4)
+/* Rows per block of the repacked kernels for a batch of NB: 8 while the
+ * partials and accumulators (R NB of each) leave room, 5 above a batch of
+ * 4 (255 registers, no spills; 5 rows cost fewer instructions per weight
+ * than 4: scripts/sass-count.py). */
+#define M40_GEMVB_R(NB) ((NB) <= 4 ? 8 : 5)
 
 #define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                                \
     M40_KERNEL void m40_gemvb_##type##r_nb##NB(float *y, const uint8_t *w, const float *x,     \
@@ -184,6 +186,10 @@ M40_DEFINE_GEMVB_REPACKED_ALL(q8_0, 8)
  * group of each of its R rows once and reuses it for the NB inputs, whose
  * x it reloads per row (L1 hits); the sums of x the K-quants need are
  * taken once per group and input. */
+/* Rows per block of these: x is reloaded per row anyway, and each row's
+ * 32 decoded values must stay in registers while its NB inputs pass. */
+#define M40_GEMVB_RG 2
+
 typedef void (*m40_group_fn)(const uint8_t *row, int g, float *v, float *a, float *b);
 
 template <int R, int NB, m40_group_fn DEC, int Q6>
@@ -226,8 +232,8 @@ m40_gemvb_grouped(float *y, const uint8_t *w, const float *x, const float *bias,
     M40_KERNEL void m40_gemvb_##type##_v_nb##NB(float *y, const uint8_t *w, const float *x,        \
                                                 const float *bias, const float *res, int rows,     \
                                                 int cols, long long row_bytes, int ldy, int ldx) { \
-        m40_gemvb_grouped<M40_GEMVB_R(NB), NB, m40_##type##_group, Q6>(y, w, x, bias, res, rows,   \
-                                                                       cols, row_bytes, ldy, ldx); \
+        m40_gemvb_grouped<M40_GEMVB_RG, NB, m40_##type##_group, Q6>(y, w, x, bias, res, rows,      \
+                                                                    cols, row_bytes, ldy, ldx);    \
     }
 
 #define M40_DEFINE_GEMVB_GROUPED_ALL(type, Q6) \

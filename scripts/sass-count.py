@@ -27,7 +27,9 @@ def rows_inputs(name):
     m = re.search(r"_nb(\d+)$", name)
     if m:
         nb = int(m.group(1))
-        return (8 if nb <= 4 else 4), nb  # gemv_batch.cu's M40_GEMVB_R
+        if re.search(r"r_nb\d+$", name):
+            return (8 if nb <= 4 else 5), nb  # gemv_batch.cu's M40_GEMVB_R
+        return 2, nb  # M40_GEMVB_RG
     m = re.search(r"_rpb(\d+)$", name)
     return (int(m.group(1)), 1) if m else (None, None)
 

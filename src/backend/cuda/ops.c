@@ -203,8 +203,9 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
 }
 
-int m40_cuda_gemvb_rows_per_block(int n) {
-    return n <= 4 ? 8 : 4; /* gemv_batch.cu's M40_GEMVB_R */
+int m40_cuda_gemvb_rows_per_block(const m40_dweight *w, int n) {
+    /* gemv_batch.cu's M40_GEMVB_R for the repacked kernels, M40_GEMVB_RG */
+    return w->repacked ? (n <= 4 ? 8 : 5) : 2;
 }
 
 /* One piece of at most M40_GEMVB_MAX inputs. */
@@ -227,8 +228,8 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr, res = accumulate ? y : 0;
     void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx};
-    return launch_1d(ops, fn, blocks_for(rows, (unsigned)m40_cuda_gemvb_rows_per_block(n)), 128, 0,
-                     args, err);
+    return launch_1d(ops, fn, blocks_for(rows, (unsigned)m40_cuda_gemvb_rows_per_block(w, n)), 128,
+                     0, args, err);
 }
 
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
