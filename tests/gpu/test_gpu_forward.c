@@ -258,7 +258,7 @@ static void check_rows_with(const m40_model *m, const char *switches) {
         {11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
         {3, 10, 2, 7},
         {2, 4, 10},
-        {11, 3, 1, 4, 1, 5, 9, 2, 6, 0, 8, 7},
+        {11, 3, 1, 4, 10, 5, 9, 2, 6, 0, 8, 7},
     };
     int32_t tk[ROWS_SLOTS], sl[ROWS_SLOTS], ps[ROWS_SLOTS], am[ROWS_SLOTS], solo_am[ROWS_SLOTS];
     uint8_t wt[ROWS_SLOTS];

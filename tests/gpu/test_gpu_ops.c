@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backend/cpu/ops.h"
 #include "quant/fp16.h"
@@ -96,6 +97,46 @@ static void test_rmsnorm(void) {
  * fused residual add does. rows = 300 leaves a partial last block for
  * every rows-per-block variant; cols = 8192 makes each thread loop over
  * several 32-element groups (or 16-byte chunks) of a row. */
+/* The batched mat-vec (m40_cuda_gemv_batch, n inputs at once) against n
+ * single-row products, each on its own input: equal bit for bit, with and
+ * without the fused residual add, for n = 1..11 (pieces of 2..8). */
+static void check_gemv_batch(const m40_dweight *w, const char *what) {
+    enum { N = 11 };
+    const int rows = w->rows, cols = w->cols;
+    float *x = malloc((size_t)N * cols * sizeof *x), *res = malloc((size_t)N * rows * sizeof *res);
+    float *want = malloc((size_t)N * rows * sizeof *want), *got = malloc((size_t)N * rows * 4);
+    m40_err err = {0};
+    CHECK(x && res && want && got);
+    if (!x || !res || !want || !got)
+        goto done;
+    fill(x, (size_t)N * cols, 21, 3.0f);
+    fill(res, (size_t)N * rows, 22, 2.0f);
+    m40_dptr dx = dev(x, (size_t)N * cols * sizeof *x);
+    for (int acc = 0; acc <= 1; acc++) {
+        m40_dptr ref = dev(res, (size_t)N * rows * sizeof *res);
+        for (int c = 0; c < N; c++) {
+            m40_dptr yc = ref + (size_t)c * rows * sizeof(float);
+            CHECK(m40_cuda_gemv(&g_ops, w, yc, dx + (size_t)c * cols * sizeof(float), 0,
+                                acc ? yc : 0, &err) == 0);
+        }
+        CHECK(fetch(want, ref, (size_t)N * rows * sizeof *want) == 0);
+        for (int n = 1; n <= N; n++) {
+            m40_dptr dy = dev(res, (size_t)N * rows * sizeof *res);
+            CHECK(m40_cuda_gemv_batch(&g_ops, w, dy, rows, dx, cols, n, 0, acc, &err) == 0);
+            CHECK(fetch(got, dy, (size_t)n * rows * sizeof *got) == 0);
+            int bad = -1;
+            for (int i = 0; bad < 0 && i < n * rows; i++)
+                bad = memcmp(&got[i], &want[i], sizeof *got) ? i : -1;
+            if (bad >= 0)
+                fprintf(stderr, "%s: batch of %d%s: input %d row %d: %.9g, alone %.9g\n", what, n,
+                        acc ? " (+=)" : "", bad / rows, bad % rows, got[bad], want[bad]);
+            CHECK(bad < 0);
+        }
+    }
+done:
+    free(x), free(res), free(want), free(got);
+}
+
 static void test_gemv(uint32_t type, int repack, int cols) {
     enum { ROWS = 300, MAX_COLS = 8192 };
     size_t rb = m40_ggml_row_bytes(type, (uint64_t)cols);
@@ -126,6 +167,7 @@ static void test_gemv(uint32_t type, int repack, int cols) {
              repack ? " repacked" : "", cols);
     CHECK(fetch(got, dy, sizeof got) == 0);
     CHECK_CLOSE(what, got, want, ROWS, 1e-5);
+    check_gemv_batch(&w, what);
     free(raw);
     free_all();
 }
