@@ -79,7 +79,7 @@ static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float
                                                             const float *xv, float sx) {         \
         (void)sx;                                                                                \
         decode32_##type(row, g, v);                                                              \
-        return m40_dot32(v, xv);                                                                 \
+        return m40_dot<32>(v, xv);                                                               \
     }                                                                                            \
     M40_DEFINE_GEMV(m40_gemv_##type, m40_term_##type, 4)                                         \
     M40_DEFINE_GEMV(m40_gemv_##type, m40_term_##type, 8)
@@ -228,7 +228,7 @@ M40_KERNEL void m40_gemv_f32_v(float *y, const uint8_t *w, const float *x, const
             unsigned i = (unsigned)row0 * nb + b, last = (unsigned)(rows - 1) * nb + b;        \
             _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                  \
                 float d = m40_##type##r_block(q, sc, min(i, last), v);                         \
-                acc[r] = fmaf(d, m40_dot32(v, xv), acc[r]);                                    \
+                acc[r] = fmaf(d, m40_dot<32>(v, xv), acc[r]);                                  \
                 i += nb;                                                                       \
             }                                                                                  \
         }                                                                                      \

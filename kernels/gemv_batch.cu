@@ -160,24 +160,31 @@ m40_gemvb_repacked(float *y, const uint8_t *w, const float *x, const float *bias
  * than 4: scripts/sass-count.py). */
 #define M40_GEMVB_R(NB) ((NB) <= 4 ? 8 : 5)
 
+/* Every batched kernel's parameters: one list, which the launcher's
+ * argument list (ops.c, gemv_piece) matches for every family. */
+#define M40_GEMVB_KERNEL(name)                                                               \
+    M40_KERNEL void name(float *y, const uint8_t *w, const float *x, const float *bias,      \
+                         const float *res, int rows, int cols, long long row_bytes, int ldy, \
+                         int ldx)
+
+/* DEF(type, arg, NB) for each batch a launch takes, 2..M40_GEMVB_MAX (8). */
+#define M40_GEMVB_EACH_NB(DEF, type, arg) \
+    DEF(type, arg, 2)                     \
+    DEF(type, arg, 3)                     \
+    DEF(type, arg, 4)                     \
+    DEF(type, arg, 5)                     \
+    DEF(type, arg, 6)                     \
+    DEF(type, arg, 7)                     \
+    DEF(type, arg, 8)
+
 #define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                                \
-    M40_KERNEL void m40_gemvb_##type##r_nb##NB(float *y, const uint8_t *w, const float *x,     \
-                                               const float *bias, const float *res, int rows,  \
-                                               int cols, int ldy, int ldx) {                   \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                             \
+        (void)row_bytes; /* the repacked layout is addressed as a whole */                     \
         m40_gemvb_repacked<QW, M40_GEMVB_R(NB), NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
     }
 
-#define M40_DEFINE_GEMVB_REPACKED_ALL(type, QW) \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 2)      \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 3)      \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 4)      \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 5)      \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 6)      \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 7)      \
-    M40_DEFINE_GEMVB_REPACKED(type, QW, 8)
-
-M40_DEFINE_GEMVB_REPACKED_ALL(q4_0, 4)
-M40_DEFINE_GEMVB_REPACKED_ALL(q8_0, 8)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q8_0, 8)
 
 /* ---- types decoded a 32-element group at a time ----------------------------
  * Q4_K, Q5_K, Q4_1, Q5_0, Q5_1 and Q6_K, as gemv.cu's wide-load kernels
@@ -228,26 +235,15 @@ m40_gemvb_grouped(float *y, const uint8_t *w, const float *x, const float *bias,
     m40_gemvb_store<R, NB>(acc, y, ldy, bias, res, row0, rows);
 }
 
-#define M40_DEFINE_GEMVB_GROUPED(type, Q6, NB)                                                     \
-    M40_KERNEL void m40_gemvb_##type##_v_nb##NB(float *y, const uint8_t *w, const float *x,        \
-                                                const float *bias, const float *res, int rows,     \
-                                                int cols, long long row_bytes, int ldy, int ldx) { \
-        m40_gemvb_grouped<M40_GEMVB_RG, NB, m40_##type##_group, Q6>(y, w, x, bias, res, rows,      \
-                                                                    cols, row_bytes, ldy, ldx);    \
+#define M40_DEFINE_GEMVB_GROUPED(type, Q6, NB)                                                  \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##_v_nb##NB) {                                             \
+        m40_gemvb_grouped<M40_GEMVB_RG, NB, m40_##type##_group, Q6>(y, w, x, bias, res, rows,   \
+                                                                    cols, row_bytes, ldy, ldx); \
     }
 
-#define M40_DEFINE_GEMVB_GROUPED_ALL(type, Q6) \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 2)      \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 3)      \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 4)      \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 5)      \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 6)      \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 7)      \
-    M40_DEFINE_GEMVB_GROUPED(type, Q6, 8)
-
-M40_DEFINE_GEMVB_GROUPED_ALL(q4_k, 0)
-M40_DEFINE_GEMVB_GROUPED_ALL(q5_k, 0)
-M40_DEFINE_GEMVB_GROUPED_ALL(q4_1, 0)
-M40_DEFINE_GEMVB_GROUPED_ALL(q5_0, 0)
-M40_DEFINE_GEMVB_GROUPED_ALL(q5_1, 0)
-M40_DEFINE_GEMVB_GROUPED_ALL(q6_k, 1)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q4_k, 0)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q5_k, 0)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q4_1, 0)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q5_0, 0)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q5_1, 0)
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q6_k, 1)

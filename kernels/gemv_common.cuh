@@ -11,11 +11,11 @@
 
 #include "common.cuh"
 
-/* The dot product of 32 weights and 32 x values, summed in index order. */
-static __device__ __forceinline__ float m40_dot32(const float *v, const float *xv) {
+/* The dot product of N weights and N x values, summed in index order. */
+template <int N> static __device__ __forceinline__ float m40_dot(const float *v, const float *xv) {
     float s = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 32; i++)
+    for (int i = 0; i < N; i++)
         s = fmaf(v[i], xv[i], s);
     return s;
 }
@@ -39,27 +39,18 @@ static __device__ __forceinline__ float m40_sum32(const float *xv) {
     return s;
 }
 
-/* The dot product of 16 weights and 16 x values, in index order. */
-static __device__ __forceinline__ float m40_dot16(const float *v, const float *xv) {
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 16; i++)
-        s = fmaf(v[i], xv[i], s);
-    return s;
-}
-
 /* A K-quant (or Q4_1/Q5_x) group's share of a row's dot product: its
  * scale times the dot product of its unscaled values, minus its min times
  * the sum of x (dmn is 0 for Q5_0). */
 static __device__ __forceinline__ float m40_share_sm(float dsc, float dmn, const float *v,
                                                      const float *xv, float sx) {
-    return fmaf(dsc, m40_dot32(v, xv), -(dmn * sx));
+    return fmaf(dsc, m40_dot<32>(v, xv), -(dmn * sx));
 }
 
 /* A Q6_K group's share: two halves of 16 with a scale each. */
 static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const float *v,
                                                        const float *xv) {
-    return fmaf(s1, m40_dot16(v + 16, xv + 16), s0 * m40_dot16(v, xv));
+    return fmaf(s1, m40_dot<16>(v + 16, xv + 16), s0 * m40_dot<16>(v, xv));
 }
 
 #endif /* M40_KERNELS_GEMV_COMMON_CUH */

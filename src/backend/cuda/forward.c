@@ -219,15 +219,13 @@ static int forward_body(m40_cuda *cu, lane *ln, const pass *p, int want_logits, 
     }
     if (!want_logits)
         return 0;
-    if (p->rows) {
-        pass out = *p;
+    if (p->rows)
         return m40_cuda_rmsnorm(ops, ln->xb, ln->x, cu->output_norm.ptr, T, d, c->rms_eps, err) ||
-                       matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, &out, 0,
+                       matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, p, 0,
                               err) ||
                        m40_cuda_argmax_rows(ops, ln->argmax, ln->logits, c->n_vocab, T, err)
                    ? -1
                    : 0;
-    }
     pass last = {.T = 1, .slot = p->slot, .max_pos = p->max_pos};
     return m40_cuda_rmsnorm(ops, ln->xb, row_at(ln->x, T - 1, d), cu->output_norm.ptr, 1, d,
                             c->rms_eps, err) ||

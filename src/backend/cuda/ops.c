@@ -203,8 +203,9 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
 }
 
-int m40_cuda_gemvb_rows_per_block(const m40_dweight *w, int n) {
-    /* gemv_batch.cu's M40_GEMVB_R for the repacked kernels, M40_GEMVB_RG */
+/* The rows each block of w's batched kernel for n inputs computes:
+ * gemv_batch.cu's M40_GEMVB_R for the repacked kernels, M40_GEMVB_RG. */
+static int gemvb_rows_per_block(const m40_dweight *w, int n) {
     return w->repacked ? (n <= 4 ? 8 : 5) : 2;
 }
 
@@ -214,7 +215,9 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     /* a batched kernel does what the single-row kernel of the same family
      * does (gemv_batch.cu). Only the wide-load family's are used: on the
      * H100 (2026-12-05) the repacked Q4_0/Q8_0 batched kernels gave rows
-     * that differ from the single-row kernel's, so until that is found
+     * that differ from the single-row kernel's (they lacked the row_bytes
+     * parameter this launch passes, so ldy and ldx arrived wrong; fixed
+     * since, not yet rerun on a GPU). Until a GPU run shows them equal,
      * repacked weights run one single-row product per input (the same
      * bits as alone, no weight reuse; docs/batching.md). */
     int family = gemv_family(ops, w);
@@ -232,8 +235,8 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr, res = accumulate ? y : 0;
     void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx};
-    return launch_1d(ops, fn, blocks_for(rows, (unsigned)m40_cuda_gemvb_rows_per_block(w, n)), 128,
-                     0, args, err);
+    return launch_1d(ops, fn, blocks_for(rows, (unsigned)gemvb_rows_per_block(w, n)), 128, 0, args,
+                     err);
 }
 
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,

@@ -82,9 +82,6 @@ int m40_cuda_gemv_kernel(m40_cuda_ops *ops, m40_cu_function fn, int rpb, const m
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
                         int ldx, int n, m40_dptr bias, int accumulate, m40_err *err);
 
-/* The rows each block of w's batched kernel for n inputs computes. */
-int m40_cuda_gemvb_rows_per_block(const m40_dweight *w, int n);
-
 /* dst[i][cols] = row (ids ? ids[i] : r0 + i) of W, as FP32. */
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
                           int r0, int n_rows, m40_err *err);
