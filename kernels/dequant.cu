@@ -38,6 +38,10 @@ M40_DEFINE_DEQUANT_ROWS(q8_0)
 M40_DEFINE_DEQUANT_ROWS(q4_k)
 M40_DEFINE_DEQUANT_ROWS(q5_k)
 M40_DEFINE_DEQUANT_ROWS(q6_k)
+M40_DEFINE_DEQUANT_ROWS(q2_k)
+M40_DEFINE_DEQUANT_ROWS(q3_k)
+M40_DEFINE_DEQUANT_ROWS(iq4_nl)
+M40_DEFINE_DEQUANT_ROWS(iq4_xs)
 
 /* Repacked Q4_0 / Q8_0 (repack.cu): the same job over the aligned layout;
  * `rows` is the matrix's total row count (it locates the scales). */

@@ -95,6 +95,10 @@ M40_DEFINE_GEMV_GENERIC(q8_0)
 M40_DEFINE_GEMV_GENERIC(q4_k)
 M40_DEFINE_GEMV_GENERIC(q5_k)
 M40_DEFINE_GEMV_GENERIC(q6_k)
+M40_DEFINE_GEMV_GENERIC(q2_k)
+M40_DEFINE_GEMV_GENERIC(q3_k)
+M40_DEFINE_GEMV_GENERIC(iq4_nl)
+M40_DEFINE_GEMV_GENERIC(iq4_xs)
 
 /* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows), Q4_1, Q5_1
  * (4-byte) and Q5_0 (2-byte loads): a sub-block's 32 values come from wide

@@ -172,6 +172,76 @@ static __device__ __forceinline__ void decode32_q6_k(const uint8_t *row, int64_t
     }
 }
 
+/* Q2_K (84 B): scales[16] (4-bit scale low, 4-bit min high, one per 16
+ * elements), qs[64], d, dmin f16. Element e of the block has 2 bits in
+ * qs[32 (e / 128) + e % 32] at shift 2 ((e % 128) / 32). Sub-block s's 32
+ * elements are two scale groups. x = d*sc * q - dmin*m (GGML's order). */
+static __device__ __forceinline__ void decode32_q2_k(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 84;
+    int s = (int)(g & 7);
+    float d = m40_h2f(b + 80), dmin = m40_h2f(b + 82);
+    const uint8_t *qs = b + 16 + 32 * (s >> 2);
+    int shift = 2 * (s & 3);
+    for (int h = 0; h < 2; h++) {
+        int sc = b[2 * s + h];
+        float dl = d * (float)(sc & 0xF), ml = dmin * (float)(sc >> 4);
+        for (int l = 16 * h; l < 16 * h + 16; l++)
+            v[l] = dl * (float)((qs[l] >> shift) & 3) - ml;
+    }
+}
+
+/* Q3_K (110 B): hmask[32], qs[64], scales[12], d f16. Element e: 2 low bits
+ * as Q2_K's, a high bit in hmask[e % 32] bit e / 32 (clear: subtract 4);
+ * 16 signed 6-bit scales (+32 bias): scale j's low 4 bits are nibble j / 8
+ * of scales[j % 8], its top 2 bits are bits 2 (j / 4) of scales[8 + j % 4].
+ * x = d*sc * q. */
+static __device__ __forceinline__ void decode32_q3_k(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 110;
+    int s = (int)(g & 7);
+    float d = m40_h2f(b + 108);
+    const uint8_t *qs = b + 32 + 32 * (s >> 2), *sc = b + 96;
+    int shift = 2 * (s & 3), bit = 1 << s;
+    for (int h = 0; h < 2; h++) {
+        int j = 2 * s + h;
+        int lo = j < 8 ? (sc[j] & 0xF) : (sc[j - 8] >> 4);
+        int hi = (sc[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+        float dl = d * (float)((lo | (hi << 4)) - 32);
+        for (int l = 16 * h; l < 16 * h + 16; l++) {
+            int q = ((qs[l] >> shift) & 3) - ((b[l] & bit) ? 0 : 4);
+            v[l] = dl * (float)q;
+        }
+    }
+}
+
+/* IQ4_NL and IQ4_XS: 4-bit indices into the format's 16 levels (GGML's
+ * kvalues_iq4nl), laid out as Q4_0's nibbles. */
+static __constant__ int8_t m40_iq4_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                                 1,    13,   25,  38,  53,  69,  89,  113};
+
+static __device__ __forceinline__ void m40_iq4_32(const uint8_t *qs, float d, float *v) {
+    for (int j = 0; j < 16; j++) {
+        v[j] = d * (float)m40_iq4_levels[qs[j] & 0xF];
+        v[j + 16] = d * (float)m40_iq4_levels[qs[j] >> 4];
+    }
+}
+
+/* IQ4_NL (18 B): d f16, qs[16]. */
+static __device__ __forceinline__ void decode32_iq4_nl(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + g * 18;
+    m40_iq4_32(b + 2, m40_h2f(b), v);
+}
+
+/* IQ4_XS (136 B): d f16, scales_h u16, scales_l[4], qs[128]; sub-block s
+ * has a 6-bit scale (+32 bias): low 4 bits nibble s % 2 of scales_l[s / 2],
+ * high 2 bits bits 2s of scales_h. x = (d * (ls - 32)) * level. */
+static __device__ __forceinline__ void decode32_iq4_xs(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 136;
+    int s = (int)(g & 7);
+    unsigned sh = (unsigned)b[2] | ((unsigned)b[3] << 8);
+    int ls = ((b[4 + (s >> 1)] >> (4 * (s & 1))) & 0xF) | (int)(((sh >> (2 * s)) & 3) << 4);
+    m40_iq4_32(b + 8 + 16 * s, m40_h2f(b) * (float)(ls - 32), v);
+}
+
 /* ---- repacked Q4_0 / Q8_0 (repack.cu): quants [R][NB][Q], then scales [R][NB] ----
  * `row` here is the matrix base (all rows), and the group index g counts
  * blocks from the start of the matrix (row * NB + block), so these take the

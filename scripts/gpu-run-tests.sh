@@ -44,23 +44,27 @@ run_one() { # run_one NAME COMMAND...
 
 # Models for the forward-pass parity test, made here by synth: every weight
 # type on shapes small enough for the CPU reference (tiny: d=64; mini:
-# d=256, so K-quant rows are whole blocks; mini-qwen2: NeoX RoPE, biases).
+# d=256, so K-quant rows are whole blocks; the qwen shapes below).
 models=$(mktemp -d)
 trap 'rm -f "$log"; rm -rf "$models"' EXIT
 forward_models=()
-types="f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K"
+types="f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K"
 # memcheck makes every kernel far slower: a few types cover every kernel
 # family there (plain, repacked, every wide-load decoder).
-[ ${#sanitizer[@]} -eq 0 ] || types="f16 q4_0 q8_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K"
+[ ${#sanitizer[@]} -eq 0 ] || types="f16 q4_0 q8_0 q4_1 q5_0 q5_1 q2_K q3_K q4_K q5_K q6_K"
 for type in $types; do
     for shape in tiny mini; do
         "$here/bin/m40-llm" synth --shape $shape --type $type --seed 7 -o "$models/$shape-$type.gguf" >/dev/null
         forward_models+=("$models/$shape-$type.gguf")
     done
 done
-for type in f16 q4_0 q6_K; do
-    "$here/bin/m40-llm" synth --shape mini-qwen2 --type $type -o "$models/qwen2-$type.gguf" >/dev/null
-    forward_models+=("$models/qwen2-$type.gguf")
+# mini-qwen2: NeoX RoPE, biases; mini-qwen3: per-head q/k norms, heads
+# wider than d / n_head
+for qwen in qwen2 qwen3; do
+    for type in f16 q4_0 q6_K; do
+        "$here/bin/m40-llm" synth --shape mini-$qwen --type $type -o "$models/$qwen-$type.gguf" >/dev/null
+        forward_models+=("$models/$qwen-$type.gguf")
+    done
 done
 # Extra models given by the caller (e.g. the default model): M40_TEST_MODELS="a.gguf b.gguf"
 for extra in ${M40_TEST_MODELS:-}; do

@@ -34,6 +34,9 @@ uint32_t m40_synth_fallback_type(uint32_t type, int64_t cols) {
             return M40_GGML_Q5_1;
         case M40_GGML_Q6_K:
             return M40_GGML_Q8_0;
+        case M40_GGML_Q2_K:
+        case M40_GGML_Q3_K:
+            return M40_GGML_Q4_0;
         default:
             return type;
     }

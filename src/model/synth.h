@@ -36,7 +36,9 @@ int m40_synth_write(const m40_synth_options *opt, m40_synth_report *report, m40_
 
 /* The type a matrix of row length `cols` gets when `type` is asked for:
  * K-quants need rows of 256, and fall back as llama-quantize does
- * (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0). */
+ * (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0), except that q2_K and q3_K
+ * fall back to q4_0 (llama-quantize picks iq4_nl, which has no quantizer
+ * here). */
 uint32_t m40_synth_fallback_type(uint32_t type, int64_t cols);
 
 #endif /* M40_MODEL_SYNTH_H */

@@ -1,6 +1,6 @@
 /* test_gpu_ops.c - each kernel against the CPU reference (src/backend/cpu/ops.c).
  *
- * rmsnorm, rope (normal and NeoX, with and without frequency factors),
+ * rmsnorm, the per-head q/k norm, rope (normal and NeoX, with and without frequency factors),
  * swiglu, argmax, the KV store plus attention over a grid of head sizes,
  * GQA ratios and context lengths (query tokens at several positions, so
  * prefill's causal mask is covered too), and the tiled SGEMM. Tolerances
@@ -92,11 +92,6 @@ static void test_rmsnorm(void) {
     free_all();
 }
 
-/* The decode mat-vec of every weight type (each family: generic, wide
- * loads, repacked) against the CPU: y = W x + res, res aliasing y as the
- * fused residual add does. rows = 300 leaves a partial last block for
- * every rows-per-block variant; cols = 8192 makes each thread loop over
- * several 32-element groups (or 16-byte chunks) of a row. */
 /* The batched mat-vec (m40_cuda_gemv_batch, n inputs at once) against n
  * single-row products, each on its own input: equal bit for bit, with and
  * without the fused residual add, for n = 1..11 (pieces of 2..8). */
@@ -137,6 +132,81 @@ done:
     free(x), free(res), free(want), free(got);
 }
 
+/* Random blocks of a type that has no quantizer here (IQ4_NL, IQ4_XS):
+ * random indices and sub-block scales, and each block's FP16 d (its first
+ * two bytes in both) a small normal number. */
+static void random_blocks(uint32_t type, unsigned char *raw, size_t bytes) {
+    unsigned seed = 31;
+    size_t bb = m40_ggml_type_get(type)->block_bytes;
+    for (size_t i = 0; i < bytes; i++)
+        raw[i] = (unsigned char)((gpu_test_rand(&seed) + 1.0f) * 127.5f);
+    for (size_t b = 0; b + bb <= bytes; b += bb) {
+        uint16_t d = m40_fp32_to_fp16(0.002f * (1.0f + gpu_test_rand(&seed)));
+        raw[b] = (unsigned char)(d & 0xFF), raw[b + 1] = (unsigned char)(d >> 8);
+    }
+}
+
+/* Prefill's dequantize (m40_cuda_dequant_rows) of rows 5.. and of rows
+ * picked by id (the embedding lookup) against the CPU's dequantized rows
+ * wf[rows][cols]: equal within FP32 rounding (the GPU may fuse d * q - m). */
+static void check_dequant_rows(const m40_dweight *w, const float *wf, const char *what) {
+    enum { N = 4 };
+    const int cols = w->cols, ids[N] = {w->rows - 1, 0, 7, 7};
+    float *got = malloc((size_t)N * cols * sizeof *got), *want = malloc((size_t)N * cols * 4);
+    m40_err err = {0};
+    CHECK(got && want);
+    for (int byid = 0; got && want && byid <= 1; byid++) {
+        m40_dptr dst = dev(NULL, (size_t)N * cols * sizeof *got), did = dev(ids, sizeof ids);
+        CHECK(m40_cuda_dequant_rows(&g_ops, w, dst, byid ? did : 0, 5, N, &err) == 0);
+        CHECK(fetch(got, dst, (size_t)N * cols * sizeof *got) == 0);
+        for (int i = 0; i < N; i++)
+            memcpy(want + (size_t)i * cols, wf + (size_t)(byid ? ids[i] : 5 + i) * cols,
+                   (size_t)cols * sizeof *want);
+        char name[96];
+        snprintf(name, sizeof name, "%s: dequant rows%s", what, byid ? " by id" : "");
+        CHECK_CLOSE(name, got, want, (size_t)N * cols, 1e-6);
+    }
+    free(got), free(want);
+}
+
+/* rmsnorm of each q and k head of qkv rows in place (qwen3), v untouched:
+ * T rows of 3 q heads, 2 k heads and 2 v heads (padding after them). */
+static void test_head_norm(int head_dim) {
+    enum { T = 3, HQ = 3, HKV = 2 };
+    const int ld = (HQ + 2 * HKV) * head_dim + 8;
+    static float x[T * ((HQ + 2 * HKV) * 256 + 8)], want[T * ((HQ + 2 * HKV) * 256 + 8)],
+        got[T * ((HQ + 2 * HKV) * 256 + 8)], wq[256], wk[256];
+    fill(x, (size_t)T * ld, 41, 2.0f);
+    fill(wq, (size_t)head_dim, 42, 1.0f);
+    fill(wk, (size_t)head_dim, 43, 1.0f);
+    memcpy(want, x, sizeof(float) * T * ld);
+    for (int t = 0; t < T; t++) {
+        for (int h = 0; h < HQ + HKV; h++) {
+            float *p = want + (size_t)t * ld + (size_t)h * head_dim;
+            m40_op_rmsnorm(p, p, h < HQ ? wq : wk, head_dim, 1e-6f);
+        }
+    }
+    m40_dptr dx = dev(x, sizeof(float) * T * ld), dq = dev(wq, sizeof wq), dk = dev(wk, sizeof wk);
+    m40_err err = {0};
+    CHECK(m40_cuda_head_norm(&g_ops, dx, dq, dk, T, ld, HQ, HKV, head_dim, 1e-6f, &err) == 0);
+    CHECK(fetch(got, dx, sizeof(float) * T * ld) == 0);
+    char what[64];
+    snprintf(what, sizeof what, "head_norm hd=%d", head_dim);
+    CHECK_CLOSE(what, got, want, (size_t)T * ld, 1e-6);
+    int rest_kept = 1; /* v heads and the padding */
+    for (int t = 0; t < T; t++)
+        for (int i = (HQ + HKV) * head_dim; i < ld; i++)
+            rest_kept &= got[t * ld + i] == x[t * ld + i];
+    CHECK(rest_kept);
+    free_all();
+}
+
+/* The decode mat-vec of every weight type (each family: generic, wide
+ * loads, repacked) against the CPU: y = W x + res, res aliasing y as the
+ * fused residual add does. rows = 300 leaves a partial last block for
+ * every rows-per-block variant; cols = 8192 makes each thread loop over
+ * several 32-element groups (or 16-byte chunks) of a row. Then the
+ * batched products and the dequantize of the same matrix. */
 static void test_gemv(uint32_t type, int repack, int cols) {
     enum { ROWS = 300, MAX_COLS = 8192 };
     size_t rb = m40_ggml_row_bytes(type, (uint64_t)cols);
@@ -149,8 +219,11 @@ static void test_gemv(uint32_t type, int repack, int cols) {
     fill(wf, (size_t)ROWS * cols, 11, 1.0f);
     fill(x, cols, 12, 3.0f);
     fill(res, ROWS, 14, 2.0f);
+    if (!m40_quant_can_quantize(type))
+        random_blocks(type, raw, rb * ROWS);
     for (int r = 0; r < ROWS; r++) {
-        CHECK(m40_quantize_row(type, wf + (size_t)r * cols, raw + r * rb, cols, &err) == 0);
+        CHECK(m40_quant_can_quantize(type) == 0 ||
+              m40_quantize_row(type, wf + (size_t)r * cols, raw + r * rb, cols, &err) == 0);
         CHECK(m40_dequantize_row(type, raw + r * rb, wf + (size_t)r * cols, cols, &err) == 0);
         double s = 0.0;
         for (int c = 0; c < cols; c++)
@@ -168,6 +241,7 @@ static void test_gemv(uint32_t type, int repack, int cols) {
     CHECK(fetch(got, dy, sizeof got) == 0);
     CHECK_CLOSE(what, got, want, ROWS, 1e-5);
     check_gemv_batch(&w, what);
+    check_dequant_rows(&w, wf, what);
     free(raw);
     free_all();
 }
@@ -378,9 +452,13 @@ int main(void) {
         return check_report();
     }
     test_rmsnorm();
-    const uint32_t gemv_types[] = {M40_GGML_F32,  M40_GGML_F16,  M40_GGML_BF16, M40_GGML_Q4_0,
-                                   M40_GGML_Q8_0, M40_GGML_Q4_1, M40_GGML_Q5_0, M40_GGML_Q5_1,
-                                   M40_GGML_Q4_K, M40_GGML_Q5_K, M40_GGML_Q6_K};
+    test_head_norm(64);
+    test_head_norm(128);
+    test_head_norm(256);
+    const uint32_t gemv_types[] = {M40_GGML_F32,  M40_GGML_F16,    M40_GGML_BF16,  M40_GGML_Q4_0,
+                                   M40_GGML_Q8_0, M40_GGML_Q4_1,   M40_GGML_Q5_0,  M40_GGML_Q5_1,
+                                   M40_GGML_Q4_K, M40_GGML_Q5_K,   M40_GGML_Q6_K,  M40_GGML_Q2_K,
+                                   M40_GGML_Q3_K, M40_GGML_IQ4_NL, M40_GGML_IQ4_XS};
     for (size_t i = 0; i < sizeof gemv_types / sizeof gemv_types[0]; i++) {
         test_gemv(gemv_types[i], 0, 512);
         test_gemv(gemv_types[i], 0, 8192);

@@ -195,7 +195,8 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_optio
     cu->opt = *opts;
     plan_sizes(cu);
     cu->layers = calloc((size_t)c->n_layer, sizeof *cu->layers);
-    cu->placed = calloc(4 + 12 * (size_t)c->n_layer, sizeof *cu->placed);
+    /* at most 4 model-wide tensors and 14 per layer (m40_cuda_layout_weights) */
+    cu->placed = calloc(4 + 14 * (size_t)c->n_layer, sizeof *cu->placed);
     m40_gpu_options go = {.gpu = opts->gpu, .cublas = M40_CUBLAS_AUTO};
     if (!cu->layers || !cu->placed) {
         m40_cuda_destroy(cu);

@@ -21,6 +21,7 @@ typedef m40_dweight dweight;
 
 typedef struct dlayer {
     dweight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, gate, up, down;
+    dweight q_norm, k_norm; /* qwen3: [head_dim] F32 each (ptr 0 otherwise) */
     /* Fused views (ptr 0 when the parts' types differ): wqkv = Wq|Wk|Wv,
      * bqkv = bq|bk|bv, wgu = Wgate|Wup, each one matrix of the parts' rows
      * in a row. A repacked fused view is repacked as a whole, so its parts

@@ -10,6 +10,7 @@
  *     xb[T][d]        = rmsnorm(x) * attn_norm
  *     qkv[T][qkv_dim] = xb W{q|k|v} (+ bias)  one product: Wq, Wk, Wv lie
  *                        back to back in VRAM; T = 1: gemv, T > 1: SGEMM
+ *     head_norm: each q and k head of qkv RMSNormed in place (qwen3 only)
  *     rope_store: q heads of qkv rotated in place, k heads rotated into
  *                 cache[slot][layer] at pos, v heads copied there (FP16)
  *     att[T][q_dim] = attention(q, cache, pos)        (split over the context)
@@ -179,7 +180,11 @@ static int layer_forward(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *
     m40_cuda_ops *ops = &ln->ops;
     const int d = c->n_embd, n_ff = c->n_ff, T = p->T;
     return m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_qkv(cu, ln, L, p, err) || attend(cu, ln, l, p, err) ||
+                   project_qkv(cu, ln, L, p, err) ||
+                   (c->has_qk_norm &&
+                    m40_cuda_head_norm(ops, ln->qkv, L->q_norm.ptr, L->k_norm.ptr, T, cu->qkv_dim,
+                                       c->n_head, c->n_head_kv, c->head_dim, c->rms_eps, err)) ||
+                   attend(cu, ln, l, p, err) ||
                    matmul(cu, ln, ln->x, d, &L->wo, NULL, ln->att, p, 1, err) ||
                    m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
                    project_gate_up(cu, ln, L, p, err) ||

@@ -10,10 +10,11 @@ static const struct {
     uint32_t type;
     const char *suffix;
 } k_type_kernels[] = {
-    {M40_GGML_F32, "f32"},   {M40_GGML_F16, "f16"},   {M40_GGML_BF16, "bf16"},
-    {M40_GGML_Q4_0, "q4_0"}, {M40_GGML_Q4_1, "q4_1"}, {M40_GGML_Q5_0, "q5_0"},
-    {M40_GGML_Q5_1, "q5_1"}, {M40_GGML_Q8_0, "q8_0"}, {M40_GGML_Q4_K, "q4_k"},
-    {M40_GGML_Q5_K, "q5_k"}, {M40_GGML_Q6_K, "q6_k"},
+    {M40_GGML_F32, "f32"},   {M40_GGML_F16, "f16"},       {M40_GGML_BF16, "bf16"},
+    {M40_GGML_Q4_0, "q4_0"}, {M40_GGML_Q4_1, "q4_1"},     {M40_GGML_Q5_0, "q5_0"},
+    {M40_GGML_Q5_1, "q5_1"}, {M40_GGML_Q8_0, "q8_0"},     {M40_GGML_Q4_K, "q4_k"},
+    {M40_GGML_Q5_K, "q5_k"}, {M40_GGML_Q6_K, "q6_k"},     {M40_GGML_Q2_K, "q2_k"},
+    {M40_GGML_Q3_K, "q3_k"}, {M40_GGML_IQ4_NL, "iq4_nl"}, {M40_GGML_IQ4_XS, "iq4_xs"},
 };
 
 /* The mat-vec variants the launcher may use, by family: what follows the
@@ -100,11 +101,11 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         const char *name;
         m40_cu_function *fn;
     } named[] = {
-        {"m40_rmsnorm_f32", &ops->rmsnorm},       {"m40_rope_table", &ops->rope_table},
-        {"m40_rope_store", &ops->rope_store},     {"m40_swiglu_f32", &ops->swiglu},
-        {"m40_attn_partial", &ops->attn_partial}, {"m40_attn_combine", &ops->attn_combine},
-        {"m40_argmax_f32", &ops->argmax},         {"m40_sgemm_nt", &ops->sgemm_nt},
-        {"m40_add_bias_f32", &ops->add_bias},
+        {"m40_rmsnorm_f32", &ops->rmsnorm},       {"m40_head_norm_f32", &ops->head_norm},
+        {"m40_rope_table", &ops->rope_table},     {"m40_rope_store", &ops->rope_store},
+        {"m40_swiglu_f32", &ops->swiglu},         {"m40_attn_partial", &ops->attn_partial},
+        {"m40_attn_combine", &ops->attn_combine}, {"m40_argmax_f32", &ops->argmax},
+        {"m40_sgemm_nt", &ops->sgemm_nt},         {"m40_add_bias_f32", &ops->add_bias},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -300,6 +301,15 @@ int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int 
                      float eps, m40_err *err) {
     void *args[] = {&y, &x, &w, &n, &eps};
     return launch_1d(ops, ops->rmsnorm, (unsigned)rows, 1024, 0, args, err);
+}
+
+int m40_cuda_head_norm(m40_cuda_ops *ops, m40_dptr x, m40_dptr wq, m40_dptr wk, int T, int ld,
+                       int n_head, int n_head_kv, int head_dim, float eps, m40_err *err) {
+    if (head_dim <= 0 || head_dim > 256 || T <= 0)
+        return m40_errf(err, "head_norm: head_dim %d (at most 256), %d rows", head_dim, T);
+    void *args[] = {&x, &wq, &wk, &ld, &n_head, &head_dim, &eps};
+    return launch(ops, ops->head_norm, (unsigned)(n_head + n_head_kv), (unsigned)T, 1, 32, 0, args,
+                  err);
 }
 
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,

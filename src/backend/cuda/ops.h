@@ -53,7 +53,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
-    m40_cu_function rmsnorm, rope_table, rope_store, swiglu;
+    m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias;
 } m40_cuda_ops;
 
@@ -95,6 +95,12 @@ int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *er
 /* y[rows][n] = rmsnorm(x[rows][n]) * w[n]. */
 int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int rows, int n,
                      float eps, m40_err *err);
+
+/* In each of the T rows of x (ld floats apart), the n_head q heads and the
+ * n_head_kv k heads that start it (head_dim floats each) become
+ * rmsnorm(head) * wq[head_dim] (q) or * wk[head_dim] (k), in place. */
+int m40_cuda_head_norm(m40_cuda_ops *ops, m40_dptr x, m40_dptr wq, m40_dptr wk, int T, int ld,
+                       int n_head, int n_head_kv, int head_dim, float eps, m40_err *err);
 
 /* cs[n_tokens][rope_dim/2] (float2) for positions pos[n_tokens]. */
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,

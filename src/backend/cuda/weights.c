@@ -82,6 +82,8 @@ size_t m40_cuda_layout_weights(m40_cuda *cu, m40_dptr base) {
         place(cu, base, &off, &L->bq, VIEW(D->bq), 0);
         place(cu, base, &off, &L->bk, VIEW(D->bk), biases);
         place(cu, base, &off, &L->bv, VIEW(D->bv), biases);
+        place(cu, base, &off, &L->q_norm, VIEW(D->q_norm), 0);
+        place(cu, base, &off, &L->k_norm, VIEW(D->k_norm), 0);
         place(cu, base, &off, &L->wo, VIEW(D->wo), 0);
         place(cu, base, &off, &L->ffn_norm, VIEW(D->ffn_norm), 0);
         place(cu, base, &off, &L->w_gate, VIEW(D->gate), 0);
@@ -162,10 +164,6 @@ int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err) {
 
 int m40_cuda_check_model(m40_cuda *cu, m40_err *err) {
     const m40_gguf *g = cu->model->gguf;
-    if (cu->model->cfg.has_qk_norm)
-        return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "%s: the CUDA backend has no per-head q/k RMSNorm yet (CPU only)",
-                        m40_arch_name(cu->model->cfg.arch));
     if (cu->model->cfg.head_dim > 256)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "head_dim %d: the CUDA attention handles at most 256",
