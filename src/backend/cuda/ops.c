@@ -214,15 +214,10 @@ static int gemvb_rows_per_block(const m40_dweight *w, int n) {
 static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
                       int ldx, int n, m40_dptr bias, int accumulate, m40_err *err) {
     /* a batched kernel does what the single-row kernel of the same family
-     * does (gemv_batch.cu). Only the wide-load family's are used: on the
-     * H100 (2026-12-05) the repacked Q4_0/Q8_0 batched kernels gave rows
-     * that differ from the single-row kernel's (they lacked the row_bytes
-     * parameter this launch passes, so ldy and ldx arrived wrong; fixed
-     * since, not yet rerun on a GPU). Until a GPU run shows them equal,
-     * repacked weights run one single-row product per input (the same
-     * bits as alone, no weight reuse; docs/batching.md). */
+     * does (gemv_batch.cu); the generic (unaligned) family has none, so
+     * such weights run one single-row product per input. */
     int family = gemv_family(ops, w);
-    m40_cu_function fn = family == M40_GEMV_VEC ? ops->gemvb[w->type][n] : NULL;
+    m40_cu_function fn = family != M40_GEMV_GENERIC ? ops->gemvb[w->type][n] : NULL;
     if (n == 1 || !fn) {
         for (int c = 0; c < n; c++) {
             m40_dptr yc = y + (size_t)c * ldy * sizeof(float);
