@@ -1,10 +1,12 @@
 /* bench_kernels.c - kernel microbenchmarks for the GPU bundle.
  *
- *   bench_kernels [--quick]
+ *   bench_kernels [--quick | --batch]
  *
  * Prints markdown tables (docs/performance.md keeps the results):
  *  - the device's copy bandwidth (device to device), the yardstick for
  *    every memory-bound kernel below;
+ *  - batched decode mat-vec (2, 4, 8 inputs) against one product per
+ *    input (--batch: only this and the copy bandwidth);
  *  - decode mat-vec per weight type, kernel variant (rows per block) and
  *    Llama-2-7B / 1B-class matrix shape, in GB/s of weights read;
  *  - attention decode by context length and head layout;
@@ -214,6 +216,78 @@ static void bench_gemv(void) {
                 printf("| %s | %s | %s | %d x %d | %.1f | %.2f | %.0f |\n",
                        m40_ggml_type_name(type), names[v], shapes[s].name, dw.rows, dw.cols,
                        bytes / 1048576.0, sec * 1e6, bytes / sec / 1e9);
+            }
+        }
+    }
+    printf("\n");
+    m40_gpu_free(&g_gpu, w);
+    m40_gpu_free(&g_gpu, tmp);
+    m40_gpu_free(&g_gpu, x);
+    m40_gpu_free(&g_gpu, y);
+}
+
+/* ---- batched decode mat-vec ------------------------------------------------
+ * m40_cuda_gemv_batch over n inputs at once against n single-row products:
+ * what one weight read buys per input. "GB/s" counts the weights once;
+ * "x reuse" is single-row time x n over batched time (n: perfect). */
+
+typedef struct gemvb_ctx {
+    m40_dweight w;
+    m40_dptr y, x;
+    int n, single;
+} gemvb_ctx;
+
+static int op_gemvb(void *p, m40_err *err) {
+    gemvb_ctx *c = p;
+    if (!c->single)
+        return m40_cuda_gemv_batch(&g_ops, &c->w, c->y, c->w.rows, c->x, c->w.cols, c->n, 0, 0,
+                                   err);
+    for (int i = 0; i < c->n; i++) {
+        if (m40_cuda_gemv(&g_ops, &c->w, c->y + (size_t)i * c->w.rows * sizeof(float),
+                          c->x + (size_t)i * c->w.cols * sizeof(float), 0, 0, err))
+            return -1;
+    }
+    return 0;
+}
+
+static void bench_gemv_batch(void) {
+    static const uint32_t types[] = {M40_GGML_Q4_0, M40_GGML_Q8_0, M40_GGML_Q4_K, M40_GGML_F16};
+    static const struct {
+        const char *name;
+        int rows, cols;
+    } shapes[] = {{"7B qkv", 12288, 4096}, {"7B down", 4096, 11008}};
+    static const int ns[] = {2, 4, 8};
+    size_t max_bytes = (size_t)12288 * 4096 * 2;
+    m40_dptr w = dalloc(max_bytes), tmp = dalloc(max_bytes), x = dalloc(8 * 11008 * 4),
+             y = dalloc(8 * 12288 * 4);
+    fill_random(x, 8 * 11008 * 4, 5);
+    printf("## batched decode mat-vec (us per call; GB/s of weights read once)\n\n");
+    printf("| type | shape | inputs | us batched | us one by one | GB/s batched | x reuse "
+           "|\n|---|---|---|---|---|---|---|\n");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            gemvb_ctx c = {
+                .w = {.type = types[t],
+                      .cols = shapes[s].cols,
+                      .rows = shapes[s].rows,
+                      .row_bytes = (int64_t)m40_ggml_row_bytes(types[t], (uint64_t)shapes[s].cols),
+                      .ptr = w},
+                .y = y,
+                .x = x};
+            size_t bytes = (size_t)c.w.row_bytes * (size_t)c.w.rows;
+            m40_err err = {0};
+            fill_random(w, bytes, 17 + (unsigned)s);
+            if (m40_cuda_can_repack(types[t]) && m40_cuda_repack(&g_ops, &c.w, tmp, &err))
+                die(&err);
+            for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+                c.n = ns[k];
+                c.single = 0;
+                double tb = time_op(op_gemvb, &c, 20);
+                c.single = 1;
+                double t1 = time_op(op_gemvb, &c, 20);
+                printf("| %s | %s | %d | %.1f | %.1f | %.0f | %.2f |\n",
+                       m40_ggml_type_name(types[t]), shapes[s].name, c.n, tb * 1e6, t1 * 1e6,
+                       bytes / tb / 1e9, t1 / tb);
             }
         }
     }
@@ -522,12 +596,18 @@ static void bench_layer_parts(void) {
 
 int main(int argc, char **argv) {
     g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int batch_only = argc > 1 && strcmp(argv[1], "--batch") == 0;
     gpu_test_open(&g_gpu);
     m40_err err = {0};
     if (m40_cuda_ops_init(&g_ops, &g_gpu, &err))
         die(&err);
     printf("graphs: %s\n\n", m40_gpu_has_graphs(&g_gpu) ? "yes" : "no (plain launches)");
     bench_copy();
+    bench_gemv_batch();
+    if (batch_only) {
+        m40_gpu_close(&g_gpu);
+        return 0;
+    }
     bench_gemv();
     bench_attention();
     bench_prefill_and_small();
