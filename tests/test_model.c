@@ -71,10 +71,25 @@ static void test_good_models_load(void) {
     }
 }
 
-/* Rewrites `src` into `dst` leaving out the kv or tensor named `drop`, and
- * replacing the string kv `set_key` with `set_val`; returns 0 on success. */
-static int rewrite(const char *src, const char *dst, const char *drop, const char *set_key,
-                   const char *set_val, const char *reshape) {
+/* What rewrite changes: the kv or tensor named `drop` left out, the string
+ * kv `set_key` set to `set_val`, the 2-D tensor `reshape` transposed, and
+ * every tensor whose name ends in `retype_suffix` made a zero tensor of
+ * type `retype`. */
+typedef struct edit {
+    const char *drop, *set_key, *set_val, *reshape, *retype_suffix;
+    uint32_t retype;
+} edit;
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Rewrites `src` into `dst` with the edits e; returns 0 on success. */
+static int rewrite(const char *src, const char *dst, const edit *e) {
+    static uint8_t zeros[1 << 20];
+    const char *drop = e->drop, *set_key = e->set_key, *set_val = e->set_val;
+    const char *reshape = e->reshape;
     m40_gguf *g = NULL;
     m40_gguf_writer *w = NULL;
     m40_err err = {0};
@@ -133,7 +148,17 @@ static int rewrite(const char *src, const char *dst, const char *drop, const cha
             ne[0] = ne[1];
             ne[1] = tmp;
         }
-        if (m40_gguf_writer_add_tensor(w, name, t->type, nd, ne, t->data, t->n_bytes, &err))
+        uint32_t type = t->type;
+        const void *data = t->data;
+        uint64_t bytes = t->n_bytes;
+        if (e->retype_suffix && ends_with(name, e->retype_suffix)) {
+            type = e->retype;
+            data = zeros;
+            bytes = m40_ggml_row_bytes(type, ne[0]) * ne[1] * ne[2] * ne[3];
+            if (bytes == 0 || bytes > sizeof zeros)
+                goto done;
+        }
+        if (m40_gguf_writer_add_tensor(w, name, type, nd, ne, data, bytes, &err))
             goto done;
     }
     rc = m40_gguf_writer_write_file(w, dst, &err);
@@ -159,27 +184,44 @@ static void test_bad_models(void) {
     snprintf(bad, sizeof bad, "%s", path_in_dir("bad.gguf"));
     CHECK(synth("mini", M40_GGML_F16, good) == 0);
 
-    CHECK(rewrite(good, bad, "llama.block_count", NULL, NULL, NULL) == 0);
+    CHECK(rewrite(good, bad, &(edit){.drop = "llama.block_count"}) == 0);
     expect_load_error(bad, "missing required key llama.block_count");
 
-    CHECK(rewrite(good, bad, "blk.1.ffn_up.weight", NULL, NULL, NULL) == 0);
+    CHECK(rewrite(good, bad, &(edit){.drop = "blk.1.ffn_up.weight"}) == 0);
     expect_load_error(bad, "missing tensor 'blk.1.ffn_up.weight'");
 
-    CHECK(rewrite(good, bad, "general.architecture", NULL, NULL, NULL) == 0);
+    CHECK(rewrite(good, bad, &(edit){.drop = "general.architecture"}) == 0);
     expect_load_error(bad, "missing required key general.architecture");
 
-    CHECK(rewrite(good, bad, NULL, "general.architecture", "gptneox", NULL) == 0);
+    CHECK(rewrite(good, bad, &(edit){.set_key = "general.architecture", .set_val = "gptneox"}) ==
+          0);
     expect_load_error(bad,
                       "architecture \"gptneox\" is not supported (supported: llama, qwen2, qwen3)");
 
-    CHECK(rewrite(good, bad, NULL, NULL, NULL, "blk.0.ffn_down.weight") == 0);
+    CHECK(rewrite(good, bad, &(edit){.reshape = "blk.0.ffn_down.weight"}) == 0);
     expect_load_error(bad, "tensor 'blk.0.ffn_down.weight' has shape [256, 512");
+
+    /* types the file format sizes but m40-llm cannot compute with: every
+     * one named, with its count and first tensor, before anything binds */
+    CHECK(rewrite(good, bad,
+                  &(edit){.retype_suffix = "ffn_down.weight", .retype = M40_GGML_IQ2_XXS}) == 0);
+    expect_load_error(bad, "tensor type m40-llm cannot run: iq2_xxs x 2 (first: "
+                           "blk.0.ffn_down.weight)");
+    char bad2[256];
+    snprintf(bad2, sizeof bad2, "%s", path_in_dir("bad2.gguf"));
+    CHECK(rewrite(bad, bad2, &(edit){.retype_suffix = "attn_q.weight", .retype = M40_GGML_IQ3_S}) ==
+          0);
+    expect_load_error(bad2, "tensor types m40-llm cannot run: iq2_xxs x 2 (first: "
+                            "blk.0.ffn_down.weight), iq3_s x 2 (first: blk.0.attn_q.weight)");
+    /* the architecture is named first: nothing else matters then */
+    CHECK(rewrite(bad2, bad, &(edit){.set_key = "general.architecture", .set_val = "gemma3"}) == 0);
+    expect_load_error(bad, "architecture \"gemma3\" is not supported");
 
     /* qwen2 needs its biases */
     char qgood[256];
     snprintf(qgood, sizeof qgood, "%s", path_in_dir("qwen.gguf"));
     CHECK(synth("mini-qwen2", M40_GGML_F16, qgood) == 0);
-    CHECK(rewrite(qgood, bad, "blk.0.attn_k.bias", NULL, NULL, NULL) == 0);
+    CHECK(rewrite(qgood, bad, &(edit){.drop = "blk.0.attn_k.bias"}) == 0);
     expect_load_error(bad, "missing tensor 'blk.0.attn_k.bias'");
 
     expect_load_error(path_in_dir("does-not-exist.gguf"), "does-not-exist.gguf");

@@ -6,9 +6,11 @@
  * VRAM, which device would be used and whether cuBLAS is. With
  * --device cuda, CUDA being unusable is an error (exit 1, one line on
  * stderr saying why); otherwise it is reported and info succeeds.
- * With a model: its architecture, parameters, weight types, size, context,
- * tokenizer, chat template, and the VRAM it needs against each GPU's free
- * memory. Only the file's header is read (it is mapped, not loaded).
+ * With a model: its architecture, parameters, weight types, size,
+ * tokenizer, chat template, whether m40-llm can run it (naming what it
+ * cannot: then info fails, after printing the rest), and for one it can,
+ * the context and the VRAM it needs against each GPU's free memory. Only
+ * the file's header is read (it is mapped, not loaded).
  */
 #include <stdio.h>
 #include <string.h>
@@ -87,11 +89,27 @@ static void print_tokenizer(const m40_gguf *g) {
            m40_gguf_find_kv(g, "tokenizer.chat_template") >= 0 ? "present" : "absent");
 }
 
-static int print_model(const char *path, const m40_backend_options *bo, const m40_gpu_report *r,
-                       m40_err *err) {
-    m40_model *m;
-    if (m40_model_load(&m, path, err))
-        return -1;
+/* What the header says, whatever m40-llm can run: the architecture's
+ * name, parameters, size, weight types, tokenizer, chat template. */
+static void print_header(const char *path, const m40_gguf *g) {
+    m40_gguf_str arch = {"(none)", 6};
+    if (m40_gguf_find_kv(g, "general.architecture") >= 0)
+        m40_gguf_get_str(g, "general.architecture", &arch, NULL);
+    uint64_t n_params = 0;
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++)
+        n_params += m40_gguf_tensor_at(g, i)->n_elems;
+    printf("model: %s\n", path);
+    printf("  architecture: %.*s\n", (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+    printf("  parameters: %.2f B (%.0f M)\n", (double)n_params / 1e9, (double)n_params / 1e6);
+    printf("  file size: %.2f GiB (%llu bytes)\n", gib((size_t)m40_gguf_file_size(g)),
+           (unsigned long long)m40_gguf_file_size(g));
+    print_type_counts(g);
+    print_tokenizer(g);
+}
+
+/* What the loaded model's config says, and the VRAM it needs. */
+static void print_config(const m40_model *m, const m40_backend_options *bo,
+                         const m40_gpu_report *r) {
     const m40_model_config *c = &m->cfg;
     m40_backend_options opts = *bo;
     if (opts.n_ctx <= 0)
@@ -99,22 +117,15 @@ static int print_model(const char *path, const m40_backend_options *bo, const m4
     if (opts.n_batch <= 0)
         opts.n_batch = 512;
     opts.n_slots = 1;
-    printf("model: %s\n", path);
-    printf("  architecture: %s (%s RoPE%s%s)\n", m40_arch_name(c->arch),
-           c->rope_style == M40_ROPE_NEOX ? "NeoX" : "normal",
+    printf("  details: %s RoPE%s%s\n", c->rope_style == M40_ROPE_NEOX ? "NeoX" : "normal",
            c->has_qkv_bias  ? ", QKV biases"
            : c->has_qk_norm ? ", q/k head norms"
                             : "",
            c->tied_embeddings ? ", tied embeddings" : "");
-    printf("  parameters: %.2f B (%.0f M)\n", (double)m->n_params / 1e9, (double)m->n_params / 1e6);
-    printf("  file size: %.2f GiB (%llu bytes)\n", gib((size_t)m->file_bytes),
-           (unsigned long long)m->file_bytes);
     printf("  layers %d, d %d, ffn %d, heads %d (KV %d), head dim %d, vocab %d\n", c->n_layer,
            c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
     printf("  context length: %d (trained), RoPE base %g\n", c->n_ctx_train,
            (double)c->rope_freq_base);
-    print_type_counts(m->gguf);
-    print_tokenizer(m->gguf);
     m40_backend_memory v = m40_backend_plan_vram(m, &opts);
     size_t need = v.weights + v.kv + v.scratch;
     printf("  VRAM needed at context %d: %.2f GiB (weights %.2f, KV %.2f %s, scratch %.2f)\n",
@@ -123,8 +134,27 @@ static int print_model(const char *path, const m40_backend_options *bo, const m4
     for (int i = 0; i < r->n_gpus; i++)
         printf("    GPU %d %s: %.1f GiB free: %s\n", r->gpus[i].ordinal, r->gpus[i].name,
                gib(r->gpus[i].vram_free), need <= r->gpus[i].vram_free ? "fits" : "does not fit");
+}
+
+/* The header, whether m40-llm can run the file (`supported:`), and when it
+ * can, the config and VRAM. A file it cannot run is an error after that
+ * line, naming what is not supported. */
+static int print_model(const char *path, const m40_backend_options *bo, const m40_gpu_report *r,
+                       m40_err *err) {
+    m40_gguf *g = NULL;
+    m40_model *m = NULL;
+    if (m40_gguf_open(&g, path, err))
+        return -1;
+    print_header(path, g);
+    int rc = m40_model_check_support(g, err);
+    printf("  supported: %s%s\n", rc ? "no: " : "yes", rc ? err->msg : "");
+    if (rc == 0)
+        rc = m40_model_from_gguf(&m, g, err);
+    if (rc == 0)
+        print_config(m, bo, r);
     m40_model_free(m);
-    return 0;
+    m40_gguf_close(g);
+    return rc ? m40_err_wrap(err, "%s", path) : 0;
 }
 
 int m40_cmd_info(int argc, char **argv) {

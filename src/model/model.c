@@ -264,8 +264,50 @@ static int read_arch(loader *ld, m40_err *err) {
     return 0;
 }
 
+/* "iq2_xxs x 160 (first: blk.0.attn_q.weight), iq3_s x 2 (...)" for the
+ * tensor types m40-llm cannot read; returns how many types. */
+static int unreadable_types(const m40_gguf *g, char *buf, size_t cap) {
+    size_t count[M40_GGML_TYPE_COUNT] = {0}, first[M40_GGML_TYPE_COUNT] = {0};
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
+        uint32_t t = m40_gguf_tensor_at(g, i)->type; /* < TYPE_COUNT: gguf.c checked */
+        if (!m40_quant_can_dequantize(t) && count[t]++ == 0)
+            first[t] = i;
+    }
+    int n = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t t = 0; t < M40_GGML_TYPE_COUNT; t++) {
+        if (!count[t])
+            continue;
+        const m40_gguf_tensor *ft = m40_gguf_tensor_at(g, first[t]);
+        int k = snprintf(buf + used, cap - used, "%s%s x %zu (first: %.*s)", n ? ", " : "",
+                         m40_ggml_type_name(t), count[t],
+                         (int)(ft->name.len > 64 ? 64 : ft->name.len), ft->name.ptr);
+        n++;
+        if (k < 0 || (size_t)k >= cap - used)
+            break; /* the message is cut; the count still says there are more */
+        used += (size_t)k;
+    }
+    return n;
+}
+
+int m40_model_check_support(const m40_gguf *g, m40_err *err) {
+    m40_model scratch = {0};
+    loader ld = {.m = &scratch, .g = g};
+    if (read_arch(&ld, err))
+        return -1;
+    char types[512];
+    int n = unreadable_types(g, types, sizeof types);
+    if (n)
+        return m40_errk(err, M40_ERR_UNSUPPORTED, "tensor type%s m40-llm cannot run: %s",
+                        n > 1 ? "s" : "", types);
+    return 0;
+}
+
 int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err) {
     *out = NULL;
+    if (m40_model_check_support(g, err))
+        return -1;
     m40_model *m = calloc(1, sizeof *m);
     if (!m)
         return m40_errf(err, "out of memory");

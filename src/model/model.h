@@ -68,6 +68,13 @@ typedef struct m40_model {
  * and the key or tensor at fault. */
 int m40_model_load(m40_model **out, const char *path, m40_err *err);
 
+/* Whether m40-llm can run the model in g, from its header alone: its
+ * architecture and every tensor's type. 0, or -1 with err (kind
+ * M40_ERR_UNSUPPORTED) naming the architecture, or each type it cannot
+ * run with how many tensors have it and the first one's name. Loading
+ * checks this first, so a refused file is refused with the whole list. */
+int m40_model_check_support(const m40_gguf *g, m40_err *err);
+
 /* The same over an already open GGUF, which the caller keeps owning. */
 int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err);
 

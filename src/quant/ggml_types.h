@@ -50,13 +50,14 @@ typedef enum m40_ggml_type {
 
 typedef struct m40_ggml_type_info {
     const char *name;     /* GGML's name, e.g. "q4_0"; NULL for an unused id */
-    uint32_t block_elems; /* elements per block; 0 when m40-llm cannot size it */
+    uint32_t block_elems; /* elements per block (0 would mean: size unknown) */
     uint32_t block_bytes; /* bytes per block; 0 likewise */
 } m40_ggml_type_info;
 
 /* The table entry for `type`, or NULL for an id m40-llm does not know
- * (including the removed ids 4 and 5). An entry with block_elems == 0 is a
- * type GGML has but m40-llm cannot store (the IQ family). */
+ * (including the removed ids 4 and 5). Every entry is sized, so a file
+ * of any known type parses; which types m40-llm can compute with is
+ * quant.h's m40_quant_can_dequantize. */
 const m40_ggml_type_info *m40_ggml_type_get(uint32_t type);
 
 /* GGML's name of `type`, or "unknown". */

@@ -40,6 +40,39 @@ else
     reason_after "$tmp/err" "m40-llm: CUDA requested but unusable: "
 fi
 
+# A model: the header, then whether m40-llm can run it.
+"$bin" synth --shape tiny --type q8_0 -o "$tmp/tiny.gguf" >/dev/null
+expect 0 info --device cpu "$tmp/tiny.gguf"
+contains "$tmp/out" "architecture: llama"
+contains "$tmp/out" "weight types: "
+contains "$tmp/out" "supported: yes"
+contains "$tmp/out" "details: normal RoPE"
+# gguf_file ARCH TYPE: a one-tensor GGUF (tensor 'w', 256 elements of
+# ggml type id TYPE, one 66-byte block of zeros) whose architecture is ARCH
+gguf_file() {
+    python3 - "$1" "$2" <<'PY'
+import struct, sys
+arch, ggml_type = sys.argv[1].encode(), int(sys.argv[2])
+def s(b): return struct.pack("<Q", len(b)) + b
+out = b"GGUF" + struct.pack("<IQQ", 3, 1, 1)
+out += s(b"general.architecture") + struct.pack("<I", 8) + s(arch)
+out += s(b"w") + struct.pack("<IQIQ", 1, 256, ggml_type, 0)
+out += b"\0" * (-len(out) % 32) + b"\0" * 66
+sys.stdout.buffer.write(out)
+PY
+}
+gguf_file gemma3 16 >"$tmp/g3.gguf"
+expect 1 info --device cpu "$tmp/g3.gguf"
+contains "$tmp/out" "architecture: gemma3"
+contains "$tmp/out" "weight types: iq2_xxs x 1"
+contains "$tmp/out" 'supported: no: architecture "gemma3" is not supported (supported: llama, qwen2, qwen3)'
+one_line "$tmp/err"
+contains "$tmp/err" "g3.gguf: architecture \"gemma3\" is not supported"
+gguf_file llama 16 >"$tmp/iq.gguf"
+expect 1 info --device cpu "$tmp/iq.gguf"
+contains "$tmp/out" "supported: no: tensor type m40-llm cannot run: iq2_xxs x 1 (first: w)"
+one_line "$tmp/err"
+
 expect 2 info --device tpu
 one_line "$tmp/err"
 contains "$tmp/err" "--device must be auto, cpu or cuda"
