@@ -94,5 +94,22 @@ cli_check() {
 }
 run_one "m40-llm info --device cuda" cli_check
 
+# Perplexity on the GPU equals the CPU's to 4 significant digits (issue
+# 17): a mini model of a 4-bit and a K-quant type, 4 windows of 64.
+ppl_of() { # ppl_of MODEL DEVICE: the final estimate's value
+    "$here/bin/m40-llm" perplexity -m "$1" -f "$models/text.txt" -c 64 --chunks 4 --device "$2" |
+        sed -n 's/^Final estimate: PPL = \([0-9.]*\).*/\1/p'
+}
+ppl_check() {
+    for i in $(seq 1 200); do printf 'word%d and the next one %d. ' $((i % 37)) $((i % 11)); done >"$models/text.txt"
+    local m cpu gpu
+    for m in "$models/mini-q4_0.gguf" "$models/mini-q4_K.gguf"; do
+        cpu=$(ppl_of "$m" cpu) && gpu=$(ppl_of "$m" cuda) || return 1
+        echo "$(basename "$m"): CPU $cpu, CUDA $gpu"
+        python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if a > 1 and abs(a - b) <= 5e-4 * a else 1)" "$cpu" "$gpu" || return 1
+    done
+}
+run_one "perplexity: CUDA equals CPU to 4 digits" ppl_check
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -25,6 +25,7 @@ int m40_cmd_bench(int argc, char **argv);
 int m40_cmd_tokenize(int argc, char **argv);
 int m40_cmd_chat_template(int argc, char **argv);
 int m40_cmd_serve(int argc, char **argv);
+int m40_cmd_perplexity(int argc, char **argv);
 
 /* Prints "m40-llm: <message>" on stderr. */
 #if defined(__GNUC__)

@@ -21,6 +21,7 @@ static const command k_commands[] = {
     {"tokenize", m40_cmd_tokenize, "text -> token ids (llama-tokenize), or run a tokenizer suite"},
     {"chat-template", m40_cmd_chat_template, "render messages with a chat template"},
     {"serve", m40_cmd_serve, "HTTP server: /generate, OpenAI /v1/completions and chat"},
+    {"perplexity", m40_cmd_perplexity, "how well a model predicts a text (llama-perplexity)"},
 };
 
 static void usage(FILE *out) {

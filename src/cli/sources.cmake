@@ -10,6 +10,7 @@ set(M40_CLI_SOURCES
   cli/bench_contend.c
   cli/bench_batch.c
   cli/cmd_tokenize.c
+  cli/cmd_perplexity.c
   cli/cmd_chat_template.c
   cli/cmd_serve.c
 )

@@ -272,6 +272,11 @@ int m40_engine_seq_step(m40_engine_seq *s, const m40_token *ids, int32_t n, int3
     return step(s->e, &s->mem, &s->smp, s->slot, ids, n, pos, next, err);
 }
 
+int m40_engine_seq_logits(m40_engine_seq *s, const m40_token *ids, int32_t n, int32_t pos,
+                          float *logits, m40_err *err) {
+    return m40_sched_run_every(s->e->sched, &s->mem, s->slot, ids, n, pos, logits, err);
+}
+
 void m40_engine_seq_end(m40_engine_seq *s) {
     if (!s)
         return;

@@ -61,6 +61,11 @@ int m40_engine_seq_begin(m40_engine *e, int32_t slot, m40_engine_seq **out, m40_
  * tokens), and gives the greedy next token. */
 int m40_engine_seq_step(m40_engine_seq *s, const m40_token *ids, int32_t n, int32_t pos,
                         m40_token *next, m40_err *err);
+/* Runs ids[0..n) at positions pos.. on the sequence's slot and gives every
+ * token's logits, logits[n][n_vocab] (scoring text: perplexity.h). Each
+ * n_batch chunk is a step of its own, which other requests' steps wait for. */
+int m40_engine_seq_logits(m40_engine_seq *s, const m40_token *ids, int32_t n, int32_t pos,
+                          float *logits, m40_err *err);
 void m40_engine_seq_end(m40_engine_seq *s);
 
 /* One m40_engine_seq_step of a sequence begun and ended around it. */

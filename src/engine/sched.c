@@ -16,7 +16,8 @@ typedef struct piece {
     int32_t slot, pos, n;
     const int32_t *ids;
     uint8_t want;    /* of its last token: M40_WANT_LOGITS or _ARGMAX; NONE mid-prompt */
-    float *logits;   /* WANT_LOGITS: [n_vocab] */
+    int every;       /* every token's logits wanted, into logits[n][n_vocab]: a step alone */
+    float *logits;   /* WANT_LOGITS: [n_vocab] (every: [n][n_vocab]) */
     int32_t *argmax; /* WANT_ARGMAX */
     double t_submit; /* when it started waiting */
     int done, rc;    /* under the lock */
@@ -117,6 +118,12 @@ m40_step_stats m40_sched_stats_get(m40_sched *s) {
 
 /* ---- the list of waiting pieces (under the lock) ---------------------------- */
 
+/* A decode token: one token whose step gathers every member's. An `every`
+ * piece of one token is a prompt-like step of its own. */
+static int is_decode(const piece *p) {
+    return p->n == 1 && !p->every;
+}
+
 static void list_push(m40_sched *s, piece *p) {
     p->next = NULL;
     if (s->tail)
@@ -124,7 +131,7 @@ static void list_push(m40_sched *s, piece *p) {
     else
         s->head = p;
     s->tail = p;
-    if (p->n == 1)
+    if (is_decode(p))
         s->n_waiting_decode++;
 }
 
@@ -137,13 +144,13 @@ static void list_remove(m40_sched *s, piece *p) {
     *at = p->next;
     if (s->tail == p)
         s->tail = prev;
-    if (p->n == 1)
+    if (is_decode(p))
         s->n_waiting_decode--;
 }
 
 static piece *first_prompt(const m40_sched *s) {
     piece *p = s->head;
-    while (p && p->n == 1)
+    while (p && is_decode(p))
         p = p->next;
     return p;
 }
@@ -154,7 +161,7 @@ static piece *first_prompt(const m40_sched *s) {
 static double waiting_since(const m40_sched *s, const piece *prompt, double now) {
     double t = prompt ? prompt->t_submit : now;
     for (piece *p = s->head; p; p = p->next) {
-        if (p->n == 1 && p->t_submit < t)
+        if (is_decode(p) && p->t_submit < t)
             t = p->t_submit;
     }
     return t > s->t_decode_end ? t : s->t_decode_end;
@@ -173,9 +180,31 @@ static void step_stats(m40_sched *s, int32_t rows, int32_t decode_rows) {
     s->stats.by_decode[b]++;
 }
 
-/* One prompt chunk on its own lane (not mixed), beside the decode steps. */
+/* A piece whose every token's logits are wanted, as one batch of its own
+ * (its own buffers: a decode step may be filling the step's). */
+static void run_every(m40_sched *s, piece *p) {
+    int32_t *slot = malloc((size_t)p->n * sizeof *slot), *pos = malloc((size_t)p->n * sizeof *pos);
+    uint8_t *want = malloc((size_t)p->n);
+    if (!slot || !pos || !want) {
+        p->rc = m40_errf(&p->err, "out of memory");
+    } else {
+        for (int32_t t = 0; t < p->n; t++) {
+            slot[t] = p->slot;
+            pos[t] = p->pos + t;
+            want[t] = M40_WANT_LOGITS;
+        }
+        m40_batch b = {.n = p->n, .token = p->ids, .slot = slot, .pos = pos, .want = want};
+        p->rc = m40_backend_forward_batch(s->be, &b, p->logits, NULL, &p->err);
+    }
+    free(slot), free(pos), free(want);
+}
+
+/* One prompt chunk on its own (not mixed: its own lane, beside the decode
+ * steps; an `every` piece: a step of its own on any backend). */
 static void run_prompt(m40_sched *s, piece *p) {
-    if (p->want == M40_WANT_ARGMAX)
+    if (p->every)
+        run_every(s, p);
+    else if (p->want == M40_WANT_ARGMAX)
         p->rc =
             m40_backend_forward_greedy(s->be, p->slot, p->ids, p->n, p->pos, p->argmax, &p->err);
     else /* mid-prompt, the logits nobody wants go to a buffer of this lane's */
@@ -218,21 +247,23 @@ static void run_batch(m40_sched *s, int n_pieces) {
  * mixed, the oldest prompt chunk) off the list into s->step, if one may
  * start now and holds `mine`; returns how many, 0 if none. */
 static int take_decode_step(m40_sched *s, const piece *mine, double now) {
-    if (s->decode_busy)
+    if (s->decode_busy || (s->mixed && s->prompt_busy))
         return 0;
     piece *prompt = s->mixed ? first_prompt(s) : NULL;
+    if (prompt && prompt->every)
+        prompt = NULL; /* it runs alone (run_piece) */
     if (s->n_waiting_decode == 0 && !prompt)
         return 0;
     /* every decoding member's token is in, or someone waited long enough */
     int all_in = s->n_waiting_decode >= s->n_decoding;
     if (!all_in && now - waiting_since(s, prompt, now) < STRAGGLER_WAIT_S)
         return 0;
-    if (mine->n > 1 && mine != prompt)
+    if (!is_decode(mine) && mine != prompt)
         return 0; /* its chunk is not in this step: leave it to another */
     int k = 0;
     for (piece *p = s->head, *next; p; p = next) {
         next = p->next;
-        if (p->n == 1 || p == prompt) {
+        if (is_decode(p) || p == prompt) {
             list_remove(s, p);
             s->step[k++] = p;
         }
@@ -254,7 +285,7 @@ static void deadline(struct timespec *ts, double after_s) {
 static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) {
     pthread_mutex_lock(&s->mu);
     p->t_submit = m40_clock_s();
-    if (p->n == 1 && !m->decoding) {
+    if (is_decode(p) && !m->decoding) {
         m->decoding = 1;
         s->n_decoding++;
     }
@@ -262,15 +293,22 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
     pthread_cond_broadcast(&s->cv); /* a step may have waited for this piece */
     while (!p->done) {
         double now = m40_clock_s();
-        if (p->n > 1 && !s->mixed && !s->prompt_busy && first_prompt(s) == p) {
-            /* a prompt chunk on its own lane, beside the decode steps */
+        /* a prompt chunk on its own lane beside the decode steps (not
+         * mixed), or an `every` piece, which holds off decode steps too:
+         * its rows may run one at a time, on the decode lane */
+        int alone = !is_decode(p) && (!s->mixed || p->every);
+        int free_now = !s->prompt_busy && !((s->mixed || p->every) && s->decode_busy);
+        if (alone && free_now && first_prompt(s) == p) {
             list_remove(s, p);
             s->prompt_busy = 1;
+            s->decode_busy |= p->every;
             pthread_mutex_unlock(&s->mu);
             run_prompt(s, p);
             pthread_mutex_lock(&s->mu);
             step_stats(s, p->n, 0);
             s->prompt_busy = 0;
+            if (p->every)
+                s->decode_busy = 0;
             p->done = 1;
             pthread_cond_broadcast(&s->cv);
             break;
@@ -284,7 +322,7 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
             int32_t rows = 0, decode_rows = 0;
             for (int i = 0; i < k; i++) {
                 rows += s->step[i]->n;
-                decode_rows += s->step[i]->n == 1;
+                decode_rows += is_decode(s->step[i]);
                 s->step[i]->done = 1;
             }
             step_stats(s, rows, decode_rows);
@@ -304,10 +342,10 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
     return p->rc ? -1 : 0;
 }
 
-int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t *ids, int32_t n,
-                  int32_t pos, float *logits, int32_t *argmax, m40_err *err) {
-    /* a bad piece is refused here, alone, rather than failing the step it
-     * would share with other requests */
+/* Refuses a bad run here, alone, rather than failing the step it would
+ * share with other requests. */
+static int check_run(const m40_sched *s, int32_t slot, const int32_t *ids, int32_t n, int32_t pos,
+                     m40_err *err) {
     if (n <= 0)
         return m40_errk(err, M40_ERR_BAD_INPUT, "no tokens to run");
     if (slot < 0 || slot >= s->n_slots)
@@ -320,6 +358,13 @@ int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t
             return m40_errk(err, M40_ERR_BAD_INPUT, "token id %d outside the vocabulary of %d",
                             ids[i], s->n_vocab);
     }
+    return 0;
+}
+
+int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t *ids, int32_t n,
+                  int32_t pos, float *logits, int32_t *argmax, m40_err *err) {
+    if (check_run(s, slot, ids, n, pos, err))
+        return -1;
     /* a prompt in n_batch pieces from its start: the boundaries depend on
      * the prompt only, never on what else runs */
     for (int32_t done = 0; done < n;) {
@@ -334,6 +379,26 @@ int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t
                                     : M40_WANT_LOGITS,
                    .logits = last ? logits : NULL,
                    .argmax = argmax};
+        if (run_piece(s, m, &p, err))
+            return -1;
+        done += k;
+    }
+    return 0;
+}
+
+int m40_sched_run_every(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t *ids,
+                        int32_t n, int32_t pos, float *logits, m40_err *err) {
+    if (check_run(s, slot, ids, n, pos, err))
+        return -1;
+    for (int32_t done = 0; done < n;) {
+        int32_t k = n - done < s->n_batch ? n - done : s->n_batch;
+        piece p = {.slot = slot,
+                   .pos = pos + done,
+                   .n = k,
+                   .ids = ids + done,
+                   .want = M40_WANT_LOGITS,
+                   .every = 1,
+                   .logits = logits + (size_t)done * (size_t)s->n_vocab};
         if (run_piece(s, m, &p, err))
             return -1;
         done += k;

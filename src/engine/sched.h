@@ -51,6 +51,10 @@ void m40_sched_leave(m40_sched *s, m40_sched_member *m);
 int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t *ids, int32_t n,
                   int32_t pos, float *logits, int32_t *argmax, m40_err *err);
 
+/* The same, with every token's logits in logits[n][n_vocab]: each chunk
+ * of n_batch is a step of its own (scoring text: perplexity). */
+int m40_sched_run_every(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t *ids,
+                        int32_t n, int32_t pos, float *logits, m40_err *err);
 /* The totals so far. */
 m40_step_stats m40_sched_stats_get(m40_sched *s);
 

@@ -1,2 +1,2 @@
 # Sources of src/engine/: the generation loop CLI and server share.
-set(M40_ENGINE_SOURCES engine/engine.c engine/sched.c)
+set(M40_ENGINE_SOURCES engine/engine.c engine/sched.c engine/perplexity.c)
