@@ -178,8 +178,10 @@ static void check_model(const char *path) {
 }
 
 int main(void) {
-    static const synth_case cases[] = {
-        {"tiny", M40_GGML_Q8_0}, {"tiny", M40_GGML_F16}, {"mini-qwen2", M40_GGML_Q4_K}};
+    static const synth_case cases[] = {{"tiny", M40_GGML_Q8_0},
+                                       {"tiny", M40_GGML_F16},
+                                       {"mini-qwen2", M40_GGML_Q4_K},
+                                       {"mini-gemma3", M40_GGML_Q8_0}};
     if (for_each_synth(cases, sizeof cases / sizeof cases[0], 11, check_model))
         return 1;
     return check_report();

@@ -6,6 +6,7 @@
  * a missing tensor, a wrong shape, an unsupported architecture or a wrong
  * tensor type is an error naming the key or tensor.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -36,8 +37,8 @@ static int synth(const char *shape, uint32_t type, const char *out) {
 }
 
 static void test_good_models_load(void) {
-    static const char *shapes[] = {"tiny", "mini", "mini-qwen2", "mini-qwen3"};
-    for (int i = 0; i < 4; i++) {
+    static const char *shapes[] = {"tiny", "mini", "mini-qwen2", "mini-qwen3", "mini-gemma3"};
+    for (int i = 0; i < 5; i++) {
         char out[256];
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
@@ -67,6 +68,18 @@ static void test_good_models_load(void) {
         CHECK(m->cfg.n_vocab == 512); /* synth's default vocabulary for test shapes */
         CHECK(m->layers[want->n_layer - 1].w_down.rows == want->n_embd);
         CHECK(!want->has_qkv_bias || m->layers[0].bq.data != NULL);
+        /* gemma3: the window from the file, the family's rules for the rest */
+        CHECK(m->cfg.swa_window == want->swa_window &&
+              m->cfg.has_post_norms == want->has_post_norms);
+        CHECK(m->cfg.ffn_act == want->ffn_act);
+        CHECK(!want->swa_window || (m->cfg.swa_period == want->swa_period &&
+                                    m->cfg.rope_freq_base_swa == want->rope_freq_base_swa));
+        CHECK(m->cfg.embd_scale == (want->arch == M40_ARCH_GEMMA3 ? 16.0f : 1.0f)); /* sqrt(256) */
+        CHECK(m->cfg.attn_scale == 1.0f / sqrtf((float)want->head_dim));
+        CHECK(!!m->layers[0].attn_post_norm.data == want->has_post_norms &&
+              !!m->layers[5 % want->n_layer].ffn_post_norm.data == want->has_post_norms);
+        for (int l = 0; l < want->n_layer; l++) /* mini-gemma3: layer 5 is global */
+            CHECK(m40_layer_is_swa(&m->cfg, l) == (want->swa_window > 0 && l != 5));
         m40_model_free(m);
     }
 }
@@ -196,7 +209,8 @@ static void test_bad_models(void) {
     CHECK(rewrite(good, bad, &(edit){.set_key = "general.architecture", .set_val = "gptneox"}) ==
           0);
     expect_load_error(bad,
-                      "architecture \"gptneox\" is not supported (supported: llama, qwen2, qwen3)");
+                      "architecture \"gptneox\" is not supported (supported: llama, qwen2, qwen3, "
+                      "gemma3)");
 
     CHECK(rewrite(good, bad, &(edit){.reshape = "blk.0.ffn_down.weight"}) == 0);
     expect_load_error(bad, "tensor 'blk.0.ffn_down.weight' has shape [256, 512");
@@ -214,8 +228,8 @@ static void test_bad_models(void) {
     expect_load_error(bad2, "tensor types m40-llm cannot run: iq2_xxs x 2 (first: "
                             "blk.0.ffn_down.weight), iq3_s x 2 (first: blk.0.attn_q.weight)");
     /* the architecture is named first: nothing else matters then */
-    CHECK(rewrite(bad2, bad, &(edit){.set_key = "general.architecture", .set_val = "gemma3"}) == 0);
-    expect_load_error(bad, "architecture \"gemma3\" is not supported");
+    CHECK(rewrite(bad2, bad, &(edit){.set_key = "general.architecture", .set_val = "phi3"}) == 0);
+    expect_load_error(bad, "architecture \"phi3\" is not supported");
 
     /* qwen2 needs its biases */
     char qgood[256];
@@ -223,6 +237,15 @@ static void test_bad_models(void) {
     CHECK(synth("mini-qwen2", M40_GGML_F16, qgood) == 0);
     CHECK(rewrite(qgood, bad, &(edit){.drop = "blk.0.attn_k.bias"}) == 0);
     expect_load_error(bad, "missing tensor 'blk.0.attn_k.bias'");
+
+    /* gemma3 needs its window and its post-norms */
+    char ggood[256];
+    snprintf(ggood, sizeof ggood, "%s", path_in_dir("gemma3.gguf"));
+    CHECK(synth("mini-gemma3", M40_GGML_F16, ggood) == 0);
+    CHECK(rewrite(ggood, bad, &(edit){.drop = "gemma3.attention.sliding_window"}) == 0);
+    expect_load_error(bad, "missing required key gemma3.attention.sliding_window");
+    CHECK(rewrite(ggood, bad, &(edit){.drop = "blk.3.post_ffw_norm.weight"}) == 0);
+    expect_load_error(bad, "missing tensor 'blk.3.post_ffw_norm.weight'");
 
     expect_load_error(path_in_dir("does-not-exist.gguf"), "does-not-exist.gguf");
 }

@@ -12,7 +12,9 @@ file. tests/test_arch_reference.c compares m40-llm's CPU forward with them.
 
 Usage (versions pinned in requirements-forward.txt):
 
-    /tmp/refvenv/bin/python scripts/reference/make_arch_fixtures.py build/src/m40-llm
+    /tmp/refvenv/bin/python scripts/reference/make_arch_fixtures.py build/src/m40-llm [SHAPE...]
+
+(only the named shapes' fixtures are rewritten when shapes are given).
 
 The tokenizer is not loaded (a synth file's byte vocabulary is not the
 architecture's): the model gets token ids directly.
@@ -33,7 +35,8 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "forward")
 
 # shape, weight type, seed: F32 weights, so dequantization is exact and the
 # comparison is of the forward passes alone
-CASES = [("mini-qwen3", "f32", 5), ("mini-qwen2", "f32", 5), ("mini", "f32", 5)]
+CASES = [("mini-qwen3", "f32", 5), ("mini-qwen2", "f32", 5), ("mini", "f32", 5),
+         ("mini-gemma3", "f32", 5)]
 TOKENS = [1, 17, 300, 42, 511, 3, 99, 100, 101, 5, 260, 77, 8, 450, 12, 31]
 
 
@@ -47,11 +50,13 @@ def fnv1a64(path):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_arch_fixtures.py M40_LLM_BINARY")
-    binary = sys.argv[1]
+    if len(sys.argv) < 2:
+        sys.exit("usage: make_arch_fixtures.py M40_LLM_BINARY [SHAPE...]")
+    binary, only = sys.argv[1], set(sys.argv[2:])
     torch.set_num_threads(2)
     for shape, wtype, seed in CASES:
+        if only and shape not in only:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.gguf")
             cmd = ["synth", "--shape", shape, "--type", wtype, "--seed", str(seed), "-o"]

@@ -117,11 +117,15 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
     if (opts.n_batch <= 0)
         opts.n_batch = 512;
     opts.n_slots = 1;
-    printf("  details: %s RoPE%s%s\n", c->rope_style == M40_ROPE_NEOX ? "NeoX" : "normal",
+    printf("  details: %s RoPE%s%s%s%s", c->rope_style == M40_ROPE_NEOX ? "NeoX" : "normal",
            c->has_qkv_bias  ? ", QKV biases"
            : c->has_qk_norm ? ", q/k head norms"
                             : "",
-           c->tied_embeddings ? ", tied embeddings" : "");
+           c->tied_embeddings ? ", tied embeddings" : "", c->has_post_norms ? ", post-norms" : "",
+           c->ffn_act == M40_ACT_GELU_TANH ? ", GELU" : "");
+    if (c->swa_window > 0)
+        printf(", sliding window %d (one layer in %d global)", c->swa_window, c->swa_period);
+    printf("\n");
     printf("  layers %d, d %d, ffn %d, heads %d (KV %d), head dim %d, vocab %d\n", c->n_layer,
            c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
     printf("  context length: %d (trained), RoPE base %g\n", c->n_ctx_train,

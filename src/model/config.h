@@ -5,7 +5,11 @@
  *   llama (Llama 2/3, Mistral, TinyLlama, SmolLM2): normal RoPE, no biases;
  *   qwen2: NeoX RoPE, Q/K/V biases;
  *   qwen3: NeoX RoPE, no biases, an RMSNorm over each head of q and of k
- *   (before RoPE), with weights of their own.
+ *   (before RoPE), with weights of their own;
+ *   gemma3 (text): qwen3's head norms, plus embeddings scaled by sqrt(d),
+ *   RMSNorms of the attention and MLP outputs before each residual add, a
+ *   GELU (tanh) gate, and sliding-window attention on five layers of six,
+ *   whose RoPE has a base of its own.
  * Tied embeddings (no output.weight) are a flag too.
  *
  * Owns: the config struct. Touches: nothing.
@@ -19,7 +23,15 @@ typedef enum m40_arch {
     M40_ARCH_LLAMA = 0,
     M40_ARCH_QWEN2 = 1,
     M40_ARCH_QWEN3 = 2,
+    M40_ARCH_GEMMA3 = 3,
 } m40_arch;
+
+/* The MLP gate's activation: silu(gate) * up, or gelu(gate) * up with
+ * GELU's tanh form (PyTorch's gelu "tanh", GGML's ggml_gelu). */
+typedef enum m40_ffn_act {
+    M40_ACT_SILU = 0,
+    M40_ACT_GELU_TANH = 1,
+} m40_ffn_act;
 
 /* Which elements RoPE rotates together in a head of `rope_dim` dims:
  * NORM pairs (2i, 2i+1) (GGML's mode 0, used by llama GGUFs, whose Q/K rows
@@ -44,12 +56,25 @@ typedef struct m40_model_config {
     float rope_freq_scale; /* linear scaling: positions multiplied by this (1 = none) */
     int32_t rope_dim;      /* dims of each head that RoPE rotates (usually head_dim) */
     m40_rope_style rope_style;
-    int32_t has_qkv_bias;    /* qwen2 */
-    int32_t has_qk_norm;     /* qwen3: per-head RMSNorm of q and k */
-    int32_t tied_embeddings; /* output projection is token_embd */
+    int32_t has_qkv_bias;     /* qwen2 */
+    int32_t has_qk_norm;      /* qwen3: per-head RMSNorm of q and k */
+    int32_t tied_embeddings;  /* output projection is token_embd */
+    float embd_scale;         /* token embeddings are multiplied by this (gemma: sqrt(d)) */
+    float attn_scale;         /* scores are q.k times this: 1/sqrt(head_dim) but where noted */
+    m40_ffn_act ffn_act;      /* the gate's activation */
+    int32_t has_post_norms;   /* gemma: RMSNorm of attention and MLP outputs, before the add */
+    int32_t swa_window;       /* sliding layers see the last swa_window positions (0: none) */
+    int32_t swa_period;       /* layer l is global when (l + 1) % swa_period == 0 */
+    float rope_freq_base_swa; /* RoPE base of the sliding layers (their scale is 1) */
 } m40_model_config;
 
-/* The architecture's name as GGUF spells it ("llama", "qwen2", "qwen3"). */
+/* Whether layer l attends over a sliding window (else over everything). */
+static inline int m40_layer_is_swa(const m40_model_config *c, int l) {
+    return c->swa_window > 0 && (c->swa_period <= 0 || (l + 1) % c->swa_period != 0);
+}
+
+/* The architecture's name as GGUF spells it ("llama", "qwen2", "qwen3",
+ * "gemma3"). */
 const char *m40_arch_name(m40_arch arch);
 
 #endif /* M40_MODEL_CONFIG_H */

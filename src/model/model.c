@@ -15,6 +15,8 @@ const char *m40_arch_name(m40_arch arch) {
             return "qwen2";
         case M40_ARCH_QWEN3:
             return "qwen3";
+        case M40_ARCH_GEMMA3:
+            return "gemma3";
         case M40_ARCH_LLAMA:
             break;
     }
@@ -26,7 +28,7 @@ const char *m40_arch_name(m40_arch arch) {
 typedef struct loader {
     m40_model *m;
     const m40_gguf *g;
-    const char *arch; /* "llama", "qwen2", "qwen3" */
+    const char *arch; /* "llama", "qwen2", "qwen3", "gemma3" */
     char key[128];
 } loader;
 
@@ -88,6 +90,24 @@ static int read_rope_scaling(loader *ld, m40_model_config *c, m40_err *err) {
     return 0;
 }
 
+/* Gemma 3 (text), as llama.cpp reads it: the window from the GGUF; the
+ * rest are constants of the family there, kept here the same way: five
+ * sliding layers in six, a RoPE base of 10000 (scale 1) on those, and the
+ * score scale 1/sqrt(head_dim), except 1/sqrt(d / n_head) for the 27B
+ * (62 layers). */
+static int read_gemma3(loader *ld, m40_model_config *c, m40_err *err) {
+    if (get_count(ld, "attention.sliding_window", -1, 1 << 24, &c->swa_window, err))
+        return -1;
+    c->swa_period = 6;
+    c->rope_freq_base_swa = 10000.0f;
+    c->embd_scale = sqrtf((float)c->n_embd);
+    c->has_post_norms = 1;
+    c->ffn_act = M40_ACT_GELU_TANH;
+    if (c->n_layer == 62)
+        c->attn_scale = 1.0f / sqrtf((float)(c->n_embd / c->n_head));
+    return 0;
+}
+
 static int read_config(loader *ld, m40_err *err) {
     m40_model_config *c = &ld->m->cfg;
     if (get_count(ld, "block_count", -1, 4096, &c->n_layer, err) ||
@@ -116,8 +136,12 @@ static int read_config(loader *ld, m40_err *err) {
         return -1;
     c->rope_style = c->arch == M40_ARCH_LLAMA ? M40_ROPE_NORM : M40_ROPE_NEOX;
     c->has_qkv_bias = c->arch == M40_ARCH_QWEN2;
-    c->has_qk_norm = c->arch == M40_ARCH_QWEN3;
-    return 0;
+    c->has_qk_norm = c->arch == M40_ARCH_QWEN3 || c->arch == M40_ARCH_GEMMA3;
+    c->embd_scale = 1.0f;
+    c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
+    c->ffn_act = M40_ACT_SILU;
+    c->rope_freq_base_swa = c->rope_freq_base;
+    return c->arch == M40_ARCH_GEMMA3 ? read_gemma3(ld, c, err) : 0;
 }
 
 /* ---- tensors ------------------------------------------------------------ */
@@ -174,6 +198,7 @@ static const char *layer_name(char *pool, int layer, const char *suffix) {
 typedef struct layer_names {
     char attn_norm[64], wq[64], wk[64], wv[64], wo[64], bq[64], bk[64], bv[64];
     char q_norm[64], k_norm[64], ffn_norm[64], gate[64], up[64], down[64];
+    char attn_post_norm[64], ffn_post_norm[64];
 } layer_names;
 
 static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
@@ -182,7 +207,7 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
     int64_t d = c->n_embd, q = (int64_t)c->n_head * c->head_dim;
     int64_t kv = (int64_t)c->n_head_kv * c->head_dim;
     int bias = !c->has_qkv_bias; /* optional unless the arch has them */
-    int qk_norm = !c->has_qk_norm;
+    int qk_norm = !c->has_qk_norm, post = !c->has_post_norms;
     if (bind_weight(ld, &L->attn_norm, layer_name(nm->attn_norm, l, "attn_norm.weight"), d, 0, 0,
                     err) ||
         bind_weight(ld, &L->wq, layer_name(nm->wq, l, "attn_q.weight"), d, q, 0, err) ||
@@ -201,10 +226,17 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
         bind_weight(ld, &L->w_gate, layer_name(nm->gate, l, "ffn_gate.weight"), d, c->n_ff, 0,
                     err) ||
         bind_weight(ld, &L->w_up, layer_name(nm->up, l, "ffn_up.weight"), d, c->n_ff, 0, err) ||
-        bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"), c->n_ff, d, 0, err))
+        bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"), c->n_ff, d, 0,
+                    err) ||
+        bind_weight(ld, &L->attn_post_norm,
+                    layer_name(nm->attn_post_norm, l, "post_attention_norm.weight"), d, 0, post,
+                    err) ||
+        bind_weight(ld, &L->ffn_post_norm, layer_name(nm->ffn_post_norm, l, "post_ffw_norm.weight"),
+                    d, 0, post, err))
         return -1;
-    const m40_weight *f32s[] = {&L->attn_norm, &L->ffn_norm, &L->bq,    &L->bk,
-                                &L->bv,        &L->q_norm,   &L->k_norm};
+    const m40_weight *f32s[] = {&L->attn_norm,    &L->ffn_norm, &L->bq,     &L->bk,
+                                &L->bv,           &L->q_norm,   &L->k_norm, &L->attn_post_norm,
+                                &L->ffn_post_norm};
     for (size_t i = 0; i < sizeof f32s / sizeof f32s[0]; i++) {
         if (require_f32(f32s[i], err))
             return -1;
@@ -255,9 +287,12 @@ static int read_arch(loader *ld, m40_err *err) {
         ld->m->cfg.arch = M40_ARCH_QWEN2;
     } else if (m40_gguf_str_eq(a, "qwen3")) {
         ld->m->cfg.arch = M40_ARCH_QWEN3;
+    } else if (m40_gguf_str_eq(a, "gemma3")) {
+        ld->m->cfg.arch = M40_ARCH_GEMMA3;
     } else {
         return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "architecture \"%.*s\" is not supported (supported: llama, qwen2, qwen3)",
+                        "architecture \"%.*s\" is not supported (supported: llama, qwen2, qwen3, "
+                        "gemma3)",
                         (int)(a.len > 64 ? 64 : a.len), a.ptr);
     }
     ld->arch = m40_arch_name(ld->m->cfg.arch);

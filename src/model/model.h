@@ -36,16 +36,18 @@ typedef struct m40_weight {
 } m40_weight;
 
 typedef struct m40_layer {
-    m40_weight attn_norm;    /* [d] F32 */
-    m40_weight wq;           /* rows n_head*head_dim, cols d */
-    m40_weight wk, wv;       /* rows n_head_kv*head_dim, cols d */
-    m40_weight wo;           /* rows d, cols n_head*head_dim */
-    m40_weight bq, bk, bv;   /* qwen2 biases, F32; data NULL otherwise */
-    m40_weight q_norm;       /* qwen3: [head_dim] F32, each q head's RMSNorm weight */
-    m40_weight k_norm;       /* qwen3: [head_dim] F32, each k head's */
-    m40_weight ffn_norm;     /* [d] F32 */
-    m40_weight w_gate, w_up; /* rows n_ff, cols d */
-    m40_weight w_down;       /* rows d, cols n_ff */
+    m40_weight attn_norm;      /* [d] F32 */
+    m40_weight wq;             /* rows n_head*head_dim, cols d */
+    m40_weight wk, wv;         /* rows n_head_kv*head_dim, cols d */
+    m40_weight wo;             /* rows d, cols n_head*head_dim */
+    m40_weight bq, bk, bv;     /* qwen2 biases, F32; data NULL otherwise */
+    m40_weight q_norm;         /* qwen3: [head_dim] F32, each q head's RMSNorm weight */
+    m40_weight k_norm;         /* qwen3: [head_dim] F32, each k head's */
+    m40_weight attn_post_norm; /* gemma: [d] F32, RMSNorm weight of the attention output */
+    m40_weight ffn_post_norm;  /* gemma: [d] F32, of the MLP output */
+    m40_weight ffn_norm;       /* [d] F32 */
+    m40_weight w_gate, w_up;   /* rows n_ff, cols d */
+    m40_weight w_down;         /* rows d, cols n_ff */
 } m40_layer;
 
 typedef struct m40_gguf m40_gguf;

@@ -23,6 +23,19 @@
         .has_qk_norm = (a) == M40_ARCH_QWEN3, .tied_embeddings = tied                            \
     }
 
+/* Gemma 3 (text): qwen3's head norms and NeoX RoPE (base 1e6 on the global
+ * layers, 10000 on the sliding ones), rms_eps 1e-6, tied embeddings, and
+ * the fields read_gemma3 (model.c) sets from the family's rules. */
+#define GEMMA3(layers, d, ff, heads, kv_heads, hd, vocab, ctx, window)                            \
+    {                                                                                             \
+        .arch = M40_ARCH_GEMMA3, .n_layer = layers, .n_embd = d, .n_ff = ff, .n_head = heads,     \
+        .n_head_kv = kv_heads, .head_dim = hd, .n_vocab = vocab, .n_ctx_train = ctx,              \
+        .rms_eps = 1e-6f, .rope_freq_base = 1000000.0f, .rope_freq_scale = 1.0f, .rope_dim = hd,  \
+        .rope_style = M40_ROPE_NEOX, .has_qk_norm = 1, .tied_embeddings = 1, .has_post_norms = 1, \
+        .ffn_act = M40_ACT_GELU_TANH, .swa_window = window, .swa_period = 6,                      \
+        .rope_freq_base_swa = 10000.0f                                                            \
+    }
+
 static const m40_shape k_shapes[] = {
     {"tiny", "2 layers, d=64, 4 heads over 2 KV heads: for tests",
      LLAMA(2, 64, 128, 4, 2, 0, 512, 10000.0f, 1e-5f, 0)},
@@ -33,6 +46,10 @@ static const m40_shape k_shapes[] = {
     {"mini-qwen3",
      "mini with Qwen3's per-head q/k RMSNorm, NeoX RoPE, heads wider than d / n_head: for tests",
      QWEN(M40_ARCH_QWEN3, 2, 256, 512, 4, 2, 128, 0, 1024, 1)},
+    {"mini-gemma3",
+     "6 layers (5 sliding, window 6, then a global one), d=256, 2 heads of 256 over 1 KV "
+     "head: Gemma 3's layout for tests",
+     GEMMA3(6, 256, 512, 2, 1, 256, 0, 1024, 6)},
     {"smollm2-135m", "SmolLM2-135M (tied embeddings)",
      LLAMA(30, 576, 1536, 9, 3, 49152, 8192, 100000.0f, 1e-5f, 1)},
     {"llama3.2-1b", "Llama-3.2-1B shape with an untied output (as anchors.md)",
@@ -45,6 +62,8 @@ static const m40_shape k_shapes[] = {
      QWEN(M40_ARCH_QWEN2, 24, 896, 4864, 14, 2, 64, 151936, 32768, 1)},
     {"qwen3-8b", "Qwen3-8B (per-head q/k RMSNorm, NeoX RoPE, GQA 32/8)",
      QWEN(M40_ARCH_QWEN3, 36, 4096, 12288, 32, 8, 128, 151936, 40960, 0)},
+    {"gemma3-270m", "Gemma 3 270M (text; window 512 on 5 layers of 6)",
+     GEMMA3(18, 640, 2048, 4, 1, 256, 262144, 32768, 512)},
 };
 
 const m40_shape *m40_shape_find(const char *name) {

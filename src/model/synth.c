@@ -212,6 +212,10 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
         ADD("ffn_gate.weight", type, d, c->n_ff, 0.0f, w);
         ADD("ffn_up.weight", type, d, c->n_ff, 0.0f, w);
         ADD("ffn_down.weight", type, c->n_ff, d, 0.0f, w);
+        if (c->has_post_norms) {
+            ADD("post_attention_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
+            ADD("post_ffw_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
+        }
 #undef ADD
     }
     return 0;
@@ -260,6 +264,9 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                    m40_gguf_writer_add_u32(wr, KEY("rope.dimension_count"), (uint32_t)c->rope_dim,
                                            err) ||
                    m40_gguf_writer_add_u32(wr, KEY("vocab_size"), (uint32_t)c->n_vocab, err) ||
+                   (c->swa_window > 0 &&
+                    m40_gguf_writer_add_u32(wr, KEY("attention.sliding_window"),
+                                            (uint32_t)c->swa_window, err)) ||
                    /* heads wider than n_embd / n_head (Qwen3-0.6B's 128 for 64) say so */
                    (c->head_dim != c->n_embd / c->n_head &&
                     (m40_gguf_writer_add_u32(wr, KEY("attention.key_length"), (uint32_t)c->head_dim,

@@ -61,13 +61,13 @@ out += b"\0" * (-len(out) % 32) + b"\0" * 66
 sys.stdout.buffer.write(out)
 PY
 }
-gguf_file gemma3 16 >"$tmp/g3.gguf"
-expect 1 info --device cpu "$tmp/g3.gguf"
-contains "$tmp/out" "architecture: gemma3"
+gguf_file phi3 16 >"$tmp/phi3.gguf"
+expect 1 info --device cpu "$tmp/phi3.gguf"
+contains "$tmp/out" "architecture: phi3"
 contains "$tmp/out" "weight types: iq2_xxs x 1"
-contains "$tmp/out" 'supported: no: architecture "gemma3" is not supported (supported: llama, qwen2, qwen3)'
+contains "$tmp/out" 'supported: no: architecture "phi3" is not supported (supported: llama, qwen2, qwen3, gemma3)'
 one_line "$tmp/err"
-contains "$tmp/err" "g3.gguf: architecture \"gemma3\" is not supported"
+contains "$tmp/err" "phi3.gguf: architecture \"phi3\" is not supported"
 gguf_file llama 16 >"$tmp/iq.gguf"
 expect 1 info --device cpu "$tmp/iq.gguf"
 contains "$tmp/out" "supported: no: tensor type m40-llm cannot run: iq2_xxs x 1 (first: w)"

@@ -2,17 +2,19 @@
  *
  * Read this file top to bottom to follow one forward call:
  *
- *   tokens[T] --embedding--> x[T][d]
+ *   tokens[T] --embedding--> x[T][d]  (times sqrt(d): gemma)
  *   for each layer:
  *       xb = rmsnorm(x) * attn_norm
  *       q = xb Wq (+bq), k = xb Wk (+bk), v = xb Wv (+bv)     (qwen2 biases)
- *       each head of q and k: rmsnorm(head) * q_norm / k_norm  (qwen3)
- *       rope(q, k) at each token's position
+ *       each head of q and k: rmsnorm(head) * q_norm / k_norm  (qwen3, gemma3)
+ *       rope(q, k) at each token's position (sliding layers: their own base)
  *       K/V cache[slot][layer][pos] = k, v   (FP16)
- *       att = softmax(q k^T / sqrt(hd)) v over positions <= pos (causal, GQA)
- *       x += att Wo
+ *       att = softmax(q k^T * attn_scale) v over positions <= pos (causal,
+ *             GQA; on a sliding layer only the last swa_window of them)
+ *       x += att Wo                 (gemma: x += rmsnorm(att Wo) * attn_post_norm)
  *       xb = rmsnorm(x) * ffn_norm
- *       x += (silu(xb Wgate) * (xb Wup)) Wdown
+ *       x += (act(xb Wgate) * (xb Wup)) Wdown   act: silu, or gelu (gemma);
+ *                                   gemma: the sum normed by ffn_post_norm first
  *   logits = rmsnorm(x[T-1]) * output_norm  Wout
  *
  * d = n_embd, hd = head_dim, T = tokens in this call (<= n_batch; longer
@@ -114,11 +116,26 @@ static void *kv_at(const m40_cpu *cpu, void *cache, int32_t slot, int32_t layer,
 
 /* ---- one layer ---------------------------------------------------------- */
 
+/* x += xb, the block's output [T][d]; gemma norms xb first (post_norm). */
+static void add_output(m40_cpu *cpu, const m40_model_config *c, const m40_weight *post_norm,
+                       int32_t T) {
+    const int32_t d = c->n_embd;
+    if (c->has_post_norms) {
+        for (int32_t t = 0; t < T; t++)
+            m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->xb + (size_t)t * d, post_norm->data, d,
+                           c->rms_eps);
+    }
+    m40_op_add(cpu->x, cpu->x, cpu->xb, T * d);
+}
+
 /* The T tokens' slots and positions are cpu->row_slot and row_pos. */
 static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int32_t T) {
     const m40_model_config *c = &cpu->model->cfg;
     const int32_t d = c->n_embd, hd = c->head_dim;
     const float *freq_factors = cpu->model->rope_freqs.data;
+    const int swa = m40_layer_is_swa(c, layer);
+    const float base = swa ? c->rope_freq_base_swa : c->rope_freq_base;
+    const float scale = swa ? 1.0f : c->rope_freq_scale;
 
     for (int32_t t = 0; t < T; t++)
         m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->x + (size_t)t * d, L->attn_norm.data, d,
@@ -130,17 +147,16 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
     for (int32_t t = 0; t < T; t++) {
         float *qt = cpu->q + (size_t)t * cpu->q_dim, *kt = cpu->k + (size_t)t * cpu->kv_dim;
         float *vt = cpu->v + (size_t)t * cpu->kv_dim;
-        if (c->has_qk_norm) { /* qwen3: each head normed on its own, before RoPE */
+        if (c->has_qk_norm) { /* qwen3, gemma3: each head normed on its own, before RoPE */
             for (int32_t h = 0; h < c->n_head; h++)
                 m40_op_rmsnorm(qt + h * hd, qt + h * hd, L->q_norm.data, hd, c->rms_eps);
             for (int32_t h = 0; h < c->n_head_kv; h++)
                 m40_op_rmsnorm(kt + h * hd, kt + h * hd, L->k_norm.data, hd, c->rms_eps);
         }
         int32_t slot = cpu->row_slot[t], pos = cpu->row_pos[t];
-        m40_op_rope(qt, c->n_head, hd, c->rope_dim, pos, c->rope_freq_base, c->rope_freq_scale,
-                    freq_factors, c->rope_style);
-        m40_op_rope(kt, c->n_head_kv, hd, c->rope_dim, pos, c->rope_freq_base, c->rope_freq_scale,
-                    freq_factors, c->rope_style);
+        m40_op_rope(qt, c->n_head, hd, c->rope_dim, pos, base, scale, freq_factors, c->rope_style);
+        m40_op_rope(kt, c->n_head_kv, hd, c->rope_dim, pos, base, scale, freq_factors,
+                    c->rope_style);
         void *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos);
         void *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos);
         if (cpu->opt.kv_f32) {
@@ -154,21 +170,23 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
         }
     }
 
-    /* Token t sees positions 0 .. pos[t] of its own slot (causal); the
-     * cache holds them all by now, this chunk's included. */
+    /* Token t sees positions 0 .. pos[t] of its own slot (causal; on a
+     * sliding layer the last swa_window of them); the cache holds them all
+     * by now, this chunk's included. */
 #pragma omp parallel for schedule(dynamic) num_threads(cpu->n_threads)
     for (int32_t t = 0; t < T; t++) {
         float *scores = cpu->scores + (size_t)thread_id() * cpu->opt.n_ctx;
-        int32_t slot = cpu->row_slot[t];
-        m40_op_attention_kv(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
-                            kv_at(cpu, cpu->k_cache, slot, layer, 0),
-                            kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32,
-                            cpu->row_pos[t] + 1, (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd,
-                            scores);
+        int32_t slot = cpu->row_slot[t], n_pos = cpu->row_pos[t] + 1;
+        int32_t first = swa && n_pos > c->swa_window ? n_pos - c->swa_window : 0;
+        m40_op_attention_span(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
+                              kv_at(cpu, cpu->k_cache, slot, layer, 0),
+                              kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32, first,
+                              n_pos, (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd,
+                              c->attn_scale, scores);
     }
 
     matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
-    m40_op_add(cpu->x, cpu->x, cpu->xb, T * d);
+    add_output(cpu, c, &L->attn_post_norm, T);
 }
 
 static void mlp_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
@@ -179,9 +197,12 @@ static void mlp_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
                        c->rms_eps);
     matmul(cpu, cpu->hb, &L->w_gate, NULL, cpu->xb, T);
     matmul(cpu, cpu->hb2, &L->w_up, NULL, cpu->xb, T);
-    m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
+    if (c->ffn_act == M40_ACT_GELU_TANH)
+        m40_op_geglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
+    else
+        m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
     matmul(cpu, cpu->xb, &L->w_down, NULL, cpu->hb, T);
-    m40_op_add(cpu->x, cpu->x, cpu->xb, T * d);
+    add_output(cpu, c, &L->ffn_post_norm, T);
 }
 
 /* ---- the forward call --------------------------------------------------- */
@@ -194,9 +215,12 @@ static void forward_chunk(m40_cpu *cpu, const int32_t *tokens, int32_t T, const 
     const m40_model *m = cpu->model;
     const int32_t d = m->cfg.n_embd;
 
-    for (int32_t t = 0; t < T; t++)
-        m40_dequantize_row(m->tok_embd.type, weight_row(&m->tok_embd, tokens[t]),
-                           cpu->x + (size_t)t * d, d, NULL);
+    for (int32_t t = 0; t < T; t++) {
+        float *xt = cpu->x + (size_t)t * d;
+        m40_dequantize_row(m->tok_embd.type, weight_row(&m->tok_embd, tokens[t]), xt, d, NULL);
+        for (int32_t i = 0; m->cfg.embd_scale != 1.0f && i < d; i++)
+            xt[i] *= m->cfg.embd_scale;
+    }
 
     for (int32_t l = 0; l < m->cfg.n_layer; l++) {
         attention_block(cpu, &m->layers[l], l, T);

@@ -58,6 +58,14 @@ void m40_op_swiglu(float *out, const float *gate, const float *up, int32_t n) {
     }
 }
 
+void m40_op_geglu(float *out, const float *gate, const float *up, int32_t n) {
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int32_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = 0.5f * g * (1.0f + tanhf(k * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
 void m40_op_add(float *y, const float *a, const float *b, int32_t n) {
     for (int32_t i = 0; i < n; i++)
         y[i] = a[i] + b[i];
@@ -68,31 +76,37 @@ static inline float kv_get(const void *cache, size_t i, int f32) {
     return f32 ? ((const float *)cache)[i] : m40_fp16_to_fp32(((const uint16_t *)cache)[i]);
 }
 
-void m40_op_attention_kv(float *out, const float *q, const void *k, const void *v, int kv_f32,
-                         int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
-                         int32_t head_dim, float *scores) {
-    int32_t group = n_head / n_head_kv;
-    float scale = 1.0f / sqrtf((float)head_dim);
+void m40_op_attention_span(float *out, const float *q, const void *k, const void *v, int kv_f32,
+                           int32_t first, int32_t n_pos, size_t kv_stride, int32_t n_head,
+                           int32_t n_head_kv, int32_t head_dim, float scale, float *scores) {
+    int32_t group = n_head / n_head_kv, n = n_pos - first;
     for (int32_t h = 0; h < n_head; h++) {
         const float *qh = q + (size_t)h * head_dim;
         size_t kv_off = (size_t)(h / group) * head_dim;
-        for (int32_t t = 0; t < n_pos; t++) {
+        for (int32_t t = first; t < n_pos; t++) {
             size_t kt = (size_t)t * kv_stride + kv_off;
             float dot = 0.0f;
             for (int32_t i = 0; i < head_dim; i++)
                 dot += qh[i] * kv_get(k, kt + (size_t)i, kv_f32);
-            scores[t] = dot * scale;
+            scores[t - first] = dot * scale;
         }
-        m40_op_softmax(scores, n_pos);
+        m40_op_softmax(scores, n);
         float *oh = out + (size_t)h * head_dim;
         memset(oh, 0, (size_t)head_dim * sizeof *oh);
-        for (int32_t t = 0; t < n_pos; t++) {
+        for (int32_t t = first; t < n_pos; t++) {
             size_t vt = (size_t)t * kv_stride + kv_off;
-            float p = scores[t];
+            float p = scores[t - first];
             for (int32_t i = 0; i < head_dim; i++)
                 oh[i] += p * kv_get(v, vt + (size_t)i, kv_f32);
         }
     }
+}
+
+void m40_op_attention_kv(float *out, const float *q, const void *k, const void *v, int kv_f32,
+                         int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
+                         int32_t head_dim, float *scores) {
+    m40_op_attention_span(out, q, k, v, kv_f32, 0, n_pos, kv_stride, n_head, n_head_kv, head_dim,
+                          1.0f / sqrtf((float)head_dim), scores);
 }
 
 void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint16_t *v,

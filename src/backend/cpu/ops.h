@@ -33,6 +33,10 @@ void m40_op_softmax(float *x, int32_t n);
 /* out[n] = silu(gate[n]) * up[n], silu(g) = g / (1 + e^-g). out may alias. */
 void m40_op_swiglu(float *out, const float *gate, const float *up, int32_t n);
 
+/* out[n] = gelu(gate[n]) * up[n] with GELU's tanh form:
+ * gelu(g) = g/2 (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))). out may alias. */
+void m40_op_geglu(float *out, const float *gate, const float *up, int32_t n);
+
 /* y[n] = a[n] + b[n]. y may alias a or b. */
 void m40_op_add(float *y, const float *a, const float *b, int32_t n);
 
@@ -52,5 +56,10 @@ void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint1
 void m40_op_attention_kv(float *out, const float *q, const void *k, const void *v, int kv_f32,
                          int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
                          int32_t head_dim, float *scores);
+/* The same over positions first .. n_pos - 1 only (a sliding window; k and
+ * v still point at position 0), scores scaled by `scale`. */
+void m40_op_attention_span(float *out, const float *q, const void *k, const void *v, int kv_f32,
+                           int32_t first, int32_t n_pos, size_t kv_stride, int32_t n_head,
+                           int32_t n_head_kv, int32_t head_dim, float scale, float *scores);
 
 #endif /* M40_BACKEND_CPU_OPS_H */
