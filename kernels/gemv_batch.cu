@@ -3,8 +3,9 @@
  * y[c][ldy] (first `rows` columns) = W x[c] (+ bias) (+ res[c]) for the NB
  * input rows x[c] (ldx floats apart, 16-byte aligned) of a decode step,
  * one weight matrix read once for all of them. NB is the kernel's batch
- * (`_nb<NB>` in its name); the launcher (src/backend/cuda/ops.c) cuts a
- * larger batch into pieces of at most 8.
+ * (`_nb<NB>` in its name, 2..8); the launcher (src/backend/cuda/ops.c)
+ * cuts a batch into nearly equal pieces of at most M40_GEMVB_PIECE (4:
+ * faster on the H100 than one launch of 8, docs/batching.md).
  *
  * Batch invariance. Output c of these kernels is, bit for bit, what the
  * single-row kernel of gemv.cu gives for x[c] alone: thread t of the
@@ -16,12 +17,11 @@
  * rows a block takes or how many inputs a launch has never enters a
  * row's arithmetic, so a request's logits do not depend on what else runs.
  *
- * Two families, as the single-row kernels they must match: repacked
- * Q4_0/Q8_0 (m40_gemvb_<type>r_nb<NB>) and the types gemv.cu reads with
- * wide loads a group at a time (m40_gemvb_<type>_v_nb<NB>: Q4_K, Q5_K,
- * Q4_1, Q5_0, Q5_1, Q6_K). The launcher uses one only where the single-row
- * product would use that family; other types run a single-row product per
- * input (the same kernel as alone, so the same bits).
+ * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r_nb<NB>). Every other
+ * type runs a single-row product per input (the same kernel as alone, so
+ * the same bits): batched kernels of the wide-load types (2 rows per
+ * block, x reloaded per row) lost to single-row products on the H100
+ * (docs/batching.md), and were removed.
  *
  * Cost (why this shape). On Maxwell a batch is bound by instruction issue:
  * each weight must be decoded once and then cost one FFMA per input.
@@ -34,7 +34,6 @@
  * (scripts/sass-count.py; docs/performance.md has the counts).
  */
 #include "common.cuh"
-#include "gemv_common.cuh"
 #include "quant_decode.cuh"
 
 #define M40_GEMVB_WARPS 4 /* 128 threads: thread t is partial t, as in gemv.cu */
@@ -185,65 +184,3 @@ m40_gemvb_repacked(float *y, const uint8_t *w, const float *x, const float *bias
 
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q8_0, 8)
-
-/* ---- types decoded a 32-element group at a time ----------------------------
- * Q4_K, Q5_K, Q4_1, Q5_0, Q5_1 and Q6_K, as gemv.cu's wide-load kernels
- * (m40_gemv_<type>_v) read them: a group's 32 values unscaled from wide
- * loads, then the group's share (gemv_common.cuh). A thread decodes a
- * group of each of its R rows once and reuses it for the NB inputs, whose
- * x it reloads per row (L1 hits); the sums of x the K-quants need are
- * taken once per group and input. */
-/* Rows per block of these: x is reloaded per row anyway, and each row's
- * 32 decoded values must stay in registers while its NB inputs pass. */
-#define M40_GEMVB_RG 2
-
-typedef void (*m40_group_fn)(const uint8_t *row, int g, float *v, float *a, float *b);
-
-template <int R, int NB, m40_group_fn DEC, int Q6>
-static __device__ __forceinline__ void
-m40_gemvb_grouped(float *y, const uint8_t *w, const float *x, const float *bias, const float *res,
-                  int rows, int cols, long long row_bytes, int ldy, int ldx) {
-    const int row0 = blockIdx.x * R;
-    float acc[R][NB];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int c = 0; c < NB; c++)
-            acc[r][c] = 0.0f;
-    for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {
-        float sx[NB], xv[32], v[32];
-#pragma unroll
-        for (int c = 0; c < NB; c++) {
-            sx[c] = 0.0f;
-            if (!Q6) {
-                m40_load_x32(x + (long long)c * ldx, g, xv);
-                sx[c] = m40_sum32(xv);
-            }
-        }
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            int row = min(row0 + r, rows - 1);
-            float a, b;
-            DEC(w + (long long)row * row_bytes, g, v, &a, &b);
-#pragma unroll
-            for (int c = 0; c < NB; c++) {
-                m40_load_x32(x + (long long)c * ldx, g, xv);
-                acc[r][c] += Q6 ? m40_share_q6_k(a, b, v, xv) : m40_share_sm(a, b, v, xv, sx[c]);
-            }
-        }
-    }
-    m40_gemvb_store<R, NB>(acc, y, ldy, bias, res, row0, rows);
-}
-
-#define M40_DEFINE_GEMVB_GROUPED(type, Q6, NB)                                                  \
-    M40_GEMVB_KERNEL(m40_gemvb_##type##_v_nb##NB) {                                             \
-        m40_gemvb_grouped<M40_GEMVB_RG, NB, m40_##type##_group, Q6>(y, w, x, bias, res, rows,   \
-                                                                    cols, row_bytes, ldy, ldx); \
-    }
-
-M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q4_k, 0)
-M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q5_k, 0)
-M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q4_1, 0)
-M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q5_0, 0)
-M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q5_1, 0)
-M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_GROUPED, q6_k, 1)

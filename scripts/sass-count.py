@@ -23,15 +23,13 @@ import subprocess
 import sys
 
 
-def rows_inputs(name):
+def inputs_of(name):
+    """Inputs per launch: NB of a batched kernel (_nb<NB>), 1 of a
+    single-row one (_rpb<N>), None otherwise."""
     m = re.search(r"_nb(\d+)$", name)
     if m:
-        nb = int(m.group(1))
-        if re.search(r"r_nb\d+$", name):
-            return (8 if nb <= 4 else 5), nb  # gemv_batch.cu's M40_GEMVB_R
-        return 2, nb  # M40_GEMVB_RG
-    m = re.search(r"_rpb(\d+)$", name)
-    return (int(m.group(1)), 1) if m else (None, None)
+        return int(m.group(1))
+    return 1 if re.search(r"_rpb\d+$", name) else None
 
 
 def main():
@@ -61,11 +59,14 @@ def main():
                 n_ffma = sum(1 for x in body if x[1] == "FFMA")
                 if best is None or n_ffma > best[0]:
                     best = (n_ffma, body)
-        r, nb = rows_inputs(name)
-        if not best or not r:
+        nb = inputs_of(name)
+        if not best or not nb:
             print(f"{name}: no main loop found")
             continue
         n_ffma, body = best
+        # one FFMA per weight per input: the loop covers R rows of one
+        # 32-element block each (rows per block, as the kernel was built)
+        r = max(1, n_ffma // (32 * nb))
         ops = {}
         for _, op, _ in body:
             ops[op] = ops.get(op, 0) + 1

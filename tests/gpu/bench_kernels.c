@@ -5,7 +5,7 @@
  * Prints markdown tables (docs/performance.md keeps the results):
  *  - the device's copy bandwidth (device to device), the yardstick for
  *    every memory-bound kernel below;
- *  - batched decode mat-vec (2, 4, 8 inputs) against one product per
+ *  - batched decode mat-vec (2 to 8 inputs) against one product per
  *    input (--batch: only this and the copy bandwidth);
  *  - decode mat-vec per weight type, kernel variant (rows per block) and
  *    Llama-2-7B / 1B-class matrix shape, in GB/s of weights read;
@@ -256,7 +256,7 @@ static void bench_gemv_batch(void) {
         const char *name;
         int rows, cols;
     } shapes[] = {{"7B qkv", 12288, 4096}, {"7B down", 4096, 11008}};
-    static const int ns[] = {2, 4, 8};
+    static const int ns[] = {2, 3, 4, 5, 6, 8};
     size_t max_bytes = (size_t)12288 * 4096 * 2;
     m40_dptr w = dalloc(max_bytes), tmp = dalloc(max_bytes), x = dalloc(8 * 11008 * 4),
              y = dalloc(8 * 12288 * 4);

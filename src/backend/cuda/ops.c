@@ -65,9 +65,7 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     static const struct {
         uint32_t type;
         const char *name;
-    } batched[] = {{M40_GGML_Q4_0, "q4_0r"},  {M40_GGML_Q8_0, "q8_0r"},  {M40_GGML_Q4_K, "q4_k_v"},
-                   {M40_GGML_Q5_K, "q5_k_v"}, {M40_GGML_Q4_1, "q4_1_v"}, {M40_GGML_Q5_0, "q5_0_v"},
-                   {M40_GGML_Q5_1, "q5_1_v"}, {M40_GGML_Q6_K, "q6_k_v"}};
+    } batched[] = {{M40_GGML_Q4_0, "q4_0r"}, {M40_GGML_Q8_0, "q8_0r"}};
     for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
         for (int n = 2; n <= M40_GEMVB_MAX; n++) {
             char name[64];
@@ -204,20 +202,29 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
 }
 
-/* The rows each block of w's batched kernel for n inputs computes:
- * gemv_batch.cu's M40_GEMVB_R for the repacked kernels, M40_GEMVB_RG. */
-static int gemvb_rows_per_block(const m40_dweight *w, int n) {
-    return w->repacked ? (n <= 4 ? 8 : 5) : 2;
+/* The rows each block of a batched kernel for n inputs computes
+ * (gemv_batch.cu's M40_GEMVB_R). */
+static unsigned gemvb_rows_per_block(int n) {
+    return n <= 4 ? 8 : 5;
 }
+
+/* The most inputs one batched launch takes. The kernels go to 8
+ * (M40_GEMVB_MAX), but on the H100 (bench_kernels --batch, 2026-12-05)
+ * two launches of 4 beat one of 8 (Q4_0 12288 x 4096: 68 us against 100;
+ * Q8_0 4096 x 11008: 72 against 113): at 8 inputs a thread holds 255
+ * registers, two blocks per SM, too little in flight. On an M40, bound by
+ * issue rather than by loads in flight, the 8-input kernel's fewer
+ * instructions per weight (1.48 against 1.78) may win instead: unmeasured
+ * there (docs/batching.md). */
+#define M40_GEMVB_PIECE 4
 
 /* One piece of at most M40_GEMVB_MAX inputs. */
 static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
                       int ldx, int n, m40_dptr bias, int accumulate, m40_err *err) {
     /* a batched kernel does what the single-row kernel of the same family
-     * does (gemv_batch.cu); the generic (unaligned) family has none, so
-     * such weights run one single-row product per input. */
-    int family = gemv_family(ops, w);
-    m40_cu_function fn = family != M40_GEMV_GENERIC ? ops->gemvb[w->type][n] : NULL;
+     * does (gemv_batch.cu); only the repacked family has them, so other
+     * weights run one single-row product per input. */
+    m40_cu_function fn = w->repacked ? ops->gemvb[w->type][n] : NULL;
     if (n == 1 || !fn) {
         for (int c = 0; c < n; c++) {
             m40_dptr yc = y + (size_t)c * ldy * sizeof(float);
@@ -231,8 +238,7 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr, res = accumulate ? y : 0;
     void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx};
-    return launch_1d(ops, fn, blocks_for(rows, (unsigned)gemvb_rows_per_block(w, n)), 128, 0, args,
-                     err);
+    return launch_1d(ops, fn, blocks_for(rows, gemvb_rows_per_block(n)), 128, 0, args, err);
 }
 
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
@@ -242,8 +248,8 @@ int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int
     if (n <= 0 || ldx % 4 != 0 || ldx < w->cols || ldy < w->rows || x % 16 != 0)
         return m40_errf(err, "gemv_batch: %d inputs of %d floats (x %s16-byte aligned)", n, ldx,
                         x % 16 ? "not " : "");
-    /* pieces of nearly equal size: 12 inputs run as 6 + 6, not 8 + 4 */
-    int pieces = (n + M40_GEMVB_MAX - 1) / M40_GEMVB_MAX;
+    /* pieces of nearly equal size: 6 inputs run as 3 + 3, not 4 + 2 */
+    int pieces = (n + M40_GEMVB_PIECE - 1) / M40_GEMVB_PIECE;
     for (int c = 0, p = 0; p < pieces; p++) {
         int k = (n - c) / (pieces - p);
         if (gemv_piece(ops, w, y + (size_t)c * ldy * sizeof(float), ldy,
