@@ -21,6 +21,7 @@ step "dependencies"
 bash scripts/install-deps.sh
 bash scripts/setup-cuda.sh
 bash scripts/get-default-model.sh # test_reference runs the default model
+bash scripts/get-gemma3-270m.sh    # test_real_greedy_gemma3 runs Gemma 3 270M
 # The server's client test drives it with the official openai package.
 # (Debian's own python3 refuses plain pip installs, PEP 668; a pyenv or
 # venv python takes them.)
