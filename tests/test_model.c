@@ -37,8 +37,9 @@ static int synth(const char *shape, uint32_t type, const char *out) {
 }
 
 static void test_good_models_load(void) {
-    static const char *shapes[] = {"tiny", "mini", "mini-qwen2", "mini-qwen3", "mini-gemma3"};
-    for (int i = 0; i < 5; i++) {
+    static const char *shapes[] = {"tiny",       "mini",        "mini-qwen2",
+                                   "mini-qwen3", "mini-gemma3", "mini-gemma2"};
+    for (int i = 0; i < 6; i++) {
         char out[256];
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
@@ -74,12 +75,15 @@ static void test_good_models_load(void) {
         CHECK(m->cfg.ffn_act == want->ffn_act);
         CHECK(!want->swa_window || (m->cfg.swa_period == want->swa_period &&
                                     m->cfg.rope_freq_base_swa == want->rope_freq_base_swa));
-        CHECK(m->cfg.embd_scale == (want->arch == M40_ARCH_GEMMA3 ? 16.0f : 1.0f)); /* sqrt(256) */
+        CHECK(m->cfg.embd_scale == (want->has_post_norms ? 16.0f : 1.0f)); /* gemma: sqrt(256) */
+        CHECK(m->cfg.attn_softcap == want->attn_softcap &&
+              m->cfg.final_softcap == want->final_softcap);
         CHECK(m->cfg.attn_scale == 1.0f / sqrtf((float)want->head_dim));
         CHECK(!!m->layers[0].attn_post_norm.data == want->has_post_norms &&
               !!m->layers[5 % want->n_layer].ffn_post_norm.data == want->has_post_norms);
-        for (int l = 0; l < want->n_layer; l++) /* mini-gemma3: layer 5 is global */
-            CHECK(m40_layer_is_swa(&m->cfg, l) == (want->swa_window > 0 && l != 5));
+        for (int l = 0; l < want->n_layer; l++) /* mini-gemma3: layer 5 global; gemma2: odd */
+            CHECK(m40_layer_is_swa(&m->cfg, l) ==
+                  (want->swa_window > 0 && (want->arch == M40_ARCH_GEMMA2 ? l % 2 == 0 : l != 5)));
         m40_model_free(m);
     }
 }
@@ -210,7 +214,7 @@ static void test_bad_models(void) {
           0);
     expect_load_error(bad,
                       "architecture \"gptneox\" is not supported (supported: llama, qwen2, qwen3, "
-                      "gemma3)");
+                      "gemma2, gemma3)");
 
     CHECK(rewrite(good, bad, &(edit){.reshape = "blk.0.ffn_down.weight"}) == 0);
     expect_load_error(bad, "tensor 'blk.0.ffn_down.weight' has shape [256, 512");

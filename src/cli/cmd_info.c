@@ -125,6 +125,8 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
            c->ffn_act == M40_ACT_GELU_TANH ? ", GELU" : "");
     if (c->swa_window > 0)
         printf(", sliding window %d (one layer in %d global)", c->swa_window, c->swa_period);
+    if (c->attn_softcap > 0.0f || c->final_softcap > 0.0f)
+        printf(", soft-caps %g / %g", (double)c->attn_softcap, (double)c->final_softcap);
     printf("\n");
     printf("  layers %d, d %d, ffn %d, heads %d (KV %d), head dim %d, vocab %d\n", c->n_layer,
            c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);

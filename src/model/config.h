@@ -6,6 +6,10 @@
  *   qwen2: NeoX RoPE, Q/K/V biases;
  *   qwen3: NeoX RoPE, no biases, an RMSNorm over each head of q and of k
  *   (before RoPE), with weights of their own;
+ *   gemma2: embeddings scaled by sqrt(d), RMSNorms of the attention and MLP
+ *   outputs before each residual add, a GELU (tanh) gate, sliding-window
+ *   attention on every other layer, and tanh soft-capping of the attention
+ *   scores and of the logits;
  *   gemma3 (text): qwen3's head norms, plus embeddings scaled by sqrt(d),
  *   RMSNorms of the attention and MLP outputs before each residual add, a
  *   GELU (tanh) gate, and sliding-window attention on five layers of six,
@@ -24,6 +28,7 @@ typedef enum m40_arch {
     M40_ARCH_QWEN2 = 1,
     M40_ARCH_QWEN3 = 2,
     M40_ARCH_GEMMA3 = 3,
+    M40_ARCH_GEMMA2 = 4,
 } m40_arch;
 
 /* The MLP gate's activation: silu(gate) * up, or gelu(gate) * up with
@@ -66,6 +71,8 @@ typedef struct m40_model_config {
     int32_t swa_window;       /* sliding layers see the last swa_window positions (0: none) */
     int32_t swa_period;       /* layer l is global when (l + 1) % swa_period == 0 */
     float rope_freq_base_swa; /* RoPE base of the sliding layers (their scale is 1) */
+    float attn_softcap;       /* scores become c tanh(s / c) before the softmax (0: none) */
+    float final_softcap;      /* logits become c tanh(l / c) (0: none) */
 } m40_model_config;
 
 /* Whether layer l attends over a sliding window (else over everything). */

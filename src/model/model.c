@@ -17,6 +17,8 @@ const char *m40_arch_name(m40_arch arch) {
             return "qwen3";
         case M40_ARCH_GEMMA3:
             return "gemma3";
+        case M40_ARCH_GEMMA2:
+            return "gemma2";
         case M40_ARCH_LLAMA:
             break;
     }
@@ -28,7 +30,7 @@ const char *m40_arch_name(m40_arch arch) {
 typedef struct loader {
     m40_model *m;
     const m40_gguf *g;
-    const char *arch; /* "llama", "qwen2", "qwen3", "gemma3" */
+    const char *arch; /* "llama", "qwen2", "qwen3", "gemma2", "gemma3" */
     char key[128];
 } loader;
 
@@ -108,6 +110,25 @@ static int read_gemma3(loader *ld, m40_model_config *c, m40_err *err) {
     return 0;
 }
 
+/* Gemma 2, as llama.cpp reads it: the window and the two soft-caps from the
+ * GGUF (the caps default to 50 and 30, as there), every other layer
+ * sliding (layers 0, 2, ...) with the global RoPE base, and the score
+ * scale 1/sqrt(head_dim), except 1/sqrt(d / n_head) for the 27B (46
+ * layers). */
+static int read_gemma2(loader *ld, m40_model_config *c, m40_err *err) {
+    if (get_count(ld, "attention.sliding_window", -1, 1 << 24, &c->swa_window, err) ||
+        get_real(ld, "attn_logit_softcapping", 50.0, &c->attn_softcap, err) ||
+        get_real(ld, "final_logit_softcapping", 30.0, &c->final_softcap, err))
+        return -1;
+    c->swa_period = 2;
+    c->embd_scale = sqrtf((float)c->n_embd);
+    c->has_post_norms = 1;
+    c->ffn_act = M40_ACT_GELU_TANH;
+    if (c->n_layer == 46)
+        c->attn_scale = 1.0f / sqrtf((float)(c->n_embd / c->n_head));
+    return 0;
+}
+
 static int read_config(loader *ld, m40_err *err) {
     m40_model_config *c = &ld->m->cfg;
     if (get_count(ld, "block_count", -1, 4096, &c->n_layer, err) ||
@@ -141,6 +162,8 @@ static int read_config(loader *ld, m40_err *err) {
     c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
     c->ffn_act = M40_ACT_SILU;
     c->rope_freq_base_swa = c->rope_freq_base;
+    if (c->arch == M40_ARCH_GEMMA2)
+        return read_gemma2(ld, c, err);
     return c->arch == M40_ARCH_GEMMA3 ? read_gemma3(ld, c, err) : 0;
 }
 
@@ -289,10 +312,12 @@ static int read_arch(loader *ld, m40_err *err) {
         ld->m->cfg.arch = M40_ARCH_QWEN3;
     } else if (m40_gguf_str_eq(a, "gemma3")) {
         ld->m->cfg.arch = M40_ARCH_GEMMA3;
+    } else if (m40_gguf_str_eq(a, "gemma2")) {
+        ld->m->cfg.arch = M40_ARCH_GEMMA2;
     } else {
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "architecture \"%.*s\" is not supported (supported: llama, qwen2, qwen3, "
-                        "gemma3)",
+                        "gemma2, gemma3)",
                         (int)(a.len > 64 ? 64 : a.len), a.ptr);
     }
     ld->arch = m40_arch_name(ld->m->cfg.arch);

@@ -36,6 +36,19 @@
         .rope_freq_base_swa = 10000.0f                                                            \
     }
 
+/* Gemma 2: Gemma 3's layout without the head norms, every other layer
+ * sliding (one RoPE base), scores and logits soft-capped (the real models:
+ * at 50 and 30). */
+#define GEMMA2(layers, d, ff, heads, kv_heads, hd, vocab, ctx, window, acap, fcap)             \
+    {                                                                                          \
+        .arch = M40_ARCH_GEMMA2, .n_layer = layers, .n_embd = d, .n_ff = ff, .n_head = heads,  \
+        .n_head_kv = kv_heads, .head_dim = hd, .n_vocab = vocab, .n_ctx_train = ctx,           \
+        .rms_eps = 1e-6f, .rope_freq_base = 10000.0f, .rope_freq_scale = 1.0f, .rope_dim = hd, \
+        .rope_style = M40_ROPE_NEOX, .tied_embeddings = 1, .has_post_norms = 1,                \
+        .ffn_act = M40_ACT_GELU_TANH, .swa_window = window, .swa_period = 2,                   \
+        .rope_freq_base_swa = 10000.0f, .attn_softcap = acap, .final_softcap = fcap            \
+    }
+
 static const m40_shape k_shapes[] = {
     {"tiny", "2 layers, d=64, 4 heads over 2 KV heads: for tests",
      LLAMA(2, 64, 128, 4, 2, 0, 512, 10000.0f, 1e-5f, 0)},
@@ -50,6 +63,11 @@ static const m40_shape k_shapes[] = {
      "6 layers (5 sliding, window 6, then a global one), d=256, 2 heads of 256 over 1 KV "
      "head: Gemma 3's layout for tests",
      GEMMA3(6, 256, 512, 2, 1, 256, 0, 1024, 6)},
+    {"mini-gemma2",
+     "4 layers (sliding and global in turn, window 6), d=256, 2 heads of 256 over 1 KV head, "
+     "scores and logits soft-capped at 0.05 and 0.5 (so the caps bite on random weights): "
+     "Gemma 2's layout for tests",
+     GEMMA2(4, 256, 512, 2, 1, 256, 0, 1024, 6, 0.05f, 0.5f)},
     {"smollm2-135m", "SmolLM2-135M (tied embeddings)",
      LLAMA(30, 576, 1536, 9, 3, 49152, 8192, 100000.0f, 1e-5f, 1)},
     {"llama3.2-1b", "Llama-3.2-1B shape with an untied output (as anchors.md)",
@@ -62,6 +80,8 @@ static const m40_shape k_shapes[] = {
      QWEN(M40_ARCH_QWEN2, 24, 896, 4864, 14, 2, 64, 151936, 32768, 1)},
     {"qwen3-8b", "Qwen3-8B (per-head q/k RMSNorm, NeoX RoPE, GQA 32/8)",
      QWEN(M40_ARCH_QWEN3, 36, 4096, 12288, 32, 8, 128, 151936, 40960, 0)},
+    {"gemma2-9b", "Gemma 2 9B (window 4096 on every other layer)",
+     GEMMA2(42, 3584, 14336, 16, 8, 256, 256000, 8192, 4096, 50.0f, 30.0f)},
     {"gemma3-270m", "Gemma 3 270M (text; window 512 on 5 layers of 6)",
      GEMMA3(18, 640, 2048, 4, 1, 256, 262144, 32768, 512)},
 };

@@ -267,6 +267,12 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                    (c->swa_window > 0 &&
                     m40_gguf_writer_add_u32(wr, KEY("attention.sliding_window"),
                                             (uint32_t)c->swa_window, err)) ||
+                   (c->attn_softcap > 0.0f &&
+                    m40_gguf_writer_add_f32(wr, KEY("attn_logit_softcapping"), c->attn_softcap,
+                                            err)) ||
+                   (c->final_softcap > 0.0f &&
+                    m40_gguf_writer_add_f32(wr, KEY("final_logit_softcapping"), c->final_softcap,
+                                            err)) ||
                    /* heads wider than n_embd / n_head (Qwen3-0.6B's 128 for 64) say so */
                    (c->head_dim != c->n_embd / c->n_head &&
                     (m40_gguf_writer_add_u32(wr, KEY("attention.key_length"), (uint32_t)c->head_dim,

@@ -10,12 +10,13 @@
  *       rope(q, k) at each token's position (sliding layers: their own base)
  *       K/V cache[slot][layer][pos] = k, v   (FP16)
  *       att = softmax(q k^T * attn_scale) v over positions <= pos (causal,
- *             GQA; on a sliding layer only the last swa_window of them)
+ *             GQA; on a sliding layer only the last swa_window of them;
+ *             gemma2 soft-caps the scores: c tanh(s / c))
  *       x += att Wo                 (gemma: x += rmsnorm(att Wo) * attn_post_norm)
  *       xb = rmsnorm(x) * ffn_norm
  *       x += (act(xb Wgate) * (xb Wup)) Wdown   act: silu, or gelu (gemma);
  *                                   gemma: the sum normed by ffn_post_norm first
- *   logits = rmsnorm(x[T-1]) * output_norm  Wout
+ *   logits = rmsnorm(x[T-1]) * output_norm  Wout   (gemma2: soft-capped)
  *
  * d = n_embd, hd = head_dim, T = tokens in this call (<= n_batch; longer
  * calls are cut into chunks). The T tokens may belong to several sequences
@@ -182,7 +183,7 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
                               kv_at(cpu, cpu->k_cache, slot, layer, 0),
                               kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32, first,
                               n_pos, (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd,
-                              c->attn_scale, scores);
+                              c->attn_scale, c->attn_softcap, scores);
     }
 
     matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
@@ -236,6 +237,9 @@ static void forward_chunk(m40_cpu *cpu, const int32_t *tokens, int32_t T, const 
     }
     if (n_want)
         matmul(cpu, logits, &m->output, NULL, cpu->xb, n_want);
+    const float cap = m->cfg.final_softcap; /* gemma2 */
+    for (size_t i = 0; cap > 0.0f && i < (size_t)n_want * (size_t)m->cfg.n_vocab; i++)
+        logits[i] = cap * tanhf(logits[i] / cap);
 }
 
 int m40_cpu_forward(m40_cpu *cpu, int32_t slot, const int32_t *tokens, int32_t n, int32_t pos0,

@@ -78,7 +78,8 @@ static inline float kv_get(const void *cache, size_t i, int f32) {
 
 void m40_op_attention_span(float *out, const float *q, const void *k, const void *v, int kv_f32,
                            int32_t first, int32_t n_pos, size_t kv_stride, int32_t n_head,
-                           int32_t n_head_kv, int32_t head_dim, float scale, float *scores) {
+                           int32_t n_head_kv, int32_t head_dim, float scale, float softcap,
+                           float *scores) {
     int32_t group = n_head / n_head_kv, n = n_pos - first;
     for (int32_t h = 0; h < n_head; h++) {
         const float *qh = q + (size_t)h * head_dim;
@@ -88,7 +89,8 @@ void m40_op_attention_span(float *out, const float *q, const void *k, const void
             float dot = 0.0f;
             for (int32_t i = 0; i < head_dim; i++)
                 dot += qh[i] * kv_get(k, kt + (size_t)i, kv_f32);
-            scores[t - first] = dot * scale;
+            float s = dot * scale;
+            scores[t - first] = softcap > 0.0f ? softcap * tanhf(s / softcap) : s;
         }
         m40_op_softmax(scores, n);
         float *oh = out + (size_t)h * head_dim;
@@ -106,7 +108,7 @@ void m40_op_attention_kv(float *out, const float *q, const void *k, const void *
                          int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
                          int32_t head_dim, float *scores) {
     m40_op_attention_span(out, q, k, v, kv_f32, 0, n_pos, kv_stride, n_head, n_head_kv, head_dim,
-                          1.0f / sqrtf((float)head_dim), scores);
+                          1.0f / sqrtf((float)head_dim), 0.0f, scores);
 }
 
 void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint16_t *v,

@@ -57,9 +57,11 @@ void m40_op_attention_kv(float *out, const float *q, const void *k, const void *
                          int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
                          int32_t head_dim, float *scores);
 /* The same over positions first .. n_pos - 1 only (a sliding window; k and
- * v still point at position 0), scores scaled by `scale`. */
+ * v still point at position 0), scores scaled by `scale` and, with
+ * softcap > 0, soft-capped: s -> softcap tanh(s / softcap). */
 void m40_op_attention_span(float *out, const float *q, const void *k, const void *v, int kv_f32,
                            int32_t first, int32_t n_pos, size_t kv_stride, int32_t n_head,
-                           int32_t n_head_kv, int32_t head_dim, float scale, float *scores);
+                           int32_t n_head_kv, int32_t head_dim, float scale, float softcap,
+                           float *scores);
 
 #endif /* M40_BACKEND_CPU_OPS_H */
