@@ -4,11 +4,6 @@
 set -u
 bin=$1
 . "$(dirname "$0")/lib.sh"
-one_line() {
-    local n
-    n=$(wc -l <"$1")
-    if [ "$n" -eq 1 ]; then ok; else bad "$1 has $n lines, expected 1: $(cat "$1")"; fi
-}
 
 expect 0 info
 contains "$tmp/out" "m40-llm 0.1.0 (git "

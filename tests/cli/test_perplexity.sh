@@ -5,11 +5,6 @@
 set -u
 bin=$1
 . "$(dirname "$0")/lib.sh"
-one_line() {
-    local n
-    n=$(wc -l <"$1")
-    if [ "$n" -eq 1 ]; then ok; else bad "$1 has $n lines, expected 1: $(cat "$1")"; fi
-}
 
 "$bin" synth --shape tiny --type q8_0 -o "$tmp/tiny.gguf" >/dev/null
 for i in $(seq 1 60); do printf 'the quick brown fox %d jumps over the lazy dog. ' "$i"; done >"$tmp/text.txt"
