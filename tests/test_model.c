@@ -37,9 +37,9 @@ static int synth(const char *shape, uint32_t type, const char *out) {
 }
 
 static void test_good_models_load(void) {
-    static const char *shapes[] = {"tiny",       "mini",        "mini-qwen2",
-                                   "mini-qwen3", "mini-gemma3", "mini-gemma2"};
-    for (int i = 0; i < 6; i++) {
+    static const char *shapes[] = {"tiny",        "mini",        "mini-qwen2",   "mini-qwen3",
+                                   "mini-gemma3", "mini-gemma2", "mini-qwen3moe"};
+    for (int i = 0; i < 7; i++) {
         char out[256];
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
@@ -67,7 +67,15 @@ static void test_good_models_load(void) {
         CHECK(m->cfg.tied_embeddings ? m->output.data == m->tok_embd.data
                                      : m->output.data != m->tok_embd.data);
         CHECK(m->cfg.n_vocab == 512); /* synth's default vocabulary for test shapes */
-        CHECK(m->layers[want->n_layer - 1].w_down.rows == want->n_embd);
+        /* a dense MLP, or the router and the experts' stacks (3-D tensors) */
+        const m40_layer *last = &m->layers[want->n_layer - 1];
+        CHECK(m->cfg.n_expert == want->n_expert && m->cfg.n_expert_used == want->n_expert_used &&
+              m->cfg.n_ff_exp == want->n_ff_exp);
+        CHECK(want->n_expert ? !last->w_down.data && last->router.rows == want->n_expert &&
+                                   last->gate_exps.rows == want->n_expert * want->n_ff_exp &&
+                                   last->down_exps.rows == want->n_expert * want->n_embd &&
+                                   last->down_exps.cols == want->n_ff_exp
+                             : last->w_down.rows == want->n_embd && !last->router.data);
         CHECK(!want->has_qkv_bias || m->layers[0].bq.data != NULL);
         /* gemma3: the window from the file, the family's rules for the rest */
         CHECK(m->cfg.swa_window == want->swa_window &&
@@ -214,7 +222,7 @@ static void test_bad_models(void) {
           0);
     expect_load_error(bad,
                       "architecture \"gptneox\" is not supported (supported: llama, qwen2, qwen3, "
-                      "gemma2, gemma3)");
+                      "qwen3moe, gemma2, gemma3)");
 
     CHECK(rewrite(good, bad, &(edit){.reshape = "blk.0.ffn_down.weight"}) == 0);
     expect_load_error(bad, "tensor 'blk.0.ffn_down.weight' has shape [256, 512");
@@ -241,6 +249,15 @@ static void test_bad_models(void) {
     CHECK(synth("mini-qwen2", M40_GGML_F16, qgood) == 0);
     CHECK(rewrite(qgood, bad, &(edit){.drop = "blk.0.attn_k.bias"}) == 0);
     expect_load_error(bad, "missing tensor 'blk.0.attn_k.bias'");
+
+    /* qwen3moe needs its expert counts, and 3-D expert tensors */
+    char mgood[256];
+    snprintf(mgood, sizeof mgood, "%s", path_in_dir("moe.gguf"));
+    CHECK(synth("mini-qwen3moe", M40_GGML_Q8_0, mgood) == 0);
+    CHECK(rewrite(mgood, bad, &(edit){.drop = "qwen3moe.expert_used_count"}) == 0);
+    expect_load_error(bad, "missing required key qwen3moe.expert_used_count");
+    CHECK(rewrite(mgood, bad, &(edit){.drop = "blk.1.ffn_up_exps.weight"}) == 0);
+    expect_load_error(bad, "missing tensor 'blk.1.ffn_up_exps.weight'");
 
     /* gemma3 needs its window and its post-norms */
     char ggood[256];

@@ -125,6 +125,9 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
            c->ffn_act == M40_ACT_GELU_TANH ? ", GELU" : "");
     if (c->swa_window > 0)
         printf(", sliding window %d (one layer in %d global)", c->swa_window, c->swa_period);
+    if (c->n_expert > 0)
+        printf(", %d experts of width %d, %d per token", c->n_expert, c->n_ff_exp,
+               c->n_expert_used);
     if (c->attn_softcap > 0.0f || c->final_softcap > 0.0f)
         printf(", soft-caps %g / %g", (double)c->attn_softcap, (double)c->final_softcap);
     printf("\n");

@@ -6,6 +6,9 @@
  *   qwen2: NeoX RoPE, Q/K/V biases;
  *   qwen3: NeoX RoPE, no biases, an RMSNorm over each head of q and of k
  *   (before RoPE), with weights of their own;
+ *   qwen3moe: qwen3 whose MLP is a mixture of experts: a router picks
+ *   n_expert_used of n_expert small MLPs per token (softmax, top-k, the
+ *   picked weights renormalized) and sums their outputs by those weights;
  *   gemma2: embeddings scaled by sqrt(d), RMSNorms of the attention and MLP
  *   outputs before each residual add, a GELU (tanh) gate, sliding-window
  *   attention on every other layer, and tanh soft-capping of the attention
@@ -29,6 +32,7 @@ typedef enum m40_arch {
     M40_ARCH_QWEN3 = 2,
     M40_ARCH_GEMMA3 = 3,
     M40_ARCH_GEMMA2 = 4,
+    M40_ARCH_QWEN3MOE = 5,
 } m40_arch;
 
 /* The MLP gate's activation: silu(gate) * up, or gelu(gate) * up with
@@ -73,6 +77,9 @@ typedef struct m40_model_config {
     float rope_freq_base_swa; /* RoPE base of the sliding layers (their scale is 1) */
     float attn_softcap;       /* scores become c tanh(s / c) before the softmax (0: none) */
     float final_softcap;      /* logits become c tanh(l / c) (0: none) */
+    int32_t n_expert;         /* MoE: experts per layer (0: a dense MLP) */
+    int32_t n_expert_used;    /* MoE: experts each token runs */
+    int32_t n_ff_exp;         /* MoE: each expert's hidden width */
 } m40_model_config;
 
 /* Whether layer l attends over a sliding window (else over everything). */

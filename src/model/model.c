@@ -19,6 +19,8 @@ const char *m40_arch_name(m40_arch arch) {
             return "gemma3";
         case M40_ARCH_GEMMA2:
             return "gemma2";
+        case M40_ARCH_QWEN3MOE:
+            return "qwen3moe";
         case M40_ARCH_LLAMA:
             break;
     }
@@ -30,7 +32,7 @@ const char *m40_arch_name(m40_arch arch) {
 typedef struct loader {
     m40_model *m;
     const m40_gguf *g;
-    const char *arch; /* "llama", "qwen2", "qwen3", "gemma2", "gemma3" */
+    const char *arch; /* "llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3" */
     char key[128];
 } loader;
 
@@ -110,6 +112,18 @@ static int read_gemma3(loader *ld, m40_model_config *c, m40_err *err) {
     return 0;
 }
 
+/* A mixture of experts (qwen3moe): how many, how many per token, and
+ * their hidden width. */
+static int read_experts(loader *ld, m40_model_config *c, m40_err *err) {
+    if (get_count(ld, "expert_count", -1, 4096, &c->n_expert, err) ||
+        get_count(ld, "expert_used_count", -1, 4096, &c->n_expert_used, err) ||
+        get_count(ld, "expert_feed_forward_length", -1, 1 << 20, &c->n_ff_exp, err))
+        return -1;
+    if (c->n_expert_used > c->n_expert)
+        return m40_errf(err, "%d experts used per token of %d", c->n_expert_used, c->n_expert);
+    return 0;
+}
+
 /* Gemma 2, as llama.cpp reads it: the window and the two soft-caps from the
  * GGUF (the caps default to 50 and 30, as there), every other layer
  * sliding (layers 0, 2, ...) with the global RoPE base, and the score
@@ -157,13 +171,16 @@ static int read_config(loader *ld, m40_err *err) {
         return -1;
     c->rope_style = c->arch == M40_ARCH_LLAMA ? M40_ROPE_NORM : M40_ROPE_NEOX;
     c->has_qkv_bias = c->arch == M40_ARCH_QWEN2;
-    c->has_qk_norm = c->arch == M40_ARCH_QWEN3 || c->arch == M40_ARCH_GEMMA3;
+    c->has_qk_norm =
+        c->arch == M40_ARCH_QWEN3 || c->arch == M40_ARCH_QWEN3MOE || c->arch == M40_ARCH_GEMMA3;
     c->embd_scale = 1.0f;
     c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
     c->ffn_act = M40_ACT_SILU;
     c->rope_freq_base_swa = c->rope_freq_base;
     if (c->arch == M40_ARCH_GEMMA2)
         return read_gemma2(ld, c, err);
+    if (c->arch == M40_ARCH_QWEN3MOE)
+        return read_experts(ld, c, err);
     return c->arch == M40_ARCH_GEMMA3 ? read_gemma3(ld, c, err) : 0;
 }
 
@@ -204,6 +221,35 @@ static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols
     return 0;
 }
 
+/* Binds a 3-D tensor of `mats` matrices [cols, rows] (MoE experts) as one
+ * 2-D weight of mats * rows rows: GGUF keeps them back to back. */
+static int bind_stack(loader *ld, m40_weight *w, const char *name, int64_t cols, int64_t rows,
+                      int64_t mats, m40_err *err) {
+    memset(w, 0, sizeof *w);
+    const m40_gguf_tensor *t = m40_gguf_get_tensor(ld->g, name);
+    if (!t)
+        return m40_errf(err, "missing tensor '%s' (required for %s)", name, ld->arch);
+    if ((int64_t)t->ne[0] != cols || (int64_t)t->ne[1] != rows || (int64_t)t->ne[2] != mats ||
+        t->ne[3] != 1)
+        return m40_errf(err,
+                        "tensor '%s' has shape [%llu, %llu, %llu, %llu]; the config needs "
+                        "[%lld, %lld, %lld] (3-D)",
+                        name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols,
+                        (long long)rows, (long long)mats);
+    if (!m40_quant_can_dequantize(t->type))
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "tensor '%s' has type %s, which m40-llm cannot read", name,
+                        m40_ggml_type_name(t->type));
+    w->name = name;
+    w->type = t->type;
+    w->cols = cols;
+    w->rows = rows * mats;
+    w->data = t->data;
+    w->row_bytes = m40_ggml_row_bytes(t->type, (uint64_t)cols);
+    return 0;
+}
+
 /* Norms, biases and RoPE factors are read as plain float arrays. */
 static int require_f32(const m40_weight *w, m40_err *err) {
     if (w->data && w->type != M40_GGML_F32)
@@ -222,7 +268,37 @@ typedef struct layer_names {
     char attn_norm[64], wq[64], wk[64], wv[64], wo[64], bq[64], bk[64], bv[64];
     char q_norm[64], k_norm[64], ffn_norm[64], gate[64], up[64], down[64];
     char attn_post_norm[64], ffn_post_norm[64];
+    char router[64], gate_exps[64], up_exps[64], down_exps[64];
 } layer_names;
+
+/* The MLP of layer l: dense (gate, up, down) or experts (router and the
+ * three stacks). */
+static int bind_mlp(loader *ld, int l, layer_names *nm, m40_err *err) {
+    const m40_model_config *c = &ld->m->cfg;
+    m40_layer *L = &ld->m->layers[l];
+    int64_t d = c->n_embd;
+    if (c->n_expert == 0)
+        return bind_weight(ld, &L->w_gate, layer_name(nm->gate, l, "ffn_gate.weight"), d, c->n_ff,
+                           0, err) ||
+                       bind_weight(ld, &L->w_up, layer_name(nm->up, l, "ffn_up.weight"), d, c->n_ff,
+                                   0, err) ||
+                       bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"),
+                                   c->n_ff, d, 0, err)
+                   ? -1
+                   : 0;
+    return bind_weight(ld, &L->router, layer_name(nm->router, l, "ffn_gate_inp.weight"), d,
+                       c->n_expert, 0, err) ||
+                   bind_stack(ld, &L->gate_exps,
+                              layer_name(nm->gate_exps, l, "ffn_gate_exps.weight"), d, c->n_ff_exp,
+                              c->n_expert, err) ||
+                   bind_stack(ld, &L->up_exps, layer_name(nm->up_exps, l, "ffn_up_exps.weight"), d,
+                              c->n_ff_exp, c->n_expert, err) ||
+                   bind_stack(ld, &L->down_exps,
+                              layer_name(nm->down_exps, l, "ffn_down_exps.weight"), c->n_ff_exp, d,
+                              c->n_expert, err)
+               ? -1
+               : 0;
+}
 
 static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
     const m40_model_config *c = &ld->m->cfg;
@@ -246,11 +322,7 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
                     qk_norm, err) ||
         bind_weight(ld, &L->ffn_norm, layer_name(nm->ffn_norm, l, "ffn_norm.weight"), d, 0, 0,
                     err) ||
-        bind_weight(ld, &L->w_gate, layer_name(nm->gate, l, "ffn_gate.weight"), d, c->n_ff, 0,
-                    err) ||
-        bind_weight(ld, &L->w_up, layer_name(nm->up, l, "ffn_up.weight"), d, c->n_ff, 0, err) ||
-        bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"), c->n_ff, d, 0,
-                    err) ||
+        bind_mlp(ld, l, nm, err) ||
         bind_weight(ld, &L->attn_post_norm,
                     layer_name(nm->attn_post_norm, l, "post_attention_norm.weight"), d, 0, post,
                     err) ||
@@ -314,10 +386,12 @@ static int read_arch(loader *ld, m40_err *err) {
         ld->m->cfg.arch = M40_ARCH_GEMMA3;
     } else if (m40_gguf_str_eq(a, "gemma2")) {
         ld->m->cfg.arch = M40_ARCH_GEMMA2;
+    } else if (m40_gguf_str_eq(a, "qwen3moe")) {
+        ld->m->cfg.arch = M40_ARCH_QWEN3MOE;
     } else {
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "architecture \"%.*s\" is not supported (supported: llama, qwen2, qwen3, "
-                        "gemma2, gemma3)",
+                        "qwen3moe, gemma2, gemma3)",
                         (int)(a.len > 64 ? 64 : a.len), a.ptr);
     }
     ld->arch = m40_arch_name(ld->m->cfg.arch);

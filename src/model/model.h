@@ -46,8 +46,15 @@ typedef struct m40_layer {
     m40_weight attn_post_norm; /* gemma: [d] F32, RMSNorm weight of the attention output */
     m40_weight ffn_post_norm;  /* gemma: [d] F32, of the MLP output */
     m40_weight ffn_norm;       /* [d] F32 */
-    m40_weight w_gate, w_up;   /* rows n_ff, cols d */
+    m40_weight w_gate, w_up;   /* rows n_ff, cols d (dense MLP) */
     m40_weight w_down;         /* rows d, cols n_ff */
+    /* MoE (n_expert > 0) instead of the three above: the router, and each
+     * expert's matrices stacked (GGUF's 3-D tensors viewed as 2-D): expert
+     * e's gate and up rows are e*n_ff_exp .. +n_ff_exp, its down rows
+     * e*d .. +d */
+    m40_weight router;             /* rows n_expert, cols d */
+    m40_weight gate_exps, up_exps; /* rows n_expert*n_ff_exp, cols d */
+    m40_weight down_exps;          /* rows n_expert*d, cols n_ff_exp */
 } m40_layer;
 
 typedef struct m40_gguf m40_gguf;

@@ -49,6 +49,17 @@
         .rope_freq_base_swa = 10000.0f, .attn_softcap = acap, .final_softcap = fcap            \
     }
 
+/* Qwen3-MoE: qwen3 with every MLP a mixture of `experts` experts of width
+ * ff_exp, `used` of them per token. */
+#define QWEN3MOE(layers, d, ff, heads, kv_heads, hd, vocab, ctx, experts, used, ff_exp)            \
+    {                                                                                              \
+        .arch = M40_ARCH_QWEN3MOE, .n_layer = layers, .n_embd = d, .n_ff = ff, .n_head = heads,    \
+        .n_head_kv = kv_heads, .head_dim = hd, .n_vocab = vocab, .n_ctx_train = ctx,               \
+        .rms_eps = 1e-6f, .rope_freq_base = 1000000.0f, .rope_freq_scale = 1.0f, .rope_dim = hd,   \
+        .rope_style = M40_ROPE_NEOX, .has_qk_norm = 1, .n_expert = experts, .n_expert_used = used, \
+        .n_ff_exp = ff_exp                                                                         \
+    }
+
 static const m40_shape k_shapes[] = {
     {"tiny", "2 layers, d=64, 4 heads over 2 KV heads: for tests",
      LLAMA(2, 64, 128, 4, 2, 0, 512, 10000.0f, 1e-5f, 0)},
@@ -63,6 +74,8 @@ static const m40_shape k_shapes[] = {
      "6 layers (5 sliding, window 6, then a global one), d=256, 2 heads of 256 over 1 KV "
      "head: Gemma 3's layout for tests",
      GEMMA3(6, 256, 512, 2, 1, 256, 0, 1024, 6)},
+    {"mini-qwen3moe", "mini-qwen3 with a mixture of 8 experts of width 128, 2 per token: for tests",
+     QWEN3MOE(2, 256, 512, 4, 2, 128, 0, 1024, 8, 2, 128)},
     {"mini-gemma2",
      "4 layers (sliding and global in turn, window 6), d=256, 2 heads of 256 over 1 KV head, "
      "scores and logits soft-capped at 0.05 and 0.5 (so the caps bite on random weights): "
@@ -80,6 +93,8 @@ static const m40_shape k_shapes[] = {
      QWEN(M40_ARCH_QWEN2, 24, 896, 4864, 14, 2, 64, 151936, 32768, 1)},
     {"qwen3-8b", "Qwen3-8B (per-head q/k RMSNorm, NeoX RoPE, GQA 32/8)",
      QWEN(M40_ARCH_QWEN3, 36, 4096, 12288, 32, 8, 128, 151936, 40960, 0)},
+    {"qwen3moe-30b-a3b", "Qwen3-30B-A3B (128 experts of 768, 8 per token; 3B active)",
+     QWEN3MOE(48, 2048, 6144, 32, 4, 128, 151936, 40960, 128, 8, 768)},
     {"gemma2-9b", "Gemma 2 9B (window 4096 on every other layer)",
      GEMMA2(42, 3584, 14336, 16, 8, 256, 256000, 8192, 4096, 50.0f, 30.0f)},
     {"gemma3-270m", "Gemma 3 270M (text; window 512 on 5 layers of 6)",

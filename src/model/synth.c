@@ -18,7 +18,8 @@
 typedef struct gen_tensor {
     char name[64];
     uint32_t type;
-    int64_t cols, rows;
+    int64_t cols, rows; /* rows of all mats together */
+    int64_t mats;       /* > 1: a 3-D tensor of mats matrices of rows / mats rows */
     size_t row_bytes;
     float center, spread; /* values uniform in center +- spread */
     uint64_t seed;        /* per tensor; each row reseeds from it */
@@ -164,6 +165,7 @@ static int plan_add(plan *p, const char *name, uint32_t type, int64_t cols, int6
     t->type = m40_synth_fallback_type(type, cols);
     t->cols = cols;
     t->rows = rows;
+    t->mats = 1;
     t->row_bytes = m40_ggml_row_bytes(t->type, (uint64_t)cols);
     if (t->row_bytes == 0)
         return m40_errf(err, "%s: %lld columns do not fit type %s", name, (long long)cols,
@@ -209,9 +211,20 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
         }
         ADD("attn_output.weight", type, q, d, 0.0f, w);
         ADD("ffn_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
-        ADD("ffn_gate.weight", type, d, c->n_ff, 0.0f, w);
-        ADD("ffn_up.weight", type, d, c->n_ff, 0.0f, w);
-        ADD("ffn_down.weight", type, c->n_ff, d, 0.0f, w);
+        if (c->n_expert > 0) { /* the router (F32, as real files have it) and the experts */
+            int64_t e = c->n_expert, f = c->n_ff_exp;
+            ADD("ffn_gate_inp.weight", M40_GGML_F32, d, e, 0.0f, 0.1f);
+            ADD("ffn_gate_exps.weight", type, d, e * f, 0.0f, w);
+            p->t[p->n - 1].mats = e;
+            ADD("ffn_up_exps.weight", type, d, e * f, 0.0f, w);
+            p->t[p->n - 1].mats = e;
+            ADD("ffn_down_exps.weight", type, f, e * d, 0.0f, w);
+            p->t[p->n - 1].mats = e;
+        } else {
+            ADD("ffn_gate.weight", type, d, c->n_ff, 0.0f, w);
+            ADD("ffn_up.weight", type, d, c->n_ff, 0.0f, w);
+            ADD("ffn_down.weight", type, c->n_ff, d, 0.0f, w);
+        }
         if (c->has_post_norms) {
             ADD("post_attention_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
             ADD("post_ffw_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
@@ -227,10 +240,12 @@ static int add_tensors(m40_gguf_writer *wr, plan *p, m40_err *err) {
         return m40_errf(err, "out of memory");
     for (int i = 0; i < p->n; i++) {
         gen_tensor *t = &p->t[i];
-        uint64_t ne[2] = {(uint64_t)t->cols, (uint64_t)t->rows};
+        int64_t mats = t->mats > 1 ? t->mats : 1;
+        uint64_t ne[3] = {(uint64_t)t->cols, (uint64_t)(t->rows / mats), (uint64_t)mats};
+        uint32_t n_dims = mats > 1 ? 3 : t->rows > 1 ? 2 : 1;
         p->fills[i].t = t;
-        if (m40_gguf_writer_add_tensor_fn(wr, t->name, t->type, t->rows > 1 ? 2 : 1, ne,
-                                          fill_tensor, &p->fills[i], err))
+        if (m40_gguf_writer_add_tensor_fn(wr, t->name, t->type, n_dims, ne, fill_tensor,
+                                          &p->fills[i], err))
             return -1;
     }
     return 0;
@@ -267,6 +282,12 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                    (c->swa_window > 0 &&
                     m40_gguf_writer_add_u32(wr, KEY("attention.sliding_window"),
                                             (uint32_t)c->swa_window, err)) ||
+                   (c->n_expert > 0 &&
+                    (m40_gguf_writer_add_u32(wr, KEY("expert_count"), (uint32_t)c->n_expert, err) ||
+                     m40_gguf_writer_add_u32(wr, KEY("expert_used_count"),
+                                             (uint32_t)c->n_expert_used, err) ||
+                     m40_gguf_writer_add_u32(wr, KEY("expert_feed_forward_length"),
+                                             (uint32_t)c->n_ff_exp, err))) ||
                    (c->attn_softcap > 0.0f &&
                     m40_gguf_writer_add_f32(wr, KEY("attn_logit_softcapping"), c->attn_softcap,
                                             err)) ||

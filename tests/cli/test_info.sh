@@ -60,7 +60,7 @@ gguf_file phi3 16 >"$tmp/phi3.gguf"
 expect 1 info --device cpu "$tmp/phi3.gguf"
 contains "$tmp/out" "architecture: phi3"
 contains "$tmp/out" "weight types: iq2_xxs x 1"
-contains "$tmp/out" 'supported: no: architecture "phi3" is not supported (supported: llama, qwen2, qwen3, gemma2, gemma3)'
+contains "$tmp/out" 'supported: no: architecture "phi3" is not supported (supported: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3)'
 one_line "$tmp/err"
 contains "$tmp/err" "phi3.gguf: architecture \"phi3\" is not supported"
 gguf_file llama 16 >"$tmp/iq.gguf"

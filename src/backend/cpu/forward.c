@@ -15,7 +15,9 @@
  *       x += att Wo                 (gemma: x += rmsnorm(att Wo) * attn_post_norm)
  *       xb = rmsnorm(x) * ffn_norm
  *       x += (act(xb Wgate) * (xb Wup)) Wdown   act: silu, or gelu (gemma);
- *                                   gemma: the sum normed by ffn_post_norm first
+ *                                   gemma: the sum normed by ffn_post_norm first;
+ *            MoE: p = softmax(xb Wrouter), the top n_expert_used experts e
+ *            by p, x += sum of p_e / (sum of their p) * expert e's MLP(xb)
  *   logits = rmsnorm(x[T-1]) * output_norm  Wout   (gemma2: soft-capped)
  *
  * d = n_embd, hd = head_dim, T = tokens in this call (<= n_batch; longer
@@ -55,7 +57,9 @@ struct m40_cpu {
     float *q;                       /* [n_batch][q_dim] */
     float *k, *v;                   /* [n_batch][kv_dim] */
     float *att;                     /* [n_batch][q_dim] attention output */
-    float *hb, *hb2;                /* [n_batch][n_ff]  MLP gate and up */
+    float *hb, *hb2;                /* [n_batch][max(n_ff, n_ff_exp)]  MLP gate and up */
+    float *router;                  /* [n_batch][n_expert] MoE: router probabilities */
+    float *moe_y, *moe_out;         /* [d] each, MoE: one expert's output, a token's sum */
     float *scores;                  /* [n_threads][n_ctx] attention scratch */
     float *rowbuf;                  /* [n_threads][max_cols] one dequantized weight row */
     int32_t max_cols;
@@ -190,12 +194,81 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
     add_output(cpu, c, &L->attn_post_norm, T);
 }
 
+/* y[n] = rows row0 .. row0 + n of W times one input x (each row one
+ * thread's dot product, as matmul). */
+static void matvec_rows(m40_cpu *cpu, float *y, const m40_weight *w, int64_t row0, int64_t n,
+                        const float *x) {
+#pragma omp parallel for schedule(static) num_threads(cpu->n_threads)
+    for (int64_t r = 0; r < n; r++) {
+        float *row = cpu->rowbuf + (size_t)thread_id() * cpu->max_cols;
+        m40_dequantize_row(w->type, weight_row(w, row0 + r), row, w->cols, NULL);
+        y[r] = dot(row, x, w->cols);
+    }
+}
+
+/* p[n] = softmax(logits[n]) (in double, then rounded), and the k indices
+ * of the largest in pick[k], largest first (a tie: the lower index). */
+static void route(const float *logits, int32_t n, int32_t k, float *p, int32_t *pick) {
+    double max = logits[0], sum = 0.0;
+    for (int32_t i = 1; i < n; i++)
+        max = logits[i] > max ? logits[i] : max;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)logits[i] - max);
+    for (int32_t i = 0; i < n; i++)
+        p[i] = (float)(exp((double)logits[i] - max) / sum);
+    for (int32_t j = 0; j < k; j++) {
+        int32_t best = -1;
+        for (int32_t i = 0; i < n; i++) {
+            int taken = 0;
+            for (int32_t m = 0; m < j; m++)
+                taken |= pick[m] == i;
+            if (!taken && (best < 0 || p[i] > p[best]))
+                best = i;
+        }
+        pick[j] = best;
+    }
+}
+
+/* The MoE MLP of the T tokens' normed inputs xb into xb (each token on its
+ * own: its experts, then their outputs summed by weight in pick order). */
+static void moe_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
+    const m40_model_config *c = &cpu->model->cfg;
+    const int32_t d = c->n_embd, ne = c->n_expert, k = c->n_expert_used, f = c->n_ff_exp;
+    int32_t pick[64]; /* n_expert_used <= 64: cpu_create checked */
+    matmul(cpu, cpu->router, &L->router, NULL, cpu->xb, T);
+    for (int32_t t = 0; t < T; t++) {
+        float *p = cpu->router + (size_t)t * ne, *xt = cpu->xb + (size_t)t * d;
+        route(p, ne, k, p, pick);
+        float total = 0.0f;
+        for (int32_t j = 0; j < k; j++)
+            total += p[pick[j]];
+        float *out = cpu->moe_out;
+        memset(out, 0, (size_t)d * sizeof *out);
+        for (int32_t j = 0; j < k; j++) {
+            int32_t e = pick[j];
+            matvec_rows(cpu, cpu->hb, &L->gate_exps, (int64_t)e * f, f, xt);
+            matvec_rows(cpu, cpu->hb2, &L->up_exps, (int64_t)e * f, f, xt);
+            m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, f);
+            matvec_rows(cpu, cpu->moe_y, &L->down_exps, (int64_t)e * d, d, cpu->hb);
+            float wgt = p[e] / total;
+            for (int32_t i = 0; i < d; i++)
+                out[i] += wgt * cpu->moe_y[i];
+        }
+        memcpy(xt, out, (size_t)d * sizeof *out);
+    }
+}
+
 static void mlp_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
     const m40_model_config *c = &cpu->model->cfg;
     const int32_t d = c->n_embd;
     for (int32_t t = 0; t < T; t++)
         m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->x + (size_t)t * d, L->ffn_norm.data, d,
                        c->rms_eps);
+    if (c->n_expert > 0) {
+        moe_block(cpu, L, T);
+        add_output(cpu, c, &L->ffn_post_norm, T);
+        return;
+    }
     matmul(cpu, cpu->hb, &L->w_gate, NULL, cpu->xb, T);
     matmul(cpu, cpu->hb2, &L->w_up, NULL, cpu->xb, T);
     if (c->ffn_act == M40_ACT_GELU_TANH)
@@ -340,6 +413,8 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     const m40_model_config *c = &model->cfg;
     if (opts->n_ctx <= 0 || opts->n_slots <= 0 || opts->n_batch <= 0 || opts->n_threads < 0)
         return m40_errf(err, "cpu backend: n_ctx, n_slots and n_batch must be positive");
+    if (c->n_expert_used > 64)
+        return m40_errf(err, "cpu backend: %d experts per token (at most 64)", c->n_expert_used);
     m40_cpu *cpu = calloc(1, sizeof *cpu);
     if (!cpu)
         return m40_errf(err, "cpu backend: out of memory");
@@ -353,7 +428,8 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     cpu->n_threads = 1;
 #endif
     int32_t wide = c->n_embd > cpu->q_dim ? c->n_embd : cpu->q_dim;
-    cpu->max_cols = wide > c->n_ff ? wide : c->n_ff;
+    int32_t ff = c->n_ff > c->n_ff_exp ? c->n_ff : c->n_ff_exp;
+    cpu->max_cols = wide > ff ? wide : ff;
     size_t B = (size_t)opts->n_batch;
     size_t kv_elems = (size_t)opts->n_slots * c->n_layer * opts->n_ctx * cpu->kv_dim;
     int failed = 0;
@@ -368,8 +444,11 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     cpu->k = alloc_floats(cpu, B * cpu->kv_dim, &failed);
     cpu->v = alloc_floats(cpu, B * cpu->kv_dim, &failed);
     cpu->att = alloc_floats(cpu, B * cpu->q_dim, &failed);
-    cpu->hb = alloc_floats(cpu, B * c->n_ff, &failed);
-    cpu->hb2 = alloc_floats(cpu, B * c->n_ff, &failed);
+    cpu->hb = alloc_floats(cpu, B * ff, &failed);
+    cpu->hb2 = alloc_floats(cpu, B * ff, &failed);
+    cpu->router = alloc_floats(cpu, B * (size_t)c->n_expert, &failed);
+    cpu->moe_y = alloc_floats(cpu, (size_t)c->n_embd, &failed);
+    cpu->moe_out = alloc_floats(cpu, (size_t)c->n_embd, &failed);
     cpu->scores = alloc_floats(cpu, (size_t)cpu->n_threads * opts->n_ctx, &failed);
     cpu->rowbuf = alloc_floats(cpu, (size_t)cpu->n_threads * cpu->max_cols, &failed);
     cpu->row_slot = calloc(B, sizeof *cpu->row_slot);
@@ -399,6 +478,9 @@ void m40_cpu_destroy(m40_cpu *cpu) {
     free(cpu->att);
     free(cpu->hb);
     free(cpu->hb2);
+    free(cpu->router);
+    free(cpu->moe_y);
+    free(cpu->moe_out);
     free(cpu->scores);
     free(cpu->rowbuf);
     free(cpu->row_slot);
