@@ -94,21 +94,29 @@ static int read_rope_scaling(loader *ld, m40_model_config *c, m40_err *err) {
     return 0;
 }
 
-/* Gemma 3 (text), as llama.cpp reads it: the window from the GGUF; the
- * rest are constants of the family there, kept here the same way: five
- * sliding layers in six, a RoPE base of 10000 (scale 1) on those, and the
- * score scale 1/sqrt(head_dim), except 1/sqrt(d / n_head) for the 27B
- * (62 layers). */
-static int read_gemma3(loader *ld, m40_model_config *c, m40_err *err) {
+/* What Gemma 2 and 3 share, as llama.cpp reads them: the window from the
+ * GGUF, one layer in `period` global, embeddings times sqrt(d), post-norms,
+ * a GELU gate, and the score scale 1/sqrt(head_dim), except 1/sqrt(d /
+ * n_head) for the 27B (n_layer_27b layers). */
+static int read_gemma(loader *ld, m40_model_config *c, int period, int n_layer_27b, m40_err *err) {
     if (get_count(ld, "attention.sliding_window", -1, 1 << 24, &c->swa_window, err))
         return -1;
-    c->swa_period = 6;
-    c->rope_freq_base_swa = 10000.0f;
+    c->swa_period = period;
     c->embd_scale = sqrtf((float)c->n_embd);
     c->has_post_norms = 1;
     c->ffn_act = M40_ACT_GELU_TANH;
-    if (c->n_layer == 62)
+    if (c->n_layer == n_layer_27b)
         c->attn_scale = 1.0f / sqrtf((float)(c->n_embd / c->n_head));
+    return 0;
+}
+
+/* Gemma 3 (text): five sliding layers in six, with a RoPE base of 10000
+ * (scale 1) on those, a constant of the family in llama.cpp too; 27B: 62
+ * layers. */
+static int read_gemma3(loader *ld, m40_model_config *c, m40_err *err) {
+    if (read_gemma(ld, c, 6, 62, err))
+        return -1;
+    c->rope_freq_base_swa = 10000.0f;
     return 0;
 }
 
@@ -124,23 +132,15 @@ static int read_experts(loader *ld, m40_model_config *c, m40_err *err) {
     return 0;
 }
 
-/* Gemma 2, as llama.cpp reads it: the window and the two soft-caps from the
- * GGUF (the caps default to 50 and 30, as there), every other layer
- * sliding (layers 0, 2, ...) with the global RoPE base, and the score
- * scale 1/sqrt(head_dim), except 1/sqrt(d / n_head) for the 27B (46
- * layers). */
+/* Gemma 2: every other layer sliding (layers 0, 2, ...) with the global
+ * RoPE base, and the two soft-caps from the GGUF (50 and 30 by default, as
+ * in llama.cpp); 27B: 46 layers. */
 static int read_gemma2(loader *ld, m40_model_config *c, m40_err *err) {
-    if (get_count(ld, "attention.sliding_window", -1, 1 << 24, &c->swa_window, err) ||
-        get_real(ld, "attn_logit_softcapping", 50.0, &c->attn_softcap, err) ||
-        get_real(ld, "final_logit_softcapping", 30.0, &c->final_softcap, err))
-        return -1;
-    c->swa_period = 2;
-    c->embd_scale = sqrtf((float)c->n_embd);
-    c->has_post_norms = 1;
-    c->ffn_act = M40_ACT_GELU_TANH;
-    if (c->n_layer == 46)
-        c->attn_scale = 1.0f / sqrtf((float)(c->n_embd / c->n_head));
-    return 0;
+    return read_gemma(ld, c, 2, 46, err) ||
+                   get_real(ld, "attn_logit_softcapping", 50.0, &c->attn_softcap, err) ||
+                   get_real(ld, "final_logit_softcapping", 30.0, &c->final_softcap, err)
+               ? -1
+               : 0;
 }
 
 static int read_config(loader *ld, m40_err *err) {
@@ -188,9 +188,11 @@ static int read_config(loader *ld, m40_err *err) {
 
 /* Binds a tensor to `w`, checking its shape is [cols] (rows == 0) or
  * [cols, rows], and that the CPU can read its type. Absent and optional:
- * leaves w->data NULL. */
-static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols, int64_t rows,
-                       int optional, m40_err *err) {
+ * leaves w->data NULL. With mats > 1 the tensor is 3-D, mats matrices
+ * [cols, rows] back to back (MoE experts), bound as one 2-D weight of
+ * mats * rows rows. */
+static int bind_tensor(loader *ld, m40_weight *w, const char *name, int64_t cols, int64_t rows,
+                       int64_t mats, int optional, m40_err *err) {
     memset(w, 0, sizeof *w);
     const m40_gguf_tensor *t = m40_gguf_get_tensor(ld->g, name);
     if (!t) {
@@ -198,16 +200,25 @@ static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols
             return 0;
         return m40_errf(err, "missing tensor '%s' (required for %s)", name, ld->arch);
     }
-    int64_t want_dims = rows ? 2 : 1;
+    int64_t want_dims = mats > 1 ? 3 : rows ? 2 : 1;
     int shape_ok = (int64_t)t->ne[0] == cols && (int64_t)t->ne[1] == (rows ? rows : 1) &&
-                   t->ne[2] == 1 && t->ne[3] == 1;
-    if (!shape_ok)
+                   (int64_t)t->ne[2] == mats && t->ne[3] == 1;
+    if (!shape_ok) {
+        char want[64];
+        if (want_dims == 3)
+            snprintf(want, sizeof want, "%lld, %lld, %lld", (long long)cols, (long long)rows,
+                     (long long)mats);
+        else if (want_dims == 2)
+            snprintf(want, sizeof want, "%lld, %lld", (long long)cols, (long long)rows);
+        else
+            snprintf(want, sizeof want, "%lld", (long long)cols);
         return m40_errf(err,
                         "tensor '%s' has shape [%llu, %llu, %llu, %llu]; the config needs "
-                        "[%lld%s%lld] (%lld-D)",
+                        "[%s] (%lld-D)",
                         name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
-                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols,
-                        rows ? ", " : "", rows ? (long long)rows : 0LL, (long long)want_dims);
+                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], want,
+                        (long long)want_dims);
+    }
     if (!m40_quant_can_dequantize(t->type))
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "tensor '%s' has type %s, which m40-llm cannot read", name,
@@ -215,39 +226,20 @@ static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols
     w->name = name;
     w->type = t->type;
     w->cols = cols;
-    w->rows = rows ? rows : 1;
+    w->rows = (rows ? rows : 1) * mats;
     w->data = t->data;
     w->row_bytes = m40_ggml_row_bytes(t->type, (uint64_t)cols);
     return 0;
 }
 
-/* Binds a 3-D tensor of `mats` matrices [cols, rows] (MoE experts) as one
- * 2-D weight of mats * rows rows: GGUF keeps them back to back. */
+static int bind_weight(loader *ld, m40_weight *w, const char *name, int64_t cols, int64_t rows,
+                       int optional, m40_err *err) {
+    return bind_tensor(ld, w, name, cols, rows, 1, optional, err);
+}
+
 static int bind_stack(loader *ld, m40_weight *w, const char *name, int64_t cols, int64_t rows,
                       int64_t mats, m40_err *err) {
-    memset(w, 0, sizeof *w);
-    const m40_gguf_tensor *t = m40_gguf_get_tensor(ld->g, name);
-    if (!t)
-        return m40_errf(err, "missing tensor '%s' (required for %s)", name, ld->arch);
-    if ((int64_t)t->ne[0] != cols || (int64_t)t->ne[1] != rows || (int64_t)t->ne[2] != mats ||
-        t->ne[3] != 1)
-        return m40_errf(err,
-                        "tensor '%s' has shape [%llu, %llu, %llu, %llu]; the config needs "
-                        "[%lld, %lld, %lld] (3-D)",
-                        name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
-                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols,
-                        (long long)rows, (long long)mats);
-    if (!m40_quant_can_dequantize(t->type))
-        return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "tensor '%s' has type %s, which m40-llm cannot read", name,
-                        m40_ggml_type_name(t->type));
-    w->name = name;
-    w->type = t->type;
-    w->cols = cols;
-    w->rows = rows * mats;
-    w->data = t->data;
-    w->row_bytes = m40_ggml_row_bytes(t->type, (uint64_t)cols);
-    return 0;
+    return bind_tensor(ld, w, name, cols, rows, mats, 0, err);
 }
 
 /* Norms, biases and RoPE factors are read as plain float arrays. */
