@@ -95,20 +95,28 @@ static const void *weight_row(const m40_weight *w, int64_t r) {
     return (const char *)w->data + (size_t)r * w->row_bytes;
 }
 
-/* y[T][w.rows] = x[T][w.cols] W^T (+ bias). Dequantizes each weight row once
- * per call and reuses it for all T tokens. The model loader checked every
- * weight's type is one dequantize_row handles, so it cannot fail here. */
+/* y[T][n] = x[T][w.cols] times rows row0 .. row0 + n of W, transposed (+
+ * bias). Dequantizes each weight row once per call and reuses it for all T
+ * tokens; each output element is one thread's dot product. The model
+ * loader checked every weight's type is one dequantize_row handles, so it
+ * cannot fail here. */
+static void matmul_rows(m40_cpu *cpu, float *y, const m40_weight *w, int64_t row0, int64_t n,
+                        const m40_weight *bias, const float *x, int32_t T) {
+    const int64_t cols = w->cols;
+#pragma omp parallel for schedule(static) num_threads(cpu->n_threads)
+    for (int64_t r = 0; r < n; r++) {
+        float *row = cpu->rowbuf + (size_t)thread_id() * cpu->max_cols;
+        m40_dequantize_row(w->type, weight_row(w, row0 + r), row, cols, NULL);
+        float b = bias && bias->data ? ((const float *)bias->data)[row0 + r] : 0.0f;
+        for (int32_t t = 0; t < T; t++)
+            y[(size_t)t * n + r] = dot(row, x + (size_t)t * cols, cols) + b;
+    }
+}
+
+/* y[T][w.rows] = x[T][w.cols] W^T (+ bias): every row. */
 static void matmul(m40_cpu *cpu, float *y, const m40_weight *w, const m40_weight *bias,
                    const float *x, int32_t T) {
-    const int64_t rows = w->rows, cols = w->cols;
-#pragma omp parallel for schedule(static) num_threads(cpu->n_threads)
-    for (int64_t r = 0; r < rows; r++) {
-        float *row = cpu->rowbuf + (size_t)thread_id() * cpu->max_cols;
-        m40_dequantize_row(w->type, weight_row(w, r), row, cols, NULL);
-        float b = bias && bias->data ? ((const float *)bias->data)[r] : 0.0f;
-        for (int32_t t = 0; t < T; t++)
-            y[(size_t)t * rows + r] = dot(row, x + (size_t)t * cols, cols) + b;
-    }
+    matmul_rows(cpu, y, w, 0, w->rows, bias, x, T);
 }
 
 static void *kv_at(const m40_cpu *cpu, void *cache, int32_t slot, int32_t layer, int32_t pos) {
@@ -194,28 +202,10 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
     add_output(cpu, c, &L->attn_post_norm, T);
 }
 
-/* y[n] = rows row0 .. row0 + n of W times one input x (each row one
- * thread's dot product, as matmul). */
-static void matvec_rows(m40_cpu *cpu, float *y, const m40_weight *w, int64_t row0, int64_t n,
-                        const float *x) {
-#pragma omp parallel for schedule(static) num_threads(cpu->n_threads)
-    for (int64_t r = 0; r < n; r++) {
-        float *row = cpu->rowbuf + (size_t)thread_id() * cpu->max_cols;
-        m40_dequantize_row(w->type, weight_row(w, row0 + r), row, w->cols, NULL);
-        y[r] = dot(row, x, w->cols);
-    }
-}
-
-/* p[n] = softmax(logits[n]) (in double, then rounded), and the k indices
- * of the largest in pick[k], largest first (a tie: the lower index). */
-static void route(const float *logits, int32_t n, int32_t k, float *p, int32_t *pick) {
-    double max = logits[0], sum = 0.0;
-    for (int32_t i = 1; i < n; i++)
-        max = logits[i] > max ? logits[i] : max;
-    for (int32_t i = 0; i < n; i++)
-        sum += exp((double)logits[i] - max);
-    for (int32_t i = 0; i < n; i++)
-        p[i] = (float)(exp((double)logits[i] - max) / sum);
+/* p[n] = softmax(p[n]) in place, and the k indices of the largest in
+ * pick[k], largest first (a tie: the lower index). */
+static void route(float *p, int32_t n, int32_t k, int32_t *pick) {
+    m40_op_softmax(p, n);
     for (int32_t j = 0; j < k; j++) {
         int32_t best = -1;
         for (int32_t i = 0; i < n; i++) {
@@ -238,7 +228,7 @@ static void moe_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
     matmul(cpu, cpu->router, &L->router, NULL, cpu->xb, T);
     for (int32_t t = 0; t < T; t++) {
         float *p = cpu->router + (size_t)t * ne, *xt = cpu->xb + (size_t)t * d;
-        route(p, ne, k, p, pick);
+        route(p, ne, k, pick);
         float total = 0.0f;
         for (int32_t j = 0; j < k; j++)
             total += p[pick[j]];
@@ -246,10 +236,10 @@ static void moe_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
         memset(out, 0, (size_t)d * sizeof *out);
         for (int32_t j = 0; j < k; j++) {
             int32_t e = pick[j];
-            matvec_rows(cpu, cpu->hb, &L->gate_exps, (int64_t)e * f, f, xt);
-            matvec_rows(cpu, cpu->hb2, &L->up_exps, (int64_t)e * f, f, xt);
+            matmul_rows(cpu, cpu->hb, &L->gate_exps, (int64_t)e * f, f, NULL, xt, 1);
+            matmul_rows(cpu, cpu->hb2, &L->up_exps, (int64_t)e * f, f, NULL, xt, 1);
             m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, f);
-            matvec_rows(cpu, cpu->moe_y, &L->down_exps, (int64_t)e * d, d, cpu->hb);
+            matmul_rows(cpu, cpu->moe_y, &L->down_exps, (int64_t)e * d, d, NULL, cpu->hb, 1);
             float wgt = p[e] / total;
             for (int32_t i = 0; i < d; i++)
                 out[i] += wgt * cpu->moe_y[i];
@@ -266,16 +256,15 @@ static void mlp_block(m40_cpu *cpu, const m40_layer *L, int32_t T) {
                        c->rms_eps);
     if (c->n_expert > 0) {
         moe_block(cpu, L, T);
-        add_output(cpu, c, &L->ffn_post_norm, T);
-        return;
+    } else {
+        matmul(cpu, cpu->hb, &L->w_gate, NULL, cpu->xb, T);
+        matmul(cpu, cpu->hb2, &L->w_up, NULL, cpu->xb, T);
+        if (c->ffn_act == M40_ACT_GELU_TANH)
+            m40_op_geglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
+        else
+            m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
+        matmul(cpu, cpu->xb, &L->w_down, NULL, cpu->hb, T);
     }
-    matmul(cpu, cpu->hb, &L->w_gate, NULL, cpu->xb, T);
-    matmul(cpu, cpu->hb2, &L->w_up, NULL, cpu->xb, T);
-    if (c->ffn_act == M40_ACT_GELU_TANH)
-        m40_op_geglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
-    else
-        m40_op_swiglu(cpu->hb, cpu->hb, cpu->hb2, T * c->n_ff);
-    matmul(cpu, cpu->xb, &L->w_down, NULL, cpu->hb, T);
     add_output(cpu, c, &L->ffn_post_norm, T);
 }
 
