@@ -209,37 +209,19 @@ M40_KERNEL void m40_gemv_f32_v(float *y, const uint8_t *w, const float *x, const
 }
 
 /* ---- repacked Q4_0 / Q8_0 (repack.cu) ------------------------------------
- * Thread t takes 32-element blocks t, t+128, ... of each of the block's RPB
- * rows, loads a block's 32 x values once for all the rows and multiplies
- * each block's partial sum by its scale once. A block's quants are one
- * (Q4_0) or two (Q8_0) 16-byte loads. */
+ * gemv_common.cuh's m40_gemv_repacked with one input: the batched kernels
+ * (gemv_batch.cu) run the same loop, so a row alone and a row in a batch
+ * give the same bits. Kernels m40_gemv_<type>r_rpb{4,8}. */
 
-#define M40_DEFINE_GEMV_REPACKED(type, QB, RPB)                                                \
+#define M40_DEFINE_GEMV_REPACKED(type, QW, RPB)                                                \
     M40_KERNEL void m40_gemv_##type##r_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
                                                 const float *bias, const float *res, int rows, \
                                                 int cols, long long row_bytes) {               \
-        (void)row_bytes;                                                                       \
-        int row0 = blockIdx.x * RPB;                                                           \
-        unsigned nb = (unsigned)cols / 32, n_blocks = (unsigned)rows * nb;                     \
-        const uint4 *q = (const uint4 *)w;                                                     \
-        const unsigned short *sc = (const unsigned short *)(w + (size_t)n_blocks * QB);        \
-        float acc[RPB], v[32], xv[32];                                                         \
-        for (int r = 0; r < RPB; r++)                                                          \
-            acc[r] = 0.0f;                                                                     \
-        for (unsigned b = threadIdx.x; b < nb; b += blockDim.x) {                              \
-            m40_load_x32(x, (int)b, xv);                                                       \
-            /* block index of row row0 + r: i0 + r nb, clamped to the last row */              \
-            unsigned i = (unsigned)row0 * nb + b, last = (unsigned)(rows - 1) * nb + b;        \
-            _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                  \
-                float d = m40_##type##r_block(q, sc, min(i, last), v);                         \
-                acc[r] = fmaf(d, m40_dot<32>(v, xv), acc[r]);                                  \
-                i += nb;                                                                       \
-            }                                                                                  \
-        }                                                                                      \
-        m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                    \
+        (void)row_bytes; /* the repacked layout is addressed as a whole */                     \
+        m40_gemv_repacked<QW, RPB, 1>(y, w, x, bias, res, rows, cols, 0, 0);                   \
     }
 
-M40_DEFINE_GEMV_REPACKED(q4_0, 16, 4)
-M40_DEFINE_GEMV_REPACKED(q4_0, 16, 8)
-M40_DEFINE_GEMV_REPACKED(q8_0, 32, 4)
-M40_DEFINE_GEMV_REPACKED(q8_0, 32, 8)
+M40_DEFINE_GEMV_REPACKED(q4_0, 4, 4)
+M40_DEFINE_GEMV_REPACKED(q4_0, 4, 8)
+M40_DEFINE_GEMV_REPACKED(q8_0, 8, 4)
+M40_DEFINE_GEMV_REPACKED(q8_0, 8, 8)

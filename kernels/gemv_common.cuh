@@ -10,6 +10,7 @@
 #define M40_KERNELS_GEMV_COMMON_CUH
 
 #include "common.cuh"
+#include "quant_decode.cuh"
 
 /* The dot product of N weights and N x values, summed in index order. */
 template <int N> static __device__ __forceinline__ float m40_dot(const float *v, const float *xv) {
@@ -51,6 +52,206 @@ static __device__ __forceinline__ float m40_share_sm(float dsc, float dmn, const
 static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const float *v,
                                                        const float *xv) {
     return fmaf(s1, m40_dot<16>(v + 16, xv + 16), s0 * m40_dot<16>(v, xv));
+}
+
+/* ---- repacked Q4_0 / Q8_0: one loop for a row alone and for a batch ----
+ *
+ * Batch invariance is structural: the single-row kernels (gemv.cu) are
+ * this loop with NB = 1, the batched ones (gemv_batch.cu) the same loop
+ * with NB inputs, and nothing about one input's arithmetic depends on NB
+ * or on the other inputs. A row's output is:
+ *   - thread t of the 128-thread block takes part p = t & 3 of 32-element
+ *     blocks t/4, t/4 + 32, ...: elements 4p..4p+3 and 16+4p..16+4p+3,
+ *     which are the nibbles of quant word p in Q4_0 (GGML's byte order,
+ *     kept by repack.cu) and quant words p and p + 4 in Q8_0;
+ *   - per block it takes the dot product of those 8 unscaled values with
+ *     x (a chain of FMAs in that element order from 0), then adds it
+ *     times the block's scale to its accumulator (one FMA);
+ *   - the block's threads sum their accumulators through m40_warp_sum and
+ *     shared memory (m40_gemv_store_rows), then bias, then res.
+ *
+ * Why four threads per block of 32, not one: lane l of a warp reads x at
+ * block l/4, part l%4, so a warp's 16-byte loads of x touch 8 cache lines
+ * (every 32-byte sector whole) instead of 32 lines at a 128-byte stride
+ * with one thread per block. With several inputs x is most of the loads,
+ * and 32 lines per load held the batched kernels to 1.3-1.9x the speed of
+ * single products on the H100; with 4 threads per block they reach
+ * 2.6-3.4x at 8 inputs, and 2 threads per block (16 lines) sit in between
+ * (docs/batching.md). The cost is one scale FMA per 8 weights instead of
+ * per 32, and more address arithmetic per weight.
+ *
+ * Per 8 weights of a row a thread decodes once (PRMT + FADD per weight)
+ * and spends 9 FMAs per input: at 8 inputs that is 1.65 instructions per
+ * weight and input in the sm_52 SASS for Q4_0 (1.47 with 2 threads per
+ * block; docs/performance.md has the counts). */
+
+/* Block-wide reduction of acc[r][c] into y[c * ldy + row0 + r], per row
+ * and input: warp sums, then the 4 warps' sums in order, + bias, + res. */
+template <int R, int NB>
+static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], float *y, int ldy,
+                                                           const float *bias, const float *res,
+                                                           int row0, int rows) {
+    __shared__ float red[R * NB][4];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+#pragma unroll
+        for (int c = 0; c < NB; c++) {
+            float s = m40_warp_sum(acc[r][c]);
+            if (lane == 0)
+                red[r * NB + c][warp] = s;
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < R * NB; i += blockDim.x) {
+        int r = i / NB, c = i % NB, row = row0 + r;
+        if (row >= rows)
+            continue;
+        float s = 0.0f;
+        for (int k = 0; k < 4; k++)
+            s += red[i][k];
+        if (bias)
+            s += bias[row];
+        if (res)
+            s += res[(long long)c * ldy + row];
+        y[(long long)c * ldy + row] = s;
+    }
+}
+
+/* Threads per 32-element block of the repacked loop: 2 (16 elements each)
+ * or 4 (8 each); fixed for the whole build, as the order of a row's sums
+ * depends on it (docs/batching.md compares the two). */
+#ifndef M40_GEMV_PARTS
+#define M40_GEMV_PARTS 4
+#endif
+
+/* WPH words from q on (WPH = 1 or 2; q 4 WPH-byte aligned). */
+template <int WPH>
+static __device__ __forceinline__ void m40_load_words(const uint32_t *q, uint32_t *u) {
+    if (WPH == 2) {
+        uint2 t = __ldg((const uint2 *)q);
+        u[0] = t.x, u[1] = t.y;
+    } else {
+        u[0] = __ldg(q);
+    }
+}
+
+/* The quant words (u) and f16 scales (hs) of block b of the R rows whose
+ * first blocks start qoff[r] (quants, at this thread's part) and soff[r]
+ * (scales) bytes into w and sc. */
+template <int QW, int R, int WPH>
+static __device__ __forceinline__ void
+m40_repacked_load(const uint8_t *w, const uint8_t *sc, const unsigned *qoff, const unsigned *soff,
+                  unsigned b, uint32_t (*u)[2 * WPH], unsigned short *hs) {
+    const uint8_t *qb = w + b * QW * 4, *sb = sc + b * 2;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const uint32_t *qr = (const uint32_t *)(qb + qoff[r]);
+        m40_load_words<WPH>(qr, u[r]);
+        if (QW == 8)
+            m40_load_words<WPH>(qr + 4, u[r] + WPH);
+        hs[r] = __ldg((const unsigned short *)(sb + soff[r]));
+    }
+}
+
+/* y[c][ldy] (first `rows`) = W x[c] (+ bias) (+ res[c]) for NB inputs x[c]
+ * (ldx floats apart, 16-byte aligned): block b computes rows b R ..
+ * b R + R - 1. QW = quant words per block (4: Q4_0, 8: Q8_0).
+ *
+ * With P = M40_GEMV_PARTS threads per block of 32 and H = 16 / P, thread t
+ * takes part p = t % P of blocks t / P, t / P + 128 / P, ...: elements
+ * [H p, H p + H) and [16 + H p, 16 + H p + H), in that order. In Q4_0 those
+ * are the low, then the high nibbles of quant words H/4 p .. (GGML's byte
+ * order, kept by repack.cu); in Q8_0 words H/4 p .. and 4 + H/4 p ... */
+template <int QW, int R, int NB>
+static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t *w, const float *x,
+                                                         const float *bias, const float *res,
+                                                         int rows, int cols, int ldy, int ldx) {
+    constexpr int P = M40_GEMV_PARTS, H = 16 / P, WPH = H / 4;
+    const int row0 = blockIdx.x * R;
+    const unsigned nb = (unsigned)cols / 32, n_blocks = (unsigned)rows * nb;
+    const unsigned p = threadIdx.x % P;
+    const uint8_t *sc = w + (size_t)n_blocks * QW * 4; /* the f16 scales */
+    /* byte offsets of the first block of each of the block's rows (quants
+     * and scale; 32-bit: a matrix is under 4 GiB), clamped to the last row
+     * so the loop over rows unrolls and its loads issue back to back */
+    unsigned qoff[R], soff[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        unsigned first = (unsigned)min(row0 + r, rows - 1) * nb;
+        qoff[r] = first * QW * 4 + WPH * 4 * p, soff[r] = first * 2;
+    }
+    float acc[R][NB];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int c = 0; c < NB; c++)
+            acc[r][c] = 0.0f;
+    /* the weights of the next block are loaded before this one's are
+     * used (the last trip reloads its own): with few blocks per SM, one
+     * trip's arithmetic hides the next trip's loads */
+    const unsigned step = blockDim.x / P;
+    uint32_t u[R][2 * WPH];
+    unsigned short hs[R];
+    unsigned b = threadIdx.x / P;
+    m40_repacked_load<QW, R, WPH>(w, sc, qoff, soff, min(b, nb - 1), u, hs);
+    for (; b < nb; b += step) {
+        float xv[NB][2 * H];
+#pragma unroll
+        for (int c = 0; c < NB; c++) {
+            const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + H * p);
+#pragma unroll
+            for (int k = 0; k < 2 * WPH; k++) {
+                /* k < WPH: first half; then the same offsets 16 elements on */
+                float4 a = __ldg(x4 + (k < WPH ? k : 4 + k - WPH));
+                xv[c][4 * k] = a.x, xv[c][4 * k + 1] = a.y;
+                xv[c][4 * k + 2] = a.z, xv[c][4 * k + 3] = a.w;
+            }
+        }
+        uint32_t un[R][2 * WPH];
+        unsigned short hn[R];
+        m40_repacked_load<QW, R, WPH>(w, sc, qoff, soff, min(b + step, nb - 1), un, hn);
+        float d[R];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            d[r] = __half2float(__ushort_as_half(hs[r]));
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            float v[2 * H];
+#pragma unroll
+            for (int k = 0; k < WPH; k++) {
+                if (QW == 4) {
+                    /* high nibbles stay in place: 16 n in a byte under the
+                     * exponent of 2^19 (ulp 1/16) is 2^19 + n */
+                    uint32_t lo = u[r][k] & 0x0F0F0F0Fu, hi = u[r][k] & 0xF0F0F0F0u;
+#pragma unroll
+                    for (int j = 0; j < 4; j++) {
+                        v[4 * k + j] = m40_byte_to_f(lo, j) - 8388616.0f;      /* 2^23 + 8 */
+                        v[H + 4 * k + j] = m40_byte_to_f19(hi, j) - 524296.0f; /* 2^19 + 8 */
+                    }
+                } else {
+                    /* flipping the sign bit maps int8 -128..127 to 0..255 */
+                    uint32_t lo = u[r][k] ^ 0x80808080u, hi = u[r][WPH + k] ^ 0x80808080u;
+#pragma unroll
+                    for (int j = 0; j < 4; j++) {
+                        v[4 * k + j] = m40_byte_to_f(lo, j) - 8388736.0f; /* 2^23 + 128 */
+                        v[H + 4 * k + j] = m40_byte_to_f(hi, j) - 8388736.0f;
+                    }
+                }
+            }
+#pragma unroll
+            for (int c = 0; c < NB; c++)
+                acc[r][c] = fmaf(d[r], m40_dot<2 * H>(v, xv[c]), acc[r][c]);
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            hs[r] = hn[r];
+#pragma unroll
+            for (int k = 0; k < 2 * WPH; k++)
+                u[r][k] = un[r][k];
+        }
+    }
+    m40_gemv_store_rows<R, NB>(acc, y, ldy, bias, res, row0, rows);
 }
 
 #endif /* M40_KERNELS_GEMV_COMMON_CUH */

@@ -258,6 +258,13 @@ static __device__ __forceinline__ float m40_byte_to_f(uint32_t bytes, int j) {
     return __uint_as_float(__byte_perm(bytes, 0x4B000000u, 0x7440u | (unsigned)j));
 }
 
+/* The same under the exponent of 2^19 (0x49000000, ulp 1/16): byte j is
+ * 2^19 + byte / 16, so a high nibble in place (16 n) becomes 2^19 + n
+ * without a shift. */
+static __device__ __forceinline__ float m40_byte_to_f19(uint32_t bytes, int j) {
+    return __uint_as_float(__byte_perm(bytes, 0x49000000u, 0x7440u | (unsigned)j));
+}
+
 /* Four bits b (0..15) spread to bit 0 of each byte: the multiply puts
  * copies of b at shifts 0, 7, 14 and 21, and the mask keeps bit i of the
  * copy shifted by 7i (no two copies overlap, so nothing carries). */

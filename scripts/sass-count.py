@@ -6,11 +6,17 @@
 Disassembles the sm_52 SASS of the kernels in FATBIN (the build's
 m40_kernels.fatbin) whose names match REGEX (default: the mat-vec kernels)
 and finds each one's main loop: the backward branch whose body holds the
-most FFMAs. One trip of that loop handles one 32-element group of R rows
-for NB inputs (R and NB from the kernel's name and gemv_batch.cu's rule,
-or the single-row kernels' _rpb<R>), so
+most FFMAs. One trip of that loop handles E elements of R rows for NB
+inputs (NB from the kernel's name: _nb<NB>, or 1 for a single-row _rpb
+kernel), so
 
-    instructions per weight per input = loop instructions / (32 R NB)
+    instructions per weight per input = loop instructions / (E R NB)
+
+E is 32 for the generic kernels (one FFMA per weight and input, so R =
+FFMAs / (32 NB)). The repacked Q4_0/Q8_0 loop (gemv_common.cuh) gives each
+of P threads 32/P elements of a block, with one more FFMA per row and
+input for the block's scale: E = 32/P, R = FFMAs / ((E + 1) NB); P is
+--parts, by default the M40_GEMV_PARTS the source defines.
 
 which is the number issue #16 asks to be at most 1.5 at NB = 8: on a
 Maxwell SM an FFMA and a decode instruction cost the same issue slot.
@@ -37,7 +43,11 @@ def main():
     ap.add_argument("--cuobjdump", default="cuobjdump")
     ap.add_argument("fatbin")
     ap.add_argument("regex", nargs="?", default=r"m40_gemvb?_")
+    ap.add_argument("--parts", type=int, default=None)
     a = ap.parse_args()
+    if a.parts is None:
+        src = open(__file__.rsplit("/scripts/", 1)[0] + "/kernels/gemv_common.cuh").read()
+        a.parts = int(re.search(r"#define M40_GEMV_PARTS (\d+)", src).group(1))
     out = subprocess.run([a.cuobjdump, "-sass", a.fatbin], capture_output=True, text=True,
                          check=True).stdout
     for func in re.split(r"\n\s+Function : ", out)[1:]:
@@ -64,15 +74,14 @@ def main():
             print(f"{name}: no main loop found")
             continue
         n_ffma, body = best
-        # one FFMA per weight per input: the loop covers R rows of one
-        # 32-element block each (rows per block, as the kernel was built)
-        r = max(1, n_ffma // (32 * nb))
+        e = 32 // a.parts if re.search(r"_q[48]_0r_", name) else 32
+        r = max(1, n_ffma // ((e + (e < 32)) * nb))
         ops = {}
         for _, op, _ in body:
             ops[op] = ops.get(op, 0) + 1
         top = ", ".join(f"{k} {v}" for k, v in sorted(ops.items(), key=lambda x: -x[1])[:6])
-        per = len(body) / (32 * r * nb)
-        print(f"{name}: R={r} NB={nb}: loop {len(body)} instructions, "
+        per = len(body) / (e * r * nb)
+        print(f"{name}: R={r} NB={nb} E={e}: loop {len(body)} instructions, "
               f"{per:.2f} per weight per input ({top})")
     return 0
 

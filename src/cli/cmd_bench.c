@@ -26,8 +26,8 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, contend, pp_given;
-    char switches[40];            /* what bo.switches points into */
+    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, contend, pp_given;
+    char switches[64];            /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
 } bench_args;
@@ -123,6 +123,7 @@ static int parse(bench_args *a, int argc, char **argv) {
                    "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
                    "  --one-stream CUDA: decode steps share the prefill stream\n"
                    "  --no-batch   CUDA: decode rows of several sequences run one at a time\n"
+                   "  --pieces-of-4  CUDA: batched mat-vecs take at most 4 inputs a launch\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
                    "               tokens (two slots; -n: decode steps timed alone)\n"
                    "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
@@ -142,6 +143,8 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         } else if (!strcmp(f, "--no-batch")) {
             a->no_batch = 1;
+        } else if (!strcmp(f, "--pieces-of-4")) {
+            a->pieces4 = 1;
             continue;
         }
         if (!v) {
@@ -191,8 +194,9 @@ static int parse(bench_args *a, int argc, char **argv) {
         return -1;
     }
     /* the CUDA measurement switches (backend.h) */
-    snprintf(a->switches, sizeof a->switches, "%s%s%s", a->no_graphs ? ",no-graphs" : "",
-             a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "");
+    snprintf(a->switches, sizeof a->switches, "%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
+             a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "",
+             a->pieces4 ? ",pieces-of-4" : "");
     a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }

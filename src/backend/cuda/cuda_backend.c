@@ -20,10 +20,12 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
         o->one_stream = 1;
     else if (len == 8 && !memcmp(name, "no-batch", 8))
         o->no_batch = 1;
+    else if (len == 11 && !memcmp(name, "pieces-of-4", 11))
+        o->pieces_of_4 = 1;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
-                        "no-batch)",
+                        "no-batch, pieces-of-4)",
                         (int)len, name);
     return 0;
 }
@@ -146,6 +148,8 @@ static int alloc_all(m40_cuda *cu, m40_err *err) {
 static int init_lanes(m40_cuda *cu, m40_err *err) {
     if (m40_cuda_ops_init(&cu->lanes[0].ops, &cu->gpu, err))
         return -1;
+    if (cu->opt.pieces_of_4)
+        cu->lanes[0].ops.gemvb_piece = 4;
     if (cu->n_lanes > 1) {
         cu->lanes[1].ops = cu->lanes[0].ops;
         if (m40_gpu_stream_create(&cu->gpu, 1, &cu->lanes[1].ops.stream, err))

@@ -33,16 +33,17 @@ typedef struct m40_cuda_options {
     int32_t n_batch; /* most tokens per prompt chunk */
     int32_t kv_f32;  /* FP32 KV cache instead of FP16 */
     /* measurement switches (m40_cuda_set_switch) */
-    int32_t no_graphs;  /* launch each kernel of a decode step (no CUDA graph) */
-    int32_t one_stream; /* decode steps share the prefill stream (no overlap) */
-    int32_t no_batch;   /* decode rows of several sequences run one at a time */
+    int32_t no_graphs;   /* launch each kernel of a decode step (no CUDA graph) */
+    int32_t one_stream;  /* decode steps share the prefill stream (no overlap) */
+    int32_t no_batch;    /* decode rows of several sequences run one at a time */
+    int32_t pieces_of_4; /* batched mat-vecs take at most 4 inputs a launch */
     /* weights uploaded so far (bytes), NULL: no reports */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
 } m40_cuda_options;
 
-/* Turns on the switch named name[0..len): "no-graphs", "one-stream" or
- * "no-batch".
+/* Turns on the switch named name[0..len): "no-graphs", "one-stream",
+ * "no-batch" or "pieces-of-4".
  * Any other name is an UNSUPPORTED error naming it. */
 int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err);
 

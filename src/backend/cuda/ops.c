@@ -82,6 +82,7 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     memset(ops, 0, sizeof *ops);
     ops->gpu = gpu;
     ops->stream = gpu->stream;
+    ops->gemvb_piece = M40_GEMVB_MAX;
     if (load_gemv(ops, gpu, err))
         return -1;
     for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
@@ -204,19 +205,10 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 
 /* The rows each block of a batched kernel for n inputs computes
  * (gemv_batch.cu's M40_GEMVB_R). */
-static unsigned gemvb_rows_per_block(int n) {
-    return n <= 4 ? 8 : 5;
+static unsigned gemvb_rows_per_block(uint32_t type, int n) {
+    (void)type, (void)n;
+    return 8;
 }
-
-/* The most inputs one batched launch takes. The kernels go to 8
- * (M40_GEMVB_MAX), but on the H100 (bench_kernels --batch, 2026-12-05)
- * two launches of 4 beat one of 8 (Q4_0 12288 x 4096: 68 us against 100;
- * Q8_0 4096 x 11008: 72 against 113): at 8 inputs a thread holds 255
- * registers, two blocks per SM, too little in flight. On an M40, bound by
- * issue rather than by loads in flight, the 8-input kernel's fewer
- * instructions per weight (1.48 against 1.78) may win instead: unmeasured
- * there (docs/batching.md). */
-#define M40_GEMVB_PIECE 4
 
 /* One piece of at most M40_GEMVB_MAX inputs. */
 static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
@@ -238,7 +230,8 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr, res = accumulate ? y : 0;
     void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx};
-    return launch_1d(ops, fn, blocks_for(rows, gemvb_rows_per_block(n)), 128, 0, args, err);
+    return launch_1d(ops, fn, blocks_for(rows, gemvb_rows_per_block(w->type, n)), 128, 0, args,
+                     err);
 }
 
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
@@ -249,7 +242,9 @@ int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int
         return m40_errf(err, "gemv_batch: %d inputs of %d floats (x %s16-byte aligned)", n, ldx,
                         x % 16 ? "not " : "");
     /* pieces of nearly equal size: 6 inputs run as 3 + 3, not 4 + 2 */
-    int pieces = (n + M40_GEMVB_PIECE - 1) / M40_GEMVB_PIECE;
+    int piece =
+        ops->gemvb_piece > 0 && ops->gemvb_piece < M40_GEMVB_MAX ? ops->gemvb_piece : M40_GEMVB_MAX;
+    int pieces = (n + piece - 1) / piece;
     for (int c = 0, p = 0; p < pieces; p++) {
         int k = (n - c) / (pieces - p);
         if (gemv_piece(ops, w, y + (size_t)c * ldy * sizeof(float), ldy,

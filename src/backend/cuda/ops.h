@@ -50,6 +50,9 @@ typedef struct m40_cuda_ops {
     /* Batched mat-vec kernels (gemv_batch.cu) per type and batch 2..8; NULL:
      * the batch runs as one single-row product per input. */
     m40_cu_function gemvb[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
+    /* most inputs per batched launch: M40_GEMVB_MAX after init; larger
+     * batches run in nearly equal pieces (m40_cuda_gemv_batch) */
+    int gemvb_piece;
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
