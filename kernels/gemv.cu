@@ -100,7 +100,7 @@ M40_DEFINE_GEMV_GENERIC(q3_k)
 M40_DEFINE_GEMV_GENERIC(iq4_nl)
 M40_DEFINE_GEMV_GENERIC(iq4_xs)
 
-/* Q4_K and Q5_K with 16-byte loads (16-byte aligned rows), Q4_1, Q5_1
+/* Q5_K with 16-byte loads (16-byte aligned rows; Q4_K: below), Q4_1, Q5_1
  * (4-byte) and Q5_0 (2-byte loads): a sub-block's 32 values come from wide
  * loads and PRMT (m40_<type>_group, quant_decode.cuh), and its scale and min
  * apply once: d*sc * (x . q) - dmin*m * sum(x). Kernels
@@ -115,7 +115,6 @@ M40_DEFINE_GEMV_GENERIC(iq4_xs)
     M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 4)          \
     M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 8)
 
-M40_DEFINE_GEMV_KSM(q4_k)
 M40_DEFINE_GEMV_KSM(q5_k)
 M40_DEFINE_GEMV_KSM(q4_1)
 M40_DEFINE_GEMV_KSM(q5_0)
@@ -225,3 +224,16 @@ M40_DEFINE_GEMV_REPACKED(q4_0, 4, 4)
 M40_DEFINE_GEMV_REPACKED(q4_0, 4, 8)
 M40_DEFINE_GEMV_REPACKED(q8_0, 8, 4)
 M40_DEFINE_GEMV_REPACKED(q8_0, 8, 8)
+
+/* ---- Q4_K, 16-byte aligned rows --------------------------------------------
+ * gemv_common.cuh's m40_gemv_q4_k_rows with one input, for the same reason:
+ * the batched Q4_K kernels run the same loop. Kernels m40_gemv_q4_k_v_rpb{4,8}. */
+#define M40_DEFINE_GEMV_Q4_K(RPB)                                                           \
+    M40_KERNEL void m40_gemv_q4_k_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
+                                             const float *bias, const float *res, int rows, \
+                                             int cols, long long row_bytes) {               \
+        m40_gemv_q4_k_rows<RPB, 1>(y, w, x, bias, res, rows, cols, row_bytes, 0, 0);        \
+    }
+
+M40_DEFINE_GEMV_Q4_K(4)
+M40_DEFINE_GEMV_Q4_K(8)

@@ -6,16 +6,16 @@
  * (`_nb<NB>` in its name, 2..8); the launcher (src/backend/cuda/ops.c)
  * cuts a larger batch into nearly equal pieces of at most M40_GEMVB_PIECE.
  *
- * Batch invariance. The loop is gemv_common.cuh's m40_gemv_repacked, the
- * very loop of the single-row kernels (gemv.cu) with NB inputs instead of
- * one: input c's arithmetic (which thread sums which weights, in which
- * order, and how the threads' sums meet) does not depend on NB, on the
- * rows per block or on the other inputs, so a request's logits do not
- * depend on what else runs.
+ * Batch invariance. The loops are gemv_common.cuh's, the very loops of
+ * the single-row kernels (gemv.cu) with NB inputs instead of one: input c's arithmetic (which
+ * thread sums which weights, in which order, and how the threads' sums meet) does not depend on NB,
+ * on the rows per block or on the other inputs, so a request's logits do not depend on what else
+ * runs.
  *
- * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r_nb<NB>). Every other
- * type runs a single-row product per input (the same kernel as alone, so
- * the same bits).
+ * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r_nb<NB>) and Q4_K on its
+ * own rows (m40_gemvb_q4_k_nb<NB>, gemv_common.cuh's m40_gemv_q4_k_rows, the
+ * loop of gemv.cu's m40_gemv_q4_k_v). Every other type runs a single-row
+ * product per input (the same kernel as alone, so the same bits).
  *
  * Cost (why this shape). On Maxwell a batch is bound by instruction issue:
  * each weight must be decoded once and then cost one FFMA per input. Per
@@ -29,6 +29,10 @@
 /* Rows per block of the repacked kernels for a batch of NB (ops.c's
  * gemvb_rows_per_block says the same). */
 #define M40_GEMVB_R(QW, NB) 8
+
+/* Rows per block of the Q4_K kernels: 8 up to 4 inputs, 4 above (8 rows
+ * of 8 inputs need more than 255 registers). */
+#define M40_GEMVB_R_Q4_K(NB) ((NB) <= 4 ? 8 : 4)
 
 /* Every batched kernel's parameters: one list, which the launcher's
  * argument list (ops.c, gemv_piece) matches for every family. */
@@ -55,3 +59,12 @@
 
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q8_0, 8)
+
+/* Q4_K on GGML's rows (16-byte aligned): m40_gemvb_q4_k_nb<NB>. */
+#define M40_DEFINE_GEMVB_Q4_K(type, unused, NB)                                                 \
+    M40_GEMVB_KERNEL(m40_gemvb_q4_k_nb##NB) {                                                   \
+        m40_gemv_q4_k_rows<M40_GEMVB_R_Q4_K(NB), NB>(y, w, x, bias, res, rows, cols, row_bytes, \
+                                                     ldy, ldx);                                 \
+    }
+
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_Q4_K, q4_k, 0)

@@ -254,4 +254,144 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     m40_gemv_store_rows<R, NB>(acc, y, ldy, bias, res, row0, rows);
 }
 
+/* ---- Q4_K: the same shape for a row alone and for a batch ----------------
+ *
+ * As m40_gemv_repacked, on GGML's own Q4_K rows (row_bytes apart, 16-byte
+ * aligned, 144-byte super-blocks of 8 sub-blocks of 32). A 128-thread block
+ * walks a row 8 super-blocks at a time; in each, warp w takes sub-blocks w
+ * and w + 4 of the 8 super-blocks (lanes 4k..4k+3: super-block k), so which
+ * sub-block a thread decodes, and so where its scale and min sit among the
+ * 12 scale bytes, is the same across a warp. Thread part p = t & 3 takes
+ * elements 8p..8p+7 of each: the low nibbles of 8 quant bytes for an even
+ * sub-block, the high ones for an odd one. Per sub-block and input it adds
+ * the dot product of its 8 unscaled values with x (FMAs in element order
+ * from 0) times d * scale, then the sum of its 8 x values (in order) times
+ * -dmin * min, to its accumulator: sub-block w first, then w + 4; the
+ * block reduces as above. A row's arithmetic does not depend on NB, so the
+ * single-row kernel (gemv.cu's m40_gemv_q4_k_v) is this loop with one
+ * input and the batched one (gemv_batch.cu) the same with NB. */
+
+/* Scale and min (6 bits each, GGML's get_scale_min_k4) of sub-block s of a
+ * super-block whose 12 scale bytes are the words w0, w1, w2, as floats. */
+template <bool HIGH>
+static __device__ __forceinline__ void m40_q4_k_scale_min(uint32_t w0, uint32_t w1, uint32_t w2,
+                                                          unsigned shift, float *sc, float *mn) {
+    uint32_t a, m;
+    if (!HIGH) { /* s < 4: bytes s and s + 4, low 6 bits; shift = 8 s */
+        a = (w0 >> shift) & 63u;
+        m = (w1 >> shift) & 63u;
+    } else { /* s >= 4: byte s + 4's nibbles, top 2 bits of bytes s - 4 and s */
+        uint32_t c = w2 >> shift;
+        a = (c & 15u) | ((w0 >> (shift + 2)) & 0x30u);
+        m = ((c >> 4) & 15u) | ((w1 >> (shift + 2)) & 0x30u);
+    }
+    /* 0..63 to float exactly, without I2F: in the mantissa of 2^23 */
+    *sc = __uint_as_float(0x4B000000u | a) - 8388608.0f;
+    *mn = __uint_as_float(0x4B000000u | m) - 8388608.0f;
+}
+
+/* The 8 unscaled values of a part: low nibbles of q (HIGH false) or high
+ * nibbles in place, read under the exponent of 2^19 (m40_byte_to_f19). */
+template <bool HIGH> static __device__ __forceinline__ void m40_q4_k_part(uint2 q, float *v) {
+    const uint32_t w[2] = {q.x, q.y};
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            v[4 * k + j] = HIGH ? m40_byte_to_f19(w[k] & 0xF0F0F0F0u, j) - 524288.0f
+                                : m40_byte_to_f(w[k] & 0x0F0F0F0Fu, j) - 8388608.0f;
+    }
+}
+
+/* x[c][e0 .. e0 + 7] into xv[c] and their sum, in order, into sx[c]. */
+template <int NB>
+static __device__ __forceinline__ void m40_load_x8(const float *x, int ldx, unsigned e0,
+                                                   float (*xv)[8], float *sx) {
+#pragma unroll
+    for (int c = 0; c < NB; c++) {
+        const float4 *x4 = (const float4 *)(x + (long long)c * ldx + e0);
+        float4 a = __ldg(x4), e = __ldg(x4 + 1);
+        xv[c][0] = a.x, xv[c][1] = a.y, xv[c][2] = a.z, xv[c][3] = a.w;
+        xv[c][4] = e.x, xv[c][5] = e.y, xv[c][6] = e.z, xv[c][7] = e.w;
+        sx[c] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            sx[c] += xv[c][i];
+    }
+}
+
+/* One sub-block (w, or w + 4 when SC_HIGH) of each of the R rows, for NB
+ * inputs; NIB_HIGH: an odd sub-block (high nibbles). */
+template <bool SC_HIGH, bool NIB_HIGH, int R, int NB>
+static __device__ __forceinline__ void m40_q4_k_sub(const uint4 *hd, const uint2 *q, unsigned shift,
+                                                    float (*xv)[8], const float *sx,
+                                                    float (*acc)[NB]) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float sc, mn, v[8];
+        m40_q4_k_scale_min<SC_HIGH>(hd[r].y, hd[r].z, hd[r].w, shift, &sc, &mn);
+        const float dsc = m40_h_lo(hd[r].x) * sc, ndmn = -(m40_h_hi(hd[r].x) * mn);
+        m40_q4_k_part<NIB_HIGH>(q[r], v);
+#pragma unroll
+        for (int c = 0; c < NB; c++)
+            acc[r][c] = fmaf(ndmn, sx[c], fmaf(dsc, m40_dot<8>(v, xv[c]), acc[r][c]));
+    }
+}
+
+/* Sub-blocks wp and wp + 4 of super-block sb of the R rows (header hd,
+ * quants q0 and q1), for NB inputs. */
+template <bool NIB_HIGH, int R, int NB>
+static __device__ __forceinline__ void
+m40_q4_k_pair(const float *x, int ldx, unsigned e0, const uint4 *hd, const uint2 *q0,
+              const uint2 *q1, unsigned shift, float (*acc)[NB]) {
+    float xv[NB][8], sx[NB];
+    m40_load_x8<NB>(x, ldx, e0, xv, sx);
+    m40_q4_k_sub<false, NIB_HIGH, R, NB>(hd, q0, shift, xv, sx, acc);
+    m40_load_x8<NB>(x, ldx, e0 + 128, xv, sx);
+    m40_q4_k_sub<true, NIB_HIGH, R, NB>(hd, q1, shift, xv, sx, acc);
+}
+
+template <int R, int NB>
+static __device__ __forceinline__ void
+m40_gemv_q4_k_rows(float *y, const uint8_t *w, const float *x, const float *bias, const float *res,
+                   int rows, int cols, long long row_bytes, int ldy, int ldx) {
+    const int row0 = blockIdx.x * R;
+    const unsigned nsb = (unsigned)cols / 256, p = threadIdx.x & 3;
+    const unsigned k = (threadIdx.x >> 2) & 7,
+                   wp = threadIdx.x >> 5; /* warp: sub-blocks wp, wp+4 */
+    /* byte offsets of the block's rows, clamped to the last row (32-bit:
+     * a matrix is under 4 GiB) */
+    unsigned roff[R];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        roff[r] = (unsigned)min(row0 + r, rows - 1) * (unsigned)row_bytes;
+    float acc[R][NB];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int c = 0; c < NB; c++)
+            acc[r][c] = 0.0f;
+    /* sub-block wp's pair of quant bytes is (wp >> 1), nibbles by wp & 1;
+     * sub-block wp + 4's is pair 2 + (wp >> 1), the same nibbles */
+    const unsigned qlo = 16 + (wp >> 1) * 32 + 8 * p, shift = 8 * wp;
+    for (unsigned sb = k; sb < nsb; sb += 8) {
+        const uint8_t *base = w + sb * 144;
+        uint4 hd[R];
+        uint2 q0[R], q1[R];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            hd[r] = __ldg((const uint4 *)(base + roff[r]));
+            q0[r] = __ldg((const uint2 *)(base + roff[r] + qlo));
+            q1[r] = __ldg((const uint2 *)(base + roff[r] + qlo + 64));
+        }
+        /* warp-uniform: odd sub-blocks (odd warps) read high nibbles */
+        const unsigned e0 = sb * 256 + wp * 32 + 8 * p;
+        if (wp & 1)
+            m40_q4_k_pair<true, R, NB>(x, ldx, e0, hd, q0, q1, shift, acc);
+        else
+            m40_q4_k_pair<false, R, NB>(x, ldx, e0, hd, q0, q1, shift, acc);
+    }
+    m40_gemv_store_rows<R, NB>(acc, y, ldy, bias, res, row0, rows);
+}
+
 #endif /* M40_KERNELS_GEMV_COMMON_CUH */

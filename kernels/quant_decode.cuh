@@ -315,32 +315,9 @@ static __device__ __forceinline__ float m40_q8_0r_block(const uint4 *q, const un
     return __half2float(__ushort_as_half(__ldg(s + i)));
 }
 
-/* Q4_K sub-block g of a row read with two 16-byte loads (the row must be
- * 16-byte aligned; a 144-byte block keeps its qs 16-byte aligned): the 32
- * nibbles unscaled in v, and the sub-block's d*sc and dmin*m, so that
- * x . w = d*sc * (x . v) - dmin*m * sum(x). */
-static __device__ __forceinline__ void m40_q4_k_group(const uint8_t *row, int g, float *v,
-                                                      float *dsc, float *dmn) {
-    const uint8_t *b = row + (g >> 3) * 144;
-    int s = g & 7, sc, mn;
-    m40_scale_min_k4(s, b + 4, &sc, &mn);
-    *dsc = m40_h2f(b) * (float)sc;
-    *dmn = m40_h2f(b + 2) * (float)mn;
-    const uint4 *qs = (const uint4 *)(b + 16 + (s >> 1) * 32);
-    uint4 p0 = __ldg(qs), p1 = __ldg(qs + 1);
-    uint32_t words[8] = {p0.x, p0.y, p0.z, p0.w, p1.x, p1.y, p1.z, p1.w};
-    int shift = (s & 1) * 4;
-#pragma unroll
-    for (int k = 0; k < 8; k++) {
-        uint32_t u = (words[k] >> shift) & 0x0F0F0F0Fu;
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-            v[4 * k + j] = m40_byte_to_f(u, j) - 8388608.0f;
-    }
-}
-
 /* Q5_K sub-block g (row 16-byte aligned; 176-byte blocks keep qh and qs
- * 16-byte aligned): as Q4_K, with bit s of qh[l] as each value's fifth
+ * 16-byte aligned): Q4_K's nibbles (low for an even sub-block, high for an
+ * odd one), with bit s of qh[l] as each value's fifth
  * bit, moved into place four values at a time. */
 static __device__ __forceinline__ void m40_q5_k_group(const uint8_t *row, int g, float *v,
                                                       float *dsc, float *dmn) {

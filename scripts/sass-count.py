@@ -16,7 +16,9 @@ E is 32 for the generic kernels (one FFMA per weight and input, so R =
 FFMAs / (32 NB)). The repacked Q4_0/Q8_0 loop (gemv_common.cuh) gives each
 of P threads 32/P elements of a block, with one more FFMA per row and
 input for the block's scale: E = 32/P, R = FFMAs / ((E + 1) NB); P is
---parts, by default the M40_GEMV_PARTS the source defines.
+--parts, by default the M40_GEMV_PARTS the source defines. The Q4_K loop
+of the same shape (m40_gemv_q4_k_v, m40_gemvb_q4_k) has E = 8 and two more
+FFMAs per row and input (scale and min).
 
 which is the number issue #16 asks to be at most 1.5 at NB = 8: on a
 Maxwell SM an FFMA and a decode instruction cost the same issue slot.
@@ -74,8 +76,13 @@ def main():
             print(f"{name}: no main loop found")
             continue
         n_ffma, body = best
-        e = 32 // a.parts if re.search(r"_q[48]_0r_", name) else 32
-        r = max(1, n_ffma // ((e + (e < 32)) * nb))
+        if re.search(r"_q[48]_0r_", name):
+            e, extra = 32 // a.parts, 1  # + the block's scale
+        elif re.search(r"_q4_k_(nb|v_rpb)", name):
+            e, extra = 8, 2  # + scale and min per 8-element part
+        else:
+            e, extra = 32, 0
+        r = max(1, n_ffma // ((e + extra) * nb))
         ops = {}
         for _, op, _ in body:
             ops[op] = ops.get(op, 0) + 1

@@ -42,6 +42,20 @@ static const struct {
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
 };
 
+/* The types with batched mat-vec kernels (gemv_batch.cu), and the family
+ * of single-row kernels each one's loop is shared with: a batch may use
+ * them only where a row alone would run that family, or its bits would
+ * differ from the row's alone. */
+static const struct {
+    uint32_t type;
+    const char *name;
+    int family;
+} k_batched[] = {
+    {M40_GGML_Q4_0, "q4_0r", M40_GEMV_REPACKED},
+    {M40_GGML_Q8_0, "q8_0r", M40_GEMV_REPACKED},
+    {M40_GGML_Q4_K, "q4_k", M40_GEMV_VEC},
+};
+
 static int get_fn(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err) {
     return m40_gpu_function(gpu, name, fn, err);
 }
@@ -61,16 +75,12 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
             }
         }
     }
-    /* the batched kernels of the repacked types, batches 2..M40_GEMVB_MAX */
-    static const struct {
-        uint32_t type;
-        const char *name;
-    } batched[] = {{M40_GGML_Q4_0, "q4_0r"}, {M40_GGML_Q8_0, "q8_0r"}};
-    for (size_t i = 0; i < sizeof batched / sizeof batched[0]; i++) {
+    /* the batched kernels, batches 2..M40_GEMVB_MAX */
+    for (size_t i = 0; i < sizeof k_batched / sizeof k_batched[0]; i++) {
         for (int n = 2; n <= M40_GEMVB_MAX; n++) {
             char name[64];
-            snprintf(name, sizeof name, "m40_gemvb_%s_nb%d", batched[i].name, n);
-            if (get_fn(gpu, name, &ops->gemvb[batched[i].type][n], err))
+            snprintf(name, sizeof name, "m40_gemvb_%s_nb%d", k_batched[i].name, n);
+            if (get_fn(gpu, name, &ops->gemvb[k_batched[i].type][n], err))
                 return -1;
         }
     }
@@ -206,17 +216,26 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 /* The rows each block of a batched kernel for n inputs computes
  * (gemv_batch.cu's M40_GEMVB_R). */
 static unsigned gemvb_rows_per_block(uint32_t type, int n) {
-    (void)type, (void)n;
-    return 8;
+    return type == M40_GGML_Q4_K && n > 4 ? 4 : 8;
+}
+
+/* The batched kernel for n inputs of w, or NULL where a row of w alone
+ * would not run the loop that kernel shares (k_batched). */
+static m40_cu_function gemvb_kernel(const m40_cuda_ops *ops, const m40_dweight *w, int n) {
+    for (size_t i = 0; i < sizeof k_batched / sizeof k_batched[0]; i++) {
+        if (k_batched[i].type == w->type)
+            return gemv_family(ops, w) == k_batched[i].family ? ops->gemvb[w->type][n] : NULL;
+    }
+    return NULL;
 }
 
 /* One piece of at most M40_GEMVB_MAX inputs. */
 static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,
                       int ldx, int n, m40_dptr bias, int accumulate, m40_err *err) {
     /* a batched kernel does what the single-row kernel of the same family
-     * does (gemv_batch.cu); only the repacked family has them, so other
-     * weights run one single-row product per input. */
-    m40_cu_function fn = w->repacked ? ops->gemvb[w->type][n] : NULL;
+     * does (gemv_batch.cu); weights without one run one single-row product
+     * per input. */
+    m40_cu_function fn = n > 1 ? gemvb_kernel(ops, w, n) : NULL;
     if (n == 1 || !fn) {
         for (int c = 0; c < n; c++) {
             m40_dptr yc = y + (size_t)c * ldy * sizeof(float);

@@ -48,7 +48,9 @@ typedef struct m40_cuda_ops {
      * still gives the GPU enough blocks (m40_cuda_gemv). */
     m40_cu_function gemv[M40_GEMV_FAMILIES][M40_GGML_TYPE_COUNT][M40_GEMV_MAX_LG + 1];
     /* Batched mat-vec kernels (gemv_batch.cu) per type and batch 2..8; NULL:
-     * the batch runs as one single-row product per input. */
+     * the batch runs as one single-row product per input (so does a type's
+     * weight whose single-row kernel is not the one its batched kernels
+     * share a loop with: ops.c's k_batched). */
     m40_cu_function gemvb[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
     /* most inputs per batched launch: M40_GEMVB_MAX after init; larger
      * batches run in nearly equal pieces (m40_cuda_gemv_batch) */
