@@ -230,15 +230,15 @@ static void test_bad_models(void) {
     /* types the file format sizes but m40-llm cannot compute with: every
      * one named, with its count and first tensor, before anything binds */
     CHECK(rewrite(good, bad,
-                  &(edit){.retype_suffix = "ffn_down.weight", .retype = M40_GGML_IQ2_XXS}) == 0);
-    expect_load_error(bad, "tensor type m40-llm cannot run: iq2_xxs x 2 (first: "
+                  &(edit){.retype_suffix = "ffn_down.weight", .retype = M40_GGML_IQ1_S}) == 0);
+    expect_load_error(bad, "tensor type m40-llm cannot run: iq1_s x 2 (first: "
                            "blk.0.ffn_down.weight)");
     char bad2[256];
     snprintf(bad2, sizeof bad2, "%s", path_in_dir("bad2.gguf"));
-    CHECK(rewrite(bad, bad2, &(edit){.retype_suffix = "attn_q.weight", .retype = M40_GGML_IQ3_S}) ==
+    CHECK(rewrite(bad, bad2, &(edit){.retype_suffix = "attn_q.weight", .retype = M40_GGML_IQ1_M}) ==
           0);
-    expect_load_error(bad2, "tensor types m40-llm cannot run: iq2_xxs x 2 (first: "
-                            "blk.0.ffn_down.weight), iq3_s x 2 (first: blk.0.attn_q.weight)");
+    expect_load_error(bad2, "tensor types m40-llm cannot run: iq1_s x 2 (first: "
+                            "blk.0.ffn_down.weight), iq1_m x 2 (first: blk.0.attn_q.weight)");
     /* the architecture is named first: nothing else matters then */
     CHECK(rewrite(bad2, bad, &(edit){.set_key = "general.architecture", .set_val = "phi3"}) == 0);
     expect_load_error(bad, "architecture \"phi3\" is not supported");

@@ -173,7 +173,8 @@ static const char *const k_types_tested[] = {
 #define N_TYPES (sizeof k_types_tested / sizeof k_types_tested[0])
 
 /* Types m40-llm dequantizes but does not quantize: a _rand fixture only. */
-static const char *const k_dequant_only[] = {"iq4_nl", "iq4_xs"};
+static const char *const k_dequant_only[] = {"iq4_nl", "iq4_xs",  "iq2_xxs", "iq2_xs",
+                                             "iq2_s",  "iq3_xxs", "iq3_s"};
 
 /* Every type has a _rand fixture (random valid blocks) and a _quant fixture
  * (reference quantizer output); the _quant ones must come from a reference
@@ -534,8 +535,8 @@ static void test_errors(void) {
     CHECK(m40_quantize_row(M40_GGML_Q4_0, x, q, 33, &err) == -1);
     CHECK_CONTAINS(err.msg, "q4_0");
     CHECK(m40_quantize_row(M40_GGML_Q8_0, x, q, -32, &err) == -1);
-    CHECK(m40_dequantize_row(M40_GGML_IQ2_XXS, q, x, 256, &err) == -1);
-    CHECK_CONTAINS(err.msg, "iq2_xxs");
+    CHECK(m40_dequantize_row(M40_GGML_IQ1_S, q, x, 256, &err) == -1);
+    CHECK_CONTAINS(err.msg, "iq1_s");
     CHECK_CONTAINS(err.msg, "not supported");
     CHECK(m40_quantize_row(M40_GGML_I32, x, q, 4, &err) == -1);
     CHECK_CONTAINS(err.msg, "i32");
@@ -544,7 +545,7 @@ static void test_errors(void) {
     CHECK_CONTAINS(err.msg, "unknown");
     CHECK(m40_dequantize_blocks(M40_GGML_Q8_0, q, -1, 1, x, &err) == -1);
     CHECK(m40_dequantize_blocks(M40_GGML_Q8_0, q, 0, -1, x, &err) == -1);
-    CHECK(m40_dequantize_blocks(M40_GGML_IQ3_S, q, 0, 1, x, &err) == -1);
+    CHECK(m40_dequantize_blocks(M40_GGML_IQ1_M, q, 0, 1, x, &err) == -1);
     CHECK(m40_quantize_row(M40_GGML_IQ4_XS, x, q, 256, &err) == -1); /* dequantize only */
     CHECK(m40_dequantize_row(M40_GGML_Q4_K, q, x, 0, &err) == 0);    /* empty is fine */
     CHECK(m40_quantize_row(M40_GGML_Q4_K, x, q, 0, &err) == 0);

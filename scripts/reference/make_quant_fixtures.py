@@ -5,7 +5,7 @@ Writes tests/fixtures/quant/*.bin. Nothing here uses m40-llm's own C code: the
 expected bytes and floats come from
 
   * the gguf Python package (gguf.quants, NumPy), for every dequantization it
-    implements (IQ4_NL and IQ4_XS included) and for quantization of F32,
+    implements (IQ4_NL, IQ4_XS and the IQ2/IQ3 grid formats included) and for quantization of F32,
     F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (the types it can quantize);
   * GGML's own C reference quantizers (quantize_row_*_ref in ggml-quants.c),
     called through ctypes from a libggml-base.so that you build yourself (see
@@ -85,6 +85,9 @@ GEOMETRY = {
     # last, so that adding them left every earlier fixture's random draws as
     # they were: their fixtures are random blocks -> gguf.quants.dequantize
     T.IQ4_NL: (32, 18), T.IQ4_XS: (256, 136),
+    # the grid formats (their grids: src/quant/iq_grids.c), after those
+    T.IQ2_XXS: (256, 66), T.IQ2_XS: (256, 74), T.IQ2_S: (256, 82),
+    T.IQ3_XXS: (256, 98), T.IQ3_S: (256, 110),
 }
 # Byte offsets of the FP16 scale fields in each block (random blocks get
 # chosen values there so the floats stay in a sane range).
@@ -92,6 +95,7 @@ F16_FIELDS = {
     T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.Q8_0: [0],
     T.Q8_1: [0, 2], T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2],
     T.Q5_K: [0, 2], T.Q6_K: [208], T.IQ4_NL: [0], T.IQ4_XS: [0],
+    T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0], T.IQ3_XXS: [0], T.IQ3_S: [0],
 }
 GGUF_QUANTIZES = {T.F32, T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0}
 GGML_REF_NAMES = {

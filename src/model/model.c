@@ -390,7 +390,7 @@ static int read_arch(loader *ld, m40_err *err) {
     return 0;
 }
 
-/* "iq2_xxs x 160 (first: blk.0.attn_q.weight), iq3_s x 2 (...)" for the
+/* "iq1_s x 160 (first: blk.0.attn_q.weight), iq1_m x 2 (...)" for the
  * tensor types m40-llm cannot read; returns how many types. */
 static int unreadable_types(const m40_gguf *g, char *buf, size_t cap) {
     size_t count[M40_GGML_TYPE_COUNT] = {0}, first[M40_GGML_TYPE_COUNT] = {0};

@@ -65,6 +65,11 @@ static const codec k_codecs[M40_GGML_TYPE_COUNT] = {
     /* no quantizer yet: GGML's searches a scale per block */
     [M40_GGML_IQ4_NL] = {m40_dequant_iq4_nl, NULL},
     [M40_GGML_IQ4_XS] = {m40_dequant_iq4_xs, NULL},
+    [M40_GGML_IQ2_XXS] = {m40_dequant_iq2_xxs, NULL},
+    [M40_GGML_IQ2_XS] = {m40_dequant_iq2_xs, NULL},
+    [M40_GGML_IQ2_S] = {m40_dequant_iq2_s, NULL},
+    [M40_GGML_IQ3_XXS] = {m40_dequant_iq3_xxs, NULL},
+    [M40_GGML_IQ3_S] = {m40_dequant_iq3_s, NULL},
 };
 
 static const codec *codec_get(uint32_t type) {

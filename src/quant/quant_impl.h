@@ -84,7 +84,40 @@ enum {
     M40_IQ4_XS_SCALES_L = 4,
     M40_IQ4_XS_QS = 8,
     M40_IQ4_XS_BYTES = 136,
+    /* IQ2_XXS: d | per 32 elements 4 grid-row indices (bytes) and a u32 of
+     * four 7-bit sign indices and a 4-bit scale (bits 28..31) */
+    M40_IQ2_XXS_QS = 2,
+    M40_IQ2_XXS_BYTES = 66,
+    /* IQ2_XS: d | qs[32] (u16: 9-bit grid row, 7-bit sign index) | scales[8] */
+    M40_IQ2_XS_QS = 2,
+    M40_IQ2_XS_SCALES = 66,
+    M40_IQ2_XS_BYTES = 74,
+    /* IQ2_S: d | qs[32] | signs[32] | qh[8] (2 high index bits each) | scales[8] */
+    M40_IQ2_S_QS = 2,
+    M40_IQ2_S_SIGNS = 34,
+    M40_IQ2_S_QH = 66,
+    M40_IQ2_S_SCALES = 74,
+    M40_IQ2_S_BYTES = 82,
+    /* IQ3_XXS: d | qs[64] (grid rows) | per 32 elements a u32 as IQ2_XXS's */
+    M40_IQ3_XXS_QS = 2,
+    M40_IQ3_XXS_AUX = 66,
+    M40_IQ3_XXS_BYTES = 98,
+    /* IQ3_S: d | qs[64] | qh[8] (1 high index bit each) | signs[32] | scales[4] */
+    M40_IQ3_S_QS = 2,
+    M40_IQ3_S_QH = 66,
+    M40_IQ3_S_SIGNS = 74,
+    M40_IQ3_S_SCALES = 106,
+    M40_IQ3_S_BYTES = 110,
+    /* bits per level code in a grid row (iq_grids.c) */
+    M40_IQ2_GRID_BITS = 2,
+    M40_IQ3_GRID_BITS = 3,
 };
+
+/* The IQ2/IQ3 grids (iq_grids.c, generated): one word of level codes per
+ * row, and each family's code -> magnitude map. */
+extern const uint16_t m40_iq2xxs_grid[256], m40_iq2xs_grid[512], m40_iq2s_grid[1024];
+extern const uint16_t m40_iq3xxs_grid[256], m40_iq3s_grid[512];
+extern const uint8_t m40_iq2_levels[3], m40_iq3xxs_levels[8], m40_iq3s_levels[8];
 
 static inline float m40_load_f16(const uint8_t *p) {
     uint16_t h;
@@ -132,6 +165,11 @@ void m40_dequant_q6_k(const uint8_t *src, float *dst, int64_t nb);
 void m40_dequant_q8_k(const uint8_t *src, float *dst, int64_t nb);
 void m40_dequant_iq4_nl(const uint8_t *src, float *dst, int64_t nb);
 void m40_dequant_iq4_xs(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq2_xxs(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq2_xs(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq2_s(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq3_xxs(const uint8_t *src, float *dst, int64_t nb);
+void m40_dequant_iq3_s(const uint8_t *src, float *dst, int64_t nb);
 
 /* Quantizers: nb * block_elems floats at src -> nb blocks at dst. */
 void m40_quant_q4_0(const float *src, uint8_t *dst, int64_t nb);

@@ -5,6 +5,7 @@ set(M40_QUANT_SOURCES
   quant/dequant_legacy.c
   quant/dequant_kquants.c
   quant/dequant_iq.c
+  quant/iq_grids.c
   quant/quantize_legacy.c
   quant/quantize_kquants.c
 )
