@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "check.h"
 #include "gguf/gguf.h"
 #include "gguf/gguf_writer.h"
@@ -17,6 +18,7 @@
 #include "model/shapes.h"
 #include "model/synth.h"
 #include "quant/ggml_types.h"
+#include "quant/quant.h"
 
 static char g_dir[] = "/tmp/m40-test-model-XXXXXX";
 
@@ -103,7 +105,23 @@ static void test_good_models_load(void) {
 typedef struct edit {
     const char *drop, *set_key, *set_val, *reshape, *retype_suffix;
     uint32_t retype;
+    /* retyped tensors: random blocks with a small FP16 d instead of zeros;
+     * as_f32: those blocks dequantized, stored as F32 */
+    int random, as_f32;
 } edit;
+
+/* Deterministic random blocks of `type` (each block's first two bytes,
+ * its FP16 d in every IQ format, set to 0.01). */
+static void random_blocks(uint32_t type, uint8_t *raw, size_t bytes) {
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ type;
+    for (size_t i = 0; i < bytes; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        raw[i] = (uint8_t)(s >> 56);
+    }
+    size_t bb = m40_ggml_type_get(type)->block_bytes;
+    for (size_t b = 0; b + bb <= bytes; b += bb)
+        raw[b] = 0x1F, raw[b + 1] = 0x21; /* 0x211F: 0.0100 */
+}
 
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
@@ -180,8 +198,21 @@ static int rewrite(const char *src, const char *dst, const edit *e) {
             type = e->retype;
             data = zeros;
             bytes = m40_ggml_row_bytes(type, ne[0]) * ne[1] * ne[2] * ne[3];
-            if (bytes == 0 || bytes > sizeof zeros)
+            if (bytes == 0 || bytes > sizeof zeros / 4)
                 goto done;
+            if (e->random) {
+                static uint8_t blocks[1 << 18];
+                static float f32[1 << 18];
+                random_blocks(type, blocks, bytes);
+                data = blocks;
+                if (e->as_f32) {
+                    int64_t n = (int64_t)(ne[0] * ne[1] * ne[2] * ne[3]);
+                    if (n > (int64_t)(sizeof f32 / sizeof f32[0]) ||
+                        m40_dequantize_row(type, blocks, f32, n, &err))
+                        goto done;
+                    type = M40_GGML_F32, data = f32, bytes = (uint64_t)n * sizeof(float);
+                }
+            }
         }
         if (m40_gguf_writer_add_tensor(w, name, type, nd, ne, data, bytes, &err))
             goto done;
@@ -271,6 +302,58 @@ static void test_bad_models(void) {
     expect_load_error(path_in_dir("does-not-exist.gguf"), "does-not-exist.gguf");
 }
 
+/* CPU logits of tokens 1..5 of the model at path, or -1. */
+static int cpu_logits(const char *path, float *out, int n_vocab) {
+    m40_model *m = NULL;
+    m40_backend *cpu = NULL;
+    m40_err err = {0};
+    m40_backend_options o = {.device = M40_DEVICE_CPU, .n_ctx = 16, .n_slots = 1, .n_batch = 8};
+    static const int32_t toks[5] = {1, 2, 3, 4, 5};
+    int rc = m40_model_load(&m, path, &err) || m->cfg.n_vocab != n_vocab ||
+             m40_backend_create(&cpu, m, &o, NULL, 0, &err) ||
+             m40_backend_forward(cpu, 0, toks, 5, 0, out, &err);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+    m40_backend_destroy(cpu);
+    m40_model_free(m);
+    return rc ? -1 : 0;
+}
+
+/* The IQ grid formats run on the CPU: a model whose ffn_up matrices are
+ * random blocks of such a type gives, bit for bit, the logits of the same
+ * model with those blocks dequantized to F32 (the CPU dequantizes every
+ * row before its dot products, so nothing but the dequantization could
+ * differ; test_quant checks that against the gguf package), and not the
+ * logits of the model it was made from. */
+static void test_iq_weights_run(void) {
+    static const uint32_t types[] = {M40_GGML_IQ2_XXS, M40_GGML_IQ2_XS, M40_GGML_IQ2_S,
+                                     M40_GGML_IQ3_XXS, M40_GGML_IQ3_S};
+    char good[256], iq[256], f32[256];
+    snprintf(good, sizeof good, "%s", path_in_dir("iq-base.gguf"));
+    snprintf(iq, sizeof iq, "%s", path_in_dir("iq.gguf"));
+    snprintf(f32, sizeof f32, "%s", path_in_dir("iq-f32.gguf"));
+    CHECK(synth("mini", M40_GGML_F16, good) == 0);
+    enum { NV = 512 };
+    static float a[NV], b[NV], base[NV];
+    CHECK(cpu_logits(good, base, NV) == 0);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        edit e = {.retype_suffix = "ffn_up.weight", .retype = types[i], .random = 1};
+        CHECK(rewrite(good, iq, &e) == 0);
+        e.as_f32 = 1;
+        CHECK(rewrite(good, f32, &e) == 0);
+        CHECK(cpu_logits(iq, a, NV) == 0 && cpu_logits(f32, b, NV) == 0);
+        int finite = 1;
+        for (int j = 0; j < NV; j++)
+            finite &= isfinite(a[j]) != 0;
+        CHECK(finite);
+        CHECK(memcmp(a, base, sizeof a) != 0); /* the IQ blocks did replace ffn_up */
+        if (memcmp(a, b, sizeof a))
+            fprintf(stderr, "%s: logits differ from the F32 copy's\n",
+                    m40_ggml_type_name(types[i]));
+        CHECK(memcmp(a, b, sizeof a) == 0);
+    }
+}
+
 int main(void) {
     if (!mkdtemp(g_dir)) {
         perror("mkdtemp");
@@ -278,6 +361,7 @@ int main(void) {
     }
     test_good_models_load();
     test_bad_models();
+    test_iq_weights_run();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
     if (system(cmd) != 0)
