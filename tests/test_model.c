@@ -39,9 +39,9 @@ static int synth(const char *shape, uint32_t type, const char *out) {
 }
 
 static void test_good_models_load(void) {
-    static const char *shapes[] = {"tiny",        "mini",        "mini-qwen2",   "mini-qwen3",
-                                   "mini-gemma3", "mini-gemma2", "mini-qwen3moe"};
-    for (int i = 0; i < 7; i++) {
+    static const char *shapes[] = {"tiny",        "mini",        "mini-qwen2",    "mini-qwen3",
+                                   "mini-gemma3", "mini-gemma2", "mini-qwen3moe", "mini-mixtral"};
+    for (int i = 0; i < 8; i++) {
         char out[256];
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);

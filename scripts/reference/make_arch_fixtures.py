@@ -18,6 +18,12 @@ Usage (versions pinned in requirements-forward.txt):
 
 The tokenizer is not loaded (a synth file's byte vocabulary is not the
 architecture's): the model gets token ids directly.
+
+Mixtral (a llama GGUF with expert tensors) has no GGUF loader in
+transformers: build_mixtral makes MixtralForCausalLM from the file's keys
+and its tensors, read with the gguf package, undoing the Q/K row order
+that GGUF's llama layout uses for RoPE (as transformers' llama GGUF loader
+does).
 """
 import json
 import os
@@ -36,7 +42,8 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "forward")
 # shape, weight type, seed: F32 weights, so dequantization is exact and the
 # comparison is of the forward passes alone
 CASES = [("mini-qwen3", "f32", 5), ("mini-qwen2", "f32", 5), ("mini", "f32", 5),
-         ("mini-gemma3", "f32", 5), ("mini-gemma2", "f32", 5), ("mini-qwen3moe", "f32", 5)]
+         ("mini-gemma3", "f32", 5), ("mini-gemma2", "f32", 5), ("mini-qwen3moe", "f32", 5),
+         ("mini-mixtral", "f32", 5)]
 # config values transformers' GGUF loader does not read from the file (it
 # keeps the family's defaults), given as the synth file has them
 OVERRIDES = {"mini-gemma2": {"attn_logit_softcapping": 0.05, "final_logit_softcapping": 0.5},
@@ -53,6 +60,61 @@ def fnv1a64(path):
     return "%016x" % h
 
 
+def unpermute(w, n_head):
+    """GGUF's llama Q/K rows (RoPE pairs adjacent) back to Hugging Face's
+    (pairs half a head apart)."""
+    rows, cols = w.shape
+    return w.reshape(n_head, rows // n_head // 2, 2, cols).swapaxes(1, 2).reshape(rows, cols)
+
+
+def build_mixtral(path):
+    """MixtralForCausalLM with the weights of a llama GGUF with experts."""
+    import gguf
+
+    r = gguf.GGUFReader(path)
+
+    def kv(key):
+        f = r.fields["llama." + key]
+        return f.parts[f.data[0]].tolist()[0]
+
+    t = {x.name: np.array(x.data, dtype=np.float32) for x in r.tensors}
+    n_layer, n_head, n_kv = kv("block_count"), kv("attention.head_count"), kv(
+        "attention.head_count_kv")
+    cfg = transformers.MixtralConfig(
+        vocab_size=t["token_embd.weight"].shape[0], hidden_size=kv("embedding_length"),
+        intermediate_size=kv("feed_forward_length"), num_hidden_layers=n_layer,
+        num_attention_heads=n_head, num_key_value_heads=n_kv,
+        num_local_experts=kv("expert_count"), num_experts_per_tok=kv("expert_used_count"),
+        rms_norm_eps=kv("attention.layer_norm_rms_epsilon"), rope_theta=kv("rope.freq_base"),
+        max_position_embeddings=kv("context_length"), sliding_window=None,
+        tie_word_embeddings="output.weight" not in t)
+    sd = {"model.embed_tokens.weight": t["token_embd.weight"],
+          "model.norm.weight": t["output_norm.weight"],
+          "lm_head.weight": t.get("output.weight", t["token_embd.weight"])}
+    for i in range(n_layer):
+        b, h = f"blk.{i}.", f"model.layers.{i}."
+        sd[h + "self_attn.q_proj.weight"] = unpermute(t[b + "attn_q.weight"], n_head)
+        sd[h + "self_attn.k_proj.weight"] = unpermute(t[b + "attn_k.weight"], n_kv)
+        sd[h + "self_attn.v_proj.weight"] = t[b + "attn_v.weight"]
+        sd[h + "self_attn.o_proj.weight"] = t[b + "attn_output.weight"]
+        sd[h + "input_layernorm.weight"] = t[b + "attn_norm.weight"]
+        sd[h + "post_attention_layernorm.weight"] = t[b + "ffn_norm.weight"]
+        sd[h + "mlp.gate.weight"] = t[b + "ffn_gate_inp.weight"]
+        # experts [E][rows][cols]; transformers stacks gate over up
+        sd[h + "mlp.experts.gate_up_proj"] = np.concatenate(
+            [t[b + "ffn_gate_exps.weight"], t[b + "ffn_up_exps.weight"]], axis=1)
+        sd[h + "mlp.experts.down_proj"] = t[b + "ffn_down_exps.weight"]
+    model = transformers.MixtralForCausalLM(cfg).to(torch.float32)
+    missing, unexpected = model.load_state_dict(
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=False)
+    assert not unexpected and all("rotary" in m for m in missing), (missing, unexpected)
+    model.config._attn_implementation = "eager"
+    return model
+
+
+BUILDERS = {"mini-mixtral": build_mixtral}
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: make_arch_fixtures.py M40_LLM_BINARY [SHAPE...]")
@@ -65,10 +127,13 @@ def main():
             path = os.path.join(tmp, "model.gguf")
             cmd = ["synth", "--shape", shape, "--type", wtype, "--seed", str(seed), "-o"]
             subprocess.run([binary, *cmd, path], check=True, stdout=subprocess.DEVNULL)
-            model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file="model.gguf",
-                                                         torch_dtype=torch.float32,
-                                                         attn_implementation="eager",
-                                                         **OVERRIDES.get(shape, {}))
+            if shape in BUILDERS:
+                model = BUILDERS[shape](path)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file="model.gguf",
+                                                             torch_dtype=torch.float32,
+                                                             attn_implementation="eager",
+                                                             **OVERRIDES.get(shape, {}))
             model.eval()
             with torch.no_grad():
                 out = model(torch.tensor([TOKENS]), use_cache=False)

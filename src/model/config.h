@@ -3,6 +3,8 @@
  * Filled from a GGUF file's `<arch>.*` keys (model.c). Architecture
  * differences are flags here, never copies of the forward pass:
  *   llama (Llama 2/3, Mistral, TinyLlama, SmolLM2): normal RoPE, no biases;
+ *   with expert_count (Mixtral), its MLPs are experts as qwen3moe's, as
+ *   wide as feed_forward_length;
  *   qwen2: NeoX RoPE, Q/K/V biases;
  *   qwen3: NeoX RoPE, no biases, an RMSNorm over each head of q and of k
  *   (before RoPE), with weights of their own;

@@ -120,12 +120,13 @@ static int read_gemma3(loader *ld, m40_model_config *c, m40_err *err) {
     return 0;
 }
 
-/* A mixture of experts (qwen3moe): how many, how many per token, and
- * their hidden width. */
-static int read_experts(loader *ld, m40_model_config *c, m40_err *err) {
+/* A mixture of experts (qwen3moe; llama with expert_count: Mixtral): how
+ * many, how many per token, and their hidden width (ff_default when the
+ * file has no expert_feed_forward_length, -1: required). */
+static int read_experts(loader *ld, m40_model_config *c, int ff_default, m40_err *err) {
     if (get_count(ld, "expert_count", -1, 4096, &c->n_expert, err) ||
         get_count(ld, "expert_used_count", -1, 4096, &c->n_expert_used, err) ||
-        get_count(ld, "expert_feed_forward_length", -1, 1 << 20, &c->n_ff_exp, err))
+        get_count(ld, "expert_feed_forward_length", ff_default, 1 << 20, &c->n_ff_exp, err))
         return -1;
     if (c->n_expert_used > c->n_expert)
         return m40_errf(err, "%d experts used per token of %d", c->n_expert_used, c->n_expert);
@@ -180,7 +181,10 @@ static int read_config(loader *ld, m40_err *err) {
     if (c->arch == M40_ARCH_GEMMA2)
         return read_gemma2(ld, c, err);
     if (c->arch == M40_ARCH_QWEN3MOE)
-        return read_experts(ld, c, err);
+        return read_experts(ld, c, -1, err);
+    /* Mixtral is a llama whose MLPs are experts as wide as feed_forward_length */
+    if (c->arch == M40_ARCH_LLAMA && m40_gguf_find_kv(ld->g, arch_key(ld, "expert_count")) >= 0)
+        return read_experts(ld, c, c->n_ff, err);
     return c->arch == M40_ARCH_GEMMA3 ? read_gemma3(ld, c, err) : 0;
 }
 

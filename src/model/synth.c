@@ -286,8 +286,10 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                     (m40_gguf_writer_add_u32(wr, KEY("expert_count"), (uint32_t)c->n_expert, err) ||
                      m40_gguf_writer_add_u32(wr, KEY("expert_used_count"),
                                              (uint32_t)c->n_expert_used, err) ||
-                     m40_gguf_writer_add_u32(wr, KEY("expert_feed_forward_length"),
-                                             (uint32_t)c->n_ff_exp, err))) ||
+                     /* Mixtral files leave it out: llama's experts are n_ff wide */
+                     (c->arch != M40_ARCH_LLAMA &&
+                      m40_gguf_writer_add_u32(wr, KEY("expert_feed_forward_length"),
+                                              (uint32_t)c->n_ff_exp, err)))) ||
                    (c->attn_softcap > 0.0f &&
                     m40_gguf_writer_add_f32(wr, KEY("attn_logit_softcapping"), c->attn_softcap,
                                             err)) ||
