@@ -4,7 +4,8 @@
  * per-head q/k norms and heads wider than d / n_head, mini-gemma3: a
  * sliding window of 6 shorter than the prompt, post-norms, GELU;
  * mini-gemma2: soft-capped scores and logits; mini-mixtral: llama with 4
- * experts, 2 per token; mini-qwen3moe: 8 experts,
+ * experts, 2 per token; mini-phi3: fused q/k/v and gate/up; mini-qwen3moe:
+ * 8 experts,
  * 2 per token):
  * - running a prompt in one call, in chunks (n_batch 3), or one token at a
  *   time gives the same logits, bit for bit (each output element is one
@@ -161,7 +162,8 @@ int main(void) {
         {"tiny", M40_GGML_Q4_0},          {"tiny", M40_GGML_F16},
         {"mini-qwen2", M40_GGML_Q6_K},    {"mini-qwen3", M40_GGML_Q8_0},
         {"mini-gemma3", M40_GGML_Q4_K},   {"mini-gemma2", M40_GGML_Q8_0},
-        {"mini-qwen3moe", M40_GGML_Q4_0}, {"mini-mixtral", M40_GGML_Q4_K}};
+        {"mini-qwen3moe", M40_GGML_Q4_0}, {"mini-mixtral", M40_GGML_Q4_K},
+        {"mini-phi3", M40_GGML_Q8_0}};
     if (for_each_synth(cases, sizeof cases / sizeof cases[0], 3, check_model))
         return 1;
     return check_report();

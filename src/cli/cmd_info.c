@@ -123,8 +123,12 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
                             : "",
            c->tied_embeddings ? ", tied embeddings" : "", c->has_post_norms ? ", post-norms" : "",
            c->ffn_act == M40_ACT_GELU_TANH ? ", GELU" : "");
-    if (c->swa_window > 0)
+    if (c->swa_window > 0 && c->swa_period > 0)
         printf(", sliding window %d (one layer in %d global)", c->swa_window, c->swa_period);
+    else if (c->swa_window > 0)
+        printf(", sliding window %d on every layer", c->swa_window);
+    if (c->fused_proj)
+        printf(", fused q/k/v and gate/up");
     if (c->n_expert > 0)
         printf(", %d experts of width %d, %d per token", c->n_expert, c->n_ff_exp,
                c->n_expert_used);

@@ -15,6 +15,9 @@
  *   outputs before each residual add, a GELU (tanh) gate, sliding-window
  *   attention on every other layer, and tanh soft-capping of the attention
  *   scores and of the logits;
+ *   phi3 (Phi-3, Phi-4): NeoX RoPE, q/k/v in one matrix (attn_qkv) and gate
+ *   and up in another (ffn_up), bound as row ranges of them; a sliding
+ *   window on every layer when the file gives one;
  *   gemma3 (text): qwen3's head norms, plus embeddings scaled by sqrt(d),
  *   RMSNorms of the attention and MLP outputs before each residual add, a
  *   GELU (tanh) gate, and sliding-window attention on five layers of six,
@@ -35,6 +38,7 @@ typedef enum m40_arch {
     M40_ARCH_GEMMA3 = 3,
     M40_ARCH_GEMMA2 = 4,
     M40_ARCH_QWEN3MOE = 5,
+    M40_ARCH_PHI3 = 6,
 } m40_arch;
 
 /* The MLP gate's activation: silu(gate) * up, or gelu(gate) * up with
@@ -82,6 +86,7 @@ typedef struct m40_model_config {
     int32_t n_expert;         /* MoE: experts per layer (0: a dense MLP) */
     int32_t n_expert_used;    /* MoE: experts each token runs */
     int32_t n_ff_exp;         /* MoE: each expert's hidden width */
+    int32_t fused_proj;       /* phi3: attn_qkv holds q, k, v and ffn_up gate, up (stacked rows) */
 } m40_model_config;
 
 /* Whether layer l attends over a sliding window (else over everything). */

@@ -21,6 +21,8 @@ const char *m40_arch_name(m40_arch arch) {
             return "gemma2";
         case M40_ARCH_QWEN3MOE:
             return "qwen3moe";
+        case M40_ARCH_PHI3:
+            return "phi3";
         case M40_ARCH_LLAMA:
             break;
     }
@@ -32,7 +34,7 @@ const char *m40_arch_name(m40_arch arch) {
 typedef struct loader {
     m40_model *m;
     const m40_gguf *g;
-    const char *arch; /* "llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3" */
+    const char *arch; /* "llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3" */
     char key[128];
 } loader;
 
@@ -144,6 +146,22 @@ static int read_gemma2(loader *ld, m40_model_config *c, m40_err *err) {
                : 0;
 }
 
+/* Phi-3 / Phi-4: fused projections; a window on every layer when the file
+ * has one (Phi-3-mini-4k: 2047). LongRoPE files (rope_factors_long and
+ * _short, the 128k models) are refused: their per-dimension factors and
+ * attention scaling are not implemented. */
+static int read_phi3(loader *ld, m40_model_config *c, m40_err *err) {
+    c->fused_proj = 1;
+    if (m40_gguf_get_tensor(ld->g, "rope_factors_long.weight") ||
+        m40_gguf_get_tensor(ld->g, "blk.0.rope_factors_long.weight"))
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "phi3 with LongRoPE factors (rope_factors_long) is not supported yet");
+    if (get_count(ld, "attention.sliding_window", 0, 1 << 24, &c->swa_window, err))
+        return -1;
+    c->swa_period = 0; /* every layer */
+    return 0;
+}
+
 static int read_config(loader *ld, m40_err *err) {
     m40_model_config *c = &ld->m->cfg;
     if (get_count(ld, "block_count", -1, 4096, &c->n_layer, err) ||
@@ -182,6 +200,8 @@ static int read_config(loader *ld, m40_err *err) {
         return read_gemma2(ld, c, err);
     if (c->arch == M40_ARCH_QWEN3MOE)
         return read_experts(ld, c, -1, err);
+    if (c->arch == M40_ARCH_PHI3)
+        return read_phi3(ld, c, err);
     /* Mixtral is a llama whose MLPs are experts as wide as feed_forward_length */
     if (c->arch == M40_ARCH_LLAMA && m40_gguf_find_kv(ld->g, arch_key(ld, "expert_count")) >= 0)
         return read_experts(ld, c, c->n_ff, err);
@@ -267,12 +287,31 @@ typedef struct layer_names {
     char router[64], gate_exps[64], up_exps[64], down_exps[64];
 } layer_names;
 
-/* The MLP of layer l: dense (gate, up, down) or experts (router and the
- * three stacks). */
+/* Rows [row0, row0 + rows) of w as a weight of its own (a view into the
+ * same mapping): the parts of a fused matrix. */
+static void row_range(const m40_weight *w, int64_t row0, int64_t rows, m40_weight *out) {
+    *out = *w;
+    out->rows = rows;
+    out->data = (const uint8_t *)w->data + (size_t)row0 * w->row_bytes;
+}
+
+/* The MLP of layer l: dense (gate, up, down), phi3's fused gate and up, or
+ * experts (router and the three stacks). */
 static int bind_mlp(loader *ld, int l, layer_names *nm, m40_err *err) {
     const m40_model_config *c = &ld->m->cfg;
     m40_layer *L = &ld->m->layers[l];
     int64_t d = c->n_embd;
+    if (c->fused_proj) { /* ffn_up: gate's rows, then up's */
+        m40_weight both;
+        if (bind_weight(ld, &both, layer_name(nm->up, l, "ffn_up.weight"), d, 2 * (int64_t)c->n_ff,
+                        0, err) ||
+            bind_weight(ld, &L->w_down, layer_name(nm->down, l, "ffn_down.weight"), c->n_ff, d, 0,
+                        err))
+            return -1;
+        row_range(&both, 0, c->n_ff, &L->w_gate);
+        row_range(&both, c->n_ff, c->n_ff, &L->w_up);
+        return 0;
+    }
     if (c->n_expert == 0)
         return bind_weight(ld, &L->w_gate, layer_name(nm->gate, l, "ffn_gate.weight"), d, c->n_ff,
                            0, err) ||
@@ -296,6 +335,28 @@ static int bind_mlp(loader *ld, int l, layer_names *nm, m40_err *err) {
                : 0;
 }
 
+/* wq, wk, wv: three tensors, or row ranges of phi3's attn_qkv. */
+static int bind_qkv(loader *ld, int l, layer_names *nm, m40_err *err) {
+    const m40_model_config *c = &ld->m->cfg;
+    m40_layer *L = &ld->m->layers[l];
+    int64_t d = c->n_embd, q = (int64_t)c->n_head * c->head_dim;
+    int64_t kv = (int64_t)c->n_head_kv * c->head_dim;
+    if (c->fused_proj) {
+        m40_weight all;
+        if (bind_weight(ld, &all, layer_name(nm->wq, l, "attn_qkv.weight"), d, q + 2 * kv, 0, err))
+            return -1;
+        row_range(&all, 0, q, &L->wq);
+        row_range(&all, q, kv, &L->wk);
+        row_range(&all, q + kv, kv, &L->wv);
+        return 0;
+    }
+    return bind_weight(ld, &L->wq, layer_name(nm->wq, l, "attn_q.weight"), d, q, 0, err) ||
+                   bind_weight(ld, &L->wk, layer_name(nm->wk, l, "attn_k.weight"), d, kv, 0, err) ||
+                   bind_weight(ld, &L->wv, layer_name(nm->wv, l, "attn_v.weight"), d, kv, 0, err)
+               ? -1
+               : 0;
+}
+
 static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
     const m40_model_config *c = &ld->m->cfg;
     m40_layer *L = &ld->m->layers[l];
@@ -305,9 +366,7 @@ static int bind_layer(loader *ld, int l, layer_names *nm, m40_err *err) {
     int qk_norm = !c->has_qk_norm, post = !c->has_post_norms;
     if (bind_weight(ld, &L->attn_norm, layer_name(nm->attn_norm, l, "attn_norm.weight"), d, 0, 0,
                     err) ||
-        bind_weight(ld, &L->wq, layer_name(nm->wq, l, "attn_q.weight"), d, q, 0, err) ||
-        bind_weight(ld, &L->wk, layer_name(nm->wk, l, "attn_k.weight"), d, kv, 0, err) ||
-        bind_weight(ld, &L->wv, layer_name(nm->wv, l, "attn_v.weight"), d, kv, 0, err) ||
+        bind_qkv(ld, l, nm, err) ||
         bind_weight(ld, &L->wo, layer_name(nm->wo, l, "attn_output.weight"), q, d, 0, err) ||
         bind_weight(ld, &L->bq, layer_name(nm->bq, l, "attn_q.bias"), q, 0, bias, err) ||
         bind_weight(ld, &L->bk, layer_name(nm->bk, l, "attn_k.bias"), kv, 0, bias, err) ||
@@ -384,10 +443,12 @@ static int read_arch(loader *ld, m40_err *err) {
         ld->m->cfg.arch = M40_ARCH_GEMMA2;
     } else if (m40_gguf_str_eq(a, "qwen3moe")) {
         ld->m->cfg.arch = M40_ARCH_QWEN3MOE;
+    } else if (m40_gguf_str_eq(a, "phi3")) {
+        ld->m->cfg.arch = M40_ARCH_PHI3;
     } else {
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "architecture \"%.*s\" is not supported (supported: llama, qwen2, qwen3, "
-                        "qwen3moe, gemma2, gemma3)",
+                        "qwen3moe, gemma2, gemma3, phi3)",
                         (int)(a.len > 64 ? 64 : a.len), a.ptr);
     }
     ld->arch = m40_arch_name(ld->m->cfg.arch);

@@ -23,6 +23,16 @@
         .n_expert_used = used, .n_ff_exp = ff                                                   \
     }
 
+/* Phi-3 / Phi-4: NeoX RoPE, q/k/v and gate/up in fused matrices, untied
+ * output. */
+#define PHI3(layers, d, ff, heads, kv_heads, vocab, ctx, base)                                  \
+    {                                                                                           \
+        .arch = M40_ARCH_PHI3, .n_layer = layers, .n_embd = d, .n_ff = ff, .n_head = heads,     \
+        .n_head_kv = kv_heads, .head_dim = (d) / (heads), .n_vocab = vocab, .n_ctx_train = ctx, \
+        .rms_eps = 1e-5f, .rope_freq_base = base, .rope_freq_scale = 1.0f,                      \
+        .rope_dim = (d) / (heads), .rope_style = M40_ROPE_NEOX, .fused_proj = 1                 \
+    }
+
 /* Qwen2 and Qwen3: NeoX RoPE, rms_eps 1e-6; qwen2 has Q/K/V biases, qwen3
  * per-head q/k norms (and heads that may be wider than d / n_head). */
 #define QWEN(a, layers, d, ff, heads, kv_heads, hd, vocab, ctx, tied)                            \
@@ -91,6 +101,8 @@ static const m40_shape k_shapes[] = {
      "mini with a mixture of 4 experts of width 128, 2 per token (Mixtral's layout): "
      "for tests",
      MIXTRAL(2, 256, 128, 4, 2, 0, 1024, 10000.0f, 4, 2)},
+    {"mini-phi3", "mini with Phi-3's fused attn_qkv and gate/up and NeoX RoPE: for tests",
+     PHI3(2, 256, 512, 4, 2, 0, 1024, 10000.0f)},
     {"mini-gemma2",
      "4 layers (sliding and global in turn, window 6), d=256, 2 heads of 256 over 1 KV head, "
      "scores and logits soft-capped at 0.05 and 0.5 (so the caps bite on random weights): "
@@ -112,6 +124,7 @@ static const m40_shape k_shapes[] = {
      QWEN3MOE(48, 2048, 6144, 32, 4, 128, 151936, 40960, 128, 8, 768)},
     {"mixtral-8x7b", "Mixtral-8x7B (8 experts of 14336, 2 per token; 13B active)",
      MIXTRAL(32, 4096, 14336, 32, 8, 32000, 32768, 1000000.0f, 8, 2)},
+    {"phi4", "Phi-4 (14B; GQA 40/10)", PHI3(40, 5120, 17920, 40, 10, 100352, 16384, 250000.0f)},
     {"gemma2-9b", "Gemma 2 9B (window 4096 on every other layer)",
      GEMMA2(42, 3584, 14336, 16, 8, 256, 256000, 8192, 4096, 50.0f, 30.0f)},
     {"gemma3-270m", "Gemma 3 270M (text; window 512 on 5 layers of 6)",

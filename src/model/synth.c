@@ -197,9 +197,13 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
             return -1;                                                 \
     } while (0)
         ADD("attn_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
-        ADD("attn_q.weight", type, d, q, 0.0f, w);
-        ADD("attn_k.weight", type, d, kv, 0.0f, w);
-        ADD("attn_v.weight", type, d, kv, 0.0f, w);
+        if (c->fused_proj) { /* phi3: q, k, v stacked in one matrix */
+            ADD("attn_qkv.weight", type, d, q + 2 * kv, 0.0f, w);
+        } else {
+            ADD("attn_q.weight", type, d, q, 0.0f, w);
+            ADD("attn_k.weight", type, d, kv, 0.0f, w);
+            ADD("attn_v.weight", type, d, kv, 0.0f, w);
+        }
         if (c->has_qkv_bias) {
             ADD("attn_q.bias", M40_GGML_F32, q, 1, 0.0f, 0.1f);
             ADD("attn_k.bias", M40_GGML_F32, kv, 1, 0.0f, 0.1f);
@@ -220,6 +224,9 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
             p->t[p->n - 1].mats = e;
             ADD("ffn_down_exps.weight", type, f, e * d, 0.0f, w);
             p->t[p->n - 1].mats = e;
+        } else if (c->fused_proj) { /* phi3: gate and up stacked in ffn_up */
+            ADD("ffn_up.weight", type, d, 2 * (int64_t)c->n_ff, 0.0f, w);
+            ADD("ffn_down.weight", type, c->n_ff, d, 0.0f, w);
         } else {
             ADD("ffn_gate.weight", type, d, c->n_ff, 0.0f, w);
             ADD("ffn_up.weight", type, d, c->n_ff, 0.0f, w);

@@ -56,13 +56,13 @@ out += b"\0" * (-len(out) % 32) + b"\0" * 66
 sys.stdout.buffer.write(out)
 PY
 }
-gguf_file phi3 19 >"$tmp/phi3.gguf"
-expect 1 info --device cpu "$tmp/phi3.gguf"
-contains "$tmp/out" "architecture: phi3"
+gguf_file gptneox 19 >"$tmp/gptneox.gguf"
+expect 1 info --device cpu "$tmp/gptneox.gguf"
+contains "$tmp/out" "architecture: gptneox"
 contains "$tmp/out" "weight types: iq1_s x 1"
-contains "$tmp/out" 'supported: no: architecture "phi3" is not supported (supported: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3)'
+contains "$tmp/out" 'supported: no: architecture "gptneox" is not supported (supported: llama, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3)'
 one_line "$tmp/err"
-contains "$tmp/err" "phi3.gguf: architecture \"phi3\" is not supported"
+contains "$tmp/err" "gptneox.gguf: architecture \"gptneox\" is not supported"
 gguf_file llama 19 >"$tmp/iq.gguf"
 expect 1 info --device cpu "$tmp/iq.gguf"
 contains "$tmp/out" "supported: no: tensor type m40-llm cannot run: iq1_s x 1 (first: w)"
