@@ -43,13 +43,17 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "forward")
 # comparison is of the forward passes alone
 CASES = [("mini-qwen3", "f32", 5), ("mini-qwen2", "f32", 5), ("mini", "f32", 5),
          ("mini-gemma3", "f32", 5), ("mini-gemma2", "f32", 5), ("mini-qwen3moe", "f32", 5),
-         ("mini-mixtral", "f32", 5), ("mini-phi3", "f32", 5)]
+         ("mini-mixtral", "f32", 5), ("mini-phi3", "f32", 5), ("mini-qwen3-yarn", "f32", 5)]
 # config values transformers' GGUF loader does not read from the file (it
 # keeps the family's defaults), given as the synth file has them
 OVERRIDES = {"mini-gemma2": {"attn_logit_softcapping": 0.05, "final_logit_softcapping": 0.5},
              "mini-qwen3moe": {"moe_intermediate_size": 128},
              # Phi3Config's default pad id (32000) is past a synth vocabulary
-             "mini-phi3": {"pad_token_id": None}}
+             "mini-phi3": {"pad_token_id": None},
+             # transformers' GGUF loader does not read rope.scaling.*
+             "mini-qwen3-yarn": {"rope_parameters": {
+                 "rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
+                 "original_max_position_embeddings": 64}}}
 TOKENS = [1, 17, 300, 42, 511, 3, 99, 100, 101, 5, 260, 77, 8, 450, 12, 31]
 
 

@@ -137,8 +137,13 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
     printf("\n");
     printf("  layers %d, d %d, ffn %d, heads %d (KV %d), head dim %d, vocab %d\n", c->n_layer,
            c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
-    printf("  context length: %d (trained), RoPE base %g\n", c->n_ctx_train,
+    printf("  context length: %d (trained), RoPE base %g", c->n_ctx_train,
            (double)c->rope_freq_base);
+    if (c->rope_yarn)
+        printf(", YaRN x%g over %g", 1.0 / (double)c->rope_freq_scale, (double)c->yarn_orig_ctx);
+    else if (c->rope_freq_scale != 1.0f)
+        printf(", linear scaling x%g", 1.0 / (double)c->rope_freq_scale);
+    printf("\n");
     m40_backend_memory v = m40_backend_plan_vram(m, &opts);
     size_t need = v.weights + v.kv + v.scratch;
     printf("  VRAM needed at context %d: %.2f GiB (weights %.2f, KV %.2f %s, scratch %.2f)\n",

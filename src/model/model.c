@@ -85,14 +85,31 @@ static int read_rope_scaling(loader *ld, m40_model_config *c, m40_err *err) {
         return -1;
     if (m40_gguf_str_eq(type, "none"))
         return 0;
-    if (!m40_gguf_str_eq(type, "linear"))
+    int yarn = m40_gguf_str_eq(type, "yarn");
+    if (!yarn && !m40_gguf_str_eq(type, "linear"))
         return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "%s = \"%.*s\" is not supported (only linear or none)", key, (int)type.len,
-                        type.ptr);
+                        "%s = \"%.*s\" is not supported (only linear, yarn or none)", key,
+                        (int)type.len, type.ptr);
     float factor = 1.0f;
     if (get_real(ld, "rope.scaling.factor", 1.0, &factor, err))
         return -1;
+    if (!(factor >= 1.0f && factor <= 1024.0f))
+        return m40_errf(err, "%s factor %g outside 1..1024", key, (double)factor);
     c->rope_freq_scale = 1.0f / factor;
+    if (!yarn)
+        return 0;
+    /* YaRN as llama.cpp reads it: the original context is required; the
+     * ramp's turn counts default to 32 and 1, the attention factor to 1 */
+    int32_t orig = 0;
+    float attn = 1.0f;
+    c->rope_yarn = 1;
+    if (get_count(ld, "rope.scaling.original_context_length", -1, 1 << 24, &orig, err) ||
+        get_real(ld, "rope.scaling.yarn_beta_fast", 32.0, &c->yarn_beta_fast, err) ||
+        get_real(ld, "rope.scaling.yarn_beta_slow", 1.0, &c->yarn_beta_slow, err) ||
+        get_real(ld, "rope.scaling.attn_factor", 1.0, &attn, err))
+        return -1;
+    c->yarn_orig_ctx = (float)orig;
+    c->yarn_mscale = attn * (1.0f + 0.1f * logf(factor));
     return 0;
 }
 

@@ -281,6 +281,12 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                    m40_gguf_writer_add_u32(wr, KEY("attention.head_count_kv"),
                                            (uint32_t)c->n_head_kv, err) ||
                    m40_gguf_writer_add_f32(wr, KEY("rope.freq_base"), c->rope_freq_base, err) ||
+                   (c->rope_yarn &&
+                    (m40_gguf_writer_add_str(wr, KEY("rope.scaling.type"), "yarn", err) ||
+                     m40_gguf_writer_add_f32(wr, KEY("rope.scaling.factor"),
+                                             1.0f / c->rope_freq_scale, err) ||
+                     m40_gguf_writer_add_u32(wr, KEY("rope.scaling.original_context_length"),
+                                             (uint32_t)c->yarn_orig_ctx, err))) ||
                    m40_gguf_writer_add_f32(wr, KEY("attention.layer_norm_rms_epsilon"), c->rms_eps,
                                            err) ||
                    m40_gguf_writer_add_u32(wr, KEY("rope.dimension_count"), (uint32_t)c->rope_dim,

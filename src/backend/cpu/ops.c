@@ -15,16 +15,35 @@ void m40_op_rmsnorm(float *out, const float *x, const float *w, int32_t n, float
         out[i] = x[i] * scale * w[i];
 }
 
-void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
-                 float freq_base, float freq_scale, const float *freq_factors,
-                 m40_rope_style style) {
+/* YaRN's correction dim: the pair index whose wavelength fits n_rot turns
+ * into the original context. */
+static double yarn_corr_dim(int32_t rope_dim, double orig_ctx, double base, double n_rot) {
+    return rope_dim * log(orig_ctx / (n_rot * 2.0 * M_PI)) / (2.0 * log(base));
+}
+
+void m40_op_rope_yarn(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
+                      float freq_base, float freq_scale, const float *freq_factors,
+                      m40_rope_style style, const m40_rope_yarn *yarn) {
     int32_t half = rope_dim / 2;
+    double low = 0.0, high = 0.0, mscale = 1.0;
+    if (yarn) {
+        low = floor(yarn_corr_dim(rope_dim, yarn->orig_ctx, freq_base, yarn->beta_fast));
+        high = ceil(yarn_corr_dim(rope_dim, yarn->orig_ctx, freq_base, yarn->beta_slow));
+        low = low > 0.0 ? low : 0.0;
+        high = high < rope_dim - 1 ? high : rope_dim - 1;
+        mscale = yarn->mscale;
+    }
     for (int32_t j = 0; j < half; j++) {
         double inv_freq = pow((double)freq_base, -2.0 * j / rope_dim);
         double angle = (double)pos * freq_scale * inv_freq;
+        if (yarn) { /* extrapolated (unscaled) share r of the angle */
+            double y = (j - low) / (high - low > 0.001 ? high - low : 0.001);
+            double r = 1.0 - (y < 0.0 ? 0.0 : y > 1.0 ? 1.0 : y);
+            angle = (double)pos * inv_freq * (freq_scale * (1.0 - r) + r);
+        }
         if (freq_factors)
             angle /= freq_factors[j];
-        float c = (float)cos(angle), s = (float)sin(angle);
+        float c = (float)(cos(angle) * mscale), s = (float)(sin(angle) * mscale);
         /* NORM rotates neighbours; NEOX rotates element j with j + half. */
         int32_t i0 = style == M40_ROPE_NEOX ? j : 2 * j;
         int32_t i1 = style == M40_ROPE_NEOX ? j + half : 2 * j + 1;
@@ -35,6 +54,13 @@ void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, i
             hx[i1] = a * s + b * c;
         }
     }
+}
+
+void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
+                 float freq_base, float freq_scale, const float *freq_factors,
+                 m40_rope_style style) {
+    m40_op_rope_yarn(x, n_head, head_dim, rope_dim, pos, freq_base, freq_scale, freq_factors, style,
+                     NULL);
 }
 
 void m40_op_softmax(float *x, int32_t n) {
