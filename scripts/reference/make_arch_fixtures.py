@@ -43,7 +43,11 @@ OUT = os.path.join(ROOT, "tests", "fixtures", "forward")
 # comparison is of the forward passes alone
 CASES = [("mini-qwen3", "f32", 5), ("mini-qwen2", "f32", 5), ("mini", "f32", 5),
          ("mini-gemma3", "f32", 5), ("mini-gemma2", "f32", 5), ("mini-qwen3moe", "f32", 5),
-         ("mini-mixtral", "f32", 5), ("mini-phi3", "f32", 5), ("mini-qwen3-yarn", "f32", 5)]
+         ("mini-mixtral", "f32", 5), ("mini-phi3", "f32", 5), ("mini-qwen3-yarn", "f32", 5),
+         ("mini-phi3-longrope", "f32", 5),
+         # 80 tokens, past LongRoPE's original context of 64: the long factors
+         ("mini-phi3-longrope", "f32", 5, "mini-phi3-longrope-long",
+          [(7 * i * i + 3 * i + 1) % 512 for i in range(80)])]
 # config values transformers' GGUF loader does not read from the file (it
 # keeps the family's defaults), given as the synth file has them
 OVERRIDES = {"mini-gemma2": {"attn_logit_softcapping": 0.05, "final_logit_softcapping": 0.5},
@@ -121,13 +125,45 @@ def build_mixtral(path):
 BUILDERS = {"mini-mixtral": build_mixtral}
 
 
+def longrope_params(path, long_only=False):
+    """Phi-3 LongRoPE as the file has it (transformers' GGUF loader does not
+    read rope_factors_* or rope.scaling.*). long_only: the long factors as
+    both sets. m40-llm picks the long ones when the context is longer than
+    the original one (llama.cpp's rule); transformers 5.24 should switch to
+    them once a sequence is that long, but in a forward without a cache it
+    kept the short ones, so the long case's reference is given only those."""
+    import gguf
+
+    r = gguf.GGUFReader(path)
+    t = {x.name: np.array(x.data, dtype=np.float32) for x in r.tensors}
+
+    def kv(key):
+        f = r.fields["phi3." + key]
+        return f.parts[f.data[0]].tolist()[0]
+
+    return {"pad_token_id": None, "rope_parameters": {
+        "rope_type": "longrope", "rope_theta": kv("rope.freq_base"),
+        "long_factor": t["rope_factors_long.weight"].tolist(),
+        "short_factor": t["rope_factors_long.weight" if long_only else "rope_factors_short.weight"]
+        .tolist(),
+        "original_max_position_embeddings": kv("rope.scaling.original_context_length"),
+        "attention_factor": kv("rope.scaling.attn_factor")}}
+
+
+# config values read from the file itself, for what the loader leaves out
+FILE_OVERRIDES = {"mini-phi3-longrope": longrope_params,
+                  "mini-phi3-longrope-long": lambda path: longrope_params(path, long_only=True)}
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: make_arch_fixtures.py M40_LLM_BINARY [SHAPE...]")
     binary, only = sys.argv[1], set(sys.argv[2:])
     torch.set_num_threads(2)
-    for shape, wtype, seed in CASES:
-        if only and shape not in only:
+    for case in CASES:
+        shape, wtype, seed = case[:3]
+        name, tokens = (case[3], case[4]) if len(case) > 3 else (shape, TOKENS)
+        if only and shape not in only and name not in only:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.gguf")
@@ -136,13 +172,15 @@ def main():
             if shape in BUILDERS:
                 model = BUILDERS[shape](path)
             else:
+                extra = dict(OVERRIDES.get(shape, {}))
+                if name in FILE_OVERRIDES:
+                    extra.update(FILE_OVERRIDES[name](path))
                 model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file="model.gguf",
                                                              torch_dtype=torch.float32,
-                                                             attn_implementation="eager",
-                                                             **OVERRIDES.get(shape, {}))
+                                                             attn_implementation="eager", **extra)
             model.eval()
             with torch.no_grad():
-                out = model(torch.tensor([TOKENS]), use_cache=False)
+                out = model(torch.tensor([tokens]), use_cache=False)
             logits = out.logits[0].to(torch.float32).numpy()
             fixture = {
                 "shape": shape,
@@ -153,14 +191,14 @@ def main():
                 "transformers": transformers.__version__,
                 "torch": torch.__version__,
                 "model_class": type(model).__name__,
-                "tokens": TOKENS,
+                "tokens": tokens,
                 "logits": [[float(v) for v in row] for row in logits],
             }
-            with open(os.path.join(OUT, shape + ".json"), "w") as f:
+            with open(os.path.join(OUT, name + ".json"), "w") as f:
                 json.dump(fixture, f, separators=(",", ":"))
                 f.write("\n")
             print("%s: %s, logits %s, max |logit| %.4f" %
-                  (shape, type(model).__name__, logits.shape, float(np.abs(logits).max())))
+                  (name, type(model).__name__, logits.shape, float(np.abs(logits).max())))
 
 
 if __name__ == "__main__":

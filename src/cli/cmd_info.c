@@ -140,7 +140,10 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
     printf("  context length: %d (trained), RoPE base %g", c->n_ctx_train,
            (double)c->rope_freq_base);
     if (c->rope_yarn)
-        printf(", YaRN x%g over %g", 1.0 / (double)c->rope_freq_scale, (double)c->yarn_orig_ctx);
+        printf(", YaRN x%g over %g", 1.0 / (double)c->rope_freq_scale, (double)c->rope_orig_ctx);
+    else if (c->rope_longrope)
+        printf(", LongRoPE over %g (attention factor %g)", (double)c->rope_orig_ctx,
+               (double)c->rope_mscale);
     else if (c->rope_freq_scale != 1.0f)
         printf(", linear scaling x%g", 1.0 / (double)c->rope_freq_scale);
     printf("\n");

@@ -69,10 +69,12 @@ typedef struct m40_model_config {
     float rms_eps;         /* RMSNorm epsilon */
     float rope_freq_base;  /* theta base, e.g. 10000, 500000 */
     float rope_freq_scale; /* linear scaling: positions multiplied by this (1 = none) */
-    /* YaRN scaling (rope.scaling.type "yarn"; rope_freq_scale is 1 / factor):
-     * the original context, the ramp's turn counts and the cos/sin scale */
-    int32_t rope_yarn;
-    float yarn_orig_ctx, yarn_beta_fast, yarn_beta_slow, yarn_mscale;
+    /* Long-context RoPE: YaRN (rope.scaling.type "yarn"; rope_freq_scale is
+     * 1 / factor) with the ramp's turn counts, or phi3's LongRoPE (per-dim
+     * factors, long past the original context, short within it); both scale
+     * cos and sin by rope_mscale */
+    int32_t rope_yarn, rope_longrope;
+    float rope_orig_ctx, yarn_beta_fast, yarn_beta_slow, rope_mscale;
     int32_t rope_dim; /* dims of each head that RoPE rotates (usually head_dim) */
     m40_rope_style rope_style;
     int32_t has_qkv_bias;     /* qwen2 */

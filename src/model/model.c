@@ -108,8 +108,8 @@ static int read_rope_scaling(loader *ld, m40_model_config *c, m40_err *err) {
         get_real(ld, "rope.scaling.yarn_beta_slow", 1.0, &c->yarn_beta_slow, err) ||
         get_real(ld, "rope.scaling.attn_factor", 1.0, &attn, err))
         return -1;
-    c->yarn_orig_ctx = (float)orig;
-    c->yarn_mscale = attn * (1.0f + 0.1f * logf(factor));
+    c->rope_orig_ctx = (float)orig;
+    c->rope_mscale = attn * (1.0f + 0.1f * logf(factor));
     return 0;
 }
 
@@ -164,15 +164,19 @@ static int read_gemma2(loader *ld, m40_model_config *c, m40_err *err) {
 }
 
 /* Phi-3 / Phi-4: fused projections; a window on every layer when the file
- * has one (Phi-3-mini-4k: 2047). LongRoPE files (rope_factors_long and
- * _short, the 128k models) are refused: their per-dimension factors and
- * attention scaling are not implemented. */
+ * has one (Phi-3-mini-4k: 2047); LongRoPE (the 128k models: Phi-3.5,
+ * Phi-4-mini) when the file has rope_factors_long and _short, with the
+ * original context and the attention factor from its keys. */
 static int read_phi3(loader *ld, m40_model_config *c, m40_err *err) {
     c->fused_proj = 1;
-    if (m40_gguf_get_tensor(ld->g, "rope_factors_long.weight") ||
-        m40_gguf_get_tensor(ld->g, "blk.0.rope_factors_long.weight"))
-        return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "phi3 with LongRoPE factors (rope_factors_long) is not supported yet");
+    if (m40_gguf_get_tensor(ld->g, "rope_factors_long.weight")) {
+        int32_t orig = 0;
+        c->rope_longrope = 1;
+        if (get_count(ld, "rope.scaling.original_context_length", -1, 1 << 24, &orig, err) ||
+            get_real(ld, "rope.scaling.attn_factor", 1.0, &c->rope_mscale, err))
+            return -1;
+        c->rope_orig_ctx = (float)orig;
+    }
     if (get_count(ld, "attention.sliding_window", 0, 1 << 24, &c->swa_window, err))
         return -1;
     c->swa_period = 0; /* every layer */
@@ -226,6 +230,12 @@ static int read_config(loader *ld, m40_err *err) {
 }
 
 /* ---- tensors ------------------------------------------------------------ */
+
+const float *m40_model_rope_factors(const m40_model *m, int32_t n_ctx) {
+    if (m->cfg.rope_longrope)
+        return n_ctx > m->cfg.rope_orig_ctx ? m->rope_long.data : m->rope_short.data;
+    return m->rope_freqs.data;
+}
 
 /* Binds a tensor to `w`, checking its shape is [cols] (rows == 0) or
  * [cols, rows], and that the CPU can read its type. Absent and optional:
@@ -425,7 +435,12 @@ static int bind_tensors(loader *ld, m40_err *err) {
         bind_weight(ld, &m->output_norm, "output_norm.weight", c->n_embd, 0, 0, err) ||
         bind_weight(ld, &m->output, "output.weight", c->n_embd, c->n_vocab, 1, err) ||
         bind_weight(ld, &m->rope_freqs, "rope_freqs.weight", c->rope_dim / 2, 0, 1, err) ||
-        require_f32(&m->output_norm, err) || require_f32(&m->rope_freqs, err))
+        bind_weight(ld, &m->rope_long, "rope_factors_long.weight", c->rope_dim / 2, 0,
+                    !c->rope_longrope, err) ||
+        bind_weight(ld, &m->rope_short, "rope_factors_short.weight", c->rope_dim / 2, 0,
+                    !c->rope_longrope, err) ||
+        require_f32(&m->output_norm, err) || require_f32(&m->rope_freqs, err) ||
+        require_f32(&m->rope_long, err) || require_f32(&m->rope_short, err))
         return -1;
     if (!m->output.data) {
         m->output = m->tok_embd; /* tied embeddings */

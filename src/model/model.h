@@ -63,13 +63,14 @@ typedef struct m40_model {
     m40_gguf *gguf; /* the open file */
     int owns_gguf;  /* m40_model_load opened it: m40_model_free closes it */
     m40_model_config cfg;
-    m40_weight tok_embd;    /* rows n_vocab, cols d */
-    m40_weight output_norm; /* [d] F32 */
-    m40_weight output;      /* rows n_vocab, cols d; == tok_embd when tied */
-    m40_weight rope_freqs;  /* [rope_dim/2] F32, optional (Llama 3.1+) */
-    m40_layer *layers;      /* n_layer entries */
-    void *names;            /* per-layer tensor names (m40_weight.name points here) */
-    uint64_t n_params;      /* elements over all tensors */
+    m40_weight tok_embd;              /* rows n_vocab, cols d */
+    m40_weight output_norm;           /* [d] F32 */
+    m40_weight output;                /* rows n_vocab, cols d; == tok_embd when tied */
+    m40_weight rope_freqs;            /* [rope_dim/2] F32, optional (Llama 3.1+) */
+    m40_weight rope_long, rope_short; /* [rope_dim/2] F32, phi3 LongRoPE only */
+    m40_layer *layers;                /* n_layer entries */
+    void *names;                      /* per-layer tensor names (m40_weight.name points here) */
+    uint64_t n_params;                /* elements over all tensors */
     uint64_t file_bytes;
 } m40_model;
 
@@ -86,6 +87,11 @@ int m40_model_check_support(const m40_gguf *g, m40_err *err);
 
 /* The same over an already open GGUF, which the caller keeps owning. */
 int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err);
+
+/* The per-dimension RoPE divisors for a context of n_ctx positions:
+ * rope_freqs (Llama 3.1+), LongRoPE's long factors past the original
+ * context and its short ones within it, or NULL. */
+const float *m40_model_rope_factors(const m40_model *m, int32_t n_ctx);
 
 void m40_model_free(m40_model *m);
 

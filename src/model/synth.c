@@ -188,6 +188,12 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
     if ((!c->tied_embeddings || untied) &&
         plan_add(p, "output.weight", output_type_of(type), d, c->n_vocab, 0.0f, w, seed, err))
         return -1;
+    /* LongRoPE's divisors: long ones of 2..6, short ones near 1 */
+    if (c->rope_longrope && (plan_add(p, "rope_factors_long.weight", M40_GGML_F32, c->rope_dim / 2,
+                                      1, 4.0f, 2.0f, seed, err) ||
+                             plan_add(p, "rope_factors_short.weight", M40_GGML_F32, c->rope_dim / 2,
+                                      1, 1.1f, 0.1f, seed, err)))
+        return -1;
     for (int l = 0; l < c->n_layer; l++) {
         char n[64];
 #define ADD(suffix, ty, cols, rows, center, spread)                    \
@@ -286,7 +292,12 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                      m40_gguf_writer_add_f32(wr, KEY("rope.scaling.factor"),
                                              1.0f / c->rope_freq_scale, err) ||
                      m40_gguf_writer_add_u32(wr, KEY("rope.scaling.original_context_length"),
-                                             (uint32_t)c->yarn_orig_ctx, err))) ||
+                                             (uint32_t)c->rope_orig_ctx, err))) ||
+                   (c->rope_longrope &&
+                    (m40_gguf_writer_add_u32(wr, KEY("rope.scaling.original_context_length"),
+                                             (uint32_t)c->rope_orig_ctx, err) ||
+                     m40_gguf_writer_add_f32(wr, KEY("rope.scaling.attn_factor"), c->rope_mscale,
+                                             err))) ||
                    m40_gguf_writer_add_f32(wr, KEY("attention.layer_norm_rms_epsilon"), c->rms_eps,
                                            err) ||
                    m40_gguf_writer_add_u32(wr, KEY("rope.dimension_count"), (uint32_t)c->rope_dim,

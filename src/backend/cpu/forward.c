@@ -145,13 +145,13 @@ static void add_output(m40_cpu *cpu, const m40_model_config *c, const m40_weight
 static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int32_t T) {
     const m40_model_config *c = &cpu->model->cfg;
     const int32_t d = c->n_embd, hd = c->head_dim;
-    const float *freq_factors = cpu->model->rope_freqs.data;
+    const float *freq_factors = m40_model_rope_factors(cpu->model, cpu->opt.n_ctx);
     const int swa = m40_layer_is_swa(c, layer);
     const float base = swa ? c->rope_freq_base_swa : c->rope_freq_base;
     const float scale = swa ? 1.0f : c->rope_freq_scale;
-    const m40_rope_yarn yarn_params = {c->yarn_orig_ctx, c->yarn_beta_fast, c->yarn_beta_slow,
-                                       c->yarn_mscale};
-    const m40_rope_yarn *yarn = c->rope_yarn && !swa ? &yarn_params : NULL;
+    const m40_rope_ext ext_params = {c->rope_yarn, c->rope_orig_ctx, c->yarn_beta_fast,
+                                     c->yarn_beta_slow, c->rope_mscale};
+    const m40_rope_ext *ext = (c->rope_yarn || c->rope_longrope) && !swa ? &ext_params : NULL;
 
     for (int32_t t = 0; t < T; t++)
         m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->x + (size_t)t * d, L->attn_norm.data, d,
@@ -170,10 +170,10 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
                 m40_op_rmsnorm(kt + h * hd, kt + h * hd, L->k_norm.data, hd, c->rms_eps);
         }
         int32_t slot = cpu->row_slot[t], pos = cpu->row_pos[t];
-        m40_op_rope_yarn(qt, c->n_head, hd, c->rope_dim, pos, base, scale, freq_factors,
-                         c->rope_style, yarn);
-        m40_op_rope_yarn(kt, c->n_head_kv, hd, c->rope_dim, pos, base, scale, freq_factors,
-                         c->rope_style, yarn);
+        m40_op_rope_ext(qt, c->n_head, hd, c->rope_dim, pos, base, scale, freq_factors,
+                        c->rope_style, ext);
+        m40_op_rope_ext(kt, c->n_head_kv, hd, c->rope_dim, pos, base, scale, freq_factors,
+                        c->rope_style, ext);
         void *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos);
         void *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos);
         if (cpu->opt.kv_f32) {

@@ -21,17 +21,17 @@ static double yarn_corr_dim(int32_t rope_dim, double orig_ctx, double base, doub
     return rope_dim * log(orig_ctx / (n_rot * 2.0 * M_PI)) / (2.0 * log(base));
 }
 
-void m40_op_rope_yarn(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
-                      float freq_base, float freq_scale, const float *freq_factors,
-                      m40_rope_style style, const m40_rope_yarn *yarn) {
+void m40_op_rope_ext(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
+                     float freq_base, float freq_scale, const float *freq_factors,
+                     m40_rope_style style, const m40_rope_ext *ext) {
     int32_t half = rope_dim / 2;
-    double low = 0.0, high = 0.0, mscale = 1.0;
+    const int yarn = ext && ext->yarn;
+    double low = 0.0, high = 0.0, mscale = ext ? ext->mscale : 1.0;
     if (yarn) {
-        low = floor(yarn_corr_dim(rope_dim, yarn->orig_ctx, freq_base, yarn->beta_fast));
-        high = ceil(yarn_corr_dim(rope_dim, yarn->orig_ctx, freq_base, yarn->beta_slow));
+        low = floor(yarn_corr_dim(rope_dim, ext->orig_ctx, freq_base, ext->beta_fast));
+        high = ceil(yarn_corr_dim(rope_dim, ext->orig_ctx, freq_base, ext->beta_slow));
         low = low > 0.0 ? low : 0.0;
         high = high < rope_dim - 1 ? high : rope_dim - 1;
-        mscale = yarn->mscale;
     }
     for (int32_t j = 0; j < half; j++) {
         double inv_freq = pow((double)freq_base, -2.0 * j / rope_dim);
@@ -59,8 +59,8 @@ void m40_op_rope_yarn(float *x, int32_t n_head, int32_t head_dim, int32_t rope_d
 void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
                  float freq_base, float freq_scale, const float *freq_factors,
                  m40_rope_style style) {
-    m40_op_rope_yarn(x, n_head, head_dim, rope_dim, pos, freq_base, freq_scale, freq_factors, style,
-                     NULL);
+    m40_op_rope_ext(x, n_head, head_dim, rope_dim, pos, freq_base, freq_scale, freq_factors, style,
+                    NULL);
 }
 
 void m40_op_softmax(float *x, int32_t n) {

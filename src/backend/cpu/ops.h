@@ -17,28 +17,30 @@
 /* out[n] = x[n] / sqrt(mean(x^2) + eps) * w[n]. out may alias x. */
 void m40_op_rmsnorm(float *out, const float *x, const float *w, int32_t n, float eps);
 
-/* YaRN's context extension (Qwen2.5/3 "yarn" rope scaling), as GGML's
- * rope_yarn and transformers' "yarn" rope type compute it: the dims that
- * turn fewer than beta_slow times over the original context are
- * interpolated (angle times freq_scale), those that turn more than
- * beta_fast times keep their angle, with a linear ramp between, and cos and
- * sin are multiplied by mscale (attn_factor * (1 + 0.1 ln(1 / freq_scale))). */
-typedef struct m40_rope_yarn {
+/* What long-context RoPE adds (GGML's rope_ext): with `yarn`, YaRN (Qwen2.5/3
+ * "yarn" scaling, as GGML's rope_yarn and transformers' "yarn" rope type
+ * compute it): the dims that turn fewer than beta_slow times over the
+ * original context are interpolated (angle times freq_scale), those that
+ * turn more than beta_fast times keep their angle, with a linear ramp
+ * between. Always: cos and sin times mscale (YaRN: attn_factor (1 + 0.1
+ * ln(1 / freq_scale)); LongRoPE: its attention factor). */
+typedef struct m40_rope_ext {
+    int32_t yarn;
     float orig_ctx, beta_fast, beta_slow, mscale;
-} m40_rope_yarn;
+} m40_rope_ext;
 
 /* Rotates each of the n_head heads of x[n_head * head_dim] in place for
  * position `pos`: pair j (of rope_dim/2) turns by
  *   angle = pos * freq_scale * base^(-2j / rope_dim) / factor[j]
  * where factor is freq_factors[j] or 1 when freq_factors is NULL (Llama 3's
- * rope_freqs.weight), or with yarn (non-NULL) by YaRN's mix of that angle
- * and the unscaled one. Which elements form pair j depends on `style`.
+ * rope_freqs.weight, phi3's LongRoPE factors), with ext (non-NULL) as
+ * m40_rope_ext says. Which elements form pair j depends on `style`.
  * Dims past rope_dim are left as they are. */
-void m40_op_rope_yarn(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
-                      float freq_base, float freq_scale, const float *freq_factors,
-                      m40_rope_style style, const m40_rope_yarn *yarn);
+void m40_op_rope_ext(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
+                     float freq_base, float freq_scale, const float *freq_factors,
+                     m40_rope_style style, const m40_rope_ext *ext);
 
-/* m40_op_rope_yarn without YaRN. */
+/* m40_op_rope_ext without the extensions. */
 void m40_op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
                  float freq_base, float freq_scale, const float *freq_factors,
                  m40_rope_style style);

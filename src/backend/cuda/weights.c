@@ -167,11 +167,11 @@ int m40_cuda_check_model(m40_cuda *cu, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     if (c->has_post_norms || c->swa_window > 0 || c->ffn_act != M40_ACT_SILU ||
         c->embd_scale != 1.0f || c->attn_softcap > 0.0f || c->final_softcap > 0.0f ||
-        c->n_expert > 0 || c->fused_proj || c->rope_yarn)
+        c->n_expert > 0 || c->fused_proj || c->rope_yarn || c->rope_longrope)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "%s: the CUDA backend has no sliding-window attention, GELU gate, "
-                        "post-norms, soft-caps, experts, fused projections or YaRN RoPE yet (run "
-                        "it with --device cpu)",
+                        "post-norms, soft-caps, experts, fused projections, YaRN or LongRoPE "
+                        "yet (run it with --device cpu)",
                         m40_arch_name(c->arch));
     if (cu->model->cfg.head_dim > 256)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
