@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "server/server.h"
+#include "util/file.h"
 #include "util/log.h"
 
 #define MAX_CORS 16
@@ -24,6 +25,8 @@ typedef struct serve_args {
     m40_server_options so;
     const char *cors[MAX_CORS];
     int verbose;
+    const char *key_file; /* --api-key-file */
+    char *key_buf;        /* the key read from it (owned) */
 } serve_args;
 
 static void serve_usage(FILE *out) {
@@ -36,6 +39,8 @@ static void serve_usage(FILE *out) {
             "  --queue N               requests that may wait; more get 503 (default "
             "64)\n" M40_CLI_BACKEND_HELP
             "  --api-key KEY           require Authorization: Bearer KEY (not on /health)\n"
+            "  --api-key-file FILE     the key from FILE's first line (not visible in ps);\n"
+            "                          without either flag, M40LLM_API_KEY if set\n"
             "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
             "  -v, --verbose           log loading details\n"
             "API: docs/server-api.md\n");
@@ -60,6 +65,8 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return m40_cli_parse_int(f, v, &a->so.queue) ? -1 : 1;
     else if (IS("--api-key"))
         a->so.api_key = v;
+    else if (IS("--api-key-file"))
+        a->key_file = v;
     else if (IS("--cors-origin")) {
         if (a->so.n_cors >= MAX_CORS) {
             m40_cli_error("--cors-origin: at most %d", MAX_CORS);
@@ -71,6 +78,48 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return 0;
 #undef IS
     return 1;
+}
+
+/* A key must be sendable in a Bearer header: visible ASCII, no spaces. */
+static int key_ok(const char *k, const char *from) {
+    if (!*k) {
+        m40_cli_error("%s: the API key is empty", from);
+        return 0;
+    }
+    for (const char *c = k; *c; c++) {
+        if (*c <= ' ' || *c > '~') {
+            m40_cli_error("%s: the API key holds a space or a non-printable byte", from);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The key: --api-key, else --api-key-file's first line, else
+ * M40LLM_API_KEY; none: no key. */
+static int resolve_api_key(serve_args *a) {
+    if (a->so.api_key && a->key_file) {
+        m40_cli_error("--api-key and --api-key-file: give one");
+        return -1;
+    }
+    if (a->key_file) {
+        m40_err err = {0};
+        size_t len = 0;
+        if (m40_read_file(a->key_file, &a->key_buf, &len, &err)) {
+            m40_cli_error("--api-key-file: %s", err.msg);
+            return -1;
+        }
+        a->key_buf[strcspn(a->key_buf, "\r\n")] = '\0'; /* the first line */
+        a->so.api_key = a->key_buf;
+        return key_ok(a->so.api_key, "--api-key-file") ? 0 : -1;
+    }
+    if (!a->so.api_key) {
+        const char *env = getenv("M40LLM_API_KEY");
+        if (env && *env)
+            a->so.api_key = env;
+        return !a->so.api_key || key_ok(a->so.api_key, "M40LLM_API_KEY") ? 0 : -1;
+    }
+    return key_ok(a->so.api_key, "--api-key") ? 0 : -1;
 }
 
 static int parse_args(serve_args *a, int argc, char **argv) {
@@ -103,7 +152,7 @@ static int parse_args(serve_args *a, int argc, char **argv) {
         m40_cli_error("--parallel and --queue must be at least 1");
         return -1;
     }
-    return 0;
+    return resolve_api_key(a);
 }
 
 static int serve(serve_args *a) {
@@ -169,7 +218,10 @@ int m40_cmd_serve(int argc, char **argv) {
     a.so.port = 8080;
     a.so.queue = 64;
     int r = parse_args(&a, argc, argv);
-    if (r != 0)
-        return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
-    return serve(&a);
+    if (r == 0)
+        r = serve(&a);
+    else
+        r = r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
+    free(a.key_buf);
+    return r;
 }

@@ -11,11 +11,13 @@
  * to the queue.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -27,7 +29,6 @@ struct m40_server {
     struct MHD_Daemon *daemon;
     m40_server_options opts;
     int port;
-    char bearer[512]; /* "Bearer <key>" */
 };
 
 /* A request's body as it arrives. */
@@ -71,11 +72,28 @@ static const char *cors_allowed(const m40_server *s, struct MHD_Connection *conn
     return NULL;
 }
 
+/* a == b over n bytes, in a time that does not depend on where they differ. */
+static int same_bytes(const char *a, const char *b, size_t n) {
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+    return diff == 0;
+}
+
+/* Whether the request carries the key: "Authorization: Bearer KEY", the
+ * scheme in any case (RFC 9110), the key compared in constant time for its
+ * length (a wrong length fails without looking at the bytes). */
 static int auth_ok(const m40_server *s, struct MHD_Connection *conn) {
     if (!s->opts.api_key)
         return 1;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    return h && !strcmp(h, s->bearer);
+    if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+        return 0;
+    const char *tok = h + 6;
+    while (*tok == ' ' || *tok == '\t')
+        tok++;
+    size_t n = strlen(tok), want = strlen(s->opts.api_key);
+    return n == want && same_bytes(tok, s->opts.api_key, n);
 }
 
 /* Whether the client closed its end: a peek that reads end-of-file (or
@@ -175,6 +193,17 @@ static struct MHD_Response *make_response(m40_server *s, srv_reply *r) {
     return resp;
 }
 
+/* A header-name list as Access-Control-Request-Headers carries it: token
+ * characters, commas and spaces only (nothing that could break a header). */
+static int header_list_ok(const char *v) {
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (!(isalnum(c) || c == '-' || c == '_' || c == ',' || c == ' ' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 static enum MHD_Result send_reply(m40_server *s, struct MHD_Connection *conn, const char *url,
                                   srv_reply *r, const char *origin) {
     struct MHD_Response *resp = make_response(s, r);
@@ -195,10 +224,18 @@ static enum MHD_Result send_reply(m40_server *s, struct MHD_Connection *conn, co
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
     }
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (r->status == 204) {
+        /* a preflight from an allowed origin may send any headers it asks
+         * for (the openai JS SDK's x-stainless-*): echo the request's list */
+        const char *asked = origin ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                 "Access-Control-Request-Headers")
+                                   : NULL;
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type");
+        MHD_add_response_header(
+            resp, "Access-Control-Allow-Headers",
+            asked && *asked && header_list_ok(asked) ? asked : "Authorization, Content-Type");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
@@ -307,8 +344,6 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
         s->opts.max_body = 1u << 20;
     if (!s->opts.model_name)
         s->opts.model_name = "m40-llm";
-    if (s->opts.api_key)
-        snprintf(s->bearer, sizeof s->bearer, "Bearer %s", s->opts.api_key);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;

@@ -38,11 +38,13 @@ def check(cond, what):
 
 
 class Server:
-    def __init__(self, model, *extra):
+    def __init__(self, model, *extra, env=None):
         self.err = tempfile.TemporaryFile()
+        if env is None:  # a key in the caller's environment would lock the tests out
+            env = {k: v for k, v in os.environ.items() if k != "M40LLM_API_KEY"}
         self.proc = subprocess.Popen(
             [BIN, "serve", "-m", model, "--device", "cpu", "--port", "0", *extra],
-            stdout=subprocess.DEVNULL, stderr=self.err)
+            stdout=subprocess.DEVNULL, stderr=self.err, env=env)
         self.port = None
         deadline = time.time() + 60
         while time.time() < deadline and self.port is None:
@@ -247,6 +249,17 @@ def test_cors(s):
     check(st == 200 and h.get("access-control-allow-origin") == "http://ok.example", "CORS GET")
     st, h, _ = s.request("GET", "/v1/models", headers={"Origin": "http://evil.example"})
     check(st == 200 and "access-control-allow-origin" not in h, "CORS other origin")
+    # the openai JS SDK's own headers: a preflight asking for them gets them
+    asked = "authorization, content-type, x-stainless-os, x-stainless-lang"
+    st, h, _ = s.request("OPTIONS", "/v1/chat/completions",
+                         headers=dict(o, **{"Access-Control-Request-Headers": asked}))
+    got = h.get("access-control-allow-headers", "").lower()
+    check(st == 204 and "x-stainless-os" in got and "x-stainless-lang" in got,
+          "preflight with x-stainless-* headers: %r" % got)
+    # ...but nothing that is not a header-name list is echoed
+    st, h, _ = s.request("OPTIONS", "/v1/models",
+                         headers=dict(o, **{"Access-Control-Request-Headers": "a\tb;c=d"}))
+    check(";" not in h.get("access-control-allow-headers", ""), "bad request-headers list")
 
 
 def test_full_queue(s):
@@ -463,11 +476,57 @@ def test_batching(model):
         s.stop()
 
 
+def test_long_keys(model, tmp):
+    """Keys of any length; from a file or the environment; bearer in any case."""
+    long_key = "k" * 600 + "Z"
+    s = Server(model, "--api-key", long_key)
+    try:
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer " + long_key})
+        check(st == 200, "a 601-byte key: %s" % st)
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer " + long_key[:-1]
+                                                         + "Y"})
+        check(st == 401, "a key differing in its last byte: %s" % st)
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer " + long_key[:504]})
+        check(st == 401, "a prefix of the key: %s" % st)
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "bearer " + long_key})
+        check(st == 200, "lower-case bearer: %s" % st)
+    finally:
+        s.stop()
+    path = os.path.join(tmp, "key.txt")
+    with open(path, "w") as f:
+        f.write("from-a-file\n")
+    s = Server(model, "--api-key-file", path)
+    try:
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer from-a-file"})
+        check(st == 200, "--api-key-file: %s" % st)
+        check(b"from-a-file" not in open("/proc/%d/cmdline" % s.proc.pid, "rb").read(),
+              "the key is not on the command line")
+    finally:
+        s.stop()
+    env = dict(os.environ, M40LLM_API_KEY="from-env")
+    s = Server(model, env=env)
+    try:
+        st, _, _ = s.json("GET", "/v1/models")
+        check(st == 401, "M40LLM_API_KEY: no key given: %s" % st)
+        st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer from-env"})
+        check(st == 200, "M40LLM_API_KEY: %s" % st)
+    finally:
+        s.stop()
+    for args in (["--api-key-file", os.path.join(tmp, "missing")], ["--api-key", "has space"],
+                 ["--api-key", "a", "--api-key-file", path]):
+        p = subprocess.run([BIN, "serve", "-m", model, "--device", "cpu", *args],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+        check(p.returncode == 2 and p.stderr.count(b"\n") == 1,
+              "serve %r: exit %d, %r" % (args, p.returncode, p.stderr))
+
+
 def test_api_key(model):
     s = Server(model, "--api-key", "sekret")
     try:
-        st, _, b = s.json("GET", "/v1/models")
+        st, h, b = s.json("GET", "/v1/models")
         check(st == 401 and is_error(b, st), "no key: %s" % st)
+        check(h.get("www-authenticate", "").startswith("Bearer"),
+              "401 has WWW-Authenticate: %r" % h)
         st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer wrong"})
         check(st == 401, "wrong key: %s" % st)
         st, _, _ = s.json("GET", "/v1/models", headers={"Authorization": "Bearer sekret"})
@@ -537,6 +596,10 @@ def main():
                 t(model)
             except Exception as e:
                 check(False, "%s raised %r" % (t.__name__, e))
+        try:
+            test_long_keys(model, tmp)
+        except Exception as e:
+            check(False, "test_long_keys raised %r" % e)
     print("%d passed, %d failed" % (PASSES, FAILS))
     sys.exit(1 if FAILS else 0)
 
