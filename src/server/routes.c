@@ -18,6 +18,68 @@
 #include <time.h>
 
 #include "server/server_internal.h"
+#include "tokenizer/unicode.h"
+
+/* ---- text into JSON ------------------------------------------------------ */
+
+/* s as valid UTF-8: each byte run that can never be valid, and an
+ * unfinished sequence at the end (a token boundary inside a character),
+ * becomes U+FFFD, as decoders replace them; malloc'd, NULL when out of
+ * memory. JSON text must be UTF-8, and a model's tokens need not be. */
+static char *utf8_lossy(const char *s) {
+    size_t n = strlen(s), cap = 3 * n + 1, o = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        int k = m40_utf8_valid_prefix((const unsigned char *)s + i, n - i);
+        if (k > 0) {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k, i += (size_t)k;
+            continue;
+        }
+        memcpy(out + o, "\xEF\xBF\xBD", 3); /* U+FFFD */
+        o += 3;
+        i = k == 0 ? n : i + (size_t)-k;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The offset of the first byte of body[0..n) that is not valid UTF-8
+ * (strict: no overlongs, surrogates or code points past U+10FFFF), or -1. */
+static long utf8_bad_at(const char *body, size_t n) {
+    for (size_t i = 0; i < n;) {
+        int k = m40_utf8_valid_prefix((const unsigned char *)body + i, n - i);
+        if (k <= 0)
+            return (long)i;
+        i += (size_t)k;
+    }
+    return -1;
+}
+
+/* Whether a JSON string in body[0..n) holds the escape \u0000: cJSON would
+ * end the C string there and silently drop the rest. */
+static int has_nul_escape(const char *body, size_t n) {
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (body[i] == '"') {
+            in_string = !in_string;
+        } else if (in_string && body[i] == '\\' && i + 1 < n) {
+            if (body[i + 1] == 'u' && i + 5 < n && !memcmp(body + i + 2, "0000", 4))
+                return 1;
+            i++; /* the escaped character */
+        }
+    }
+    return 0;
+}
+
+/* obj[key] = text (NULL: ""), made valid UTF-8. */
+static void add_text(cJSON *obj, const char *key, const char *text) {
+    char *t = utf8_lossy(text ? text : "");
+    cJSON_AddStringToObject(obj, key, t ? t : "");
+    free(t);
+}
 
 typedef enum api { API_GENERATE = 0, API_COMPLETIONS = 1, API_CHAT = 2 } api;
 
@@ -355,14 +417,14 @@ static void finished_reply(const srv_ctx *c, api kind, const srv_job *j, srv_rep
     cJSON *root;
     if (kind == API_GENERATE) {
         root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "text", j->text ? j->text : "");
+        add_text(root, "text", j->text);
         cJSON_AddNumberToObject(root, "tokens_generated", j->st.n_gen);
         cJSON_AddNumberToObject(root, "tokens_prompt", j->st.n_prompt);
         cJSON_AddStringToObject(root, "finish_reason", finish);
         cJSON_AddItemToObject(root, "timings", timings(&j->st));
     } else if (kind == API_COMPLETIONS) {
         cJSON *ch = openai_envelope(c, r, "text_completion", &root);
-        cJSON_AddStringToObject(ch, "text", j->text ? j->text : "");
+        add_text(ch, "text", j->text);
         cJSON_AddNullToObject(ch, "logprobs");
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
@@ -370,7 +432,7 @@ static void finished_reply(const srv_ctx *c, api kind, const srv_job *j, srv_rep
         cJSON *ch = openai_envelope(c, r, "chat.completion", &root);
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
-        cJSON_AddStringToObject(msg, "content", j->text ? j->text : "");
+        add_text(msg, "content", j->text);
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
     }
@@ -469,9 +531,9 @@ static cJSON *chunk(const srv_ctx *c, const srv_reply *r, const char *role, cons
         if (role)
             cJSON_AddStringToObject(d, "role", role);
         if (len || role)
-            cJSON_AddStringToObject(d, "content", t ? t : "");
+            add_text(d, "content", t);
     } else {
-        cJSON_AddStringToObject(ch, "text", t ? t : "");
+        add_text(ch, "text", t);
         cJSON_AddNullToObject(ch, "logprobs");
     }
     free(t);
@@ -499,7 +561,7 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
             }
             memcpy(t, text, len);
             t[len] = '\0';
-            cJSON_AddStringToObject(root, "text", t);
+            add_text(root, "text", t);
             free(t);
         } else {
             root = chunk(c, r, NULL, text, len, NULL);
@@ -605,7 +667,7 @@ static void route_detokenize(srv_ctx *c, const cJSON *req, srv_reply *r) {
         reply_err(r, &j->err);
     } else {
         cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "content", j->text ? j->text : "");
+        add_text(root, "content", j->text);
         reply_json(r, 200, root);
     }
     pthread_mutex_unlock(&j->mu);
@@ -646,6 +708,15 @@ static void route_metrics(srv_ctx *c, srv_reply *r) {
 
 static void route_post(srv_ctx *c, const char *path, const char *body, size_t body_len,
                        srv_reply *r) {
+    long bad = body ? utf8_bad_at(body, body_len) : -1;
+    if (bad >= 0) {
+        BAD(r, "the request body is not valid UTF-8 (byte %ld)", bad);
+        return;
+    }
+    if (body && has_nul_escape(body, body_len)) {
+        BAD(r, "a string in the request holds \\u0000 (NUL), which m40-llm does not take");
+        return;
+    }
     cJSON *req = cJSON_ParseWithLength(body ? body : "", body_len);
     if (!req || !cJSON_IsObject(req)) {
         cJSON_Delete(req);

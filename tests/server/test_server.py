@@ -220,6 +220,15 @@ def test_bad_input(s):
         ("POST", "/detokenize", {"tokens": [10 ** 9]}, None, 400),
         ("POST", "/detokenize", {"tokens": "abc"}, None, 400),
         ("POST", "/generate", None, b'{"prompt": "' + b"a" * (2 << 20) + b'"}', 413),
+        # UTF-8 forms that are not Unicode, or not UTF-8 at all: bad input
+        ("POST", "/tokenize", None, b'{"content": "\xf4\x90\x80\x80"}', 400),
+        ("POST", "/generate", None, b'{"prompt": "\xf4\x90\x80\x80"}', 400),
+        ("POST", "/v1/chat/completions", None,
+         b'{"messages": [{"role": "user", "content": "\xf4\x90\x80\x80"}]}', 400),
+        ("POST", "/tokenize", None, b'{"content": "\xc0\xaf overlong"}', 400),
+        ("POST", "/tokenize", None, b'{"content": "\xed\xa0\x80 surrogate"}', 400),
+        # a NUL would cut the prompt silently
+        ("POST", "/tokenize", None, b'{"content": "before\\u0000after"}', 400),
         ("GET", "/nope", None, None, 404),
         ("GET", "/generate", None, None, 405),
     ]
@@ -234,6 +243,21 @@ def test_bad_input(s):
     st, _, b = s.json("POST", "/v1/completions", {"prompt": long_prompt})
     check(st == 400 and b["error"].get("code") == "context_length_exceeded",
           "long prompt code: %r" % (b,))
+    # an escaped backslash before "u0000" is text, not a NUL
+    st, _, b = s.json("POST", "/tokenize", raw=b'{"content": "a\\\\u0000b"}')
+    check(st == 200, "escaped backslash then u0000: %s %r" % (st, b))
+    # every token alone, some of them parts of a character: /detokenize
+    # answers valid UTF-8 JSON (U+FFFD for what is not a whole character)
+    bad = 0
+    for tok in range(0, 512, 7):
+        st, _, raw = s.request("POST", "/detokenize", {"tokens": [tok]})
+        try:
+            raw.decode("utf-8")
+            ok = st == 200 and isinstance(json.loads(raw).get("content"), str)
+        except ValueError:
+            ok = False
+        bad += not ok
+    check(bad == 0, "/detokenize of single tokens: %d replies not valid UTF-8 JSON" % bad)
     st, _, _ = s.json("GET", "/health")
     check(st == 200, "healthy after bad input")
 
