@@ -33,7 +33,8 @@ static void serve_usage(FILE *out) {
     fprintf(out,
             "usage: m40-llm serve [-m MODEL] [options]\n"
             "  -m, --model FILE        GGUF model (default: " M40_CLI_DEFAULT_MODEL ")\n"
-            "  --host ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
+            "  --host ADDR             address (IPv4, IPv6) or name to listen on (default\n"
+            "                          127.0.0.1)\n"
             "  --port N                TCP port (default 8080; 0: any free port)\n"
             "  --parallel N            requests generating at once, one KV slot each (default 1)\n"
             "  --queue N               requests that may wait; more get 503 (default "
@@ -183,6 +184,10 @@ static int serve(serve_args *a) {
     signal(SIGPIPE, SIG_IGN);
 
     m40_err err = {0};
+    if (m40_server_check_listen(a->so.host, a->so.port, &err)) {
+        m40_cli_error("%s", err.msg);
+        return M40_EXIT_FAIL;
+    }
     char notice[640];
     m40_engine *e;
     if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {
@@ -197,9 +202,11 @@ static int serve(serve_args *a) {
         m40_engine_close(e);
         return M40_EXIT_FAIL;
     }
-    fprintf(stderr, "m40-llm: serving %s on http://%s:%d (%s, context %d)\n", a->so.model_name,
-            a->so.host, m40_server_port(srv), m40_backend_describe(m40_engine_backend(e)),
-            m40_engine_n_ctx(e));
+    /* an IPv6 address goes in brackets in a URL */
+    int v6 = strchr(a->so.host, ':') != NULL;
+    fprintf(stderr, "m40-llm: serving %s on http://%s%s%s:%d (%s, context %d)\n", a->so.model_name,
+            v6 ? "[" : "", a->so.host, v6 ? "]" : "", m40_server_port(srv),
+            m40_backend_describe(m40_engine_backend(e)), m40_engine_n_ctx(e));
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "m40-llm: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

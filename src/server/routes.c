@@ -758,8 +758,9 @@ void srv_route(srv_ctx *c, const char *method, const char *path, const char *bod
             route_models(c, r);
         else
             route_metrics(c, r);
-    } else if (is_post_path(path) || is_get_path(path))
+    } else if (is_post_path(path) || is_get_path(path)) {
         reply_url_error(r, 405, "method_not_allowed", "%s is not allowed on %s", method, path);
-    else
+        r->allow = is_post_path(path) ? "POST, OPTIONS" : "GET, HEAD, OPTIONS";
+    } else
         reply_url_error(r, 404, "not_found", "no endpoint %s", path);
 }

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -226,6 +228,8 @@ static enum MHD_Result send_reply(m40_server *s, struct MHD_Connection *conn, co
     }
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 204) {
         /* a preflight from an allowed origin may send any headers it asks
          * for (the openai JS SDK's x-stainless-*): echo the request's list */
@@ -331,6 +335,51 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- lifetime ----------------------------------------------------------- */
 
+/* The address to listen on: host as an IPv4 or IPv6 address, or a name
+ * (the first address it resolves to), with the port. */
+static int resolve_listen(const char *host, int port, struct sockaddr_storage *sa, m40_err *err) {
+    if (port < 0 || port > 65535)
+        return m40_errf(err, "cannot listen on port %d (0..65535)", port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0 || !res)
+        return m40_errf(err, "cannot listen on %s:%d (not an address or a name of this host: %s)",
+                        host, port, gai_strerror(rc));
+    memset(sa, 0, sizeof *sa);
+    memcpy(sa, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (sa->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+    else if (sa->ss_family == AF_INET)
+        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+    else
+        return m40_errf(err, "cannot listen on %s: not an IP address", host);
+    return 0;
+}
+
+int m40_server_check_listen(const char *host, int port, m40_err *err) {
+    struct sockaddr_storage sa;
+    if (resolve_listen(host, port, &sa, err))
+        return -1;
+    /* bind once now, so a busy port or a foreign address fails before the
+     * model loads (the daemon binds again when it starts) */
+    int fd = socket(sa.ss_family, SOCK_STREAM, 0), one = 1;
+    if (fd < 0)
+        return m40_errf(err, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t len =
+        sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int ok = bind(fd, (struct sockaddr *)&sa, len) == 0;
+    int e = errno;
+    close(fd);
+    if (!ok)
+        return m40_errf(err, "cannot listen on %s:%d: %s", host, port, strerror(e));
+    return 0;
+}
+
 int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *opts,
                      m40_err *err) {
     *out = NULL;
@@ -344,14 +393,8 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
         s->opts.max_body = 1u << 20;
     if (!s->opts.model_name)
         s->opts.model_name = "m40-llm";
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)s->opts.port);
-    if (s->opts.port < 0 || s->opts.port > 65535 ||
-        inet_pton(AF_INET, s->opts.host, &sa.sin_addr) != 1) {
-        m40_errf(err, "cannot listen on %s:%d (an IPv4 address and a port are needed)",
-                 s->opts.host, s->opts.port);
+    struct sockaddr_storage sa;
+    if (resolve_listen(s->opts.host, s->opts.port, &sa, err)) {
         free(s);
         return -1;
     }
@@ -368,10 +411,11 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
         return -1;
     }
     s->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)s->opts.port,
-        NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 256u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+            (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
     if (!s->daemon) {
         srv_queue_stop(&s->ctx.queue);
         srv_queue_destroy(&s->ctx.queue);

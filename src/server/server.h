@@ -27,7 +27,7 @@
 #include "util/err.h"
 
 typedef struct m40_server_options {
-    const char *host;                /* IPv4 address to bind (default 127.0.0.1) */
+    const char *host;                /* IPv4/IPv6 address or name (default 127.0.0.1) */
     int port;                        /* 0: any free port (m40_server_port tells which) */
     int queue;                       /* jobs waiting for the worker; more get 503 */
     const char *api_key;             /* NULL: no check */
@@ -38,6 +38,11 @@ typedef struct m40_server_options {
 } m40_server_options;
 
 typedef struct m40_server m40_server;
+
+/* Whether the server could listen on host (an IPv4 or IPv6 address, or a
+ * name: its first address) and port: resolves it and binds once, so a bad
+ * --host or a busy port fails before a model loads. */
+int m40_server_check_listen(const char *host, int port, m40_err *err);
 
 /* Starts the worker and the HTTP daemon; the engine stays the caller's and
  * must outlive the server. */

@@ -124,8 +124,9 @@ typedef struct srv_reply {
     unsigned status;
     char *body; /* malloc'd */
     const char *content_type;
-    int retry_after; /* seconds; 0: no header */
-    srv_job *stream; /* non-NULL: stream this job (reference owned) */
+    int retry_after;   /* seconds; 0: no header */
+    const char *allow; /* 405: the methods the path takes (the Allow header) */
+    srv_job *stream;   /* non-NULL: stream this job (reference owned) */
     srv_stream_fmt fmt;
     char id[48];
     long created;

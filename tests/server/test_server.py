@@ -46,14 +46,16 @@ class Server:
             [BIN, "serve", "-m", model, "--device", "cpu", "--port", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=self.err, env=env)
         self.port = None
+        self.host = "127.0.0.1"
         deadline = time.time() + 60
         while time.time() < deadline and self.port is None:
             if self.proc.poll() is not None:
                 break
             self.err.seek(0)
-            m = re.search(rb"http://127\.0\.0\.1:(\d+)", self.err.read())
+            m = re.search(rb"http://(127\.0\.0\.1|localhost|\[::1\]):(\d+)", self.err.read())
             if m:
-                self.port = int(m.group(1))
+                self.host = m.group(1).decode().strip("[]")
+                self.port = int(m.group(2))
             else:
                 time.sleep(0.05)
         if self.port is None:
@@ -61,7 +63,7 @@ class Server:
             raise RuntimeError("server did not start: " + self.err.read().decode(errors="replace"))
 
     def request(self, method, path, body=None, headers=None, raw=None, timeout=TIMEOUT):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         h = dict(headers or {})
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         if data is not None:
@@ -260,6 +262,10 @@ def test_bad_input(s):
     check(bad == 0, "/detokenize of single tokens: %d replies not valid UTF-8 JSON" % bad)
     st, _, _ = s.json("GET", "/health")
     check(st == 200, "healthy after bad input")
+    st, h, _ = s.json("GET", "/generate")
+    check(st == 405 and "POST" in h.get("allow", ""), "405 has Allow: %r" % h)
+    st, h, _ = s.json("POST", "/v1/models", {})
+    check(st == 405 and "GET" in h.get("allow", ""), "405 on a GET path has Allow: %r" % h)
 
 
 def test_cors(s):
@@ -572,6 +578,22 @@ def test_api_key(model):
         s.stop()
 
 
+def test_hosts(model):
+    """--host takes names and IPv6 addresses, and a bad one fails before loading."""
+    for host in ("localhost", "::1"):
+        s = Server(model, "--host", host)
+        try:
+            st, _, _ = s.json("GET", "/health")
+            check(st == 200, "--host %s: /health %s" % (host, st))
+        finally:
+            s.stop()
+    # checked before the model: a missing model is not what it reports
+    p = subprocess.run([BIN, "serve", "-m", "/nonexistent/x.gguf", "--device", "cpu", "--host",
+                        "192.0.2.1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    check(p.returncode == 1 and b"cannot listen" in p.stderr and b"x.gguf" not in p.stderr,
+          "a foreign address fails before the model loads: %r" % p.stderr)
+
+
 def test_cli_errors(model, busy_port):
     """Bad flags exit 2, a server that cannot start exits 1; one line each."""
     cases = [
@@ -620,10 +642,11 @@ def main():
                 t(model)
             except Exception as e:
                 check(False, "%s raised %r" % (t.__name__, e))
-        try:
-            test_long_keys(model, tmp)
-        except Exception as e:
-            check(False, "test_long_keys raised %r" % e)
+        for t in (test_long_keys, test_hosts):
+            try:
+                t(model, tmp) if t is test_long_keys else t(model)
+            except Exception as e:
+                check(False, "%s raised %r" % (t.__name__, e))
     print("%d passed, %d failed" % (PASSES, FAILS))
     sys.exit(1 if FAILS else 0)
 
