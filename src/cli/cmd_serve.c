@@ -38,7 +38,9 @@ static void serve_usage(FILE *out) {
             "  --port N                TCP port (default 8080; 0: any free port)\n"
             "  --parallel N            requests generating at once, one KV slot each (default 1)\n"
             "  --queue N               requests that may wait; more get 503 (default "
-            "64)\n" M40_CLI_BACKEND_HELP
+            "64)\n"
+            "  -to, --timeout N        close a connection idle N seconds (a request sent\n"
+            "                          in part, keep-alive; default 60)\n" M40_CLI_BACKEND_HELP
             "  --api-key KEY           require Authorization: Bearer KEY (not on /health)\n"
             "  --api-key-file FILE     the key from FILE's first line (not visible in ps);\n"
             "                          without either flag, M40LLM_API_KEY if set\n"
@@ -64,7 +66,14 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return m40_cli_parse_int(f, v, &b->n_slots) ? -1 : 1;
     else if (IS("--queue"))
         return m40_cli_parse_int(f, v, &a->so.queue) ? -1 : 1;
-    else if (IS("--api-key"))
+    else if (IS("-to") || IS("--timeout")) {
+        if (m40_cli_parse_int(f, v, &a->so.timeout))
+            return -1;
+        if (a->so.timeout < 1 || a->so.timeout > 86400) {
+            m40_cli_error("%s must be 1..86400 seconds", f);
+            return -1;
+        }
+    } else if (IS("--api-key"))
         a->so.api_key = v;
     else if (IS("--api-key-file"))
         a->key_file = v;

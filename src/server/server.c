@@ -391,6 +391,8 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
         s->opts.host = "127.0.0.1";
     if (!s->opts.max_body)
         s->opts.max_body = 1u << 20;
+    if (s->opts.timeout <= 0)
+        s->opts.timeout = 60;
     if (!s->opts.model_name)
         s->opts.model_name = "m40-llm";
     struct sockaddr_storage sa;
@@ -410,12 +412,18 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
         free(s);
         return -1;
     }
-    s->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-            (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
+    s->daemon =
+        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                             (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                         (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                         (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                         /* Idle connections (a request sent in part, a body shorter than its
+                          * Content-Length, keep-alive between requests) close after
+                          * opts.timeout; a request waiting for its job or streaming is busy
+                          * in its handler, which no timeout cuts. 1024 connections: 300
+                          * half-sent requests do not lock others out (issue 19). */
+                         MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)s->opts.timeout, MHD_OPTION_END);
     if (!s->daemon) {
         srv_queue_stop(&s->ctx.queue);
         srv_queue_destroy(&s->ctx.queue);

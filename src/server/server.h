@@ -35,6 +35,8 @@ typedef struct m40_server_options {
     size_t n_cors;
     const char *model_name; /* the id /v1/models reports */
     size_t max_body;        /* bytes; 0: 1 MiB */
+    int timeout;            /* seconds a connection may sit idle (no bytes either way while
+                               the server waits for the client); 0: 60 */
 } m40_server_options;
 
 typedef struct m40_server m40_server;

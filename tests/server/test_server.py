@@ -594,12 +594,59 @@ def test_hosts(model):
           "a foreign address fails before the model loads: %r" % p.stderr)
 
 
+def test_slow_clients(model):
+    """Half-sent requests neither lock others out nor hold a thread for long."""
+    s = Server(model, "--timeout", "2")
+    socks = []
+    try:
+        for _ in range(300):  # issue 19's flood: headers never finished
+            c = socket.create_connection((s.host, s.port), timeout=10)
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            socks.append(c)
+        time.sleep(0.5)
+        t0 = time.time()
+        st, _, _ = s.json("GET", "/health")
+        check(st == 200 and time.time() - t0 < 5,
+              "/health beside 300 half-sent requests: %s in %.1f s" % (st, time.time() - t0))
+        # each of them is closed once idle for --timeout (2 s), not 600
+        time.sleep(4)
+        closed = 0
+        for c in socks:
+            try:
+                c.settimeout(2)
+                closed += c.recv(1) == b""
+            except OSError:
+                closed += 1
+        check(closed == len(socks), "idle half-sent requests closed: %d of %d" %
+              (closed, len(socks)))
+        # a body shorter than its Content-Length: closed too
+        c = socket.create_connection((s.host, s.port), timeout=10)
+        c.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"content\":")
+        t0 = time.time()
+        try:
+            c.settimeout(10)
+            data = c.recv(4096)
+        except OSError:
+            data = b""
+        check(time.time() - t0 < 6 and not data.startswith(b"HTTP/1.1 200"),
+              "short body closed after the timeout: %.1f s, %r" % (time.time() - t0, data[:40]))
+        c.close()
+        st, _, _ = s.json("GET", "/health")
+        check(st == 200, "healthy after slow clients: %s" % st)
+    finally:
+        for c in socks:
+            c.close()
+        s.stop()
+
+
 def test_cli_errors(model, busy_port):
     """Bad flags exit 2, a server that cannot start exits 1; one line each."""
     cases = [
         (["--bogus", "1"], 2, "unknown option"),
         (["--port", "70000"], 2, "--port"),
         (["--queue", "0"], 2, "--queue"),
+        (["--timeout", "0"], 2, "--timeout"),
         (["--device", "tpu"], 2, "--device"),
         (["--host", "not-an-ip"], 1, "cannot listen"),
         (["--port", str(busy_port)], 1, "cannot listen"),
@@ -642,7 +689,7 @@ def main():
                 t(model)
             except Exception as e:
                 check(False, "%s raised %r" % (t.__name__, e))
-        for t in (test_long_keys, test_hosts):
+        for t in (test_long_keys, test_hosts, test_slow_clients):
             try:
                 t(model, tmp) if t is test_long_keys else t(model)
             except Exception as e:
