@@ -159,6 +159,15 @@ static void run_job(srv_queue *q, int slot, srv_job *j) {
     }
     if (!rc && (j->kind == SRV_JOB_GENERATE || j->kind == SRV_JOB_CHAT))
         srv_metrics_generation(q->metrics, &j->st);
+    /* cut short because the server is stopping: the same 503 as a job that
+     * never started (a stream just ends; its status is long sent) */
+    pthread_mutex_lock(&q->mu);
+    int stopping = q->stopping;
+    pthread_mutex_unlock(&q->mu);
+    if (!rc && stopping && j->st.finish == M40_FINISH_CANCEL) {
+        rc = -1;
+        m40_errk(&err, M40_ERR_SHUTDOWN, "the server is shutting down");
+    }
     pthread_mutex_lock(&j->mu);
     j->rc = rc;
     if (rc)

@@ -640,6 +640,28 @@ def test_slow_clients(model):
         s.stop()
 
 
+def test_shutdown_reply(model):
+    """A request cut short by SIGTERM gets 503 shutting_down, as documented."""
+    s = Server(model)
+    out = {}
+
+    def run():
+        out["r"] = s.json("POST", "/generate",
+                          {"prompt": "go", "max_tokens": -1, "ignore_eos": True})
+    t = threading.Thread(target=run)
+    try:
+        t.start()
+        time.sleep(1.0)  # generating by now
+        rc = s.stop()
+        t.join(30)
+        st, _, b = out.get("r", (None, None, None))
+        check(rc == 0 and st == 503 and is_error(b, st)
+              and b["error"].get("code") == "shutting_down",
+              "a running request at SIGTERM: %r %r" % (st, b))
+    finally:
+        s.stop()
+
+
 def test_cli_errors(model, busy_port):
     """Bad flags exit 2, a server that cannot start exits 1; one line each."""
     cases = [
@@ -689,7 +711,7 @@ def main():
                 t(model)
             except Exception as e:
                 check(False, "%s raised %r" % (t.__name__, e))
-        for t in (test_long_keys, test_hosts, test_slow_clients):
+        for t in (test_long_keys, test_hosts, test_slow_clients, test_shutdown_reply):
             try:
                 t(model, tmp) if t is test_long_keys else t(model)
             except Exception as e:
