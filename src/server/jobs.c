@@ -45,6 +45,7 @@ void srv_job_unref(srv_job *j) {
         free(j->stops[i]);
     m40_tokens_free(&j->ids);
     free(j->text);
+    free(j->bias);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j);

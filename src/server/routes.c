@@ -249,6 +249,114 @@ static int get_stops(const cJSON *o, srv_job *j, srv_reply *r) {
     return 0;
 }
 
+/* One logit_bias entry: token id (a string key in OpenAI's form) and its
+ * value: a number in [-100, 100] (-100: never this token, as OpenAI
+ * documents it) or, in llama.cpp's array form, false (never). */
+static int bias_entry(const srv_ctx *c, const char *key, const cJSON *id, const cJSON *v,
+                      m40_logit_bias *out, srv_reply *r) {
+    int32_t n_vocab = (int32_t)m40_tokenizer_n_tokens(m40_engine_tokenizer(c->engine));
+    double tok = -1;
+    if (key) {
+        char *end = NULL;
+        tok = strtod(key, &end);
+        if (!*key || *end)
+            tok = -1;
+    } else if (cJSON_IsNumber(id)) {
+        tok = id->valuedouble;
+    }
+    if (!(tok >= 0 && tok < n_vocab && tok == floor(tok))) {
+        BAD(r, "'logit_bias': %s is not a token id in [0, %d)", key ? key : "an entry", n_vocab);
+        return -1;
+    }
+    out->token = (int32_t)tok;
+    if (cJSON_IsFalse(v)) {
+        out->bias = -INFINITY;
+    } else if (cJSON_IsNumber(v) && v->valuedouble >= -100 && v->valuedouble <= 100) {
+        out->bias = v->valuedouble <= -100 ? -INFINITY : (float)v->valuedouble;
+    } else {
+        BAD(r, "'logit_bias' values must be numbers in [-100, 100] (or false)");
+        return -1;
+    }
+    return 0;
+}
+
+/* logit_bias: {"id": bias, ...} (OpenAI) or [[id, bias], ...] (llama.cpp). */
+static int get_logit_bias(const srv_ctx *c, const cJSON *o, srv_job *j, srv_reply *r) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "logit_bias");
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
+        BAD(r, "'logit_bias' must be an object of token id: bias");
+        return -1;
+    }
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return 0;
+    if (n > 1 << 20) {
+        BAD(r, "'logit_bias' has too many entries");
+        return -1;
+    }
+    if (!(j->bias = calloc((size_t)n, sizeof *j->bias))) {
+        OOM(r);
+        return -1;
+    }
+    const cJSON *e;
+    int i = 0;
+    cJSON_ArrayForEach(e, v) {
+        int rc;
+        if (cJSON_IsObject(v)) {
+            rc = bias_entry(c, e->string, NULL, e, &j->bias[i], r);
+        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2) {
+            rc = bias_entry(c, NULL, cJSON_GetArrayItem(e, 0), cJSON_GetArrayItem(e, 1),
+                            &j->bias[i], r);
+        } else {
+            BAD(r, "'logit_bias' entries must be [token id, bias] pairs");
+            rc = -1;
+        }
+        if (rc)
+            return -1;
+        i++;
+    }
+    j->gp.sampling.bias = j->bias;
+    j->gp.sampling.n_bias = (size_t)n;
+    return 0;
+}
+
+/* Fields of the OpenAI API this server does not do yet: a 400 naming the
+ * field when a request asks for them, rather than a silent ignore; the
+ * values that ask for nothing (n = 1, logprobs false, an empty tools list,
+ * response_format "text", echo false...) pass. */
+static int refuse_unsupported(const cJSON *o, srv_reply *r) {
+    const cJSON *v;
+#define FIELD(name) ((v = cJSON_GetObjectItemCaseSensitive(o, name)) && !cJSON_IsNull(v))
+    const char *what = NULL;
+    if (FIELD("n") && !(cJSON_IsNumber(v) && v->valuedouble == 1))
+        what = "'n' other than 1";
+    else if (FIELD("logprobs") && !cJSON_IsFalse(v))
+        what = "'logprobs'";
+    else if (FIELD("top_logprobs") && !(cJSON_IsNumber(v) && v->valuedouble == 0))
+        what = "'top_logprobs'";
+    else if (FIELD("echo") && !cJSON_IsFalse(v))
+        what = "'echo'";
+    else if (FIELD("tools") && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
+        what = "'tools'";
+    else if (FIELD("tool_choice") && !(cJSON_IsString(v) && !strcmp(v->valuestring, "none")))
+        what = "'tool_choice'";
+    else if (FIELD("functions"))
+        what = "'functions'";
+    else if (FIELD("response_format")) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
+        if (!(cJSON_IsString(t) && !strcmp(t->valuestring, "text")))
+            what = "'response_format' other than {\"type\": \"text\"}";
+    } else if (FIELD("grammar") || FIELD("json_schema"))
+        what = "'grammar' / 'json_schema'";
+#undef FIELD
+    if (!what)
+        return 0;
+    reply_kind(r, M40_ERR_UNSUPPORTED, "%s is not supported by this server yet", what);
+    return -1;
+}
+
 /* Sampling, length and stop fields shared by the three generation APIs. */
 static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j, int *stream,
                           srv_reply *r) {
@@ -302,7 +410,8 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
         return -1;
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
-    if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r))
+    if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
+        refuse_unsupported(o, r) || get_logit_bias(c, o, j, r))
         return -1;
     return get_stops(o, j, r);
 }

@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -31,6 +32,7 @@ struct m40_server {
     struct MHD_Daemon *daemon;
     m40_server_options opts;
     int port;
+    atomic_int active; /* requests begun and not yet completed (sent or dropped) */
 };
 
 /* A request's body as it arrives. */
@@ -292,6 +294,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!cs)
             return MHD_NO;
         *con_cls = cs;
+        atomic_fetch_add(&s->active, 1);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -322,7 +325,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code) {
-    (void)cls;
+    m40_server *s = cls;
     (void)conn;
     (void)code;
     conn_state *cs = *con_cls;
@@ -330,6 +333,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(cs->body);
         free(cs);
         *con_cls = NULL;
+        atomic_fetch_sub(&s->active, 1);
     }
 }
 
@@ -414,7 +418,7 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
     }
     s->daemon =
         MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                             (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                             MHD_USE_ITC | (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                          (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
                          (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                          /* Idle connections (a request sent in part, a body shorter than its
@@ -451,7 +455,15 @@ void m40_server_stop(m40_server *s) {
     /* Jobs first: every waiting connection then sees its job done and
      * answers, so stopping the daemon (which joins them) cannot hang. */
     srv_queue_stop(&s->ctx.queue);
+    /* No new connections; then give the requests that were answered just
+     * now (503s, the last bytes of streams) up to 5 s to go out before the
+     * daemon closes every connection. */
+    MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+    for (int i = 0; i < 500 && atomic_load(&s->active) > 0; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     MHD_stop_daemon(s->daemon);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
     srv_queue_destroy(&s->ctx.queue);
     srv_metrics_free(s->ctx.metrics);
     free(s);

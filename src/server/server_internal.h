@@ -37,6 +37,7 @@ typedef struct srv_job {
     cJSON *messages; /* CHAT (owned) */
     m40_gen_params gp;
     char *stops[SRV_MAX_STOPS];     /* gp.stop points here (owned) */
+    m40_logit_bias *bias;           /* gp.sampling.bias points here (owned) */
     int add_special, parse_special; /* TOKENIZE flags */
     m40_tokens ids;                 /* DETOKENIZE input; TOKENIZE output */
     double t_submit_ms;
