@@ -324,15 +324,13 @@ static int get_logit_bias(const srv_ctx *c, const cJSON *o, srv_job *j, srv_repl
 
 /* Fields of the OpenAI API this server does not do yet: a 400 naming the
  * field when a request asks for them, rather than a silent ignore; the
- * values that ask for nothing (n = 1, logprobs false, an empty tools list,
+ * values that ask for nothing (logprobs false, an empty tools list,
  * response_format "text", echo false...) pass. */
 static int refuse_unsupported(const cJSON *o, srv_reply *r) {
     const cJSON *v;
 #define FIELD(name) ((v = cJSON_GetObjectItemCaseSensitive(o, name)) && !cJSON_IsNull(v))
     const char *what = NULL;
-    if (FIELD("n") && !(cJSON_IsNumber(v) && v->valuedouble == 1))
-        what = "'n' other than 1";
-    else if (FIELD("logprobs") && !cJSON_IsFalse(v))
+    if (FIELD("logprobs") && !cJSON_IsFalse(v))
         what = "'logprobs'";
     else if (FIELD("top_logprobs") && !(cJSON_IsNumber(v) && v->valuedouble == 0))
         what = "'top_logprobs'";
@@ -521,7 +519,32 @@ static cJSON *openai_envelope(const srv_ctx *c, const srv_reply *r, const char *
     return ch;
 }
 
-static void finished_reply(const srv_ctx *c, api kind, const srv_job *j, srv_reply *r) {
+/* The choices of jobs 1..n-1 (of an `n` > 1 request) after job 0's, and
+ * usage over all: the prompt once, every choice's tokens. */
+static void more_choices(api kind, srv_job *const *jobs, int n, cJSON *root) {
+    cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+    m40_gen_stats sum = jobs[0]->st;
+    for (int i = 1; i < n; i++) {
+        const srv_job *j = jobs[i];
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddItemToArray(choices, ch);
+        cJSON_AddNumberToObject(ch, "index", i);
+        if (kind == API_COMPLETIONS) {
+            add_text(ch, "text", j->text);
+            cJSON_AddNullToObject(ch, "logprobs");
+        } else {
+            cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+            cJSON_AddStringToObject(msg, "role", "assistant");
+            add_text(msg, "content", j->text);
+        }
+        cJSON_AddStringToObject(ch, "finish_reason", m40_finish_name(j->st.finish));
+        sum.n_gen += j->st.n_gen;
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "usage", usage(&sum));
+}
+
+static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int n, srv_reply *r) {
+    const srv_job *j = jobs[0];
     const char *finish = m40_finish_name(j->st.finish);
     cJSON *root;
     if (kind == API_GENERATE) {
@@ -545,19 +568,83 @@ static void finished_reply(const srv_ctx *c, api kind, const srv_job *j, srv_rep
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
     }
+    if (n > 1)
+        more_choices(kind, jobs, n, root);
     reply_json(r, 200, root);
 }
 
+/* OpenAI's `n`: how many choices (1..SRV_MAX_CHOICES; /generate: 1). */
+static int get_n(const cJSON *req, api kind, int *n, srv_reply *r) {
+    double d = 1;
+    if (get_num(req, "n", 1, SRV_MAX_CHOICES, 1, &d, r))
+        return -1;
+    if (d > 1 && kind == API_GENERATE) {
+        BAD(r, "'n' is an OpenAI field: /generate makes one text");
+        return -1;
+    }
+    *n = (int)d;
+    return 0;
+}
+
+/* Choices 1.. of an `n` > 1 request: jobs parsed from the same request,
+ * each with the next seed (a request without a seed gets a fresh one per
+ * job), queued behind the first. Non-streaming: each ran in turn or beside
+ * the others, as the slots allow. */
+static int more_jobs(srv_ctx *c, const cJSON *req, api kind, srv_job **jobs, int n, srv_reply *r) {
+    int seeded = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(req, "seed"));
+    for (int i = 1; i < n; i++) {
+        int stream = 0;
+        srv_job *j = jobs[i] = srv_job_new(kind == API_CHAT ? SRV_JOB_CHAT : SRV_JOB_GENERATE);
+        if (!j) {
+            OOM(r);
+            return -1;
+        }
+        if ((kind == API_CHAT ? get_messages(req, j, r) : get_prompt(req, j, r)) ||
+            get_gen_params(c, req, kind, j, &stream, r))
+            return -1;
+        if (seeded)
+            j->gp.sampling.seed = jobs[0]->gp.sampling.seed + (uint64_t)i;
+        if (submit(c, j, r))
+            return -1;
+    }
+    return 0;
+}
+
+/* Cancels and drops jobs[0..n) (an `n` > 1 request that failed part way). */
+static void drop_jobs(srv_job **jobs, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!jobs[i])
+            continue;
+        pthread_mutex_lock(&jobs[i]->mu);
+        jobs[i]->cancel = 1;
+        pthread_mutex_unlock(&jobs[i]->mu);
+        srv_job_unref(jobs[i]);
+    }
+}
+
 static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *r) {
-    srv_job *j = srv_job_new(kind == API_CHAT ? SRV_JOB_CHAT : SRV_JOB_GENERATE);
+    int n = 1;
+    if (get_n(req, kind, &n, r))
+        return;
+    srv_job *jobs[SRV_MAX_CHOICES] = {0};
+    srv_job *j = jobs[0] = srv_job_new(kind == API_CHAT ? SRV_JOB_CHAT : SRV_JOB_GENERATE);
     if (!j) {
         OOM(r);
         return;
     }
     int stream = 0;
     if ((kind == API_CHAT ? get_messages(req, j, r) : get_prompt(req, j, r)) ||
-        get_gen_params(c, req, kind, j, &stream, r) || submit(c, j, r)) {
+        get_gen_params(c, req, kind, j, &stream, r)) {
         srv_job_unref(j);
+        return;
+    }
+    if (stream && n > 1) {
+        reply_kind(r, M40_ERR_UNSUPPORTED, "'n' > 1 with 'stream' is not supported yet");
+        srv_job_unref(j);
+        return;
+    }
+    if (submit(c, j, r) || (n > 1 && more_jobs(c, req, kind, jobs, n, r))) {
+        drop_jobs(jobs, n);
         return;
     }
     snprintf(r->id, sizeof r->id, "%s-%lu", kind == API_CHAT ? "chatcmpl" : "cmpl",
@@ -582,13 +669,20 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
         r->content_type = kind == API_GENERATE ? "application/x-ndjson" : "text/event-stream";
         return;
     }
-    wait_done(j, r);
-    if (j->rc)
-        reply_err(r, &j->err);
+    /* every choice done (the first failure answers for the request) */
+    int failed = -1;
+    for (int i = 0; i < n; i++) {
+        wait_done(jobs[i], r);
+        if (jobs[i]->rc && failed < 0)
+            failed = i;
+        pthread_mutex_unlock(&jobs[i]->mu);
+    }
+    if (failed >= 0)
+        reply_err(r, &jobs[failed]->err);
     else
-        finished_reply(c, kind, j, r);
-    pthread_mutex_unlock(&j->mu);
-    srv_job_unref(j);
+        finished_reply(c, kind, jobs, n, r);
+    for (int i = 0; i < n; i++)
+        srv_job_unref(jobs[i]);
 }
 
 /* ---- streaming chunks --------------------------------------------------- */

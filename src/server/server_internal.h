@@ -30,6 +30,9 @@ typedef enum srv_job_kind {
 /* One request for the engine. Shared by the connection that made it and
  * the worker (refs counts them); the last to let go frees it. Everything
  * below `mu` is guarded by it. */
+/* The most choices (`n`) one request may ask for. */
+#define SRV_MAX_CHOICES 16
+
 typedef struct srv_job {
     srv_job_kind kind;
     char *prompt; /* GENERATE: the prompt; TOKENIZE: the content (owned) */

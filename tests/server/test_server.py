@@ -293,13 +293,34 @@ def test_openai_fields(s):
         st, _, b = s.json("POST", "/generate", dict(greedy, prompt="go", logit_bias=bad))
         check(st == 400 and is_error(b, st), "logit_bias %r: %s" % (bad, st))
     chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-    for field, value in (("n", 2), ("logprobs", True), ("top_logprobs", 3), ("echo", True),
+    for field, value in (("logprobs", True), ("top_logprobs", 3), ("echo", True),
                          ("tools", [{"type": "function", "function": {"name": "f"}}]),
                          ("tool_choice", "auto"),
                          ("response_format", {"type": "json_object"})):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **{field: value}))
         check(st == 400 and b["error"].get("code") == "unsupported" and
               "'%s'" % field in b["error"]["message"], "%s=%r: %s %r" % (field, value, st, b))
+    # n: that many choices, each its own seed (seed, seed + 1, ...)
+    req = dict(chat, n=3, seed=5, temperature=1.0, top_k=0, max_tokens=6)
+    st, _, b = s.json("POST", "/v1/chat/completions", req)
+    ch = b.get("choices", []) if st == 200 else []
+    texts = [c["message"]["content"] for c in ch]
+    check(st == 200 and [c["index"] for c in ch] == [0, 1, 2] and len(set(texts)) > 1 and
+          b["usage"]["completion_tokens"] == 18, "n=3: %s %r" % (st, b))
+    st, _, b2 = s.json("POST", "/v1/chat/completions", req)
+    check(st == 200 and [c["message"]["content"] for c in b2["choices"]] == texts,
+          "n=3 with a seed is reproducible")
+    st, _, one = s.json("POST", "/v1/chat/completions", dict(req, n=1, seed=6))
+    check(st == 200 and one["choices"][0]["message"]["content"] == texts[1],
+          "choice 1 of seed 5 is the choice of seed 6")
+    st, _, b = s.json("POST", "/v1/completions", dict(greedy, prompt="go", n=2))
+    check(st == 200 and len(b["choices"]) == 2 and b["choices"][1]["index"] == 1,
+          "completions n=2: %s %r" % (st, b))
+    for bad in ({"n": 0}, {"n": 17}, {"n": 1.5}, {"n": 2, "stream": True}):
+        st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **bad))
+        check(st == 400 and is_error(b, st), "%r: %s" % (bad, st))
+    st, _, b = s.json("POST", "/generate", dict(greedy, prompt="go", n=2))
+    check(st == 400, "/generate n=2: %s" % st)
     for field, value in (("n", 1), ("logprobs", False), ("tools", []),
                          ("response_format", {"type": "text"}), ("tool_choice", "none")):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **{field: value}))
