@@ -7,10 +7,14 @@
  *   a prompt longer than the context is TOO_LONG.
  * - Opening reports the load's progress (backend.h): from 0 to every byte
  *   of the weights, never backwards.
+ * - Log-probabilities (gen params' n_probs): each sampled token's, and the
+ *   top ones, are the log-softmax of the logits the model gives for that
+ *   position, recomputed here from m40_engine_seq_logits, within 1e-5.
  * - Batching: 8 requests at once (prompts of mixed lengths, greedy and
  *   seeded sampling) each give byte for byte the text they give alone, and
  *   the steps carried several requests' tokens at once.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -95,6 +99,70 @@ static void test_refusals_have_kinds(m40_engine *e) {
     CHECK_CONTAINS(err.msg, "slot 1 outside");
 }
 
+typedef struct prob_log {
+    m40_token_prob p[8];
+    int n;
+} prob_log;
+
+static int keep_prob(void *user, const m40_token_prob *p) {
+    prob_log *l = user;
+    if (l->n < 8)
+        l->p[l->n++] = *p;
+    return 0;
+}
+
+static void test_logprobs(m40_engine *e) {
+    enum { N_PROMPT = 4, N_GEN = 3, TOP = 4 };
+    const m40_token prompt[N_PROMPT] = {1, 17, 300, 42};
+    m40_gen_params p = greedy(N_GEN);
+    prob_log got = {.n = 0};
+    p.n_probs = TOP;
+    p.on_prob = keep_prob;
+    p.prob_user = &got;
+    p.ignore_eos = 1;
+    m40_gen_stats st;
+    m40_err err = {0};
+    CHECK(m40_engine_generate_ids(e, 0, prompt, N_PROMPT, &p, NULL, NULL, &st, &err) == 0);
+    CHECK(got.n == N_GEN && st.n_gen == N_GEN);
+    /* the reference: the whole sequence's logits, position by position */
+    int32_t nv = m40_engine_model(e)->cfg.n_vocab, n = N_PROMPT + N_GEN - 1;
+    m40_token ids[N_PROMPT + N_GEN];
+    memcpy(ids, prompt, sizeof prompt);
+    for (int i = 0; i < got.n; i++)
+        ids[N_PROMPT + i] = got.p[i].token;
+    float *logits = malloc((size_t)n * nv * sizeof *logits);
+    m40_engine_seq *seq = NULL;
+    CHECK(logits && m40_engine_seq_begin(e, 0, &seq, &err) == 0);
+    CHECK(seq && m40_engine_seq_logits(seq, ids, n, 0, logits, &err) == 0);
+    m40_engine_seq_end(seq);
+    for (int i = 0; logits && i < got.n; i++) {
+        const float *row = logits + (size_t)(N_PROMPT - 1 + i) * nv;
+        double max = row[0], sum = 0.0;
+        for (int32_t k = 1; k < nv; k++)
+            max = row[k] > max ? row[k] : max;
+        for (int32_t k = 0; k < nv; k++)
+            sum += exp(row[k] - max);
+        const m40_token_prob *tp = &got.p[i];
+        double want = row[tp->token] - max - log(sum);
+        CHECK(fabs(tp->logprob - want) < 1e-5);
+        CHECK(tp->n_top == TOP && tp->top[0] == tp->token); /* greedy: the most likely */
+        for (int k = 0; k < tp->n_top; k++) {
+            CHECK(fabs(tp->top_logprob[k] - (row[tp->top[k]] - max - log(sum))) < 1e-5);
+            CHECK(k == 0 || tp->top_logprob[k] <= tp->top_logprob[k - 1]);
+        }
+        /* nothing outside the top list beats its last entry */
+        int beaten = 0;
+        for (int32_t k = 0; k < nv; k++) {
+            int in = 0;
+            for (int t = 0; t < tp->n_top; t++)
+                in |= tp->top[t] == k;
+            beaten += !in && row[k] > row[tp->top[tp->n_top - 1]];
+        }
+        CHECK(beaten == 0);
+    }
+    free(logits);
+}
+
 int main(void) {
     char dir[] = "/tmp/m40-test-engine-XXXXXX";
     if (!mkdtemp(dir))
@@ -120,6 +188,7 @@ int main(void) {
     if (e) {
         test_greedy_is_repeatable(e);
         test_refusals_have_kinds(e);
+        test_logprobs(e);
     } else {
         fprintf(stderr, "%s\n", err.msg);
     }

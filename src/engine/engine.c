@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 
 #include <pthread.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,7 @@ m40_gen_params m40_gen_default_params(void) {
     p.sampling = m40_sampler_default_params();
     p.max_tokens = 128;
     p.add_special = 1;
+    p.n_probs = -1;
     return p;
 }
 
@@ -221,14 +223,53 @@ static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
  * picks the next token: the backend's argmax for plain greedy decoding on a
  * backend that has one, the sampler on the slot's logits otherwise. Which
  * of the two depends only on the request, so its tokens do too. */
-static int step(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t slot,
-                const m40_token *ids, int32_t n, int32_t pos, m40_token *next, m40_err *err) {
+static int step_ex(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t slot,
+                   const m40_token *ids, int32_t n, int32_t pos, int want_logits, m40_token *next,
+                   m40_err *err) {
     float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
-    if (greedy_on_device(e, &smp->params))
+    if (!want_logits && greedy_on_device(e, &smp->params))
         return m40_sched_run(e->sched, mem, slot, ids, n, pos, NULL, next, err);
     if (m40_sched_run(e->sched, mem, slot, ids, n, pos, logits, NULL, err))
         return -1;
     return m40_sampler_sample(smp, logits, next, err);
+}
+
+static int step(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t slot,
+                const m40_token *ids, int32_t n, int32_t pos, m40_token *next, m40_err *err) {
+    return step_ex(e, mem, smp, slot, ids, n, pos, 0, next, err);
+}
+
+/* tok's log-probability in logits[n] and the top k (k <= M40_MAX_TOP_PROBS)
+ * into p: log-softmax in double, the max subtracted first. */
+static void token_probs(const float *logits, int32_t n, m40_token tok, int32_t k,
+                        m40_token_prob *p) {
+    float max = logits[0];
+    for (int32_t i = 1; i < n; i++)
+        max = logits[i] > max ? logits[i] : max;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)logits[i] - max);
+    double lse = (double)max + log(sum);
+    p->token = tok;
+    p->logprob = (float)((double)logits[tok] - lse);
+    p->n_top = 0;
+    k = k < M40_MAX_TOP_PROBS ? k : M40_MAX_TOP_PROBS;
+    for (int32_t i = 0; i < n && k > 0; i++) {
+        /* insertion into the sorted top list: higher logit first, then lower id */
+        int32_t at = p->n_top;
+        while (at > 0 && logits[i] > logits[p->top[at - 1]])
+            at--;
+        if (at >= k)
+            continue;
+        int32_t last = p->n_top < k ? p->n_top : k - 1;
+        for (int32_t j = last; j > at; j--)
+            p->top[j] = p->top[j - 1];
+        p->top[at] = i;
+        if (p->n_top < k)
+            p->n_top++;
+    }
+    for (int32_t j = 0; j < p->n_top; j++)
+        p->top_logprob[j] = (float)((double)logits[p->top[j]] - lse);
 }
 
 struct m40_engine_seq {
@@ -316,7 +357,9 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
         m40_sampler_accept(&g->smp, ids[i]);
     m40_token tok;
     double t0 = now_ms();
-    if (step(e, &g->mem, &g->smp, slot, ids, (int32_t)n_ids, 0, &tok, err))
+    const int probs = p->n_probs >= 0 && p->on_prob;
+    const float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
+    if (step_ex(e, &g->mem, &g->smp, slot, ids, (int32_t)n_ids, 0, probs, &tok, err))
         return -1;
     double t1 = now_ms();
     st->prefill_ms = t1 - t0;
@@ -328,6 +371,14 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     for (int go = p->max_tokens != 0; go;) {
         st->n_gen++;
         m40_sampler_accept(&g->smp, tok);
+        if (probs) { /* the logits that picked tok are still in the slot's row */
+            m40_token_prob tp;
+            token_probs(logits, e->model->cfg.n_vocab, tok, p->n_probs, &tp);
+            if (p->on_prob(p->prob_user, &tp)) {
+                st->finish = M40_FINISH_CANCEL;
+                break;
+            }
+        }
         if (!p->ignore_eos && m40_tokenizer_is_eog(e->tok, tok)) {
             st->finish = M40_FINISH_STOP;
             break;
@@ -356,7 +407,7 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             st->finish = M40_FINISH_CONTEXT;
             break;
         }
-        if (step(e, &g->mem, &g->smp, slot, &tok, 1, pos, &tok, err))
+        if (step_ex(e, &g->mem, &g->smp, slot, &tok, 1, pos, probs, &tok, err))
             return -1;
         double t = now_ms();
         count_gap(st, t - t_tok); /* the previous token to this one */

@@ -84,8 +84,27 @@ typedef struct m40_step_stats {
 } m40_step_stats;
 m40_step_stats m40_engine_step_stats(m40_engine *e);
 
+/* One sampled token's log-probability under the model (the log-softmax of
+ * the raw logits, before bias, penalties or temperature), and the n_top
+ * most likely tokens' (most likely first; ties by lower id). */
+#define M40_MAX_TOP_PROBS 20
+typedef struct m40_token_prob {
+    m40_token token;
+    float logprob;
+    int32_t n_top;
+    m40_token top[M40_MAX_TOP_PROBS];
+    float top_logprob[M40_MAX_TOP_PROBS];
+} m40_token_prob;
+
+/* Receives each sampled token's probabilities (gen params' n_probs >= 0),
+ * in order, before its text; returns non-zero to cancel. */
+typedef int (*m40_prob_fn)(void *user, const m40_token_prob *p);
+
 typedef struct m40_gen_params {
     m40_sampler_params sampling;
+    int32_t n_probs;     /* < 0: none; else on_prob gets each token and its top n_probs */
+    m40_prob_fn on_prob; /* with n_probs >= 0 */
+    void *prob_user;
     int32_t max_tokens;      /* < 0: until the context is full */
     const char *const *stop; /* stop strings (not included in the output) */
     size_t n_stop;

@@ -46,6 +46,7 @@ void srv_job_unref(srv_job *j) {
     m40_tokens_free(&j->ids);
     free(j->text);
     free(j->bias);
+    free(j->probs);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j);
@@ -95,8 +96,31 @@ static int on_text(void *user, const char *text, size_t len) {
     return rc;
 }
 
+/* The engine's per-token probabilities (logprobs): kept in order. */
+static int on_prob(void *user, const m40_token_prob *p) {
+    srv_job *j = user;
+    pthread_mutex_lock(&j->mu);
+    int rc = j->cancel;
+    if (!rc && j->n_probs == j->cap_probs) {
+        size_t cap = j->cap_probs ? 2 * j->cap_probs : 64;
+        m40_token_prob *np = realloc(j->probs, cap * sizeof *np);
+        if (np)
+            j->probs = np, j->cap_probs = cap;
+        else
+            rc = 1;
+    }
+    if (!rc)
+        j->probs[j->n_probs++] = *p;
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
 static int run_generate(srv_queue *q, int slot, srv_job *j, const char *prompt, size_t len,
                         m40_err *err) {
+    if (j->gp.n_probs >= 0) {
+        j->gp.on_prob = on_prob;
+        j->gp.prob_user = j;
+    }
     return m40_engine_generate(q->engine, slot, prompt, len, &j->gp, on_text, j, &j->st, err);
 }
 

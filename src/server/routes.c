@@ -330,11 +330,7 @@ static int refuse_unsupported(const cJSON *o, srv_reply *r) {
     const cJSON *v;
 #define FIELD(name) ((v = cJSON_GetObjectItemCaseSensitive(o, name)) && !cJSON_IsNull(v))
     const char *what = NULL;
-    if (FIELD("logprobs") && !cJSON_IsFalse(v))
-        what = "'logprobs'";
-    else if (FIELD("top_logprobs") && !(cJSON_IsNumber(v) && v->valuedouble == 0))
-        what = "'top_logprobs'";
-    else if (FIELD("echo") && !cJSON_IsFalse(v))
+    if (FIELD("echo") && !cJSON_IsFalse(v))
         what = "'echo'";
     else if (FIELD("tools") && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
         what = "'tools'";
@@ -353,6 +349,46 @@ static int refuse_unsupported(const cJSON *o, srv_reply *r) {
         return 0;
     reply_kind(r, M40_ERR_UNSUPPORTED, "%s is not supported by this server yet", what);
     return -1;
+}
+
+/* Log-probabilities: chat's logprobs (bool) + top_logprobs (0..20),
+ * completions' logprobs (0..20: how many top tokens). Not streamed yet. */
+static int get_logprobs(const cJSON *o, api kind, int stream, srv_job *j, srv_reply *r) {
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(o, "logprobs");
+    const cJSON *top = cJSON_GetObjectItemCaseSensitive(o, "top_logprobs");
+    double k = -1;
+    if (kind == API_CHAT) {
+        int on = 0;
+        if (get_bool(o, "logprobs", &on, r))
+            return -1;
+        double t = 0;
+        if (get_num(o, "top_logprobs", 0, M40_MAX_TOP_PROBS, 1, &t, r))
+            return -1;
+        if (top && !cJSON_IsNull(top) && !on) {
+            BAD(r, "'top_logprobs' needs 'logprobs': true");
+            return -1;
+        }
+        k = on ? t : -1;
+    } else {
+        if (top && !cJSON_IsNull(top)) {
+            BAD(r, "'top_logprobs' is a chat field; completions take 'logprobs': N");
+            return -1;
+        }
+        if (lp && !cJSON_IsNull(lp) && !cJSON_IsFalse(lp) &&
+            get_num(o, "logprobs", 0, M40_MAX_TOP_PROBS, 1, &k, r))
+            return -1;
+        if (kind == API_GENERATE && k >= 0) {
+            reply_kind(r, M40_ERR_UNSUPPORTED, "'logprobs' is not supported on /generate");
+            return -1;
+        }
+    }
+    if (k >= 0 && stream) {
+        reply_kind(r, M40_ERR_UNSUPPORTED, "'logprobs' with 'stream' is not supported yet");
+        return -1;
+    }
+    j->gp.n_probs = (int32_t)k;
+    j->logprobs_api = k < 0 ? 0 : kind == API_CHAT ? 1 : 2;
+    return 0;
 }
 
 /* Sampling, length and stop fields shared by the three generation APIs. */
@@ -409,7 +445,8 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
     if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
-        refuse_unsupported(o, r) || get_logit_bias(c, o, j, r))
+        refuse_unsupported(o, r) || get_logit_bias(c, o, j, r) ||
+        get_logprobs(o, kind, *stream, j, r))
         return -1;
     return get_stops(o, j, r);
 }
@@ -519,9 +556,83 @@ static cJSON *openai_envelope(const srv_ctx *c, const srv_reply *r, const char *
     return ch;
 }
 
+/* A token's text for logprobs: its bytes, made valid UTF-8 for the "token"
+ * string, and the raw bytes as numbers (OpenAI's "bytes"). */
+static void add_token(const srv_ctx *c, cJSON *o, m40_token id) {
+    const char *piece = "";
+    size_t len = 0;
+    m40_err err;
+    if (m40_token_to_piece(m40_engine_tokenizer(c->engine), id, 1, &piece, &len, &err))
+        piece = "", len = 0;
+    char *s = malloc(len + 1);
+    if (s) {
+        memcpy(s, piece, len);
+        s[len] = '\0';
+    }
+    add_text(o, "token", s);
+    cJSON *bytes = cJSON_AddArrayToObject(o, "bytes");
+    for (size_t i = 0; i < len; i++)
+        cJSON_AddItemToArray(bytes, cJSON_CreateNumber((unsigned char)piece[i]));
+    free(s);
+}
+
+/* The logprobs object of a finished job: chat's {"content": [...]} or the
+ * completions API's {"tokens", "token_logprobs", "top_logprobs",
+ * "text_offset"}; null when not asked for. */
+static cJSON *logprobs_json(const srv_ctx *c, const srv_job *j) {
+    if (!j->logprobs_api)
+        return cJSON_CreateNull();
+    cJSON *root = cJSON_CreateObject();
+    if (j->logprobs_api == 1) {
+        cJSON *content = cJSON_AddArrayToObject(root, "content");
+        for (size_t i = 0; i < j->n_probs; i++) {
+            const m40_token_prob *p = &j->probs[i];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddItemToArray(content, e);
+            add_token(c, e, p->token);
+            cJSON_AddNumberToObject(e, "logprob", p->logprob);
+            cJSON *tops = cJSON_AddArrayToObject(e, "top_logprobs");
+            for (int32_t k = 0; k < p->n_top; k++) {
+                cJSON *t = cJSON_CreateObject();
+                cJSON_AddItemToArray(tops, t);
+                add_token(c, t, p->top[k]);
+                cJSON_AddNumberToObject(t, "logprob", p->top_logprob[k]);
+            }
+        }
+        return root;
+    }
+    cJSON *tokens = cJSON_AddArrayToObject(root, "tokens");
+    cJSON *lps = cJSON_AddArrayToObject(root, "token_logprobs");
+    cJSON *tops = cJSON_AddArrayToObject(root, "top_logprobs");
+    cJSON *offs = cJSON_AddArrayToObject(root, "text_offset");
+    double off = 0;
+    for (size_t i = 0; i < j->n_probs; i++) {
+        const m40_token_prob *p = &j->probs[i];
+        cJSON *tmp = cJSON_CreateObject();
+        add_token(c, tmp, p->token);
+        const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(tmp, "token"));
+        cJSON_AddItemToArray(tokens, cJSON_CreateString(s ? s : ""));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber(off));
+        off += (double)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(tmp, "bytes"));
+        cJSON_Delete(tmp);
+        cJSON_AddItemToArray(lps, cJSON_CreateNumber(p->logprob));
+        cJSON *top = cJSON_CreateObject();
+        cJSON_AddItemToArray(tops, top);
+        for (int32_t k = 0; k < p->n_top; k++) {
+            cJSON *t = cJSON_CreateObject();
+            add_token(c, t, p->top[k]);
+            const char *ts = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "token"));
+            if (!cJSON_GetObjectItemCaseSensitive(top, ts ? ts : ""))
+                cJSON_AddNumberToObject(top, ts ? ts : "", p->top_logprob[k]);
+            cJSON_Delete(t);
+        }
+    }
+    return root;
+}
+
 /* The choices of jobs 1..n-1 (of an `n` > 1 request) after job 0's, and
  * usage over all: the prompt once, every choice's tokens. */
-static void more_choices(api kind, srv_job *const *jobs, int n, cJSON *root) {
+static void more_choices(const srv_ctx *c, api kind, srv_job *const *jobs, int n, cJSON *root) {
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
     m40_gen_stats sum = jobs[0]->st;
     for (int i = 1; i < n; i++) {
@@ -531,12 +642,12 @@ static void more_choices(api kind, srv_job *const *jobs, int n, cJSON *root) {
         cJSON_AddNumberToObject(ch, "index", i);
         if (kind == API_COMPLETIONS) {
             add_text(ch, "text", j->text);
-            cJSON_AddNullToObject(ch, "logprobs");
         } else {
             cJSON *msg = cJSON_AddObjectToObject(ch, "message");
             cJSON_AddStringToObject(msg, "role", "assistant");
             add_text(msg, "content", j->text);
         }
+        cJSON_AddItemToObject(ch, "logprobs", logprobs_json(c, j));
         cJSON_AddStringToObject(ch, "finish_reason", m40_finish_name(j->st.finish));
         sum.n_gen += j->st.n_gen;
     }
@@ -557,7 +668,7 @@ static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int
     } else if (kind == API_COMPLETIONS) {
         cJSON *ch = openai_envelope(c, r, "text_completion", &root);
         add_text(ch, "text", j->text);
-        cJSON_AddNullToObject(ch, "logprobs");
+        cJSON_AddItemToObject(ch, "logprobs", logprobs_json(c, j));
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
     } else {
@@ -565,11 +676,12 @@ static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int
         cJSON *msg = cJSON_AddObjectToObject(ch, "message");
         cJSON_AddStringToObject(msg, "role", "assistant");
         add_text(msg, "content", j->text);
+        cJSON_AddItemToObject(ch, "logprobs", logprobs_json(c, j));
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
     }
     if (n > 1)
-        more_choices(kind, jobs, n, root);
+        more_choices(c, kind, jobs, n, root);
     reply_json(r, 200, root);
 }
 

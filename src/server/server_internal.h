@@ -39,8 +39,11 @@ typedef struct srv_job {
     size_t prompt_len;
     cJSON *messages; /* CHAT (owned) */
     m40_gen_params gp;
-    char *stops[SRV_MAX_STOPS];     /* gp.stop points here (owned) */
-    m40_logit_bias *bias;           /* gp.sampling.bias points here (owned) */
+    char *stops[SRV_MAX_STOPS]; /* gp.stop points here (owned) */
+    m40_logit_bias *bias;       /* gp.sampling.bias points here (owned) */
+    int logprobs_api;           /* logprobs asked for: 1 chat form, 2 completions form */
+    m40_token_prob *probs;      /* each sampled token's, with gp.n_probs >= 0 (owned) */
+    size_t n_probs, cap_probs;
     int add_special, parse_special; /* TOKENIZE flags */
     m40_tokens ids;                 /* DETOKENIZE input; TOKENIZE output */
     double t_submit_ms;

@@ -10,6 +10,7 @@ Prints "N passed, M failed"; exits non-zero on any failure.
 """
 import http.client
 import json
+import math
 import os
 import re
 import signal
@@ -293,7 +294,33 @@ def test_openai_fields(s):
         st, _, b = s.json("POST", "/generate", dict(greedy, prompt="go", logit_bias=bad))
         check(st == 400 and is_error(b, st), "logit_bias %r: %s" % (bad, st))
     chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-    for field, value in (("logprobs", True), ("top_logprobs", 3), ("echo", True),
+    # logprobs: one entry per token; greedy picks the most likely, whose
+    # logprob leads its top list; probabilities <= 1 in all
+    st, _, b = s.json("POST", "/v1/chat/completions",
+                      dict(chat, max_tokens=5, temperature=0, ignore_eos=True, logprobs=True,
+                           top_logprobs=3))
+    content = (b["choices"][0].get("logprobs") or {}).get("content", []) if st == 200 else []
+    ok = st == 200 and len(content) == b["usage"]["completion_tokens"] == 5
+    for e in content:
+        tops = e["top_logprobs"]
+        ok = ok and len(tops) == 3 and e["logprob"] <= 0 and tops[0]["logprob"] == e["logprob"]
+        ok = ok and tops[0]["token"] == e["token"] and isinstance(e["bytes"], list)
+        ok = ok and all(tops[i]["logprob"] >= tops[i + 1]["logprob"] for i in range(2))
+        ok = ok and sum(math.exp(t["logprob"]) for t in tops) <= 1.0 + 1e-6
+    check(ok, "chat logprobs: %s %r" % (st, b))
+    st, _, b = s.json("POST", "/v1/completions",
+                      dict(greedy, prompt="go", max_tokens=3, logprobs=2))
+    lp = b["choices"][0].get("logprobs") if st == 200 else None
+    check(lp and len(lp["tokens"]) == 3 and len(lp["token_logprobs"]) == 3 and
+          len(lp["top_logprobs"]) == 3 and all(len(t) <= 2 for t in lp["top_logprobs"]) and
+          lp["text_offset"][0] == 0, "completions logprobs: %s %r" % (st, b))
+    st, _, b = s.json("POST", "/v1/chat/completions", chat)
+    check(st == 200 and b["choices"][0].get("logprobs") is None, "no logprobs asked: null")
+    for bad in ({"top_logprobs": 2}, {"logprobs": True, "top_logprobs": 21},
+                {"logprobs": True, "stream": True}):
+        st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **bad))
+        check(st == 400 and is_error(b, st), "logprobs %r: %s" % (bad, st))
+    for field, value in (("echo", True),
                          ("tools", [{"type": "function", "function": {"name": "f"}}]),
                          ("tool_choice", "auto"),
                          ("response_format", {"type": "json_object"})):
