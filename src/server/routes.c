@@ -326,12 +326,12 @@ static int get_logit_bias(const srv_ctx *c, const cJSON *o, srv_job *j, srv_repl
  * field when a request asks for them, rather than a silent ignore; the
  * values that ask for nothing (logprobs false, an empty tools list,
  * response_format "text", echo false...) pass. */
-static int refuse_unsupported(const cJSON *o, srv_reply *r) {
+static int refuse_unsupported(const cJSON *o, api kind, srv_reply *r) {
     const cJSON *v;
 #define FIELD(name) ((v = cJSON_GetObjectItemCaseSensitive(o, name)) && !cJSON_IsNull(v))
     const char *what = NULL;
-    if (FIELD("echo") && !cJSON_IsFalse(v))
-        what = "'echo'";
+    if (FIELD("echo") && !cJSON_IsFalse(v) && kind != API_COMPLETIONS)
+        what = "'echo' (a completions field)";
     else if (FIELD("tools") && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
         what = "'tools'";
     else if (FIELD("tool_choice") && !(cJSON_IsString(v) && !strcmp(v->valuestring, "none")))
@@ -445,9 +445,14 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
     if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
-        refuse_unsupported(o, r) || get_logit_bias(c, o, j, r) ||
-        get_logprobs(o, kind, *stream, j, r))
+        refuse_unsupported(o, kind, r) || get_logit_bias(c, o, j, r) ||
+        get_logprobs(o, kind, *stream, j, r) || get_bool(o, "echo", &j->echo, r))
         return -1;
+    if (j->echo && (j->logprobs_api || *stream)) {
+        reply_kind(r, M40_ERR_UNSUPPORTED,
+                   "'echo' with 'logprobs' or 'stream' is not supported yet");
+        return -1;
+    }
     return get_stops(o, j, r);
 }
 
@@ -556,6 +561,23 @@ static cJSON *openai_envelope(const srv_ctx *c, const srv_reply *r, const char *
     return ch;
 }
 
+/* A completion's "text": with echo, the prompt before it. */
+static void add_completion_text(cJSON *ch, const srv_job *j) {
+    if (!j->echo) {
+        add_text(ch, "text", j->text);
+        return;
+    }
+    size_t a = j->prompt_len, b = j->text ? strlen(j->text) : 0;
+    char *s = malloc(a + b + 1);
+    if (s) {
+        memcpy(s, j->prompt, a);
+        memcpy(s + a, j->text ? j->text : "", b);
+        s[a + b] = '\0';
+    }
+    add_text(ch, "text", s ? s : j->text);
+    free(s);
+}
+
 /* A token's text for logprobs: its bytes, made valid UTF-8 for the "token"
  * string, and the raw bytes as numbers (OpenAI's "bytes"). */
 static void add_token(const srv_ctx *c, cJSON *o, m40_token id) {
@@ -641,7 +663,7 @@ static void more_choices(const srv_ctx *c, api kind, srv_job *const *jobs, int n
         cJSON_AddItemToArray(choices, ch);
         cJSON_AddNumberToObject(ch, "index", i);
         if (kind == API_COMPLETIONS) {
-            add_text(ch, "text", j->text);
+            add_completion_text(ch, j);
         } else {
             cJSON *msg = cJSON_AddObjectToObject(ch, "message");
             cJSON_AddStringToObject(msg, "role", "assistant");
@@ -667,7 +689,7 @@ static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int
         cJSON_AddItemToObject(root, "timings", timings(&j->st));
     } else if (kind == API_COMPLETIONS) {
         cJSON *ch = openai_envelope(c, r, "text_completion", &root);
-        add_text(ch, "text", j->text);
+        add_completion_text(ch, j);
         cJSON_AddItemToObject(ch, "logprobs", logprobs_json(c, j));
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));

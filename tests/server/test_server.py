@@ -320,6 +320,14 @@ def test_openai_fields(s):
                 {"logprobs": True, "stream": True}):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **bad))
         check(st == 400 and is_error(b, st), "logprobs %r: %s" % (bad, st))
+    st, _, b = s.json("POST", "/v1/completions", dict(greedy, prompt="go on", echo=True))
+    st2, _, b2 = s.json("POST", "/v1/completions", dict(greedy, prompt="go on"))
+    check(st == st2 == 200 and
+          b["choices"][0]["text"] == "go on" + b2["choices"][0]["text"],
+          "echo: %r / %r" % (b, b2))
+    for bad in ({"echo": True, "logprobs": 1}, {"echo": True, "stream": True}):
+        st, _, b = s.json("POST", "/v1/completions", dict(greedy, prompt="go", **bad))
+        check(st == 400, "echo %r: %s" % (bad, st))
     for field, value in (("echo", True),
                          ("tools", [{"type": "function", "function": {"name": "f"}}]),
                          ("tool_choice", "auto"),
