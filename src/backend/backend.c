@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "quant/ggml_types.h"
 
 struct m40_backend {
     const char *name; /* "cpu" or "cuda" */
@@ -78,13 +79,32 @@ static int cpu_switch(void *opts, const char *name, size_t len, m40_err *err) {
                     name);
 }
 
+uint32_t m40_kv_ggml_type(m40_kv_type t) {
+    switch (t) {
+        case M40_KV_F32:
+            return M40_GGML_F32;
+        case M40_KV_Q8_0:
+            return M40_GGML_Q8_0;
+        case M40_KV_Q4_0:
+            return M40_GGML_Q4_0;
+        case M40_KV_F16:
+            break;
+    }
+    return M40_GGML_F16;
+}
+
+static m40_kv_type kv_type_v(const m40_backend_options *opts) {
+    return opts->kv_v_set ? opts->kv_type_v : opts->kv_type;
+}
+
 static int create_cpu(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
                       m40_err *err) {
     m40_cpu_options co = {.n_ctx = opts->n_ctx,
                           .n_slots = opts->n_slots,
                           .n_batch = opts->n_batch,
                           .n_threads = opts->n_threads,
-                          .kv_f32 = opts->kv_type == M40_KV_F32,
+                          .k_type = m40_kv_ggml_type(opts->kv_type),
+                          .v_type = m40_kv_ggml_type(kv_type_v(opts)),
                           .progress = opts->progress,
                           .progress_user = opts->progress_user};
     m40_cpu *cpu;
@@ -160,6 +180,11 @@ static int create_cuda(m40_backend *be, const m40_model *model, const m40_backen
                        m40_err *err) {
     m40_cuda_options co;
     m40_cuda *cu;
+    m40_kv_type k = opts->kv_type, v = kv_type_v(opts);
+    if (k != v || (k != M40_KV_F16 && k != M40_KV_F32))
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "the CUDA backend keeps an f16 or f32 KV cache, the same for keys and "
+                        "values (q8_0 and q4_0 caches run on the CPU so far)");
     if (cuda_options(&co, opts, err) || m40_cuda_create(&cu, model, &co, err))
         return -1;
     be->name = "cuda";

@@ -25,11 +25,16 @@ typedef enum m40_device_kind {
     M40_DEVICE_CUDA = 2,
 } m40_device_kind;
 
-/* What the KV cache stores (llama.cpp's --cache-type). */
+/* What the KV cache stores (llama.cpp's --cache-type-k / -v). */
 typedef enum m40_kv_type {
-    M40_KV_F16 = 0, /* the precision policy's default */
-    M40_KV_F32 = 1, /* twice the memory; no rounding of keys and values */
+    M40_KV_F16 = 0,  /* the precision policy's default */
+    M40_KV_F32 = 1,  /* twice the memory; no rounding of keys and values */
+    M40_KV_Q8_0 = 2, /* 34 bytes per 32 values; the CPU only so far */
+    M40_KV_Q4_0 = 3, /* 18 bytes per 32 values; the CPU only so far */
 } m40_kv_type;
+
+/* The GGML type a cache of this kind stores. */
+uint32_t m40_kv_ggml_type(m40_kv_type t);
 
 /* Called while a backend loads: `done` of `total` bytes of weights are in
  * place (uploaded to the GPU, or read into memory). The first call has done
@@ -38,12 +43,14 @@ typedef void (*m40_progress_fn)(void *user, uint64_t done, uint64_t total);
 
 typedef struct m40_backend_options {
     m40_device_kind device;
-    int32_t gpu;       /* CUDA ordinal, -1: automatic */
-    int32_t n_ctx;     /* positions per sequence */
-    int32_t n_slots;   /* sequences */
-    int32_t n_batch;   /* most tokens per forward chunk */
-    int32_t n_threads; /* CPU threads, 0: default */
-    m40_kv_type kv_type;
+    int32_t gpu;           /* CUDA ordinal, -1: automatic */
+    int32_t n_ctx;         /* positions per sequence */
+    int32_t n_slots;       /* sequences */
+    int32_t n_batch;       /* most tokens per forward chunk */
+    int32_t n_threads;     /* CPU threads, 0: default */
+    m40_kv_type kv_type;   /* the keys' (and the values', unless kv_v_set) */
+    m40_kv_type kv_type_v; /* the values', with kv_v_set (--cache-type-v) */
+    int32_t kv_v_set;
     /* Switches one backend offers for measurements, comma-separated; a
      * backend refuses one it does not know. CUDA: "no-graphs" (launch each
      * kernel of a decode step), "one-stream" (decode steps share the prompt

@@ -48,13 +48,15 @@ void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed);
  * into o), 0 when it is not, -1 on a bad value (the error printed). */
 int m40_cli_backend_flag(m40_backend_options *o, const char *flag, const char *value);
 /* Their lines of --help. */
-#define M40_CLI_BACKEND_HELP                                                         \
-    "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"      \
-    "  --gpu N                 CUDA device ordinal (default: a Tesla M40, else the " \
-    "first)\n"                                                                       \
-    "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"       \
-    "  -b, --batch-size N      most prompt tokens per forward (default 512)\n"       \
-    "  --cache-type f16|f32    KV cache element type (default f16)\n"                \
+#define M40_CLI_BACKEND_HELP                                                            \
+    "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"         \
+    "  --gpu N                 CUDA device ordinal (default: a Tesla M40, else the "    \
+    "first)\n"                                                                          \
+    "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"          \
+    "  -b, --batch-size N      most prompt tokens per forward (default 512)\n"          \
+    "  --cache-type T          KV cache type of keys and values: f16 (default), f32,\n" \
+    "                          q8_0, q4_0 (the quantized ones: CPU only so far)\n"      \
+    "  -ctk, --cache-type-k T  the keys' type; -ctv, --cache-type-v T: the values'\n"   \
     "  -t, --threads N         CPU threads (default: all)\n"
 
 /* Load progress on stderr, for loads of 256 MiB of weights or more: a bar
@@ -72,7 +74,7 @@ void m40_cli_progress_draw(void *user, uint64_t done, uint64_t total);
 /* Parses --device's value (auto, cpu, cuda); prints the error and returns
  * -1 for anything else. */
 int m40_cli_parse_device(const char *value, m40_device_kind *out);
-/* --cache-type f16|f32 (llama.cpp's name; both K and V). */
+/* A --cache-type / -k / -v value: f16, f32, q8_0, q4_0 (llama.cpp's names). */
 int m40_cli_parse_kv_type(const char *value, m40_kv_type *out);
 
 /* Parses a non-negative int flag value; returns -1 (after printing an error

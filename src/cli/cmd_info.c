@@ -28,7 +28,7 @@ static void info_usage(FILE *out) {
                  "  --device cuda  fail (exit 1) when no usable CUDA device exists\n"
                  "  --device cpu   skip probing CUDA\n"
                  "  --gpu N        use CUDA device N instead of choosing automatically\n"
-                 "  -c, --ctx-size N, --cache-type f16|f32, -b N: the VRAM estimate's context\n"
+                 "  -c, --ctx-size N, --cache-type[-k|-v] T, -b N: the VRAM estimate's context\n"
                  "                 (default: min(trained, 4096)), KV type and prompt chunk\n");
 }
 
@@ -148,10 +148,22 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
         printf(", linear scaling x%g", 1.0 / (double)c->rope_freq_scale);
     printf("\n");
     m40_backend_memory v = m40_backend_plan_vram(m, &opts);
+    /* the cache's own size for the chosen types (the CUDA plan knows only
+     * f16 and f32, one type for both) */
+    uint32_t kt = m40_kv_ggml_type(opts.kv_type);
+    uint32_t vt = m40_kv_ggml_type(opts.kv_v_set ? opts.kv_type_v : opts.kv_type);
+    uint64_t kv_dim = (uint64_t)c->n_head_kv * (uint64_t)c->head_dim;
+    v.kv = (size_t)opts.n_slots * (size_t)c->n_layer * (size_t)opts.n_ctx *
+           (m40_ggml_row_bytes(kt, kv_dim) + m40_ggml_row_bytes(vt, kv_dim));
+    char kv_label[32];
+    if (kt == vt)
+        snprintf(kv_label, sizeof kv_label, "%s", m40_ggml_type_name(kt));
+    else
+        snprintf(kv_label, sizeof kv_label, "K %s, V %s", m40_ggml_type_name(kt),
+                 m40_ggml_type_name(vt));
     size_t need = v.weights + v.kv + v.scratch;
     printf("  VRAM needed at context %d: %.2f GiB (weights %.2f, KV %.2f %s, scratch %.2f)\n",
-           opts.n_ctx, gib(need), gib(v.weights), gib(v.kv),
-           opts.kv_type == M40_KV_F32 ? "FP32" : "FP16", gib(v.scratch));
+           opts.n_ctx, gib(need), gib(v.weights), gib(v.kv), kv_label, gib(v.scratch));
     for (int i = 0; i < r->n_gpus; i++)
         printf("    GPU %d %s: %.1f GiB free: %s\n", r->gpus[i].ordinal, r->gpus[i].name,
                gib(r->gpus[i].vram_free), need <= r->gpus[i].vram_free ? "fits" : "does not fit");

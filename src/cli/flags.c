@@ -37,15 +37,18 @@ int m40_cli_parse_device(const char *value, m40_device_kind *out) {
 }
 
 int m40_cli_parse_kv_type(const char *value, m40_kv_type *out) {
-    if (!strcmp(value, "f16")) {
-        *out = M40_KV_F16;
-        return 0;
+    static const struct {
+        const char *name;
+        m40_kv_type type;
+    } k_types[] = {
+        {"f16", M40_KV_F16}, {"f32", M40_KV_F32}, {"q8_0", M40_KV_Q8_0}, {"q4_0", M40_KV_Q4_0}};
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++) {
+        if (!strcmp(value, k_types[i].name)) {
+            *out = k_types[i].type;
+            return 0;
+        }
     }
-    if (!strcmp(value, "f32")) {
-        *out = M40_KV_F32;
-        return 0;
-    }
-    m40_cli_error("--cache-type must be f16 or f32, not \"%s\"", value);
+    m40_cli_error("--cache-type must be f16, f32, q8_0 or q4_0, not \"%s\"", value);
     return -1;
 }
 
@@ -81,8 +84,17 @@ int m40_cli_backend_flag(m40_backend_options *o, const char *flag, const char *v
         }
         return 1;
     }
-    if (IS("--cache-type"))
-        return m40_cli_parse_kv_type(value, &o->kv_type) ? -1 : 1;
+    if (IS("--cache-type") || IS("-ctk") || IS("--cache-type-k")) {
+        if (m40_cli_parse_kv_type(value, &o->kv_type))
+            return -1;
+        if (IS("--cache-type")) /* both */
+            o->kv_v_set = 0;
+        return 1;
+    }
+    if (IS("-ctv") || IS("--cache-type-v")) {
+        o->kv_v_set = 1;
+        return m40_cli_parse_kv_type(value, &o->kv_type_v) ? -1 : 1;
+    }
     if (IS("-t") || IS("--threads"))
         return m40_cli_parse_int(flag, value, &o->n_threads) ? -1 : 1;
 #undef IS

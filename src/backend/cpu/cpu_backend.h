@@ -23,7 +23,8 @@ typedef struct m40_cpu_options {
     int32_t n_slots;   /* sequences decoded side by side */
     int32_t n_batch;   /* most tokens one forward call takes (prefill chunk) */
     int32_t n_threads; /* 0: OpenMP's default */
-    int32_t kv_f32;    /* FP32 KV cache instead of FP16 (--cache-type f32) */
+    uint32_t k_type;   /* GGML type of the cached keys: F16 (default), F32, Q8_0, Q4_0 */
+    uint32_t v_type;   /* and of the values (--cache-type-k / -v) */
     /* weights read into memory so far (bytes), NULL: no reports */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;

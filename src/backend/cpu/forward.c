@@ -48,9 +48,9 @@ struct m40_cpu {
     int32_t kv_dim; /* n_head_kv * head_dim */
     int32_t q_dim;  /* n_head * head_dim */
     int32_t n_threads;
-    void *k_cache;  /* [n_slots][n_layer][n_ctx][kv_dim], FP16 or FP32 (opt.kv_f32) */
-    void *v_cache;  /* same shape */
-    size_t kv_elem; /* bytes per cache element */
+    void *k_cache;       /* [n_slots][n_layer][n_ctx] rows of kv_dim in opt.k_type (k_row bytes) */
+    void *v_cache;       /* same shape */
+    size_t k_row, v_row; /* bytes per cached position (a kv_dim row in k_type / v_type) */
     size_t kv_bytes, scratch_bytes; /* what the cache and the buffers below take */
     float *x;                       /* [n_batch][d]    residual stream */
     float *xb;                      /* [n_batch][max(d, q_dim)] normed input / projections */
@@ -119,12 +119,11 @@ static void matmul(m40_cpu *cpu, float *y, const m40_weight *w, const m40_weight
     matmul_rows(cpu, y, w, 0, w->rows, bias, x, T);
 }
 
-static void *kv_at(const m40_cpu *cpu, void *cache, int32_t slot, int32_t layer, int32_t pos) {
-    const m40_model_config *c = &cpu->model->cfg;
-    size_t per_layer = (size_t)cpu->opt.n_ctx * cpu->kv_dim;
-    size_t per_slot = per_layer * c->n_layer;
-    size_t i = slot * per_slot + layer * per_layer + (size_t)pos * cpu->kv_dim;
-    return (unsigned char *)cache + i * cpu->kv_elem;
+/* Position pos of a layer of a slot in a cache of `row`-byte rows. */
+static void *kv_at(const m40_cpu *cpu, void *cache, size_t row, int32_t slot, int32_t layer,
+                   int32_t pos) {
+    size_t rows = ((size_t)slot * cpu->model->cfg.n_layer + (size_t)layer) * cpu->opt.n_ctx;
+    return (unsigned char *)cache + (rows + (size_t)pos) * row;
 }
 
 /* ---- one layer ---------------------------------------------------------- */
@@ -174,17 +173,11 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
                         c->rope_style, ext);
         m40_op_rope_ext(kt, c->n_head_kv, hd, c->rope_dim, pos, base, scale, freq_factors,
                         c->rope_style, ext);
-        void *kc = kv_at(cpu, cpu->k_cache, slot, layer, pos);
-        void *vc = kv_at(cpu, cpu->v_cache, slot, layer, pos);
-        if (cpu->opt.kv_f32) {
-            memcpy(kc, kt, (size_t)cpu->kv_dim * sizeof(float));
-            memcpy(vc, vt, (size_t)cpu->kv_dim * sizeof(float));
-        } else {
-            for (int32_t i = 0; i < cpu->kv_dim; i++) {
-                ((uint16_t *)kc)[i] = m40_fp32_to_fp16(kt[i]);
-                ((uint16_t *)vc)[i] = m40_fp32_to_fp16(vt[i]);
-            }
-        }
+        /* stored in the cache's types (create checked they can be) */
+        m40_quantize_row(cpu->opt.k_type, kt,
+                         kv_at(cpu, cpu->k_cache, cpu->k_row, slot, layer, pos), cpu->kv_dim, NULL);
+        m40_quantize_row(cpu->opt.v_type, vt,
+                         kv_at(cpu, cpu->v_cache, cpu->v_row, slot, layer, pos), cpu->kv_dim, NULL);
     }
 
     /* Token t sees positions 0 .. pos[t] of its own slot (causal; on a
@@ -195,11 +188,15 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
         float *scores = cpu->scores + (size_t)thread_id() * cpu->opt.n_ctx;
         int32_t slot = cpu->row_slot[t], n_pos = cpu->row_pos[t] + 1;
         int32_t first = swa && n_pos > c->swa_window ? n_pos - c->swa_window : 0;
+        m40_kv_view kv = {kv_at(cpu, cpu->k_cache, cpu->k_row, slot, layer, 0),
+                          kv_at(cpu, cpu->v_cache, cpu->v_row, slot, layer, 0),
+                          cpu->opt.k_type,
+                          cpu->opt.v_type,
+                          cpu->k_row,
+                          cpu->v_row};
         m40_op_attention_span(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
-                              kv_at(cpu, cpu->k_cache, slot, layer, 0),
-                              kv_at(cpu, cpu->v_cache, slot, layer, 0), cpu->opt.kv_f32, first,
-                              n_pos, (size_t)cpu->kv_dim, c->n_head, c->n_head_kv, hd,
-                              c->attn_scale, c->attn_softcap, scores);
+                              &kv, first, n_pos, c->n_head, c->n_head_kv, hd, c->attn_scale,
+                              c->attn_softcap, scores);
     }
 
     matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
@@ -408,6 +405,23 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
         return m40_errf(err, "cpu backend: n_ctx, n_slots and n_batch must be positive");
     if (c->n_expert_used > 64)
         return m40_errf(err, "cpu backend: %d experts per token (at most 64)", c->n_expert_used);
+    if (c->head_dim > M40_OP_MAX_HEAD_DIM)
+        return m40_errk(err, M40_ERR_UNSUPPORTED, "cpu backend: head_dim %d (at most %d)",
+                        c->head_dim, M40_OP_MAX_HEAD_DIM);
+    const uint32_t kv_types[2] = {opts->k_type, opts->v_type};
+    for (int i = 0; i < 2; i++) {
+        uint32_t t = kv_types[i];
+        if (t != M40_GGML_F32 && t != M40_GGML_F16 && t != M40_GGML_Q8_0 && t != M40_GGML_Q4_0)
+            return m40_errk(err, M40_ERR_UNSUPPORTED,
+                            "cpu backend: a KV cache of %s (f32, f16, q8_0 or q4_0)",
+                            m40_ggml_type_name(t));
+        /* a quantized row must hold whole blocks per head */
+        if (m40_ggml_type_get(t)->block_elems > 1 &&
+            c->head_dim % (int32_t)m40_ggml_type_get(t)->block_elems != 0)
+            return m40_errk(err, M40_ERR_UNSUPPORTED,
+                            "cpu backend: a %s KV cache needs head_dim a multiple of %u, not %d",
+                            m40_ggml_type_name(t), m40_ggml_type_get(t)->block_elems, c->head_dim);
+    }
     m40_cpu *cpu = calloc(1, sizeof *cpu);
     if (!cpu)
         return m40_errf(err, "cpu backend: out of memory");
@@ -424,13 +438,14 @@ int m40_cpu_create(m40_cpu **out, const m40_model *model, const m40_cpu_options 
     int32_t ff = c->n_ff > c->n_ff_exp ? c->n_ff : c->n_ff_exp;
     cpu->max_cols = wide > ff ? wide : ff;
     size_t B = (size_t)opts->n_batch;
-    size_t kv_elems = (size_t)opts->n_slots * c->n_layer * opts->n_ctx * cpu->kv_dim;
+    size_t kv_rows = (size_t)opts->n_slots * c->n_layer * opts->n_ctx;
     int failed = 0;
-    cpu->kv_elem = opts->kv_f32 ? sizeof(float) : sizeof(uint16_t);
-    cpu->k_cache = calloc(kv_elems, cpu->kv_elem);
-    cpu->v_cache = calloc(kv_elems, cpu->kv_elem);
+    cpu->k_row = m40_ggml_row_bytes(opts->k_type, (uint64_t)cpu->kv_dim);
+    cpu->v_row = m40_ggml_row_bytes(opts->v_type, (uint64_t)cpu->kv_dim);
+    cpu->k_cache = calloc(kv_rows, cpu->k_row);
+    cpu->v_cache = calloc(kv_rows, cpu->v_row);
     failed |= !cpu->k_cache || !cpu->v_cache;
-    cpu->kv_bytes = 2 * kv_elems * cpu->kv_elem;
+    cpu->kv_bytes = kv_rows * (cpu->k_row + cpu->v_row);
     cpu->x = alloc_floats(cpu, B * c->n_embd, &failed);
     cpu->xb = alloc_floats(cpu, B * wide, &failed);
     cpu->q = alloc_floats(cpu, B * cpu->q_dim, &failed);

@@ -2,6 +2,8 @@
 #include "backend/cpu/ops.h"
 
 #include "quant/fp16.h"
+#include "quant/ggml_types.h"
+#include "quant/quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -97,35 +99,35 @@ void m40_op_add(float *y, const float *a, const float *b, int32_t n) {
         y[i] = a[i] + b[i];
 }
 
-/* Element i of a KV cache of FP32 or FP16 values. */
-static inline float kv_get(const void *cache, size_t i, int f32) {
-    return f32 ? ((const float *)cache)[i] : m40_fp16_to_fp32(((const uint16_t *)cache)[i]);
-}
-
-void m40_op_attention_span(float *out, const float *q, const void *k, const void *v, int kv_f32,
-                           int32_t first, int32_t n_pos, size_t kv_stride, int32_t n_head,
-                           int32_t n_head_kv, int32_t head_dim, float scale, float softcap,
-                           float *scores) {
+void m40_op_attention_span(float *out, const float *q, const m40_kv_view *kv, int32_t first,
+                           int32_t n_pos, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                           float scale, float softcap, float *scores) {
     int32_t group = n_head / n_head_kv, n = n_pos - first;
+    float row[M40_OP_MAX_HEAD_DIM];
+    /* byte offset of KV head g within a position's row */
+    size_t k_head = m40_ggml_row_bytes(kv->k_type, head_dim);
+    size_t v_head = m40_ggml_row_bytes(kv->v_type, head_dim);
     for (int32_t h = 0; h < n_head; h++) {
         const float *qh = q + (size_t)h * head_dim;
-        size_t kv_off = (size_t)(h / group) * head_dim;
+        int32_t g = h / group;
         for (int32_t t = first; t < n_pos; t++) {
-            size_t kt = (size_t)t * kv_stride + kv_off;
+            const unsigned char *kr = (const unsigned char *)kv->k + (size_t)t * kv->k_row;
+            m40_dequantize_row(kv->k_type, kr + (size_t)g * k_head, row, head_dim, NULL);
             float dot = 0.0f;
             for (int32_t i = 0; i < head_dim; i++)
-                dot += qh[i] * kv_get(k, kt + (size_t)i, kv_f32);
-            float s = dot * scale;
-            scores[t - first] = softcap > 0.0f ? softcap * tanhf(s / softcap) : s;
+                dot += qh[i] * row[i];
+            float sc = dot * scale;
+            scores[t - first] = softcap > 0.0f ? softcap * tanhf(sc / softcap) : sc;
         }
         m40_op_softmax(scores, n);
         float *oh = out + (size_t)h * head_dim;
         memset(oh, 0, (size_t)head_dim * sizeof *oh);
         for (int32_t t = first; t < n_pos; t++) {
-            size_t vt = (size_t)t * kv_stride + kv_off;
+            const unsigned char *vr = (const unsigned char *)kv->v + (size_t)t * kv->v_row;
+            m40_dequantize_row(kv->v_type, vr + (size_t)g * v_head, row, head_dim, NULL);
             float p = scores[t - first];
             for (int32_t i = 0; i < head_dim; i++)
-                oh[i] += p * kv_get(v, vt + (size_t)i, kv_f32);
+                oh[i] += p * row[i];
         }
     }
 }
@@ -133,7 +135,10 @@ void m40_op_attention_span(float *out, const float *q, const void *k, const void
 void m40_op_attention_kv(float *out, const float *q, const void *k, const void *v, int kv_f32,
                          int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
                          int32_t head_dim, float *scores) {
-    m40_op_attention_span(out, q, k, v, kv_f32, 0, n_pos, kv_stride, n_head, n_head_kv, head_dim,
+    uint32_t type = kv_f32 ? M40_GGML_F32 : M40_GGML_F16;
+    size_t row = kv_stride * (kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    m40_kv_view view = {k, v, type, type, row, row};
+    m40_op_attention_span(out, q, &view, 0, n_pos, n_head, n_head_kv, head_dim,
                           1.0f / sqrtf((float)head_dim), 0.0f, scores);
 }
 

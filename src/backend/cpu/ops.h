@@ -74,12 +74,26 @@ void m40_op_attention(float *out, const float *q, const uint16_t *k, const uint1
 void m40_op_attention_kv(float *out, const float *q, const void *k, const void *v, int kv_f32,
                          int32_t n_pos, size_t kv_stride, int32_t n_head, int32_t n_head_kv,
                          int32_t head_dim, float *scores);
-/* The same over positions first .. n_pos - 1 only (a sliding window; k and
- * v still point at position 0), scores scaled by `scale` and, with
- * softcap > 0, soft-capped: s -> softcap tanh(s / softcap). */
-void m40_op_attention_span(float *out, const float *q, const void *k, const void *v, int kv_f32,
-                           int32_t first, int32_t n_pos, size_t kv_stride, int32_t n_head,
-                           int32_t n_head_kv, int32_t head_dim, float scale, float softcap,
-                           float *scores);
+/* A slot's layer of the KV cache as the attention reads it: position t's
+ * keys at k + t k_row bytes, stored as GGML type k_type (F32, F16, Q8_0,
+ * Q4_0; a quantized row's heads start on block boundaries), values alike. */
+typedef struct m40_kv_view {
+    const void *k, *v;
+    uint32_t k_type, v_type;
+    size_t k_row, v_row;
+} m40_kv_view;
+
+/* The most head_dim the attention ops take (a head's row is decoded into a
+ * buffer of that size on the stack). */
+#define M40_OP_MAX_HEAD_DIM 512
+
+/* The same over positions first .. n_pos - 1 only (a sliding window; the
+ * view still starts at position 0) of a cache of any m40_kv_view type,
+ * scores scaled by `scale` and, with softcap > 0, soft-capped:
+ * s -> softcap tanh(s / softcap). Each head's key and value rows are
+ * decoded to FP32 (quant.h) before the FP32 math. */
+void m40_op_attention_span(float *out, const float *q, const m40_kv_view *kv, int32_t first,
+                           int32_t n_pos, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
+                           float scale, float softcap, float *scores);
 
 #endif /* M40_BACKEND_CPU_OPS_H */
