@@ -4,7 +4,7 @@
 1. The official `openai` Python client (PyPI; scripts/test.sh installs the
    pinned version) completes and streams on /v1/completions and
    /v1/chat/completions, and the streamed pieces join to the non-streamed
-   text for the same seed.
+   text for the same seed; n, logprobs and logit_bias parse into its types.
 2. A soak: 200 concurrent streaming requests against --parallel 4 --queue 64.
    Every request must either complete (its stream ends in [DONE]) or get an
    explicit 429/503; none may hang (each has a timeout) or be lost, and the
@@ -93,6 +93,26 @@ def test_openai_client(port):
     check(r.choices[0].finish_reason in ("stop", "length"), "chat finish_reason")
     models = client.models.list()
     check(len(models.data) >= 1, "models list")
+
+    # n, logprobs and logit_bias through the client's own types
+    r = client.chat.completions.create(messages=msgs, n=3, **args)
+    check([c.index for c in r.choices] == [0, 1, 2], "n=3 gives 3 choices")
+    r = client.chat.completions.create(messages=msgs, logprobs=True, top_logprobs=2,
+                                       **dict(args, temperature=0))
+    lp = r.choices[0].logprobs
+    check(lp is not None and len(lp.content) == r.usage.completion_tokens and
+          all(e.logprob <= 0 and len(e.top_logprobs) == 2 and
+              e.top_logprobs[0].logprob == e.logprob for e in lp.content),
+          "chat logprobs: %r" % (lp,))
+    c = client.completions.create(prompt="hello there", logprobs=3, **args)
+    check(c.choices[0].logprobs is not None and
+          len(c.choices[0].logprobs.token_logprobs) == c.usage.completion_tokens,
+          "completion logprobs")
+    c = client.completions.create(prompt="hello there", logit_bias={"300": 100},
+                                  **dict(args, max_tokens=3))
+    one = client.completions.create(prompt="hello there", logit_bias={"300": 100},
+                                    **dict(args, max_tokens=1))
+    check(c.choices[0].text == one.choices[0].text * 3, "logit_bias through the client")
 
 
 def soak(port, n=200):
