@@ -352,7 +352,8 @@ static int refuse_unsupported(const cJSON *o, api kind, srv_reply *r) {
 }
 
 /* Log-probabilities: chat's logprobs (bool) + top_logprobs (0..20),
- * completions' logprobs (0..20: how many top tokens). Not streamed yet. */
+ * completions' logprobs (0..20: how many top tokens); streamed too, each
+ * chunk carrying the tokens sampled since the one before. */
 static int get_logprobs(const cJSON *o, api kind, int stream, srv_job *j, srv_reply *r) {
     const cJSON *lp = cJSON_GetObjectItemCaseSensitive(o, "logprobs");
     const cJSON *top = cJSON_GetObjectItemCaseSensitive(o, "top_logprobs");
@@ -382,10 +383,7 @@ static int get_logprobs(const cJSON *o, api kind, int stream, srv_job *j, srv_re
             return -1;
         }
     }
-    if (k >= 0 && stream) {
-        reply_kind(r, M40_ERR_UNSUPPORTED, "'logprobs' with 'stream' is not supported yet");
-        return -1;
-    }
+    (void)stream;
     j->gp.n_probs = (int32_t)k;
     j->logprobs_api = k < 0 ? 0 : kind == API_CHAT ? 1 : 2;
     return 0;
@@ -601,13 +599,21 @@ static void add_token(const srv_ctx *c, cJSON *o, m40_token id) {
 /* The logprobs object of a finished job: chat's {"content": [...]} or the
  * completions API's {"tokens", "token_logprobs", "top_logprobs",
  * "text_offset"}; null when not asked for. */
+static cJSON *logprobs_range(const srv_ctx *c, const srv_job *j, size_t from, size_t to);
+
 static cJSON *logprobs_json(const srv_ctx *c, const srv_job *j) {
+    return logprobs_range(c, j, 0, j->n_probs);
+}
+
+/* The same for tokens [from, to) (a stream chunk's): offsets count from the
+ * first of them. */
+static cJSON *logprobs_range(const srv_ctx *c, const srv_job *j, size_t from, size_t to) {
     if (!j->logprobs_api)
         return cJSON_CreateNull();
     cJSON *root = cJSON_CreateObject();
     if (j->logprobs_api == 1) {
         cJSON *content = cJSON_AddArrayToObject(root, "content");
-        for (size_t i = 0; i < j->n_probs; i++) {
+        for (size_t i = from; i < to; i++) {
             const m40_token_prob *p = &j->probs[i];
             cJSON *e = cJSON_CreateObject();
             cJSON_AddItemToArray(content, e);
@@ -628,7 +634,7 @@ static cJSON *logprobs_json(const srv_ctx *c, const srv_job *j) {
     cJSON *tops = cJSON_AddArrayToObject(root, "top_logprobs");
     cJSON *offs = cJSON_AddArrayToObject(root, "text_offset");
     double off = 0;
-    for (size_t i = 0; i < j->n_probs; i++) {
+    for (size_t i = from; i < to; i++) {
         const m40_token_prob *p = &j->probs[i];
         cJSON *tmp = cJSON_CreateObject();
         add_token(c, tmp, p->token);
@@ -854,7 +860,7 @@ static int emit(const srv_reply *r, cJSON *root, char **out, size_t *len, size_t
 
 /* One OpenAI chunk: text (or delta content / role) and a finish reason. */
 static cJSON *chunk(const srv_ctx *c, const srv_reply *r, const char *role, const char *text,
-                    size_t len, const char *finish) {
+                    size_t len, const char *finish, cJSON *logprobs) {
     cJSON *root;
     cJSON *ch = openai_envelope(
         c, r, r->fmt == SRV_SSE_CHAT ? "chat.completion.chunk" : "text_completion", &root);
@@ -871,8 +877,8 @@ static cJSON *chunk(const srv_ctx *c, const srv_reply *r, const char *role, cons
             add_text(d, "content", t);
     } else {
         add_text(ch, "text", t);
-        cJSON_AddNullToObject(ch, "logprobs");
     }
+    cJSON_AddItemToObject(ch, "logprobs", logprobs ? logprobs : cJSON_CreateNull());
     free(t);
     if (finish)
         cJSON_AddStringToObject(ch, "finish_reason", finish);
@@ -882,12 +888,20 @@ static cJSON *chunk(const srv_ctx *c, const srv_reply *r, const char *role, cons
 }
 
 int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, const char *text,
-                      size_t len, int first, int final, char **out, size_t *out_len,
-                      size_t *out_cap) {
+                      size_t len, size_t *probs_sent, int first, int final, char **out,
+                      size_t *out_len, size_t *out_cap) {
     if (first && r->fmt == SRV_SSE_CHAT &&
-        emit(r, chunk(c, r, "assistant", "", 0, NULL), out, out_len, out_cap))
+        emit(r, chunk(c, r, "assistant", "", 0, NULL, NULL), out, out_len, out_cap))
         return -1;
-    if (len) {
+    /* the tokens sampled since the last chunk, sent with this one's text
+     * (a token's text may come a chunk later: held for a whole character
+     * or a possible stop string) */
+    cJSON *lp = NULL;
+    if (j->logprobs_api && r->fmt != SRV_NDJSON && (len || final) && *probs_sent < j->n_probs) {
+        lp = logprobs_range(c, j, *probs_sent, j->n_probs);
+        *probs_sent = j->n_probs;
+    }
+    if (len || lp) {
         cJSON *root;
         if (r->fmt == SRV_NDJSON) {
             root = cJSON_CreateObject();
@@ -901,8 +915,10 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
             add_text(root, "text", t);
             free(t);
         } else {
-            root = chunk(c, r, NULL, text, len, NULL);
+            root = chunk(c, r, NULL, text, len, NULL, lp);
+            lp = NULL;
         }
+        cJSON_Delete(lp);
         if (emit(r, root, out, out_len, out_cap))
             return -1;
     }
@@ -924,7 +940,7 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
         if (emit(r, root, out, out_len, out_cap))
             return -1;
     } else {
-        cJSON *root = chunk(c, r, NULL, "", 0, m40_finish_name(j->st.finish));
+        cJSON *root = chunk(c, r, NULL, "", 0, m40_finish_name(j->st.finish), NULL);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
         if (emit(r, root, out, out_len, out_cap))
             return -1;

@@ -48,6 +48,7 @@ typedef struct stream_state {
     srv_reply meta; /* fmt, id, created (no body) */
     srv_job *job;
     size_t consumed;
+    size_t probs_sent; /* logprobs entries already in a chunk */
     int first, finished;
     char *out; /* formatted bytes not yet handed to libmicrohttpd */
     size_t out_len, out_off, out_cap;
@@ -138,9 +139,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
         size_t have = j->len;
         int done = j->done;
         if (have > st->consumed || done) {
-            rc = srv_stream_format(
-                &st->s->ctx, &st->meta, j, have > st->consumed ? j->text + st->consumed : "",
-                have - st->consumed, st->first, done, &st->out, &st->out_len, &st->out_cap);
+            rc = srv_stream_format(&st->s->ctx, &st->meta, j,
+                                   have > st->consumed ? j->text + st->consumed : "",
+                                   have - st->consumed, &st->probs_sent, st->first, done, &st->out,
+                                   &st->out_len, &st->out_cap);
             st->first = 0;
             st->consumed = have;
             st->finished = done;

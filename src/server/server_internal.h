@@ -152,7 +152,7 @@ char *srv_error_body(const char *message, const char *type, const char *code);
 /* The next formatted stream bytes for a piece of text (or the final
  * chunk(s) when final is set) appended to *out (malloc'd, grown). */
 int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *job, const char *text,
-                      size_t len, int first, int final, char **out, size_t *out_len,
-                      size_t *out_cap);
+                      size_t len, size_t *probs_sent, int first, int final, char **out,
+                      size_t *out_len, size_t *out_cap);
 
 #endif /* M40_SERVER_INTERNAL_H */

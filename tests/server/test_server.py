@@ -316,8 +316,17 @@ def test_openai_fields(s):
           lp["text_offset"][0] == 0, "completions logprobs: %s %r" % (st, b))
     st, _, b = s.json("POST", "/v1/chat/completions", chat)
     check(st == 200 and b["choices"][0].get("logprobs") is None, "no logprobs asked: null")
-    for bad in ({"top_logprobs": 2}, {"logprobs": True, "top_logprobs": 21},
-                {"logprobs": True, "stream": True}):
+    # streamed: the chunks' entries add up to every sampled token
+    st, _, raw = s.request("POST", "/v1/chat/completions",
+                           dict(chat, max_tokens=6, temperature=0, ignore_eos=True,
+                                logprobs=True, top_logprobs=1, stream=True))
+    events = [json.loads(e) for e in sse_events(raw) if e != "[DONE]"] if st == 200 else []
+    n_entries = sum(len((e["choices"][0].get("logprobs") or {}).get("content", []))
+                    for e in events if e.get("choices"))
+    usage = [e["usage"] for e in events if e.get("usage")]
+    check(st == 200 and usage and n_entries == usage[-1]["completion_tokens"] == 6,
+          "streamed logprobs: %d entries, %r" % (n_entries, usage))
+    for bad in ({"top_logprobs": 2}, {"logprobs": True, "top_logprobs": 21}):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **bad))
         check(st == 400 and is_error(b, st), "logprobs %r: %s" % (bad, st))
     st, _, b = s.json("POST", "/v1/completions", dict(greedy, prompt="go on", echo=True))

@@ -104,6 +104,12 @@ def test_openai_client(port):
           all(e.logprob <= 0 and len(e.top_logprobs) == 2 and
               e.top_logprobs[0].logprob == e.logprob for e in lp.content),
           "chat logprobs: %r" % (lp,))
+    entries = 0
+    for ch in client.chat.completions.create(messages=msgs, stream=True, logprobs=True,
+                                             **dict(args, temperature=0)):
+        if ch.choices and ch.choices[0].logprobs and ch.choices[0].logprobs.content:
+            entries += len(ch.choices[0].logprobs.content)
+    check(entries == r.usage.completion_tokens, "streamed chat logprobs: %d" % entries)
     c = client.completions.create(prompt="hello there", logprobs=3, **args)
     check(c.choices[0].logprobs is not None and
           len(c.choices[0].logprobs.token_logprobs) == c.usage.completion_tokens,
