@@ -555,7 +555,7 @@ static cJSON *openai_envelope(const srv_ctx *c, const srv_reply *r, const char *
     cJSON *choices = cJSON_AddArrayToObject(*root, "choices");
     cJSON *ch = cJSON_CreateObject();
     cJSON_AddItemToArray(choices, ch);
-    cJSON_AddNumberToObject(ch, "index", 0);
+    cJSON_AddNumberToObject(ch, "index", r->choice);
     return ch;
 }
 
@@ -778,11 +778,6 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
         srv_job_unref(j);
         return;
     }
-    if (stream && n > 1) {
-        reply_kind(r, M40_ERR_UNSUPPORTED, "'n' > 1 with 'stream' is not supported yet");
-        srv_job_unref(j);
-        return;
-    }
     if (submit(c, j, r) || (n > 1 && more_jobs(c, req, kind, jobs, n, r))) {
         drop_jobs(jobs, n);
         return;
@@ -800,11 +795,13 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
             reply_err(r, &j->err);
         pthread_mutex_unlock(&j->mu);
         if (failed) {
-            srv_job_unref(j);
+            drop_jobs(jobs, n);
             return;
         }
         r->status = 200;
         r->stream = j;
+        for (int i = 1; i < n; i++) /* the other choices, streamed beside it */
+            r->more[r->n_more++] = jobs[i];
         r->fmt = kind == API_GENERATE ? SRV_NDJSON : kind == API_CHAT ? SRV_SSE_CHAT : SRV_SSE_TEXT;
         r->content_type = kind == API_GENERATE ? "application/x-ndjson" : "text/event-stream";
         return;
@@ -888,7 +885,7 @@ static cJSON *chunk(const srv_ctx *c, const srv_reply *r, const char *role, cons
 }
 
 int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, const char *text,
-                      size_t len, size_t *probs_sent, int first, int final, char **out,
+                      size_t len, size_t *probs_sent, int first, int final, int last, char **out,
                       size_t *out_len, size_t *out_cap) {
     if (first && r->fmt == SRV_SSE_CHAT &&
         emit(r, chunk(c, r, "assistant", "", 0, NULL, NULL), out, out_len, out_cap))
@@ -945,7 +942,7 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
         if (emit(r, root, out, out_len, out_cap))
             return -1;
     }
-    if (r->fmt != SRV_NDJSON && append(out, out_len, out_cap, "data: [DONE]\n\n", 14))
+    if (last && r->fmt != SRV_NDJSON && append(out, out_len, out_cap, "data: [DONE]\n\n", 14))
         return -1;
     return 0;
 }

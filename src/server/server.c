@@ -43,13 +43,21 @@ typedef struct conn_state {
 } conn_state;
 
 /* A streaming reply: the job and what of its text went out already. */
+/* One streamed choice: its job and how far the stream has sent it. */
+typedef struct stream_choice {
+    srv_job *job;
+    size_t consumed;   /* text bytes already in a chunk */
+    size_t probs_sent; /* logprobs entries already in a chunk */
+    int first, finished;
+} stream_choice;
+
+/* A streamed reply: one choice, or `n` of them whose chunks interleave,
+ * each with its index; the end marker after the last to finish. */
 typedef struct stream_state {
     m40_server *s;
     srv_reply meta; /* fmt, id, created (no body) */
-    srv_job *job;
-    size_t consumed;
-    size_t probs_sent; /* logprobs entries already in a chunk */
-    int first, finished;
+    stream_choice ch[SRV_MAX_CHOICES];
+    int n, n_finished;
     char *out; /* formatted bytes not yet handed to libmicrohttpd */
     size_t out_len, out_off, out_cap;
 } stream_state;
@@ -130,24 +138,36 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             return (ssize_t)n;
         }
         st->out_len = st->out_off = 0;
-        if (st->finished)
+        if (st->n_finished == st->n)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        srv_job *j = st->job;
-        int rc = 0;
-        pthread_mutex_lock(&j->mu);
-        srv_job_wait(j, st->consumed, 250);
-        size_t have = j->len;
-        int done = j->done;
-        if (have > st->consumed || done) {
-            rc = srv_stream_format(&st->s->ctx, &st->meta, j,
-                                   have > st->consumed ? j->text + st->consumed : "",
-                                   have - st->consumed, &st->probs_sent, st->first, done, &st->out,
-                                   &st->out_len, &st->out_cap);
-            st->first = 0;
-            st->consumed = have;
-            st->finished = done;
+        int rc = 0, waited = 0;
+        for (int i = 0; i < st->n && !rc; i++) {
+            stream_choice *c = &st->ch[i];
+            if (c->finished)
+                continue;
+            srv_job *j = c->job;
+            pthread_mutex_lock(&j->mu);
+            /* one choice: wait for it here; several: wait on the first
+             * unfinished one, briefly, so the others are not held up */
+            if (!waited) {
+                srv_job_wait(j, c->consumed, st->n == 1 ? 250 : 20);
+                waited = 1;
+            }
+            size_t have = j->len;
+            int done = j->done;
+            if (have > c->consumed || done) {
+                st->meta.choice = i;
+                rc = srv_stream_format(
+                    &st->s->ctx, &st->meta, j, have > c->consumed ? j->text + c->consumed : "",
+                    have - c->consumed, &c->probs_sent, c->first, done,
+                    done && st->n_finished == st->n - 1, &st->out, &st->out_len, &st->out_cap);
+                c->first = 0;
+                c->consumed = have;
+                c->finished = done;
+                st->n_finished += done;
+            }
+            pthread_mutex_unlock(&j->mu);
         }
-        pthread_mutex_unlock(&j->mu);
         if (rc)
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -157,10 +177,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
  * the job is cancelled and the worker moves on at its next piece). */
 static void stream_free(void *cls) {
     stream_state *st = cls;
-    pthread_mutex_lock(&st->job->mu);
-    st->job->cancel = 1;
-    pthread_mutex_unlock(&st->job->mu);
-    srv_job_unref(st->job);
+    for (int i = 0; i < st->n; i++) {
+        pthread_mutex_lock(&st->ch[i].job->mu);
+        st->ch[i].job->cancel = 1;
+        pthread_mutex_unlock(&st->ch[i].job->mu);
+        srv_job_unref(st->ch[i].job);
+    }
     free(st->out);
     free(st);
 }
@@ -175,14 +197,18 @@ static struct MHD_Response *make_response(m40_server *s, srv_reply *r) {
         st->s = s;
         st->meta = *r;
         st->meta.stream = NULL;
-        st->job = r->stream;
-        st->first = 1;
+        st->meta.n_more = 0;
+        st->n = 1 + r->n_more;
+        for (int i = 0; i < st->n; i++)
+            st->ch[i] = (stream_choice){.job = i ? r->more[i - 1] : r->stream, .first = 1};
         struct MHD_Response *resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
-        if (!resp)
+        if (!resp) {
             free(st);
-        else
-            r->stream = NULL; /* the response owns the job now */
+        } else { /* the response owns the jobs now */
+            r->stream = NULL;
+            r->n_more = 0;
+        }
         return resp;
     }
     static const char k_oom[] =
@@ -215,6 +241,8 @@ static enum MHD_Result send_reply(m40_server *s, struct MHD_Connection *conn, co
     struct MHD_Response *resp = make_response(s, r);
     free(r->body);
     srv_job_unref(r->stream);
+    for (int i = 0; i < r->n_more; i++) /* a stream that could not start */
+        srv_job_unref(r->more[i]);
     if (!resp)
         return MHD_NO;
     if (r->content_type)

@@ -132,9 +132,12 @@ typedef struct srv_reply {
     unsigned status;
     char *body; /* malloc'd */
     const char *content_type;
-    int retry_after;   /* seconds; 0: no header */
-    const char *allow; /* 405: the methods the path takes (the Allow header) */
-    srv_job *stream;   /* non-NULL: stream this job (reference owned) */
+    int retry_after;                    /* seconds; 0: no header */
+    const char *allow;                  /* 405: the methods the path takes (the Allow header) */
+    srv_job *stream;                    /* non-NULL: stream this job (reference owned) */
+    srv_job *more[SRV_MAX_CHOICES - 1]; /* and these, choices 1.. of `n` (owned) */
+    int n_more;
+    int choice; /* the choice index a chunk carries (streams of several) */
     srv_stream_fmt fmt;
     char id[48];
     long created;
@@ -150,9 +153,10 @@ void srv_route(srv_ctx *c, const char *method, const char *path, const char *bod
 /* The OpenAI-shaped error body {"error": {...}} (malloc'd). */
 char *srv_error_body(const char *message, const char *type, const char *code);
 /* The next formatted stream bytes for a piece of text (or the final
- * chunk(s) when final is set) appended to *out (malloc'd, grown). */
+ * chunk(s) when final is set) appended to *out (malloc'd, grown); with
+ * last, the stream's end marker after them (the last choice to finish). */
 int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *job, const char *text,
-                      size_t len, size_t *probs_sent, int first, int final, char **out,
+                      size_t len, size_t *probs_sent, int first, int final, int last, char **out,
                       size_t *out_len, size_t *out_cap);
 
 #endif /* M40_SERVER_INTERNAL_H */

@@ -360,7 +360,20 @@ def test_openai_fields(s):
     st, _, b = s.json("POST", "/v1/completions", dict(greedy, prompt="go", n=2))
     check(st == 200 and len(b["choices"]) == 2 and b["choices"][1]["index"] == 1,
           "completions n=2: %s %r" % (st, b))
-    for bad in ({"n": 0}, {"n": 17}, {"n": 1.5}, {"n": 2, "stream": True}):
+    # streamed: the three choices' chunks interleave, each with its index,
+    # joining to the texts above; one end marker, after all of them
+    st, _, raw = s.request("POST", "/v1/chat/completions", dict(req, stream=True))
+    events = sse_events(raw) if st == 200 else []
+    parts, finished = {}, set()
+    for e in events[:-1]:
+        for c in json.loads(e).get("choices", []):
+            parts[c["index"]] = parts.get(c["index"], "") + (c["delta"].get("content") or "")
+            if c.get("finish_reason"):
+                finished.add(c["index"])
+    check(st == 200 and events and events[-1] == "[DONE]" and events.count("[DONE]") == 1 and
+          [parts.get(i) for i in range(3)] == texts and finished == {0, 1, 2},
+          "streamed n=3: %r vs %r" % (parts, texts))
+    for bad in ({"n": 0}, {"n": 17}, {"n": 1.5}):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **bad))
         check(st == 400 and is_error(b, st), "%r: %s" % (bad, st))
     st, _, b = s.json("POST", "/generate", dict(greedy, prompt="go", n=2))

@@ -97,6 +97,12 @@ def test_openai_client(port):
     # n, logprobs and logit_bias through the client's own types
     r = client.chat.completions.create(messages=msgs, n=3, **args)
     check([c.index for c in r.choices] == [0, 1, 2], "n=3 gives 3 choices")
+    joined = {}
+    for ch in client.chat.completions.create(messages=msgs, n=3, stream=True, **args):
+        for c in ch.choices:
+            joined[c.index] = joined.get(c.index, "") + (c.delta.content or "")
+    check([joined.get(i) for i in range(3)] == [c.message.content for c in r.choices],
+          "streamed n=3 joins to the choices")
     r = client.chat.completions.create(messages=msgs, logprobs=True, top_logprobs=2,
                                        **dict(args, temperature=0))
     lp = r.choices[0].logprobs
