@@ -313,6 +313,23 @@ static int collect_body(m40_server *s, conn_state *cs, const char *data, size_t 
     return 0;
 }
 
+/* The longest URL and the most header bytes a request may have: past them
+ * a JSON 414 or 431. The connection's memory limit (M40_CONN_MEMORY) is
+ * well above both, so libmicrohttpd passes such requests on rather than
+ * answering with its own HTML page (it still does past that limit). */
+#define M40_MAX_URL     8192
+#define M40_MAX_HEADERS 16384
+#define M40_CONN_MEMORY (96u << 10)
+
+/* Adds a header's (or query argument's) name and value lengths, and a few
+ * bytes for their separators, to *cls (a size_t). */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value) {
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -336,7 +353,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     srv_reply r;
     memset(&r, 0, sizeof r);
     const char *origin = cors_allowed(s, conn);
-    if (!strcmp(method, "OPTIONS")) {
+    size_t header_bytes = 0, url_bytes = strlen(url); /* the path; the query's pairs apart */
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &header_bytes);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_header, &url_bytes);
+    if (url_bytes > M40_MAX_URL) {
+        set_error(&r, 414, "the URL is too long", "invalid_request_error", "uri_too_long");
+    } else if (header_bytes > M40_MAX_HEADERS) {
+        set_error(&r, 431, "the request's headers are too large", "invalid_request_error",
+                  "headers_too_large");
+    } else if (!strcmp(method, "OPTIONS")) {
         r.status = 204;
         r.body = calloc(1, 1);
     } else if (cs->too_big) {
@@ -446,18 +471,18 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
         free(s);
         return -1;
     }
-    s->daemon =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                             MHD_USE_ITC | (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                         (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                         /* Idle connections (a request sent in part, a body shorter than its
-                          * Content-Length, keep-alive between requests) close after
-                          * opts.timeout; a request waiting for its job or streaming is busy
-                          * in its handler, which no timeout cuts. 1024 connections: 300
-                          * half-sent requests do not lock others out (issue 19). */
-                         MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)s->opts.timeout, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+            (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        (uint16_t)s->opts.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        /* Idle connections (a request sent in part, a body shorter than its
+         * Content-Length, keep-alive between requests) close after
+         * opts.timeout; a request waiting for its job or streaming is busy
+         * in its handler, which no timeout cuts. 1024 connections: 300
+         * half-sent requests do not lock others out (issue 19). */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)M40_CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+        1024u, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->opts.timeout, MHD_OPTION_END);
     if (!s->daemon) {
         srv_queue_stop(&s->ctx.queue);
         srv_queue_destroy(&s->ctx.queue);

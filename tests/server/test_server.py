@@ -265,6 +265,11 @@ def test_bad_input(s):
     check(st == 200, "healthy after bad input")
     st, h, _ = s.json("GET", "/generate")
     check(st == 405 and "POST" in h.get("allow", ""), "405 has Allow: %r" % h)
+    # too long a URL, too large headers: JSON errors, not libmicrohttpd's HTML
+    st, h, b = s.json("GET", "/v1/models?" + "a" * 9000)
+    check(st == 414 and is_error(b, st), "long URL: %s %r" % (st, str(b)[:80]))
+    st, h, b = s.json("GET", "/v1/models", headers={"X-Big": "b" * 20000})
+    check(st == 431 and is_error(b, st), "large headers: %s %r" % (st, str(b)[:80]))
     st, h, _ = s.json("POST", "/v1/models", {})
     check(st == 405 and "GET" in h.get("allow", ""), "405 on a GET path has Allow: %r" % h)
 
