@@ -399,6 +399,10 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
         return -1;
     if (get_num(o, "max_tokens", -1, n_ctx, 1, &d, r))
         return -1;
+    /* chat's newer name for it (OpenAI's SDKs send it); max_tokens given too wins */
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(o, "max_tokens");
+    if ((!mt || cJSON_IsNull(mt)) && get_num(o, "max_completion_tokens", 1, n_ctx, 1, &d, r))
+        return -1;
     if (d == 0) {
         BAD(r, "'max_tokens' must be at least 1 (or -1: until the context is full)");
         return -1;

@@ -349,6 +349,10 @@ def test_openai_fields(s):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **{field: value}))
         check(st == 400 and b["error"].get("code") == "unsupported" and
               "'%s'" % field in b["error"]["message"], "%s=%r: %s %r" % (field, value, st, b))
+    st, _, b = s.json("POST", "/v1/chat/completions",
+                      dict(chat, max_tokens=None, max_completion_tokens=3, ignore_eos=True))
+    check(st == 200 and b["usage"]["completion_tokens"] == 3,
+          "max_completion_tokens: %s %r" % (st, b))
     # n: that many choices, each its own seed (seed, seed + 1, ...)
     req = dict(chat, n=3, seed=5, temperature=1.0, top_k=0, max_tokens=6)
     st, _, b = s.json("POST", "/v1/chat/completions", req)
