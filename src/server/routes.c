@@ -1103,6 +1103,8 @@ static int is_get_path(const char *p) {
 void srv_route(srv_ctx *c, const char *method, const char *path, const char *body, size_t body_len,
                srv_reply *r) {
     int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (!strncmp(path, "/api/", 5) && srv_route_ollama(c, method, path, body, body_len, r))
+        return;
     if (is_post_path(path) && !strcmp(method, "POST"))
         route_post(c, path, body, body_len, r);
     else if (is_get_path(path) && is_get) {

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -121,6 +122,7 @@ typedef struct srv_ctx {
     srv_metrics *metrics;
     const char *model_name;
     int n_ctx;
+    time_t started;   /* when the server started (ollama's modified_at) */
     atomic_int ready; /* read by connection threads */
 } srv_ctx;
 
@@ -146,6 +148,11 @@ typedef struct srv_reply {
     int (*client_gone)(void *arg);
     void *client_gone_arg;
 } srv_reply;
+
+/* ollama.c: the ollama API's model endpoints; 0 when path is none of
+ * them (srv_route then answers), 1 with r filled. */
+int srv_route_ollama(srv_ctx *c, const char *method, const char *path, const char *body, size_t len,
+                     srv_reply *r);
 
 /* Runs the route for method + path with the request body; fills r. */
 void srv_route(srv_ctx *c, const char *method, const char *path, const char *body, size_t body_len,

@@ -2,6 +2,7 @@
 set(M40_SERVER_SOURCES
   server/jobs.c
   server/metrics.c
+  server/ollama.c
   server/routes.c
   server/server.c
 )

@@ -393,6 +393,32 @@ def test_openai_fields(s):
         check(st == 200, "%s=%r asks for nothing: %s %r" % (field, value, st, b))
 
 
+def test_ollama_models(s):
+    """The ollama API's model endpoints describe the served model."""
+    st, _, b = s.json("GET", "/api/version")
+    check(st == 200 and isinstance(b.get("version"), str), "/api/version: %s %r" % (st, b))
+    st, _, tags = s.json("GET", "/api/tags")
+    models = tags.get("models", []) if st == 200 else []
+    check(len(models) == 1 and models[0]["name"] == "tiny.gguf" and
+          models[0]["details"]["format"] == "gguf" and
+          models[0]["details"]["family"] == "llama" and
+          models[0]["details"]["quantization_level"] == "Q8_0" and models[0]["size"] > 0,
+          "/api/tags: %s %r" % (st, tags))
+    st, _, ps = s.json("GET", "/api/ps")
+    check(st == 200 and len(ps.get("models", [])) == 1 and
+          ps["models"][0]["context_length"] == 2048, "/api/ps: %s %r" % (st, ps))
+    st, _, show = s.json("POST", "/api/show", {"model": "tiny.gguf"})
+    check(st == 200 and show["model_info"]["general.architecture"] == "llama" and
+          show["model_info"]["llama.block_count"] == 2 and isinstance(show["template"], str),
+          "/api/show: %s %r" % (st, show))
+    st, _, b = s.json("POST", "/api/show", {"nope": 1})
+    check(st == 400 and isinstance(b.get("error"), str), "/api/show without a model: %s" % st)
+    st, h, _ = s.json("POST", "/api/tags", {})
+    check(st == 405 and "GET" in h.get("allow", ""), "POST /api/tags: %s" % st)
+    st, _, _ = s.json("POST", "/api/nothing", {})
+    check(st == 404, "unknown /api path: %s" % st)
+
+
 def test_cors(s):
     o = {"Origin": "http://ok.example", "Access-Control-Request-Method": "POST"}
     st, h, _ = s.request("OPTIONS", "/v1/chat/completions", headers=o)
@@ -821,8 +847,8 @@ def main():
         except Exception as e:
             check(False, "test_cli_errors raised %r" % e)
         try:
-            for t in (test_generation, test_misc, test_bad_input, test_openai_fields, test_cors,
-                      test_full_queue, test_disconnect):
+            for t in (test_generation, test_misc, test_bad_input, test_openai_fields,
+                      test_ollama_models, test_cors, test_full_queue, test_disconnect):
                 try:
                     t(s)
                 except Exception as e:

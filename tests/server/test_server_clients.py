@@ -9,6 +9,8 @@
    Every request must either complete (its stream ends in [DONE]) or get an
    explicit 429/503; none may hang (each has a timeout) or be lost, and the
    server must be healthy afterwards. Prints the throughput.
+   The official `ollama` client (pinned likewise) lists, shows and ps-es
+   the served model through /api/tags, /api/show and /api/ps.
 3. With DEFAULT_MODEL (SmolLM2-135M-Instruct): a chat completion through
    the model's own chat template answers in words.
 Prints "N passed, M failed"; exits non-zero on any failure.
@@ -127,6 +129,25 @@ def test_openai_client(port):
     check(c.choices[0].text == one.choices[0].text * 3, "logit_bias through the client")
 
 
+def test_ollama_client(port):
+    """The official ollama client's list, show and ps against our /api/."""
+    try:
+        import ollama
+    except ImportError:
+        check(False, "the ollama package is missing (scripts/test.sh installs it)")
+        return
+    client = ollama.Client(host=f"http://127.0.0.1:{port}", timeout=60)
+    listed = client.list()
+    check(len(listed.models) == 1 and listed.models[0].model == "tiny.gguf" and
+          listed.models[0].details.format == "gguf", "ollama list: %r" % (listed,))
+    shown = client.show("tiny.gguf")
+    check(shown.modelinfo["general.architecture"] == "llama" and
+          shown.details.quantization_level == "Q8_0", "ollama show: %r" % (shown,))
+    running = client.ps()
+    check(len(running.models) == 1 and running.models[0].context_length > 0,
+          "ollama ps: %r" % (running,))
+
+
 def soak(port, n=200):
     results = [None] * n
     tokens = [0] * n
@@ -197,6 +218,7 @@ def main():
         proc, port = start(model, "--parallel", "4", "--queue", "64")
         try:
             test_openai_client(port)
+            test_ollama_client(port)
             soak(port)
         finally:
             check(stop(proc) == 0, "server exits 0 on SIGTERM")

@@ -1,0 +1,188 @@
+/* ollama.c - the ollama API's model endpoints on the same server (issue 20):
+ *
+ *   GET  /api/version   {"version"}: m40-llm's
+ *   GET  /api/tags      {"models": [the served model]}
+ *   POST /api/show      {"model"} -> details, model_info, template
+ *   GET  /api/ps        {"models": [the served model, loaded]}
+ *
+ * Clients that speak ollama (its Python client, chat front ends) ask these
+ * first to find what they can run. The server holds one model, so every
+ * name refers to it (the one listed is the file's name). Generation over
+ * the ollama API (/api/generate, /api/chat) is not here yet: 404 as for
+ * any unknown path. Errors are ollama's shape, {"error": "message"}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "buildinfo.h"
+#include "gguf/gguf.h"
+#include "model/model.h"
+#include "quant/ggml_types.h"
+#include "server/server_internal.h"
+
+static void reply(srv_reply *r, unsigned status, cJSON *root) {
+    r->status = status;
+    r->body = root ? cJSON_PrintUnformatted(root) : NULL;
+    r->content_type = "application/json";
+    cJSON_Delete(root);
+}
+
+static void reply_error(srv_reply *r, unsigned status, const char *msg) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "error", msg);
+    reply(r, status, root);
+}
+
+/* "135.0M", "7.2B": ollama's parameter_size. */
+static void param_size(uint64_t n, char *out, size_t cap) {
+    if (n >= 1000000000ull)
+        snprintf(out, cap, "%.1fB", (double)n / 1e9);
+    else
+        snprintf(out, cap, "%.1fM", (double)n / 1e6);
+}
+
+/* The type most of the model's matrices have, in capitals ("Q4_K"). */
+static void quant_level(const m40_gguf *g, char *out, size_t cap) {
+    size_t counts[M40_GGML_TYPE_COUNT] = {0}, best = 0;
+    uint32_t type = M40_GGML_F32;
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
+        const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
+        if (t->n_dims >= 2 && t->type < M40_GGML_TYPE_COUNT && ++counts[t->type] > best)
+            best = counts[t->type], type = t->type;
+    }
+    snprintf(out, cap, "%s", m40_ggml_type_name(type));
+    for (char *p = out; *p; p++)
+        *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+}
+
+static cJSON *details(const m40_model *m) {
+    char size[32], quant[32];
+    param_size(m->n_params, size, sizeof size);
+    quant_level(m->gguf, quant, sizeof quant);
+    const char *arch = m40_arch_name(m->cfg.arch);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "parent_model", "");
+    cJSON_AddStringToObject(d, "format", "gguf");
+    cJSON_AddStringToObject(d, "family", arch);
+    cJSON *fam = cJSON_AddArrayToObject(d, "families");
+    cJSON_AddItemToArray(fam, cJSON_CreateString(arch));
+    cJSON_AddStringToObject(d, "parameter_size", size);
+    cJSON_AddStringToObject(d, "quantization_level", quant);
+    return d;
+}
+
+/* RFC 3339 (UTC) of t. */
+static void rfc3339(time_t t, char *out, size_t cap) {
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One model entry of /api/tags and /api/ps: a digest of what identifies
+ * the file here (ollama's is a SHA-256 of the blob; clients only show it). */
+static cJSON *model_entry(const srv_ctx *c, int loaded) {
+    const m40_model *m = m40_engine_model(c->engine);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", c->model_name);
+    cJSON_AddStringToObject(e, "model", c->model_name);
+    char when[40], digest[40];
+    rfc3339(loaded ? time(NULL) + 365L * 24 * 3600 : c->started, when, sizeof when);
+    cJSON_AddStringToObject(e, loaded ? "expires_at" : "modified_at", when);
+    cJSON_AddNumberToObject(e, "size", (double)m->file_bytes);
+    uint64_t h = 0xCBF29CE484222325ull ^ m->file_bytes ^ m->n_params;
+    for (const char *p = c->model_name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001B3ull;
+    snprintf(digest, sizeof digest, "%016llx", (unsigned long long)h);
+    cJSON_AddStringToObject(e, "digest", digest);
+    cJSON_AddItemToObject(e, "details", details(m));
+    if (loaded) {
+        cJSON_AddNumberToObject(e, "size_vram", 0);
+        cJSON_AddNumberToObject(e, "context_length", c->n_ctx);
+    }
+    return e;
+}
+
+static void route_tags(const srv_ctx *c, srv_reply *r, int loaded) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "models"), model_entry(c, loaded));
+    reply(r, 200, root);
+}
+
+static void route_show(const srv_ctx *c, const char *body, size_t len, srv_reply *r) {
+    cJSON *req = cJSON_ParseWithLength(body ? body : "", len);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(req, "model");
+    if (!cJSON_IsString(name))
+        name = cJSON_GetObjectItemCaseSensitive(req, "name"); /* the older field */
+    if (!cJSON_IsObject(req) || !cJSON_IsString(name)) {
+        cJSON_Delete(req);
+        reply_error(r, 400, "the body must be {\"model\": NAME}");
+        return;
+    }
+    cJSON_Delete(req);
+    const m40_model *m = m40_engine_model(c->engine);
+    const m40_model_config *cfg = &m->cfg;
+    const char *arch = m40_arch_name(cfg->arch);
+    cJSON *root = cJSON_CreateObject();
+    char line[300], key[96];
+    snprintf(line, sizeof line, "# m40-llm serves %s\nFROM %s\n", c->model_name, c->model_name);
+    cJSON_AddStringToObject(root, "modelfile", line);
+    cJSON_AddStringToObject(root, "parameters", "");
+    m40_gguf_str tmpl = {"", 0};
+    if (m40_gguf_find_kv(m->gguf, "tokenizer.chat_template") >= 0)
+        m40_gguf_get_str(m->gguf, "tokenizer.chat_template", &tmpl, NULL);
+    cJSON *t = cJSON_CreateString("");
+    if (t && tmpl.len) {
+        char *s = malloc(tmpl.len + 1);
+        if (s) {
+            memcpy(s, tmpl.ptr, tmpl.len);
+            s[tmpl.len] = '\0';
+            cJSON_SetValuestring(t, s);
+            free(s);
+        }
+    }
+    cJSON_AddItemToObject(root, "template", t);
+    cJSON_AddItemToObject(root, "details", details(m));
+    cJSON *info = cJSON_AddObjectToObject(root, "model_info");
+    cJSON_AddStringToObject(info, "general.architecture", arch);
+    cJSON_AddNumberToObject(info, "general.parameter_count", (double)m->n_params);
+    snprintf(key, sizeof key, "%s.context_length", arch);
+    cJSON_AddNumberToObject(info, key, cfg->n_ctx_train);
+    snprintf(key, sizeof key, "%s.embedding_length", arch);
+    cJSON_AddNumberToObject(info, key, cfg->n_embd);
+    snprintf(key, sizeof key, "%s.block_count", arch);
+    cJSON_AddNumberToObject(info, key, cfg->n_layer);
+    cJSON *caps = cJSON_AddArrayToObject(root, "capabilities");
+    cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
+    char when[40];
+    rfc3339(c->started, when, sizeof when);
+    cJSON_AddStringToObject(root, "modified_at", when);
+    reply(r, 200, root);
+}
+
+int srv_route_ollama(srv_ctx *c, const char *method, const char *path, const char *body, size_t len,
+                     srv_reply *r) {
+    int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (!strcmp(path, "/api/version") && get) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "version", m40_version);
+        reply(r, 200, root);
+    } else if (!strcmp(path, "/api/tags") && get) {
+        route_tags(c, r, 0);
+    } else if (!strcmp(path, "/api/ps") && get) {
+        route_tags(c, r, 1);
+    } else if (!strcmp(path, "/api/show") && post) {
+        route_show(c, body, len, r);
+    } else if (!strcmp(path, "/api/version") || !strcmp(path, "/api/tags") ||
+               !strcmp(path, "/api/ps") || !strcmp(path, "/api/show")) {
+        reply_error(r, 405, "method not allowed");
+        r->allow = !strcmp(path, "/api/show") ? "POST" : "GET, HEAD";
+    } else {
+        return 0;
+    }
+    return 1;
+}
