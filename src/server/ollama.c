@@ -5,11 +5,17 @@
  *   POST /api/show      {"model"} -> details, model_info, template
  *   GET  /api/ps        {"models": [the served model, loaded]}
  *
- * Clients that speak ollama (its Python client, chat front ends) ask these
- * first to find what they can run. The server holds one model, so every
- * name refers to it (the one listed is the file's name). Generation over
- * the ollama API (/api/generate, /api/chat) is not here yet: 404 as for
- * any unknown path. Errors are ollama's shape, {"error": "message"}.
+ *   POST /api/generate  {"model", "prompt", "system", "raw", "stream", "options"}
+ *   POST /api/chat      {"model", "messages", "stream", "options"}
+ *
+ * Clients that speak ollama (its Python client, chat front ends) ask the
+ * model endpoints first to find what they can run. The server holds one
+ * model, so every name refers to it (the one listed is the file's name).
+ * Generation is translated into the OpenAI-shaped request routes.c
+ * already runs (the same validation, queue and sampling), answered in
+ * ollama's shapes: NDJSON lines when streaming (ollama streams unless
+ * "stream": false), one final object otherwise. Errors are ollama's
+ * shape, {"error": "message"}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +170,114 @@ static void route_show(const srv_ctx *c, const char *body, size_t len, srv_reply
     reply(r, 200, root);
 }
 
+/* ollama's options -> the OpenAI-shaped request's fields (those ollama has
+ * and m40-llm samples with; the rest, such as num_thread or mirostat, are
+ * ignored as ollama ignores what a runner lacks). */
+static const char *const k_options[][2] = {
+    {"temperature", "temperature"},
+    {"top_k", "top_k"},
+    {"top_p", "top_p"},
+    {"min_p", "min_p"},
+    {"repeat_penalty", "repeat_penalty"},
+    {"presence_penalty", "presence_penalty"},
+    {"frequency_penalty", "frequency_penalty"},
+    {"seed", "seed"},
+    {"num_predict", "max_tokens"},
+    {"stop", "stop"},
+};
+
+/* The OpenAI-shaped request for an ollama generate or chat body, or NULL
+ * after filling r with the error. */
+static cJSON *translate(const srv_ctx *c, const cJSON *in, int chat, srv_reply *r) {
+    if (!cJSON_IsObject(in)) {
+        reply_error(r, 400, "the request body must be a JSON object");
+        return NULL;
+    }
+    static const char *const unsupported[] = {"format",  "images", "tools", "template",
+                                              "context", "suffix", "think"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, unsupported[i]);
+        if (v && !cJSON_IsNull(v) && !cJSON_IsFalse(v) &&
+            !(cJSON_IsString(v) && !*v->valuestring) &&
+            !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "'%s' is not supported by this server yet", unsupported[i]);
+            reply_error(r, 400, msg);
+            return NULL;
+        }
+    }
+    cJSON *out = cJSON_CreateObject();
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(in, "stream");
+    cJSON_AddBoolToObject(out, "stream", !cJSON_IsFalse(stream)); /* ollama streams by default */
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(in, "options");
+    if (opts && !cJSON_IsNull(opts) && !cJSON_IsObject(opts)) {
+        cJSON_Delete(out);
+        reply_error(r, 400, "'options' must be an object");
+        return NULL;
+    }
+    for (size_t i = 0; opts && i < sizeof k_options / sizeof k_options[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, k_options[i][0]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        cJSON *copy = cJSON_Duplicate(v, 1);
+        /* num_predict: -1 and -2 (fill the context) are both "no limit" */
+        if (!strcmp(k_options[i][0], "num_predict") && cJSON_IsNumber(v) && v->valuedouble < 0)
+            cJSON_SetNumberValue(copy, -1);
+        cJSON_AddItemToObject(out, k_options[i][1], copy);
+    }
+    const cJSON *nctx = opts ? cJSON_GetObjectItemCaseSensitive(opts, "num_ctx") : NULL;
+    if (cJSON_IsNumber(nctx) && nctx->valuedouble > c->n_ctx) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "num_ctx %g is more than the server's context (%d, -c)",
+                 nctx->valuedouble, c->n_ctx);
+        cJSON_Delete(out);
+        reply_error(r, 400, msg);
+        return NULL;
+    }
+    if (chat) {
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(in, "messages");
+        if (msgs)
+            cJSON_AddItemToObject(out, "messages", cJSON_Duplicate(msgs, 1));
+        return out;
+    }
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(in, "prompt");
+    const cJSON *system = cJSON_GetObjectItemCaseSensitive(in, "system");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "raw"))) {
+        if (prompt)
+            cJSON_AddItemToObject(out, "prompt", cJSON_Duplicate(prompt, 1));
+        return out;
+    }
+    /* not raw: the prompt goes through the model's chat template as the
+     * user's turn, after the system prompt if any (ollama's default) */
+    cJSON *msgs = cJSON_AddArrayToObject(out, "messages");
+    if (cJSON_IsString(system) && *system->valuestring) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "system");
+        cJSON_AddItemToObject(m, "content", cJSON_Duplicate(system, 1));
+        cJSON_AddItemToArray(msgs, m);
+    }
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "user");
+    cJSON_AddItemToObject(m, "content", prompt ? cJSON_Duplicate(prompt, 1) : cJSON_CreateNull());
+    cJSON_AddItemToArray(msgs, m);
+    return out;
+}
+
+/* /api/generate and /api/chat: translated, then run by routes.c in
+ * ollama's shapes. */
+static void route_generate(srv_ctx *c, const char *body, size_t len, int chat, srv_reply *r) {
+    cJSON *in = cJSON_ParseWithLength(body ? body : "", len);
+    cJSON *req = translate(c, in, chat, r);
+    cJSON_Delete(in);
+    if (!req)
+        return;
+    /* raw /api/generate is a plain completion; the rest are chats */
+    int as_chat = chat || cJSON_GetObjectItemCaseSensitive(req, "messages") != NULL;
+    r->ollama = chat ? SRV_OLLAMA_CHAT : SRV_OLLAMA_GEN;
+    srv_route_generation(c, req, as_chat, r);
+    cJSON_Delete(req);
+}
+
 int srv_route_ollama(srv_ctx *c, const char *method, const char *path, const char *body, size_t len,
                      srv_reply *r) {
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
@@ -177,10 +291,16 @@ int srv_route_ollama(srv_ctx *c, const char *method, const char *path, const cha
         route_tags(c, r, 1);
     } else if (!strcmp(path, "/api/show") && post) {
         route_show(c, body, len, r);
+    } else if ((!strcmp(path, "/api/generate") || !strcmp(path, "/api/chat")) && post) {
+        route_generate(c, body, len, !strcmp(path, "/api/chat"), r);
     } else if (!strcmp(path, "/api/version") || !strcmp(path, "/api/tags") ||
-               !strcmp(path, "/api/ps") || !strcmp(path, "/api/show")) {
+               !strcmp(path, "/api/ps")) {
         reply_error(r, 405, "method not allowed");
-        r->allow = !strcmp(path, "/api/show") ? "POST" : "GET, HEAD";
+        r->allow = "GET, HEAD";
+    } else if (!strcmp(path, "/api/show") || !strcmp(path, "/api/generate") ||
+               !strcmp(path, "/api/chat")) {
+        reply_error(r, 405, "method not allowed");
+        r->allow = "POST";
     } else {
         return 0;
     }

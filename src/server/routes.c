@@ -135,7 +135,14 @@ static const struct kind_http *kind_http(m40_err_kind kind) {
 static void reply_status(srv_reply *r, unsigned status, const char *type, const char *code,
                          const char *msg) {
     r->status = status;
-    r->body = srv_error_body(msg, type, code);
+    if (r->ollama) { /* ollama's shape: {"error": "message"} */
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "error", msg);
+        r->body = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+    } else {
+        r->body = srv_error_body(msg, type, code);
+    }
     r->content_type = "application/json";
 }
 
@@ -686,8 +693,16 @@ static void more_choices(const srv_ctx *c, api kind, srv_job *const *jobs, int n
     cJSON_ReplaceItemInObjectCaseSensitive(root, "usage", usage(&sum));
 }
 
+static cJSON *ollama_line(const srv_ctx *c, srv_stream_fmt fmt, const char *text, size_t len,
+                          const srv_job *final);
+
 static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int n, srv_reply *r) {
     const srv_job *j = jobs[0];
+    if (r->ollama) { /* the whole text in ollama's final object */
+        const char *t = j->text ? j->text : "";
+        reply_json(r, 200, ollama_line(c, r->ollama, t, strlen(t), j));
+        return;
+    }
     const char *finish = m40_finish_name(j->st.finish);
     cJSON *root;
     if (kind == API_GENERATE) {
@@ -808,6 +823,10 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
             r->more[r->n_more++] = jobs[i];
         r->fmt = kind == API_GENERATE ? SRV_NDJSON : kind == API_CHAT ? SRV_SSE_CHAT : SRV_SSE_TEXT;
         r->content_type = kind == API_GENERATE ? "application/x-ndjson" : "text/event-stream";
+        if (r->ollama) {
+            r->fmt = r->ollama;
+            r->content_type = "application/x-ndjson";
+        }
         return;
     }
     /* every choice done (the first failure answers for the request) */
@@ -824,6 +843,55 @@ static void route_generation(srv_ctx *c, const cJSON *req, api kind, srv_reply *
         finished_reply(c, kind, jobs, n, r);
     for (int i = 0; i < n; i++)
         srv_job_unref(jobs[i]);
+}
+
+/* ---- ollama's shapes ------------------------------------------------------ */
+
+/* One ollama line: model, created_at, the text (as "response", or as the
+ * assistant message's content), done; the last line also the reason and
+ * the counts and durations (nanoseconds) of ollama's final object. */
+static cJSON *ollama_line(const srv_ctx *c, srv_stream_fmt fmt, const char *text, size_t len,
+                          const srv_job *final) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "model", c->model_name);
+    char when[40];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(root, "created_at", when);
+    char *t = malloc(len + 1);
+    if (t) {
+        memcpy(t, text, len);
+        t[len] = '\0';
+    }
+    if (fmt == SRV_OLLAMA_CHAT) {
+        cJSON *msg = cJSON_AddObjectToObject(root, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        add_text(msg, "content", t);
+    } else {
+        add_text(root, "response", t);
+    }
+    free(t);
+    cJSON_AddBoolToObject(root, "done", final != NULL);
+    if (final) {
+        const m40_gen_stats *st = &final->st;
+        cJSON_AddStringToObject(root, "done_reason",
+                                st->finish == M40_FINISH_STOP ? "stop" : "length");
+        /* whole nanoseconds: ollama's clients read integers */
+        cJSON_AddNumberToObject(root, "total_duration",
+                                floor((st->prefill_ms + st->decode_ms) * 1e6));
+        cJSON_AddNumberToObject(root, "load_duration", 0);
+        cJSON_AddNumberToObject(root, "prompt_eval_count", st->n_prompt);
+        cJSON_AddNumberToObject(root, "prompt_eval_duration", floor(st->prefill_ms * 1e6));
+        cJSON_AddNumberToObject(root, "eval_count", st->n_gen);
+        cJSON_AddNumberToObject(root, "eval_duration", floor(st->decode_ms * 1e6));
+    }
+    return root;
+}
+
+void srv_route_generation(srv_ctx *c, const cJSON *req, int chat, srv_reply *r) {
+    route_generation(c, req, chat ? API_CHAT : API_COMPLETIONS, r);
 }
 
 /* ---- streaming chunks --------------------------------------------------- */
@@ -850,7 +918,7 @@ static int emit(const srv_reply *r, cJSON *root, char **out, size_t *len, size_t
     if (!s)
         return -1;
     int rc;
-    if (r->fmt == SRV_NDJSON)
+    if (r->fmt == SRV_NDJSON || r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT)
         rc = append(out, len, cap, s, strlen(s)) || append(out, len, cap, "\n", 1);
     else
         rc = append(out, len, cap, "data: ", 6) || append(out, len, cap, s, strlen(s)) ||
@@ -902,6 +970,12 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
         lp = logprobs_range(c, j, *probs_sent, j->n_probs);
         *probs_sent = j->n_probs;
     }
+    if (len && (r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT)) {
+        cJSON_Delete(lp);
+        if (emit(r, ollama_line(c, r->fmt, text, len, NULL), out, out_len, out_cap))
+            return -1;
+        len = 0, lp = NULL;
+    }
     if (len || lp) {
         cJSON *root;
         if (r->fmt == SRV_NDJSON) {
@@ -925,6 +999,13 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
     }
     if (!final)
         return 0;
+    if ((r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT) && j->rc) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "error", j->err.msg);
+        return emit(r, root, out, out_len, out_cap);
+    }
+    if (r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT)
+        return emit(r, ollama_line(c, r->fmt, "", 0, j), out, out_len, out_cap);
     if (j->rc) {
         const struct kind_http *h = kind_http(j->err.kind);
         char *e = srv_error_body(j->err.msg, h->type, h->code);

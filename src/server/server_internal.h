@@ -128,7 +128,13 @@ typedef struct srv_ctx {
 
 /* What a route answers: a status and a body, or a stream (a job whose
  * text the connection forwards as it comes, formatted as `stream_fmt`). */
-typedef enum srv_stream_fmt { SRV_NDJSON = 1, SRV_SSE_TEXT = 2, SRV_SSE_CHAT = 3 } srv_stream_fmt;
+typedef enum srv_stream_fmt {
+    SRV_NDJSON = 1,
+    SRV_SSE_TEXT = 2,
+    SRV_SSE_CHAT = 3,
+    SRV_OLLAMA_GEN = 4,  /* ollama's /api/generate lines */
+    SRV_OLLAMA_CHAT = 5, /* ollama's /api/chat lines */
+} srv_stream_fmt;
 
 typedef struct srv_reply {
     unsigned status;
@@ -139,7 +145,8 @@ typedef struct srv_reply {
     srv_job *stream;                    /* non-NULL: stream this job (reference owned) */
     srv_job *more[SRV_MAX_CHOICES - 1]; /* and these, choices 1.. of `n` (owned) */
     int n_more;
-    int choice; /* the choice index a chunk carries (streams of several) */
+    int choice;            /* the choice index a chunk carries (streams of several) */
+    srv_stream_fmt ollama; /* SRV_OLLAMA_*: answer in ollama's shapes (set by ollama.c) */
     srv_stream_fmt fmt;
     char id[48];
     long created;
@@ -148,6 +155,11 @@ typedef struct srv_reply {
     int (*client_gone)(void *arg);
     void *client_gone_arg;
 } srv_reply;
+
+/* routes.c: a generation request in OpenAI's chat (chat) or completions
+ * shape, answered in r->ollama's shapes when that is set (ollama.c
+ * translates its requests into these). */
+void srv_route_generation(srv_ctx *c, const cJSON *req, int chat, srv_reply *r);
 
 /* ollama.c: the ollama API's model endpoints; 0 when path is none of
  * them (srv_route then answers), 1 with r filled. */

@@ -415,8 +415,64 @@ def test_ollama_models(s):
     check(st == 400 and isinstance(b.get("error"), str), "/api/show without a model: %s" % st)
     st, h, _ = s.json("POST", "/api/tags", {})
     check(st == 405 and "GET" in h.get("allow", ""), "POST /api/tags: %s" % st)
-    st, _, _ = s.json("POST", "/api/nothing", {})
-    check(st == 404, "unknown /api path: %s" % st)
+    st, _, _ = s.json("POST", "/api/pull", {})
+    check(st == 404, "an /api path not served: %s" % st)
+
+
+def ndjson(raw):
+    return [json.loads(l) for l in raw.decode().split("\n") if l.strip()]
+
+
+def test_ollama_generate(s):
+    """/api/generate and /api/chat: ollama's shapes over the same engine."""
+    opts = {"temperature": 0, "num_predict": 5}
+    st, _, b = s.json("POST", "/api/generate",
+                      {"model": "any", "prompt": "hi", "stream": False, "options": opts})
+    check(st == 200 and b.get("done") is True and isinstance(b.get("response"), str) and
+          b.get("done_reason") in ("stop", "length") and 0 < b.get("eval_count", 0) <= 5 and
+          b.get("prompt_eval_count", 0) > 1 and
+          all(isinstance(b.get(k), int) for k in ("total_duration", "eval_duration")),
+          "/api/generate: %s %r" % (st, b))
+    # streamed (ollama's default): lines whose pieces join to the same text
+    st, h, raw = s.request("POST", "/api/generate", {"model": "any", "prompt": "hi",
+                                                      "options": opts})
+    lines = ndjson(raw) if st == 200 else []
+    check(lines and lines[-1].get("done") is True and
+          all(l.get("done") is False for l in lines[:-1]) and
+          "".join(l.get("response", "") for l in lines) == b.get("response") and
+          h.get("content-type", "").startswith("application/x-ndjson"),
+          "/api/generate streamed: %r" % (lines[-2:],))
+    # raw: the prompt as it is, as /v1/completions takes it
+    st, _, rawb = s.json("POST", "/api/generate", {"model": "any", "prompt": "hi", "raw": True,
+                                                   "stream": False, "options": opts})
+    st2, _, c = s.json("POST", "/v1/completions", {"prompt": "hi", "temperature": 0,
+                                                   "max_tokens": 5})
+    check(st == st2 == 200 and rawb["response"] == c["choices"][0]["text"],
+          "/api/generate raw == /v1/completions: %r %r" % (rawb, c))
+    msgs = [{"role": "user", "content": "hi"}]
+    st, _, b = s.json("POST", "/api/chat", {"model": "any", "messages": msgs, "stream": False,
+                                            "options": opts})
+    check(st == 200 and b.get("message", {}).get("role") == "assistant" and
+          b.get("done") is True, "/api/chat: %s %r" % (st, b))
+    st, _, raw = s.request("POST", "/api/chat", {"model": "any", "messages": msgs,
+                                                 "options": opts})
+    lines = ndjson(raw) if st == 200 else []
+    check(lines and "".join(l["message"]["content"] for l in lines) ==
+          b.get("message", {}).get("content"), "/api/chat streamed")
+    # the prompt through the chat template == /api/chat with that one message
+    st, _, g = s.json("POST", "/api/generate", {"model": "any", "prompt": "hi",
+                                                "stream": False, "options": opts})
+    check(st == 200 and g["response"] == b["message"]["content"],
+          "/api/generate (templated) == /api/chat")
+    for bad, what in (({"prompt": "hi", "format": "json"}, "format"),
+                      ({"prompt": "hi", "options": 3}, "options"),
+                      ({"prompt": "hi", "options": {"num_ctx": 10 ** 7}}, "num_ctx"),
+                      ({"prompt": 5, "stream": False}, "")):
+        st, _, b = s.json("POST", "/api/generate", bad)
+        check(st == 400 and isinstance(b, dict) and isinstance(b.get("error"), str) and
+              what in b["error"], "/api/generate %r: %s %r" % (bad, st, b))
+    st, h, _ = s.json("GET", "/api/chat")
+    check(st == 405 and "POST" in h.get("allow", ""), "GET /api/chat: %s" % st)
 
 
 def test_cors(s):
@@ -848,7 +904,8 @@ def main():
             check(False, "test_cli_errors raised %r" % e)
         try:
             for t in (test_generation, test_misc, test_bad_input, test_openai_fields,
-                      test_ollama_models, test_cors, test_full_queue, test_disconnect):
+                      test_ollama_models, test_ollama_generate, test_cors, test_full_queue,
+                      test_disconnect):
                 try:
                     t(s)
                 except Exception as e:

@@ -10,7 +10,7 @@
    explicit 429/503; none may hang (each has a timeout) or be lost, and the
    server must be healthy afterwards. Prints the throughput.
    The official `ollama` client (pinned likewise) lists, shows and ps-es
-   the served model through /api/tags, /api/show and /api/ps.
+   the served model, and generates and chats, streamed and not.
 3. With DEFAULT_MODEL (SmolLM2-135M-Instruct): a chat completion through
    the model's own chat template answers in words.
 Prints "N passed, M failed"; exits non-zero on any failure.
@@ -146,6 +146,23 @@ def test_ollama_client(port):
     running = client.ps()
     check(len(running.models) == 1 and running.models[0].context_length > 0,
           "ollama ps: %r" % (running,))
+    opts = {"temperature": 0, "num_predict": 6}
+    g = client.generate(model="tiny.gguf", prompt="hello", options=opts)
+    check(g.done and isinstance(g.response, str) and g.eval_count > 0, "ollama generate: %r" % g)
+    pieces = [p.response for p in client.generate(model="tiny.gguf", prompt="hello",
+                                                  options=opts, stream=True)]
+    check("".join(pieces) == g.response, "ollama generate streamed")
+    msgs = [{"role": "user", "content": "hello"}]
+    ch = client.chat(model="tiny.gguf", messages=msgs, options=opts)
+    streamed = "".join(p.message.content or "" for p in
+                       client.chat(model="tiny.gguf", messages=msgs, options=opts, stream=True))
+    check(ch.message.role == "assistant" and streamed == ch.message.content,
+          "ollama chat: %r / %r" % (ch.message.content, streamed))
+    try:
+        client.generate(model="tiny.gguf", prompt="x", format="json")
+        check(False, "ollama format=json is refused")
+    except ollama.ResponseError as e:
+        check(e.status_code == 400 and "format" in str(e.error), "ollama error: %r" % e)
 
 
 def soak(port, n=200):
