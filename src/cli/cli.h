@@ -25,6 +25,7 @@ int m40_cmd_bench(int argc, char **argv);
 int m40_cmd_tokenize(int argc, char **argv);
 int m40_cmd_chat_template(int argc, char **argv);
 int m40_cmd_serve(int argc, char **argv);
+int m40_cmd_list(int argc, char **argv);
 int m40_cmd_perplexity(int argc, char **argv);
 
 /* Prints "m40-llm: <message>" on stderr. */
@@ -88,5 +89,13 @@ int m40_cli_parse_int(const char *flag, const char *value, int *out);
  * the binary's directory (a build tree inside the checkout): the path
  * (maybe in buf), or NULL when it is nowhere. */
 const char *m40_cli_default_model(char *buf, size_t cap);
+
+/* The models folder: $M40LLM_MODELS, else ~/.cache/m40-llm/models (in buf). */
+const char *m40_cli_models_dir(char *buf, size_t cap);
+/* `-m`'s value as a file: arg itself when a file is there (or it has a
+ * '/'), else NAME or NAME.gguf in the models folder, else arg (the load
+ * then says what is missing). The path may live in a static buffer: one
+ * model per command. */
+const char *m40_cli_resolve_model(const char *arg);
 
 #endif /* M40_CLI_CLI_H */

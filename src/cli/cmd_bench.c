@@ -158,7 +158,7 @@ static int parse(bench_args *a, int argc, char **argv) {
         if (r > 0)
             continue;
         if (!strcmp(f, "-m") || !strcmp(f, "--model"))
-            a->model = v;
+            a->model = m40_cli_resolve_model(v);
         else if (!strcmp(f, "-p") || !strcmp(f, "--n-prompt") || !strcmp(f, "-npp")) {
             if (m40_cli_parse_int(f, v, &a->pp))
                 return -1;

@@ -107,7 +107,7 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
         return r;
 #define IS(x) (!strcmp(flag, x))
     if (IS("-m") || IS("--model"))
-        a->model = v;
+        a->model = m40_cli_resolve_model(v);
     else if (IS("-p") || IS("--prompt"))
         a->prompt = v;
     else if (IS("--prompt-file"))

@@ -205,9 +205,9 @@ int m40_cmd_info(int argc, char **argv) {
         if (r > 0) {
             i++;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) {
-            model = argv[++i];
+            model = m40_cli_resolve_model(argv[++i]);
         } else if (a[0] != '-' && !model) {
-            model = a;
+            model = m40_cli_resolve_model(a);
         } else {
             m40_cli_error("info: unknown or incomplete option \"%s\"", a);
             info_usage(stderr);

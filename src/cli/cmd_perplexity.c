@@ -46,7 +46,7 @@ static int parse_args(ppl_args *a, int argc, char **argv) {
             ppl_usage(stdout);
             return 1;
         } else if ((!strcmp(s, "-m") || !strcmp(s, "--model")) && v) {
-            a->model = argv[++i];
+            a->model = m40_cli_resolve_model(argv[++i]);
         } else if ((!strcmp(s, "-f") || !strcmp(s, "--file")) && v) {
             a->file = argv[++i];
         } else if (!strcmp(s, "--chunks") && v) {

@@ -57,7 +57,7 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return r;
 #define IS(x) (!strcmp(f, x))
     if (IS("-m") || IS("--model"))
-        a->eo.model_path = v;
+        a->eo.model_path = m40_cli_resolve_model(v);
     else if (IS("--host"))
         a->so.host = v;
     else if (IS("--port"))

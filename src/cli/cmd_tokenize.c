@@ -52,7 +52,7 @@ static int parse_args(int argc, char **argv, tok_args *a) {
             tokenize_usage(stdout);
             return 1;
         } else if ((!strcmp(s, "-m") || !strcmp(s, "--model")) && has_val) {
-            a->model = argv[++i];
+            a->model = m40_cli_resolve_model(argv[++i]);
         } else if ((!strcmp(s, "-p") || !strcmp(s, "--prompt")) && has_val) {
             a->prompt = argv[++i];
         } else if ((!strcmp(s, "-f") || !strcmp(s, "--file")) && has_val) {

@@ -22,6 +22,7 @@ static const command k_commands[] = {
     {"chat-template", m40_cmd_chat_template, "render messages with a chat template"},
     {"serve", m40_cmd_serve, "HTTP server: /generate, OpenAI /v1/completions and chat"},
     {"perplexity", m40_cmd_perplexity, "how well a model predicts a text (llama-perplexity)"},
+    {"list", m40_cmd_list, "the models in the models folder (-m takes their names)"},
 };
 
 static void usage(FILE *out) {

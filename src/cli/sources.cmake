@@ -3,6 +3,7 @@ set(M40_CLI_SOURCES
   cli/main.c
   cli/flags.c
   cli/default_model.c
+  cli/models_dir.c
   cli/cmd_info.c
   cli/cmd_synth.c
   cli/cmd_generate.c
