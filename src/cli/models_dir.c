@@ -48,18 +48,6 @@ const char *m40_cli_resolve_model(const char *arg) {
     return arg; /* not a name here either: the load says the file is missing */
 }
 
-/* The type most 2-D tensors of g have. */
-static uint32_t main_type(const m40_gguf *g) {
-    size_t counts[M40_GGML_TYPE_COUNT] = {0}, best = 0;
-    uint32_t type = M40_GGML_F32;
-    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
-        const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
-        if (t->n_dims >= 2 && t->type < M40_GGML_TYPE_COUNT && ++counts[t->type] > best)
-            best = counts[t->type], type = t->type;
-    }
-    return type;
-}
-
 static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -113,8 +101,8 @@ int m40_cmd_list(int argc, char **argv) {
             fits = (double)bytes * 1.1 < (double)gpus.gpus[gpus.selected].vram_free ? "fits"
                                                                                     : "too big";
         printf("%-40s %7.2f G  %-10.*s %-8s %s\n", name, (double)bytes / (1u << 30),
-               (int)(arch.len > 10 ? 10 : arch.len), arch.ptr, m40_ggml_type_name(main_type(g)),
-               fits);
+               (int)(arch.len > 10 ? 10 : arch.len), arch.ptr,
+               m40_ggml_type_name(m40_gguf_main_type(g)), fits);
         m40_gguf_close(g);
         free(names[i]);
     }

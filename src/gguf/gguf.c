@@ -773,6 +773,17 @@ uint64_t m40_gguf_file_size(const m40_gguf *g) {
     return g->size;
 }
 
+uint32_t m40_gguf_main_type(const m40_gguf *g) {
+    size_t counts[M40_GGML_TYPE_COUNT] = {0}, best = 0;
+    uint32_t type = M40_GGML_F32;
+    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
+        const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
+        if (t->n_dims >= 2 && t->type < M40_GGML_TYPE_COUNT && ++counts[t->type] > best)
+            best = counts[t->type], type = t->type;
+    }
+    return type;
+}
+
 uint64_t m40_gguf_data_offset(const m40_gguf *g) {
     return g->data_offset;
 }

@@ -120,6 +120,10 @@ uint32_t m40_gguf_alignment(const m40_gguf *g);
 uint64_t m40_gguf_file_size(const m40_gguf *g);
 uint64_t m40_gguf_data_offset(const m40_gguf *g);
 const void *m40_gguf_file_data(const m40_gguf *g); /* the first byte of the file */
+/* The GGML type most of the file's matrices (tensors of 2 or more
+ * dimensions) have, the first such type on a tie; F32 when none: what a
+ * listing calls the file's quantization. */
+uint32_t m40_gguf_main_type(const m40_gguf *g);
 size_t m40_gguf_kv_count(const m40_gguf *g);
 size_t m40_gguf_tensor_count(const m40_gguf *g);
 

@@ -54,14 +54,7 @@ static void param_size(uint64_t n, char *out, size_t cap) {
 
 /* The type most of the model's matrices have, in capitals ("Q4_K"). */
 static void quant_level(const m40_gguf *g, char *out, size_t cap) {
-    size_t counts[M40_GGML_TYPE_COUNT] = {0}, best = 0;
-    uint32_t type = M40_GGML_F32;
-    for (size_t i = 0; i < m40_gguf_tensor_count(g); i++) {
-        const m40_gguf_tensor *t = m40_gguf_tensor_at(g, i);
-        if (t->n_dims >= 2 && t->type < M40_GGML_TYPE_COUNT && ++counts[t->type] > best)
-            best = counts[t->type], type = t->type;
-    }
-    snprintf(out, cap, "%s", m40_ggml_type_name(type));
+    snprintf(out, cap, "%s", m40_ggml_type_name(m40_gguf_main_type(g)));
     for (char *p = out; *p; p++)
         *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
 }
