@@ -75,8 +75,7 @@ static cJSON *details(const m40_model *m) {
     return d;
 }
 
-/* RFC 3339 (UTC) of t. */
-static void rfc3339(time_t t, char *out, size_t cap) {
+void srv_rfc3339(time_t t, char *out, size_t cap) {
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -90,7 +89,7 @@ static cJSON *model_entry(const srv_ctx *c, int loaded) {
     cJSON_AddStringToObject(e, "name", c->model_name);
     cJSON_AddStringToObject(e, "model", c->model_name);
     char when[40], digest[40];
-    rfc3339(loaded ? time(NULL) + 365L * 24 * 3600 : c->started, when, sizeof when);
+    srv_rfc3339(loaded ? time(NULL) + 365L * 24 * 3600 : c->started, when, sizeof when);
     cJSON_AddStringToObject(e, loaded ? "expires_at" : "modified_at", when);
     cJSON_AddNumberToObject(e, "size", (double)m->file_bytes);
     uint64_t h = 0xCBF29CE484222325ull ^ m->file_bytes ^ m->n_params;
@@ -158,7 +157,7 @@ static void route_show(const srv_ctx *c, const char *body, size_t len, srv_reply
     cJSON *caps = cJSON_AddArrayToObject(root, "capabilities");
     cJSON_AddItemToArray(caps, cJSON_CreateString("completion"));
     char when[40];
-    rfc3339(c->started, when, sizeof when);
+    srv_rfc3339(c->started, when, sizeof when);
     cJSON_AddStringToObject(root, "modified_at", when);
     reply(r, 200, root);
 }

@@ -855,10 +855,7 @@ static cJSON *ollama_line(const srv_ctx *c, srv_stream_fmt fmt, const char *text
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", c->model_name);
     char when[40];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    srv_rfc3339(time(NULL), when, sizeof when);
     cJSON_AddStringToObject(root, "created_at", when);
     char *t = malloc(len + 1);
     if (t) {

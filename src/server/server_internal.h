@@ -161,6 +161,10 @@ typedef struct srv_reply {
  * translates its requests into these). */
 void srv_route_generation(srv_ctx *c, const cJSON *req, int chat, srv_reply *r);
 
+/* ollama.c: t as RFC 3339 in UTC ("2026-12-05T17:30:00Z"), ollama's
+ * timestamps. */
+void srv_rfc3339(time_t t, char *out, size_t cap);
+
 /* ollama.c: the ollama API's model endpoints; 0 when path is none of
  * them (srv_route then answers), 1 with r filled. */
 int srv_route_ollama(srv_ctx *c, const char *method, const char *path, const char *body, size_t len,
