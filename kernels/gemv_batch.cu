@@ -27,8 +27,11 @@
 #include "gemv_common.cuh"
 
 /* Rows per block of the repacked kernels for a batch of NB (ops.c's
- * gemvb_rows_per_block says the same). */
-#define M40_GEMVB_R(QW, NB) 8
+ * gemvb_rows_per_block says the same): 8, but 4 for Q8_0 above 4 inputs,
+ * where 8 rows need 244 registers and so leave 2 blocks per SM: 4 rows
+ * (128 registers, 4 blocks) ran its 8-input steps 19% faster on the H100
+ * (docs/batching.md). Q4_0 gained nothing from it. */
+#define M40_GEMVB_R(QW, NB) ((QW) == 8 && (NB) > 4 ? 4 : 8)
 
 /* Rows per block of the Q4_K kernels: 8 up to 4 inputs, 4 above (8 rows
  * of 8 inputs need more than 255 registers). */

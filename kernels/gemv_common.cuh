@@ -67,7 +67,8 @@ static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const
  *   - per block it takes the dot product of those 8 unscaled values with
  *     x (a chain of FMAs in that element order from 0), then adds it
  *     times the block's scale to its accumulator (one FMA);
- *   - the block's threads sum their accumulators through m40_warp_sum and
+ *   - the block's threads sum their accumulators, a warp's as
+ *     m40_warp_sum would (m40_warp_sum_scatter), then the warps' through
  *     shared memory (m40_gemv_store_rows), then bias, then res.
  *
  * Why four threads per block of 32, not one: lane l of a warp reads x at
@@ -85,25 +86,76 @@ static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const
  * weight and input in the sm_52 SASS for Q4_0 (1.47 with 2 threads per
  * block; docs/performance.md has the counts). */
 
+/* The smallest power of two >= n (n <= 64). */
+static constexpr __host__ __device__ int m40_pow2_at_least(int n) {
+    return n <= 1 ? 1 : 2 * m40_pow2_at_least((n + 1) / 2);
+}
+
+/* Warp sums of N values per lane, scattered: value i's sum over the 32
+ * lanes ends in the lanes whose bits say i (below), at the cost of one
+ * shuffle and one add per value per halving instead of five each.
+ *
+ * At the step of offset o (16, 8, ..., while a lane holds more than one
+ * value) the lane keeps one half of its values, the upper one if its lane
+ * bit o is set, and adds its partner's (lane ^ o) copy of that half: the
+ * partner keeps the other half. Once one value is left, the remaining
+ * offsets are m40_warp_sum's. Every value's sum is therefore the same
+ * xor-butterfly tree as m40_warp_sum's, with each add's operands the same
+ * pair (IEEE addition is commutative), so the bits are m40_warp_sum's: the
+ * order of a row's sums does not depend on how many values share the warp.
+ *
+ * v[N2] (N2 = a power of two, the values past the real ones are padding:
+ * a value is only ever added to its own copies) is consumed; on return
+ * v[0 .. N2/32) (at least one) hold the sums of values base + j, with
+ * base returned. */
+template <int N2> static __device__ __forceinline__ int m40_warp_sum_scatter(float *v) {
+    const int lane = threadIdx.x & 31;
+    int base = 0, n = N2;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        if (n > 1) {
+            const bool upper = (lane & o) != 0;
+            const int h = n / 2;
+#pragma unroll
+            for (int i = 0; i < N2 / 2; i++) {
+                if (i < h) {
+                    float keep = upper ? v[i + h] : v[i], send = upper ? v[i] : v[i + h];
+                    v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+                }
+            }
+            base += upper ? h : 0;
+            n = h;
+        } else {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], o);
+        }
+    }
+    return base;
+}
+
 /* Block-wide reduction of acc[r][c] into y[c * ldy + row0 + r], per row
- * and input: warp sums, then the 4 warps' sums in order, + bias, + res. */
+ * and input: warp sums (m40_warp_sum_scatter), then the 4 warps' sums in
+ * order, + bias, + res. */
 template <int R, int NB>
 static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], float *y, int ldy,
                                                            const float *bias, const float *res,
                                                            int row0, int rows) {
-    __shared__ float red[R * NB][4];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    constexpr int N = R * NB, N2 = m40_pow2_at_least(N), PER = N2 > 32 ? N2 / 32 : 1;
+    __shared__ float red[N][4];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float v[N2];
 #pragma unroll
-    for (int r = 0; r < R; r++) {
+    for (int i = 0; i < N2; i++)
+        v[i] = i < N ? acc[i / NB][i % NB] : 0.0f;
+    const int base = m40_warp_sum_scatter<N2>(v);
+    /* with fewer than 32 values, 32 / N2 lanes hold each: the first writes */
+    if (N2 >= 32 || (lane & (32 / N2 - 1)) == 0) {
 #pragma unroll
-        for (int c = 0; c < NB; c++) {
-            float s = m40_warp_sum(acc[r][c]);
-            if (lane == 0)
-                red[r * NB + c][warp] = s;
-        }
+        for (int j = 0; j < PER; j++)
+            if (base + j < N)
+                red[base + j][warp] = v[j];
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < R * NB; i += blockDim.x) {
+    for (int i = threadIdx.x; i < N; i += blockDim.x) {
         int r = i / NB, c = i % NB, row = row0 + r;
         if (row >= rows)
             continue;

@@ -216,7 +216,7 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 /* The rows each block of a batched kernel for n inputs computes
  * (gemv_batch.cu's M40_GEMVB_R). */
 static unsigned gemvb_rows_per_block(uint32_t type, int n) {
-    return type == M40_GGML_Q4_K && n > 4 ? 4 : 8;
+    return (type == M40_GGML_Q4_K || type == M40_GGML_Q8_0) && n > 4 ? 4 : 8;
 }
 
 /* The batched kernel for n inputs of w, or NULL where a row of w alone
