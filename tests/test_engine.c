@@ -10,6 +10,11 @@
  * - Log-probabilities (gen params' n_probs): each sampled token's, and the
  *   top ones, are the log-softmax of the logits the model gives for that
  *   position, recomputed here from m40_engine_seq_logits, within 1e-5.
+ * - Grammars (gen params' grammar): whatever the model prefers, greedy or
+ *   sampled, the text is a whole sentence of the grammar and ends when the
+ *   grammar does; a JSON schema's output parses and holds the schema's
+ *   properties; a character spelled by several byte tokens comes out
+ *   whole; a grammar of the empty text ends before the first token.
  * - Batching: 8 requests at once (prompts of mixed lengths, greedy and
  *   seeded sampling) each give byte for byte the text they give alone, and
  *   the steps carried several requests' tokens at once.
@@ -18,9 +23,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "check.h"
 #include "engine_batch.h"
 #include "engine/engine.h"
+#include "grammar/json_schema.h"
 #include "model/synth.h"
 #include "quant/ggml_types.h"
 
@@ -163,6 +171,86 @@ static void test_logprobs(m40_engine *e) {
     free(logits);
 }
 
+/* Generates under `gbnf` greedily and with two seeds; each text must be a
+ * whole sentence of it. Returns the greedy text in *first. */
+static void check_constrained(m40_engine *e, const char *gbnf, text_buf *first) {
+    m40_grammar *g = NULL;
+    m40_err err = {0};
+    CHECK(m40_grammar_parse(gbnf, strlen(gbnf), &g, &err) == 0);
+    for (int run = 0; run < 3 && g; run++) {
+        m40_gen_params p = greedy(400);
+        if (run > 0) {
+            p.sampling.temperature = 1.0f;
+            p.sampling.top_k = 0;
+            p.sampling.top_p = 1.0f;
+            p.sampling.min_p = 0.0f;
+            p.sampling.seed = (uint64_t)run;
+        }
+        p.grammar = g;
+        text_buf out = {.len = 0};
+        m40_gen_stats st;
+        CHECK(m40_engine_generate(e, 0, "Answer:", 7, &p, collect, &out, &st, &err) == 0);
+        CHECK(st.finish == M40_FINISH_STOP);
+        m40_grammar_state *s = NULL;
+        CHECK(m40_grammar_state_create(g, &s, &err) == 0);
+        int whole =
+            m40_grammar_state_accept(s, out.s, out.len, &err) == 0 && m40_grammar_state_complete(s);
+        CHECK(whole);
+        if (!whole)
+            fprintf(stderr, "not a sentence of the grammar: [%s]\n", out.s);
+        m40_grammar_state_free(s);
+        if (run == 0 && first)
+            *first = out;
+    }
+    m40_grammar_free(g);
+}
+
+static void test_grammar(const char *path) {
+    m40_engine_options eo = {.model_path = path,
+                             .backend = {.device = M40_DEVICE_CPU, .n_ctx = 512, .n_threads = 2}};
+    m40_engine *e = NULL;
+    m40_err err = {0};
+    CHECK(m40_engine_open(&e, &eo, NULL, 0, &err) == 0);
+    if (!e)
+        return;
+    check_constrained(e, "root ::= \"[\" [a-z]{1,6} ( \",\" [a-z]{1,6} )? \"]\"", NULL);
+    const char *schema = "{\"type\":\"object\",\"properties\":{\"color\":{\"enum\":[\"red\","
+                         "\"blue\"]},\"n\":{\"type\":\"integer\"},\"ok\":{\"type\":"
+                         "\"boolean\"}},\"required\":[\"color\",\"n\",\"ok\"]}";
+    cJSON *sj = cJSON_Parse(schema);
+    char *gbnf = NULL;
+    CHECK(m40_json_schema_to_gbnf(sj, &gbnf, &err) == 0);
+    text_buf doc = {.len = 0};
+    if (gbnf)
+        check_constrained(e, gbnf, &doc);
+    cJSON *d = cJSON_Parse(doc.s);
+    CHECK(d != NULL);
+    const cJSON *color = cJSON_GetObjectItemCaseSensitive(d, "color");
+    CHECK(cJSON_IsString(color) &&
+          (!strcmp(color->valuestring, "red") || !strcmp(color->valuestring, "blue")));
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "n")));
+    CHECK(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(d, "ok")));
+    cJSON_Delete(d);
+    cJSON_Delete(sj);
+    free(gbnf);
+    /* U+4E2D has no token of its own: three byte tokens spell it, the
+     * grammar's state carrying the unfinished character between them */
+    text_buf zh = {.len = 0};
+    check_constrained(e, "root ::= \"\\u4e2d\"", &zh);
+    CHECK(!strcmp(zh.s, "\xe4\xb8\xad"));
+    /* a grammar whose only sentence is empty ends before the first token */
+    m40_grammar *g = NULL;
+    CHECK(m40_grammar_parse("root ::= \"\"", 11, &g, &err) == 0);
+    m40_gen_params p = greedy(8);
+    p.grammar = g;
+    text_buf out = {.len = 0};
+    m40_gen_stats st;
+    CHECK(m40_engine_generate(e, 0, "Answer:", 7, &p, collect, &out, &st, &err) == 0);
+    CHECK(out.len == 0 && st.n_gen == 0 && st.finish == M40_FINISH_STOP);
+    m40_grammar_free(g);
+    m40_engine_close(e);
+}
+
 int main(void) {
     char dir[] = "/tmp/m40-test-engine-XXXXXX";
     if (!mkdtemp(dir))
@@ -193,6 +281,7 @@ int main(void) {
         fprintf(stderr, "%s\n", err.msg);
     }
     m40_engine_close(e);
+    test_grammar(path);
     check_batched_equals_alone(path, M40_DEVICE_CPU);
     unlink(path);
     rmdir(dir);

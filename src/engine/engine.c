@@ -11,6 +11,7 @@
 #include "chat/chat.h"
 #include "engine/sched.h"
 #include "gguf/gguf.h"
+#include "grammar/grammar.h"
 #include "util/clock.h"
 
 struct m40_engine {
@@ -23,6 +24,11 @@ struct m40_engine {
      * forward passes: each step runs every waiting decode token (and a
      * prompt chunk) at once (sched.h). */
     m40_sched *sched;
+    /* the tokens' bytes as a trie for grammars, made on first use */
+    pthread_mutex_t gvocab_lock;
+    m40_grammar_vocab *gvocab;
+    m40_token *eog; /* the end-of-generation tokens */
+    int32_t n_eog;
 };
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -33,6 +39,7 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
     m40_engine *e = calloc(1, sizeof *e);
     if (!e)
         return m40_errf(err, "out of memory");
+    pthread_mutex_init(&e->gvocab_lock, NULL);
     if (m40_model_load(&e->model, opts->model_path, err))
         goto fail;
     e->tok = m40_tokenizer_load_gguf(opts->model_path, err);
@@ -79,7 +86,47 @@ void m40_engine_close(m40_engine *e) {
     m40_tokenizer_free(e->tok);
     m40_model_free(e->model);
     free(e->logits);
+    m40_grammar_vocab_free(e->gvocab);
+    free(e->eog);
+    pthread_mutex_destroy(&e->gvocab_lock);
     free(e);
+}
+
+/* The trie of the tokens' bytes (once, under the lock: the first request
+ * with a grammar builds it) and the end-of-generation tokens. Control and
+ * unknown tokens have no bytes: no grammar allows them. */
+static int grammar_vocab(m40_engine *e, m40_err *err) {
+    pthread_mutex_lock(&e->gvocab_lock);
+    int rc = 0;
+    if (!e->gvocab) {
+        int32_t n = (int32_t)m40_tokenizer_n_tokens(e->tok);
+        const char **pieces = calloc((size_t)n, sizeof *pieces);
+        size_t *lens = calloc((size_t)n, sizeof *lens);
+        m40_token *eog = calloc((size_t)n, sizeof *eog);
+        int32_t n_eog = 0;
+        rc = pieces && lens && eog ? 0 : m40_errf(err, "out of memory");
+        for (int32_t t = 0; rc == 0 && t < n; t++) {
+            if (m40_tokenizer_is_eog(e->tok, t))
+                eog[n_eog++] = t;
+            m40_token_type ty = m40_tokenizer_token_type(e->tok, t);
+            if (ty == M40_TOKEN_TYPE_CONTROL || ty == M40_TOKEN_TYPE_UNKNOWN ||
+                ty == M40_TOKEN_TYPE_UNUSED)
+                continue;
+            rc = m40_token_to_piece(e->tok, t, 0, &pieces[t], &lens[t], err);
+        }
+        if (rc == 0)
+            rc = m40_grammar_vocab_create(pieces, lens, n, &e->gvocab, err);
+        if (rc == 0) {
+            e->eog = eog;
+            e->n_eog = n_eog;
+            eog = NULL;
+        }
+        free(pieces);
+        free(lens);
+        free(eog);
+    }
+    pthread_mutex_unlock(&e->gvocab_lock);
+    return rc;
 }
 
 const m40_model *m40_engine_model(const m40_engine *e) {
@@ -221,22 +268,23 @@ static int greedy_on_device(const m40_engine *e, const m40_sampler_params *s) {
 
 /* Runs tokens at pos on the slot (sched.h: beside whatever else runs) and
  * picks the next token: the backend's argmax for plain greedy decoding on a
- * backend that has one, the sampler on the slot's logits otherwise. Which
- * of the two depends only on the request, so its tokens do too. */
+ * backend that has one, the sampler on the slot's logits otherwise (with
+ * only the tokens `allowed` allows, when not NULL: a grammar's). Which of
+ * the two depends only on the request, so its tokens do too. */
 static int step_ex(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t slot,
-                   const m40_token *ids, int32_t n, int32_t pos, int want_logits, m40_token *next,
-                   m40_err *err) {
+                   const m40_token *ids, int32_t n, int32_t pos, int want_logits,
+                   const uint8_t *allowed, m40_token *next, m40_err *err) {
     float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
-    if (!want_logits && greedy_on_device(e, &smp->params))
+    if (!want_logits && !allowed && greedy_on_device(e, &smp->params))
         return m40_sched_run(e->sched, mem, slot, ids, n, pos, NULL, next, err);
     if (m40_sched_run(e->sched, mem, slot, ids, n, pos, logits, NULL, err))
         return -1;
-    return m40_sampler_sample(smp, logits, next, err);
+    return m40_sampler_sample_masked(smp, logits, allowed, next, err);
 }
 
 static int step(m40_engine *e, m40_sched_member *mem, m40_sampler *smp, int32_t slot,
                 const m40_token *ids, int32_t n, int32_t pos, m40_token *next, m40_err *err) {
-    return step_ex(e, mem, smp, slot, ids, n, pos, 0, next, err);
+    return step_ex(e, mem, smp, slot, ids, n, pos, 0, NULL, next, err);
 }
 
 /* tok's log-probability in logits[n] and the top k (k <= M40_MAX_TOP_PROBS)
@@ -339,10 +387,48 @@ int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, in
 
 typedef struct gen_state {
     m40_sampler smp;
+    m40_grammar_state *gs; /* with a grammar: the text's state against it */
+    uint8_t *allowed;      /* with a grammar: n_vocab, the tokens it allows next */
     m40_detok_stream detok;
     out_filter out;
     m40_sched_member mem; /* its place among the requests running at once */
 } gen_state;
+
+/* With a grammar: which tokens may come next, into g->allowed (its text's
+ * continuations, and the end-of-generation tokens once the text is a whole
+ * sentence); *done when the text is whole and nothing may follow it, which
+ * ends the generation. */
+static int grammar_next(m40_engine *e, gen_state *g, const m40_gen_params *p, int *done,
+                        m40_err *err) {
+    *done = 0;
+    if (!g->gs)
+        return 0;
+    int complete = m40_grammar_state_complete(g->gs);
+    if (complete && !m40_grammar_state_can_continue(g->gs)) {
+        *done = 1;
+        return 0;
+    }
+    int32_t n;
+    if (m40_grammar_state_mask(g->gs, e->gvocab, g->allowed, &n, err))
+        return -1;
+    for (int32_t i = 0; complete && !p->ignore_eos && i < e->n_eog; i++, n++)
+        g->allowed[e->eog[i]] = 1;
+    if (n == 0)
+        return m40_errk(err, M40_ERR_BAD_INPUT,
+                        "grammar: no token of the vocabulary can continue the text");
+    return 0;
+}
+
+/* With a grammar: the sampled token's bytes move its state on. */
+static int grammar_take(m40_engine *e, gen_state *g, m40_token tok, m40_err *err) {
+    const char *piece;
+    size_t len;
+    if (!g->gs)
+        return 0;
+    if (m40_token_to_piece(e->tok, tok, 0, &piece, &len, err))
+        return -1;
+    return m40_grammar_state_accept(g->gs, piece, len, err);
+}
 
 static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_ids,
                     const m40_gen_params *p, gen_state *g, m40_gen_stats *st, double t_start,
@@ -359,7 +445,15 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     double t0 = now_ms();
     const int probs = p->n_probs >= 0 && p->on_prob;
     const float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
-    if (step_ex(e, &g->mem, &g->smp, slot, ids, (int32_t)n_ids, 0, probs, &tok, err))
+    int done;
+    if (grammar_next(e, g, p, &done, err))
+        return -1;
+    if (done) { /* the grammar's only sentence is the empty text */
+        st->finish = M40_FINISH_STOP;
+        return 0;
+    }
+    const uint8_t *allowed = g->allowed;
+    if (step_ex(e, &g->mem, &g->smp, slot, ids, (int32_t)n_ids, 0, probs, allowed, &tok, err))
         return -1;
     double t1 = now_ms();
     st->prefill_ms = t1 - t0;
@@ -383,6 +477,8 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             st->finish = M40_FINISH_STOP;
             break;
         }
+        if (grammar_take(e, g, tok, err))
+            return -1;
         const char *text;
         size_t len;
         if (m40_detok_stream_feed(&g->detok, tok, &text, &len, err))
@@ -407,7 +503,13 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             st->finish = M40_FINISH_CONTEXT;
             break;
         }
-        if (step_ex(e, &g->mem, &g->smp, slot, &tok, 1, pos, probs, &tok, err))
+        if (grammar_next(e, g, p, &done, err))
+            return -1;
+        if (done) {
+            st->finish = M40_FINISH_STOP;
+            break;
+        }
+        if (step_ex(e, &g->mem, &g->smp, slot, &tok, 1, pos, probs, allowed, &tok, err))
             return -1;
         double t = now_ms();
         count_gap(st, t - t_tok); /* the previous token to this one */
@@ -442,6 +544,16 @@ int m40_engine_generate_ids(m40_engine *e, int32_t slot, const m40_token *ids, s
     memset(&g, 0, sizeof g);
     if (m40_sampler_init(&g.smp, &p->sampling, e->model->cfg.n_vocab, err))
         return -1;
+    if (p->grammar) {
+        if (grammar_vocab(e, err) || m40_grammar_state_create(p->grammar, &g.gs, err) ||
+            !(g.allowed = calloc((size_t)e->model->cfg.n_vocab, 1))) {
+            if (g.gs && !g.allowed)
+                m40_errf(err, "out of memory");
+            m40_grammar_state_free(g.gs);
+            m40_sampler_free(&g.smp);
+            return -1;
+        }
+    }
     m40_detok_stream_init(&g.detok, e->tok, M40_DETOK_KEEP_LEADING_SPACE);
     g.out.stop = p->stop;
     g.out.n_stop = p->n_stop;
@@ -452,6 +564,8 @@ int m40_engine_generate_ids(m40_engine *e, int32_t slot, const m40_token *ids, s
     m40_sched_leave(e->sched, &g.mem);
     m40_detok_stream_free(&g.detok);
     m40_sampler_free(&g.smp);
+    m40_grammar_state_free(g.gs);
+    free(g.allowed);
     free(g.out.pend);
     if (stats)
         *stats = st;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "grammar/grammar.h"
 #include "model/model.h"
 #include "sampling/sampling.h"
 #include "tokenizer/tokenizer.h"
@@ -111,6 +112,11 @@ typedef struct m40_gen_params {
     int parse_special; /* special tokens' texts in the prompt become tokens */
     int add_special;   /* add BOS (and EOS) as the vocabulary asks */
     int ignore_eos;    /* keep going past end-of-generation tokens */
+    /* the output must be a sentence of this grammar (constrained sampling:
+     * only tokens that continue it are sampled, end-of-generation only once
+     * it is whole, and it ends when nothing may follow); NULL: free text.
+     * Not owned; shared read-only by any number of requests. */
+    const m40_grammar *grammar;
 } m40_gen_params;
 
 /* Defaults: llama.cpp's sampling defaults, 128 tokens, add_special on. */

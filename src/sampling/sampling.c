@@ -111,7 +111,10 @@ void m40_sampler_accept(m40_sampler *s, int32_t token) {
 }
 
 /* Copies the logits into the candidate list, adding bias and penalties. */
-static int load_candidates(m40_sampler *s, const float *logits, m40_err *err) {
+static void apply_mask(m40_sampler *s, const uint8_t *allowed);
+
+static int load_candidates(m40_sampler *s, const float *logits, const uint8_t *allowed,
+                           m40_err *err) {
     const m40_sampler_params *p = &s->params;
     for (int32_t i = 0; i < s->n_vocab; i++) {
         if (isnan(logits[i]))
@@ -123,8 +126,10 @@ static int load_candidates(m40_sampler *s, const float *logits, m40_err *err) {
         s->cand[p->bias[i].token].logit += p->bias[i].bias;
     int penalize =
         p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f;
-    if (!penalize || s->history_len == 0)
+    if (!penalize || s->history_len == 0) {
+        apply_mask(s, allowed);
         return 0;
+    }
     for (int32_t i = 0; i < s->n_vocab; i++) {
         unsigned c = s->counts[i];
         if (c == 0)
@@ -135,7 +140,17 @@ static int load_candidates(m40_sampler *s, const float *logits, m40_err *err) {
         *l = *l > 0.0f ? *l / p->repeat_penalty : *l * p->repeat_penalty;
         *l -= (float)c * p->frequency_penalty + p->presence_penalty;
     }
+    apply_mask(s, allowed);
     return 0;
+}
+
+/* Bans the tokens `allowed` does not allow (a grammar's mask). */
+static void apply_mask(m40_sampler *s, const uint8_t *allowed) {
+    if (!allowed)
+        return;
+    for (int32_t i = 0; i < s->n_vocab; i++)
+        if (!allowed[i])
+            s->cand[i].logit = -INFINITY;
 }
 
 /* Order: higher logit first; ties by lower id, so results never depend on
@@ -211,8 +226,13 @@ static int32_t argmax(const m40_candidate *cand, int32_t n) {
 }
 
 int m40_sampler_sample(m40_sampler *s, const float *logits, int32_t *token, m40_err *err) {
+    return m40_sampler_sample_masked(s, logits, NULL, token, err);
+}
+
+int m40_sampler_sample_masked(m40_sampler *s, const float *logits, const uint8_t *allowed,
+                              int32_t *token, m40_err *err) {
     const m40_sampler_params *p = &s->params;
-    if (load_candidates(s, logits, err))
+    if (load_candidates(s, logits, allowed, err))
         return -1;
     m40_candidate *cand = s->cand;
     int32_t n = s->n_vocab;

@@ -79,4 +79,9 @@ void m40_sampler_reset(m40_sampler *s);
  * Fails only when every token is banned or a logit is NaN. */
 int m40_sampler_sample(m40_sampler *s, const float *logits, int32_t *token, m40_err *err);
 
+/* The same with only the tokens t where allowed[t] != 0 (a grammar's mask,
+ * applied after bias and penalties); allowed NULL: every token. */
+int m40_sampler_sample_masked(m40_sampler *s, const float *logits, const uint8_t *allowed,
+                              int32_t *token, m40_err *err);
+
 #endif /* M40_SAMPLING_SAMPLING_H */
