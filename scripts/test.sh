@@ -30,7 +30,7 @@ pip_install() {
     python3 -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
 }
-pip_install "openai==2.54.0" "ollama==0.6.3"
+pip_install "openai==2.54.0" "ollama==0.6.3" "jsonschema==4.26.0"
 
 step "format"
 bash scripts/check-format.sh

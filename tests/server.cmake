@@ -9,3 +9,11 @@ add_test(NAME server_clients
                  $<TARGET_FILE:m40-llm>
                  ${PROJECT_SOURCE_DIR}/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 set_tests_properties(server_clients PROPERTIES TIMEOUT 300)
+# Structured outputs on the default model: 20 JSON schemas through the
+# openai client (streamed and not) and ollama's format, validated with
+# python jsonschema. Slow on a Debug build: Release only (label slow).
+add_test(NAME server_structured
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/server/test_structured.py
+                 $<TARGET_FILE:m40-llm>
+                 ${PROJECT_SOURCE_DIR}/models/SmolLM2-135M-Instruct.Q4_1.gguf)
+set_tests_properties(server_structured PROPERTIES TIMEOUT 900 LABELS slow)

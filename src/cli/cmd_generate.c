@@ -18,6 +18,7 @@
 
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "grammar/json_schema.h"
 #include "util/file.h"
 #include "util/log.h"
 
@@ -27,6 +28,7 @@
 
 typedef struct gen_args {
     const char *model, *prompt, *prompt_file, *system;
+    const char *grammar, *grammar_file, *json_schema, *json_schema_file; /* at most one */
     char *prompt_buf; /* --prompt-file contents (owned) */
     m40_engine_options eo;
     m40_gen_params gp;
@@ -54,6 +56,10 @@ static void generate_usage(FILE *out) {
             "  --seed N                sampling seed (default: random, printed at the end)\n"
             "  --stop TEXT             stop when TEXT is generated; repeatable\n"
             "  --ignore-eos            do not stop at end-of-generation tokens\n"
+            "  --grammar GBNF          the output must be a sentence of this grammar\n"
+            "  --grammar-file FILE     the same, read from FILE\n"
+            "  -j, --json-schema JSON  the output must be a JSON document valid against it\n"
+            "  -jf, --json-schema-file FILE  the same, read from FILE (docs/grammar.md)\n"
             "  --no-bos                do not add BOS even if the model asks for it\n"
             "  --parse-special         special tokens written in the prompt become tokens\n"
             "  --chat                  wrap the prompt in the model's chat template (as a user "
@@ -114,6 +120,14 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
         a->prompt_file = v;
     else if (IS("--system"))
         a->system = v;
+    else if (IS("--grammar"))
+        a->grammar = v;
+    else if (IS("--grammar-file"))
+        a->grammar_file = v;
+    else if (IS("-j") || IS("--json-schema"))
+        a->json_schema = v;
+    else if (IS("-jf") || IS("--json-schema-file"))
+        a->json_schema_file = v;
     else if (IS("-n") || IS("--n-predict")) {
         if (!strcmp(v, "-1"))
             a->gp.max_tokens = -1;
@@ -231,6 +245,53 @@ static uint64_t random_seed(void) {
     return ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid()) & 0x7fffffffu;
 }
 
+/* The grammar of --grammar, --grammar-file, --json-schema or
+ * --json-schema-file (NULL and 0 when none is given), compiled before the
+ * model loads so a bad one fails at once. */
+static int load_grammar(const gen_args *a, m40_grammar **out) {
+    *out = NULL;
+    const char *text = a->grammar ? a->grammar : a->json_schema;
+    const char *file = a->grammar_file ? a->grammar_file : a->json_schema_file;
+    int schema = a->json_schema || a->json_schema_file;
+    if ((a->grammar != NULL) + (a->grammar_file != NULL) + (a->json_schema != NULL) +
+            (a->json_schema_file != NULL) >
+        1) {
+        m40_cli_error("generate: give one of --grammar, --grammar-file, --json-schema and "
+                      "--json-schema-file");
+        return -1;
+    }
+    if (!text && !file)
+        return 0;
+    m40_err err = {0};
+    char *buf = NULL, *gbnf = NULL;
+    int rc = 0;
+    if (file && m40_read_file(file, &buf, NULL, &err)) {
+        m40_cli_error("cannot read %s: %s", file, err.msg);
+        return -1;
+    }
+    if (file)
+        text = buf;
+    if (schema) {
+        cJSON *j = cJSON_Parse(text);
+        if (!j) {
+            m40_cli_error("--json-schema: not valid JSON");
+            rc = -1;
+        } else if (m40_json_schema_to_gbnf(j, &gbnf, &err)) {
+            m40_cli_error("%s", err.msg);
+            rc = -1;
+        }
+        cJSON_Delete(j);
+        text = gbnf;
+    }
+    if (rc == 0 && m40_grammar_parse(text, strlen(text), out, &err)) {
+        m40_cli_error("%s", err.msg);
+        rc = -1;
+    }
+    free(buf);
+    free(gbnf);
+    return rc;
+}
+
 static int run(gen_args *a) {
     char defbuf[PATH_MAX];
     if (!a->model) {
@@ -255,6 +316,10 @@ static int run(gen_args *a) {
         m40_cli_error("generate: give a prompt with -p or --prompt-file");
         return M40_EXIT_USAGE;
     }
+    m40_grammar *grammar = NULL;
+    if (load_grammar(a, &grammar))
+        return M40_EXIT_USAGE;
+    a->gp.grammar = grammar;
     if (!a->seed_given)
         a->gp.sampling.seed = random_seed();
     if (!a->verbose)
@@ -266,6 +331,7 @@ static int run(gen_args *a) {
     m40_engine *e;
     if (m40_engine_open(&e, &a->eo, notice, sizeof notice, &err)) {
         m40_cli_error("%s", err.msg);
+        m40_grammar_free(grammar);
         return M40_EXIT_FAIL;
     }
     if (notice[0])
@@ -276,6 +342,7 @@ static int run(gen_args *a) {
         if (chat_prompt(e, a, prompt, &chat_text, &err)) {
             m40_cli_error("%s", err.msg);
             m40_engine_close(e);
+            m40_grammar_free(grammar);
             return M40_EXIT_FAIL;
         }
         prompt = chat_text;
@@ -304,6 +371,7 @@ static int run(gen_args *a) {
                 m40_finish_name(st.finish), (unsigned long long)a->gp.sampling.seed);
     }
     m40_engine_close(e);
+    m40_grammar_free(grammar);
     return rc ? M40_EXIT_FAIL : M40_EXIT_OK;
 }
 

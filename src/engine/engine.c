@@ -92,39 +92,44 @@ void m40_engine_close(m40_engine *e) {
     free(e);
 }
 
-/* The trie of the tokens' bytes (once, under the lock: the first request
- * with a grammar builds it) and the end-of-generation tokens. Control and
- * unknown tokens have no bytes: no grammar allows them. */
+int m40_grammar_vocab_of(const m40_tokenizer *tok, m40_grammar_vocab **out, m40_token **eog,
+                         int32_t *n_eog, m40_err *err) {
+    *out = NULL;
+    *eog = NULL;
+    *n_eog = 0;
+    int32_t n = (int32_t)m40_tokenizer_n_tokens(tok);
+    const char **pieces = calloc((size_t)n, sizeof *pieces);
+    size_t *lens = calloc((size_t)n, sizeof *lens);
+    m40_token *ends = calloc((size_t)n, sizeof *ends);
+    int32_t n_ends = 0;
+    int rc = pieces && lens && ends ? 0 : m40_errf(err, "out of memory");
+    for (int32_t t = 0; rc == 0 && t < n; t++) {
+        if (m40_tokenizer_is_eog(tok, t))
+            ends[n_ends++] = t;
+        m40_token_type ty = m40_tokenizer_token_type(tok, t);
+        if (ty == M40_TOKEN_TYPE_CONTROL || ty == M40_TOKEN_TYPE_UNKNOWN ||
+            ty == M40_TOKEN_TYPE_UNUSED)
+            continue;
+        rc = m40_token_to_piece(tok, t, 0, &pieces[t], &lens[t], err);
+    }
+    if (rc == 0)
+        rc = m40_grammar_vocab_create(pieces, lens, n, out, err);
+    if (rc == 0) {
+        *eog = ends;
+        *n_eog = n_ends;
+        ends = NULL;
+    }
+    free(pieces);
+    free(lens);
+    free(ends);
+    return rc;
+}
+
+/* The grammar trie and end-of-generation tokens, made by the first request
+ * with a grammar (under the lock). */
 static int grammar_vocab(m40_engine *e, m40_err *err) {
     pthread_mutex_lock(&e->gvocab_lock);
-    int rc = 0;
-    if (!e->gvocab) {
-        int32_t n = (int32_t)m40_tokenizer_n_tokens(e->tok);
-        const char **pieces = calloc((size_t)n, sizeof *pieces);
-        size_t *lens = calloc((size_t)n, sizeof *lens);
-        m40_token *eog = calloc((size_t)n, sizeof *eog);
-        int32_t n_eog = 0;
-        rc = pieces && lens && eog ? 0 : m40_errf(err, "out of memory");
-        for (int32_t t = 0; rc == 0 && t < n; t++) {
-            if (m40_tokenizer_is_eog(e->tok, t))
-                eog[n_eog++] = t;
-            m40_token_type ty = m40_tokenizer_token_type(e->tok, t);
-            if (ty == M40_TOKEN_TYPE_CONTROL || ty == M40_TOKEN_TYPE_UNKNOWN ||
-                ty == M40_TOKEN_TYPE_UNUSED)
-                continue;
-            rc = m40_token_to_piece(e->tok, t, 0, &pieces[t], &lens[t], err);
-        }
-        if (rc == 0)
-            rc = m40_grammar_vocab_create(pieces, lens, n, &e->gvocab, err);
-        if (rc == 0) {
-            e->eog = eog;
-            e->n_eog = n_eog;
-            eog = NULL;
-        }
-        free(pieces);
-        free(lens);
-        free(eog);
-    }
+    int rc = e->gvocab ? 0 : m40_grammar_vocab_of(e->tok, &e->gvocab, &e->eog, &e->n_eog, err);
     pthread_mutex_unlock(&e->gvocab_lock);
     return rc;
 }

@@ -119,6 +119,13 @@ typedef struct m40_gen_params {
     const m40_grammar *grammar;
 } m40_gen_params;
 
+/* The tokens' bytes as a grammar trie (grammar.h): control, unknown and
+ * unused tokens have none, so no grammar allows them; *eog (malloc'd,
+ * *n_eog entries) lists the end-of-generation tokens, which the engine
+ * allows once a grammar's text is whole. */
+int m40_grammar_vocab_of(const m40_tokenizer *tok, m40_grammar_vocab **out, m40_token **eog,
+                         int32_t *n_eog, m40_err *err);
+
 /* Defaults: llama.cpp's sampling defaults, 128 tokens, add_special on. */
 m40_gen_params m40_gen_default_params(void);
 

@@ -59,6 +59,19 @@ struct m40_grammar_vocab {
     int32_t *tok_next;                    /* per token */
 };
 
+/* The masks of the sets seen last (vocab.c): a text inside a JSON string
+ * comes back to the same set after nearly every token, and its mask is a
+ * copy instead of a walk. */
+#define M40_GRAMMAR_MASKS 4
+typedef struct m40_grammar_mask_cache {
+    const struct m40_grammar_vocab *vocab; /* the masks are of this vocabulary */
+    int32_t set[M40_GRAMMAR_MASKS];        /* -1: empty */
+    int32_t n_allowed[M40_GRAMMAR_MASKS];
+    uint8_t *allowed[M40_GRAMMAR_MASKS];
+    int next; /* the entry to replace next */
+} m40_grammar_mask_cache;
+m40_grammar_mask_cache *m40_grammar_masks(m40_grammar_state *s);
+
 /* The state's set after one more byte from set `set` (match.c): a set id,
  * -1 when no stack accepts the byte, -2 on an error (out of memory, too
  * many states: the message is in err). */

@@ -358,7 +358,7 @@ static int gen_object(conv *c, const cJSON *s, const char *rule, int depth) {
 static int gen_array(conv *c, const cJSON *s, const char *rule, int depth) {
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(s, "items");
     const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(s, "prefixItems");
-    int min, max;
+    int min = 0, max = -1;
     if (count_of(c, s, "minItems", 0, &min) || count_of(c, s, "maxItems", -1, &max))
         return -1;
     if (max >= 0 && max < min)
@@ -433,7 +433,7 @@ static int gen_typed(conv *c, const cJSON *s, const char *type, const char *rule
     if (!strcmp(type, "array"))
         return gen_array(c, s, rule, depth);
     if (!strcmp(type, "string")) {
-        int min, max;
+        int min = 0, max = -1;
         if (count_of(c, s, "minLength", 0, &min) || count_of(c, s, "maxLength", -1, &max))
             return -1;
         if (max >= 0 && max < min)

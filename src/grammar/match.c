@@ -25,6 +25,10 @@
 #define MAX_NODES (1u << 22)
 #define MAX_SETS  (1u << 20)
 #define EMPTY_EL  UINT32_MAX /* node 0, the empty stack: the text may end */
+/* Sets below this id get a table of their 256 transitions (1 KiB each),
+ * the rest a hash lookup; UNKNOWN marks a transition not yet made. */
+#define MAX_DIRECT 8192
+#define UNKNOWN    INT32_MIN
 
 typedef struct gnode {
     uint32_t el;   /* the top: an element index, EMPTY_EL for node 0 */
@@ -59,12 +63,19 @@ struct m40_grammar_state {
     uint32_t n_sets, cap_sets;
     uint32_t *items;
     uint32_t n_items, cap_items;
-    htab set_ix;   /* hash of a set -> candidates, checked by content */
-    htab trans_ix; /* (set, byte) -> set + 1, or 0 for no way on */
+    htab set_ix;      /* hash of a set -> candidates, checked by content */
+    htab trans_ix;    /* (set, byte) -> set + 1, or 0 for no way on (sets >= MAX_DIRECT) */
+    int32_t **direct; /* per set below MAX_DIRECT: its 256 transitions, or NULL */
+    uint32_t cap_direct;
     uint32_t *tmp, *work;
     uint32_t n_tmp, cap_tmp, n_work, cap_work;
     int32_t cur;
+    m40_grammar_mask_cache masks;
 };
+
+m40_grammar_mask_cache *m40_grammar_masks(m40_grammar_state *s) {
+    return &s->masks;
+}
 
 static int grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
     if (need <= *cap)
@@ -395,16 +406,45 @@ static int64_t step_byte(m40_grammar_state *s, uint32_t from, uint8_t b, m40_err
     return id < 0 ? -2 : id;
 }
 
+/* Set `set`'s table of transitions, made on its first transition: the
+ * walk of vocab.c takes thousands of bytes from the same few sets. */
+static int32_t *direct_of(m40_grammar_state *s, uint32_t set) {
+    if (set >= MAX_DIRECT)
+        return NULL;
+    if (set >= s->cap_direct) {
+        uint32_t cap = s->cap_direct ? s->cap_direct : 64;
+        while (cap <= set)
+            cap *= 2;
+        int32_t **d = realloc(s->direct, cap * sizeof *d);
+        if (!d)
+            return NULL;
+        memset(d + s->cap_direct, 0, (cap - s->cap_direct) * sizeof *d);
+        s->direct = d;
+        s->cap_direct = cap;
+    }
+    if (!s->direct[set] && (s->direct[set] = malloc(256 * sizeof **s->direct)))
+        for (int i = 0; i < 256; i++)
+            s->direct[set][i] = UNKNOWN;
+    return s->direct[set];
+}
+
 int32_t m40_grammar_step(m40_grammar_state *s, int32_t set, uint8_t byte, m40_err *err) {
+    int32_t *d = (uint32_t)set < s->cap_direct ? s->direct[set] : NULL;
+    if (d && d[byte] != UNKNOWN)
+        return d[byte];
     uint64_t k = (uint64_t)(uint32_t)set << 8 | byte;
-    uint32_t h = UINT32_MAX;
-    int64_t at = htab_next(&s->trans_ix, k, &h);
-    if (at >= 0)
-        return (int32_t)s->trans_ix.val[at] - 1;
+    if (!d) {
+        uint32_t h = UINT32_MAX;
+        int64_t at = htab_next(&s->trans_ix, k, &h);
+        if (at >= 0)
+            return (int32_t)s->trans_ix.val[at] - 1;
+    }
     int64_t to = step_byte(s, (uint32_t)set, byte, err);
     if (to < -1)
         return -2;
-    if (htab_put(&s->trans_ix, k, (uint32_t)(to + 1))) {
+    if ((d = direct_of(s, (uint32_t)set)) != NULL) {
+        d[byte] = (int32_t)to;
+    } else if (htab_put(&s->trans_ix, k, (uint32_t)(to + 1))) {
         m40_errf(err, "grammar: out of memory");
         return -2;
     }
@@ -464,8 +504,13 @@ void m40_grammar_state_free(m40_grammar_state *s) {
     free(s->items);
     htab_free(&s->set_ix);
     htab_free(&s->trans_ix);
+    for (uint32_t i = 0; i < s->cap_direct; i++)
+        free(s->direct[i]);
+    free(s->direct);
     free(s->tmp);
     free(s->work);
+    for (int i = 0; i < M40_GRAMMAR_MASKS; i++)
+        free(s->masks.allowed[i]);
     free(s);
 }
 

@@ -115,8 +115,45 @@ oom:
     return m40_errf(err, "grammar: out of memory for the vocabulary trie");
 }
 
+/* The walk (below) of set `set` into allowed[]. */
+static int walk(m40_grammar_state *s, const m40_grammar_vocab *v, int32_t set, uint8_t *allowed,
+                int32_t *n_allowed, m40_err *err);
+
 int m40_grammar_state_mask(m40_grammar_state *s, const m40_grammar_vocab *v, uint8_t *allowed,
                            int32_t *n_allowed, m40_err *err) {
+    m40_grammar_mask_cache *c = m40_grammar_masks(s);
+    int32_t set = m40_grammar_current(s);
+    if (c->vocab != v) { /* another vocabulary: nothing kept applies */
+        for (int i = 0; i < M40_GRAMMAR_MASKS; i++) {
+            c->set[i] = -1;
+            free(c->allowed[i]);
+            c->allowed[i] = NULL;
+        }
+        c->vocab = v;
+    }
+    for (int i = 0; i < M40_GRAMMAR_MASKS; i++) {
+        if (c->set[i] == set) {
+            memcpy(allowed, c->allowed[i], (size_t)v->n_tokens);
+            *n_allowed = c->n_allowed[i];
+            return 0;
+        }
+    }
+    if (walk(s, v, set, allowed, n_allowed, err))
+        return -1;
+    int i = c->next;
+    if (!c->allowed[i])
+        c->allowed[i] = malloc((size_t)v->n_tokens);
+    if (c->allowed[i]) { /* no memory: no copy kept, nothing lost */
+        memcpy(c->allowed[i], allowed, (size_t)v->n_tokens);
+        c->set[i] = set;
+        c->n_allowed[i] = *n_allowed;
+        c->next = (i + 1) % M40_GRAMMAR_MASKS;
+    }
+    return 0;
+}
+
+static int walk(m40_grammar_state *s, const m40_grammar_vocab *v, int32_t set0, uint8_t *allowed,
+                int32_t *n_allowed, m40_err *err) {
     memset(allowed, 0, (size_t)v->n_tokens);
     *n_allowed = 0;
     /* (node, set) pairs still to visit: at most one per trie node */
@@ -129,7 +166,7 @@ int m40_grammar_state_mask(m40_grammar_state *s, const m40_grammar_vocab *v, uin
     }
     uint32_t depth = 1;
     st_node[0] = 0;
-    st_set[0] = m40_grammar_current(s);
+    st_set[0] = set0;
     int rc = 0;
     while (depth && rc == 0) {
         depth--;

@@ -46,6 +46,7 @@ void srv_job_unref(srv_job *j) {
     m40_tokens_free(&j->ids);
     free(j->text);
     free(j->bias);
+    m40_grammar_free(j->grammar);
     free(j->probs);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);

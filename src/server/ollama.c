@@ -185,7 +185,7 @@ static cJSON *translate(const srv_ctx *c, const cJSON *in, int chat, srv_reply *
         reply_error(r, 400, "the request body must be a JSON object");
         return NULL;
     }
-    static const char *const unsupported[] = {"format",  "images", "tools", "template",
+    static const char *const unsupported[] = {"images",  "tools",  "template",
                                               "context", "suffix", "think"};
     for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, unsupported[i]);
@@ -216,6 +216,23 @@ static cJSON *translate(const srv_ctx *c, const cJSON *in, int chat, srv_reply *
         if (!strcmp(k_options[i][0], "num_predict") && cJSON_IsNumber(v) && v->valuedouble < 0)
             cJSON_SetNumberValue(copy, -1);
         cJSON_AddItemToObject(out, k_options[i][1], copy);
+    }
+    /* format: "json" (any JSON object, as ollama's json grammar) or a JSON
+     * schema: OpenAI's response_format (docs/grammar.md) */
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(in, "format");
+    if (cJSON_IsString(format) && !strcmp(format->valuestring, "json")) {
+        cJSON *rf = cJSON_AddObjectToObject(out, "response_format");
+        cJSON_AddStringToObject(rf, "type", "json_object");
+    } else if (cJSON_IsObject(format)) {
+        cJSON *rf = cJSON_AddObjectToObject(out, "response_format");
+        cJSON_AddStringToObject(rf, "type", "json_schema");
+        cJSON *w = cJSON_AddObjectToObject(rf, "json_schema");
+        cJSON_AddItemToObject(w, "schema", cJSON_Duplicate(format, 1));
+    } else if (format && !cJSON_IsNull(format) &&
+               !(cJSON_IsString(format) && !*format->valuestring)) {
+        cJSON_Delete(out);
+        reply_error(r, 400, "'format' must be \"json\" or a JSON schema object");
+        return NULL;
     }
     const cJSON *nctx = opts ? cJSON_GetObjectItemCaseSensitive(opts, "num_ctx") : NULL;
     if (cJSON_IsNumber(nctx) && nctx->valuedouble > c->n_ctx) {

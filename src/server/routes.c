@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grammar/json_schema.h"
 #include "server/server_internal.h"
 #include "tokenizer/unicode.h"
 
@@ -345,17 +346,75 @@ static int refuse_unsupported(const cJSON *o, api kind, srv_reply *r) {
         what = "'tool_choice'";
     else if (FIELD("functions"))
         what = "'functions'";
-    else if (FIELD("response_format")) {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "type");
-        if (!(cJSON_IsString(t) && !strcmp(t->valuestring, "text")))
-            what = "'response_format' other than {\"type\": \"text\"}";
-    } else if (FIELD("grammar") || FIELD("json_schema"))
-        what = "'grammar' / 'json_schema'";
 #undef FIELD
     if (!what)
         return 0;
     reply_kind(r, M40_ERR_UNSUPPORTED, "%s is not supported by this server yet", what);
     return -1;
+}
+
+/* The grammar the output must follow (docs/grammar.md), from one of:
+ * response_format {"type": "json_object"} or {"type": "json_schema",
+ * "json_schema": {"schema": {...}}} (OpenAI), json_schema {...} or grammar
+ * "GBNF" (llama.cpp's server). Compiled per job: each of n choices owns
+ * its own. */
+static int get_grammar(const cJSON *o, srv_job *j, srv_reply *r) {
+    const cJSON *rf = cJSON_GetObjectItemCaseSensitive(o, "response_format");
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(o, "json_schema");
+    const cJSON *gb = cJSON_GetObjectItemCaseSensitive(o, "grammar");
+    const cJSON *schema = NULL;
+    const char *gbnf = NULL;
+    int json_object = 0, asked = 0;
+    if (rf && !cJSON_IsNull(rf)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(rf, "type");
+        if (!cJSON_IsString(t)) {
+            BAD(r, "'response_format' must be an object with a string 'type'");
+            return -1;
+        }
+        if (!strcmp(t->valuestring, "json_object")) {
+            json_object = 1, asked++;
+        } else if (!strcmp(t->valuestring, "json_schema")) {
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+            schema = cJSON_GetObjectItemCaseSensitive(w, "schema");
+            if (!schema) {
+                BAD(r, "'response_format' json_schema needs 'json_schema': {'schema': ...}");
+                return -1;
+            }
+            asked++;
+        } else if (strcmp(t->valuestring, "text")) {
+            BAD(r, "'response_format' type must be 'text', 'json_object' or 'json_schema'");
+            return -1;
+        }
+    }
+    if (js && !cJSON_IsNull(js))
+        schema = js, asked++;
+    if (gb && !cJSON_IsNull(gb)) {
+        if (!cJSON_IsString(gb)) {
+            BAD(r, "'grammar' must be a string of GBNF");
+            return -1;
+        }
+        gbnf = gb->valuestring, asked++;
+    }
+    if (asked == 0)
+        return 0;
+    if (asked > 1) {
+        BAD(r, "give one of 'response_format' (json), 'json_schema' and 'grammar'");
+        return -1;
+    }
+    m40_err err = {0};
+    char *owned = NULL;
+    if (json_object)
+        gbnf = m40_json_object_gbnf();
+    else if (schema && m40_json_schema_to_gbnf(schema, &owned, &err) == 0)
+        gbnf = owned;
+    int rc = gbnf ? m40_grammar_parse(gbnf, strlen(gbnf), &j->grammar, &err) : -1;
+    free(owned);
+    if (rc) {
+        reply_kind(r, err.kind, "%s", err.msg);
+        return -1;
+    }
+    j->gp.grammar = j->grammar;
+    return 0;
 }
 
 /* Log-probabilities: chat's logprobs (bool) + top_logprobs (0..20),
@@ -454,7 +513,7 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
     if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
-        refuse_unsupported(o, kind, r) || get_logit_bias(c, o, j, r) ||
+        refuse_unsupported(o, kind, r) || get_grammar(o, j, r) || get_logit_bias(c, o, j, r) ||
         get_logprobs(o, kind, *stream, j, r) || get_bool(o, "echo", &j->echo, r))
         return -1;
     if (j->echo && (j->logprobs_api || *stream)) {

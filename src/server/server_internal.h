@@ -42,6 +42,7 @@ typedef struct srv_job {
     m40_gen_params gp;
     char *stops[SRV_MAX_STOPS]; /* gp.stop points here (owned) */
     m40_logit_bias *bias;       /* gp.sampling.bias points here (owned) */
+    m40_grammar *grammar;       /* gp.grammar points here (owned) */
     int logprobs_api;           /* logprobs asked for: 1 chat form, 2 completions form */
     int echo;                   /* completions: the prompt before the text */
     m40_token_prob *probs;      /* each sampled token's, with gp.n_probs >= 0 (owned) */

@@ -84,6 +84,24 @@ one_line_with "cannot read --prompt-file"
 expect 2 -p x -b 0
 one_line_with "-b must be at least 1"
 
+# A grammar or a JSON schema constrains the text (docs/grammar.md); a bad
+# one is a usage error before the model loads.
+expect 0 -p x -n 50 --temp 1 --seed 4 --grammar 'root ::= "yes" | "no"'
+grep -qxE "yes|no" "$tmp/out" && ok || bad "grammar output: $(cat "$tmp/out")"
+printf 'root ::= "[" [0-9] "]"\n' >"$tmp/g.gbnf"
+expect 0 -p x -n 50 --grammar-file "$tmp/g.gbnf"
+grep -qxE "\[[0-9]\]" "$tmp/out" && ok || bad "grammar-file output: $(cat "$tmp/out")"
+expect 0 -p x -n 80 --temp 0.8 --seed 2 -j '{"enum": ["red", "green"]}'
+grep -qxE '"(red|green)"' "$tmp/out" && ok || bad "json-schema output: $(cat "$tmp/out")"
+expect 2 -p x --grammar 'root ::= nope'
+one_line_with "rule 'nope' is used but not defined"
+expect 2 -p x -j '{"type": "string", "pattern": "a"}'
+one_line_with "unsupported keyword 'pattern'"
+expect 2 -p x -j '{nope'
+one_line_with "not valid JSON"
+expect 2 -p x --grammar 'root ::= "a"' -j '{}'
+one_line_with "give one of --grammar"
+
 # A long load (256 MiB of weights or more) reports its progress on stderr:
 # on a terminal one redrawn bar, otherwise a line at the start, each
 # quarter and the end. A small model's load says nothing (above: one line).

@@ -344,8 +344,7 @@ def test_openai_fields(s):
         check(st == 400, "echo %r: %s" % (bad, st))
     for field, value in (("echo", True),
                          ("tools", [{"type": "function", "function": {"name": "f"}}]),
-                         ("tool_choice", "auto"),
-                         ("response_format", {"type": "json_object"})):
+                         ("tool_choice", "auto")):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **{field: value}))
         check(st == 400 and b["error"].get("code") == "unsupported" and
               "'%s'" % field in b["error"]["message"], "%s=%r: %s %r" % (field, value, st, b))
@@ -391,6 +390,62 @@ def test_openai_fields(s):
                          ("response_format", {"type": "text"}), ("tool_choice", "none")):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **{field: value}))
         check(st == 200, "%s=%r asks for nothing: %s %r" % (field, value, st, b))
+
+
+def test_structured(s):
+    """A grammar or a JSON schema constrains the output, whatever the
+    (random) model prefers; what cannot be done is a 400 naming it."""
+    for prompt in ("is it?", "what now", "x"):
+        st, _, b = s.json("POST", "/generate", {"prompt": prompt, "temperature": 1.0, "seed": 3,
+                                                 "grammar": 'root ::= "yes" | "no"'})
+        check(st == 200 and b["text"] in ("yes", "no") and b["finish_reason"] == "stop",
+              "grammar on /generate: %s %r" % (st, b))
+    schema = {"type": "object", "properties": {"a": {"enum": ["x", "y"]},
+                                               "n": {"type": "integer"}},
+              "required": ["a", "n"]}
+    chat = {"messages": [{"role": "user", "content": "json please"}], "max_tokens": 400,
+            "temperature": 0.7, "seed": 11}
+    rf = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+    st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, response_format=rf))
+    doc = json.loads(b["choices"][0]["message"]["content"]) if st == 200 else None
+    check(isinstance(doc, dict) and doc.get("a") in ("x", "y") and isinstance(doc.get("n"), int),
+          "json_schema on chat: %s %r" % (st, b))
+    st, _, raw = s.request("POST", "/v1/chat/completions", dict(chat, response_format=rf,
+                                                                 stream=True))
+    text = "".join((json.loads(e)["choices"][0]["delta"].get("content") or "")
+                   for e in sse_events(raw)[:-1] if json.loads(e)["choices"]) if st == 200 else ""
+    check(st == 200 and text == b["choices"][0]["message"]["content"],
+          "streamed json_schema joins to the same document: %r" % text)
+    # any object: a random model may write a string until max_tokens, so a
+    # whole document is only asked of a text that stopped by itself
+    st, _, b = s.json("POST", "/v1/completions", {"prompt": "{", "max_tokens": 400, "seed": 4,
+                                                   "response_format": {"type": "json_object"}})
+    c = b["choices"][0] if st == 200 else {}
+    check(c.get("text", "").startswith("{") and
+          (c["finish_reason"] == "length" or isinstance(json.loads(c["text"]), dict)),
+          "json_object on completions: %s %r" % (st, b))
+    st, _, b = s.json("POST", "/generate", {"prompt": "p", "n_predict": 400, "seed": 5,
+                                            "json_schema": {"type": "array", "maxItems": 2,
+                                                            "items": {"type": "boolean"}}})
+    doc = json.loads(b["text"]) if st == 200 else None
+    check(isinstance(doc, list) and len(doc) <= 2 and all(isinstance(v, bool) for v in doc),
+          "json_schema on /generate: %s %r" % (st, b))
+    st, _, b = s.json("POST", "/api/generate", {"model": "m", "prompt": "p", "stream": False,
+                                                "format": schema, "options": {"seed": 1}})
+    doc = json.loads(b["response"]) if st == 200 else None
+    check(isinstance(doc, dict) and doc.get("a") in ("x", "y"), "ollama format schema: %r" % b)
+    for body, what in (
+            ({"response_format": {"type": "json_schema", "json_schema": {"schema": {
+                "type": "string", "pattern": "^a"}}}}, "'pattern'"),
+            ({"response_format": {"type": "json_schema"}}, "json_schema"),
+            ({"response_format": {"type": "xml"}}, "'response_format'"),
+            ({"grammar": "root ::= foo"}, "rule 'foo' is used but not defined"),
+            ({"grammar": "root ::= root \"a\""}, "left-recursive"),
+            ({"grammar": 5}, "'grammar'"),
+            ({"grammar": 'root ::= "a"', "json_schema": {}}, "give one of")):
+        st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **body))
+        check(st == 400 and is_error(b, st) and what in b["error"]["message"],
+              "%r: %s %r" % (body, st, b))
 
 
 def test_ollama_models(s):
@@ -464,7 +519,8 @@ def test_ollama_generate(s):
                                                 "stream": False, "options": opts})
     check(st == 200 and g["response"] == b["message"]["content"],
           "/api/generate (templated) == /api/chat")
-    for bad, what in (({"prompt": "hi", "format": "json"}, "format"),
+    for bad, what in (({"prompt": "hi", "format": 5}, "format"),
+                      ({"prompt": "hi", "format": "xml"}, "format"),
                       ({"prompt": "hi", "options": 3}, "options"),
                       ({"prompt": "hi", "options": {"num_ctx": 10 ** 7}}, "num_ctx"),
                       ({"prompt": 5, "stream": False}, "")):
@@ -903,7 +959,7 @@ def main():
         except Exception as e:
             check(False, "test_cli_errors raised %r" % e)
         try:
-            for t in (test_generation, test_misc, test_bad_input, test_openai_fields,
+            for t in (test_generation, test_misc, test_bad_input, test_openai_fields, test_structured,
                       test_ollama_models, test_ollama_generate, test_cors, test_full_queue,
                       test_disconnect):
                 try:

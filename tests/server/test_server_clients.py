@@ -158,11 +158,14 @@ def test_ollama_client(port):
                        client.chat(model="tiny.gguf", messages=msgs, options=opts, stream=True))
     check(ch.message.role == "assistant" and streamed == ch.message.content,
           "ollama chat: %r / %r" % (ch.message.content, streamed))
+    g = client.generate(model="tiny.gguf", prompt="x", format="json",
+                        options={"seed": 2, "num_predict": 400})
+    check(isinstance(json.loads(g.response), dict), "ollama format=json: %r" % g.response)
     try:
-        client.generate(model="tiny.gguf", prompt="x", format="json")
-        check(False, "ollama format=json is refused")
+        client.generate(model="tiny.gguf", prompt="x", images=["aGk="])
+        check(False, "ollama images are refused")
     except ollama.ResponseError as e:
-        check(e.status_code == 400 and "format" in str(e.error), "ollama error: %r" % e)
+        check(e.status_code == 400 and "images" in str(e.error), "ollama error: %r" % e)
 
 
 def soak(port, n=200):
