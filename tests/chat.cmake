@@ -5,6 +5,11 @@
 # committed beside them (scripts/reference/make_chat_fixtures.py).
 m40_add_test(test_chat test_chat.c)
 
+# Tool calls: formats, message preparation, reading calls from replies.
+m40_add_test(test_chat_tools test_chat_tools.c)
+target_compile_definitions(test_chat_tools PRIVATE
+                           M40_CHAT_FIXTURES="${CMAKE_CURRENT_SOURCE_DIR}/fixtures/chat")
+
 add_executable(test_chat_fixtures test_chat_fixtures.c)
 target_link_libraries(test_chat_fixtures PRIVATE m40)
 add_test(NAME test_chat_fixtures

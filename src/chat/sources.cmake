@@ -1,6 +1,7 @@
 # Sources of src/chat/: chat templates (a Jinja subset) -> prompt text.
 set(M40_CHAT_SOURCES
   chat/chat.c
+  chat/tools.c
   chat/jinja_arena.c
   chat/jinja_eval.c
   chat/jinja_filters.c

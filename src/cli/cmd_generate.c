@@ -231,7 +231,7 @@ static int chat_prompt(m40_engine *e, const gen_args *a, const char *prompt, cha
     }
     size_t len;
     int fallback = 0;
-    rc = m40_engine_chat_prompt(e, msgs, 1, out, &len, &fallback, err);
+    rc = m40_engine_chat_prompt(e, msgs, NULL, 1, out, &len, &fallback, err);
     if (rc == 0 && fallback)
         fprintf(stderr, "m40-llm: the model has no chat template; using ChatML\n");
 done:

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "chat/chat.h"
+#include "chat/tools.h"
 #include "engine/sched.h"
 #include "gguf/gguf.h"
 #include "grammar/grammar.h"
@@ -607,32 +608,57 @@ static void add_token_var(cJSON *vars, const char *name, const m40_tokenizer *to
     free(copy);
 }
 
-int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
-                           int add_generation_prompt, char **out, size_t *out_len,
-                           int *used_fallback, m40_err *err) {
+/* The model's chat template (malloc'd, NUL-terminated; *out NULL when the
+ * model has none). */
+static int template_source(const m40_engine *e, char **out, m40_err *err) {
+    *out = NULL;
     m40_gguf_str tmpl = {NULL, 0};
     const m40_gguf *g = e->model->gguf;
-    if (m40_gguf_find_kv(g, "tokenizer.chat_template") >= 0 &&
-        m40_gguf_get_str(g, "tokenizer.chat_template", &tmpl, err))
+    if (m40_gguf_find_kv(g, "tokenizer.chat_template") < 0)
+        return 0;
+    if (m40_gguf_get_str(g, "tokenizer.chat_template", &tmpl, err))
         return -1;
-    *used_fallback = tmpl.ptr == NULL;
-    char *src = NULL;
-    if (tmpl.ptr) {
-        src = malloc(tmpl.len + 1);
-        if (!src)
-            return m40_errf(err, "out of memory");
-        memcpy(src, tmpl.ptr, tmpl.len);
-        src[tmpl.len] = '\0';
-    }
-    cJSON *vars = cJSON_CreateObject();
-    if (!vars) {
-        free(src);
+    if (!(*out = malloc(tmpl.len + 1)))
         return m40_errf(err, "out of memory");
+    memcpy(*out, tmpl.ptr, tmpl.len);
+    (*out)[tmpl.len] = '\0';
+    return 0;
+}
+
+m40_tool_format m40_engine_tool_format(const m40_engine *e) {
+    char *src = NULL;
+    m40_err err = {0};
+    int renders = 0;
+    m40_tool_format f = M40_TOOLS_HERMES;
+    if (template_source(e, &src, &err) == 0)
+        m40_chat_tools_of(src, &renders, &f);
+    free(src);
+    return f;
+}
+
+int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
+                           const struct cJSON *tools, int add_generation_prompt, char **out,
+                           size_t *out_len, int *used_fallback, m40_err *err) {
+    char *src = NULL;
+    if (template_source(e, &src, err))
+        return -1;
+    *used_fallback = src == NULL;
+    int renders = 0;
+    m40_tool_format format;
+    m40_chat_tools_of(src, &renders, &format);
+    cJSON *vars = cJSON_CreateObject();
+    cJSON *msgs = NULL;
+    int rc = vars ? m40_chat_tools_prepare(messages, tools, renders, &msgs, err)
+                  : m40_errf(err, "out of memory");
+    if (rc == 0) {
+        add_token_var(vars, "bos_token", e->tok, m40_tokenizer_bos(e->tok));
+        add_token_var(vars, "eos_token", e->tok, m40_tokenizer_eos(e->tok));
+        if (renders && cJSON_GetArraySize(tools) > 0)
+            cJSON_AddItemToObject(vars, "tools", cJSON_Duplicate(tools, 1));
+        rc = m40_chat_apply(src ? src : m40_chat_fallback_template(), msgs, add_generation_prompt,
+                            vars, out, out_len, err);
     }
-    add_token_var(vars, "bos_token", e->tok, m40_tokenizer_bos(e->tok));
-    add_token_var(vars, "eos_token", e->tok, m40_tokenizer_eos(e->tok));
-    int rc = m40_chat_apply(src ? src : m40_chat_fallback_template(), messages,
-                            add_generation_prompt, vars, out, out_len, err);
+    cJSON_Delete(msgs);
     cJSON_Delete(vars);
     free(src);
     return rc;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "chat/tools.h"
 #include "grammar/grammar.h"
 #include "model/model.h"
 #include "sampling/sampling.h"
@@ -159,14 +160,20 @@ typedef struct m40_gen_stats {
 /* Receives final text; returns non-zero to cancel the generation. */
 typedef int (*m40_text_fn)(void *user, const char *text, size_t len);
 
-/* Renders `messages` (a cJSON array of {"role", "content"} objects, OpenAI
- * style) with the model's chat template (tokenizer.chat_template), or with
- * ChatML when the model has none (*used_fallback is then set). bos_token
- * and eos_token are set from the vocabulary. *out is malloc'd. */
+/* Renders `messages` (a cJSON array of OpenAI-style messages: role,
+ * content as a string or text parts, assistants' tool_calls, tool results)
+ * with the model's chat template (tokenizer.chat_template), or with
+ * ChatML when the model has none (*used_fallback is then set). `tools`
+ * (OpenAI's array, or NULL) go to a template that renders them, else into
+ * a system message (chat/tools.h). bos_token and eos_token are set from
+ * the vocabulary. *out is malloc'd. */
 struct cJSON;
 int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
-                           int add_generation_prompt, char **out, size_t *out_len,
-                           int *used_fallback, m40_err *err);
+                           const struct cJSON *tools, int add_generation_prompt, char **out,
+                           size_t *out_len, int *used_fallback, m40_err *err);
+
+/* The format the model's replies write tool calls in (chat/tools.h). */
+m40_tool_format m40_engine_tool_format(const m40_engine *e);
 
 /* Whether text starts with the BOS token's text (a chat template that
  * writes BOS itself: then no BOS should be added when tokenizing it). */

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/strbuf.h"
+
 #define MAX_DEPTH 64
 #define MAX_COUNT 1000 /* minItems, maxItems, minLength, maxLength */
 
@@ -53,72 +55,44 @@ const char *m40_json_object_gbnf(void) {
     return g;
 }
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
+/* Whether s[0..n) is well-formed UTF-8 (lead and continuation bytes; the
+ * GBNF parser reads literals by the same rule). cJSON keeps whatever bytes
+ * a string holds, and a literal that is not UTF-8 would not compile. */
+static int utf8_ok(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (k == 0 || i + k > n)
+            return 0;
+        for (size_t j = 1; j < k; j++)
+            if (((unsigned char)s[i + j] & 0xC0) != 0x80)
+                return 0;
+        i += k;
     }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) {
-    sb_add(b, s, strlen(s));
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void
-sb_fmt(sbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n >= (int)sizeof tmp)
-        n = (int)sizeof tmp - 1;
-    sb_add(b, tmp, n > 0 ? (size_t)n : 0);
+    return 1;
 }
 
 /* bytes as a GBNF string literal, quotes included */
-static void sb_literal(sbuf *b, const char *s, size_t n) {
-    sb_str(b, "\"");
+static void sb_literal(m40_strbuf *b, const char *s, size_t n) {
+    m40_strbuf_str(b, "\"");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"')
-            sb_str(b, "\\\"");
+            m40_strbuf_str(b, "\\\"");
         else if (c == '\\')
-            sb_str(b, "\\\\");
+            m40_strbuf_str(b, "\\\\");
         else if (c < 0x20)
-            sb_fmt(b, "\\x%02X", c);
+            m40_strbuf_fmt(b, "\\x%02X", c);
         else
-            sb_add(b, (const char *)&c, 1);
+            m40_strbuf_add(b, (const char *)&c, 1);
     }
-    sb_str(b, "\"");
+    m40_strbuf_str(b, "\"");
 }
 
 typedef struct conv {
     const cJSON *root;
-    sbuf out;    /* the rules */
-    unsigned id; /* rules made so far */
+    m40_strbuf out; /* the rules */
+    unsigned id;    /* rules made so far */
     struct {
         const cJSON *node;
         char name[64];
@@ -217,11 +191,11 @@ static int count_of(conv *c, const cJSON *s, const char *key, int dflt, int *v) 
 }
 
 /* " {min,max}" (max < 0: unbounded) as GBNF. */
-static void sb_count(sbuf *b, int min, int max) {
+static void sb_count(m40_strbuf *b, int min, int max) {
     if (max < 0)
-        sb_fmt(b, "{%d,}", min);
+        m40_strbuf_fmt(b, "{%d,}", min);
     else
-        sb_fmt(b, "{%d,%d}", min, max);
+        m40_strbuf_fmt(b, "{%d,%d}", min, max);
 }
 
 static int gen_ref(conv *c, const char *ref, char *name, size_t cap, int depth) {
@@ -255,7 +229,7 @@ static int gen_ref(conv *c, const char *ref, char *name, size_t cap, int depth) 
     char body[64];
     if (gen(c, target, key, body, sizeof body, depth + 1))
         return -1;
-    sb_fmt(&c->out, "%s ::= %s\n", c->refs[i].name, body);
+    m40_strbuf_fmt(&c->out, "%s ::= %s\n", c->refs[i].name, body);
     snprintf(name, cap, "%s", c->refs[i].name);
     return 0;
 }
@@ -283,14 +257,15 @@ static int gen_object(conv *c, const cJSON *s, const char *rule, int depth) {
             c->path[at] = '\0';
             if (rc)
                 return -1;
-            sb_fmt(&c->out,
-                   "%s ::= \"{\" ws ( string ws \":\" ws %s ws ( \",\" ws string ws \":\" ws %s ws "
-                   ")* )? \"}\"\n",
-                   rule, v, v);
+            m40_strbuf_fmt(
+                &c->out,
+                "%s ::= \"{\" ws ( string ws \":\" ws %s ws ( \",\" ws string ws \":\" ws %s ws "
+                ")* )? \"}\"\n",
+                rule, v, v);
         } else if (cJSON_IsFalse(addl)) {
-            sb_fmt(&c->out, "%s ::= \"{\" ws \"}\"\n", rule);
+            m40_strbuf_fmt(&c->out, "%s ::= \"{\" ws \"}\"\n", rule);
         } else {
-            sb_fmt(&c->out, "%s ::= object\n", rule);
+            m40_strbuf_fmt(&c->out, "%s ::= object\n", rule);
         }
         return 0;
     }
@@ -321,10 +296,15 @@ static int gen_object(conv *c, const cJSON *s, const char *rule, int depth) {
             rc = m40_errf(c->err, "json_schema: out of memory");
             break;
         }
-        sb_fmt(&c->out, "%s ::= ", kv[j]);
+        if (!utf8_ok(kt, strlen(kt))) {
+            free(kt);
+            rc = fail(c, "a property name is not valid UTF-8");
+            break;
+        }
+        m40_strbuf_fmt(&c->out, "%s ::= ", kv[j]);
         sb_literal(&c->out, kt, strlen(kt));
         free(kt);
-        sb_fmt(&c->out, " ws \":\" ws %s\n", v);
+        m40_strbuf_fmt(&c->out, " ws \":\" ws %s\n", v);
     }
     char(*rest)[64] = rc == 0 ? calloc((size_t)n + 1, sizeof *rest) : NULL;
     if (rc == 0 && !rest)
@@ -334,20 +314,20 @@ static int gen_object(conv *c, const cJSON *s, const char *rule, int depth) {
          * comma; rest[n] is nothing */
         for (int k = n - 1; k >= 1; k--) {
             new_name(c, "rest", rest[k], sizeof rest[k]);
-            sb_fmt(&c->out, "%s ::= %s\",\" ws %s ws%s %s\n", rest[k], required[k] ? "" : "( ",
-                   kv[k], required[k] ? "" : " )?", rest[k + 1]);
+            m40_strbuf_fmt(&c->out, "%s ::= %s\",\" ws %s ws%s %s\n", rest[k],
+                           required[k] ? "" : "( ", kv[k], required[k] ? "" : " )?", rest[k + 1]);
         }
         /* property k may come first if all before it are optional */
-        sb_fmt(&c->out, "%s ::= \"{\" ws ( ", rule);
+        m40_strbuf_fmt(&c->out, "%s ::= \"{\" ws ( ", rule);
         int all_optional = 1;
         for (int k = 0; k < n; k++) {
-            sb_fmt(&c->out, "%s%s ws %s", k ? " | " : "", kv[k], rest[k + 1]);
+            m40_strbuf_fmt(&c->out, "%s%s ws %s", k ? " | " : "", kv[k], rest[k + 1]);
             if (required[k]) {
                 all_optional = 0;
                 break;
             }
         }
-        sb_fmt(&c->out, " )%s \"}\"\n", all_optional ? "?" : "");
+        m40_strbuf_fmt(&c->out, " )%s \"}\"\n", all_optional ? "?" : "");
     }
     free(rest);
     free(kv);
@@ -393,14 +373,14 @@ static int gen_array(conv *c, const cJSON *s, const char *rule, int depth) {
         }
     }
     /* prefix items beyond min are optional: a nest of ( ... )? */
-    sb_fmt(&c->out, "%s ::= \"[\" ws ", rule);
+    m40_strbuf_fmt(&c->out, "%s ::= \"[\" ws ", rule);
     int open = 0;
     for (i = 0; i < np && (max < 0 || i < max); i++) {
         if (i >= min) {
-            sb_str(&c->out, "( ");
+            m40_strbuf_str(&c->out, "( ");
             open++;
         }
-        sb_fmt(&c->out, "%s%s ws ", i ? "\",\" ws " : "", pre[i]);
+        m40_strbuf_fmt(&c->out, "%s%s ws ", i ? "\",\" ws " : "", pre[i]);
     }
     free(pre);
     int more_min = min > np ? min - np : 0;
@@ -409,21 +389,21 @@ static int gen_array(conv *c, const cJSON *s, const char *rule, int depth) {
         if (np == 0) {
             /* the first item has no comma before it */
             if (more_min == 0)
-                sb_str(&c->out, "( ");
-            sb_fmt(&c->out, "%s ws ( \",\" ws %s ws )", it, it);
+                m40_strbuf_str(&c->out, "( ");
+            m40_strbuf_fmt(&c->out, "%s ws ( \",\" ws %s ws )", it, it);
             sb_count(&c->out, more_min ? more_min - 1 : 0, more_max < 0 ? -1 : more_max - 1);
             if (more_min == 0)
-                sb_str(&c->out, " )?");
+                m40_strbuf_str(&c->out, " )?");
         } else {
-            sb_fmt(&c->out, "( \",\" ws %s ws )", it);
+            m40_strbuf_fmt(&c->out, "( \",\" ws %s ws )", it);
             sb_count(&c->out, more_min, more_max);
         }
     } else if (more_min > 0) {
         return fail(c, "minItems %d asks for more items than prefixItems allows", min);
     }
     for (; open > 0; open--)
-        sb_str(&c->out, " )?");
-    sb_str(&c->out, " \"]\"\n");
+        m40_strbuf_str(&c->out, " )?");
+    m40_strbuf_str(&c->out, " \"]\"\n");
     return 0;
 }
 
@@ -439,11 +419,11 @@ static int gen_typed(conv *c, const cJSON *s, const char *type, const char *rule
         if (max >= 0 && max < min)
             return fail(c, "maxLength is below minLength");
         if (min == 0 && max < 0) {
-            sb_fmt(&c->out, "%s ::= string\n", rule);
+            m40_strbuf_fmt(&c->out, "%s ::= string\n", rule);
         } else {
-            sb_fmt(&c->out, "%s ::= \"\\\"\" char", rule);
+            m40_strbuf_fmt(&c->out, "%s ::= \"\\\"\" char", rule);
             sb_count(&c->out, min, max);
-            sb_str(&c->out, " \"\\\"\"\n");
+            m40_strbuf_str(&c->out, " \"\\\"\"\n");
         }
         return 0;
     }
@@ -451,13 +431,14 @@ static int gen_typed(conv *c, const cJSON *s, const char *type, const char *rule
     if (!strcmp(type, "integer")) {
         if (minimum && (!cJSON_IsNumber(minimum) || minimum->valuedouble != 0))
             return fail(c, "'minimum' other than 0 is not supported (only non-negative integers)");
-        sb_fmt(&c->out, "%s ::= %s\n", rule, minimum ? "( \"0\" | [1-9] [0-9]{0,15} )" : "integer");
+        m40_strbuf_fmt(&c->out, "%s ::= %s\n", rule,
+                       minimum ? "( \"0\" | [1-9] [0-9]{0,15} )" : "integer");
         return 0;
     }
     if (minimum)
         return fail(c, "'minimum' is supported on integers only (as 0)");
     if (!strcmp(type, "number") || !strcmp(type, "boolean") || !strcmp(type, "null")) {
-        sb_fmt(&c->out, "%s ::= %s\n", rule, type);
+        m40_strbuf_fmt(&c->out, "%s ::= %s\n", rule, type);
         return 0;
     }
     return fail(c, "unknown type '%s'", type);
@@ -465,19 +446,23 @@ static int gen_typed(conv *c, const cJSON *s, const char *type, const char *rule
 
 /* One literal per JSON value (enum and const). */
 static int gen_values(conv *c, const cJSON *vals, int n_is_array, const char *rule) {
-    sb_fmt(&c->out, "%s ::= ", rule);
+    m40_strbuf_fmt(&c->out, "%s ::= ", rule);
     int i = 0;
     for (const cJSON *v = n_is_array ? vals->child : vals; v; v = n_is_array ? v->next : NULL) {
         char *t = cJSON_PrintUnformatted(v);
         if (!t)
             return m40_errf(c->err, "json_schema: out of memory");
-        sb_str(&c->out, i++ ? " | " : "");
+        if (!utf8_ok(t, strlen(t))) {
+            free(t);
+            return fail(c, "a value of 'enum' or 'const' is not valid UTF-8");
+        }
+        m40_strbuf_str(&c->out, i++ ? " | " : "");
         sb_literal(&c->out, t, strlen(t));
         free(t);
     }
     if (i == 0)
         return fail(c, "'enum' is empty");
-    sb_str(&c->out, "\n");
+    m40_strbuf_str(&c->out, "\n");
     return 0;
 }
 
@@ -532,10 +517,10 @@ static int gen(conv *c, const cJSON *s, const char *hint, char *name, size_t cap
             c->path[at] = '\0';
         }
         if (rc == 0) {
-            sb_fmt(&c->out, "%s ::= ", rule);
+            m40_strbuf_fmt(&c->out, "%s ::= ", rule);
             for (int j = 0; j < i; j++)
-                sb_fmt(&c->out, "%s%s", j ? " | " : "", alt[j]);
-            sb_str(&c->out, "\n");
+                m40_strbuf_fmt(&c->out, "%s%s", j ? " | " : "", alt[j]);
+            m40_strbuf_str(&c->out, "\n");
         }
         free(alt);
         return rc;
@@ -547,14 +532,14 @@ static int gen(conv *c, const cJSON *s, const char *hint, char *name, size_t cap
         if (cJSON_GetObjectItemCaseSensitive(s, "items") ||
             cJSON_GetObjectItemCaseSensitive(s, "prefixItems"))
             return gen_typed(c, s, "array", rule, depth);
-        sb_fmt(&c->out, "%s ::= value\n", rule);
+        m40_strbuf_fmt(&c->out, "%s ::= value\n", rule);
         return 0;
     }
     if (cJSON_IsString(type))
         return gen_typed(c, s, type->valuestring, rule, depth);
     if (!cJSON_IsArray(type) || cJSON_GetArraySize(type) == 0)
         return fail(c, "'type' must be a string or a non-empty array of strings");
-    sb_fmt(&c->out, "%s ::= ", rule);
+    m40_strbuf_fmt(&c->out, "%s ::= ", rule);
     int i = 0;
     char(*alt)[64] = calloc((size_t)cJSON_GetArraySize(type), sizeof *alt);
     if (!alt)
@@ -565,9 +550,9 @@ static int gen(conv *c, const cJSON *s, const char *hint, char *name, size_t cap
             return fail(c, "'type' must list strings");
         }
         new_name(c, t->valuestring, alt[i], sizeof alt[i]);
-        sb_fmt(&c->out, "%s%s", i ? " | " : "", alt[i]);
+        m40_strbuf_fmt(&c->out, "%s%s", i ? " | " : "", alt[i]);
     }
-    sb_str(&c->out, "\n");
+    m40_strbuf_str(&c->out, "\n");
     i = 0;
     int rc = 0;
     for (const cJSON *t = type->child; t && rc == 0; t = t->next, i++)
@@ -577,6 +562,10 @@ static int gen(conv *c, const cJSON *s, const char *hint, char *name, size_t cap
 }
 
 int m40_json_schema_to_gbnf(const cJSON *schema, char **out, m40_err *err) {
+    return m40_json_schema_to_gbnf_rule(schema, "root", out, err);
+}
+
+int m40_json_schema_to_gbnf_rule(const cJSON *schema, const char *rule, char **out, m40_err *err) {
     *out = NULL;
     conv *c = calloc(1, sizeof *c);
     if (!c)
@@ -586,8 +575,8 @@ int m40_json_schema_to_gbnf(const cJSON *schema, char **out, m40_err *err) {
     char top[64];
     int rc = gen(c, schema, "root", top, sizeof top, 0);
     if (rc == 0) {
-        sb_fmt(&c->out, "root ::= %s\n", top);
-        sb_str(&c->out, k_primitives);
+        m40_strbuf_fmt(&c->out, "%s ::= %s\n", rule, top);
+        m40_strbuf_str(&c->out, k_primitives);
         if (c->out.oom)
             rc = m40_errf(err, "json_schema: out of memory");
     }

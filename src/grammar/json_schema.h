@@ -28,6 +28,12 @@ struct cJSON;
  * 'multipleOf'". */
 int m40_json_schema_to_gbnf(const struct cJSON *schema, char **out, m40_err *err);
 
+/* The same with the document's rule named `rule` instead of root (a
+ * grammar that embeds the document writes its own root; rule names of the
+ * form NAME-sN and the primitives' names are taken). */
+int m40_json_schema_to_gbnf_rule(const struct cJSON *schema, const char *rule, char **out,
+                                 m40_err *err);
+
 /* The GBNF of any JSON object (OpenAI's response_format json_object). */
 const char *m40_json_object_gbnf(void);
 

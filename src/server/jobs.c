@@ -41,6 +41,9 @@ void srv_job_unref(srv_job *j) {
         return;
     free(j->prompt);
     cJSON_Delete(j->messages);
+    cJSON_Delete(j->tools);
+    free(j->content);
+    cJSON_Delete(j->calls);
     for (size_t i = 0; i < SRV_MAX_STOPS; i++)
         free(j->stops[i]);
     m40_tokens_free(&j->ids);
@@ -53,8 +56,14 @@ void srv_job_unref(srv_job *j) {
     free(j);
 }
 
+/* The text a stream may send so far (mu held): all of it, or with tools
+ * what cannot be the start of a call. */
+static size_t streamable(const srv_job *j) {
+    return j->tool_calls ? j->visible : j->len;
+}
+
 void srv_job_wait(srv_job *j, size_t have, int timeout_ms) {
-    if (j->done || j->len > have)
+    if (j->done || streamable(j) > have)
         return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -64,7 +73,7 @@ void srv_job_wait(srv_job *j, size_t have, int timeout_ms) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
-    while (!j->done && j->len <= have) {
+    while (!j->done && streamable(j) <= have) {
         if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) == ETIMEDOUT)
             break;
     }
@@ -92,6 +101,10 @@ static int on_text(void *user, const char *text, size_t len) {
     srv_job *j = user;
     pthread_mutex_lock(&j->mu);
     int rc = j->cancel || job_append(j, text, len) != 0;
+    if (!rc && j->tool_calls) { /* what may stream before a call could start */
+        size_t v = m40_chat_tools_hold(j->tool_format, j->text, j->len);
+        j->visible = v > j->visible ? v : j->visible;
+    }
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     return rc;
@@ -129,7 +142,7 @@ static int run_chat(srv_queue *q, int slot, srv_job *j, m40_err *err) {
     char *prompt = NULL;
     size_t len = 0;
     int fallback = 0;
-    if (m40_engine_chat_prompt(q->engine, j->messages, 1, &prompt, &len, &fallback, err))
+    if (m40_engine_chat_prompt(q->engine, j->messages, j->tools, 1, &prompt, &len, &fallback, err))
         return -1;
     /* As `generate --chat`: the template writes special tokens as text, and
      * one that writes BOS itself must not get a second. */
@@ -138,6 +151,12 @@ static int run_chat(srv_queue *q, int slot, srv_job *j, m40_err *err) {
         j->gp.add_special = 0;
     int rc = run_generate(q, slot, j, prompt, len, err);
     free(prompt);
+    if (rc == 0 && j->tool_calls) { /* the reply's calls and content */
+        pthread_mutex_lock(&j->mu);
+        rc = m40_chat_tools_parse(j->tool_format, j->text ? j->text : "", j->len, &j->content,
+                                  &j->calls, err);
+        pthread_mutex_unlock(&j->mu);
+    }
     return rc;
 }
 

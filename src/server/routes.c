@@ -340,12 +340,14 @@ static int refuse_unsupported(const cJSON *o, api kind, srv_reply *r) {
     const char *what = NULL;
     if (FIELD("echo") && !cJSON_IsFalse(v) && kind != API_COMPLETIONS)
         what = "'echo' (a completions field)";
-    else if (FIELD("tools") && !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
-        what = "'tools'";
-    else if (FIELD("tool_choice") && !(cJSON_IsString(v) && !strcmp(v->valuestring, "none")))
-        what = "'tool_choice'";
-    else if (FIELD("functions"))
-        what = "'functions'";
+    else if (kind != API_CHAT && FIELD("tools") &&
+             !(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0))
+        what = "'tools' (a chat field)";
+    else if (kind != API_CHAT && FIELD("tool_choice") &&
+             !(cJSON_IsString(v) && !strcmp(v->valuestring, "none")))
+        what = "'tool_choice' (a chat field)";
+    else if (FIELD("functions") || FIELD("function_call"))
+        what = "'functions' / 'function_call' (the deprecated form of 'tools')";
 #undef FIELD
     if (!what)
         return 0;
@@ -415,6 +417,142 @@ static int get_grammar(const cJSON *o, srv_job *j, srv_reply *r) {
     }
     j->gp.grammar = j->grammar;
     return 0;
+}
+
+/* The grammar of replies that are only tool calls (tool_choice "required"
+ * or one function named): one call of any of the tools (or the named one),
+ * several in a row when parallel_tool_calls, wrapped as the model's format
+ * writes them (chat/tools.h), each {"name": N, args_key: its parameters}. */
+static int tool_call_grammar(const cJSON *tools, const char *only, int parallel, m40_tool_format f,
+                             srv_job *j, srv_reply *r) {
+    m40_tool_wrap w = m40_chat_tools_wrap(f);
+    cJSON *any = cJSON_CreateObject(), *alts = cJSON_AddArrayToObject(any, "anyOf");
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+        if (only && strcmp(name->valuestring, only))
+            continue;
+        cJSON *call = cJSON_CreateObject(), *props = cJSON_AddObjectToObject(call, "properties");
+        cJSON_AddStringToObject(call, "type", "object");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(props, "name"), "const", name->valuestring);
+        cJSON *args = params ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
+        if (!params) { /* no parameters (OpenAI: an empty list): {} */
+            cJSON_AddStringToObject(args, "type", "object");
+            cJSON_AddFalseToObject(args, "additionalProperties");
+        }
+        cJSON_AddItemToObject(props, w.args_key, args);
+        cJSON *req = cJSON_AddArrayToObject(call, "required");
+        cJSON_AddItemToArray(req, cJSON_CreateString("name"));
+        cJSON_AddItemToArray(req, cJSON_CreateString(w.args_key));
+        cJSON_AddItemToArray(alts, call);
+    }
+    m40_err err = {0};
+    char *call_gbnf = NULL;
+    int rc = m40_json_schema_to_gbnf_rule(any, "call", &call_gbnf, &err);
+    cJSON_Delete(any);
+    if (rc) {
+        reply_kind(r, err.kind, "tools: %s", err.msg);
+        return -1;
+    }
+    /* root ::= OPEN call ( SEP call )* CLOSE, the wrappers as literals */
+    cJSON *lits = cJSON_CreateArray();
+    cJSON_AddItemToArray(lits, cJSON_CreateString(w.open));
+    cJSON_AddItemToArray(lits, cJSON_CreateString(w.sep));
+    cJSON_AddItemToArray(lits, cJSON_CreateString(w.close));
+    char *l[3];
+    for (int i = 0; i < 3; i++) /* JSON's string escapes are GBNF's for these */
+        l[i] = cJSON_PrintUnformatted(cJSON_GetArrayItem(lits, i));
+    size_t n = strlen(call_gbnf) + 256;
+    for (int i = 0; i < 3; i++)
+        n += l[i] ? strlen(l[i]) : 0;
+    char *gbnf = malloc(n);
+    if (gbnf && l[0] && l[1] && l[2])
+        snprintf(gbnf, n, "root ::= %s call %s%s%s%s %s\n%s", l[0], parallel ? "( " : "",
+                 parallel ? l[1] : "", parallel ? " call )*" : "", "", l[2], call_gbnf);
+    rc = gbnf && l[0] && l[1] && l[2] ? m40_grammar_parse(gbnf, strlen(gbnf), &j->grammar, &err)
+                                      : m40_errf(&err, "out of memory");
+    for (int i = 0; i < 3; i++)
+        free(l[i]);
+    cJSON_Delete(lits);
+    free(gbnf);
+    free(call_gbnf);
+    if (rc) {
+        reply_kind(r, err.kind, "tools: %s", err.msg);
+        return -1;
+    }
+    j->gp.grammar = j->grammar;
+    return 0;
+}
+
+/* Chat's tools, tool_choice and parallel_tool_calls (docs/tool-calls.md). */
+static int get_tools(const srv_ctx *c, const cJSON *o, srv_job *j, srv_reply *r) {
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(o, "tools");
+    const cJSON *choice = cJSON_GetObjectItemCaseSensitive(o, "tool_choice");
+    int parallel = 1;
+    if (get_bool(o, "parallel_tool_calls", &parallel, r))
+        return -1;
+    if (!tools || cJSON_IsNull(tools) || (cJSON_IsArray(tools) && !cJSON_GetArraySize(tools)))
+        return 0;
+    if (!cJSON_IsArray(tools) || cJSON_GetArraySize(tools) > 128) {
+        BAD(r, "'tools' must be an array of at most 128 functions");
+        return -1;
+    }
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type");
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "function") ||
+            !cJSON_IsString(name) || !*name->valuestring || (params && !cJSON_IsObject(params))) {
+            BAD(r, "each tool must be {\"type\": \"function\", \"function\": {\"name\": "
+                   "..., \"parameters\": {...}}}");
+            return -1;
+        }
+    }
+    const char *only = NULL;
+    int required = 0;
+    if (cJSON_IsString(choice)) {
+        if (!strcmp(choice->valuestring, "none"))
+            return 0; /* no tools: the model writes text */
+        required = !strcmp(choice->valuestring, "required");
+        if (!required && strcmp(choice->valuestring, "auto")) {
+            BAD(r, "'tool_choice' must be \"none\", \"auto\", \"required\" or a function");
+            return -1;
+        }
+    } else if (cJSON_IsObject(choice)) {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(choice, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        int found = 0;
+        cJSON_ArrayForEach(t, tools) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(t, "function"), "name");
+            found |= cJSON_IsString(name) && !strcmp(n->valuestring, name->valuestring);
+        }
+        if (!found) {
+            BAD(r, "'tool_choice' names a function that is not in 'tools'");
+            return -1;
+        }
+        only = name->valuestring, required = 1;
+    } else if (choice && !cJSON_IsNull(choice)) {
+        BAD(r, "'tool_choice' must be a string or {\"type\": \"function\", ...}");
+        return -1;
+    }
+    if (!(j->tools = cJSON_Duplicate(tools, 1))) {
+        OOM(r);
+        return -1;
+    }
+    j->tool_calls = 1;
+    j->tool_format = m40_engine_tool_format(c->engine);
+    if (!required)
+        return 0;
+    if (j->grammar) {
+        BAD(r, "a required tool call cannot be combined with 'response_format' or a grammar");
+        return -1;
+    }
+    return tool_call_grammar(tools, only, parallel, j->tool_format, j, r);
 }
 
 /* Log-probabilities: chat's logprobs (bool) + top_logprobs (0..20),
@@ -513,7 +651,8 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
     if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
-        refuse_unsupported(o, kind, r) || get_grammar(o, j, r) || get_logit_bias(c, o, j, r) ||
+        refuse_unsupported(o, kind, r) || get_grammar(o, j, r) ||
+        (kind == API_CHAT && get_tools(c, o, j, r)) || get_logit_bias(c, o, j, r) ||
         get_logprobs(o, kind, *stream, j, r) || get_bool(o, "echo", &j->echo, r))
         return -1;
     if (j->echo && (j->logprobs_api || *stream)) {
@@ -542,6 +681,53 @@ static int get_prompt(const cJSON *o, srv_job *j, srv_reply *r) {
     return 0;
 }
 
+/* A message: a string role; content a string, text parts, or (for an
+ * assistant's tool calls) null; tool_calls as OpenAI writes them. */
+static int check_message(const cJSON *m, srv_reply *r) {
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+    if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
+        BAD(r, "each message must be an object with a string 'role'");
+        return -1;
+    }
+    if (calls && !cJSON_IsNull(calls)) {
+        const cJSON *call;
+        int ok = cJSON_IsArray(calls);
+        cJSON_ArrayForEach(call, calls) {
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+            ok &= cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fn, "name")) &&
+                  (!a || cJSON_IsString(a) || cJSON_IsObject(a));
+        }
+        if (!ok) {
+            BAD(r, "'tool_calls' must be [{\"function\": {\"name\": ..., \"arguments\": "
+                   "\"...\"}}]");
+            return -1;
+        }
+    }
+    if (cJSON_IsString(content))
+        return 0;
+    if (cJSON_IsArray(content)) {
+        const cJSON *part;
+        cJSON_ArrayForEach(part, content) {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+            if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") ||
+                !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(part, "text"))) {
+                BAD(r, "content parts must be {\"type\": \"text\", \"text\": ...} (no "
+                       "images or audio)");
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if ((!content || cJSON_IsNull(content)) && cJSON_IsArray(calls) &&
+        cJSON_GetArraySize(calls) > 0)
+        return 0;
+    BAD(r, "each message needs a string 'content' (or text parts; null only beside tool_calls)");
+    return -1;
+}
+
 static int get_messages(const cJSON *o, srv_job *j, srv_reply *r) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "messages");
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
@@ -550,12 +736,8 @@ static int get_messages(const cJSON *o, srv_job *j, srv_reply *r) {
     }
     const cJSON *m;
     cJSON_ArrayForEach(m, v) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (!cJSON_IsObject(m) || !cJSON_IsString(role) || !cJSON_IsString(content)) {
-            BAD(r, "each message must be an object with string 'role' and 'content'");
+        if (check_message(m, r))
             return -1;
-        }
     }
     if (!(j->messages = cJSON_Duplicate(v, 1))) {
         OOM(r);
@@ -730,6 +912,28 @@ static cJSON *logprobs_range(const srv_ctx *c, const srv_job *j, size_t from, si
 
 /* The choices of jobs 1..n-1 (of an `n` > 1 request) after job 0's, and
  * usage over all: the prompt once, every choice's tokens. */
+/* A choice's finish_reason: "tool_calls" when its reply made calls. */
+static const char *finish_of(const srv_job *j) {
+    return j->calls ? "tool_calls" : m40_finish_name(j->st.finish);
+}
+
+/* A chat choice's message: its text, or with tools its content (null when
+ * empty beside calls) and tool_calls. */
+static void add_message(cJSON *ch, const srv_job *j) {
+    cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    if (!j->tool_calls) {
+        add_text(msg, "content", j->text);
+        return;
+    }
+    if (j->calls && (!j->content || !*j->content))
+        cJSON_AddNullToObject(msg, "content");
+    else
+        add_text(msg, "content", j->content);
+    if (j->calls)
+        cJSON_AddItemToObject(msg, "tool_calls", cJSON_Duplicate(j->calls, 1));
+}
+
 static void more_choices(const srv_ctx *c, api kind, srv_job *const *jobs, int n, cJSON *root) {
     cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
     m40_gen_stats sum = jobs[0]->st;
@@ -738,15 +942,12 @@ static void more_choices(const srv_ctx *c, api kind, srv_job *const *jobs, int n
         cJSON *ch = cJSON_CreateObject();
         cJSON_AddItemToArray(choices, ch);
         cJSON_AddNumberToObject(ch, "index", i);
-        if (kind == API_COMPLETIONS) {
+        if (kind == API_COMPLETIONS)
             add_completion_text(ch, j);
-        } else {
-            cJSON *msg = cJSON_AddObjectToObject(ch, "message");
-            cJSON_AddStringToObject(msg, "role", "assistant");
-            add_text(msg, "content", j->text);
-        }
+        else
+            add_message(ch, j);
         cJSON_AddItemToObject(ch, "logprobs", logprobs_json(c, j));
-        cJSON_AddStringToObject(ch, "finish_reason", m40_finish_name(j->st.finish));
+        cJSON_AddStringToObject(ch, "finish_reason", finish_of(j));
         sum.n_gen += j->st.n_gen;
     }
     cJSON_ReplaceItemInObjectCaseSensitive(root, "usage", usage(&sum));
@@ -762,7 +963,7 @@ static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int
         reply_json(r, 200, ollama_line(c, r->ollama, t, strlen(t), j));
         return;
     }
-    const char *finish = m40_finish_name(j->st.finish);
+    const char *finish = finish_of(j);
     cJSON *root;
     if (kind == API_GENERATE) {
         root = cJSON_CreateObject();
@@ -779,9 +980,7 @@ static void finished_reply(const srv_ctx *c, api kind, srv_job *const *jobs, int
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
     } else {
         cJSON *ch = openai_envelope(c, r, "chat.completion", &root);
-        cJSON *msg = cJSON_AddObjectToObject(ch, "message");
-        cJSON_AddStringToObject(msg, "role", "assistant");
-        add_text(msg, "content", j->text);
+        add_message(ch, j);
         cJSON_AddItemToObject(ch, "logprobs", logprobs_json(c, j));
         cJSON_AddStringToObject(ch, "finish_reason", finish);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
@@ -1078,7 +1277,21 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
         if (emit(r, root, out, out_len, out_cap))
             return -1;
     } else {
-        cJSON *root = chunk(c, r, NULL, "", 0, m40_finish_name(j->st.finish), NULL);
+        if (j->calls) { /* the calls in one delta, each whole */
+            cJSON *root = chunk(c, r, NULL, "", 0, NULL, NULL);
+            cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
+            cJSON *calls = cJSON_Duplicate(j->calls, 1);
+            cJSON *call;
+            int k = 0;
+            cJSON_ArrayForEach(call, calls) {
+                cJSON_AddNumberToObject(call, "index", k++);
+            }
+            cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(ch, "delta"), "tool_calls",
+                                  calls);
+            if (emit(r, root, out, out_len, out_cap))
+                return -1;
+        }
+        cJSON *root = chunk(c, r, NULL, "", 0, finish_of(j), NULL);
         cJSON_AddItemToObject(root, "usage", usage(&j->st));
         if (emit(r, root, out, out_len, out_cap))
             return -1;

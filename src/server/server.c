@@ -153,12 +153,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 srv_job_wait(j, c->consumed, st->n == 1 ? 250 : 20);
                 waited = 1;
             }
-            size_t have = j->len;
             int done = j->done;
+            /* with tools: what may stream while a call may be starting,
+             * and once done the content the calls were taken out of */
+            const char *src = j->text;
+            size_t have = j->len;
+            if (j->tool_calls && !done)
+                have = j->visible;
+            else if (j->tool_calls && j->content)
+                src = j->content, have = strlen(j->content);
+            have = have > c->consumed ? have : c->consumed;
             if (have > c->consumed || done) {
                 st->meta.choice = i;
                 rc = srv_stream_format(
-                    &st->s->ctx, &st->meta, j, have > c->consumed ? j->text + c->consumed : "",
+                    &st->s->ctx, &st->meta, j, have > c->consumed ? src + c->consumed : "",
                     have - c->consumed, &c->probs_sent, c->first, done,
                     done && st->n_finished == st->n - 1, &st->out, &st->out_len, &st->out_cap);
                 c->first = 0;

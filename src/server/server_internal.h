@@ -39,6 +39,12 @@ typedef struct srv_job {
     char *prompt; /* GENERATE: the prompt; TOKENIZE: the content (owned) */
     size_t prompt_len;
     cJSON *messages; /* CHAT (owned) */
+    cJSON *tools;    /* CHAT: the request's tools, NULL: none (owned) */
+    int tool_calls;  /* replies are read for tool calls, in tool_format */
+    m40_tool_format tool_format;
+    size_t visible; /* with tool_calls: text that may stream as content */
+    char *content;  /* with tool_calls, once done: the reply's text outside calls */
+    cJSON *calls;   /* with tool_calls, once done: the calls (OpenAI shape), or NULL */
     m40_gen_params gp;
     char *stops[SRV_MAX_STOPS]; /* gp.stop points here (owned) */
     m40_logit_bias *bias;       /* gp.sampling.bias points here (owned) */

@@ -1,2 +1,2 @@
-# Sources of src/util/: errors, logging, the clock, whole-file reads.
-set(M40_UTIL_SOURCES util/clock.c util/err.c util/file.c util/log.c)
+# Sources of src/util/: errors, logging, the clock, whole-file reads, growing strings.
+set(M40_UTIL_SOURCES util/clock.c util/err.c util/file.c util/log.c util/strbuf.c)

@@ -342,9 +342,7 @@ def test_openai_fields(s):
     for bad in ({"echo": True, "logprobs": 1}, {"echo": True, "stream": True}):
         st, _, b = s.json("POST", "/v1/completions", dict(greedy, prompt="go", **bad))
         check(st == 400, "echo %r: %s" % (bad, st))
-    for field, value in (("echo", True),
-                         ("tools", [{"type": "function", "function": {"name": "f"}}]),
-                         ("tool_choice", "auto")):
+    for field, value in (("echo", True), ("functions", [{"name": "f"}])):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **{field: value}))
         check(st == 400 and b["error"].get("code") == "unsupported" and
               "'%s'" % field in b["error"]["message"], "%s=%r: %s %r" % (field, value, st, b))
@@ -446,6 +444,72 @@ def test_structured(s):
         st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **body))
         check(st == 400 and is_error(b, st) and what in b["error"]["message"],
               "%r: %s %r" % (body, st, b))
+
+
+def test_tools(s):
+    """Tool calls (docs/tool-calls.md): a required call is a valid call of a
+    given tool whatever the (random) model prefers; earlier calls and tool
+    results are taken as messages; bad tools are 400s."""
+    tools = [{"type": "function", "function": {
+        "name": "set_mode", "description": "Sets the mode",
+        "parameters": {"type": "object", "properties": {"mode": {"enum": ["fast", "slow"]}},
+                       "required": ["mode"]}}},
+        {"type": "function", "function": {"name": "ping"}}]
+    chat = {"messages": [{"role": "user", "content": "go fast"}], "max_tokens": 300,
+            "temperature": 0.8, "seed": 21, "tools": tools, "parallel_tool_calls": False}
+    st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, tool_choice="required"))
+    ch = b["choices"][0] if st == 200 else {}
+    calls = ch.get("message", {}).get("tool_calls") or []
+    check(st == 200 and ch["finish_reason"] == "tool_calls" and len(calls) == 1 and
+          calls[0]["type"] == "function" and calls[0]["id"].startswith("call_") and
+          calls[0]["function"]["name"] in ("set_mode", "ping") and
+          isinstance(json.loads(calls[0]["function"]["arguments"]), dict),
+          "required tool call: %s %r" % (st, b))
+    st, _, b = s.json("POST", "/v1/chat/completions",
+                      dict(chat, tool_choice={"type": "function",
+                                              "function": {"name": "set_mode"}}))
+    calls = b["choices"][0]["message"].get("tool_calls") or [] if st == 200 else []
+    args = json.loads(calls[0]["function"]["arguments"]) if calls else {}
+    check(calls and calls[0]["function"]["name"] == "set_mode" and
+          args.get("mode") in ("fast", "slow"), "named tool call: %s %r" % (st, b))
+    # streamed: the same call, in one delta, then finish_reason tool_calls
+    st, _, raw = s.request("POST", "/v1/chat/completions",
+                           dict(chat, stream=True, tool_choice={
+                               "type": "function", "function": {"name": "set_mode"}}))
+    deltas = [json.loads(e)["choices"][0] for e in sse_events(raw)[:-1]] if st == 200 else []
+    sc = [d["delta"]["tool_calls"] for d in deltas if d["delta"].get("tool_calls")]
+    check(len(sc) == 1 and sc[0][0]["index"] == 0 and
+          sc[0][0]["function"]["arguments"] == calls[0]["function"]["arguments"] and
+          deltas[-1]["finish_reason"] == "tool_calls", "streamed tool call: %r" % deltas)
+    # the round trip's messages: the call (content null) and its result
+    history = chat["messages"] + [
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": calls[0]["id"] if calls else "x", "content": "done"},
+        {"role": "user", "content": [{"type": "text", "text": "and now?"}]}]
+    st, _, b = s.json("POST", "/v1/chat/completions",
+                      dict(chat, messages=history, tool_choice="none", max_tokens=4))
+    check(st == 200 and isinstance(b["choices"][0]["message"]["content"], str) and
+          b["choices"][0]["finish_reason"] != "tool_calls", "round trip: %s %r" % (st, b))
+    for body, what in (
+            ({"tools": [{"type": "function"}]}, "each tool"),
+            ({"tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]},
+             "each tool"),
+            ({"tool_choice": {"type": "function", "function": {"name": "nope"}}},
+             "not in 'tools'"),
+            ({"tool_choice": "sometimes"}, "'tool_choice'"),
+            ({"tool_choice": "required", "response_format": {"type": "json_object"}},
+             "cannot be combined"),
+            ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+             "content parts"),
+            ({"messages": [{"role": "user", "content": None}]}, "'content'"),
+            ({"messages": [{"role": "assistant", "content": None, "tool_calls": [{}]}]},
+             "'tool_calls'")):
+        st, _, b = s.json("POST", "/v1/chat/completions", dict(chat, **body))
+        check(st == 400 and is_error(b, st) and what in b["error"]["message"],
+              "%r: %s %r" % (body, st, b))
+    st, _, b = s.json("POST", "/v1/completions", {"prompt": "x", "tools": tools})
+    check(st == 400 and "'tools' (a chat field)" in b["error"]["message"],
+          "tools on completions: %s %r" % (st, b))
 
 
 def test_ollama_models(s):
@@ -960,6 +1024,7 @@ def main():
             check(False, "test_cli_errors raised %r" % e)
         try:
             for t in (test_generation, test_misc, test_bad_input, test_openai_fields, test_structured,
+                      test_tools,
                       test_ollama_models, test_ollama_generate, test_cors, test_full_queue,
                       test_disconnect):
                 try:

@@ -6,7 +6,10 @@ SmolLM2-135M-Instruct in CI) for 20 different JSON schemas, each with its
 own prompt, streamed and not; every answer must parse and validate against
 its schema (python `jsonschema`), and the streamed text must equal the
 non-streamed one (same seed). The `ollama` client's `format` (a schema, and
-"json") does the same through /api/chat. Prints "N passed, M failed".
+"json") does the same through /api/chat. Then a tool-call round trip (the
+default model's template has no tools: they reach it in a system message,
+docs/tool-calls.md): a required call with valid JSON arguments, the tool's
+result sent back, a final answer in text. Prints "N passed, M failed".
 """
 import json
 import re
@@ -147,6 +150,35 @@ def main():
         except Exception:
             ok = False
         check(ok, f"ollama format=json gives an object: {ch.message.content!r}")
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "description": "The current weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string",
+                                                                     "maxLength": 40}},
+                           "required": ["city"]}}}]
+        msgs = [{"role": "user", "content": "What is the weather in Paris?"}]
+        r = client.chat.completions.create(model="m40", messages=msgs, tools=tools,
+                                           tool_choice="required", parallel_tool_calls=False,
+                                           temperature=0, max_tokens=100)
+        calls = r.choices[0].message.tool_calls or []
+        args = {}
+        try:
+            args = json.loads(calls[0].function.arguments)
+        except Exception:
+            pass
+        check(r.choices[0].finish_reason == "tool_calls" and len(calls) == 1 and
+              calls[0].function.name == "get_weather" and isinstance(args.get("city"), str),
+              f"the call: {r.choices[0].message!r}")
+        if calls:
+            msgs += [{"role": "assistant", "content": None,
+                      "tool_calls": [calls[0].model_dump()]},
+                     {"role": "tool", "tool_call_id": calls[0].id,
+                      "content": json.dumps({"temperature_c": 18, "sky": "cloudy"})}]
+            r = client.chat.completions.create(model="m40", messages=msgs, tools=tools,
+                                               temperature=0, max_tokens=60)
+            text = r.choices[0].message.content or ""
+            print(f"tool round trip: {args!r} -> {text!r}")
+            check(r.choices[0].finish_reason in ("stop", "length") and text.strip() and
+                  not r.choices[0].message.tool_calls, f"the final answer: {r.choices[0]!r}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
