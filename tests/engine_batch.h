@@ -5,6 +5,12 @@
  * lengths, greedy and seeded sampling) each give byte for byte the text
  * they give alone, and the engine's steps carried several requests'
  * tokens at once.
+ *
+ * check_prompt_cache: a prompt that shares a prefilled prefix (a system
+ * prompt) with what its slot ran last gives byte for byte the text it
+ * gives without the cache, having run only the rest of itself; with
+ * generated_too, also when the prefix holds the slot's generated tokens
+ * (those were computed by decode steps: exact on the CPU only).
  */
 #ifndef M40_TESTS_ENGINE_BATCH_H
 #define M40_TESTS_ENGINE_BATCH_H
@@ -83,7 +89,8 @@ static void check_batched_equals_alone(const char *path, m40_device_kind device)
         for (int k = 0; k < len; k++)
             r->prompt[k] = (char)('a' + (i * 5 + k * 3) % 26);
         r->p = greedy(16 + 3 * i);
-        if (i % 2) { /* every other request samples, with its own seed */
+        r->p.cache_prompt = 0; /* the same work alone and together */
+        if (i % 2) {           /* every other request samples, with its own seed */
             r->p.sampling.temperature = 0.9f;
             r->p.sampling.seed = 100 + (uint64_t)i;
         }
@@ -116,6 +123,69 @@ static void check_batched_equals_alone(const char *path, m40_device_kind device)
         shared += after.by_decode[b] - before.by_decode[b];
     CHECK(shared > 0);
     CHECK(after.decode_rows - before.decode_rows > after.steps - before.steps);
+    m40_engine_close(e);
+}
+
+/* Greedy text of prompt on slot 0 (cache_prompt as given); *cached gets
+ * the prompt tokens the cache kept. */
+static void cached_run(m40_engine *e, const char *prompt, int cache, text_buf *out,
+                       int32_t *cached) {
+    m40_gen_params p = greedy(12);
+    p.cache_prompt = cache;
+    m40_gen_stats st;
+    m40_err err = {0};
+    out->len = 0;
+    out->s[0] = '\0';
+    CHECK(m40_engine_generate(e, 0, prompt, strlen(prompt), &p, collect, out, &st, &err) == 0);
+    *cached = st.n_cached;
+}
+
+static void check_prompt_cache(const char *path, m40_device_kind device, int generated_too) {
+    m40_engine_options eo = {
+        .model_path = path,
+        .backend = {.device = device, .gpu = -1, .n_ctx = 256, .n_slots = 1, .n_batch = 8}};
+    m40_engine *e = NULL;
+    m40_err err = {0};
+    CHECK(m40_engine_open(&e, &eo, NULL, 0, &err) == 0);
+    if (!e)
+        return;
+    static const char sys[] = "You are a careful assistant. Answer briefly. ";
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%sQ1: what is two plus two?", sys);
+    snprintf(b, sizeof b, "%sQ2: name a color of the sky.", sys);
+    static text_buf a0, b0, a1, b1;
+    int32_t n;
+    cached_run(e, a, 0, &a0, &n);
+    CHECK(n == 0);
+    cached_run(e, b, 0, &b0, &n);
+    CHECK(n == 0);
+    cached_run(e, a, 1, &a1, &n); /* the slot holds b: the system prompt is shared */
+    CHECK(n > 8);
+    CHECK(a1.len == a0.len && !memcmp(a1.s, a0.s, a0.len));
+    cached_run(e, b, 1, &b1, &n);
+    CHECK(n > 8);
+    CHECK(b1.len == b0.len && !memcmp(b1.s, b0.s, b0.len));
+    cached_run(e, b, 1, &b1, &n); /* the same prompt again: all but its end kept */
+    CHECK(b1.len == b0.len && !memcmp(b1.s, b0.s, b0.len));
+    if (generated_too) {
+        /* turn 2 of a chat: the prompt holds turn 1's answer, whose K/V the
+         * slot computed while generating it */
+        static char c[sizeof a + sizeof a0.s + 64];
+        static text_buf c0, c1;
+        snprintf(c, sizeof c, "%s%s Q3: and three plus three?", a, a0.s);
+        cached_run(e, c, 0, &c0, &n);
+        cached_run(e, a, 1, &a1, &n); /* the slot: a and its answer */
+        cached_run(e, c, 1, &c1, &n);
+        CHECK(n > (int32_t)strlen(sys) / 8);
+        CHECK(c1.len == c0.len && !memcmp(c1.s, c0.s, c0.len));
+    }
+    /* a sequence driven by its caller (bench, perplexity) leaves nothing to
+     * reuse */
+    m40_engine_seq *q = NULL;
+    CHECK(m40_engine_seq_begin(e, 0, &q, &err) == 0);
+    m40_engine_seq_end(q);
+    cached_run(e, a, 1, &a1, &n);
+    CHECK(n == 0 && a1.len == a0.len && !memcmp(a1.s, a0.s, a0.len));
     m40_engine_close(e);
 }
 

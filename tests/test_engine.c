@@ -15,6 +15,9 @@
  *   grammar does; a JSON schema's output parses and holds the schema's
  *   properties; a character spelled by several byte tokens comes out
  *   whole; a grammar of the empty text ends before the first token.
+ * - The prompt cache (engine_batch.h's check_prompt_cache): a shared
+ *   prefix is kept, and the text is the same bytes as without the cache,
+ *   also when the prefix holds generated tokens.
  * - Batching: 8 requests at once (prompts of mixed lengths, greedy and
  *   seeded sampling) each give byte for byte the text they give alone, and
  *   the steps carried several requests' tokens at once.
@@ -283,6 +286,7 @@ int main(void) {
     m40_engine_close(e);
     test_grammar(path);
     check_batched_equals_alone(path, M40_DEVICE_CPU);
+    check_prompt_cache(path, M40_DEVICE_CPU, 1);
     unlink(path);
     rmdir(dir);
     return check_report();

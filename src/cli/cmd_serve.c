@@ -27,6 +27,7 @@ typedef struct serve_args {
     int verbose;
     const char *key_file; /* --api-key-file */
     char *key_buf;        /* the key read from it (owned) */
+    char *template_buf;   /* --chat-template-file's text (owned) */
 } serve_args;
 
 static void serve_usage(FILE *out) {
@@ -45,6 +46,7 @@ static void serve_usage(FILE *out) {
             "  --api-key-file FILE     the key from FILE's first line (not visible in ps);\n"
             "                          without either flag, M40LLM_API_KEY if set\n"
             "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
+            "  --chat-template-file F  use this Jinja chat template instead of the model's\n"
             "  -v, --verbose           log loading details\n"
             "API: docs/server-api.md\n");
 }
@@ -77,7 +79,15 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         a->so.api_key = v;
     else if (IS("--api-key-file"))
         a->key_file = v;
-    else if (IS("--cors-origin")) {
+    else if (IS("--chat-template-file")) {
+        m40_err err = {0};
+        free(a->template_buf);
+        if (m40_read_file(v, &a->template_buf, NULL, &err)) {
+            m40_cli_error("--chat-template-file: %s", err.msg);
+            return -1;
+        }
+        a->eo.chat_template = a->template_buf;
+    } else if (IS("--cors-origin")) {
         if (a->so.n_cors >= MAX_CORS) {
             m40_cli_error("--cors-origin: at most %d", MAX_CORS);
             return -1;
@@ -239,5 +249,6 @@ int m40_cmd_serve(int argc, char **argv) {
     else
         r = r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
     free(a.key_buf);
+    free(a.template_buf);
     return r;
 }

@@ -30,6 +30,12 @@ struct m40_engine {
     m40_grammar_vocab *gvocab;
     m40_token *eog; /* the end-of-generation tokens */
     int32_t n_eog;
+    char *chat_template; /* the options' template (owned), or NULL: the model's */
+    /* the prompt cache: per slot, the tokens whose K/V the slot holds, in
+     * order from position 0 ([n_slots][n_ctx]; each slot's are touched only
+     * by the one call running on it) */
+    m40_token *slot_tokens;
+    int32_t *slot_n;
 };
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -41,6 +47,16 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
     if (!e)
         return m40_errf(err, "out of memory");
     pthread_mutex_init(&e->gvocab_lock, NULL);
+    if (opts->chat_template) {
+        m40_chat_template *t = NULL;
+        if (!(e->chat_template = strdup(opts->chat_template))) {
+            m40_errf(err, "out of memory");
+            goto fail;
+        }
+        if (m40_chat_template_compile(e->chat_template, strlen(e->chat_template), &t, err))
+            goto fail;
+        m40_chat_template_free(t);
+    }
     if (m40_model_load(&e->model, opts->model_path, err))
         goto fail;
     e->tok = m40_tokenizer_load_gguf(opts->model_path, err);
@@ -64,7 +80,9 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
     e->n_slots = bo.n_slots;
     e->n_batch = bo.n_batch;
     e->logits = malloc((size_t)bo.n_slots * (size_t)e->model->cfg.n_vocab * sizeof *e->logits);
-    if (!e->logits) {
+    e->slot_tokens = malloc((size_t)bo.n_slots * (size_t)bo.n_ctx * sizeof *e->slot_tokens);
+    e->slot_n = calloc((size_t)bo.n_slots, sizeof *e->slot_n);
+    if (!e->logits || !e->slot_tokens || !e->slot_n) {
         m40_errf(err, "out of memory");
         goto fail;
     }
@@ -87,8 +105,11 @@ void m40_engine_close(m40_engine *e) {
     m40_tokenizer_free(e->tok);
     m40_model_free(e->model);
     free(e->logits);
+    free(e->slot_tokens);
+    free(e->slot_n);
     m40_grammar_vocab_free(e->gvocab);
     free(e->eog);
+    free(e->chat_template);
     pthread_mutex_destroy(&e->gvocab_lock);
     free(e);
 }
@@ -163,6 +184,7 @@ m40_gen_params m40_gen_default_params(void) {
     p.max_tokens = 128;
     p.add_special = 1;
     p.n_probs = -1;
+    p.cache_prompt = 1;
     return p;
 }
 
@@ -343,6 +365,7 @@ int m40_engine_seq_begin(m40_engine *e, int32_t slot, m40_engine_seq **out, m40_
         return m40_errf(err, "out of memory");
     s->e = e;
     s->slot = slot;
+    e->slot_n[slot] = 0; /* its caller writes the slot's K/V as it likes */
     /* no sampler to set up when the backend picks the token */
     if (!m40_backend_has_greedy(e->be)) {
         m40_sampler_params sp = m40_sampler_default_params();
@@ -447,6 +470,18 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     st->n_prompt = (int32_t)n_ids;
     for (size_t i = 0; i < n_ids; i++)
         m40_sampler_accept(&g->smp, ids[i]);
+    /* the prompt cache: the slot already holds the K/V of the longest
+     * common prefix of this prompt and what it ran last. The prompt's last
+     * two tokens always run again: the last for its logits, and two so the
+     * rest is a prompt chunk, computed as without the cache (one token
+     * alone would be a decode step, whose sums round differently on CUDA) */
+    m40_token *cached = e->slot_tokens + (size_t)slot * (size_t)e->n_ctx;
+    int32_t keep = 0;
+    while (p->cache_prompt && keep < e->slot_n[slot] && (size_t)keep + 2 < n_ids &&
+           cached[keep] == ids[keep])
+        keep++;
+    e->slot_n[slot] = keep; /* what follows is about to be overwritten */
+    st->n_cached = keep;
     m40_token tok;
     double t0 = now_ms();
     const int probs = p->n_probs >= 0 && p->on_prob;
@@ -459,8 +494,11 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
         return 0;
     }
     const uint8_t *allowed = g->allowed;
-    if (step_ex(e, &g->mem, &g->smp, slot, ids, (int32_t)n_ids, 0, probs, allowed, &tok, err))
+    if (step_ex(e, &g->mem, &g->smp, slot, ids + keep, (int32_t)n_ids - keep, keep, probs, allowed,
+                &tok, err))
         return -1;
+    memcpy(cached + keep, ids + keep, (n_ids - (size_t)keep) * sizeof *ids);
+    e->slot_n[slot] = (int32_t)n_ids;
     double t1 = now_ms();
     st->prefill_ms = t1 - t0;
     st->ttft_ms = t1 - t_start;
@@ -515,8 +553,11 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             st->finish = M40_FINISH_STOP;
             break;
         }
+        m40_token fed = tok;
         if (step_ex(e, &g->mem, &g->smp, slot, &tok, 1, pos, probs, allowed, &tok, err))
             return -1;
+        cached[pos] = fed;
+        e->slot_n[slot] = pos + 1;
         double t = now_ms();
         count_gap(st, t - t_tok); /* the previous token to this one */
         t_tok = t;
@@ -612,6 +653,8 @@ static void add_token_var(cJSON *vars, const char *name, const m40_tokenizer *to
  * model has none). */
 static int template_source(const m40_engine *e, char **out, m40_err *err) {
     *out = NULL;
+    if (e->chat_template)
+        return (*out = strdup(e->chat_template)) ? 0 : m40_errf(err, "out of memory");
     m40_gguf_str tmpl = {NULL, 0};
     const m40_gguf *g = e->model->gguf;
     if (m40_gguf_find_kv(g, "tokenizer.chat_template") < 0)

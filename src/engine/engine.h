@@ -33,6 +33,10 @@
 
 typedef struct m40_engine_options {
     const char *model_path;
+    /* a chat template (Jinja text) used instead of the model's
+     * tokenizer.chat_template (llama.cpp's --chat-template-file); NULL: the
+     * model's. Copied and compiled at open: a bad one fails there. */
+    const char *chat_template;
     m40_backend_options backend; /* n_ctx 0: min(trained context, 4096) */
 } m40_engine_options;
 
@@ -118,6 +122,10 @@ typedef struct m40_gen_params {
      * it is whole, and it ends when nothing may follow); NULL: free text.
      * Not owned; shared read-only by any number of requests. */
     const m40_grammar *grammar;
+    /* the prompt cache (llama.cpp's cache_prompt; default on): the K/V the
+     * slot holds of the longest prefix this prompt shares with the tokens
+     * it ran last is kept, and only the rest of the prompt runs */
+    int cache_prompt;
 } m40_gen_params;
 
 /* The tokens' bytes as a grammar trie (grammar.h): control, unknown and
@@ -127,7 +135,8 @@ typedef struct m40_gen_params {
 int m40_grammar_vocab_of(const m40_tokenizer *tok, m40_grammar_vocab **out, m40_token **eog,
                          int32_t *n_eog, m40_err *err);
 
-/* Defaults: llama.cpp's sampling defaults, 128 tokens, add_special on. */
+/* Defaults: llama.cpp's sampling defaults, 128 tokens, add_special and
+ * cache_prompt on. */
 m40_gen_params m40_gen_default_params(void);
 
 typedef enum m40_finish {
@@ -146,6 +155,7 @@ extern const double m40_itl_bounds[M40_ITL_BUCKETS];
 
 typedef struct m40_gen_stats {
     int32_t n_prompt;  /* prompt tokens */
+    int32_t n_cached;  /* of which the slot already held (the prompt cache) */
     int32_t n_gen;     /* tokens sampled (the stop token included) */
     double prefill_ms; /* prompt forward */
     double decode_ms;  /* all single-token forwards and sampling */
@@ -180,7 +190,8 @@ m40_tool_format m40_engine_tool_format(const m40_engine *e);
 int m40_engine_starts_with_bos(const m40_engine *e, const char *text, size_t len);
 
 /* Generates a continuation of `prompt` on `slot` (0 <= slot < n_slots).
- * The slot's previous contents are discarded. Several threads may generate
+ * The slot's K/V past the longest prefix the prompt shares with what the
+ * slot ran last is discarded (all of it without cache_prompt). Several threads may generate
  * at once, each on its own slot: their forward steps share batches (a
  * prompt in n_batch chunks, each beside the others' decode tokens), while
  * sampling and detokenizing run in parallel; the text is the same bytes as

@@ -365,10 +365,12 @@ int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t
                   int32_t pos, float *logits, int32_t *argmax, m40_err *err) {
     if (check_run(s, slot, ids, n, pos, err))
         return -1;
-    /* a prompt in n_batch pieces from its start: the boundaries depend on
-     * the prompt only, never on what else runs */
+    /* a prompt in pieces that end at multiples of n_batch from position 0:
+     * the boundaries depend on the prompt only, never on what else runs,
+     * nor on how much of it the prompt cache kept */
     for (int32_t done = 0; done < n;) {
-        int32_t k = n - done < s->n_batch ? n - done : s->n_batch;
+        int32_t room = s->n_batch - (pos + done) % s->n_batch;
+        int32_t k = n - done < room ? n - done : room;
         int last = done + k == n;
         piece p = {.slot = slot,
                    .pos = pos + done,

@@ -40,7 +40,7 @@ struct srv_metrics {
     pthread_mutex_t mu;
     series req[MAX_SERIES];
     int n_req;
-    unsigned long long tokens_in, tokens_out;
+    unsigned long long tokens_in, tokens_out, tokens_cached;
     histogram ttft;       /* k_ttft_buckets */
     histogram queue_wait; /* k_ttft_buckets */
     /* inter-token latency: the engine's buckets (m40_itl_bounds), no sum */
@@ -81,12 +81,13 @@ void srv_metrics_request(srv_metrics *m, const char *endpoint, unsigned status) 
 void srv_metrics_generation(srv_metrics *m, const m40_gen_stats *st) {
     pthread_mutex_lock(&m->mu);
     m->tokens_in += (unsigned long long)st->n_prompt;
+    m->tokens_cached += (unsigned long long)st->n_cached;
     m->tokens_out += (unsigned long long)st->n_gen;
     observe(&m->ttft, k_ttft_buckets, N_BUCKETS, st->ttft_ms / 1e3);
     for (int b = 0; b <= M40_ITL_BUCKETS; b++)
         m->itl[b] += st->itl[b];
     if (st->prefill_ms > 0)
-        m->prefill_tps = st->n_prompt * 1e3 / st->prefill_ms;
+        m->prefill_tps = (st->n_prompt - st->n_cached) * 1e3 / st->prefill_ms;
     if (st->decode_ms > 0 && st->n_gen > 1)
         m->decode_tps = (st->n_gen - 1) * 1e3 / st->decode_ms;
     pthread_mutex_unlock(&m->mu);
@@ -182,6 +183,8 @@ char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_sta
     add(&b, &len, &cap,
         "# HELP m40_prompt_tokens_total Prompt tokens processed.\n"
         "# TYPE m40_prompt_tokens_total counter\nm40_prompt_tokens_total %llu\n"
+        "# HELP m40_prompt_tokens_cached_total Prompt tokens the prompt cache kept (not run).\n"
+        "# TYPE m40_prompt_tokens_cached_total counter\nm40_prompt_tokens_cached_total %llu\n"
         "# HELP m40_generated_tokens_total Tokens generated.\n"
         "# TYPE m40_generated_tokens_total counter\nm40_generated_tokens_total %llu\n"
         "# HELP m40_queue_depth Jobs waiting for a free slot.\n"
@@ -192,7 +195,7 @@ char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_sta
         "# TYPE m40_prefill_tokens_per_second gauge\nm40_prefill_tokens_per_second %.3f\n"
         "# HELP m40_decode_tokens_per_second Decode speed of the last request.\n"
         "# TYPE m40_decode_tokens_per_second gauge\nm40_decode_tokens_per_second %.3f\n",
-        m->tokens_in, m->tokens_out, depth, busy, m->prefill_tps, m->decode_tps);
+        m->tokens_in, m->tokens_cached, m->tokens_out, depth, busy, m->prefill_tps, m->decode_tps);
     add_histogram(&b, &len, &cap, "m40_time_to_first_token_seconds",
                   "Engine call to first token (queue wait excluded).", &m->ttft);
     add_histogram(&b, &len, &cap, "m40_queue_wait_seconds",

@@ -217,6 +217,11 @@ static cJSON *translate(const srv_ctx *c, const cJSON *in, int chat, srv_reply *
             cJSON_SetNumberValue(copy, -1);
         cJSON_AddItemToObject(out, k_options[i][1], copy);
     }
+    /* llama.cpp's cache_prompt passes through (ollama keeps its cache
+     * without asking) */
+    const cJSON *cp = cJSON_GetObjectItemCaseSensitive(in, "cache_prompt");
+    if (cp)
+        cJSON_AddItemToObject(out, "cache_prompt", cJSON_Duplicate(cp, 1));
     /* format: "json" (any JSON object, as ollama's json grammar) or a JSON
      * schema: OpenAI's response_format (docs/grammar.md) */
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(in, "format");

@@ -651,9 +651,10 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
     if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
-        refuse_unsupported(o, kind, r) || get_grammar(o, j, r) ||
-        (kind == API_CHAT && get_tools(c, o, j, r)) || get_logit_bias(c, o, j, r) ||
-        get_logprobs(o, kind, *stream, j, r) || get_bool(o, "echo", &j->echo, r))
+        get_bool(o, "cache_prompt", &j->gp.cache_prompt, r) || refuse_unsupported(o, kind, r) ||
+        get_grammar(o, j, r) || (kind == API_CHAT && get_tools(c, o, j, r)) ||
+        get_logit_bias(c, o, j, r) || get_logprobs(o, kind, *stream, j, r) ||
+        get_bool(o, "echo", &j->echo, r))
         return -1;
     if (j->echo && (j->logprobs_api || *stream)) {
         reply_kind(r, M40_ERR_UNSUPPORTED,
@@ -776,10 +777,14 @@ static void wait_done(srv_job *j, const srv_reply *r) {
 static cJSON *timings(const m40_gen_stats *st) {
     cJSON *t = cJSON_CreateObject();
     int n_dec = st->n_gen > 1 ? st->n_gen - 1 : 0;
-    cJSON_AddNumberToObject(t, "prompt_n", st->n_prompt);
+    /* as llama.cpp's: prompt_n the tokens run, cache_n those the prompt
+     * cache kept */
+    int ran = st->n_prompt - st->n_cached;
+    cJSON_AddNumberToObject(t, "prompt_n", ran);
+    cJSON_AddNumberToObject(t, "cache_n", st->n_cached);
     cJSON_AddNumberToObject(t, "prompt_ms", st->prefill_ms);
     cJSON_AddNumberToObject(t, "prompt_per_second",
-                            st->prefill_ms > 0 ? st->n_prompt * 1e3 / st->prefill_ms : 0);
+                            st->prefill_ms > 0 ? ran * 1e3 / st->prefill_ms : 0);
     cJSON_AddNumberToObject(t, "predicted_n", st->n_gen);
     cJSON_AddNumberToObject(t, "predicted_ms", st->decode_ms);
     cJSON_AddNumberToObject(t, "predicted_per_second",
@@ -793,6 +798,8 @@ static cJSON *usage(const m40_gen_stats *st) {
     cJSON_AddNumberToObject(u, "prompt_tokens", st->n_prompt);
     cJSON_AddNumberToObject(u, "completion_tokens", st->n_gen);
     cJSON_AddNumberToObject(u, "total_tokens", st->n_prompt + st->n_gen);
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", st->n_cached);
     return u;
 }
 

@@ -512,6 +512,37 @@ def test_tools(s):
           "tools on completions: %s %r" % (st, b))
 
 
+def test_prompt_cache(s):
+    """A request reuses the K/V its slot holds of the prefix it shares with
+    the slot's last request (cache_prompt, default on): reported in usage,
+    /generate's timings and /metrics, and the text is the same as without
+    the cache."""
+    system = "You are a terse assistant who answers in one line. " * 3
+    def ask(q, **kw):
+        return s.json("POST", "/v1/chat/completions", dict({
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": q}],
+            "max_tokens": 8, "temperature": 0, "ignore_eos": True}, **kw))
+    before = metric(s, "m40_prompt_tokens_cached_total")
+    st, _, plain = ask("first question", cache_prompt=False)
+    st2, _, b1 = ask("second question", cache_prompt=False)
+    st3, _, b2 = ask("first question")
+    cached = b2["usage"]["prompt_tokens_details"]["cached_tokens"] if st3 == 200 else 0
+    check(st == st2 == st3 == 200 and
+          plain["usage"]["prompt_tokens_details"]["cached_tokens"] == 0 and
+          cached > len(system) // 4 and cached < b2["usage"]["prompt_tokens"],
+          "the shared system prompt is kept: %r" % (b2.get("usage"),))
+    check(st3 == 200 and b2["choices"][0]["message"]["content"] ==
+          plain["choices"][0]["message"]["content"],
+          "the same text with the cache: %r / %r" % (b2, plain))
+    check(metric(s, "m40_prompt_tokens_cached_total") - before == cached,
+          "/metrics counts the kept tokens")
+    st, _, g = s.json("POST", "/generate", {"prompt": system + "x", "n_predict": 2})
+    st, _, g = s.json("POST", "/generate", {"prompt": system + "y", "n_predict": 2})
+    t = g.get("timings", {}) if st == 200 else {}
+    check(t.get("cache_n", 0) > 0 and t["prompt_n"] + t["cache_n"] == g["tokens_prompt"],
+          "/generate timings: %r" % t)
+
+
 def test_ollama_models(s):
     """The ollama API's model endpoints describe the served model."""
     st, _, b = s.json("GET", "/api/version")
@@ -905,6 +936,59 @@ def test_api_key(model):
         s.stop()
 
 
+QWEN_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "chat",
+                             "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
+
+
+def test_tools_template(model):
+    """A template with tools support (Qwen 2.5's, by --chat-template-file): it
+    renders the tools itself, and a required call, its result and a reply
+    make the round trip; a template that does not compile stops the server
+    before it serves."""
+    s = Server(model, "--chat-template-file", QWEN_TEMPLATE, "--ctx-size", "4096")
+    try:
+        tools = [{"type": "function", "function": {
+            "name": "lookup", "description": "Looks a word up",
+            "parameters": {"type": "object", "properties": {"word": {"enum": ["cat", "dog"]}},
+                           "required": ["word"]}}}]
+        chat = {"messages": [{"role": "user", "content": "look up cat"}], "max_tokens": 200,
+                "temperature": 0.7, "seed": 8}
+        st, _, plain = s.json("POST", "/v1/chat/completions", dict(chat, max_tokens=1))
+        st2, _, b = s.json("POST", "/v1/chat/completions",
+                           dict(chat, tools=tools, tool_choice="required",
+                                parallel_tool_calls=False))
+        calls = b["choices"][0]["message"].get("tool_calls") or [] if st2 == 200 else []
+        # Qwen's template lists the tools in its system turn: a longer prompt
+        check(st == st2 == 200 and b["usage"]["prompt_tokens"] >
+              plain["usage"]["prompt_tokens"] + 100, "the template renders the tools")
+        args = json.loads(calls[0]["function"]["arguments"]) if calls else {}
+        check(len(calls) == 1 and calls[0]["function"]["name"] == "lookup" and
+              args.get("word") in ("cat", "dog"), "Qwen-format call: %r" % b)
+        history = chat["messages"] + [
+            {"role": "assistant", "content": None, "tool_calls": calls},
+            {"role": "tool", "tool_call_id": calls[0]["id"] if calls else "", "content": "a pet"}]
+        st, _, b = s.json("POST", "/v1/chat/completions",
+                          dict(chat, messages=history, tools=tools, tool_choice="none",
+                               max_tokens=8))
+        check(st == 200 and isinstance(b["choices"][0]["message"]["content"], str) and
+              b["choices"][0]["finish_reason"] in ("stop", "length"),
+              "the reply after the tool's result: %s %r" % (st, b))
+    finally:
+        s.stop()
+    with tempfile.NamedTemporaryFile("w", suffix=".jinja") as bad:
+        bad.write("{% for m in messages %}")
+        bad.flush()
+        p = subprocess.run([BIN, "serve", "-m", model, "--device", "cpu", "--port", "0",
+                            "--chat-template-file", bad.name], capture_output=True, timeout=60)
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode == 1 and "chat template" in err and "serving" not in err,
+              "a bad template stops the server: %s %r" % (p.returncode, err))
+    p = subprocess.run([BIN, "serve", "-m", model, "--chat-template-file", "/no/such.jinja"],
+                       capture_output=True, timeout=60)
+    check(p.returncode == 2 and b"--chat-template-file" in p.stderr,
+          "a missing template file is a usage error: %r" % p.stderr)
+
+
 def test_hosts(model):
     """--host takes names and IPv6 addresses, and a bad one fails before loading."""
     for host in ("localhost", "::1"):
@@ -1024,7 +1108,7 @@ def main():
             check(False, "test_cli_errors raised %r" % e)
         try:
             for t in (test_generation, test_misc, test_bad_input, test_openai_fields, test_structured,
-                      test_tools,
+                      test_tools, test_prompt_cache,
                       test_ollama_models, test_ollama_generate, test_cors, test_full_queue,
                       test_disconnect):
                 try:
@@ -1035,7 +1119,7 @@ def main():
             check(rc == 0, "SIGTERM: exit status %r" % rc)
         finally:
             s.stop()
-        for t in (test_api_key, test_parallel, test_batching):
+        for t in (test_api_key, test_parallel, test_batching, test_tools_template):
             try:
                 t(model)
             except Exception as e:
