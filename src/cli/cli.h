@@ -21,6 +21,7 @@ enum { M40_EXIT_OK = 0, M40_EXIT_FAIL = 1, M40_EXIT_USAGE = 2 };
 int m40_cmd_info(int argc, char **argv);
 int m40_cmd_synth(int argc, char **argv);
 int m40_cmd_generate(int argc, char **argv);
+int m40_cmd_chat(int argc, char **argv);
 int m40_cmd_bench(int argc, char **argv);
 int m40_cmd_tokenize(int argc, char **argv);
 int m40_cmd_chat_template(int argc, char **argv);

@@ -17,32 +17,28 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "cli/gen_args.h"
 #include "engine/engine.h"
 #include "grammar/json_schema.h"
 #include "util/file.h"
 #include "util/log.h"
 
-#define DEFAULT_MODEL M40_CLI_DEFAULT_MODEL
-#define MAX_STOPS     16
-#define MAX_BIASES    64
-
-typedef struct gen_args {
-    const char *model, *prompt, *prompt_file, *system;
-    const char *grammar, *grammar_file, *json_schema, *json_schema_file; /* at most one */
-    char *prompt_buf; /* --prompt-file contents (owned) */
-    m40_engine_options eo;
-    m40_gen_params gp;
-    const char *stops[MAX_STOPS];
-    m40_logit_bias biases[MAX_BIASES];
-    int chat, seed_given, verbose;
-} gen_args;
-
-static void generate_usage(FILE *out) {
+static void generate_usage(FILE *out, const char *cmd) {
+    if (!strcmp(cmd, "chat"))
+        fprintf(out, "usage: m40-llm chat [-m MODEL] [--system TEXT] [options]\n"
+                     "  an interactive chat with the model's template: type a message, Enter\n"
+                     "  sends it; /reset starts over, /system TEXT sets the system prompt\n"
+                     "  (and starts over), /exit or Ctrl-D quits, Ctrl-C stops a reply\n"
+                     "  -m, --model FILE        GGUF model or a name in the models folder\n"
+                     "  --system TEXT           a system message first\n");
+    else
+        fprintf(out, "usage: m40-llm generate [-m MODEL] (-p PROMPT | --prompt-file FILE) "
+                     "[options]\n"
+                     "  -m, --model FILE        GGUF model (default: " M40_CLI_DEFAULT_MODEL ")\n"
+                     "  -p, --prompt TEXT       the prompt\n"
+                     "  --prompt-file FILE      read the prompt from a file\n");
     fprintf(out,
-            "usage: m40-llm generate [-m MODEL] (-p PROMPT | --prompt-file FILE) [options]\n"
-            "  -m, --model FILE        GGUF model (default: " DEFAULT_MODEL ")\n"
-            "  -p, --prompt TEXT       the prompt\n"
-            "  --prompt-file FILE      read the prompt from a file\n"
+            "  --chat-template-file F  a Jinja chat template instead of the model's\n"
             "  -n, --n-predict N       tokens to generate (default 128; -1: until the context "
             "is full)\n" M40_CLI_BACKEND_HELP "  --temperature, --temp X 0 = greedy (default 0.8)\n"
             "  --top-k N               (default 40; 0 = off)\n"
@@ -120,7 +116,16 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
         a->prompt_file = v;
     else if (IS("--system"))
         a->system = v;
-    else if (IS("--grammar"))
+    else if (IS("--chat-template-file")) {
+        m40_err err = {0};
+        free(a->template_buf);
+        a->template_buf = NULL;
+        if (m40_read_file(v, &a->template_buf, NULL, &err)) {
+            m40_cli_error("--chat-template-file: %s", err.msg);
+            return -1;
+        }
+        a->eo.chat_template = a->template_buf;
+    } else if (IS("--grammar"))
         a->grammar = v;
     else if (IS("--grammar-file"))
         a->grammar_file = v;
@@ -169,11 +174,11 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
     return 1;
 }
 
-static int parse_args(gen_args *a, int argc, char **argv) {
+int m40_gen_args_parse(gen_args *a, int argc, char **argv, const char *cmd) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            generate_usage(stdout);
+            generate_usage(stdout, cmd);
             return 1;
         } else if (!strcmp(f, "--chat")) {
             a->chat = 1;
@@ -187,12 +192,12 @@ static int parse_args(gen_args *a, int argc, char **argv) {
             a->verbose = 1;
         } else {
             if (i + 1 >= argc) {
-                m40_cli_error("generate: unknown or incomplete option \"%s\"", f);
+                m40_cli_error("%s: unknown or incomplete option \"%s\"", cmd, f);
                 return -1;
             }
             int r = value_flag(a, f, argv[i + 1]);
             if (r == 0)
-                m40_cli_error("generate: unknown option \"%s\" (m40-llm generate --help)", f);
+                m40_cli_error("%s: unknown option \"%s\" (m40-llm %s --help)", cmd, f, cmd);
             if (r <= 0)
                 return -1;
             i++;
@@ -239,16 +244,14 @@ done:
     return rc;
 }
 
-static uint64_t random_seed(void) {
+uint64_t m40_gen_random_seed(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid()) & 0x7fffffffu;
 }
 
-/* The grammar of --grammar, --grammar-file, --json-schema or
- * --json-schema-file (NULL and 0 when none is given), compiled before the
- * model loads so a bad one fails at once. */
-static int load_grammar(const gen_args *a, m40_grammar **out) {
+/* Compiled before the model loads, so a bad one fails at once. */
+int m40_gen_args_grammar(const gen_args *a, m40_grammar **out) {
     *out = NULL;
     const char *text = a->grammar ? a->grammar : a->json_schema;
     const char *file = a->grammar_file ? a->grammar_file : a->json_schema_file;
@@ -292,17 +295,21 @@ static int load_grammar(const gen_args *a, m40_grammar **out) {
     return rc;
 }
 
-static int run(gen_args *a) {
-    char defbuf[PATH_MAX];
+const char *m40_gen_args_model(gen_args *a, char *buf, size_t cap) {
     if (!a->model) {
-        a->model = m40_cli_default_model(defbuf, sizeof defbuf);
-        if (!a->model) {
+        a->model = m40_cli_default_model(buf, cap);
+        if (!a->model)
             m40_cli_error("no -m given and the default model (%s) is missing: run "
                           "scripts/get-default-model.sh",
-                          DEFAULT_MODEL);
-            return M40_EXIT_FAIL;
-        }
+                          M40_CLI_DEFAULT_MODEL);
     }
+    return a->model;
+}
+
+static int run(gen_args *a) {
+    char defbuf[PATH_MAX];
+    if (!m40_gen_args_model(a, defbuf, sizeof defbuf))
+        return M40_EXIT_FAIL;
     const char *prompt = a->prompt;
     m40_err err = {0};
     if (a->prompt_file) {
@@ -317,11 +324,11 @@ static int run(gen_args *a) {
         return M40_EXIT_USAGE;
     }
     m40_grammar *grammar = NULL;
-    if (load_grammar(a, &grammar))
+    if (m40_gen_args_grammar(a, &grammar))
         return M40_EXIT_USAGE;
     a->gp.grammar = grammar;
     if (!a->seed_given)
-        a->gp.sampling.seed = random_seed();
+        a->gp.sampling.seed = m40_gen_random_seed();
     if (!a->verbose)
         m40_log_set_level(M40_LOG_WARN);
     a->eo.model_path = a->model;
@@ -375,20 +382,27 @@ static int run(gen_args *a) {
     return rc ? M40_EXIT_FAIL : M40_EXIT_OK;
 }
 
+void m40_gen_args_init(gen_args *a) {
+    memset(a, 0, sizeof *a);
+    a->gp = m40_gen_default_params();
+    a->eo.backend.device = M40_DEVICE_AUTO;
+    a->eo.backend.gpu = -1;
+}
+
+void m40_gen_args_free(gen_args *a) {
+    free(a->prompt_buf);
+    free(a->template_buf);
+}
+
 int m40_cmd_generate(int argc, char **argv) {
     gen_args a;
-    memset(&a, 0, sizeof a);
-    a.gp = m40_gen_default_params();
-    a.eo.backend.device = M40_DEVICE_AUTO;
-    a.eo.backend.gpu = -1;
-    int r = parse_args(&a, argc, argv);
-    if (r != 0)
-        return r > 0 ? M40_EXIT_OK : M40_EXIT_USAGE;
-    if (a.system && !a.chat) {
+    m40_gen_args_init(&a);
+    int r = m40_gen_args_parse(&a, argc, argv, "generate");
+    if (r == 0 && a.system && !a.chat) {
         m40_cli_error("generate: --system needs --chat");
-        return M40_EXIT_USAGE;
+        r = -1;
     }
-    int rc = run(&a);
-    free(a.prompt_buf);
+    int rc = r > 0 ? M40_EXIT_OK : r < 0 ? M40_EXIT_USAGE : run(&a);
+    m40_gen_args_free(&a);
     return rc;
 }

@@ -15,6 +15,7 @@ typedef struct command {
 
 static const command k_commands[] = {
     {"generate", m40_cmd_generate, "generate text from a prompt (streams to stdout)"},
+    {"chat", m40_cmd_chat, "chat with a model in the terminal (its chat template, history)"},
     {"info", m40_cmd_info, "build facts, CUDA devices and cuBLAS status; a model's facts"},
     {"bench", m40_cmd_bench, "prefill and decode speed (like llama-bench)"},
     {"synth", m40_cmd_synth, "write a random-weight model of a named shape (GGUF)"},

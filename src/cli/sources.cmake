@@ -7,6 +7,7 @@ set(M40_CLI_SOURCES
   cli/cmd_info.c
   cli/cmd_synth.c
   cli/cmd_generate.c
+  cli/cmd_chat.c
   cli/cmd_bench.c
   cli/bench_contend.c
   cli/bench_batch.c
