@@ -14,6 +14,7 @@ packages=(
     libcjson-dev                   # JSON: chat messages, server requests
     libmicrohttpd-dev              # HTTP: m40-llm serve
     python3 python3-pip            # scripts/get-default-model.sh, reference scripts
+    chromium chromium-driver       # the chat page's test in a headless browser
 )
 
 missing=()

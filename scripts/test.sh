@@ -22,15 +22,16 @@ bash scripts/install-deps.sh
 bash scripts/setup-cuda.sh
 bash scripts/get-default-model.sh # test_reference runs the default model
 bash scripts/get-gemma3-270m.sh    # test_real_greedy_gemma3 runs Gemma 3 270M
-# The server's client test drives it with the official openai and ollama
-# packages.
+# The server's tests drive it with the official openai and ollama packages,
+# validate structured outputs with jsonschema and load the chat page in
+# headless Chromium through selenium.
 # (Debian's own python3 refuses plain pip installs, PEP 668; a pyenv or
 # venv python takes them.)
 pip_install() {
     python3 -m pip install --quiet --disable-pip-version-check "$@" 2>/dev/null ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
 }
-pip_install "openai==2.54.0" "ollama==0.6.3" "jsonschema==4.26.0"
+pip_install "openai==2.54.0" "ollama==0.6.3" "jsonschema==4.26.0" "selenium==4.51.0"
 
 step "format"
 bash scripts/check-format.sh

@@ -17,3 +17,9 @@ add_test(NAME server_structured
                  $<TARGET_FILE:m40-llm>
                  ${PROJECT_SOURCE_DIR}/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 set_tests_properties(server_structured PROPERTIES TIMEOUT 900 LABELS slow)
+# The chat page at / in headless Chromium (scripts/install-deps.sh installs
+# chromium and chromium-driver, scripts/test.sh installs selenium).
+add_test(NAME server_chat_page
+         COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/server/test_chat_page.py
+                 $<TARGET_FILE:m40-llm>)
+set_tests_properties(server_chat_page PROPERTIES TIMEOUT 300)

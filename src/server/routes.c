@@ -1454,7 +1454,26 @@ static int is_post_path(const char *p) {
 }
 
 static int is_get_path(const char *p) {
-    return !strcmp(p, "/health") || !strcmp(p, "/v1/models") || !strcmp(p, "/metrics");
+    return !strcmp(p, "/health") || !strcmp(p, "/v1/models") || !strcmp(p, "/metrics") ||
+           srv_is_page(p);
+}
+
+int srv_is_page(const char *p) {
+    return !strcmp(p, "/") || !strcmp(p, "/index.html");
+}
+
+/* The chat page (chat_page.html, embedded at build time). */
+extern const char m40_chat_page[];
+extern const unsigned long m40_chat_page_len;
+
+static void route_page(srv_reply *r) {
+    if (!(r->body = malloc(m40_chat_page_len + 1))) {
+        OOM(r);
+        return;
+    }
+    memcpy(r->body, m40_chat_page, m40_chat_page_len + 1);
+    r->status = 200;
+    r->content_type = "text/html; charset=utf-8";
 }
 
 void srv_route(srv_ctx *c, const char *method, const char *path, const char *body, size_t body_len,
@@ -1467,6 +1486,8 @@ void srv_route(srv_ctx *c, const char *method, const char *path, const char *bod
     else if (is_get_path(path) && is_get) {
         if (!strcmp(path, "/health"))
             route_health(c, r);
+        else if (srv_is_page(path))
+            route_page(r);
         else if (!strcmp(path, "/v1/models"))
             route_models(c, r);
         else

@@ -64,10 +64,11 @@ typedef struct stream_state {
 
 /* The endpoint label for /metrics: known paths as they are, others "other". */
 static const char *endpoint_label(const char *url) {
-    static const char *const known[] = {
-        "/generate", "/completion", "/v1/completions", "/v1/chat/completions",
-        "/tokenize", "/detokenize", "/health",         "/v1/models",
-        "/metrics"};
+    static const char *const known[] = {"/generate",       "/completion",
+                                        "/v1/completions", "/v1/chat/completions",
+                                        "/tokenize",       "/detokenize",
+                                        "/health",         "/v1/models",
+                                        "/metrics",        "/"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (!strcmp(url, known[i]))
             return known[i];
@@ -375,7 +376,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else if (cs->too_big) {
         set_error(&r, 413, "the request body is too large", "invalid_request_error",
                   "body_too_large");
-    } else if (strcmp(url, "/health") && !auth_ok(s, conn)) {
+    } else if (strcmp(url, "/health") && !srv_is_page(url) && !auth_ok(s, conn)) {
         set_error(&r, 401, "invalid or missing API key (Authorization: Bearer KEY)",
                   "authentication_error", "invalid_api_key");
     } else {

@@ -168,6 +168,10 @@ typedef struct srv_reply {
  * translates its requests into these). */
 void srv_route_generation(srv_ctx *c, const cJSON *req, int chat, srv_reply *r);
 
+/* Whether a path is the chat page's (served without the API key: the page
+ * asks for it). */
+int srv_is_page(const char *path);
+
 /* ollama.c: t as RFC 3339 in UTC ("2026-12-05T17:30:00Z"), ollama's
  * timestamps. */
 void srv_rfc3339(time_t t, char *out, size_t cap);
