@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""chat-ttft.py BINARY MODEL [--device cpu|cuda] [--turns 10] [--system-tokens 1000]
+"""chat-ttft.py BINARY MODEL [--device cpu|cuda] [--turns 10] [--system-tokens 1000] [--chats 1]
 
 Time to first token per turn of a scripted chat, with the prompt cache and
 without (issue 20): a server on MODEL, a system prompt of about
@@ -8,6 +8,9 @@ history (the assistant's earlier answers included), greedy, 32 tokens an
 answer. Runs the chat twice, cache_prompt off then on, and prints a
 markdown table of TTFT per turn (the server's own ttft_ms, queue excluded)
 and whether the two runs' answers are the same bytes, turn by turn.
+With --chats N it runs N chats (each its own system prompt and questions
+in another order) and prints, after the first chat's table, how many
+answers differ with the cache and where each first differs.
 """
 import argparse
 import json
@@ -31,10 +34,11 @@ def post(port, path, body):
         return json.loads(r.read())
 
 
-def chat(port, system, turns, cache):
+def chat(port, system, turns, cache, order=0):
     msgs = [{"role": "system", "content": system}]
     rows = []
-    for q in QUESTIONS[:turns]:
+    qs = QUESTIONS[order % len(QUESTIONS):] + QUESTIONS[:order % len(QUESTIONS)]
+    for q in qs[:turns]:
         msgs.append({"role": "user", "content": q})
         t0 = time.time()
         # /generate gives the server's timings; the chat template by hand is
@@ -58,6 +62,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--turns", type=int, default=10)
     ap.add_argument("--system-tokens", type=int, default=1000)
+    ap.add_argument("--chats", type=int, default=1)
     a = ap.parse_args()
     err = tempfile.TemporaryFile()
     proc = subprocess.Popen([a.binary, "serve", "-m", a.model, "--device", a.device, "--port", "0",
@@ -79,6 +84,18 @@ def main():
                           for i in range(a.system_tokens // 12))
         off = chat(port, system, a.turns, False)
         on = chat(port, system, a.turns, True)
+        diffs, total = [], 0
+        for k in range(1, a.chats):
+            sysk = f"Chat {k}. " + system.replace("Rule", f"R{k}")
+            x = chat(port, sysk, a.turns, False, k)
+            y = chat(port, sysk, a.turns, True, k)
+            for t, (p, q) in enumerate(zip(x, y)):
+                total += 1
+                if p[3] != q[3]:
+                    at = next((i for i, (u, v) in enumerate(zip(p[3], q[3])) if u != v),
+                              min(len(p[3]), len(q[3])))
+                    diffs.append((k, t + 1, at, p[3][max(0, at - 20):at + 20],
+                                  q[3][max(0, at - 20):at + 20]))
     finally:
         proc.terminate()
         proc.wait()
@@ -88,6 +105,12 @@ def main():
         ratio = x[1] / y[1] if y[1] else float("inf")
         print(f"| {i + 1} | {x[0]} | {x[1]:.1f} | {y[1]:.1f} | {ratio:.1f} | "
               f"{'yes' if x[3] == y[3] else 'NO'} |")
+    if a.chats > 1:
+        same = sum(x[3] == y[3] for x, y in zip(off, on))
+        print(f"\n{a.chats} chats, {total + len(off)} answers: "
+              f"{len(diffs) + len(off) - same} differ with the cache")
+        for k, t, at, p, q in diffs:
+            print(f"- chat {k} turn {t}, byte {at}: {p!r} vs {q!r}")
 
 
 if __name__ == "__main__":
