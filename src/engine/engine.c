@@ -668,6 +668,16 @@ static int template_source(const m40_engine *e, char **out, m40_err *err) {
     return 0;
 }
 
+int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token *ids, size_t n) {
+    if (slot < 0 || slot >= e->n_slots)
+        return 0;
+    const m40_token *cached = e->slot_tokens + (size_t)slot * (size_t)e->n_ctx;
+    int32_t k = 0;
+    while (k < e->slot_n[slot] && (size_t)k < n && cached[k] == ids[k])
+        k++;
+    return k;
+}
+
 m40_tool_format m40_engine_tool_format(const m40_engine *e) {
     char *src = NULL;
     m40_err err = {0};

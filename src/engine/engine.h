@@ -182,6 +182,11 @@ int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
                            const struct cJSON *tools, int add_generation_prompt, char **out,
                            size_t *out_len, int *used_fallback, m40_err *err);
 
+/* How many of ids[0..n) the slot's prompt cache holds (the common prefix
+ * with what it ran last), to pick a slot for a prompt. Only for a slot no
+ * call is running on. */
+int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token *ids, size_t n);
+
 /* The format the model's replies write tool calls in (chat/tools.h). */
 m40_tool_format m40_engine_tool_format(const m40_engine *e);
 

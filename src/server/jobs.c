@@ -42,6 +42,7 @@ void srv_job_unref(srv_job *j) {
     free(j->prompt);
     cJSON_Delete(j->messages);
     cJSON_Delete(j->tools);
+    free(j->probe);
     free(j->content);
     cJSON_Delete(j->calls);
     for (size_t i = 0; i < SRV_MAX_STOPS; i++)
@@ -222,12 +223,51 @@ static void run_job(srv_queue *q, int slot, srv_job *j) {
     pthread_mutex_unlock(&j->mu);
 }
 
+/* The slot a job should run on, among the idle workers (q->mu held), as
+ * llama.cpp picks one: the slot whose prompt cache holds the longest
+ * prefix of the job's prompt, if that is at least half of it; else the
+ * slot idle the longest (so one conversation does not evict another's
+ * cache while an unused slot waits). Ties: the lowest slot. */
+static int pick_slot(srv_queue *q, const srv_job *j) {
+    int best = -1, best_similar = 0;
+    int32_t best_match = -1;
+    double best_idle = 0;
+    for (int i = 0; i < q->n_workers; i++) {
+        const srv_worker *v = &q->workers[i];
+        if (v->current)
+            continue;
+        int32_t m = j->probe ? m40_engine_slot_match(q->engine, v->slot, j->probe, j->n_probe) : 0;
+        int similar = j->n_probe > 0 && 2 * (size_t)m >= j->n_probe;
+        int better = best < 0 || similar > best_similar ||
+                     (similar && best_similar && m > best_match) ||
+                     (!similar && !best_similar && v->idle_since < best_idle);
+        if (better)
+            best = v->slot, best_similar = similar, best_match = m, best_idle = v->idle_since;
+    }
+    return best;
+}
+
+/* Whether worker w takes the queue's head job now (q->mu held): the first
+ * worker to look picks the job's slot once and wakes the others, and only
+ * the picked one takes it. */
+static int takes_head(srv_queue *q, const srv_worker *w) {
+    srv_job *j = q->head;
+    if (!j)
+        return 0;
+    if (j->pick < 0 || q->workers[j->pick].current) {
+        j->pick = pick_slot(q, j);
+        if (j->pick != w->slot)
+            pthread_cond_broadcast(&q->cv);
+    }
+    return j->pick == w->slot;
+}
+
 static void *worker_main(void *arg) {
     srv_worker *w = arg;
     srv_queue *q = w->q;
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->head && !q->stopping)
+        while (!q->stopping && !takes_head(q, w))
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->stopping)
             break;
@@ -257,6 +297,8 @@ static void *worker_main(void *arg) {
         pthread_mutex_lock(&q->mu);
         q->busy--;
         w->current = NULL;
+        w->idle_since = m40_clock_s() * 1e3;
+        pthread_cond_broadcast(&q->cv); /* a queued job may pick this slot */
         pthread_mutex_unlock(&q->mu);
         srv_job_unref(j);
         pthread_mutex_lock(&q->mu);
@@ -342,7 +384,45 @@ void srv_queue_destroy(srv_queue *q) {
     q->workers = NULL;
 }
 
+/* The job's prompt as tokens, to pick its slot by (jobs that generate;
+ * rendered and tokenized as the worker will; nothing when that fails: the
+ * worker reports it). */
+static void job_probe(srv_queue *q, srv_job *j) {
+    j->pick = -1;
+    if (j->kind != SRV_JOB_CHAT && j->kind != SRV_JOB_GENERATE)
+        return;
+    m40_err err = {0};
+    char *rendered = NULL;
+    size_t len = j->prompt_len;
+    const char *text = j->prompt;
+    unsigned flags = (j->gp.add_special ? M40_TOKENIZE_ADD_SPECIAL : 0) |
+                     (j->gp.parse_special ? M40_TOKENIZE_PARSE_SPECIAL : 0);
+    if (j->kind == SRV_JOB_CHAT) {
+        int fallback;
+        if (m40_engine_chat_prompt(q->engine, j->messages, j->tools, 1, &rendered, &len, &fallback,
+                                   &err))
+            return;
+        text = rendered;
+        flags = M40_TOKENIZE_PARSE_SPECIAL |
+                (m40_engine_starts_with_bos(q->engine, rendered, len) || !j->gp.add_special
+                     ? 0
+                     : M40_TOKENIZE_ADD_SPECIAL);
+    }
+    m40_tokens ids = {0};
+    if (text && m40_tokenize(m40_engine_tokenizer(q->engine), text, len, flags, &ids, &err) == 0) {
+        j->probe = ids.ids;
+        j->n_probe = ids.n;
+    } else {
+        m40_tokens_free(&ids);
+    }
+    free(rendered);
+}
+
 int srv_queue_submit(srv_queue *q, srv_job *j) {
+    if (q->n_workers > 1) /* one slot: nothing to choose */
+        job_probe(q, j);
+    else
+        j->pick = -1;
     pthread_mutex_lock(&q->mu);
     if (q->stopping || q->depth >= q->cap) {
         pthread_mutex_unlock(&q->mu);
@@ -359,7 +439,7 @@ int srv_queue_submit(srv_queue *q, srv_job *j) {
         q->head = j;
     q->tail = j;
     q->depth++;
-    pthread_cond_signal(&q->cv);
+    pthread_cond_broadcast(&q->cv); /* every idle worker: the job picks one */
     pthread_mutex_unlock(&q->mu);
     return 0;
 }

@@ -56,6 +56,9 @@ typedef struct srv_job {
     int add_special, parse_special; /* TOKENIZE flags */
     m40_tokens ids;                 /* DETOKENIZE input; TOKENIZE output */
     double t_submit_ms;
+    m40_token *probe; /* the prompt's tokens, to pick a slot by (owned; NULL: none) */
+    size_t n_probe;
+    int pick; /* the slot chosen for it at the queue's head; -1: not yet */
     struct srv_job *next;
 
     pthread_mutex_t mu;
@@ -77,7 +80,8 @@ typedef struct srv_worker {
     int slot;
     pthread_t thread;
     int started;
-    srv_job *current; /* the job it runs (q->mu guards this) */
+    srv_job *current;  /* the job it runs (q->mu guards this) */
+    double idle_since; /* when it last finished a job (ms; q->mu guards this) */
 } srv_worker;
 
 typedef struct srv_queue {

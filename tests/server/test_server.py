@@ -936,6 +936,35 @@ def test_api_key(model):
         s.stop()
 
 
+def test_slot_choice(model):
+    """With --parallel 2, a request goes to the slot whose prompt cache
+    holds most of its prompt (two conversations keep their own slots), and
+    a new conversation to the slot idle the longest, not over another's
+    cache."""
+    s = Server(model, "--parallel", "2", "--ctx-size", "2048")
+    try:
+        systems = ["You answer about the sea, in short sentences. " * 4,
+                   "Only numbers are allowed in answers, nothing else. " * 4]
+        def ask(system, q):
+            st, _, b = s.json("POST", "/v1/chat/completions", {
+                "messages": [{"role": "system", "content": system},
+                             {"role": "user", "content": q}],
+                "max_tokens": 4, "temperature": 0, "ignore_eos": True})
+            u = b.get("usage", {}) if st == 200 else {}
+            return u.get("prompt_tokens_details", {}).get("cached_tokens", 0), \
+                u.get("prompt_tokens", 1)
+        ask(systems[0], "first")
+        ask(systems[1], "first")  # a new conversation: the other, unused slot
+        # turns out of step (the slot idle the longest is the wrong one
+        # after two turns of the same conversation)
+        for k, i in enumerate((0, 0, 1, 0, 1, 1)):
+            cached, total = ask(systems[i], "question %d" % k)
+            check(2 * cached >= total, "conversation %d, turn %d kept its slot's cache: "
+                                       "%d of %d" % (i, k, cached, total))
+    finally:
+        s.stop()
+
+
 QWEN_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "chat",
                              "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
 
@@ -1119,7 +1148,8 @@ def main():
             check(rc == 0, "SIGTERM: exit status %r" % rc)
         finally:
             s.stop()
-        for t in (test_api_key, test_parallel, test_batching, test_tools_template):
+        for t in (test_api_key, test_parallel, test_batching, test_tools_template,
+                  test_slot_choice):
             try:
                 t(model)
             except Exception as e:
