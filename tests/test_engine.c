@@ -15,6 +15,9 @@
  *   grammar does; a JSON schema's output parses and holds the schema's
  *   properties; a character spelled by several byte tokens comes out
  *   whole; a grammar of the empty text ends before the first token.
+ * - Context shift: with it a full context drops its oldest half and the
+ *   text goes on, the same as a prompt of what is left would continue;
+ *   without it (or with nothing to drop) the text ends there.
  * - The prompt cache (engine_batch.h's check_prompt_cache): a shared
  *   prefix is kept, and the text is the same bytes as without the cache,
  *   also when the prefix holds generated tokens.
@@ -174,6 +177,79 @@ static void test_logprobs(m40_engine *e) {
     free(logits);
 }
 
+typedef struct id_log {
+    m40_token ids[1024];
+    int n;
+} id_log;
+
+static int log_id(void *user, const m40_token_prob *p) {
+    id_log *l = user;
+    if (l->n < 1024)
+        l->ids[l->n++] = p->token;
+    return 0;
+}
+
+/* Context shift: a full context keeps n_keep tokens, drops the oldest half
+ * of the rest and goes on; what follows a shift is what a prompt of the
+ * tokens left (and the token sampled before it) gives. */
+static void test_context_shift(m40_engine *e) {
+    const char *prompt = "Once upon a time";
+    m40_gen_params p = greedy(150);
+    p.context_shift = 1;
+    p.n_probs = 0;
+    p.on_prob = log_id;
+    static id_log gen;
+    gen.n = 0;
+    p.prob_user = &gen;
+    text_buf a = {.len = 0}, b = {.len = 0};
+    m40_gen_stats st;
+    m40_err err = {0};
+    CHECK(m40_engine_generate(e, 0, prompt, strlen(prompt), &p, collect, &a, &st, &err) == 0);
+    CHECK(st.n_gen == 150 && st.finish == M40_FINISH_LENGTH && st.n_shifts >= 2);
+    CHECK(gen.n == 150);
+    id_log again = {.n = 0};
+    p.prob_user = &again;
+    CHECK(m40_engine_generate(e, 0, prompt, strlen(prompt), &p, collect, &b, &st, &err) == 0);
+    CHECK(a.len == b.len && !memcmp(a.s, b.s, a.len)); /* repeatable */
+    /* the tokens fed before the first shift: the prompt, then the first
+     * n_ctx - n_prompt sampled ones; the shift keeps the newer half */
+    m40_tokens ids = {0};
+    CHECK(m40_tokenize(m40_engine_tokenizer(e), prompt, strlen(prompt), M40_TOKENIZE_ADD_SPECIAL,
+                       &ids, &err) == 0);
+    int n_ctx = m40_engine_n_ctx(e), np = (int)ids.n;
+    static m40_token fed[1024];
+    int n_fed = 0;
+    for (int i = 0; i < np; i++)
+        fed[n_fed++] = ids.ids[i];
+    for (int i = 0; n_fed < n_ctx; i++)
+        fed[n_fed++] = gen.ids[i];
+    int drop = n_ctx / 2, first = n_ctx - np; /* gen[first]: sampled, fed after the shift */
+    static m40_token shifted[1024];
+    int n = 0;
+    for (int i = drop; i < n_ctx; i++)
+        shifted[n++] = fed[i];
+    shifted[n++] = gen.ids[first];
+    m40_gen_params q = greedy(20);
+    q.n_probs = 0;
+    q.on_prob = log_id;
+    id_log after = {.n = 0};
+    q.prob_user = &after;
+    text_buf c = {.len = 0};
+    CHECK(m40_engine_generate_ids(e, 0, shifted, (size_t)n, &q, collect, &c, NULL, &err) == 0);
+    CHECK(after.n == 20 && !memcmp(after.ids, gen.ids + first + 1, 20 * sizeof(m40_token)));
+    m40_tokens_free(&ids);
+    /* without it the full context ends the text; nothing to drop ends it too */
+    p.context_shift = 0;
+    p.on_prob = NULL;
+    p.n_probs = -1;
+    CHECK(m40_engine_generate(e, 0, prompt, strlen(prompt), &p, collect, &b, &st, &err) == 0);
+    CHECK(st.finish == M40_FINISH_CONTEXT && st.n_shifts == 0 && st.n_gen == n_ctx - np + 1);
+    p.context_shift = 1;
+    p.n_keep = n_ctx; /* keep everything: no room */
+    CHECK(m40_engine_generate(e, 0, prompt, strlen(prompt), &p, collect, &b, &st, &err) == 0);
+    CHECK(st.finish == M40_FINISH_CONTEXT && st.n_shifts == 0);
+}
+
 /* Generates under `gbnf` greedily and with two seeds; each text must be a
  * whole sentence of it. Returns the greedy text in *first. */
 static void check_constrained(m40_engine *e, const char *gbnf, text_buf *first) {
@@ -280,6 +356,7 @@ int main(void) {
         test_greedy_is_repeatable(e);
         test_refusals_have_kinds(e);
         test_logprobs(e);
+        test_context_shift(e);
     } else {
         fprintf(stderr, "%s\n", err.msg);
     }

@@ -52,6 +52,9 @@ static void generate_usage(FILE *out, const char *cmd) {
             "  --seed N                sampling seed (default: random, printed at the end)\n"
             "  --stop TEXT             stop when TEXT is generated; repeatable\n"
             "  --ignore-eos            do not stop at end-of-generation tokens\n"
+            "  --context-shift         a full context drops its oldest half (after --keep\n"
+            "                          tokens) and generation goes on\n"
+            "  --keep N                tokens --context-shift keeps (default 0; -1: the prompt)\n"
             "  --grammar GBNF          the output must be a sentence of this grammar\n"
             "  --grammar-file FILE     the same, read from FILE\n"
             "  -j, --json-schema JSON  the output must be a JSON document valid against it\n"
@@ -125,6 +128,11 @@ static int value_flag(gen_args *a, const char *flag, const char *v) {
             return -1;
         }
         a->eo.chat_template = a->template_buf;
+    } else if (IS("--keep")) {
+        if (!strcmp(v, "-1"))
+            a->gp.n_keep = -1;
+        else if (m40_cli_parse_int(flag, v, &a->gp.n_keep))
+            return -1;
     } else if (IS("--grammar"))
         a->grammar = v;
     else if (IS("--grammar-file"))
@@ -184,6 +192,8 @@ int m40_gen_args_parse(gen_args *a, int argc, char **argv, const char *cmd) {
             a->chat = 1;
         } else if (!strcmp(f, "--ignore-eos")) {
             a->gp.ignore_eos = 1;
+        } else if (!strcmp(f, "--context-shift")) {
+            a->gp.context_shift = 1;
         } else if (!strcmp(f, "--no-bos")) {
             a->gp.add_special = 0;
         } else if (!strcmp(f, "--parse-special")) {

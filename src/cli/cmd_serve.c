@@ -47,6 +47,8 @@ static void serve_usage(FILE *out) {
             "                          without either flag, M40LLM_API_KEY if set\n"
             "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
             "  --chat-template-file F  use this Jinja chat template instead of the model's\n"
+            "  --context-shift         a full context drops the oldest half (after a request's\n"
+            "                          n_keep tokens) and goes on, instead of stopping\n"
             "  -v, --verbose           log loading details\n"
             "API: docs/server-api.md\n");
 }
@@ -151,6 +153,10 @@ static int parse_args(serve_args *a, int argc, char **argv) {
         }
         if (!strcmp(f, "-v") || !strcmp(f, "--verbose")) {
             a->verbose = 1;
+            continue;
+        }
+        if (!strcmp(f, "--context-shift")) {
+            a->so.context_shift = 1;
             continue;
         }
         if (i + 1 >= argc) {

@@ -416,6 +416,7 @@ int m40_engine_step_greedy(m40_engine *e, int32_t slot, const m40_token *ids, in
 
 typedef struct gen_state {
     m40_sampler smp;
+    int32_t n_prompt;      /* the prompt's tokens (context shift's n_keep -1) */
     m40_grammar_state *gs; /* with a grammar: the text's state against it */
     uint8_t *allowed;      /* with a grammar: n_vocab, the tokens it allows next */
     m40_detok_stream detok;
@@ -448,6 +449,31 @@ static int grammar_next(m40_engine *e, gen_state *g, const m40_gen_params *p, in
     return 0;
 }
 
+/* The context is full at pos: keeps the first n_keep tokens (the whole
+ * prompt with n_keep < 0), drops half of the rest, the oldest, and runs
+ * what remains after the kept ones again, so generation goes on at the
+ * returned position (0: nothing can be dropped). llama.cpp shifts the
+ * cache instead, rotating the kept keys to their new positions; running
+ * them again costs a prompt chunk each time the context fills, but needs
+ * no kernel and leaves every position's K/V exactly as a prompt of those
+ * tokens would (the prompt cache keeps the first ones). */
+static int32_t context_shift(m40_engine *e, gen_state *g, int32_t slot, const m40_gen_params *p,
+                             int32_t pos, m40_err *err) {
+    m40_token *cached = e->slot_tokens + (size_t)slot * (size_t)e->n_ctx;
+    int32_t keep = p->n_keep < 0 ? g->n_prompt : p->n_keep;
+    if (keep < 0 || keep > pos - 2)
+        return 0;
+    int32_t drop = (pos - keep) / 2;
+    memmove(cached + keep, cached + keep + drop, (size_t)(pos - keep - drop) * sizeof *cached);
+    int32_t n = pos - drop;
+    e->slot_n[slot] = keep; /* past keep, the K/V is rewritten now */
+    float *logits = e->logits + (size_t)slot * (size_t)e->model->cfg.n_vocab;
+    if (m40_sched_run(e->sched, &g->mem, slot, cached + keep, n - keep, keep, logits, NULL, err))
+        return -1;
+    e->slot_n[slot] = n;
+    return n;
+}
+
 /* With a grammar: the sampled token's bytes move its state on. */
 static int grammar_take(m40_engine *e, gen_state *g, m40_token tok, m40_err *err) {
     const char *piece;
@@ -467,7 +493,7 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     if (n_ids >= (size_t)e->n_ctx)
         return m40_errk(err, M40_ERR_TOO_LONG, "the prompt has %zu tokens; the context holds %d",
                         n_ids, e->n_ctx);
-    st->n_prompt = (int32_t)n_ids;
+    st->n_prompt = g->n_prompt = (int32_t)n_ids;
     for (size_t i = 0; i < n_ids; i++)
         m40_sampler_accept(&g->smp, ids[i]);
     /* the prompt cache: the slot already holds the K/V of the longest
@@ -544,8 +570,15 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
             break;
         }
         if (pos >= e->n_ctx) {
-            st->finish = M40_FINISH_CONTEXT;
-            break;
+            int shifted = p->context_shift ? context_shift(e, g, slot, p, pos, err) : 0;
+            if (shifted < 0)
+                return -1;
+            if (!shifted) {
+                st->finish = M40_FINISH_CONTEXT;
+                break;
+            }
+            pos = shifted;
+            st->n_shifts++;
         }
         if (grammar_next(e, g, p, &done, err))
             return -1;

@@ -126,6 +126,11 @@ typedef struct m40_gen_params {
      * slot holds of the longest prefix this prompt shares with the tokens
      * it ran last is kept, and only the rest of the prompt runs */
     int cache_prompt;
+    /* when the context fills: keep the first n_keep tokens (-1: the whole
+     * prompt), drop the oldest half of the rest and go on (llama.cpp's
+     * --context-shift); off: stop with M40_FINISH_CONTEXT */
+    int context_shift;
+    int32_t n_keep;
 } m40_gen_params;
 
 /* The tokens' bytes as a grammar trie (grammar.h): control, unknown and
@@ -156,6 +161,7 @@ extern const double m40_itl_bounds[M40_ITL_BUCKETS];
 typedef struct m40_gen_stats {
     int32_t n_prompt;  /* prompt tokens */
     int32_t n_cached;  /* of which the slot already held (the prompt cache) */
+    int32_t n_shifts;  /* times the context filled and was shifted */
     int32_t n_gen;     /* tokens sampled (the stop token included) */
     double prefill_ms; /* prompt forward */
     double decode_ms;  /* all single-token forwards and sampling */

@@ -186,7 +186,10 @@ static int run_detokenize(srv_queue *q, srv_job *j, m40_err *err) {
     return rc;
 }
 
-static void run_job(srv_queue *q, int slot, srv_job *j) {
+/* Runs a job; its outcome is set by finish_job once the worker is idle
+ * again (so a client that sends its next request on seeing the reply finds
+ * the slot free to pick). */
+static int run_job(srv_queue *q, int slot, srv_job *j, m40_err *errp) {
     m40_err err = {0};
     int rc;
     switch (j->kind) {
@@ -214,10 +217,15 @@ static void run_job(srv_queue *q, int slot, srv_job *j) {
         rc = -1;
         m40_errk(&err, M40_ERR_SHUTDOWN, "the server is shutting down");
     }
+    *errp = err;
+    return rc;
+}
+
+static void finish_job(srv_job *j, int rc, const m40_err *err) {
     pthread_mutex_lock(&j->mu);
     j->rc = rc;
     if (rc)
-        j->err = err;
+        j->err = *err;
     j->done = 1;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -285,21 +293,19 @@ static void *worker_main(void *arg) {
         j->started = 1;
         int skip = j->cancel; /* its client left while it waited */
         pthread_mutex_unlock(&j->mu);
-        if (skip) {
-            pthread_mutex_lock(&j->mu);
-            j->done = 1;
+        int rc = 0;
+        m40_err err = {0};
+        if (skip)
             j->st.finish = M40_FINISH_CANCEL;
-            pthread_cond_broadcast(&j->cv);
-            pthread_mutex_unlock(&j->mu);
-        } else {
-            run_job(q, w->slot, j);
-        }
+        else
+            rc = run_job(q, w->slot, j, &err);
         pthread_mutex_lock(&q->mu);
         q->busy--;
         w->current = NULL;
         w->idle_since = m40_clock_s() * 1e3;
         pthread_cond_broadcast(&q->cv); /* a queued job may pick this slot */
         pthread_mutex_unlock(&q->mu);
+        finish_job(j, rc, &err);
         srv_job_unref(j);
         pthread_mutex_lock(&q->mu);
     }

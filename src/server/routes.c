@@ -650,6 +650,11 @@ static int get_gen_params(const srv_ctx *c, const cJSON *o, api kind, srv_job *j
         return -1;
     s->seed = d >= 0 ? (uint64_t)d
                      : (uint64_t)time(NULL) ^ atomic_fetch_add(&g_seed_mix, 0x9e3779b97f4a7c15UL);
+    j->gp.context_shift = c->context_shift;
+    d = 0;
+    if (get_num(o, "n_keep", -1, n_ctx, 1, &d, r))
+        return -1;
+    j->gp.n_keep = (int32_t)d;
     if (get_bool(o, "ignore_eos", &j->gp.ignore_eos, r) || get_bool(o, "stream", stream, r) ||
         get_bool(o, "cache_prompt", &j->gp.cache_prompt, r) || refuse_unsupported(o, kind, r) ||
         get_grammar(o, j, r) || (kind == API_CHAT && get_tools(c, o, j, r)) ||

@@ -471,6 +471,7 @@ int m40_server_start(m40_server **out, m40_engine *e, const m40_server_options *
     s->ctx.engine = e;
     s->ctx.model_name = s->opts.model_name;
     s->ctx.n_ctx = m40_engine_n_ctx(e);
+    s->ctx.context_shift = s->opts.context_shift;
     s->ctx.started = time(NULL);
     if (!(s->ctx.metrics = srv_metrics_new())) {
         free(s);

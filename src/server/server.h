@@ -37,6 +37,7 @@ typedef struct m40_server_options {
     size_t max_body;        /* bytes; 0: 1 MiB */
     int timeout;            /* seconds a connection may sit idle (no bytes either way while
                                the server waits for the client); 0: 60 */
+    int context_shift;      /* a full context drops old tokens instead of stopping (n_keep) */
 } m40_server_options;
 
 typedef struct m40_server m40_server;

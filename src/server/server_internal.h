@@ -133,8 +133,9 @@ typedef struct srv_ctx {
     srv_metrics *metrics;
     const char *model_name;
     int n_ctx;
-    time_t started;   /* when the server started (ollama's modified_at) */
-    atomic_int ready; /* read by connection threads */
+    int context_shift; /* --context-shift: every request's default */
+    time_t started;    /* when the server started (ollama's modified_at) */
+    atomic_int ready;  /* read by connection threads */
 } srv_ctx;
 
 /* What a route answers: a status and a body, or a stream (a job whose

@@ -102,6 +102,15 @@ one_line_with "not valid JSON"
 expect 2 -p x --grammar 'root ::= "a"' -j '{}'
 one_line_with "give one of --grammar"
 
+# A full context ends the text, unless --context-shift drops its oldest
+# half and goes on (docs/long-context.md).
+expect 0 -p "hello world" -n 100 -c 32 --ignore-eos --temp 0
+grep -q "generated 100 tokens" "$tmp/err" && bad "no shift, yet 100 tokens" || ok
+expect 0 -p "hello world" -n 100 -c 32 --ignore-eos --temp 0 --context-shift --keep -1
+grep -q "generated 100 tokens" "$tmp/err" && ok || bad "context shift: $(cat "$tmp/err")"
+expect 2 -p x --keep x
+one_line_with "--keep"
+
 # A long load (256 MiB of weights or more) reports its progress on stderr:
 # on a terminal one redrawn bar, otherwise a line at the start, each
 # quarter and the end. A small model's load says nothing (above: one line).
