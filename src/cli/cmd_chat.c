@@ -115,8 +115,7 @@ static int turn(m40_engine *e, gen_args *a, cJSON *history) {
     m40_strbuf reply = {0};
     m40_strbuf_add(&reply, "", 0);
     m40_gen_stats st;
-    g_interrupt = 0;
-    drain_wake();
+    /* a Ctrl-C typed since Enter stops this reply before it starts */
     int rc = m40_engine_generate(e, 0, prompt, len, &p, on_text, &reply, &st, &err);
     free(prompt);
     fputc('\n', stdout);
@@ -130,7 +129,8 @@ static int turn(m40_engine *e, gen_args *a, cJSON *history) {
         rc = reply.oom || add_message(history, "assistant", reply.s) ? -1 : 0;
     }
     free(reply.s);
-    g_interrupt = 0;
+    g_interrupt = 0; /* consumed: the next prompt starts clean */
+    drain_wake();
     return rc;
 }
 
@@ -148,7 +148,15 @@ static int repl(m40_engine *e, gen_args *a) {
             fputs("\n(Ctrl-D or /exit quits)\n", stderr);
             continue;
         }
+        errno = 0;
         ssize_t n = getline(&line, &cap, stdin);
+        if (n < 0 && errno == EINTR) { /* Ctrl-C landed on this thread mid-read */
+            clearerr(stdin);
+            g_interrupt = 0;
+            drain_wake();
+            fputs("\n(Ctrl-D or /exit quits)\n", stderr);
+            continue;
+        }
         if (n < 0) {
             fputc('\n', stdout);
             break; /* end of input */
