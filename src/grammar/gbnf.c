@@ -67,26 +67,12 @@ static int oom(builder *b) {
     return m40_errf(b->err, "grammar: out of memory");
 }
 
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
-    if (need <= *cap)
-        return 0;
-    uint32_t n = *cap ? *cap : 8;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, (size_t)n * size);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 /* ---- rules and elements ---------------------------------------------- */
 
 static int add_rule(builder *b, const char *name, size_t len, uint32_t *id) {
     if (b->n_rules >= MAX_RULES)
         return fail(b, "more than %u rules", MAX_RULES);
-    if (grow((void **)&b->rules, &b->cap_rules, b->n_rules + 1, sizeof *b->rules))
+    if (m40_grammar_grow((void **)&b->rules, &b->cap_rules, b->n_rules + 1, sizeof *b->rules))
         return oom(b);
     brule *r = &b->rules[b->n_rules];
     memset(r, 0, sizeof *r);
@@ -122,7 +108,7 @@ static int add_anon(builder *b, uint32_t parent, uint32_t *id) {
 
 static int add_alt(builder *b, uint32_t r, uint32_t *a) {
     brule *ru = &b->rules[r];
-    if (grow((void **)&ru->alts, &ru->cap_alts, ru->n_alts + 1, sizeof *ru->alts))
+    if (m40_grammar_grow((void **)&ru->alts, &ru->cap_alts, ru->n_alts + 1, sizeof *ru->alts))
         return oom(b);
     memset(&ru->alts[ru->n_alts], 0, sizeof *ru->alts);
     *a = ru->n_alts++;
@@ -133,7 +119,7 @@ static int push(builder *b, uint32_t r, uint32_t a, m40_gel e) {
     if (++b->n_el > MAX_ELEMENTS)
         return fail(b, "the grammar is too large (over %u elements)", MAX_ELEMENTS);
     seq *s = &b->rules[r].alts[a];
-    if (grow((void **)&s->el, &s->cap, s->n + 1, sizeof *s->el))
+    if (m40_grammar_grow((void **)&s->el, &s->cap, s->n + 1, sizeof *s->el))
         return oom(b);
     s->el[s->n++] = e;
     return 0;
@@ -145,7 +131,7 @@ static m40_gel ref(uint32_t rule) {
 }
 
 static int add_range(builder *b, uint32_t lo, uint32_t hi) {
-    if (grow((void **)&b->rng, &b->cap_rng, b->n_rng + 1, sizeof *b->rng))
+    if (m40_grammar_grow((void **)&b->rng, &b->cap_rng, b->n_rng + 1, sizeof *b->rng))
         return oom(b);
     b->rng[b->n_rng].lo = lo;
     b->rng[b->n_rng].hi = hi;

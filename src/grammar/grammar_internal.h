@@ -11,6 +11,7 @@
 #define M40_GRAMMAR_GRAMMAR_INTERNAL_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "grammar/grammar.h"
 
@@ -38,6 +39,22 @@ struct m40_grammar {
     uint32_t n_rules;
     uint32_t root;
 };
+
+/* Grows *p (elements of `size` bytes, *cap of them) to hold `need`,
+ * doubling from 64; -1 when out of memory (*p is then as it was). */
+static inline int m40_grammar_grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
+    if (need <= *cap)
+        return 0;
+    uint32_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, (size_t)n * size);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
 
 /* Whether element e (CHARS) matches code point cp. */
 static inline int m40_gel_match(const struct m40_grammar *g, const m40_gel *e, uint32_t cp) {

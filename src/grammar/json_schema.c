@@ -25,33 +25,26 @@
 #define MAX_DEPTH 64
 #define MAX_COUNT 1000 /* minItems, maxItems, minLength, maxLength */
 
-static const char k_primitives[] =
-    "ws ::= [ \\t\\n]{0,32}\n"
-    "char ::= [^\"\\\\\\x00-\\x1f] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} )\n"
-    "string ::= \"\\\"\" char* \"\\\"\"\n"
-    "integer ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} )\n"
-    "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? "
-    "[0-9]{1,3} )?\n"
-    "boolean ::= \"true\" | \"false\"\n"
-    "null ::= \"null\"\n"
-    "value ::= object | array | string | number | boolean | null\n"
-    "object ::= \"{\" ws ( string ws \":\" ws value ws ( \",\" ws string ws \":\" ws value ws )* "
-    ")? \"}\"\n"
-    "array ::= \"[\" ws ( value ws ( \",\" ws value ws )* )? \"]\"\n";
+/* The JSON primitives every converted schema's grammar ends with (and
+ * json_object's). */
+#define M40_JSON_PRIMITIVES                                                                        \
+    "ws ::= [ \\t\\n]{0,32}\n"                                                                     \
+    "char ::= [^\"\\\\\\x00-\\x1f] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" [0-9a-fA-F]{4} )\n"         \
+    "string ::= \"\\\"\" char* \"\\\"\"\n"                                                         \
+    "integer ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} )\n"                                           \
+    "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} )? ( [eE] [-+]? "         \
+    "[0-9]{1,3} )?\n"                                                                              \
+    "boolean ::= \"true\" | \"false\"\n"                                                           \
+    "null ::= \"null\"\n"                                                                          \
+    "value ::= object | array | string | number | boolean | null\n"                                \
+    "object ::= \"{\" ws ( string ws \":\" ws value ws ( \",\" ws string ws \":\" ws value ws )* " \
+    ")? \"}\"\n"                                                                                   \
+    "array ::= \"[\" ws ( value ws ( \",\" ws value ws )* )? \"]\"\n"
+
+static const char k_primitives[] = M40_JSON_PRIMITIVES;
 
 const char *m40_json_object_gbnf(void) {
-    static const char g[] = "root ::= object\n"
-                            "ws ::= [ \\t\\n]{0,32}\n"
-                            "char ::= [^\"\\\\\\x00-\\x1f] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" "
-                            "[0-9a-fA-F]{4} )\n"
-                            "string ::= \"\\\"\" char* \"\\\"\"\n"
-                            "number ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,15} ) ( \".\" [0-9]{1,16} "
-                            ")? ( [eE] [-+]? [0-9]{1,3} )?\n"
-                            "value ::= object | array | string | number | \"true\" | \"false\" | "
-                            "\"null\"\n"
-                            "object ::= \"{\" ws ( string ws \":\" ws value ws ( \",\" ws string "
-                            "ws \":\" ws value ws )* )? \"}\"\n"
-                            "array ::= \"[\" ws ( value ws ( \",\" ws value ws )* )? \"]\"\n";
+    static const char g[] = "root ::= object\n" M40_JSON_PRIMITIVES;
     return g;
 }
 

@@ -77,20 +77,6 @@ m40_grammar_mask_cache *m40_grammar_masks(m40_grammar_state *s) {
     return &s->masks;
 }
 
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
-    if (need <= *cap)
-        return 0;
-    uint32_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, (size_t)n * size);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static uint64_t mix(uint64_t x) {
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdull;
@@ -169,7 +155,7 @@ static int too_many(m40_err *err) {
 /* Keeps the per-node arrays as long as nodes[]. */
 static int node_arrays(m40_grammar_state *s, uint32_t need) {
     uint32_t cap = s->cap_nodes;
-    if (grow((void **)&s->nodes, &s->cap_nodes, need, sizeof *s->nodes))
+    if (m40_grammar_grow((void **)&s->nodes, &s->cap_nodes, need, sizeof *s->nodes))
         return -1;
     if (s->cap_nodes == cap)
         return 0;
@@ -213,7 +199,7 @@ static int64_t node_after(m40_grammar_state *s, uint32_t el, uint32_t next, m40_
 }
 
 static int push_u32(uint32_t **p, uint32_t *n, uint32_t *cap, uint32_t v) {
-    if (grow((void **)p, cap, *n + 1, sizeof **p))
+    if (m40_grammar_grow((void **)p, cap, *n + 1, sizeof **p))
         return -1;
     (*p)[(*n)++] = v;
     return 0;
@@ -297,8 +283,8 @@ static int64_t set_intern(m40_grammar_state *s, const uint32_t *v, uint32_t n, u
     if (s->n_sets >= MAX_SETS)
         return too_many(err);
     uint32_t off = s->n_items;
-    if (grow((void **)&s->items, &s->cap_items, off + n, sizeof *s->items) ||
-        grow((void **)&s->sets, &s->cap_sets, s->n_sets + 1, sizeof *s->sets))
+    if (m40_grammar_grow((void **)&s->items, &s->cap_items, off + n, sizeof *s->items) ||
+        m40_grammar_grow((void **)&s->sets, &s->cap_sets, s->n_sets + 1, sizeof *s->sets))
         return m40_errf(err, "grammar: out of memory");
     memcpy(s->items + off, v, n * sizeof *v);
     s->n_items += n;
@@ -322,7 +308,7 @@ static int64_t advance_cp(m40_grammar_state *s, uint32_t from, uint32_t cp, m40_
         if (after < 0 || expand(s, (uint32_t)after, err))
             return -2;
         uint32_t off = s->exp_off[after], len = s->exp_len[after];
-        if (grow((void **)&s->tmp, &s->cap_tmp, s->n_tmp + len, sizeof *s->tmp)) {
+        if (m40_grammar_grow((void **)&s->tmp, &s->cap_tmp, s->n_tmp + len, sizeof *s->tmp)) {
             m40_errf(err, "grammar: out of memory");
             return -2;
         }
@@ -397,7 +383,7 @@ static int64_t step_byte(m40_grammar_state *s, uint32_t from, uint8_t b, m40_err
         return advance_cp(s, from, partial, err);
     if (!takes_some(s, from, lo, hi))
         return -1;
-    if (grow((void **)&s->tmp, &s->cap_tmp, c.n, sizeof *s->tmp)) {
+    if (m40_grammar_grow((void **)&s->tmp, &s->cap_tmp, c.n, sizeof *s->tmp)) {
         m40_errf(err, "grammar: out of memory");
         return -2;
     }
