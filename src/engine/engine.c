@@ -31,6 +31,9 @@ struct m40_engine {
     m40_token *eog; /* the end-of-generation tokens */
     int32_t n_eog;
     char *chat_template; /* the options' template (owned), or NULL: the model's */
+    /* what the template does with tools (chat/tools.h), found once at open */
+    int renders_tools;
+    m40_tool_format tool_format;
     /* the prompt cache: per slot, the tokens whose K/V the slot holds, in
      * order from position 0 ([n_slots][n_ctx]; each slot's are touched only
      * by the one call running on it) */
@@ -39,6 +42,8 @@ struct m40_engine {
 };
 
 /* ---- set-up ------------------------------------------------------------- */
+
+static void find_tools_format(m40_engine *e);
 
 int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *notice,
                     size_t notice_cap, m40_err *err) {
@@ -86,6 +91,7 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
         m40_errf(err, "out of memory");
         goto fail;
     }
+    find_tools_format(e);
     if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err) ||
         m40_sched_create(&e->sched, e->be, bo.n_slots, bo.n_ctx, bo.n_batch, e->model->cfg.n_vocab,
                          err))
@@ -711,15 +717,19 @@ int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token
     return k;
 }
 
-m40_tool_format m40_engine_tool_format(const m40_engine *e) {
+/* What the chat template does with tools: read once, at open (a template
+ * that cannot be read counts as none here; rendering reports it). */
+static void find_tools_format(m40_engine *e) {
     char *src = NULL;
     m40_err err = {0};
-    int renders = 0;
-    m40_tool_format f = M40_TOOLS_HERMES;
-    if (template_source(e, &src, &err) == 0)
-        m40_chat_tools_of(src, &renders, &f);
+    if (template_source(e, &src, &err))
+        src = NULL;
+    m40_chat_tools_of(src, &e->renders_tools, &e->tool_format);
     free(src);
-    return f;
+}
+
+m40_tool_format m40_engine_tool_format(const m40_engine *e) {
+    return e->tool_format;
 }
 
 int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
@@ -729,9 +739,7 @@ int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
     if (template_source(e, &src, err))
         return -1;
     *used_fallback = src == NULL;
-    int renders = 0;
-    m40_tool_format format;
-    m40_chat_tools_of(src, &renders, &format);
+    int renders = e->renders_tools;
     cJSON *vars = cJSON_CreateObject();
     cJSON *msgs = NULL;
     int rc = vars ? m40_chat_tools_prepare(messages, tools, renders, &msgs, err)

@@ -130,12 +130,17 @@ static int on_prob(void *user, const m40_token_prob *p) {
     return rc;
 }
 
+/* Runs the prompt (its tokens when the queue already made them to pick
+ * the slot: job_probe, the same tokens the text would give). */
 static int run_generate(srv_queue *q, int slot, srv_job *j, const char *prompt, size_t len,
                         m40_err *err) {
     if (j->gp.n_probs >= 0) {
         j->gp.on_prob = on_prob;
         j->gp.prob_user = j;
     }
+    if (j->probe)
+        return m40_engine_generate_ids(q->engine, slot, j->probe, j->n_probe, &j->gp, on_text, j,
+                                       &j->st, err);
     return m40_engine_generate(q->engine, slot, prompt, len, &j->gp, on_text, j, &j->st, err);
 }
 
@@ -143,12 +148,13 @@ static int run_chat(srv_queue *q, int slot, srv_job *j, m40_err *err) {
     char *prompt = NULL;
     size_t len = 0;
     int fallback = 0;
-    if (m40_engine_chat_prompt(q->engine, j->messages, j->tools, 1, &prompt, &len, &fallback, err))
+    if (!j->probe &&
+        m40_engine_chat_prompt(q->engine, j->messages, j->tools, 1, &prompt, &len, &fallback, err))
         return -1;
     /* As `generate --chat`: the template writes special tokens as text, and
      * one that writes BOS itself must not get a second. */
     j->gp.parse_special = 1;
-    if (m40_engine_starts_with_bos(q->engine, prompt, len))
+    if (prompt && m40_engine_starts_with_bos(q->engine, prompt, len))
         j->gp.add_special = 0;
     int rc = run_generate(q, slot, j, prompt, len, err);
     free(prompt);
