@@ -19,17 +19,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import check, report  # noqa: E402
+
 BIN = sys.argv[1]
-PASSES = FAILS = 0
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-    else:
-        FAILS += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 class Chat:
@@ -127,8 +120,7 @@ def main():
 
         p = subprocess.run([BIN, "chat", "-m", model, "-p", "x"], capture_output=True)
         check(p.returncode == 2 and b"generate --chat" in p.stderr, "chat -p is a usage error")
-    print(f"{PASSES} passed, {FAILS} failed")
-    sys.exit(1 if FAILS else 0)
+    report()
 
 
 if __name__ == "__main__":

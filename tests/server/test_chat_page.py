@@ -22,18 +22,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import check, report  # noqa: E402
+
 BIN = sys.argv[1]
 SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
-PASSES = FAILS = 0
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-    else:
-        FAILS += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def serve(model, *extra):
@@ -159,8 +152,7 @@ def main():
     except Exception as e:  # no browser: a failure, never a skip
         check(False, "headless Chromium did not start (scripts/install-deps.sh installs "
                      "chromium and chromium-driver, scripts/test.sh selenium): %r" % e)
-        print(f"{PASSES} passed, {FAILS} failed")
-        sys.exit(1)
+        report()
     try:
         with tempfile.TemporaryDirectory() as d:
             model = os.path.join(d, "tiny.gguf")
@@ -177,8 +169,7 @@ def main():
                     proc.wait(timeout=30)
     finally:
         drv.quit()
-    print(f"{PASSES} passed, {FAILS} failed")
-    sys.exit(1 if FAILS else 0)
+    report()
 
 
 if __name__ == "__main__":

@@ -21,21 +21,13 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import check, report  # noqa: E402
+
 BIN = sys.argv[1]
 LOADTEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                         "loadtest.py")
-PASSES = 0
-FAILS = 0
 TIMEOUT = 60
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-    else:
-        FAILS += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 class Server:
@@ -1159,8 +1151,7 @@ def main():
                 t(model, tmp) if t is test_long_keys else t(model)
             except Exception as e:
                 check(False, "%s raised %r" % (t.__name__, e))
-    print("%d passed, %d failed" % (PASSES, FAILS))
-    sys.exit(1 if FAILS else 0)
+    report()
 
 
 if __name__ == "__main__":

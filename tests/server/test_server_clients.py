@@ -17,6 +17,7 @@ Prints "N passed, M failed"; exits non-zero on any failure.
 """
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,17 +25,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import check, failures, report  # noqa: E402
+
 BIN = sys.argv[1]
-PASSES = FAILS = 0
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-    else:
-        FAILS += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 def start(model, *extra):
@@ -54,7 +48,7 @@ def start(model, *extra):
 
 
 def stop(proc):
-    if FAILS:
+    if failures():
         proc.err_file.seek(0)
         tail = proc.err_file.read().decode(errors="replace").splitlines()[-30:]
         print("server stderr (last lines):\n" + "\n".join(tail), file=sys.stderr)
@@ -244,8 +238,7 @@ def main():
             check(stop(proc) == 0, "server exits 0 on SIGTERM")
     if len(sys.argv) > 2:
         test_default_model(sys.argv[2])
-    print(f"{PASSES} passed, {FAILS} failed")
-    sys.exit(1 if FAILS else 0)
+    report()
 
 
 if __name__ == "__main__":

@@ -12,23 +12,17 @@ docs/tool-calls.md): a required call with valid JSON arguments, the tool's
 result sent back, a final answer in text. Prints "N passed, M failed".
 """
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pycheck import check, report  # noqa: E402
+
 BIN, MODEL = sys.argv[1], sys.argv[2]
-PASSES = FAILS = 0
-
-
-def check(cond, what):
-    global PASSES, FAILS
-    if cond:
-        PASSES += 1
-    else:
-        FAILS += 1
-        print("FAIL: " + what, file=sys.stderr)
 
 
 S = {"type": "string", "maxLength": 40}
@@ -182,8 +176,7 @@ def main():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print(f"{PASSES} passed, {FAILS} failed")
-    sys.exit(1 if FAILS else 0)
+    report()
 
 
 if __name__ == "__main__":
