@@ -11,6 +11,11 @@
  * gives without the cache, having run only the rest of itself; with
  * generated_too, also when the prefix holds the slot's generated tokens
  * (those were computed by decode steps: exact on the CPU only).
+ *
+ * check_prompt_store: with the host-RAM store (--cache-ram), a slot's
+ * tokens that another prompt displaced come back from host memory for the
+ * prompt that continues them, and the text is again byte for byte the
+ * text without any cache.
  */
 #ifndef M40_TESTS_ENGINE_BATCH_H
 #define M40_TESTS_ENGINE_BATCH_H
@@ -186,6 +191,70 @@ static void check_prompt_cache(const char *path, m40_device_kind device, int gen
     m40_engine_seq_end(q);
     cached_run(e, a, 1, &a1, &n);
     CHECK(n == 0 && a1.len == a0.len && !memcmp(a1.s, a0.s, a0.len));
+    m40_engine_close(e);
+}
+
+/* Greedy text of prompt on slot 0 with the cache; *restored gets the
+ * prompt tokens copied back from the host-RAM store. */
+static void stored_run(m40_engine *e, const char *prompt, text_buf *out, int32_t *cached,
+                       int32_t *restored) {
+    m40_gen_params p = greedy(12);
+    m40_gen_stats st;
+    m40_err err = {0};
+    out->len = 0;
+    out->s[0] = '\0';
+    int rc = m40_engine_generate(e, 0, prompt, strlen(prompt), &p, collect, out, &st, &err);
+    CHECK(rc == 0);
+    if (rc)
+        fprintf(stderr, "%s\n", err.msg);
+    *cached = st.n_cached;
+    *restored = st.n_restored;
+}
+
+/* Two long questions after one system prompt take turns on one slot:
+ * each displaces the other, which goes to the store and comes back. */
+static void check_prompt_store(const char *path, m40_device_kind device, int generated_too) {
+    m40_engine_options eo = {
+        .model_path = path,
+        .backend = {.device = device, .gpu = -1, .n_ctx = 1024, .n_slots = 1, .n_batch = 8},
+        .cache_ram = (size_t)64 << 20};
+    m40_engine *e = NULL;
+    m40_err err = {0};
+    CHECK(m40_engine_open(&e, &eo, NULL, 0, &err) == 0);
+    if (!e)
+        return;
+    static char a[1024], b[1024], c[sizeof a + sizeof(text_buf) + 64];
+    static const char sys[] = "You are a careful assistant. Answer briefly. ";
+    int len = snprintf(a, sizeof a, "%sQ1:", sys);
+    for (int i = 0; i < 24; i++) /* long enough to be worth a copy */
+        len += snprintf(a + len, sizeof a - (size_t)len, " two plus %d,", i);
+    len = snprintf(b, sizeof b, "%sQ2:", sys);
+    for (int i = 0; i < 24; i++)
+        len += snprintf(b + len, sizeof b - (size_t)len, " a color %d,", i);
+    static text_buf a0, b0, a1, b1, c0, c1;
+    int32_t n, r;
+    cached_run(e, a, 0, &a0, &n); /* the texts without any cache */
+    snprintf(c, sizeof c, "%s%s Q3: and three plus three?", a, a0.s); /* a's next turn */
+    cached_run(e, c, 0, &c0, &n);
+    cached_run(e, b, 0, &b0, &n);  /* the slot holds b now */
+    stored_run(e, a, &a1, &n, &r); /* b goes to the store; a keeps only sys */
+    CHECK(r == 0 && n > 0 && n < 100 && a1.len == a0.len && !memcmp(a1.s, a0.s, a0.len));
+    stored_run(e, b, &b1, &n, &r); /* a goes to the store, b comes back (all but 2) */
+    CHECK(r > 100 && n == r && b1.len == b0.len && !memcmp(b1.s, b0.s, b0.len));
+    stored_run(e, a, &a1, &n, &r); /* b is in the store already; a comes back */
+    CHECK(r > 100 && n == r && a1.len == a0.len && !memcmp(a1.s, a0.s, a0.len));
+    int32_t a_prompt = r + 2;
+    m40_engine_store_stats st = m40_engine_store_stats_get(e);
+    CHECK(st.saved == 2 && st.restored == 2 && st.entries == 2 && st.bytes > 0);
+    if (generated_too) {
+        /* c continues a and its answer, which the store's copy of a holds
+         * (K/V computed by decode steps: exact on the CPU only); at least
+         * a's prompt comes back (the answer's text may tokenize otherwise
+         * than the tokens generated) */
+        stored_run(e, b, &b1, &n, &r);
+        stored_run(e, c, &c1, &n, &r);
+        CHECK(r >= a_prompt && c1.len == c0.len && !memcmp(c1.s, c0.s, c0.len));
+    }
     m40_engine_close(e);
 }
 

@@ -364,6 +364,7 @@ int main(void) {
     test_grammar(path);
     check_batched_equals_alone(path, M40_DEVICE_CPU);
     check_prompt_cache(path, M40_DEVICE_CPU, 1);
+    check_prompt_store(path, M40_DEVICE_CPU, 1);
     unlink(path);
     rmdir(dir);
     return check_report();

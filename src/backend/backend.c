@@ -35,6 +35,10 @@ struct m40_backend {
     /* NULL: no KV view */
     int (*read_kv)(void *impl, int32_t slot, int32_t layer, int32_t pos, float *k, float *v,
                    m40_err *err);
+    size_t kv_pos_bytes; /* one position of a slot, every layer's K and V */
+    /* copies positions [0, n) of slot's K/V to or from host memory */
+    int (*kv_copy)(void *impl, int32_t slot, int32_t n, void *host, int32_t n_host, int to_host,
+                   m40_err *err);
     void (*destroy)(void *impl);
 };
 
@@ -67,6 +71,13 @@ static m40_backend_memory cpu_memory(const void *impl) {
     m40_backend_memory m = {0, 0, 0};
     m40_cpu_memory(impl, &m.kv, &m.scratch);
     return m; /* the weights stay in the file's mapping */
+}
+
+static int cpu_kv_copy(void *impl, int32_t slot, int32_t n, void *host, int32_t n_host, int to_host,
+                       m40_err *err) {
+    (void)err;
+    m40_cpu_kv_copy(impl, slot, n, host, n_host, to_host);
+    return 0;
 }
 
 static void cpu_destroy(void *impl) {
@@ -117,6 +128,8 @@ static int create_cpu(m40_backend *be, const m40_model *model, const m40_backend
     be->forward = cpu_forward;
     be->forward_batch = cpu_forward_batch;
     be->memory = cpu_memory;
+    be->kv_pos_bytes = m40_cpu_kv_pos_bytes(cpu);
+    be->kv_copy = cpu_kv_copy;
     be->destroy = cpu_destroy;
     return 0;
 }
@@ -155,6 +168,11 @@ static int cuda_copy_bandwidth(void *impl, double *gb_per_s, m40_err *err) {
 static int cuda_read_kv(void *impl, int32_t slot, int32_t layer, int32_t pos, float *k, float *v,
                         m40_err *err) {
     return m40_cuda_debug_read_kv(impl, slot, layer, pos, k, v, err);
+}
+
+static int cuda_kv_copy(void *impl, int32_t slot, int32_t n, void *host, int32_t n_host,
+                        int to_host, m40_err *err) {
+    return m40_cuda_kv_copy(impl, slot, n, host, n_host, to_host, err);
 }
 
 static void cuda_destroy(void *impl) {
@@ -197,6 +215,8 @@ static int create_cuda(m40_backend *be, const m40_model *model, const m40_backen
     be->memory = cuda_memory;
     be->copy_bandwidth = cuda_copy_bandwidth;
     be->read_kv = cuda_read_kv;
+    be->kv_pos_bytes = m40_cuda_kv_pos_bytes(be->impl);
+    be->kv_copy = cuda_kv_copy;
     be->destroy = cuda_destroy;
     return 0;
 }
@@ -452,4 +472,29 @@ int m40_backend_read_kv(m40_backend *be, int32_t slot, int32_t layer, int32_t po
     if (!be->read_kv)
         return m40_errk(err, M40_ERR_UNSUPPORTED, "the %s backend has no KV view", be->name);
     return be->read_kv(be->impl, slot, layer, pos, k, v, err);
+}
+
+size_t m40_backend_kv_bytes(const m40_backend *be, int32_t n) {
+    return n > 0 ? (size_t)n * be->kv_pos_bytes : 0;
+}
+
+static int check_kv_copy(const m40_backend *be, int32_t slot, int32_t n, int32_t n_host,
+                         m40_err *err) {
+    if (slot < 0 || slot >= be->n_slots || n < 0 || n > n_host || n_host > be->n_ctx)
+        return m40_errf(err, "kv copy: slot %d, %d of %d positions out of range (%d slots of %d)",
+                        slot, n, n_host, be->n_slots, be->n_ctx);
+    return 0;
+}
+
+int m40_backend_kv_save(m40_backend *be, int32_t slot, int32_t n, void *dst, m40_err *err) {
+    if (check_kv_copy(be, slot, n, n, err))
+        return -1;
+    return be->kv_copy(be->impl, slot, n, dst, n, 1, err);
+}
+
+int m40_backend_kv_restore(m40_backend *be, int32_t slot, const void *src, int32_t n_saved,
+                           int32_t n, m40_err *err) {
+    if (check_kv_copy(be, slot, n, n_saved, err))
+        return -1;
+    return be->kv_copy(be->impl, slot, n, (void *)src, n_saved, 0, err);
 }

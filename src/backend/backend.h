@@ -141,6 +141,19 @@ int m40_backend_copy_bandwidth(m40_backend *be, double *gb_per_s, m40_err *err);
 int m40_backend_read_kv(m40_backend *be, int32_t slot, int32_t layer, int32_t pos, float *k,
                         float *v, m40_err *err);
 
+/* A slot's K/V of positions [0, n) copied to host memory and back: the
+ * prompt cache's host-RAM store (--cache-ram) keeps an evicted slot's
+ * cache this way and puts a prefix of it back later. The copy is bytes in
+ * the backend's own layout (per layer, the K rows then the V rows), good
+ * only for a backend of the same model and options; a restored prefix is
+ * bit for bit what the slot held when it was saved. Only for a slot no
+ * forward is running on (other slots may be running). */
+size_t m40_backend_kv_bytes(const m40_backend *be, int32_t n);
+int m40_backend_kv_save(m40_backend *be, int32_t slot, int32_t n, void *dst, m40_err *err);
+/* Puts positions [0, n) of a copy of n_saved >= n positions into slot. */
+int m40_backend_kv_restore(m40_backend *be, int32_t slot, const void *src, int32_t n_saved,
+                           int32_t n, m40_err *err);
+
 /* ---- CUDA devices, for `info` -------------------------------------------- */
 
 #define M40_BACKEND_MAX_GPUS 16

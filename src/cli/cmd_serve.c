@@ -47,6 +47,9 @@ static void serve_usage(FILE *out) {
             "                          without either flag, M40LLM_API_KEY if set\n"
             "  --cors-origin ORIGIN    allow this browser Origin (\"*\": any); repeatable\n"
             "  --chat-template-file F  use this Jinja chat template instead of the model's\n"
+            "  -cram, --cache-ram N    MiB of host RAM for the K/V of chats that other prompts\n"
+            "                          pushed out of their slots (default 8192; -1: no limit;\n"
+            "                          0: none)\n"
             "  --context-shift         a full context drops the oldest half (after a request's\n"
             "                          n_keep tokens) and goes on, instead of stopping\n"
             "  -v, --verbose           log loading details\n"
@@ -70,7 +73,12 @@ static int value_flag(serve_args *a, const char *f, const char *v) {
         return m40_cli_parse_int(f, v, &b->n_slots) ? -1 : 1;
     else if (IS("--queue"))
         return m40_cli_parse_int(f, v, &a->so.queue) ? -1 : 1;
-    else if (IS("-to") || IS("--timeout")) {
+    else if (IS("-cram") || IS("--cache-ram")) {
+        int mib = -1;
+        if (strcmp(v, "-1") && m40_cli_parse_int(f, v, &mib))
+            return -1;
+        a->eo.cache_ram = mib < 0 ? SIZE_MAX : (size_t)mib << 20;
+    } else if (IS("-to") || IS("--timeout")) {
         if (m40_cli_parse_int(f, v, &a->so.timeout))
             return -1;
         if (a->so.timeout < 1 || a->so.timeout > 86400) {
@@ -246,6 +254,7 @@ int m40_cmd_serve(int argc, char **argv) {
     a.eo.backend.device = M40_DEVICE_AUTO;
     a.eo.backend.gpu = -1;
     a.eo.backend.n_slots = 1;
+    a.eo.cache_ram = (size_t)8192 << 20; /* llama.cpp's default */
     a.so.host = "127.0.0.1";
     a.so.port = 8080;
     a.so.queue = 64;

@@ -10,6 +10,7 @@
 
 #include "chat/chat.h"
 #include "chat/tools.h"
+#include "engine/kv_store.h"
 #include "engine/sched.h"
 #include "gguf/gguf.h"
 #include "grammar/grammar.h"
@@ -39,6 +40,8 @@ struct m40_engine {
      * by the one call running on it) */
     m40_token *slot_tokens;
     int32_t *slot_n;
+    /* the host-RAM store of slots' K/V that prompts displaced; NULL: none */
+    m40_kv_store *store;
 };
 
 /* ---- set-up ------------------------------------------------------------- */
@@ -92,6 +95,8 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
         goto fail;
     }
     find_tools_format(e);
+    if (opts->cache_ram > 0 && m40_kv_store_create(&e->store, opts->cache_ram, err))
+        goto fail;
     if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err) ||
         m40_sched_create(&e->sched, e->be, bo.n_slots, bo.n_ctx, bo.n_batch, e->model->cfg.n_vocab,
                          err))
@@ -113,6 +118,7 @@ void m40_engine_close(m40_engine *e) {
     free(e->logits);
     free(e->slot_tokens);
     free(e->slot_n);
+    m40_kv_store_destroy(e->store);
     m40_grammar_vocab_free(e->gvocab);
     free(e->eog);
     free(e->chat_template);
@@ -491,6 +497,55 @@ static int grammar_take(m40_engine *e, gen_state *g, m40_token tok, m40_err *err
     return m40_grammar_state_accept(g->gs, piece, len, err);
 }
 
+/* The host-RAM store keeps a slot's tokens when a prompt would overwrite
+ * at least this many of them: fewer cost little to run again (a chat's
+ * next turn overwrites none or one), while a copy moves the whole slot. */
+#define M40_STORE_MIN_TOKENS 64
+
+typedef struct restore_ctx {
+    m40_backend *be;
+    int32_t slot;
+} restore_ctx;
+
+static int restore_copy(void *user, const void *kv, int32_t n_saved, int32_t n, m40_err *err) {
+    const restore_ctx *r = user;
+    return m40_backend_kv_restore(r->be, r->slot, kv, n_saved, n, err);
+}
+
+/* The host-RAM store (kv_store.h), before a prompt runs on a slot that keeps
+ * *keep of its tokens: the slot's tokens go to the store when the prompt
+ * would overwrite many of them; then, if an entry shares more of the
+ * prompt than *keep, its prefix is copied back into the slot and *keep
+ * grows to it. What the prompt then runs is as without the store: the
+ * restored K/V is, bit for bit, what a slot computed for those tokens. */
+static int store_swap(m40_engine *e, int32_t slot, const m40_token *ids, int32_t n_ids,
+                      int32_t *keep, m40_gen_stats *st, m40_err *err) {
+    m40_token *cached = e->slot_tokens + (size_t)slot * (size_t)e->n_ctx;
+    int32_t held = e->slot_n[slot];
+    if (held - *keep >= M40_STORE_MIN_TOKENS) {
+        size_t bytes = m40_backend_kv_bytes(e->be, held);
+        void *kv = malloc(bytes);
+        if (kv && m40_backend_kv_save(e->be, slot, held, kv, err)) {
+            free(kv);
+            return -1;
+        }
+        if (kv) /* no memory for the copy: the slot's tokens are just lost */
+            m40_kv_store_put(e->store, cached, held, kv, bytes);
+    }
+    restore_ctx r = {e->be, slot};
+    int32_t got =
+        m40_kv_store_restore(e->store, ids, n_ids, n_ids - 2, *keep, restore_copy, &r, cached, err);
+    if (got < 0) {
+        e->slot_n[slot] = 0; /* the copy may have overwritten part of it */
+        return -1;
+    }
+    if (got > 0) {
+        *keep = got;
+        st->n_restored = got;
+    }
+    return 0;
+}
+
 static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_ids,
                     const m40_gen_params *p, gen_state *g, m40_gen_stats *st, double t_start,
                     m40_err *err) {
@@ -512,6 +567,8 @@ static int run_loop(m40_engine *e, int32_t slot, const m40_token *ids, size_t n_
     while (p->cache_prompt && keep < e->slot_n[slot] && (size_t)keep + 2 < n_ids &&
            cached[keep] == ids[keep])
         keep++;
+    if (e->store && p->cache_prompt && store_swap(e, slot, ids, (int32_t)n_ids, &keep, st, err))
+        return -1;
     e->slot_n[slot] = keep; /* what follows is about to be overwritten */
     st->n_cached = keep;
     m40_token tok;
@@ -715,6 +772,16 @@ int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token
     while (k < e->slot_n[slot] && (size_t)k < n && cached[k] == ids[k])
         k++;
     return k;
+}
+
+m40_engine_store_stats m40_engine_store_stats_get(m40_engine *e) {
+    m40_engine_store_stats out = {0};
+    if (e->store) {
+        m40_kv_store_stats s = m40_kv_store_get_stats(e->store);
+        out = (m40_engine_store_stats){s.bytes,    s.budget,          s.entries, s.saved,
+                                       s.restored, s.tokens_restored, s.evicted};
+    }
+    return out;
 }
 
 /* What the chat template does with tools: read once, at open (a template

@@ -38,6 +38,11 @@ typedef struct m40_engine_options {
      * model's. Copied and compiled at open: a bad one fails there. */
     const char *chat_template;
     m40_backend_options backend; /* n_ctx 0: min(trained context, 4096) */
+    /* the prompt cache's host-RAM store (kv_store.h, llama.cpp's
+     * --cache-ram): bytes of evicted slots' K/V kept in host memory for
+     * later prompts that start with their tokens; 0: none, SIZE_MAX: no
+     * limit */
+    size_t cache_ram;
 } m40_engine_options;
 
 typedef struct m40_engine m40_engine;
@@ -159,13 +164,14 @@ const char *m40_finish_name(m40_finish f);
 extern const double m40_itl_bounds[M40_ITL_BUCKETS];
 
 typedef struct m40_gen_stats {
-    int32_t n_prompt;  /* prompt tokens */
-    int32_t n_cached;  /* of which the slot already held (the prompt cache) */
-    int32_t n_shifts;  /* times the context filled and was shifted */
-    int32_t n_gen;     /* tokens sampled (the stop token included) */
-    double prefill_ms; /* prompt forward */
-    double decode_ms;  /* all single-token forwards and sampling */
-    double ttft_ms;    /* start of the call to the first token */
+    int32_t n_prompt;   /* prompt tokens */
+    int32_t n_cached;   /* of which the slot already held (the prompt cache) */
+    int32_t n_restored; /* of those, copied back from the host-RAM store */
+    int32_t n_shifts;   /* times the context filled and was shifted */
+    int32_t n_gen;      /* tokens sampled (the stop token included) */
+    double prefill_ms;  /* prompt forward */
+    double decode_ms;   /* all single-token forwards and sampling */
+    double ttft_ms;     /* start of the call to the first token */
     /* the time from each token to the next, counted by bucket: itl[b]
      * counts gaps <= m40_itl_bounds[b] (and above the bucket before), the
      * last entry the longer ones */
@@ -192,6 +198,14 @@ int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
  * with what it ran last), to pick a slot for a prompt. Only for a slot no
  * call is running on. */
 int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token *ids, size_t n);
+
+/* What the host-RAM store holds and has done (all zero without one). */
+typedef struct m40_engine_store_stats {
+    size_t bytes, budget;
+    int32_t entries;
+    uint64_t saved, restored, tokens_restored, evicted;
+} m40_engine_store_stats;
+m40_engine_store_stats m40_engine_store_stats_get(m40_engine *e);
 
 /* The format the model's replies write tool calls in (chat/tools.h). */
 m40_tool_format m40_engine_tool_format(const m40_engine *e);

@@ -1,2 +1,3 @@
 # Sources of src/engine/: the generation loop CLI and server share.
-set(M40_ENGINE_SOURCES engine/engine.c engine/sched.c engine/perplexity.c)
+set(M40_ENGINE_SOURCES engine/engine.c engine/sched.c engine/perplexity.c
+    engine/kv_store.c)

@@ -170,7 +170,27 @@ static void add_steps(char **b, size_t *len, size_t *cap, const m40_step_stats *
         (unsigned long long)st->decode_rows, (unsigned long long)st->steps);
 }
 
-char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_stats *steps) {
+/* The prompt cache's host-RAM store (--cache-ram). */
+static void add_store(char **b, size_t *len, size_t *cap, const m40_engine_store_stats *st) {
+    add(b, len, cap,
+        "# HELP m40_cache_ram_bytes Bytes the host-RAM prompt store holds.\n"
+        "# TYPE m40_cache_ram_bytes gauge\nm40_cache_ram_bytes %zu\n"
+        "# HELP m40_cache_ram_entries Slots' token lists (and their K/V) the store holds.\n"
+        "# TYPE m40_cache_ram_entries gauge\nm40_cache_ram_entries %d\n"
+        "# HELP m40_cache_ram_saved_total Slots saved to the store when a prompt displaced "
+        "them.\n"
+        "# TYPE m40_cache_ram_saved_total counter\nm40_cache_ram_saved_total %llu\n"
+        "# HELP m40_cache_ram_restored_total Prompts that got a prefix back from the store.\n"
+        "# TYPE m40_cache_ram_restored_total counter\nm40_cache_ram_restored_total %llu\n"
+        "# HELP m40_cache_ram_tokens_restored_total Prompt tokens copied back, not run.\n"
+        "# TYPE m40_cache_ram_tokens_restored_total counter\n"
+        "m40_cache_ram_tokens_restored_total %llu\n",
+        st->bytes, st->entries, (unsigned long long)st->saved, (unsigned long long)st->restored,
+        (unsigned long long)st->tokens_restored);
+}
+
+char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_stats *steps,
+                         const m40_engine_store_stats *store) {
     size_t len = 0, cap = 4096;
     char *b = malloc(cap);
     pthread_mutex_lock(&m->mu);
@@ -209,6 +229,7 @@ char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_sta
         n_itl += m->itl[i];
     add(&b, &len, &cap, "m40_inter_token_seconds_count %llu\n", n_itl);
     add_steps(&b, &len, &cap, steps);
+    add_store(&b, &len, &cap, store);
     pthread_mutex_unlock(&m->mu);
     return b;
 }

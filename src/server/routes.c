@@ -1415,7 +1415,8 @@ static void route_metrics(srv_ctx *c, srv_reply *r) {
     int depth, busy;
     srv_queue_load(&c->queue, &depth, &busy);
     m40_step_stats steps = m40_engine_step_stats(c->engine);
-    r->body = srv_metrics_render(c->metrics, depth, busy, &steps);
+    m40_engine_store_stats store = m40_engine_store_stats_get(c->engine);
+    r->body = srv_metrics_render(c->metrics, depth, busy, &steps, &store);
     r->status = r->body ? 200 : 500;
     r->content_type = "text/plain; version=0.0.4";
 }

@@ -123,7 +123,8 @@ void srv_metrics_request(srv_metrics *m, const char *endpoint, unsigned status);
 void srv_metrics_generation(srv_metrics *m, const m40_gen_stats *st);
 void srv_metrics_queue_wait(srv_metrics *m, double seconds);
 /* Prometheus text exposition (malloc'd), with the engine's step counts. */
-char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_stats *steps);
+char *srv_metrics_render(srv_metrics *m, int depth, int busy, const m40_step_stats *steps,
+                         const m40_engine_store_stats *store);
 
 /* ---- routes.c: one handler per endpoint ------------------------------- */
 

@@ -24,6 +24,7 @@ int main(int argc, char **argv) {
         int before = check_failed_;
         check_batched_equals_alone(argv[i], M40_DEVICE_CUDA);
         check_prompt_cache(argv[i], M40_DEVICE_CUDA, 0);
+        check_prompt_store(argv[i], M40_DEVICE_CUDA, 0);
         printf("%s: 8 requests at once %s their solo runs\n", argv[i],
                check_failed_ == before ? "equal" : "DIFFER FROM");
     }

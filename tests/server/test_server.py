@@ -957,6 +957,53 @@ def test_slot_choice(model):
         s.stop()
 
 
+def test_cache_ram(model):
+    """With one slot and three conversations taking turns, each turn finds
+    its conversation's K/V in the host-RAM store (--cache-ram, on by
+    default) where another had pushed it out of the slot: most of the prompt
+    is cached, /metrics counts it, and every answer is the one the same
+    request gets with no cache at all. --cache-ram 0: only the slot's own
+    prefix is kept."""
+    systems = ["You answer about the sea, in short sentences. " * 4,
+               "Only numbers are allowed in answers, nothing else. " * 4,
+               "Reply as a pirate would, and keep it brief, matey. " * 4]
+    def ask(s, i, q, cache=True):
+        st, _, b = s.json("POST", "/v1/chat/completions", {
+            "messages": [{"role": "system", "content": systems[i]},
+                         {"role": "user", "content": q}],
+            "max_tokens": 4, "temperature": 0, "ignore_eos": True, "cache_prompt": cache})
+        u = b.get("usage", {}) if st == 200 else {}
+        text = b["choices"][0]["message"]["content"] if st == 200 else None
+        return u.get("prompt_tokens_details", {}).get("cached_tokens", 0), \
+            u.get("prompt_tokens", 1), text
+    turns = [(k % 3, "question %d" % (k // 3)) for k in range(9)]
+    s = Server(model, "--ctx-size", "2048")
+    try:
+        plain = [ask(s, i, q, cache=False)[2] for i, q in turns]
+        for k, (i, q) in enumerate(turns):
+            cached, total, text = ask(s, i, q)
+            if k >= 3:
+                check(2 * cached >= total, "turn %d of conversation %d: %d of %d tokens "
+                                           "cached" % (k, i, cached, total))
+            check(text == plain[k], "turn %d: %r with the store, %r without" %
+                  (k, text, plain[k]))
+        check(metric(s, "m40_cache_ram_restored_total") >= 6 and
+              metric(s, "m40_cache_ram_entries") >= 2,
+              "/metrics: %r restored, %r entries" % (metric(s, "m40_cache_ram_restored_total"),
+                                                     metric(s, "m40_cache_ram_entries")))
+    finally:
+        s.stop()
+    s = Server(model, "--ctx-size", "2048", "--cache-ram", "0")
+    try:
+        for k, (i, q) in enumerate(turns):
+            cached, total, _ = ask(s, i, q)
+            check(2 * cached < total, "--cache-ram 0, turn %d: %d of %d cached" %
+                  (k, cached, total))
+        check(metric(s, "m40_cache_ram_entries") == 0, "--cache-ram 0 holds nothing")
+    finally:
+        s.stop()
+
+
 QWEN_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "chat",
                              "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
 
@@ -1102,6 +1149,7 @@ def test_cli_errors(model, busy_port):
         (["--queue", "0"], 2, "--queue"),
         (["--timeout", "0"], 2, "--timeout"),
         (["--device", "tpu"], 2, "--device"),
+        (["--cache-ram", "-2"], 2, "--cache-ram"),
         (["--host", "not-an-ip"], 1, "cannot listen"),
         (["--port", str(busy_port)], 1, "cannot listen"),
     ]
@@ -1141,7 +1189,7 @@ def main():
         finally:
             s.stop()
         for t in (test_api_key, test_parallel, test_batching, test_tools_template,
-                  test_slot_choice):
+                  test_slot_choice, test_cache_ram):
             try:
                 t(model)
             except Exception as e:

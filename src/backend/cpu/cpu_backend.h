@@ -58,4 +58,13 @@ int m40_cpu_threads(const m40_cpu *cpu);
 /* Bytes of the KV cache and of the activation buffers. */
 void m40_cpu_memory(const m40_cpu *cpu, size_t *kv, size_t *scratch);
 
+/* Bytes one position of a slot takes in the cache (every layer's K and V
+ * row). */
+size_t m40_cpu_kv_pos_bytes(const m40_cpu *cpu);
+/* Copies positions [0, n) of slot's K/V to `host` (to_host) or back from
+ * it. host holds n_host >= n positions as backend.h's m40_backend_kv_save
+ * lays them out: per layer, n_host K rows then n_host V rows. */
+void m40_cpu_kv_copy(m40_cpu *cpu, int32_t slot, int32_t n, void *host, int32_t n_host,
+                     int to_host);
+
 #endif /* M40_BACKEND_CPU_CPU_BACKEND_H */

@@ -359,6 +359,28 @@ void m40_cpu_memory(const m40_cpu *cpu, size_t *kv, size_t *scratch) {
     *scratch = cpu->scratch_bytes;
 }
 
+size_t m40_cpu_kv_pos_bytes(const m40_cpu *cpu) {
+    return (size_t)cpu->model->cfg.n_layer * (cpu->k_row + cpu->v_row);
+}
+
+void m40_cpu_kv_copy(m40_cpu *cpu, int32_t slot, int32_t n, void *host, int32_t n_host,
+                     int to_host) {
+    unsigned char *h = host;
+    for (int32_t layer = 0; layer < cpu->model->cfg.n_layer; layer++) {
+        unsigned char *k = kv_at(cpu, cpu->k_cache, cpu->k_row, slot, layer, 0);
+        unsigned char *v = kv_at(cpu, cpu->v_cache, cpu->v_row, slot, layer, 0);
+        unsigned char *hk = h, *hv = h + (size_t)n_host * cpu->k_row;
+        if (to_host) {
+            memcpy(hk, k, (size_t)n * cpu->k_row);
+            memcpy(hv, v, (size_t)n * cpu->v_row);
+        } else {
+            memcpy(k, hk, (size_t)n * cpu->k_row);
+            memcpy(v, hv, (size_t)n * cpu->v_row);
+        }
+        h += (size_t)n_host * (cpu->k_row + cpu->v_row);
+    }
+}
+
 /* Reads one byte of every page of every tensor, so the mapping is in memory
  * before the first request (which would otherwise wait for the disk
  * without a word), reporting the bytes read every 64 MiB. */

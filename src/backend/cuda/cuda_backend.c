@@ -155,6 +155,8 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
         if (m40_gpu_stream_create(&cu->gpu, 1, &cu->lanes[1].ops.stream, err))
             return -1;
     }
+    if (m40_gpu_stream_create(&cu->gpu, 0, &cu->copy_stream, err))
+        return -1;
     for (int i = 0; i < cu->n_lanes; i++) {
         lane *ln = &cu->lanes[i];
         ln->host_step = calloc(4 * (size_t)ln->rows, sizeof *ln->host_step);
@@ -237,6 +239,7 @@ void m40_cuda_destroy(m40_cuda *cu) {
         }
         if (cu->n_lanes > 1) /* the decode lane's own stream (NULL if never made) */
             m40_gpu_stream_destroy(&cu->gpu, cu->lanes[1].ops.stream);
+        m40_gpu_stream_destroy(&cu->gpu, cu->copy_stream);
         m40_gpu_free(&cu->gpu, cu->weights);
         m40_gpu_free(&cu->gpu, cu->k_cache);
         m40_gpu_free(&cu->gpu, cu->v_cache);
@@ -291,6 +294,38 @@ int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t po
     }
     free(h);
     return rc ? -1 : 0;
+}
+
+size_t m40_cuda_kv_pos_bytes(const m40_cuda *cu) {
+    return (size_t)cu->model->cfg.n_layer * 2 * (size_t)cu->kv_dim * cu->kv_elem;
+}
+
+/* The copies run on a stream of their own and are waited for, so a
+ * restored prefix is in place before the slot's next forward, and no lane
+ * (another thread's decode step, maybe capturing a graph) waits for them
+ * or takes them in. The slot is idle: its last forward has been waited
+ * for, and nothing reads or writes its rows meanwhile. */
+int m40_cuda_kv_copy(m40_cuda *cu, int32_t slot, int32_t n, void *host, int32_t n_host, int to_host,
+                     m40_err *err) {
+    size_t row = (size_t)cu->kv_dim * cu->kv_elem;
+    unsigned char *h = host;
+    if (m40_gpu_make_current(&cu->gpu, err))
+        return -1;
+    for (int32_t layer = 0; layer < cu->model->cfg.n_layer; layer++) {
+        m40_dptr k = m40_cuda_cache_at(cu, cu->k_cache, slot, layer);
+        m40_dptr v = m40_cuda_cache_at(cu, cu->v_cache, slot, layer);
+        unsigned char *hk = h, *hv = h + (size_t)n_host * row;
+        size_t bytes = (size_t)n * row;
+        m40_cu_stream st = cu->copy_stream;
+        int rc = to_host ? m40_gpu_download_on(&cu->gpu, st, hk, k, bytes, err) ||
+                               m40_gpu_download_on(&cu->gpu, st, hv, v, bytes, err)
+                         : m40_gpu_upload_on(&cu->gpu, st, k, hk, bytes, err) ||
+                               m40_gpu_upload_on(&cu->gpu, st, v, hv, bytes, err);
+        if (rc)
+            return -1;
+        h += 2 * (size_t)n_host * row;
+    }
+    return m40_gpu_sync_on(&cu->gpu, cu->copy_stream, err);
 }
 
 int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err) {

@@ -91,6 +91,15 @@ int m40_cuda_copy_bandwidth(m40_cuda *cu, double *gb_per_s, m40_err *err);
 int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t pos, float *k,
                            float *v, m40_err *err);
 
+/* Bytes one position of a slot takes in the cache (every layer's K and V
+ * row). */
+size_t m40_cuda_kv_pos_bytes(const m40_cuda *cu);
+/* Copies positions [0, n) of slot's K/V to host memory (to_host) or back
+ * from it, laid out as m40_cpu_kv_copy's: per layer, n_host K rows then
+ * n_host V rows. Returns once the copy is done. */
+int m40_cuda_kv_copy(m40_cuda *cu, int32_t slot, int32_t n, void *host, int32_t n_host, int to_host,
+                     m40_err *err);
+
 /* What `info` shows of CUDA: the driver, the devices, and the one a backend
  * would open (opened and closed again, kernels and cuBLAS loaded). */
 typedef struct m40_cuda_probe {

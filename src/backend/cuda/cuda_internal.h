@@ -75,6 +75,10 @@ struct m40_cuda {
     size_t scratch_bytes;
     lane lanes[2]; /* [0] prefill, [n_lanes - 1] decode */
     int n_lanes;   /* 1 with opt.one_stream */
+    /* a non-blocking stream of its own for saving and restoring a slot's
+     * K/V (m40_cuda_kv_copy), so the copies never join a lane's work or a
+     * graph being captured on one */
+    m40_cu_stream copy_stream;
     int n_buckets; /* decode graphs per slot, 0: no graphs */
     /* the tensors m40_cuda_layout_weights placed, for the upload */
     struct {
