@@ -330,6 +330,46 @@ static void test_grammar(const char *path) {
     m40_engine_close(e);
 }
 
+/* -c 0: the trained context (the CPU takes all of it); the VRAM plan sizes
+ * the cache by its types, and the fit is the largest multiple of 256 whose
+ * plan, with 256 MiB to spare, fits the free memory given. */
+static void test_context_sizes(const char *path) {
+    m40_engine_options eo = {
+        .model_path = path,
+        .backend = {.device = M40_DEVICE_CPU, .n_ctx = M40_CTX_TRAINED, .n_threads = 2}};
+    m40_engine *e = NULL;
+    m40_err err = {0};
+    CHECK(m40_engine_open(&e, &eo, NULL, 0, &err) == 0);
+    if (!e)
+        return;
+    const m40_model *m = m40_engine_model(e);
+    const m40_model_config *c = &m->cfg;
+    CHECK(c->n_ctx_train > 0 && m40_engine_n_ctx(e) == c->n_ctx_train);
+    m40_backend_options bo = {.n_ctx = 4096, .n_slots = 2, .n_batch = 512};
+    size_t rows = 2 * (size_t)c->n_layer * 4096, kv_dim = (size_t)(c->n_head_kv * c->head_dim);
+    CHECK(m40_backend_plan_vram(m, &bo).kv == rows * 2 * kv_dim * 2); /* f16 K and V */
+    bo.kv_type = M40_KV_Q8_0;
+    CHECK(m40_backend_plan_vram(m, &bo).kv == rows * 2 * (kv_dim / 32 * 34));
+    bo.kv_type_v = M40_KV_F32;
+    bo.kv_v_set = 1;
+    CHECK(m40_backend_plan_vram(m, &bo).kv == rows * (kv_dim / 32 * 34 + kv_dim * 4));
+    /* a budget between the plans of 1024 and 1280 positions fits 1024 */
+    bo.n_ctx = 1024;
+    m40_backend_memory p0 = m40_backend_plan_vram(m, &bo);
+    bo.n_ctx = 1280;
+    m40_backend_memory p1 = m40_backend_plan_vram(m, &bo);
+    size_t reserve = (size_t)256 << 20, total0 = p0.weights + p0.kv + p0.scratch;
+    size_t total1 = p1.weights + p1.kv + p1.scratch;
+    CHECK(total1 > total0);
+    bo.n_ctx = 8192;
+    CHECK(m40_backend_fit_ctx(m, &bo, total0 + reserve) == 1024);
+    CHECK(m40_backend_fit_ctx(m, &bo, total1 + reserve - 1) == 1024);
+    CHECK(m40_backend_fit_ctx(m, &bo, total1 + reserve) == 1280);
+    CHECK(m40_backend_fit_ctx(m, &bo, reserve) == 0);
+    CHECK(m40_backend_fit_ctx(m, &bo, SIZE_MAX / 2) == 8192); /* never past what was asked */
+    m40_engine_close(e);
+}
+
 int main(void) {
     char dir[] = "/tmp/m40-test-engine-XXXXXX";
     if (!mkdtemp(dir))
@@ -362,6 +402,7 @@ int main(void) {
     }
     m40_engine_close(e);
     test_grammar(path);
+    test_context_sizes(path);
     check_batched_equals_alone(path, M40_DEVICE_CPU);
     check_prompt_cache(path, M40_DEVICE_CPU, 1);
     check_prompt_store(path, M40_DEVICE_CPU, 1);

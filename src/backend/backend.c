@@ -189,13 +189,15 @@ static int cuda_options(m40_cuda_options *co, const m40_backend_options *opts, m
                              .n_slots = opts->n_slots,
                              .n_batch = opts->n_batch,
                              .kv_f32 = opts->kv_type == M40_KV_F32,
+                             .k_type = m40_kv_ggml_type(opts->kv_type),
+                             .v_type = m40_kv_ggml_type(kv_type_v(opts)),
                              .progress = opts->progress,
                              .progress_user = opts->progress_user};
     return parse_switches(opts->switches, co, cuda_switch, err);
 }
 
 static int create_cuda(m40_backend *be, const m40_model *model, const m40_backend_options *opts,
-                       m40_err *err) {
+                       int fit_ctx, m40_err *err) {
     m40_cuda_options co;
     m40_cuda *cu;
     m40_kv_type k = opts->kv_type, v = kv_type_v(opts);
@@ -203,9 +205,13 @@ static int create_cuda(m40_backend *be, const m40_model *model, const m40_backen
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the CUDA backend keeps an f16 or f32 KV cache, the same for keys and "
                         "values (q8_0 and q4_0 caches run on the CPU so far)");
-    if (cuda_options(&co, opts, err) || m40_cuda_create(&cu, model, &co, err))
+    if (cuda_options(&co, opts, err))
+        return -1;
+    co.fit_ctx = fit_ctx;
+    if (m40_cuda_create(&cu, model, &co, err))
         return -1;
     be->name = "cuda";
+    be->n_ctx = m40_cuda_n_ctx(cu);
     snprintf(be->desc, sizeof be->desc, "%s", m40_cuda_describe(cu));
     be->impl = cu;
     be->concurrent_decode = m40_cuda_concurrent_decode(cu);
@@ -226,6 +232,14 @@ m40_backend_memory m40_backend_plan_vram(const m40_model *model, const m40_backe
     m40_err ignored = {0};
     cuda_options(&co, opts, &ignored); /* switches do not change the sizes */
     return from_vram(m40_cuda_vram_plan(model, &co));
+}
+
+int32_t m40_backend_fit_ctx(const m40_model *model, const m40_backend_options *opts,
+                            size_t free_bytes) {
+    m40_cuda_options co;
+    m40_err ignored = {0};
+    cuda_options(&co, opts, &ignored);
+    return m40_cuda_fit_ctx(model, &co, free_bytes);
 }
 
 int m40_backend_probe_gpus(int gpu, m40_gpu_report *r, m40_err *err) {
@@ -262,26 +276,36 @@ int m40_backend_create(m40_backend **out, const m40_model *model, const m40_back
     *out = NULL;
     if (notice_cap)
         notice[0] = '\0';
+    /* the trained context: all of it on the CPU, as much as fits on CUDA */
+    m40_backend_options o = *opts;
+    int fit_ctx = o.n_ctx == M40_CTX_TRAINED;
+    if (fit_ctx)
+        o.n_ctx = model->cfg.n_ctx_train;
+    if (o.n_ctx <= 0)
+        return m40_errk(err, M40_ERR_BAD_INPUT,
+                        "the model does not say its trained context; give --ctx-size N");
     m40_backend *be = calloc(1, sizeof *be);
     if (!be)
         return m40_errf(err, "out of memory");
+    be->n_ctx = o.n_ctx; /* CUDA's fit may take less */
     int rc = 0;
-    switch (opts->device) {
+    switch (o.device) {
         case M40_DEVICE_CPU:
-            rc = create_cpu(be, model, opts, err);
+            rc = create_cpu(be, model, &o, err);
             break;
         case M40_DEVICE_CUDA:
-            rc = create_cuda(be, model, opts, err) ? m40_err_wrap(err, "CUDA backend") : 0;
+            rc = create_cuda(be, model, &o, fit_ctx, err) ? m40_err_wrap(err, "CUDA backend") : 0;
             break;
         case M40_DEVICE_AUTO: {
             m40_err cuda_err = {0};
-            if (create_cuda(be, model, opts, &cuda_err) == 0)
+            if (create_cuda(be, model, &o, fit_ctx, &cuda_err) == 0)
                 break;
             /* the CPU is the fallback, and the user is told so, with why */
             if (notice_cap)
-                snprintf(notice, notice_cap, "running on the CPU (slow): CUDA is unusable: %s",
+                snprintf(notice, notice_cap, "running on the CPU (slow): the CUDA backend: %s",
                          cuda_err.msg);
-            rc = create_cpu(be, model, opts, err);
+            be->n_ctx = o.n_ctx;
+            rc = create_cpu(be, model, &o, err);
             break;
         }
     }
@@ -289,8 +313,12 @@ int m40_backend_create(m40_backend **out, const m40_model *model, const m40_back
         free(be);
         return -1;
     }
-    be->n_slots = opts->n_slots;
-    be->n_ctx = opts->n_ctx;
+    if (be->n_ctx < o.n_ctx && notice_cap)
+        snprintf(notice, notice_cap,
+                 "the trained context (%d) does not fit the GPU's free memory: context %d, the "
+                 "largest that does",
+                 o.n_ctx, be->n_ctx);
+    be->n_slots = o.n_slots;
     be->n_vocab = model->cfg.n_vocab;
     *out = be;
     return 0;
@@ -302,6 +330,10 @@ void m40_backend_destroy(m40_backend *be) {
     if (be->destroy && be->impl)
         be->destroy(be->impl);
     free(be);
+}
+
+int32_t m40_backend_n_ctx(const m40_backend *be) {
+    return be->n_ctx;
 }
 
 const char *m40_backend_name(const m40_backend *be) {

@@ -44,7 +44,7 @@ typedef void (*m40_progress_fn)(void *user, uint64_t done, uint64_t total);
 typedef struct m40_backend_options {
     m40_device_kind device;
     int32_t gpu;           /* CUDA ordinal, -1: automatic */
-    int32_t n_ctx;         /* positions per sequence */
+    int32_t n_ctx;         /* positions per sequence; M40_CTX_TRAINED: see below */
     int32_t n_slots;       /* sequences */
     int32_t n_batch;       /* most tokens per forward chunk */
     int32_t n_threads;     /* CPU threads, 0: default */
@@ -60,6 +60,12 @@ typedef struct m40_backend_options {
     void *progress_user;
 } m40_backend_options;
 
+/* n_ctx: the model's trained context (llama.cpp's -c 0): all of it on the
+ * CPU; on CUDA, when its cache does not fit the free VRAM, the largest
+ * multiple of 256 that does (m40_backend_n_ctx says which, and the notice
+ * of m40_backend_create says so). */
+#define M40_CTX_TRAINED (-1)
+
 typedef struct m40_backend m40_backend;
 
 /* Creates the backend `opts->device` names for `model`. AUTO tries CUDA and
@@ -69,6 +75,9 @@ typedef struct m40_backend m40_backend;
 int m40_backend_create(m40_backend **out, const m40_model *model, const m40_backend_options *opts,
                        char *notice, size_t notice_cap, m40_err *err);
 void m40_backend_destroy(m40_backend *be);
+
+/* Positions per slot. */
+int32_t m40_backend_n_ctx(const m40_backend *be);
 
 /* "cpu" or "cuda". */
 const char *m40_backend_name(const m40_backend *be);
@@ -125,9 +134,15 @@ typedef struct m40_backend_memory {
     size_t weights, kv, scratch;
 } m40_backend_memory;
 m40_backend_memory m40_backend_memory_used(const m40_backend *be);
-/* What the CUDA backend would allocate for `model` under `opts`, computed
- * without a GPU (for `info` and the fit check). */
+/* What the CUDA backend would allocate for `model` under `opts` (n_ctx
+ * positive), computed without a GPU (for `info` and the fit check); the
+ * KV cache sized for its types, whether CUDA takes them yet or not. */
 m40_backend_memory m40_backend_plan_vram(const m40_model *model, const m40_backend_options *opts);
+/* The largest context (a multiple of 256, at most opts->n_ctx) whose plan
+ * fits in free_bytes with 256 MiB to spare (CUDA's context, graphs and
+ * libraries take some beyond the plan); 0: none does. */
+int32_t m40_backend_fit_ctx(const m40_model *model, const m40_backend_options *opts,
+                            size_t free_bytes);
 
 /* The device's copy bandwidth (device to device, read + write bytes per
  * second / 1e9), measured on two 256 MiB buffers: bench's yardstick for

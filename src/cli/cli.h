@@ -49,12 +49,15 @@ void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed);
  * function. Returns 1 when `flag` is one of them (its value is consumed
  * into o), 0 when it is not, -1 on a bad value (the error printed). */
 int m40_cli_backend_flag(m40_backend_options *o, const char *flag, const char *value);
+/* "f16", or "K q8_0, V f16" when the two differ: the cache's types. */
+void m40_cli_kv_label(const m40_backend_options *o, char *buf, size_t cap);
 /* Their lines of --help. */
 #define M40_CLI_BACKEND_HELP                                                            \
     "  --device auto|cpu|cuda  where to run (default auto: CUDA when usable)\n"         \
     "  --gpu N                 CUDA device ordinal (default: a Tesla M40, else the "    \
     "first)\n"                                                                          \
-    "  -c, --ctx-size N        context length (default: min(trained, 4096))\n"          \
+    "  -c, --ctx-size N        context length (default: min(trained, 4096); 0: the\n"   \
+    "                          trained context, on CUDA as much of it as fits)\n"       \
     "  -b, --batch-size N      most prompt tokens per forward (default 512)\n"          \
     "  --cache-type T          KV cache type of keys and values: f16 (default), f32,\n" \
     "                          q8_0, q4_0 (the quantized ones: CPU only so far)\n"      \

@@ -29,7 +29,8 @@ static void info_usage(FILE *out) {
                  "  --device cpu   skip probing CUDA\n"
                  "  --gpu N        use CUDA device N instead of choosing automatically\n"
                  "  -c, --ctx-size N, --cache-type[-k|-v] T, -b N: the VRAM estimate's context\n"
-                 "                 (default: min(trained, 4096)), KV type and prompt chunk\n");
+                 "                 (default: min(trained, 4096); 0: trained), KV type and\n"
+                 "                 prompt chunk\n");
 }
 
 static double gib(size_t bytes) {
@@ -112,7 +113,9 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
                          const m40_gpu_report *r) {
     const m40_model_config *c = &m->cfg;
     m40_backend_options opts = *bo;
-    if (opts.n_ctx <= 0)
+    if (opts.n_ctx == M40_CTX_TRAINED)
+        opts.n_ctx = c->n_ctx_train;
+    else if (opts.n_ctx <= 0)
         opts.n_ctx = c->n_ctx_train < 4096 ? c->n_ctx_train : 4096;
     if (opts.n_batch <= 0)
         opts.n_batch = 512;
@@ -148,25 +151,21 @@ static void print_config(const m40_model *m, const m40_backend_options *bo,
         printf(", linear scaling x%g", 1.0 / (double)c->rope_freq_scale);
     printf("\n");
     m40_backend_memory v = m40_backend_plan_vram(m, &opts);
-    /* the cache's own size for the chosen types (the CUDA plan knows only
-     * f16 and f32, one type for both) */
-    uint32_t kt = m40_kv_ggml_type(opts.kv_type);
-    uint32_t vt = m40_kv_ggml_type(opts.kv_v_set ? opts.kv_type_v : opts.kv_type);
-    uint64_t kv_dim = (uint64_t)c->n_head_kv * (uint64_t)c->head_dim;
-    v.kv = (size_t)opts.n_slots * (size_t)c->n_layer * (size_t)opts.n_ctx *
-           (m40_ggml_row_bytes(kt, kv_dim) + m40_ggml_row_bytes(vt, kv_dim));
     char kv_label[32];
-    if (kt == vt)
-        snprintf(kv_label, sizeof kv_label, "%s", m40_ggml_type_name(kt));
-    else
-        snprintf(kv_label, sizeof kv_label, "K %s, V %s", m40_ggml_type_name(kt),
-                 m40_ggml_type_name(vt));
+    m40_cli_kv_label(&opts, kv_label, sizeof kv_label);
     size_t need = v.weights + v.kv + v.scratch;
     printf("  VRAM needed at context %d: %.2f GiB (weights %.2f, KV %.2f %s, scratch %.2f)\n",
            opts.n_ctx, gib(need), gib(v.weights), gib(v.kv), kv_label, gib(v.scratch));
-    for (int i = 0; i < r->n_gpus; i++)
-        printf("    GPU %d %s: %.1f GiB free: %s\n", r->gpus[i].ordinal, r->gpus[i].name,
-               gib(r->gpus[i].vram_free), need <= r->gpus[i].vram_free ? "fits" : "does not fit");
+    for (int i = 0; i < r->n_gpus; i++) {
+        size_t free_b = r->gpus[i].vram_free;
+        printf("    GPU %d %s: %.1f GiB free: %s", r->gpus[i].ordinal, r->gpus[i].name, gib(free_b),
+               need <= free_b ? "fits" : "does not fit");
+        int32_t fit = need <= free_b ? opts.n_ctx : m40_backend_fit_ctx(m, &opts, free_b);
+        if (fit < opts.n_ctx)
+            printf(fit > 0 ? "; the largest context that fits: %d" : "; not even context %d",
+                   fit > 0 ? fit : 256);
+        printf("\n");
+    }
 }
 
 /* The header, whether m40-llm can run the file (`supported:`), and when it

@@ -237,9 +237,15 @@ static int serve(serve_args *a) {
     }
     /* an IPv6 address goes in brackets in a URL */
     int v6 = strchr(a->so.host, ':') != NULL;
-    fprintf(stderr, "m40-llm: serving %s on http://%s%s%s:%d (%s, context %d)\n", a->so.model_name,
-            v6 ? "[" : "", a->so.host, v6 ? "]" : "", m40_server_port(srv),
-            m40_backend_describe(m40_engine_backend(e)), m40_engine_n_ctx(e));
+    char kv_label[32];
+    m40_cli_kv_label(&a->eo.backend, kv_label, sizeof kv_label);
+    fprintf(stderr,
+            "m40-llm: serving %s on http://%s%s%s:%d (%s, context %d x %d slots, KV %.0f MiB "
+            "%s)\n",
+            a->so.model_name, v6 ? "[" : "", a->so.host, v6 ? "]" : "", m40_server_port(srv),
+            m40_backend_describe(m40_engine_backend(e)), m40_engine_n_ctx(e), m40_engine_n_slots(e),
+            (double)m40_backend_memory_used(m40_engine_backend(e)).kv / (1024.0 * 1024.0),
+            kv_label);
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "m40-llm: %s: shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "quant/ggml_types.h"
 #include "util/clock.h"
 #include "util/file.h"
 
@@ -67,14 +68,28 @@ int m40_cli_parse_int(const char *flag, const char *value, int *out) {
     return 0;
 }
 
+void m40_cli_kv_label(const m40_backend_options *o, char *buf, size_t cap) {
+    uint32_t k = m40_kv_ggml_type(o->kv_type);
+    uint32_t v = m40_kv_ggml_type(o->kv_v_set ? o->kv_type_v : o->kv_type);
+    if (k == v)
+        snprintf(buf, cap, "%s", m40_ggml_type_name(k));
+    else
+        snprintf(buf, cap, "K %s, V %s", m40_ggml_type_name(k), m40_ggml_type_name(v));
+}
+
 int m40_cli_backend_flag(m40_backend_options *o, const char *flag, const char *value) {
 #define IS(x) (!strcmp(flag, x))
     if (IS("--device"))
         return m40_cli_parse_device(value, &o->device) ? -1 : 1;
     if (IS("--gpu"))
         return m40_cli_parse_int(flag, value, &o->gpu) ? -1 : 1;
-    if (IS("-c") || IS("--ctx-size"))
-        return m40_cli_parse_int(flag, value, &o->n_ctx) ? -1 : 1;
+    if (IS("-c") || IS("--ctx-size")) { /* 0: the model's trained context */
+        if (m40_cli_parse_int(flag, value, &o->n_ctx))
+            return -1;
+        if (o->n_ctx == 0)
+            o->n_ctx = M40_CTX_TRAINED;
+        return 1;
+    }
     if (IS("-b") || IS("--batch-size")) {
         if (m40_cli_parse_int(flag, value, &o->n_batch))
             return -1;

@@ -78,27 +78,28 @@ int m40_engine_open(m40_engine **out, const m40_engine_options *opts, char *noti
         goto fail;
     }
     m40_backend_options bo = opts->backend;
-    if (bo.n_ctx <= 0)
+    if (bo.n_ctx == 0)
         bo.n_ctx = e->model->cfg.n_ctx_train < 4096 ? e->model->cfg.n_ctx_train : 4096;
     if (bo.n_slots <= 0)
         bo.n_slots = 1;
     if (bo.n_batch <= 0)
         bo.n_batch = 512;
-    e->n_ctx = bo.n_ctx;
+    find_tools_format(e);
+    if (opts->cache_ram > 0 && m40_kv_store_create(&e->store, opts->cache_ram, err))
+        goto fail;
+    if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err))
+        goto fail;
+    e->n_ctx = m40_backend_n_ctx(e->be); /* M40_CTX_TRAINED: what the backend took */
     e->n_slots = bo.n_slots;
     e->n_batch = bo.n_batch;
     e->logits = malloc((size_t)bo.n_slots * (size_t)e->model->cfg.n_vocab * sizeof *e->logits);
-    e->slot_tokens = malloc((size_t)bo.n_slots * (size_t)bo.n_ctx * sizeof *e->slot_tokens);
+    e->slot_tokens = malloc((size_t)bo.n_slots * (size_t)e->n_ctx * sizeof *e->slot_tokens);
     e->slot_n = calloc((size_t)bo.n_slots, sizeof *e->slot_n);
     if (!e->logits || !e->slot_tokens || !e->slot_n) {
         m40_errf(err, "out of memory");
         goto fail;
     }
-    find_tools_format(e);
-    if (opts->cache_ram > 0 && m40_kv_store_create(&e->store, opts->cache_ram, err))
-        goto fail;
-    if (m40_backend_create(&e->be, e->model, &bo, notice, notice_cap, err) ||
-        m40_sched_create(&e->sched, e->be, bo.n_slots, bo.n_ctx, bo.n_batch, e->model->cfg.n_vocab,
+    if (m40_sched_create(&e->sched, e->be, bo.n_slots, e->n_ctx, bo.n_batch, e->model->cfg.n_vocab,
                          err))
         goto fail;
     *out = e;

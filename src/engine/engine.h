@@ -37,7 +37,9 @@ typedef struct m40_engine_options {
      * tokenizer.chat_template (llama.cpp's --chat-template-file); NULL: the
      * model's. Copied and compiled at open: a bad one fails there. */
     const char *chat_template;
-    m40_backend_options backend; /* n_ctx 0: min(trained context, 4096) */
+    /* n_ctx 0: min(trained context, 4096); M40_CTX_TRAINED: the trained
+     * context, or on CUDA the largest that fits (m40_engine_n_ctx) */
+    m40_backend_options backend;
     /* the prompt cache's host-RAM store (kv_store.h, llama.cpp's
      * --cache-ram): bytes of evicted slots' K/V kept in host memory for
      * later prompts that start with their tokens; 0: none, SIZE_MAX: no

@@ -10,6 +10,7 @@
 
 #include "backend/cuda/cuda_internal.h"
 #include "quant/fp16.h"
+#include "quant/ggml_types.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -92,8 +93,9 @@ static void plan_sizes(m40_cuda *cu) {
     cu->wide = c->n_embd > cu->q_dim ? c->n_embd : cu->q_dim;
     cu->weights_bytes = m40_cuda_layout_weights(cu, 0);
     cu->kv_elem = cu->opt.kv_f32 ? sizeof(float) : sizeof(uint16_t);
-    cu->kv_bytes =
-        2 * (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx * cu->kv_dim * cu->kv_elem;
+    cu->kv_bytes = (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx *
+                   (m40_ggml_row_bytes(cu->opt.k_type, (uint64_t)cu->kv_dim) +
+                    m40_ggml_row_bytes(cu->opt.v_type, (uint64_t)cu->kv_dim));
     cu->n_lanes = cu->opt.one_stream ? 1 : 2;
     cu->lanes[0].batch = cu->opt.n_batch;
     /* Prefill dequantizes 64 MiB of weight rows at a time. */
@@ -121,18 +123,63 @@ m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_cuda_options 
     return m40_cuda_vram_used(&cu);
 }
 
+static size_t plan_total(const m40_model *model, const m40_cuda_options *opts, int32_t n_ctx) {
+    m40_cuda_options o = *opts;
+    o.n_ctx = n_ctx;
+    m40_cuda_vram v = m40_cuda_vram_plan(model, &o);
+    return v.weights + v.kv + v.scratch;
+}
+
+int32_t m40_cuda_fit_ctx(const m40_model *model, const m40_cuda_options *opts, size_t free_bytes) {
+    if (free_bytes <= M40_CUDA_FIT_RESERVE)
+        return 0;
+    size_t room = free_bytes - M40_CUDA_FIT_RESERVE;
+    /* the plan grows with the context: the largest k with k * 256 fitting */
+    int32_t lo = 0, hi = opts->n_ctx / 256;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo + 1) / 2;
+        if (plan_total(model, opts, mid * 256) <= room)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo * 256;
+}
+
+int32_t m40_cuda_n_ctx(const m40_cuda *cu) {
+    return cu->opt.n_ctx;
+}
+
 /* ---- set-up and tear-down ---------------------------------------------------- */
 
-static int alloc_all(m40_cuda *cu, m40_err *err) {
+/* Checks the plan against the free VRAM before allocating anything: with
+ * fit_ctx a context too large for it shrinks to the largest that fits;
+ * otherwise the error says what that is. */
+static int check_fit(m40_cuda *cu, m40_err *err) {
     size_t need = cu->weights_bytes + cu->kv_bytes + cu->scratch_bytes;
     size_t free_b = cu->gpu.info.vram_free;
+    if (need <= free_b)
+        return 0;
+    int32_t fit = m40_cuda_fit_ctx(cu->model, &cu->opt, free_b);
+    if (cu->opt.fit_ctx && fit > 0) {
+        cu->opt.n_ctx = fit;
+        plan_sizes(cu);
+        return 0;
+    }
     double mib = 1024.0 * 1024.0;
-    if (need > free_b)
-        return m40_errf(err,
-                        "model does not fit on %s: needs %.0f MiB (weights %.0f, KV %.0f, "
-                        "scratch %.0f), %.0f MiB free; try a smaller --ctx-size",
-                        cu->gpu.info.name, need / mib, cu->weights_bytes / mib, cu->kv_bytes / mib,
-                        cu->scratch_bytes / mib, free_b / mib);
+    char hint[96];
+    if (fit > 0)
+        snprintf(hint, sizeof hint, "the largest context that fits is --ctx-size %d", fit);
+    else
+        snprintf(hint, sizeof hint, "not even a context of 256 fits");
+    return m40_errf(err,
+                    "model does not fit on %s at context %d: needs %.0f MiB (weights %.0f, KV "
+                    "%.0f, scratch %.0f), %.0f MiB free; %s",
+                    cu->gpu.info.name, cu->opt.n_ctx, need / mib, cu->weights_bytes / mib,
+                    cu->kv_bytes / mib, cu->scratch_bytes / mib, free_b / mib, hint);
+}
+
+static int alloc_all(m40_cuda *cu, m40_err *err) {
     if (m40_gpu_alloc(&cu->gpu, &cu->weights, cu->weights_bytes, err) ||
         m40_gpu_alloc(&cu->gpu, &cu->k_cache, cu->kv_bytes / 2, err) ||
         m40_gpu_alloc(&cu->gpu, &cu->v_cache, cu->kv_bytes / 2, err) ||
@@ -209,9 +256,9 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_optio
         return m40_errf(err, "out of memory");
     }
     if (m40_cublas_policy_from_env(&go.cublas, err) || m40_gpu_open(&cu->gpu, &go, err) ||
-        init_lanes(cu, err) || m40_cuda_check_model(cu, err) || alloc_all(cu, err) ||
-        m40_cuda_upload_weights(cu, err) || m40_cuda_repack_weights(cu, err) ||
-        init_graphs(cu, err) || sync_all(cu, err)) {
+        init_lanes(cu, err) || m40_cuda_check_model(cu, err) || check_fit(cu, err) ||
+        alloc_all(cu, err) || m40_cuda_upload_weights(cu, err) ||
+        m40_cuda_repack_weights(cu, err) || init_graphs(cu, err) || sync_all(cu, err)) {
         m40_cuda_destroy(cu);
         return -1;
     }

@@ -32,6 +32,12 @@ typedef struct m40_cuda_options {
     int32_t n_slots; /* sequences */
     int32_t n_batch; /* most tokens per prompt chunk */
     int32_t kv_f32;  /* FP32 KV cache instead of FP16 */
+    /* the cache's GGML types, for the VRAM plan only (create takes F16 or
+     * F32, as kv_f32 says; a plan sizes any type, for `info`) */
+    uint32_t k_type, v_type;
+    /* when the cache of n_ctx positions does not fit: take the largest
+     * context that does (m40_cuda_n_ctx), instead of failing */
+    int32_t fit_ctx;
     /* measurement switches (m40_cuda_set_switch) */
     int32_t no_graphs;   /* launch each kernel of a decode step (no CUDA graph) */
     int32_t one_stream;  /* decode steps share the prefill stream (no overlap) */
@@ -79,6 +85,12 @@ typedef struct m40_cuda_vram {
 /* What m40_cuda_create would allocate for `model` under `opts`, without a
  * GPU (for `info` and the fit check). */
 m40_cuda_vram m40_cuda_vram_plan(const m40_model *model, const m40_cuda_options *opts);
+/* The largest context, a multiple of 256 and at most opts->n_ctx, whose
+ * plan fits in free_bytes with M40_CUDA_FIT_RESERVE to spare; 0: none. */
+#define M40_CUDA_FIT_RESERVE ((size_t)256 << 20)
+int32_t m40_cuda_fit_ctx(const m40_model *model, const m40_cuda_options *opts, size_t free_bytes);
+/* Positions per slot (opts->n_ctx, or less with fit_ctx). */
+int32_t m40_cuda_n_ctx(const m40_cuda *cu);
 /* What this backend allocated. */
 m40_cuda_vram m40_cuda_vram_used(const m40_cuda *cu);
 
