@@ -69,6 +69,9 @@ static void test_syntax_errors(void) {
     CHECK_CONTAINS(error_of("root ::= x\nx ::= y? root\ny ::= \"a\""), "left-recursive");
     CHECK_CONTAINS(error_of("root ::= (\"\")*"), "left-recursive");
     CHECK_CONTAINS(error_of("root ::= \"\\xff\xff\""), "invalid UTF-8");
+    /* strict UTF-8, as the matcher reads text: no overlongs, no surrogates */
+    CHECK_CONTAINS(error_of("root ::= \"\xC1\x81\""), "invalid UTF-8");
+    CHECK_CONTAINS(error_of("root ::= [\xED\xA0\x80]"), "invalid UTF-8");
     /* right recursion is fine */
     CHECK(!strcmp(error_of("root ::= \"a\" root | \"b\""), ""));
 }

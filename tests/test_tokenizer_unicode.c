@@ -123,24 +123,10 @@ static void test_gpt2_map(void) {
     CHECK(m40_gpt2_cp_to_byte(0x2581) == -1);
 }
 
-static void test_valid_prefix(void) {
-    const unsigned char *s = (const unsigned char *)"\xE2\x82\xAC";
-    CHECK(m40_utf8_valid_prefix(s, 3) == 3);
-    CHECK(m40_utf8_valid_prefix(s, 2) == 0);
-    CHECK(m40_utf8_valid_prefix((const unsigned char *)"\xE2\x82"
-                                                       "A",
-                                3) == -2);
-    CHECK(m40_utf8_valid_prefix((const unsigned char *)"\xC0\x80", 2) == -1);
-    CHECK(m40_utf8_valid_prefix((const unsigned char *)"\xED\xA0\x80", 3) == -1);
-    CHECK(m40_utf8_valid_prefix((const unsigned char *)"\xF4\x90\x80\x80", 4) == -1);
-    CHECK(m40_utf8_valid_prefix((const unsigned char *)"\xF0\x9F\x98", 3) == 0);
-}
-
 int main(void) {
     printf("Unicode table version %s\n", m40_unicode_version);
     test_classes_match_pcre2();
     test_lenient_decode();
     test_gpt2_map();
-    test_valid_prefix();
     return check_report();
 }

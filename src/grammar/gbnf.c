@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "grammar/grammar_internal.h"
+#include "util/utf8.h"
 
 /* Bounds that keep a hostile grammar from exhausting memory. */
 #define MAX_ELEMENTS (1u << 20)
@@ -158,22 +159,13 @@ static int hexval(char c) {
     return -1;
 }
 
-/* One UTF-8 character of the source. */
+/* One UTF-8 character of the source (strict UTF-8, as the matcher reads
+ * the model's bytes: a literal no text could match is refused here). */
 static int source_char(builder *b, uint32_t *cp) {
-    const unsigned char *s = (const unsigned char *)b->p;
-    size_t left = (size_t)(b->end - b->p);
-    unsigned c = s[0];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || (size_t)n > left)
+    int n = m40_utf8_next((const unsigned char *)b->p, (size_t)(b->end - b->p), cp);
+    if (n <= 0)
         return fail(b, "invalid UTF-8");
-    uint32_t v = n == 1 ? c : c & (0x7Fu >> n);
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return fail(b, "invalid UTF-8");
-        v = v << 6 | (s[i] & 0x3Fu);
-    }
     b->p += n;
-    *cp = v;
     return 0;
 }
 

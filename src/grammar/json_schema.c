@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 #define MAX_DEPTH 64
 #define MAX_COUNT 1000 /* minItems, maxItems, minLength, maxLength */
@@ -46,23 +47,6 @@ static const char k_primitives[] = M40_JSON_PRIMITIVES;
 const char *m40_json_object_gbnf(void) {
     static const char g[] = "root ::= object\n" M40_JSON_PRIMITIVES;
     return g;
-}
-
-/* Whether s[0..n) is well-formed UTF-8 (lead and continuation bytes; the
- * GBNF parser reads literals by the same rule). cJSON keeps whatever bytes
- * a string holds, and a literal that is not UTF-8 would not compile. */
-static int utf8_ok(const char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (k == 0 || i + k > n)
-            return 0;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] & 0xC0) != 0x80)
-                return 0;
-        i += k;
-    }
-    return 1;
 }
 
 /* bytes as a GBNF string literal, quotes included */
@@ -289,7 +273,7 @@ static int gen_object(conv *c, const cJSON *s, const char *rule, int depth) {
             rc = m40_errf(c->err, "json_schema: out of memory");
             break;
         }
-        if (!utf8_ok(kt, strlen(kt))) {
+        if (m40_utf8_invalid_at(kt, strlen(kt)) >= 0) {
             free(kt);
             rc = fail(c, "a property name is not valid UTF-8");
             break;
@@ -445,7 +429,7 @@ static int gen_values(conv *c, const cJSON *vals, int n_is_array, const char *ru
         char *t = cJSON_PrintUnformatted(v);
         if (!t)
             return m40_errf(c->err, "json_schema: out of memory");
-        if (!utf8_ok(t, strlen(t))) {
+        if (m40_utf8_invalid_at(t, strlen(t)) >= 0) {
             free(t);
             return fail(c, "a value of 'enum' or 'const' is not valid UTF-8");
         }

@@ -19,7 +19,7 @@
 
 #include "grammar/json_schema.h"
 #include "server/server_internal.h"
-#include "tokenizer/unicode.h"
+#include "util/utf8.h"
 
 /* ---- text into JSON ------------------------------------------------------ */
 
@@ -45,18 +45,6 @@ static char *utf8_lossy(const char *s) {
     }
     out[o] = '\0';
     return out;
-}
-
-/* The offset of the first byte of body[0..n) that is not valid UTF-8
- * (strict: no overlongs, surrogates or code points past U+10FFFF), or -1. */
-static long utf8_bad_at(const char *body, size_t n) {
-    for (size_t i = 0; i < n;) {
-        int k = m40_utf8_valid_prefix((const unsigned char *)body + i, n - i);
-        if (k <= 0)
-            return (long)i;
-        i += (size_t)k;
-    }
-    return -1;
 }
 
 /* Whether a JSON string in body[0..n) holds the escape \u0000: cJSON would
@@ -1425,7 +1413,7 @@ static void route_metrics(srv_ctx *c, srv_reply *r) {
 
 static void route_post(srv_ctx *c, const char *path, const char *body, size_t body_len,
                        srv_reply *r) {
-    long bad = body ? utf8_bad_at(body, body_len) : -1;
+    long bad = body ? m40_utf8_invalid_at(body, body_len) : -1;
     if (bad >= 0) {
         BAD(r, "the request body is not valid UTF-8 (byte %ld)", bad);
         return;

@@ -15,6 +15,7 @@
 
 #include "tokenizer/tok_internal.h"
 #include "tokenizer/unicode.h"
+#include "util/utf8.h"
 
 /* --- piece cache ------------------------------------------------------ */
 

@@ -77,42 +77,6 @@ size_t m40_utf8_encode(uint32_t cp, unsigned char out[4]) {
     return 4;
 }
 
-int m40_utf8_valid_prefix(const unsigned char *s, size_t n) {
-    unsigned char b = s[0];
-    int len;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (b < 0x80)
-        return 1;
-    if (b < 0xC2)
-        return -1; /* continuation byte or overlong 2-byte lead */
-    if (b < 0xE0) {
-        len = 2;
-    } else if (b < 0xF0) {
-        len = 3;
-        if (b == 0xE0)
-            lo = 0xA0; /* overlong */
-        else if (b == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (b < 0xF5) {
-        len = 4;
-        if (b == 0xF0)
-            lo = 0x90; /* overlong */
-        else if (b == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return -1;
-    }
-    for (int k = 1; k < len; k++) {
-        if ((size_t)k >= n)
-            return 0;
-        unsigned char c = s[k];
-        unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-        if (c < l || c > h)
-            return -k; /* the maximal subpart: lead + the k-1 good bytes */
-    }
-    return len;
-}
-
 /* Printable Latin-1 bytes keep their code point; the other 68 bytes take
  * U+0100.. in increasing byte order (GPT-2's bytes_to_unicode). */
 static int gpt2_keeps(unsigned b) {

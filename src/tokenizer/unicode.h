@@ -63,13 +63,6 @@ uint32_t m40_utf8_decode(const unsigned char *s, size_t n, size_t *pos);
  * llama.cpp writes them) to out; returns the byte count (1..4). */
 size_t m40_utf8_encode(uint32_t cp, unsigned char out[4]);
 
-/* Length of the complete, valid UTF-8 sequence starting at s (n >= 1 bytes
- * available): 1..4; 0 when the bytes are a valid but unfinished prefix; or
- * -k when the first k bytes can never become valid UTF-8 (k is Unicode's
- * "maximal subpart", replaced by one U+FFFD). Strict: no overlongs, no
- * surrogates, nothing above U+10FFFF. */
-int m40_utf8_valid_prefix(const unsigned char *s, size_t n);
-
 /* The GPT-2 byte-level map: byte -> code point (printable Latin-1 bytes map
  * to themselves, the rest to U+0100.. in byte order) and back. */
 uint32_t m40_gpt2_byte_to_cp(uint8_t byte);
