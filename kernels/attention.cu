@@ -1,11 +1,12 @@
-/* attention.cu - causal attention over the FP16 KV cache, split over the
+/* attention.cu - causal attention over the KV cache, split over the
  * context (flash-decoding), for one or many query tokens.
  *
  * Queries q: n_q rows of n_head * hd FP32, q_stride floats apart (slices
  * of the fused q|k|v projection), already RoPE'd; query t sees cache
  * positions 0 .. pos_q[t]. Cache k, v: one layer of one sequence,
- * [n_ctx][kv_dim] FP16 (FP32 with kv_f32), KV head g at offset g * hd. Query head h uses KV
- * head h / (n_head / n_head_kv) (GQA), so one block handles all query heads
+ * [n_ctx][kv_dim] of kv_type (kv_cache.cuh: FP16, FP32, Q8_0, Q4_0), KV
+ * head g at offset g * hd. Query head h uses KV head h / (n_head /
+ * n_head_kv) (GQA), so one block handles all query heads
  * of a KV head and loads each K/V element once for the whole group.
  *
  * Step 1, m40_attn_partial: block (s, g, t) takes positions
@@ -28,28 +29,27 @@
 #include <stdint.h>
 
 #include "common.cuh"
+#include "kv_cache.cuh"
 
 #define M40_ATTN_MAX_HD 256 /* head_dim limit (the host checks it) */
 
-/* Element i of a KV cache of FP16 or (kv_f32) FP32 values. */
-static __device__ __forceinline__ float m40_kv(const void *cache, long long i, int kv_f32) {
-    return kv_f32 ? ((const float *)cache)[i]
-                  : __half2float(__ushort_as_half(((const unsigned short *)cache)[i]));
-}
-
-/* Block (s, g, t): split s of KV head g's query heads for query t. */
-M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const void *k,
-                                 const void *v, const int *slot_q, long long slot_stride,
-                                 const int *pos_q, const int *chunk_q, int q_stride, int n_head,
-                                 int n_head_kv, int hd, int chunk, int n_split, float scale,
-                                 int kv_f32) {
+/* Block (s, g, t): split s of KV head g's query heads for query t. One
+ * body per cache type (KV_TYPE, kv_cache.cuh), so each type's loops read
+ * their elements without a test per element; the kernel picks one. */
+template <int KV_TYPE>
+static __device__ __forceinline__ void
+m40_attn_partial_t(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
+                   const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,
+                   int q_stride, int n_head, int n_head_kv, int hd, int chunk, int n_split,
+                   float scale) {
+    const int kv_type = KV_TYPE;
     extern __shared__ float smem[];
     const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
     /* a decode row's own split length and sequence (chunk_q, slot_q) */
     const int my_chunk = chunk_q ? chunk_q[t] : chunk;
     if (slot_q) {
-        const size_t off = (size_t)slot_q[t] * slot_stride * (kv_f32 ? 4 : 2);
+        const long long off = m40_kv_bytes((long long)slot_q[t] * slot_stride, kv_type);
         k = (const char *)k + off;
         v = (const char *)v + off;
     }
@@ -76,7 +76,7 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
             long long kp = (long long)p * kv_dim + g * hd;
 #pragma unroll
             for (int i = 0; i < M40_ATTN_MAX_HD / 32; i++)
-                kr[u][i] = lane + 32 * i < hd ? m40_kv(k, kp + lane + 32 * i, kv_f32) : 0.0f;
+                kr[u][i] = lane + 32 * i < hd ? m40_kv_get(k, kp + lane + 32 * i, kv_type) : 0.0f;
         }
         for (int j = 0; j < group; j++) {
             const float *qj = q_s + j * hd;
@@ -128,9 +128,33 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
         float acc = 0.0f;
 #pragma unroll 8
         for (int p = 0; p < len; p++)
-            acc += sj[p] * m40_kv(v, vp + (long long)p * kv_dim, kv_f32);
+            acc += sj[p] * m40_kv_get(v, vp + (long long)p * kv_dim, kv_type);
         o_part[(((long long)t * n_head + g * group + j) * n_split + s) * hd + e] = acc;
     }
+}
+
+M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, const void *k,
+                                 const void *v, const int *slot_q, long long slot_stride,
+                                 const int *pos_q, const int *chunk_q, int q_stride, int n_head,
+                                 int n_head_kv, int hd, int chunk, int n_split, float scale,
+                                 int kv_type) {
+#define M40_ATTN_ARGS                                                                           \
+    o_part, ml_part, q, k, v, slot_q, slot_stride, pos_q, chunk_q, q_stride, n_head, n_head_kv, \
+        hd, chunk, n_split, scale
+    switch (kv_type) {
+        case M40_KV_F32:
+            m40_attn_partial_t<M40_KV_F32>(M40_ATTN_ARGS);
+            break;
+        case M40_KV_Q8_0:
+            m40_attn_partial_t<M40_KV_Q8_0>(M40_ATTN_ARGS);
+            break;
+        case M40_KV_Q4_0:
+            m40_attn_partial_t<M40_KV_Q4_0>(M40_ATTN_ARGS);
+            break;
+        default:
+            m40_attn_partial_t<M40_KV_F16>(M40_ATTN_ARGS);
+    }
+#undef M40_ATTN_ARGS
 }
 
 /* Block (h, t), thread e: dimension e of head h of query t. */

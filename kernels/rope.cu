@@ -18,8 +18,10 @@
  *    (j, j + rope_dim/2); dims past rope_dim are not rotated. The cache is
  *    one layer of one sequence, [n_ctx][n_head_kv * head_dim], FP16 (stored
  *    as raw 16-bit words, rounded to nearest even as the CPU reference
- *    does; Maxwell has no half arithmetic, only conversions) or, with
- *    kv_f32, FP32.
+ *    does; Maxwell has no half arithmetic, only conversions) or FP32
+ *    (kv_type, kv_cache.cuh). A Q8_0 or Q4_0 cache is written by
+ *    m40_kv_store_quant (kv_quant.cu) instead: then k heads are rotated in
+ *    place, as q heads are, and v heads left where they are.
  *    Launch: gridDim (n_tokens, n_head + 2 n_head_kv), blockDim head_dim/2:
  *    thread j takes one pair of a head. With slot != NULL the tokens are
  *    decode rows of different sequences: token t's cache starts slot[t] *
@@ -29,6 +31,7 @@
 #include <stdint.h>
 
 #include "common.cuh"
+#include "kv_cache.cuh"
 
 M40_KERNEL void m40_rope_table(float2 *cs, const int *pos, int n_tokens, int rope_dim,
                                float freq_base, float freq_scale, const float *freq_factors) {
@@ -47,8 +50,8 @@ M40_KERNEL void m40_rope_table(float2 *cs, const int *pos, int n_tokens, int rop
 }
 
 static __device__ __forceinline__ void m40_cache_put(void *cache, long long i, float v,
-                                                     int kv_f32) {
-    if (kv_f32)
+                                                     int kv_type) {
+    if (kv_type == M40_KV_F32)
         ((float *)cache)[i] = v;
     else
         ((uint16_t *)cache)[i] = __half_as_ushort(__float2half_rn(v));
@@ -57,7 +60,7 @@ static __device__ __forceinline__ void m40_cache_put(void *cache, long long i, f
 M40_KERNEL void m40_rope_store(float *x, const float2 *cs, const int *pos, const int *slot,
                                long long slot_stride, void *k_cache, void *v_cache, int n_head,
                                int n_head_kv, int head_dim, int rope_dim, int neox, int row_stride,
-                               int kv_f32) {
+                               int kv_type) {
     int t = blockIdx.x, h = blockIdx.y, j = threadIdx.x, half = rope_dim / 2;
     if (j >= head_dim / 2)
         return;
@@ -78,14 +81,17 @@ M40_KERNEL void m40_rope_store(float *x, const float2 *cs, const int *pos, const
         b = a * r.y + b * r.x;
         a = a2;
     }
-    if (kv < 0) {
+    const int quantized = kv_type == M40_KV_Q8_0 || kv_type == M40_KV_Q4_0;
+    if (kv < 0 || (quantized && kv < n_head_kv)) {
         hx[i0] = a;
         hx[i1] = b;
         return;
     }
+    if (quantized) /* a v head: m40_kv_store_quant reads it from x */
+        return;
     long long at = (slot ? slot[t] * slot_stride : 0) + (long long)pos[t] * n_head_kv * head_dim +
                    (long long)(kv % n_head_kv) * head_dim;
     void *cache = kv < n_head_kv ? k_cache : v_cache;
-    m40_cache_put(cache, at + i0, a, kv_f32);
-    m40_cache_put(cache, at + i1, b, kv_f32);
+    m40_cache_put(cache, at + i0, a, kv_type);
+    m40_cache_put(cache, at + i1, b, kv_type);
 }

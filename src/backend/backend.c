@@ -188,7 +188,6 @@ static int cuda_options(m40_cuda_options *co, const m40_backend_options *opts, m
                              .n_ctx = opts->n_ctx,
                              .n_slots = opts->n_slots,
                              .n_batch = opts->n_batch,
-                             .kv_f32 = opts->kv_type == M40_KV_F32,
                              .k_type = m40_kv_ggml_type(opts->kv_type),
                              .v_type = m40_kv_ggml_type(kv_type_v(opts)),
                              .progress = opts->progress,
@@ -200,11 +199,6 @@ static int create_cuda(m40_backend *be, const m40_model *model, const m40_backen
                        int fit_ctx, m40_err *err) {
     m40_cuda_options co;
     m40_cuda *cu;
-    m40_kv_type k = opts->kv_type, v = kv_type_v(opts);
-    if (k != v || (k != M40_KV_F16 && k != M40_KV_F32))
-        return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "the CUDA backend keeps an f16 or f32 KV cache, the same for keys and "
-                        "values (q8_0 and q4_0 caches run on the CPU so far)");
     if (cuda_options(&co, opts, err))
         return -1;
     co.fit_ctx = fit_ctx;

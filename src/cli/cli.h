@@ -60,7 +60,7 @@ void m40_cli_kv_label(const m40_backend_options *o, char *buf, size_t cap);
     "                          trained context, on CUDA as much of it as fits)\n"       \
     "  -b, --batch-size N      most prompt tokens per forward (default 512)\n"          \
     "  --cache-type T          KV cache type of keys and values: f16 (default), f32,\n" \
-    "                          q8_0, q4_0 (the quantized ones: CPU only so far)\n"      \
+    "                          q8_0, q4_0 (on CUDA one type for keys and values)\n"     \
     "  -ctk, --cache-type-k T  the keys' type; -ctv, --cache-type-v T: the values'\n"   \
     "  -t, --threads N         CPU threads (default: all)\n"
 

@@ -18,7 +18,9 @@
  * steps of up to 11 sequences at once, at positions up to past 1024 (where
  * a row's attention splits change length), through the batched kernels,
  * with graphs and without, must give each row's logits, argmax and KV
- * entries exactly as the row alone (check_rows). Run with
+ * entries exactly as the row alone (check_rows); and q8_0 / q4_0 caches
+ * store the CPU quantizer's bytes and stay near the CPU (check_kv_quant).
+ * Run with
  * M40LLM_ENABLE_CUBLAS=0 and =1 to cover both prefill GEMMs.
  */
 #include <math.h>
@@ -30,6 +32,7 @@
 #include "check.h"
 #include "gpu_test.h"
 #include "model/model.h"
+#include "quant/quant.h"
 
 #define PROMPT_LEN   19
 #define DECODE_STEPS 8
@@ -224,7 +227,7 @@ static void check_batch(const m40_model *m, const int32_t *toks) {
  * and half an argmax. Every logit, argmax and KV entry must be identical. */
 #define ROWS_SLOTS 11
 #define ROWS_LONG  1040
-static void check_rows_with(const m40_model *m, const char *switches) {
+static void check_rows_with(const m40_model *m, const char *switches, m40_kv_type kv) {
     m40_backend *alone = NULL, *batched = NULL;
     m40_err err = {0};
     const int nv = m->cfg.n_vocab, kv_dim = m->cfg.n_head_kv * m->cfg.head_dim;
@@ -233,7 +236,7 @@ static void check_rows_with(const m40_model *m, const char *switches) {
                              .n_ctx = 1088,
                              .n_slots = ROWS_SLOTS,
                              .n_batch = 16,
-                             .kv_type = M40_KV_F16};
+                             .kv_type = kv};
     char notice[256];
     int ok = !m40_backend_create(&alone, m, &o, notice, sizeof notice, &err);
     o.switches = switches;
@@ -295,15 +298,16 @@ static void check_rows_with(const m40_model *m, const char *switches) {
         }
     }
     if (!ok)
-        fprintf(stderr, "decode rows (%s): %s\n", switches ? switches : "graphs", err.msg);
+        fprintf(stderr, "decode rows (%s, KV type %d): %s\n", switches ? switches : "graphs",
+                (int)kv, err.msg);
     m40_backend_destroy(alone);
     m40_backend_destroy(batched);
     free(prompt), free(ref), free(got), free(k0), free(v0), free(k1), free(v1);
 }
 
 static void check_rows(const m40_model *m) {
-    check_rows_with(m, NULL);
-    check_rows_with(m, "no-graphs");
+    check_rows_with(m, NULL, M40_KV_F16);
+    check_rows_with(m, "no-graphs", M40_KV_F16);
 }
 
 /* The KV cache layout, read back through m40_backend_read_kv: slot 0
@@ -340,6 +344,81 @@ static void check_kv_layout(m40_backend *gpu, const m40_model *m, int n_all) {
     CHECK(m40_backend_read_kv(gpu, 0, 0, 128, k0, v0, &err) != 0);
     CHECK(m40_backend_read_kv(gpu, 0, 0, -1, k0, v0, &err) != 0);
     free(k0), free(v0), free(k1), free(v1);
+}
+
+/* A quantized KV cache on CUDA (kv_quant.cu). Its promise: the bytes
+ * stored are the CPU quantizer's of the keys and values the FP32 cache
+ * would hold. Layer 0's K/V depend on the tokens alone (later layers read
+ * the cache, so they differ between cache types), so each of its rows,
+ * prefilled and decoded, must read back as the FP32 cache's row quantized
+ * and dequantized on the host, bit for bit. The logits stay near the CPU's
+ * with the same cache type: the FP32 sums' ~1e-6 differences only matter
+ * where they flip a quant, which moves one value by one step (1/127 of its
+ * block's largest magnitude for q8_0, 1/8 for q4_0), so the bounds allow a
+ * few such flips: 1e-2 (q8_0) and 5e-2 (q4_0) of the largest logit. Then
+ * decode rows of many sequences in one step equal each row alone, as for
+ * FP16 (check_rows). */
+static void check_kv_quant(const m40_model *m, const int32_t *toks, int n_prompt, int n_all) {
+    const m40_kv_type types[] = {M40_KV_Q8_0, M40_KV_Q4_0};
+    const double bound[] = {1e-2, 5e-2};
+    const int nv = m->cfg.n_vocab, kv_dim = m->cfg.n_head_kv * m->cfg.head_dim;
+    if (m->cfg.head_dim % 32 != 0)
+        return; /* a quantized cache needs whole blocks per head: refused (test_model) */
+    float *lf = malloc((size_t)nv * 4), *lq = malloc((size_t)nv * 4), *lc = malloc((size_t)nv * 4);
+    float *kf = malloc((size_t)kv_dim * 4), *vf = malloc((size_t)kv_dim * 4);
+    float *kq = malloc((size_t)kv_dim * 4), *vq = malloc((size_t)kv_dim * 4);
+    float *kr = malloc((size_t)kv_dim * 4), *vr = malloc((size_t)kv_dim * 4);
+    unsigned char *blk = malloc((size_t)kv_dim * 2);
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        m40_backend *f32 = NULL, *q = NULL, *cpu = NULL;
+        m40_err err = {0};
+        uint32_t gt = m40_kv_ggml_type(types[t]);
+        int ok = lf && lq && lc && kf && vf && kq && vq && kr && vr && blk &&
+                 !make_kv(&f32, m, M40_DEVICE_CUDA, M40_KV_F32, &err) &&
+                 !make_kv(&q, m, M40_DEVICE_CUDA, types[t], &err) &&
+                 !make_kv(&cpu, m, M40_DEVICE_CPU, types[t], &err) &&
+                 !m40_backend_forward(f32, 0, toks, n_prompt, 0, lf, &err) &&
+                 !m40_backend_forward(q, 0, toks, n_prompt, 0, lq, &err) &&
+                 !m40_backend_forward(cpu, 0, toks, n_prompt, 0, lc, &err);
+        double worst = ok ? rel_diff(lq, lc, nv) : 1.0;
+        for (int i = n_prompt; ok && i < n_all; i++) {
+            ok = !m40_backend_forward(f32, 0, &toks[i], 1, i, lf, &err) &&
+                 !m40_backend_forward(q, 0, &toks[i], 1, i, lq, &err) &&
+                 !m40_backend_forward(cpu, 0, &toks[i], 1, i, lc, &err);
+            worst = fmax(worst, ok ? rel_diff(lq, lc, nv) : 1.0);
+        }
+        int same = ok;
+        for (int p = 0; ok && p < n_all; p++) {
+            ok = !m40_backend_read_kv(f32, 0, 0, p, kf, vf, &err) &&
+                 !m40_backend_read_kv(q, 0, 0, p, kq, vq, &err) &&
+                 !m40_quantize_row(gt, kf, blk, kv_dim, &err) &&
+                 !m40_dequantize_row(gt, blk, kr, kv_dim, &err) &&
+                 !m40_quantize_row(gt, vf, blk, kv_dim, &err) &&
+                 !m40_dequantize_row(gt, blk, vr, kv_dim, &err);
+            if (ok && (memcmp(kq, kr, (size_t)kv_dim * 4) || memcmp(vq, vr, (size_t)kv_dim * 4))) {
+                if (same)
+                    fprintf(stderr, "KV type %d: layer 0 position %d is not the CPU's bytes\n",
+                            (int)types[t], p);
+                same = 0;
+            }
+        }
+        CHECK(ok && same);
+        if (worst >= bound[t])
+            fprintf(stderr, "KV type %d: relative logit diff to the CPU %.3g\n", (int)types[t],
+                    worst);
+        CHECK(ok && worst < bound[t]);
+        if (!ok)
+            fprintf(stderr, "KV type %d: %s\n", (int)types[t], err.msg);
+        printf("  KV %s: layer 0 rows %s the CPU quantizer's, logits within %.3g of the CPU's\n",
+               m40_ggml_type_name(gt), same ? "equal" : "DIFFER from", worst);
+        m40_backend_destroy(f32);
+        m40_backend_destroy(q);
+        m40_backend_destroy(cpu);
+        if (ok)
+            check_rows_with(m, NULL, types[t]);
+    }
+    free(lf), free(lq), free(lc), free(kf), free(vf), free(kq), free(vq), free(kr), free(vr);
+    free(blk);
 }
 
 static void test_model(const char *path) {
@@ -400,6 +479,8 @@ static void test_model(const char *path) {
         check_batch(m, toks);
     if (ok)
         check_rows(m);
+    if (ok)
+        check_kv_quant(m, toks, PROMPT_LEN, n_all);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !m40_backend_forward_greedy(gpu, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

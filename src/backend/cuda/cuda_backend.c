@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
-#include "quant/fp16.h"
 #include "quant/ggml_types.h"
+#include "quant/quant.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -92,7 +92,12 @@ static void plan_sizes(m40_cuda *cu) {
     cu->qkv_dim = cu->q_dim + 2 * cu->kv_dim;
     cu->wide = c->n_embd > cu->q_dim ? c->n_embd : cu->q_dim;
     cu->weights_bytes = m40_cuda_layout_weights(cu, 0);
-    cu->kv_elem = cu->opt.kv_f32 ? sizeof(float) : sizeof(uint16_t);
+    uint32_t kt = cu->opt.k_type;
+    cu->kv_type = kt == M40_GGML_F32    ? M40_CUDA_KV_F32
+                  : kt == M40_GGML_Q8_0 ? M40_CUDA_KV_Q8_0
+                  : kt == M40_GGML_Q4_0 ? M40_CUDA_KV_Q4_0
+                                        : M40_CUDA_KV_F16;
+    cu->kv_row = m40_ggml_row_bytes(kt, (uint64_t)cu->kv_dim);
     cu->kv_bytes = (size_t)cu->opt.n_slots * c->n_layer * cu->opt.n_ctx *
                    (m40_ggml_row_bytes(cu->opt.k_type, (uint64_t)cu->kv_dim) +
                     m40_ggml_row_bytes(cu->opt.v_type, (uint64_t)cu->kv_dim));
@@ -241,6 +246,16 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_optio
     const m40_model_config *c = &model->cfg;
     if (opts->n_ctx <= 0 || opts->n_slots <= 0 || opts->n_batch <= 0)
         return m40_errf(err, "cuda backend: n_ctx, n_slots and n_batch must be positive");
+    uint32_t kt = opts->k_type;
+    if (kt != opts->v_type ||
+        (kt != M40_GGML_F16 && kt != M40_GGML_F32 && kt != M40_GGML_Q8_0 && kt != M40_GGML_Q4_0))
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "the CUDA backend keeps its KV cache in f16, f32, q8_0 or q4_0, the same "
+                        "for keys and values");
+    if ((kt == M40_GGML_Q8_0 || kt == M40_GGML_Q4_0) && c->head_dim % 32 != 0)
+        return m40_errk(err, M40_ERR_UNSUPPORTED,
+                        "a %s KV cache needs head_dim a multiple of 32, not %d",
+                        m40_ggml_type_name(kt), c->head_dim);
     m40_cuda *cu = calloc(1, sizeof *cu);
     if (!cu)
         return m40_errf(err, "out of memory");
@@ -318,33 +333,24 @@ int m40_cuda_debug_read_kv(m40_cuda *cu, int32_t slot, int32_t layer, int32_t po
                         pos);
     if (m40_gpu_make_current(&cu->gpu, err))
         return -1;
-    size_t bytes = (size_t)cu->kv_dim * cu->kv_elem, off = (size_t)pos * bytes;
+    size_t bytes = cu->kv_row, off = (size_t)pos * bytes;
     unsigned char *h = malloc(2 * bytes);
     if (!h)
         return m40_errf(err, "out of memory");
+    /* the row as the CPU decodes its own cache's (quant.h) */
     int rc = m40_gpu_sync(&cu->gpu, err) ||
              m40_gpu_download(&cu->gpu, h, m40_cuda_cache_at(cu, cu->k_cache, slot, layer) + off,
                               bytes, err) ||
              m40_gpu_download(&cu->gpu, h + bytes,
-                              m40_cuda_cache_at(cu, cu->v_cache, slot, layer) + off, bytes, err);
-    for (int i = 0; rc == 0 && i < cu->kv_dim; i++) {
-        if (cu->opt.kv_f32) {
-            memcpy(&k[i], h + (size_t)i * 4, 4);
-            memcpy(&v[i], h + bytes + (size_t)i * 4, 4);
-        } else {
-            uint16_t hk, hv;
-            memcpy(&hk, h + (size_t)i * 2, 2);
-            memcpy(&hv, h + bytes + (size_t)i * 2, 2);
-            k[i] = m40_fp16_to_fp32(hk);
-            v[i] = m40_fp16_to_fp32(hv);
-        }
-    }
+                              m40_cuda_cache_at(cu, cu->v_cache, slot, layer) + off, bytes, err) ||
+             m40_dequantize_row(cu->opt.k_type, h, k, cu->kv_dim, err) ||
+             m40_dequantize_row(cu->opt.k_type, h + bytes, v, cu->kv_dim, err);
     free(h);
     return rc ? -1 : 0;
 }
 
 size_t m40_cuda_kv_pos_bytes(const m40_cuda *cu) {
-    return (size_t)cu->model->cfg.n_layer * 2 * (size_t)cu->kv_dim * cu->kv_elem;
+    return (size_t)cu->model->cfg.n_layer * 2 * cu->kv_row;
 }
 
 /* The copies run on a stream of their own and are waited for, so a
@@ -354,7 +360,7 @@ size_t m40_cuda_kv_pos_bytes(const m40_cuda *cu) {
  * for, and nothing reads or writes its rows meanwhile. */
 int m40_cuda_kv_copy(m40_cuda *cu, int32_t slot, int32_t n, void *host, int32_t n_host, int to_host,
                      m40_err *err) {
-    size_t row = (size_t)cu->kv_dim * cu->kv_elem;
+    size_t row = cu->kv_row;
     unsigned char *h = host;
     if (m40_gpu_make_current(&cu->gpu, err))
         return -1;

@@ -31,9 +31,8 @@ typedef struct m40_cuda_options {
     int32_t n_ctx;   /* positions per sequence */
     int32_t n_slots; /* sequences */
     int32_t n_batch; /* most tokens per prompt chunk */
-    int32_t kv_f32;  /* FP32 KV cache instead of FP16 */
-    /* the cache's GGML types, for the VRAM plan only (create takes F16 or
-     * F32, as kv_f32 says; a plan sizes any type, for `info`) */
+    /* the KV cache's GGML types: create takes F16, F32, Q8_0 or Q4_0, the
+     * same for both; a plan sizes any type (for `info`) */
     uint32_t k_type, v_type;
     /* when the cache of n_ctx positions does not fit: take the largest
      * context that does (m40_cuda_n_ctx), instead of failing */

@@ -64,12 +64,13 @@ struct m40_cuda {
     m40_cuda_options opt;
     char desc[192];
     int kv_dim, q_dim, qkv_dim, wide;
-    size_t kv_elem;   /* bytes per cache element (opt.kv_f32: 4, else 2) */
+    int kv_type;      /* M40_CUDA_KV_* (ops.h) of opt.k_type */
+    size_t kv_row;    /* bytes of one position's row of kv_dim elements */
     m40_dptr weights; /* one allocation holding every tensor */
     size_t weights_bytes;
     dweight tok_embd, output_norm, output, rope_freqs;
     dlayer *layers;
-    m40_dptr k_cache, v_cache; /* [n_slots][n_layer][n_ctx][kv_dim] FP16 (FP32: kv_f32) */
+    m40_dptr k_cache, v_cache; /* [n_slots][n_layer][n_ctx] rows of kv_row bytes (kv_type) */
     size_t kv_bytes;
     m40_dptr scratch; /* every lane's activations */
     size_t scratch_bytes;

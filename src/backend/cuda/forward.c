@@ -97,7 +97,7 @@ static int matmul(m40_cuda *cu, lane *ln, m40_dptr y, int ldy, const dweight *w,
 
 m40_dptr m40_cuda_cache_at(const m40_cuda *cu, m40_dptr cache, int slot, int layer) {
     const m40_model_config *c = &cu->model->cfg;
-    size_t per_layer = (size_t)cu->opt.n_ctx * cu->kv_dim * cu->kv_elem;
+    size_t per_layer = (size_t)cu->opt.n_ctx * cu->kv_row;
     return cache + ((size_t)slot * c->n_layer + layer) * per_layer;
 }
 
@@ -150,7 +150,7 @@ static int attn_chunk(int T, int max_pos) {
 static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     m40_cuda_ops *ops = &ln->ops;
-    const int ld = cu->qkv_dim, kv32 = cu->opt.kv_f32;
+    const int ld = cu->qkv_dim, kvt = cu->kv_type;
     m40_dptr kc = m40_cuda_cache_at(cu, cu->k_cache, p->rows ? 0 : p->slot, l),
              vc = m40_cuda_cache_at(cu, cu->v_cache, p->rows ? 0 : p->slot, l);
     /* q, k and v heads lie in a row of qkv: one launch rotates q and k and
@@ -158,18 +158,18 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     if (p->rows)
         return m40_cuda_rope_store_rows(ops, ln->qkv, ln->cs, ln->pos, ln->slots, slot_stride(cu),
                                         kc, vc, p->T, c->n_head, c->n_head_kv, c->head_dim,
-                                        c->rope_dim, c->rope_style, ld, kv32, err) ||
+                                        c->rope_dim, c->rope_style, ld, kvt, err) ||
                        m40_cuda_attention_rows(
                            ops, ln->att, ln->qkv, ld, kc, vc, ln->slots, slot_stride(cu), ln->pos,
                            ln->chunks, p->T, p->max_pos, m40_cuda_attn_decode_chunk(p->max_pos + 1),
-                           c->n_head, c->n_head_kv, c->head_dim, kv32, ln->attn_tmp, err)
+                           c->n_head, c->n_head_kv, c->head_dim, kvt, ln->attn_tmp, err)
                    ? -1
                    : 0;
     return m40_cuda_rope_store(ops, ln->qkv, ln->cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
-                               c->head_dim, c->rope_dim, c->rope_style, ld, kv32, err) ||
+                               c->head_dim, c->rope_dim, c->rope_style, ld, kvt, err) ||
                    m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
                                       attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv,
-                                      c->head_dim, kv32, ln->attn_tmp, err)
+                                      c->head_dim, kvt, ln->attn_tmp, err)
                ? -1
                : 0;
 }

@@ -110,11 +110,17 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         const char *name;
         m40_cu_function *fn;
     } named[] = {
-        {"m40_rmsnorm_f32", &ops->rmsnorm},       {"m40_head_norm_f32", &ops->head_norm},
-        {"m40_rope_table", &ops->rope_table},     {"m40_rope_store", &ops->rope_store},
-        {"m40_swiglu_f32", &ops->swiglu},         {"m40_attn_partial", &ops->attn_partial},
-        {"m40_attn_combine", &ops->attn_combine}, {"m40_argmax_f32", &ops->argmax},
-        {"m40_sgemm_nt", &ops->sgemm_nt},         {"m40_add_bias_f32", &ops->add_bias},
+        {"m40_rmsnorm_f32", &ops->rmsnorm},
+        {"m40_head_norm_f32", &ops->head_norm},
+        {"m40_rope_table", &ops->rope_table},
+        {"m40_rope_store", &ops->rope_store},
+        {"m40_swiglu_f32", &ops->swiglu},
+        {"m40_attn_partial", &ops->attn_partial},
+        {"m40_attn_combine", &ops->attn_combine},
+        {"m40_argmax_f32", &ops->argmax},
+        {"m40_sgemm_nt", &ops->sgemm_nt},
+        {"m40_add_bias_f32", &ops->add_bias},
+        {"m40_kv_store_quant", &ops->kv_store_quant},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -338,22 +344,31 @@ int m40_cuda_rope_store_rows(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dpt
                              m40_dptr slot, long long slot_stride, m40_dptr k_cache,
                              m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv,
                              int head_dim, int rope_dim, m40_rope_style style, int row_stride,
-                             int kv_f32, m40_err *err) {
+                             int kv_type, m40_err *err) {
     if (rope_dim % 2 != 0 || rope_dim > head_dim || head_dim % 2 != 0 || head_dim / 2 > 1024)
         return m40_errf(err, "rope: rope_dim %d does not fit head_dim %d", rope_dim, head_dim);
     int neox = style == M40_ROPE_NEOX;
     void *args[] = {&x,      &cs,        &pos,      &slot,     &slot_stride, &k_cache,    &v_cache,
-                    &n_head, &n_head_kv, &head_dim, &rope_dim, &neox,        &row_stride, &kv_f32};
-    return launch(ops, ops->rope_store, (unsigned)n_tokens, (unsigned)(n_head + 2 * n_head_kv), 1,
-                  (unsigned)(head_dim / 2), 0, args, err);
+                    &n_head, &n_head_kv, &head_dim, &rope_dim, &neox,        &row_stride, &kv_type};
+    if (launch(ops, ops->rope_store, (unsigned)n_tokens, (unsigned)(n_head + 2 * n_head_kv), 1,
+               (unsigned)(head_dim / 2), 0, args, err))
+        return -1;
+    if (kv_type != M40_CUDA_KV_Q8_0 && kv_type != M40_CUDA_KV_Q4_0)
+        return 0;
+    if ((n_head_kv * head_dim) % 32 != 0)
+        return m40_errf(err, "kv store: a quantized cache needs rows of whole blocks of 32");
+    void *qargs[] = {&x,      &pos,       &slot,     &slot_stride, &k_cache, &v_cache,
+                     &n_head, &n_head_kv, &head_dim, &row_stride,  &kv_type};
+    return launch(ops, ops->kv_store_quant, (unsigned)n_tokens,
+                  (unsigned)(2 * n_head_kv * head_dim / 32), 1, 32, 0, qargs, err);
 }
 
 int m40_cuda_rope_store(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos, m40_dptr k_cache,
                         m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv, int head_dim,
-                        int rope_dim, m40_rope_style style, int row_stride, int kv_f32,
+                        int rope_dim, m40_rope_style style, int row_stride, int kv_type,
                         m40_err *err) {
     return m40_cuda_rope_store_rows(ops, x, cs, pos, 0, 0, k_cache, v_cache, n_tokens, n_head,
-                                    n_head_kv, head_dim, rope_dim, style, row_stride, kv_f32, err);
+                                    n_head_kv, head_dim, rope_dim, style, row_stride, kv_type, err);
 }
 
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
@@ -399,7 +414,7 @@ int m40_cuda_attn_decode_splits(int n_pos) {
 static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                      m40_dptr v_cache, m40_dptr slot, long long slot_stride, m40_dptr pos_q,
                      m40_dptr chunk_q, int n_q, int n_split, int chunk, int n_head, int n_head_kv,
-                     int head_dim, int kv_f32, m40_dptr scratch, m40_err *err) {
+                     int head_dim, int kv_type, m40_dptr scratch, m40_err *err) {
     if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 256 || chunk <= 0)
         return m40_errf(err, "attention: %d heads over %d KV heads of %d dims is not supported",
                         n_head, n_head_kv, head_dim);
@@ -415,7 +430,7 @@ static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, 
     float scale = 1.0f / sqrtf((float)head_dim);
     void *pargs[] = {&o_part,      &ml_part, &q,       &k_cache,  &v_cache, &slot,
                      &slot_stride, &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv,
-                     &head_dim,    &chunk,   &n_split, &scale,    &kv_f32};
+                     &head_dim,    &chunk,   &n_split, &scale,    &kv_type};
     if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
                shmem, pargs, err))
         return -1;
@@ -426,21 +441,21 @@ static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, 
 
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
+                       int n_head, int n_head_kv, int head_dim, int kv_type, m40_dptr scratch,
                        m40_err *err) {
     int n_split = chunk > 0 ? m40_cuda_attn_splits(max_pos + 1, chunk) : 0;
     return attention(ops, out, q, q_stride, k_cache, v_cache, 0, 0, pos_q, 0, n_q, n_split, chunk,
-                     n_head, n_head_kv, head_dim, kv_f32, scratch, err);
+                     n_head, n_head_kv, head_dim, kv_type, scratch, err);
 }
 
 int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
                             m40_dptr k_cache, m40_dptr v_cache, m40_dptr slot,
                             long long slot_stride, m40_dptr pos_q, m40_dptr chunk_q, int n_q,
                             int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
-                            int kv_f32, m40_dptr scratch, m40_err *err) {
+                            int kv_type, m40_dptr scratch, m40_err *err) {
     int n_split = m40_cuda_attn_decode_splits(max_pos + 1);
     return attention(ops, out, q, q_stride, k_cache, v_cache, slot, slot_stride, pos_q, chunk_q,
-                     n_q, n_split, chunk, n_head, n_head_kv, head_dim, kv_f32, scratch, err);
+                     n_q, n_split, chunk, n_head, n_head_kv, head_dim, kv_type, scratch, err);
 }
 
 int m40_cuda_argmax_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, int rows,

@@ -59,7 +59,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
     m40_cu_function repack;
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
-    m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias;
+    m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -107,6 +107,13 @@ int m40_cuda_rmsnorm(m40_cuda_ops *ops, m40_dptr y, m40_dptr x, m40_dptr w, int 
 int m40_cuda_head_norm(m40_cuda_ops *ops, m40_dptr x, m40_dptr wq, m40_dptr wk, int T, int ld,
                        int n_head, int n_head_kv, int head_dim, float eps, m40_err *err);
 
+/* The KV cache's element kinds, as kernels/kv_cache.cuh numbers them (and
+ * backend.h's m40_kv_type). */
+#define M40_CUDA_KV_F16  0
+#define M40_CUDA_KV_F32  1
+#define M40_CUDA_KV_Q8_0 2
+#define M40_CUDA_KV_Q4_0 3
+
 /* cs[n_tokens][rope_dim/2] (float2) for positions pos[n_tokens]. */
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
                         float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err);
@@ -115,11 +122,13 @@ int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_toke
  * rows x[n_tokens][row_stride] (n_head q heads, n_head_kv k heads, n_head_kv
  * v heads of head_dim), q heads are rotated by the table in place, k heads
  * rotated into k_cache and v heads copied into v_cache at positions pos[]
- * of one layer's cache [n_ctx][n_head_kv * head_dim], FP16 or, with kv_f32,
- * FP32. x's k and v heads are left as they were. */
+ * of one layer's cache [n_ctx][n_head_kv * head_dim] of kv_type (0 FP16,
+ * 1 FP32; x's k and v heads are left as they were), or quantized (2 Q8_0,
+ * 3 Q4_0: k heads rotated in place in x, then a second launch,
+ * kv_quant.cu, stores k and v a block of 32 at a time). */
 int m40_cuda_rope_store(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dptr pos, m40_dptr k_cache,
                         m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv, int head_dim,
-                        int rope_dim, m40_rope_style style, int row_stride, int kv_f32,
+                        int rope_dim, m40_rope_style style, int row_stride, int kv_type,
                         m40_err *err);
 
 /* m40_cuda_rope_store for decode rows of different sequences: token t's
@@ -129,7 +138,7 @@ int m40_cuda_rope_store_rows(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dpt
                              m40_dptr slot, long long slot_stride, m40_dptr k_cache,
                              m40_dptr v_cache, int n_tokens, int n_head, int n_head_kv,
                              int head_dim, int rope_dim, m40_rope_style style, int row_stride,
-                             int kv_f32, m40_err *err);
+                             int kv_type, m40_err *err);
 
 /* y[rows][width] = silu(gate) * up, gate and up rows in_stride floats apart. */
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
@@ -152,7 +161,7 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
 
 /* out[n_q][n_head*hd] = causal attention of q (n_q rows of n_head*hd,
  * q_stride floats apart; query t sees positions 0..pos_q[t], none of which
- * exceeds max_pos) over one layer's cache (FP16, or FP32 with kv_f32),
+ * exceeds max_pos) over one layer's cache of kv_type (as m40_cuda_rope_store's),
  * `chunk` positions per split.
  * scratch: m40_cuda_attn_scratch_floats(n_q, n_head, hd, max_pos + 1,
  * chunk) floats. A
@@ -160,7 +169,7 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
  * graph sizes the grid for a range of positions this way). */
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, int kv_f32, m40_dptr scratch,
+                       int n_head, int n_head_kv, int head_dim, int kv_type, m40_dptr scratch,
                        m40_err *err);
 
 /* Decode rows of different sequences: query t reads the cache of slot
@@ -173,7 +182,7 @@ int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_s
                             m40_dptr k_cache, m40_dptr v_cache, m40_dptr slot,
                             long long slot_stride, m40_dptr pos_q, m40_dptr chunk_q, int n_q,
                             int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
-                            int kv_f32, m40_dptr scratch, m40_err *err);
+                            int kv_type, m40_dptr scratch, m40_err *err);
 
 /* The most splits a decode query at a position below n_pos has. */
 int m40_cuda_attn_decode_splits(int n_pos);

@@ -1,0 +1,53 @@
+/* kv_cache.cuh - the KV cache's element types, shared by the kernels that
+ * write it (rope.cu, kv_quant.cu) and read it (attention.cu).
+ *
+ * A cache is rows of kv_dim elements (one per position) of one type, its
+ * code that of m40_kv_type (backend.h): 0 FP16, 1 FP32, 2 Q8_0, 3 Q4_0.
+ * The quantized types are GGML's blocks of 32 (kv_dim is a multiple of
+ * 32, so rows are whole blocks and element i lies in block i / 32):
+ *   Q8_0: 34 bytes, FP16 scale d, then 32 int8 quants: x = d * q
+ *   Q4_0: 18 bytes, FP16 scale d, then 16 bytes: element j < 16 in the low
+ *         nibble of byte j, element j + 16 in its high nibble: x = d * (q - 8)
+ * Blocks are 2-byte aligned, so the scale is read as one 16-bit word.
+ */
+#ifndef M40_KERNELS_KV_CACHE_CUH
+#define M40_KERNELS_KV_CACHE_CUH
+
+#include <cuda_fp16.h>
+
+#define M40_KV_F16  0
+#define M40_KV_F32  1
+#define M40_KV_Q8_0 2
+#define M40_KV_Q4_0 3
+
+/* Bytes of the first n elements of a cache (n a multiple of 32 for the
+ * quantized types). */
+static __device__ __forceinline__ long long m40_kv_bytes(long long n, int kv_type) {
+    return kv_type == M40_KV_F32    ? n * 4
+           : kv_type == M40_KV_Q8_0 ? n / 32 * 34
+           : kv_type == M40_KV_Q4_0 ? n / 32 * 18
+                                    : n * 2;
+}
+
+static __device__ __forceinline__ float m40_kv_half(const unsigned char *p) {
+    return __half2float(__ushort_as_half(*(const unsigned short *)p));
+}
+
+/* Element i of a cache. */
+static __device__ __forceinline__ float m40_kv_get(const void *cache, long long i, int kv_type) {
+    const unsigned char *c = (const unsigned char *)cache;
+    if (kv_type == M40_KV_F32)
+        return ((const float *)cache)[i];
+    if (kv_type == M40_KV_F16)
+        return __half2float(__ushort_as_half(((const unsigned short *)cache)[i]));
+    const int j = (int)(i & 31);
+    if (kv_type == M40_KV_Q8_0) {
+        const unsigned char *b = c + (i >> 5) * 34;
+        return m40_kv_half(b) * (float)(signed char)b[2 + j];
+    }
+    const unsigned char *b = c + (i >> 5) * 18;
+    const int q = j < 16 ? (b[2 + j] & 15) : (b[2 + j - 16] >> 4);
+    return m40_kv_half(b) * (float)(q - 8);
+}
+
+#endif /* M40_KERNELS_KV_CACHE_CUH */
