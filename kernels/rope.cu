@@ -6,7 +6,13 @@
  *      angle = pos[t] * freq_scale * base^(-2j / rope_dim) / factor[j]
  *    for pair j < rope_dim/2, computed in double precision (angles reach
  *    thousands of radians; FP32 would lose ~1e-3 of them). factor[j] is
- *    freq_factors[j] (Llama 3's rope_freqs) or 1.
+ *    freq_factors[j] (Llama 3's rope_freqs, LongRoPE's factors) or 1.
+ *    With yarn, pair j's angle is pos * inv_freq * (freq_scale (1 - r) + r),
+ *    r = 1 - clamp((j - low) / max(high - low, 0.001), 0, 1) (YaRN's ramp:
+ *    model.h's m40_rope_yarn_range gives low and high); cos and sin are
+ *    then scaled by mscale (YaRN's and LongRoPE's attention factor, else
+ *    1). The CPU's table (cpu/ops.c m40_op_rope_ext) computes the same in
+ *    the same double-precision steps.
  *    Launch: 1-D over n_tokens * rope_dim/2 threads.
  *  m40_rope_store: for each token t, the heads of its fused q|k|v row
  *    x[t] (n_head q heads, then n_head_kv k heads, then n_head_kv v heads,
@@ -34,7 +40,8 @@
 #include "kv_cache.cuh"
 
 M40_KERNEL void m40_rope_table(float2 *cs, const int *pos, int n_tokens, int rope_dim,
-                               float freq_base, float freq_scale, const float *freq_factors) {
+                               float freq_base, float freq_scale, const float *freq_factors,
+                               int yarn, double low, double high, double mscale) {
     int half = rope_dim / 2;
     int idx = blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n_tokens * half)
@@ -42,11 +49,16 @@ M40_KERNEL void m40_rope_table(float2 *cs, const int *pos, int n_tokens, int rop
     int t = idx / half, j = idx % half;
     double inv_freq = pow((double)freq_base, -2.0 * j / rope_dim);
     double angle = (double)pos[t] * (double)freq_scale * inv_freq;
+    if (yarn) { /* the extrapolated (unscaled) share r of the angle */
+        double y = (j - low) / (high - low > 0.001 ? high - low : 0.001);
+        double r = 1.0 - (y < 0.0 ? 0.0 : y > 1.0 ? 1.0 : y);
+        angle = (double)pos[t] * inv_freq * ((double)freq_scale * (1.0 - r) + r);
+    }
     if (freq_factors)
         angle /= (double)freq_factors[j];
     double s, c;
     sincos(angle, &s, &c);
-    cs[idx] = make_float2((float)c, (float)s);
+    cs[idx] = make_float2((float)(c * mscale), (float)(s * mscale));
 }
 
 static __device__ __forceinline__ void m40_cache_put(void *cache, long long i, float v,

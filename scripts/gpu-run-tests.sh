@@ -66,6 +66,15 @@ for qwen in qwen2 qwen3; do
         forward_models+=("$models/$qwen-$type.gguf")
     done
 done
+# mini-phi3: fused q|k|v and gate|up tensors; mini-qwen3-yarn: YaRN;
+# mini-phi3-longrope: LongRoPE (its long factors: the tests' contexts of
+# 128 and more pass its original 64)
+for shape in phi3 qwen3-yarn phi3-longrope; do
+    for type in f16 q4_0; do
+        "$here/bin/m40-llm" synth --shape mini-$shape --type $type -o "$models/$shape-$type.gguf" >/dev/null
+        forward_models+=("$models/$shape-$type.gguf")
+    done
+done
 # Extra models given by the caller (e.g. the default model): M40_TEST_MODELS="a.gguf b.gguf"
 for extra in ${M40_TEST_MODELS:-}; do
     forward_models+=("$extra")

@@ -231,6 +231,20 @@ static int read_config(loader *ld, m40_err *err) {
 
 /* ---- tensors ------------------------------------------------------------ */
 
+/* YaRN's correction dim: the pair index whose wavelength fits n_rot turns
+ * into the original context. */
+static double yarn_corr_dim(int32_t rope_dim, double orig_ctx, double base, double n_rot) {
+    return rope_dim * log(orig_ctx / (n_rot * 2.0 * M_PI)) / (2.0 * log(base));
+}
+
+void m40_rope_yarn_range(int32_t rope_dim, double orig_ctx, double base, double beta_fast,
+                         double beta_slow, double *low, double *high) {
+    double lo = floor(yarn_corr_dim(rope_dim, orig_ctx, base, beta_fast));
+    double hi = ceil(yarn_corr_dim(rope_dim, orig_ctx, base, beta_slow));
+    *low = lo > 0.0 ? lo : 0.0;
+    *high = hi < rope_dim - 1 ? hi : rope_dim - 1;
+}
+
 const float *m40_model_rope_factors(const m40_model *m, int32_t n_ctx) {
     if (m->cfg.rope_longrope)
         return n_ctx > m->cfg.rope_orig_ctx ? m->rope_long.data : m->rope_short.data;

@@ -93,6 +93,13 @@ int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err);
  * context and its short ones within it, or NULL. */
 const float *m40_model_rope_factors(const m40_model *m, int32_t n_ctx);
 
+/* YaRN's ramp over the rope_dim/2 RoPE pairs: pairs up to *low keep their
+ * original (extrapolated) angle, pairs from *high on are scaled by
+ * freq_scale, those between mix the two linearly; one rule for both
+ * backends' tables. */
+void m40_rope_yarn_range(int32_t rope_dim, double orig_ctx, double base, double beta_fast,
+                         double beta_slow, double *low, double *high);
+
 void m40_model_free(m40_model *m);
 
 #endif /* M40_MODEL_MODEL_H */

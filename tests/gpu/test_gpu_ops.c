@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend/cpu/ops.h"
+#include "model/model.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 #include "backend/cuda/ops.h"
@@ -250,7 +251,8 @@ static void test_gemv(uint32_t type, int repack, int cols) {
  * heads, one k head and one v head; the q heads rotated in place, the k
  * head rotated into the cache and the v head copied there at each token's
  * position, FP16 (the CPU's rotation, then the CPU's rounding). */
-static void test_rope_case(int head_dim, int rope_dim, m40_rope_style style, int with_factors) {
+static void test_rope_case(int head_dim, int rope_dim, m40_rope_style style, int with_factors,
+                           const m40_rope_ext *ext) {
     enum { T = 5, H = 3, N_CTX = 4096 };
     int stride = (H + 2) * head_dim, pos[T] = {0, 1, 17, 511, 4095};
     static float x[T * (H + 2) * 128], want[T * (H + 2) * 128], got[T * (H + 2) * 128];
@@ -261,23 +263,29 @@ static void test_rope_case(int head_dim, int rope_dim, m40_rope_style style, int
         ff[j] = 1.0f + (float)j * 0.25f;
     memcpy(want, x, sizeof(float) * T * stride);
     for (int t = 0; t < T; t++) /* the q heads and the k head */
-        m40_op_rope(want + t * stride, H + 1, head_dim, rope_dim, pos[t], 10000.0f, 0.5f,
-                    with_factors ? ff : NULL, style);
+        m40_op_rope_ext(want + t * stride, H + 1, head_dim, rope_dim, pos[t], 10000.0f, 0.5f,
+                        with_factors ? ff : NULL, style, ext);
+    /* the same YaRN ramp and attention factor for the GPU's table */
+    m40_cuda_rope_ext gext = {ext ? ext->yarn : 0, 0.0, 0.0, ext ? ext->mscale : 1.0};
+    if (ext && ext->yarn)
+        m40_rope_yarn_range(rope_dim, ext->orig_ctx, 10000.0, ext->beta_fast, ext->beta_slow,
+                            &gext.low, &gext.high);
     m40_dptr dx = dev(x, sizeof(float) * T * stride), dpos = dev(pos, sizeof pos);
     m40_dptr dff = with_factors ? dev(ff, sizeof ff) : 0;
     m40_dptr dcs = dev(NULL, sizeof(float) * T * rope_dim);
     m40_dptr dkc = dev(NULL, (size_t)N_CTX * head_dim * 2),
              dvc = dev(NULL, (size_t)N_CTX * head_dim * 2);
     m40_err err = {0};
-    CHECK(m40_cuda_rope_table(&g_ops, dcs, dpos, T, rope_dim, 10000.0f, 0.5f, dff, &err) == 0);
+    CHECK(m40_cuda_rope_table(&g_ops, dcs, dpos, T, rope_dim, 10000.0f, 0.5f, dff,
+                              ext ? &gext : NULL, &err) == 0);
     CHECK(m40_cuda_rope_store(&g_ops, dx, dcs, dpos, dkc, dvc, T, H, 1, head_dim, rope_dim, style,
                               stride, 0, &err) == 0);
     CHECK(fetch(got, dx, sizeof(float) * T * stride) == 0);
     CHECK(fetch(kc, dkc, (size_t)N_CTX * head_dim * 2) == 0);
     CHECK(fetch(vc, dvc, (size_t)N_CTX * head_dim * 2) == 0);
     char what[64];
-    snprintf(what, sizeof what, "rope hd=%d rd=%d style=%d ff=%d", head_dim, rope_dim, style,
-             with_factors);
+    snprintf(what, sizeof what, "rope hd=%d rd=%d style=%d ff=%d yarn=%d", head_dim, rope_dim,
+             style, with_factors, ext ? ext->yarn : -1);
     double worst_q = 0.0, worst_k = 0.0, mag = 1e-30;
     int v_exact = 1, kv_untouched = 1;
     for (int t = 0; t < T; t++) {
@@ -467,10 +475,16 @@ int main(void) {
     test_gemv(M40_GGML_Q8_0, 1, 512);
     test_gemv(M40_GGML_Q4_0, 1, 8192);
     test_gemv(M40_GGML_Q8_0, 1, 8192);
-    test_rope_case(64, 64, M40_ROPE_NORM, 0);
-    test_rope_case(64, 64, M40_ROPE_NEOX, 0);
-    test_rope_case(128, 128, M40_ROPE_NORM, 1);
-    test_rope_case(80, 64, M40_ROPE_NEOX, 1);
+    test_rope_case(64, 64, M40_ROPE_NORM, 0, NULL);
+    test_rope_case(64, 64, M40_ROPE_NEOX, 0, NULL);
+    test_rope_case(128, 128, M40_ROPE_NORM, 1, NULL);
+    test_rope_case(80, 64, M40_ROPE_NEOX, 1, NULL);
+    /* YaRN (factor 4 over 64 positions, llama.cpp's betas) and LongRoPE's
+     * attention factor with its per-dimension divisors */
+    const m40_rope_ext yarn = {1, 64.0f, 32.0f, 1.0f, 1.1386f};
+    const m40_rope_ext longrope = {0, 64.0f, 0.0f, 0.0f, 1.29f};
+    test_rope_case(64, 64, M40_ROPE_NEOX, 0, &yarn);
+    test_rope_case(128, 128, M40_ROPE_NEOX, 1, &longrope);
     test_swiglu_and_argmax();
     test_attention_grid();
     test_sgemm(1, 1, 32);

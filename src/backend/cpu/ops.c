@@ -1,6 +1,7 @@
 /* ops.c - see ops.h. */
 #include "backend/cpu/ops.h"
 
+#include "model/model.h"
 #include "quant/fp16.h"
 #include "quant/ggml_types.h"
 #include "quant/quant.h"
@@ -17,24 +18,15 @@ void m40_op_rmsnorm(float *out, const float *x, const float *w, int32_t n, float
         out[i] = x[i] * scale * w[i];
 }
 
-/* YaRN's correction dim: the pair index whose wavelength fits n_rot turns
- * into the original context. */
-static double yarn_corr_dim(int32_t rope_dim, double orig_ctx, double base, double n_rot) {
-    return rope_dim * log(orig_ctx / (n_rot * 2.0 * M_PI)) / (2.0 * log(base));
-}
-
 void m40_op_rope_ext(float *x, int32_t n_head, int32_t head_dim, int32_t rope_dim, int32_t pos,
                      float freq_base, float freq_scale, const float *freq_factors,
                      m40_rope_style style, const m40_rope_ext *ext) {
     int32_t half = rope_dim / 2;
     const int yarn = ext && ext->yarn;
     double low = 0.0, high = 0.0, mscale = ext ? ext->mscale : 1.0;
-    if (yarn) {
-        low = floor(yarn_corr_dim(rope_dim, ext->orig_ctx, freq_base, ext->beta_fast));
-        high = ceil(yarn_corr_dim(rope_dim, ext->orig_ctx, freq_base, ext->beta_slow));
-        low = low > 0.0 ? low : 0.0;
-        high = high < rope_dim - 1 ? high : rope_dim - 1;
-    }
+    if (yarn)
+        m40_rope_yarn_range(rope_dim, ext->orig_ctx, freq_base, ext->beta_fast, ext->beta_slow,
+                            &low, &high);
     for (int32_t j = 0; j < half; j++) {
         double inv_freq = pow((double)freq_base, -2.0 * j / rope_dim);
         double angle = (double)pos * freq_scale * inv_freq;

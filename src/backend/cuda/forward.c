@@ -214,9 +214,15 @@ static int forward_body(m40_cuda *cu, lane *ln, const pass *p, int want_logits, 
     const m40_model_config *c = &cu->model->cfg;
     m40_cuda_ops *ops = &ln->ops;
     const int d = c->n_embd, T = p->T;
+    /* YaRN and LongRoPE as the CPU applies them (cpu/forward.c) */
+    m40_cuda_rope_ext ext = {c->rope_yarn, 0.0, 0.0, c->rope_mscale};
+    if (c->rope_yarn)
+        m40_rope_yarn_range(c->rope_dim, c->rope_orig_ctx, c->rope_freq_base, c->yarn_beta_fast,
+                            c->yarn_beta_slow, &ext.low, &ext.high);
     if (m40_cuda_dequant_rows(ops, &cu->tok_embd, ln->x, ln->ids, 0, T, err) ||
         m40_cuda_rope_table(ops, ln->cs, ln->pos, T, c->rope_dim, c->rope_freq_base,
-                            c->rope_freq_scale, cu->rope_freqs.ptr, err))
+                            c->rope_freq_scale, cu->rope_freqs.ptr,
+                            c->rope_yarn || c->rope_longrope ? &ext : NULL, err))
         return -1;
     for (int l = 0; l < c->n_layer; l++) {
         if (layer_forward(cu, ln, l, p, err))

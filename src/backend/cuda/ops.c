@@ -334,8 +334,13 @@ int m40_cuda_head_norm(m40_cuda_ops *ops, m40_dptr x, m40_dptr wq, m40_dptr wk, 
 }
 
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
-                        float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err) {
-    void *args[] = {&cs, &pos, &n_tokens, &rope_dim, &freq_base, &freq_scale, &freq_factors};
+                        float freq_base, float freq_scale, m40_dptr freq_factors,
+                        const m40_cuda_rope_ext *ext, m40_err *err) {
+    int yarn = ext ? ext->yarn : 0;
+    double low = ext ? ext->low : 0.0, high = ext ? ext->high : 0.0;
+    double mscale = ext ? ext->mscale : 1.0;
+    void *args[] = {&cs,           &pos,  &n_tokens, &rope_dim, &freq_base, &freq_scale,
+                    &freq_factors, &yarn, &low,      &high,     &mscale};
     long long threads = (long long)n_tokens * (rope_dim / 2);
     return launch_1d(ops, ops->rope_table, blocks_for(threads, 128), 128, 0, args, err);
 }

@@ -114,9 +114,18 @@ int m40_cuda_head_norm(m40_cuda_ops *ops, m40_dptr x, m40_dptr wq, m40_dptr wk, 
 #define M40_CUDA_KV_Q8_0 2
 #define M40_CUDA_KV_Q4_0 3
 
-/* cs[n_tokens][rope_dim/2] (float2) for positions pos[n_tokens]. */
+/* YaRN's ramp (yarn, and the pairs low..high of m40_rope_yarn_range) and
+ * the attention factor that scales cos and sin (YaRN, LongRoPE; else 1). */
+typedef struct m40_cuda_rope_ext {
+    int yarn;
+    double low, high, mscale;
+} m40_cuda_rope_ext;
+
+/* cs[n_tokens][rope_dim/2] (float2) for positions pos[n_tokens]; ext NULL:
+ * plain RoPE (rope.cu). */
 int m40_cuda_rope_table(m40_cuda_ops *ops, m40_dptr cs, m40_dptr pos, int n_tokens, int rope_dim,
-                        float freq_base, float freq_scale, m40_dptr freq_factors, m40_err *err);
+                        float freq_base, float freq_scale, m40_dptr freq_factors,
+                        const m40_cuda_rope_ext *ext, m40_err *err);
 
 /* RoPE and the KV cache append in one launch (rope.cu): in the fused q|k|v
  * rows x[n_tokens][row_stride] (n_head q heads, n_head_kv k heads, n_head_kv

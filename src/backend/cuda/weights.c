@@ -67,7 +67,13 @@ size_t m40_cuda_layout_weights(m40_cuda *cu, m40_dptr base) {
     else if (base)
         cu->output = cu->tok_embd;
     place(cu, base, &off, &m->output_norm, VIEW(cu->output_norm), 0);
-    place(cu, base, &off, &m->rope_freqs, VIEW(cu->rope_freqs), 0);
+    /* Llama 3's rope_freqs, or LongRoPE's long or short factors, as the
+     * context picks them (m40_model_rope_factors) */
+    const m40_weight *factors = &m->rope_freqs;
+    if (m->cfg.rope_longrope)
+        factors = m40_model_rope_factors(m, cu->opt.n_ctx) == m->rope_long.data ? &m->rope_long
+                                                                                : &m->rope_short;
+    place(cu, base, &off, factors, VIEW(cu->rope_freqs), 0);
     for (int l = 0; l < m->cfg.n_layer; l++) {
         const m40_layer *L = &m->layers[l];
         dlayer *D = base ? &cu->layers[l] : NULL;
@@ -167,11 +173,10 @@ int m40_cuda_check_model(m40_cuda *cu, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     if (c->has_post_norms || c->swa_window > 0 || c->ffn_act != M40_ACT_SILU ||
         c->embd_scale != 1.0f || c->attn_softcap > 0.0f || c->final_softcap > 0.0f ||
-        c->n_expert > 0 || c->fused_proj || c->rope_yarn || c->rope_longrope)
+        c->n_expert > 0)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "%s: the CUDA backend has no sliding-window attention, GELU gate, "
-                        "post-norms, soft-caps, experts, fused projections, YaRN or LongRoPE "
-                        "yet (run it with --device cpu)",
+                        "post-norms, soft-caps or experts yet (run it with --device cpu)",
                         m40_arch_name(c->arch));
     if (cu->model->cfg.head_dim > 256)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
