@@ -10,9 +10,12 @@
  * of a KV head and loads each K/V element once for the whole group.
  *
  * Step 1, m40_attn_partial: block (s, g, t) takes positions
- *   [s * chunk, min((s+1) * chunk, pos_q[t] + 1)) and writes, for each head
+ *   [s * chunk, min((s+1) * chunk, pos_q[t] + 1)) (on a sliding layer,
+ *   window > 0, none before pos_q[t] + 1 - window; a split left empty
+ *   gives m = -inf, l = 0, o = 0) and writes, for each head
  *   of group g: the running max m, the sum l of exp(score - m), and the
- *   unnormalized output o = sum exp(score - m) v.
+ *   unnormalized output o = sum exp(score - m) v. A score is q.k * scale,
+ *   then, with softcap > 0 (Gemma 2), softcap * tanh(score / softcap).
  *   Launch: grid (n_split, n_head_kv, n_q), block 128, dynamic shared
  *   memory (group * hd + group * chunk) floats. Decode rows of different
  *   sequences (slot_q != NULL) read the cache slot_q[t] * slot_stride
@@ -41,7 +44,7 @@ static __device__ __forceinline__ void
 m40_attn_partial_t(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
                    const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,
                    int q_stride, int n_head, int n_head_kv, int hd, int chunk, int n_split,
-                   float scale) {
+                   float scale, int window, float softcap) {
     const int kv_type = KV_TYPE;
     extern __shared__ float smem[];
     const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
@@ -53,8 +56,10 @@ m40_attn_partial_t(float *o_part, float *ml_part, const float *q, const void *k,
         k = (const char *)k + off;
         v = (const char *)v + off;
     }
-    const int start = s * my_chunk;
-    const int end = min(pos_q[t] + 1, start + my_chunk);
+    /* a sliding layer sees the last `window` positions only */
+    const int first = window > 0 ? max(0, pos_q[t] + 1 - window) : 0;
+    const int start = max(s * my_chunk, first);
+    const int end = min(pos_q[t] + 1, s * my_chunk + my_chunk);
     const int len = end - start;
     float *q_s = smem;             /* [group][hd] */
     float *sc = smem + group * hd; /* [group][chunk] */
@@ -89,8 +94,10 @@ m40_attn_partial_t(float *o_part, float *ml_part, const float *q, const void *k,
                         dot += qj[lane + 32 * i] * kr[u][i];
                 dot = m40_warp_sum(dot);
                 int p = p0 + u * n_warps;
-                if (lane == 0 && p < end)
-                    sc[j * chunk + (p - start)] = dot * scale;
+                if (lane == 0 && p < end) {
+                    float x = dot * scale; /* then Gemma 2's cap, as the CPU's */
+                    sc[j * chunk + (p - start)] = softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
+                }
             }
         }
     }
@@ -137,10 +144,10 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
                                  const void *v, const int *slot_q, long long slot_stride,
                                  const int *pos_q, const int *chunk_q, int q_stride, int n_head,
                                  int n_head_kv, int hd, int chunk, int n_split, float scale,
-                                 int kv_type) {
+                                 int kv_type, int window, float softcap) {
 #define M40_ATTN_ARGS                                                                           \
     o_part, ml_part, q, k, v, slot_q, slot_stride, pos_q, chunk_q, q_stride, n_head, n_head_kv, \
-        hd, chunk, n_split, scale
+        hd, chunk, n_split, scale, window, softcap
     switch (kv_type) {
         case M40_KV_F32:
             m40_attn_partial_t<M40_KV_F32>(M40_ATTN_ARGS);

@@ -23,7 +23,7 @@ cmake --build "$build" --target m40-llm gpu_tests
 
 rm -rf "$dist"
 mkdir -p "$dist/bin" "$dist/tests"
-cp "$build/src/m40-llm" "$build/tests/gpu/bench_kernels" "$dist/bin/"
+cp "$build/src/m40-llm" "$build/tests/gpu/bench_kernels" "$build/tests/gpu/real_greedy" "$dist/bin/"
 for t in "$build"/tests/gpu/test_gpu_*; do
     [ -x "$t" ] && [ -f "$t" ] && cp "$t" "$dist/tests/"
 done
@@ -43,6 +43,7 @@ LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin
 WRAP
 chmod +x "$dist/m40-llm"
 cp "$root/scripts/gpu-run-tests.sh" "$dist/run-tests.sh"
+cp "$root/tests/fixtures/forward/gemma3-270m.json" "$dist/"
 chmod +x "$dist/run-tests.sh"
 
 size_kib=$(du -sk "$dist" | cut -f1)

@@ -309,8 +309,8 @@ typedef struct attn_ctx {
 static int op_attn(void *p, m40_err *err) {
     attn_ctx *c = p;
     return m40_cuda_attention(&g_ops, c->out, c->q, c->n_head * c->hd, c->kc, c->vc, c->pos, 1,
-                              c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, 0, c->scratch,
-                              err);
+                              c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, 0, NULL,
+                              c->scratch, err);
 }
 
 static void bench_attention(void) {
@@ -508,7 +508,7 @@ static int op_layer_part(void *p, m40_err *err) {
         case LP_ATTN: {
             int chunk = T == 1 ? m40_cuda_attn_decode_chunk(512) : M40_ATTN_CHUNK;
             return m40_cuda_attention(&g_ops, c->att, c->qkv, ld, c->kc, c->vc, c->pos, T, 511,
-                                      chunk, 32, 32, 128, 0, c->attn_tmp, err);
+                                      chunk, 32, 32, 128, 0, NULL, c->attn_tmp, err);
         }
         case LP_WO:
             return lp_matmul(c, &c->wo, c->xb, c->att, err);

@@ -389,7 +389,7 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
     CHECK(m40_cuda_rope_store(&g_ops, dkv, 0, dpos, dkc, dvc, n_ctx, 0, n_head_kv, head_dim, 0,
                               M40_ROPE_NORM, 2 * kv_dim, kv_f32, &err) == 0);
     CHECK(m40_cuda_attention(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, chunk, n_head,
-                             n_head_kv, head_dim, kv_f32, dscr, &err) == 0);
+                             n_head_kv, head_dim, kv_f32, NULL, dscr, &err) == 0);
     if (err.msg[0])
         fprintf(stderr, "%s\n", err.msg);
     CHECK(fetch(got, dout, (size_t)n_q * q_dim * 4) == 0);

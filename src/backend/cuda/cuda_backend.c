@@ -52,14 +52,23 @@ static size_t attn_scratch_floats(const m40_cuda *cu, const lane *ln) {
 static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
     const m40_model_config *c = &cu->model->cfg;
     size_t B = (size_t)ln->rows, n_out = ln->n_dec > 1 ? (size_t)ln->n_dec : 1;
-    m40_dptr *slots[] = {&ln->x,      &ln->xb,       &ln->qkv, &ln->att,  &ln->gu, &ln->hb,
-                         &ln->logits, &ln->attn_tmp, &ln->deq, &ln->step, &ln->cs, &ln->argmax};
+    m40_dptr *slots[] = {&ln->x,  &ln->xb,     &ln->qkv,      &ln->att, &ln->gu,
+                         &ln->hb, &ln->logits, &ln->attn_tmp, &ln->deq, &ln->step,
+                         &ln->cs, &ln->argmax, &ln->cs_swa};
     size_t floats[] = {
-        B * c->n_embd,   B * cu->wide, B * cu->qkv_dim,    B * cu->q_dim,
-        B * 2 * c->n_ff, B * c->n_ff,  n_out * c->n_vocab, attn_scratch_floats(cu, ln),
-        ln->deq_floats,  4 * B, /* ids, pos, slots, chunks (int32) */
-        B * c->rope_dim,        /* (cos, sin) pairs */
+        B * c->n_embd,
+        B * cu->wide,
+        B * cu->qkv_dim,
+        B * cu->q_dim,
+        B * 2 * c->n_ff,
+        B * c->n_ff,
+        n_out * c->n_vocab,
+        attn_scratch_floats(cu, ln),
+        ln->deq_floats,
+        4 * B,           /* ids, pos, slots, chunks (int32) */
+        B * c->rope_dim, /* (cos, sin) pairs */
         n_out,
+        c->swa_window > 0 ? B * c->rope_dim : 0, /* the sliding layers' pairs */
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         if (base)
@@ -263,8 +272,8 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_optio
     cu->opt = *opts;
     plan_sizes(cu);
     cu->layers = calloc((size_t)c->n_layer, sizeof *cu->layers);
-    /* at most 4 model-wide tensors and 14 per layer (m40_cuda_layout_weights) */
-    cu->placed = calloc(4 + 14 * (size_t)c->n_layer, sizeof *cu->placed);
+    /* at most 4 model-wide tensors and 16 per layer (m40_cuda_layout_weights) */
+    cu->placed = calloc(4 + 16 * (size_t)c->n_layer, sizeof *cu->placed);
     m40_gpu_options go = {.gpu = opts->gpu, .cublas = M40_CUBLAS_AUTO};
     if (!cu->layers || !cu->placed) {
         m40_cuda_destroy(cu);

@@ -22,6 +22,9 @@ typedef m40_dweight dweight;
 typedef struct dlayer {
     dweight attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, gate, up, down;
     dweight q_norm, k_norm; /* qwen3: [head_dim] F32 each (ptr 0 otherwise) */
+    /* gemma: RMSNorm weights of the attention and MLP outputs, applied
+     * before each residual add (ptr 0 otherwise) */
+    dweight attn_post_norm, ffn_post_norm;
     /* Fused views (ptr 0 when the parts' types differ): wqkv = Wq|Wk|Wv,
      * bqkv = bq|bk|bv, wgu = Wgate|Wup, each one matrix of the parts' rows
      * in a row. A repacked fused view is repacked as a whole, so its parts
@@ -44,6 +47,7 @@ typedef struct lane {
     /* activations and scratch, `rows` rows each (one allocation); logits
      * and argmax have a row per decode row (one when n_dec is 0) */
     m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
+    m40_dptr cs_swa; /* the RoPE table of sliding layers (their own base; gemma) */
     /* step = ids[rows], pos[rows], slots[rows], chunks[rows]: one upload */
     m40_dptr ids, pos, slots, chunks;
     size_t deq_floats;  /* 0: no prefill products on this lane */

@@ -151,46 +151,75 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     m40_cuda_ops *ops = &ln->ops;
     const int ld = cu->qkv_dim, kvt = cu->kv_type;
+    /* a sliding layer (gemma): its own RoPE table and the last swa_window
+     * positions; Gemma 2's score cap; the model's score scale */
+    const int swa = m40_layer_is_swa(c, l);
+    const m40_dptr cs = swa ? ln->cs_swa : ln->cs;
+    const m40_cuda_attn_layer al = {c->attn_scale, swa ? c->swa_window : 0, c->attn_softcap};
     m40_dptr kc = m40_cuda_cache_at(cu, cu->k_cache, p->rows ? 0 : p->slot, l),
              vc = m40_cuda_cache_at(cu, cu->v_cache, p->rows ? 0 : p->slot, l);
     /* q, k and v heads lie in a row of qkv: one launch rotates q and k and
      * appends k and v to the cache */
     if (p->rows)
-        return m40_cuda_rope_store_rows(ops, ln->qkv, ln->cs, ln->pos, ln->slots, slot_stride(cu),
-                                        kc, vc, p->T, c->n_head, c->n_head_kv, c->head_dim,
-                                        c->rope_dim, c->rope_style, ld, kvt, err) ||
+        return m40_cuda_rope_store_rows(ops, ln->qkv, cs, ln->pos, ln->slots, slot_stride(cu), kc,
+                                        vc, p->T, c->n_head, c->n_head_kv, c->head_dim, c->rope_dim,
+                                        c->rope_style, ld, kvt, err) ||
                        m40_cuda_attention_rows(
                            ops, ln->att, ln->qkv, ld, kc, vc, ln->slots, slot_stride(cu), ln->pos,
                            ln->chunks, p->T, p->max_pos, m40_cuda_attn_decode_chunk(p->max_pos + 1),
-                           c->n_head, c->n_head_kv, c->head_dim, kvt, ln->attn_tmp, err)
+                           c->n_head, c->n_head_kv, c->head_dim, kvt, &al, ln->attn_tmp, err)
                    ? -1
                    : 0;
-    return m40_cuda_rope_store(ops, ln->qkv, ln->cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
+    return m40_cuda_rope_store(ops, ln->qkv, cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
                                c->head_dim, c->rope_dim, c->rope_style, ld, kvt, err) ||
                    m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
                                       attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv,
-                                      c->head_dim, kvt, ln->attn_tmp, err)
+                                      c->head_dim, kvt, &al, ln->attn_tmp, err)
                ? -1
                : 0;
+}
+
+/* x[T][d] += w in (the residual add fused into the product), or, with
+ * post-norms (gemma), x += rmsnorm(w in) * post: the product into xb, its
+ * norm in place, then the add. */
+static int add_output(m40_cuda *cu, lane *ln, const dweight *w, m40_dptr in, const dweight *post,
+                      const pass *p, m40_err *err) {
+    const m40_model_config *c = &cu->model->cfg;
+    const int d = c->n_embd, T = p->T;
+    if (!c->has_post_norms)
+        return matmul(cu, ln, ln->x, d, w, NULL, in, p, 1, err);
+    return matmul(cu, ln, ln->xb, d, w, NULL, in, p, 0, err) ||
+                   m40_cuda_rmsnorm(&ln->ops, ln->xb, ln->xb, post->ptr, T, d, c->rms_eps, err) ||
+                   m40_cuda_add(&ln->ops, ln->x, ln->x, ln->xb, T * d, err)
+               ? -1
+               : 0;
+}
+
+/* hb[T][n_ff] = act(gate) * up from the fused gate|up buffer: SiLU, or
+ * GELU's tanh form (gemma). */
+static int gate(m40_cuda *cu, lane *ln, int T, m40_err *err) {
+    const int n_ff = cu->model->cfg.n_ff;
+    m40_dptr up = ln->gu + (size_t)n_ff * sizeof(float);
+    if (cu->model->cfg.ffn_act == M40_ACT_GELU_TANH)
+        return m40_cuda_geglu(&ln->ops, ln->hb, ln->gu, up, T, n_ff, 2 * n_ff, err);
+    return m40_cuda_swiglu(&ln->ops, ln->hb, ln->gu, up, T, n_ff, 2 * n_ff, err);
 }
 
 static int layer_forward(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     const dlayer *L = &cu->layers[l];
     m40_cuda_ops *ops = &ln->ops;
-    const int d = c->n_embd, n_ff = c->n_ff, T = p->T;
+    const int d = c->n_embd, T = p->T;
     return m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->attn_norm.ptr, T, d, c->rms_eps, err) ||
                    project_qkv(cu, ln, L, p, err) ||
                    (c->has_qk_norm &&
                     m40_cuda_head_norm(ops, ln->qkv, L->q_norm.ptr, L->k_norm.ptr, T, cu->qkv_dim,
                                        c->n_head, c->n_head_kv, c->head_dim, c->rms_eps, err)) ||
                    attend(cu, ln, l, p, err) ||
-                   matmul(cu, ln, ln->x, d, &L->wo, NULL, ln->att, p, 1, err) ||
+                   add_output(cu, ln, &L->wo, ln->att, &L->attn_post_norm, p, err) ||
                    m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_gate_up(cu, ln, L, p, err) ||
-                   m40_cuda_swiglu(ops, ln->hb, ln->gu, ln->gu + (size_t)n_ff * sizeof(float), T,
-                                   n_ff, 2 * n_ff, err) ||
-                   matmul(cu, ln, ln->x, d, &L->down, NULL, ln->hb, p, 1, err)
+                   project_gate_up(cu, ln, L, p, err) || gate(cu, ln, T, err) ||
+                   add_output(cu, ln, &L->down, ln->hb, &L->ffn_post_norm, p, err)
                ? -1
                : 0;
 }
@@ -219,10 +248,16 @@ static int forward_body(m40_cuda *cu, lane *ln, const pass *p, int want_logits, 
     if (c->rope_yarn)
         m40_rope_yarn_range(c->rope_dim, c->rope_orig_ctx, c->rope_freq_base, c->yarn_beta_fast,
                             c->yarn_beta_slow, &ext.low, &ext.high);
+    /* embeddings (times sqrt(d) for gemma); the RoPE tables: the sliding
+     * layers' with their own base, unscaled, without YaRN (cpu/forward.c) */
     if (m40_cuda_dequant_rows(ops, &cu->tok_embd, ln->x, ln->ids, 0, T, err) ||
+        (c->embd_scale != 1.0f && m40_cuda_scale(ops, ln->x, T * d, c->embd_scale, err)) ||
         m40_cuda_rope_table(ops, ln->cs, ln->pos, T, c->rope_dim, c->rope_freq_base,
                             c->rope_freq_scale, cu->rope_freqs.ptr,
-                            c->rope_yarn || c->rope_longrope ? &ext : NULL, err))
+                            c->rope_yarn || c->rope_longrope ? &ext : NULL, err) ||
+        (c->swa_window > 0 &&
+         m40_cuda_rope_table(ops, ln->cs_swa, ln->pos, T, c->rope_dim, c->rope_freq_base_swa, 1.0f,
+                             cu->rope_freqs.ptr, NULL, err)))
         return -1;
     for (int l = 0; l < c->n_layer; l++) {
         if (layer_forward(cu, ln, l, p, err))
@@ -234,13 +269,18 @@ static int forward_body(m40_cuda *cu, lane *ln, const pass *p, int want_logits, 
         return m40_cuda_rmsnorm(ops, ln->xb, ln->x, cu->output_norm.ptr, T, d, c->rms_eps, err) ||
                        matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, p, 0,
                               err) ||
+                       (c->final_softcap > 0.0f &&
+                        m40_cuda_softcap(ops, ln->logits, T * c->n_vocab, c->final_softcap, err)) ||
                        m40_cuda_argmax_rows(ops, ln->argmax, ln->logits, c->n_vocab, T, err)
                    ? -1
                    : 0;
     pass last = {.T = 1, .slot = p->slot, .max_pos = p->max_pos};
     return m40_cuda_rmsnorm(ops, ln->xb, row_at(ln->x, T - 1, d), cu->output_norm.ptr, 1, d,
                             c->rms_eps, err) ||
-                   matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, &last, 0, err)
+                   matmul(cu, ln, ln->logits, c->n_vocab, &cu->output, NULL, ln->xb, &last, 0,
+                          err) ||
+                   (c->final_softcap > 0.0f && /* Gemma 2's logit cap */
+                    m40_cuda_softcap(ops, ln->logits, c->n_vocab, c->final_softcap, err))
                ? -1
                : 0;
 }

@@ -121,6 +121,10 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         {"m40_sgemm_nt", &ops->sgemm_nt},
         {"m40_add_bias_f32", &ops->add_bias},
         {"m40_kv_store_quant", &ops->kv_store_quant},
+        {"m40_geglu_f32", &ops->geglu},
+        {"m40_scale_f32", &ops->scale},
+        {"m40_softcap_f32", &ops->softcap},
+        {"m40_add_f32", &ops->add},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -382,6 +386,27 @@ int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, i
     return launch_1d(ops, ops->swiglu, blocks_for((long long)rows * width, 256), 256, 0, args, err);
 }
 
+int m40_cuda_geglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
+                   int in_stride, m40_err *err) {
+    void *args[] = {&y, &gate, &up, &rows, &width, &in_stride};
+    return launch_1d(ops, ops->geglu, blocks_for((long long)rows * width, 256), 256, 0, args, err);
+}
+
+int m40_cuda_scale(m40_cuda_ops *ops, m40_dptr x, int n, float s, m40_err *err) {
+    void *args[] = {&x, &n, &s};
+    return launch_1d(ops, ops->scale, blocks_for(n, 256), 256, 0, args, err);
+}
+
+int m40_cuda_softcap(m40_cuda_ops *ops, m40_dptr x, int n, float cap, m40_err *err) {
+    void *args[] = {&x, &n, &cap};
+    return launch_1d(ops, ops->softcap, blocks_for(n, 256), 256, 0, args, err);
+}
+
+int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err) {
+    void *args[] = {&y, &a, &b, &n};
+    return launch_1d(ops, ops->add, blocks_for(n, 256), 256, 0, args, err);
+}
+
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
                       m40_err *err) {
     void *args[] = {&y, &bias, &n, &n_rows, &ld};
@@ -419,7 +444,8 @@ int m40_cuda_attn_decode_splits(int n_pos) {
 static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                      m40_dptr v_cache, m40_dptr slot, long long slot_stride, m40_dptr pos_q,
                      m40_dptr chunk_q, int n_q, int n_split, int chunk, int n_head, int n_head_kv,
-                     int head_dim, int kv_type, m40_dptr scratch, m40_err *err) {
+                     int head_dim, int kv_type, const m40_cuda_attn_layer *layer, m40_dptr scratch,
+                     m40_err *err) {
     if (n_head_kv <= 0 || n_head % n_head_kv != 0 || head_dim > 256 || chunk <= 0)
         return m40_errf(err, "attention: %d heads over %d KV heads of %d dims is not supported",
                         n_head, n_head_kv, head_dim);
@@ -432,10 +458,12 @@ static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, 
                         group, shmem);
     m40_dptr o_part = scratch;
     m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
-    float scale = 1.0f / sqrtf((float)head_dim);
-    void *pargs[] = {&o_part,      &ml_part, &q,       &k_cache,  &v_cache, &slot,
-                     &slot_stride, &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv,
-                     &head_dim,    &chunk,   &n_split, &scale,    &kv_type};
+    float scale = layer ? layer->scale : 1.0f / sqrtf((float)head_dim);
+    int window = layer ? layer->window : 0;
+    float softcap = layer ? layer->softcap : 0.0f;
+    void *pargs[] = {&o_part,  &ml_part, &q,        &k_cache, &v_cache,   &slot,     &slot_stride,
+                     &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv, &head_dim, &chunk,
+                     &n_split, &scale,   &kv_type,  &window,  &softcap};
     if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
                shmem, pargs, err))
         return -1;
@@ -446,21 +474,23 @@ static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, 
 
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, int kv_type, m40_dptr scratch,
-                       m40_err *err) {
+                       int n_head, int n_head_kv, int head_dim, int kv_type,
+                       const m40_cuda_attn_layer *layer, m40_dptr scratch, m40_err *err) {
     int n_split = chunk > 0 ? m40_cuda_attn_splits(max_pos + 1, chunk) : 0;
     return attention(ops, out, q, q_stride, k_cache, v_cache, 0, 0, pos_q, 0, n_q, n_split, chunk,
-                     n_head, n_head_kv, head_dim, kv_type, scratch, err);
+                     n_head, n_head_kv, head_dim, kv_type, layer, scratch, err);
 }
 
 int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
                             m40_dptr k_cache, m40_dptr v_cache, m40_dptr slot,
                             long long slot_stride, m40_dptr pos_q, m40_dptr chunk_q, int n_q,
                             int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
-                            int kv_type, m40_dptr scratch, m40_err *err) {
+                            int kv_type, const m40_cuda_attn_layer *layer, m40_dptr scratch,
+                            m40_err *err) {
     int n_split = m40_cuda_attn_decode_splits(max_pos + 1);
     return attention(ops, out, q, q_stride, k_cache, v_cache, slot, slot_stride, pos_q, chunk_q,
-                     n_q, n_split, chunk, n_head, n_head_kv, head_dim, kv_type, scratch, err);
+                     n_q, n_split, chunk, n_head, n_head_kv, head_dim, kv_type, layer, scratch,
+                     err);
 }
 
 int m40_cuda_argmax_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, int rows,

@@ -60,6 +60,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function repack;
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
+    m40_cu_function geglu, scale, softcap, add;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -152,6 +153,15 @@ int m40_cuda_rope_store_rows(m40_cuda_ops *ops, m40_dptr x, m40_dptr cs, m40_dpt
 /* y[rows][width] = silu(gate) * up, gate and up rows in_stride floats apart. */
 int m40_cuda_swiglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
                     int in_stride, m40_err *err);
+/* The same with GELU's tanh form (Gemma; geglu.cu). */
+int m40_cuda_geglu(m40_cuda_ops *ops, m40_dptr y, m40_dptr gate, m40_dptr up, int rows, int width,
+                   int in_stride, m40_err *err);
+/* x[n] *= s (Gemma's embedding scale; scale.cu). */
+int m40_cuda_scale(m40_cuda_ops *ops, m40_dptr x, int n, float s, m40_err *err);
+/* x[n] = cap * tanh(x / cap) (Gemma 2's logits; softcap.cu). */
+int m40_cuda_softcap(m40_cuda_ops *ops, m40_dptr x, int n, float cap, m40_err *err);
+/* y[n] = a[n] + b[n] (the residual add after a post-norm; add.cu). */
+int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err);
 
 /* y[n_rows][ld] += bias[n] on the first n of each row. */
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,
@@ -168,6 +178,16 @@ int m40_cuda_attn_decode_chunk(int n_pos);
 int m40_cuda_attn_splits(int n_pos, int chunk);
 size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos, int chunk);
 
+/* What differs between layers' attention beyond the shapes: the score
+ * scale, a sliding window (the last `window` positions; 0: all) and a
+ * soft-cap of the scores (0: none). NULL where a launcher takes one: scale
+ * 1/sqrt(head_dim), neither of the others. */
+typedef struct m40_cuda_attn_layer {
+    float scale;
+    int window;
+    float softcap;
+} m40_cuda_attn_layer;
+
 /* out[n_q][n_head*hd] = causal attention of q (n_q rows of n_head*hd,
  * q_stride floats apart; query t sees positions 0..pos_q[t], none of which
  * exceeds max_pos) over one layer's cache of kv_type (as m40_cuda_rope_store's),
@@ -178,8 +198,8 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
  * graph sizes the grid for a range of positions this way). */
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
-                       int n_head, int n_head_kv, int head_dim, int kv_type, m40_dptr scratch,
-                       m40_err *err);
+                       int n_head, int n_head_kv, int head_dim, int kv_type,
+                       const m40_cuda_attn_layer *layer, m40_dptr scratch, m40_err *err);
 
 /* Decode rows of different sequences: query t reads the cache of slot
  * slot[t] (slot[t] * slot_stride elements past k_cache, v_cache) with its
@@ -191,7 +211,8 @@ int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_s
                             m40_dptr k_cache, m40_dptr v_cache, m40_dptr slot,
                             long long slot_stride, m40_dptr pos_q, m40_dptr chunk_q, int n_q,
                             int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
-                            int kv_type, m40_dptr scratch, m40_err *err);
+                            int kv_type, const m40_cuda_attn_layer *layer, m40_dptr scratch,
+                            m40_err *err);
 
 /* The most splits a decode query at a position below n_pos has. */
 int m40_cuda_attn_decode_splits(int n_pos);
