@@ -57,10 +57,24 @@ void srv_job_unref(srv_job *j) {
     free(j);
 }
 
-/* The text a stream may send so far (mu held): all of it, or with tools
- * what cannot be the start of a call. */
+const char *srv_job_stream_text(const srv_job *j, size_t *len) {
+    if (j->tool_calls && !j->done) {
+        *len = j->visible;
+        return j->text;
+    }
+    if (j->tool_calls && j->content) {
+        *len = strlen(j->content);
+        return j->content;
+    }
+    *len = j->len;
+    return j->text;
+}
+
+/* How much of the text a stream may send so far (mu held). */
 static size_t streamable(const srv_job *j) {
-    return j->tool_calls ? j->visible : j->len;
+    size_t len;
+    srv_job_stream_text(j, &len);
+    return len;
 }
 
 void srv_job_wait(srv_job *j, size_t have, int timeout_ms) {

@@ -155,14 +155,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
                 waited = 1;
             }
             int done = j->done;
-            /* with tools: what may stream while a call may be starting,
-             * and once done the content the calls were taken out of */
-            const char *src = j->text;
-            size_t have = j->len;
-            if (j->tool_calls && !done)
-                have = j->visible;
-            else if (j->tool_calls && j->content)
-                src = j->content, have = strlen(j->content);
+            size_t have;
+            const char *src = srv_job_stream_text(j, &have);
             have = have > c->consumed ? have : c->consumed;
             if (have > c->consumed || done) {
                 st->meta.choice = i;

@@ -113,6 +113,10 @@ void srv_job_unref(srv_job *job);
 /* Waits until the job is done, it has text past `have`, or `stop` is set;
  * waits at most timeout_ms. Called with job->mu held. */
 void srv_job_wait(srv_job *job, size_t have, int timeout_ms);
+/* The text a stream of the job may send so far (job->mu held): all of it;
+ * with tools, while it runs, only what cannot be the start of a call, and
+ * once done the content the calls were taken out of. *len: its length. */
+const char *srv_job_stream_text(const srv_job *job, size_t *len);
 
 /* ---- metrics.c --------------------------------------------------------- */
 
