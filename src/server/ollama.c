@@ -39,9 +39,7 @@ static void reply(srv_reply *r, unsigned status, cJSON *root) {
 }
 
 static void reply_error(srv_reply *r, unsigned status, const char *msg) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "error", msg);
-    reply(r, status, root);
+    reply(r, status, srv_ollama_error(msg));
 }
 
 /* "135.0M", "7.2B": ollama's parameter_size. */

@@ -89,6 +89,15 @@ char *srv_error_body(const char *message, const char *type, const char *code) {
     return s;
 }
 
+cJSON *srv_ollama_error(const char *message) {
+    cJSON *root = cJSON_CreateObject();
+    if (root && !cJSON_AddStringToObject(root, "error", message)) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
+
 static void reply_json(srv_reply *r, unsigned status, cJSON *root) {
     r->status = status;
     r->body = cJSON_PrintUnformatted(root);
@@ -124,10 +133,9 @@ static const struct kind_http *kind_http(m40_err_kind kind) {
 static void reply_status(srv_reply *r, unsigned status, const char *type, const char *code,
                          const char *msg) {
     r->status = status;
-    if (r->ollama) { /* ollama's shape: {"error": "message"} */
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "error", msg);
-        r->body = cJSON_PrintUnformatted(root);
+    if (r->ollama) {
+        cJSON *root = srv_ollama_error(msg);
+        r->body = root ? cJSON_PrintUnformatted(root) : NULL;
         cJSON_Delete(root);
     } else {
         r->body = srv_error_body(msg, type, code);
@@ -1254,11 +1262,8 @@ int srv_stream_format(const srv_ctx *c, const srv_reply *r, const srv_job *j, co
     }
     if (!final)
         return 0;
-    if ((r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT) && j->rc) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddStringToObject(root, "error", j->err.msg);
-        return emit(r, root, out, out_len, out_cap);
-    }
+    if ((r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT) && j->rc)
+        return emit(r, srv_ollama_error(j->err.msg), out, out_len, out_cap);
     if (r->fmt == SRV_OLLAMA_GEN || r->fmt == SRV_OLLAMA_CHAT)
         return emit(r, ollama_line(c, r->fmt, "", 0, j), out, out_len, out_cap);
     if (j->rc) {

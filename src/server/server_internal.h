@@ -196,6 +196,9 @@ void srv_route(srv_ctx *c, const char *method, const char *path, const char *bod
                srv_reply *r);
 /* The OpenAI-shaped error body {"error": {...}} (malloc'd). */
 char *srv_error_body(const char *message, const char *type, const char *code);
+/* ollama's error shape, {"error": message} (a new object, NULL when out of
+ * memory). */
+struct cJSON *srv_ollama_error(const char *message);
 /* The next formatted stream bytes for a piece of text (or the final
  * chunk(s) when final is set) appended to *out (malloc'd, grown); with
  * last, the stream's end marker after them (the last choice to finish). */
