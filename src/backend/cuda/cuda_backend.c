@@ -52,9 +52,14 @@ static size_t attn_scratch_floats(const m40_cuda *cu, const lane *ln) {
 static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
     const m40_model_config *c = &cu->model->cfg;
     size_t B = (size_t)ln->rows, n_out = ln->n_dec > 1 ? (size_t)ln->n_dec : 1;
-    m40_dptr *slots[] = {&ln->x,  &ln->xb,     &ln->qkv,      &ln->att, &ln->gu,
-                         &ln->hb, &ln->logits, &ln->attn_tmp, &ln->deq, &ln->step,
-                         &ln->cs, &ln->argmax, &ln->cs_swa};
+    m40_dptr *slots[] = {&ln->x,      &ln->xb,       &ln->qkv,   &ln->att,  &ln->gu,  &ln->hb,
+                         &ln->logits, &ln->attn_tmp, &ln->deq,   &ln->step, &ln->cs,  &ln->argmax,
+                         &ln->cs_swa, &ln->m_logits, &ln->m_ids, &ln->m_w,  &ln->m_g, &ln->m_gate,
+                         &ln->m_up,   &ln->m_y,      &ln->m_all, &ln->m_idx};
+    /* a mixture of experts' buffers (forward.c moe_mlp), 4-byte elements */
+    const size_t ne = c->n_expert > 0 ? (size_t)c->n_expert : 0;
+    const size_t k = ne ? (size_t)c->n_expert_used : 0, f = ne ? (size_t)c->n_ff_exp : 0;
+    const size_t dm = ne ? (size_t)c->n_embd : 0;
     size_t floats[] = {
         B * c->n_embd,
         B * cu->wide,
@@ -69,6 +74,15 @@ static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
         B * c->rope_dim, /* (cos, sin) pairs */
         n_out,
         c->swa_window > 0 ? B * c->rope_dim : 0, /* the sliding layers' pairs */
+        B * ne,
+        B * k,
+        B * k,
+        B * dm,
+        B * f,
+        B * f,
+        B * dm,
+        B * k * dm,
+        2 * B * k,
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         if (base)
@@ -221,6 +235,14 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
     for (int i = 0; i < cu->n_lanes; i++) {
         lane *ln = &cu->lanes[i];
         ln->host_step = calloc(4 * (size_t)ln->rows, sizeof *ln->host_step);
+        if (cu->model->cfg.n_expert > 0) { /* moe_mlp's host side */
+            size_t pairs = (size_t)ln->rows * (size_t)cu->model->cfg.n_expert_used;
+            ln->h_ids = calloc(pairs, sizeof *ln->h_ids);
+            ln->h_start = calloc((size_t)cu->model->cfg.n_expert + 1, sizeof *ln->h_start);
+            ln->h_idx = calloc(2 * pairs, sizeof *ln->h_idx);
+            if (!ln->h_ids || !ln->h_start || !ln->h_idx)
+                return m40_errf(err, "out of memory");
+        }
         if (!ln->host_step)
             return m40_errf(err, "out of memory");
     }
@@ -230,7 +252,9 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
 /* Decode graphs, on the decode lane, when the driver has them and the
  * options allow. */
 static int init_graphs(m40_cuda *cu, m40_err *err) {
-    if (cu->opt.no_graphs || !m40_gpu_has_graphs(&cu->gpu))
+    /* a mixture of experts reads its picks back on the host within each
+     * layer (forward.c moe_mlp), which a graph cannot hold */
+    if (cu->opt.no_graphs || !m40_gpu_has_graphs(&cu->gpu) || cu->model->cfg.n_expert > 0)
         return 0;
     cu->n_buckets = 1;
     while ((M40_ATTN_CHUNK_DECODE << (cu->n_buckets - 1)) < cu->opt.n_ctx)
@@ -272,8 +296,8 @@ int m40_cuda_create(m40_cuda **out, const m40_model *model, const m40_cuda_optio
     cu->opt = *opts;
     plan_sizes(cu);
     cu->layers = calloc((size_t)c->n_layer, sizeof *cu->layers);
-    /* at most 4 model-wide tensors and 16 per layer (m40_cuda_layout_weights) */
-    cu->placed = calloc(4 + 16 * (size_t)c->n_layer, sizeof *cu->placed);
+    /* at most 4 model-wide tensors and 20 per layer (m40_cuda_layout_weights) */
+    cu->placed = calloc(4 + 20 * (size_t)c->n_layer, sizeof *cu->placed);
     m40_gpu_options go = {.gpu = opts->gpu, .cublas = M40_CUBLAS_AUTO};
     if (!cu->layers || !cu->placed) {
         m40_cuda_destroy(cu);
@@ -321,6 +345,9 @@ void m40_cuda_destroy(m40_cuda *cu) {
         free(cu->lanes[l].graphs);
         free(cu->lanes[l].row_graphs);
         free(cu->lanes[l].host_step);
+        free(cu->lanes[l].h_ids);
+        free(cu->lanes[l].h_start);
+        free(cu->lanes[l].h_idx);
     }
     free(cu->layers);
     free(cu->placed);

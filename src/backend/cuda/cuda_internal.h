@@ -25,6 +25,10 @@ typedef struct dlayer {
     /* gemma: RMSNorm weights of the attention and MLP outputs, applied
      * before each residual add (ptr 0 otherwise) */
     dweight attn_post_norm, ffn_post_norm;
+    /* a mixture of experts instead of gate/up/down (ptr 0 otherwise): the
+     * router [n_expert][d], and the experts' matrices stacked, expert e's
+     * rows e * n_ff_exp .. (down: e * d ..), in their GGUF layout */
+    dweight router, gate_exps, up_exps, down_exps;
     /* Fused views (ptr 0 when the parts' types differ): wqkv = Wq|Wk|Wv,
      * bqkv = bq|bk|bv, wgu = Wgate|Wup, each one matrix of the parts' rows
      * in a row. A repacked fused view is repacked as a whole, so its parts
@@ -48,6 +52,15 @@ typedef struct lane {
      * and argmax have a row per decode row (one when n_dec is 0) */
     m40_dptr x, xb, qkv, att, gu, hb, logits, attn_tmp, deq, step, cs, argmax;
     m40_dptr cs_swa; /* the RoPE table of sliding layers (their own base; gemma) */
+    /* a mixture of experts (forward.c moe_mlp; 0 without): router logits
+     * [rows][n_expert], picks and weights [rows][k], the rows routed to
+     * one expert [rows][d], its gate and up [rows][n_ff_exp], its outputs
+     * [rows][d], every pick's output [rows][k][d], and the index lists
+     * that gather and place them [2][rows * k] */
+    m40_dptr m_logits, m_ids, m_w, m_g, m_gate, m_up, m_y, m_all, m_idx;
+    /* their host side: the picks, experts' first entries [n_expert + 1],
+     * and the two index lists */
+    int32_t *h_ids, *h_start, *h_idx;
     /* step = ids[rows], pos[rows], slots[rows], chunks[rows]: one upload */
     m40_dptr ids, pos, slots, chunks;
     size_t deq_floats;  /* 0: no prefill products on this lane */

@@ -205,6 +205,76 @@ static int gate(m40_cuda *cu, lane *ln, int T, m40_err *err) {
     return m40_cuda_swiglu(&ln->ops, ln->hb, ln->gu, up, T, n_ff, 2 * n_ff, err);
 }
 
+/* Expert e's rows of a stack of n_expert matrices of `rows` rows each (in
+ * their GGUF layout: a row range is a pointer offset). */
+static dweight expert_view(const dweight *stack, int e, int rows) {
+    dweight v = *stack;
+    v.ptr += (m40_dptr)((int64_t)e * rows * stack->row_bytes);
+    v.rows = rows;
+    return v;
+}
+
+/* The MLP of a mixture of experts, x[T][d] += sum_j w_j expert_j(xb), as
+ * the CPU's moe_block: the router's logits and the routing run on the GPU
+ * (moe_route.cu); the picks come back to the host, which groups the
+ * (token, pick) pairs by expert; each expert that has tokens runs once
+ * over its tokens' rows (gathered; a decode step's single row is a
+ * mat-vec reading only that expert's rows), its outputs go to their
+ * pairs' places, and moe_combine.cu adds them up in pick order. The
+ * read-back makes a decode step of such a model ungraphable
+ * (init_graphs). */
+static int moe_mlp(m40_cuda *cu, lane *ln, const dlayer *L, const pass *p, m40_err *err) {
+    const m40_model_config *c = &cu->model->cfg;
+    m40_cuda_ops *ops = &ln->ops;
+    const int T = p->T, d = c->n_embd, ne = c->n_expert, k = c->n_expert_used, f = c->n_ff_exp;
+    const int pairs = T * k;
+    if (matmul(cu, ln, ln->m_logits, ne, &L->router, NULL, ln->xb, p, 0, err) ||
+        m40_cuda_moe_route(ops, ln->m_ids, ln->m_w, ln->m_logits, T, ne, k, err) ||
+        m40_gpu_download_on(&cu->gpu, ops->stream, ln->h_ids, ln->m_ids,
+                            (size_t)pairs * sizeof *ln->h_ids, err))
+        return -1;
+    /* pairs by expert (counting sort): h_idx[0..pairs) the token of each,
+     * h_idx[pairs..) its row in m_all (token * k + pick) */
+    int32_t *start = ln->h_start, *src = ln->h_idx, *dst = ln->h_idx + pairs;
+    memset(start, 0, (size_t)(ne + 1) * sizeof *start);
+    for (int i = 0; i < pairs; i++) {
+        if (ln->h_ids[i] < 0 || ln->h_ids[i] >= ne)
+            return m40_errf(err, "moe: routing picked expert %d of %d", ln->h_ids[i], ne);
+        start[ln->h_ids[i] + 1]++;
+    }
+    for (int e = 0; e < ne; e++)
+        start[e + 1] += start[e];
+    for (int i = 0; i < pairs; i++) {
+        int at = start[ln->h_ids[i]]++;
+        src[at] = i / k;
+        dst[at] = i;
+    }
+    for (int e = ne; e > 0; e--) /* back to each expert's first entry */
+        start[e] = start[e - 1];
+    start[0] = 0;
+    if (m40_gpu_upload_on(&cu->gpu, ops->stream, ln->m_idx, ln->h_idx,
+                          2 * (size_t)pairs * sizeof *ln->h_idx, err))
+        return -1;
+    for (int e = 0; e < ne; e++) {
+        const int n = start[e + 1] - start[e];
+        if (n == 0)
+            continue;
+        const m40_dptr src_idx = ln->m_idx + (size_t)start[e] * sizeof(int32_t);
+        const m40_dptr dst_idx = ln->m_idx + ((size_t)pairs + (size_t)start[e]) * sizeof(int32_t);
+        const dweight gate = expert_view(&L->gate_exps, e, f), up = expert_view(&L->up_exps, e, f);
+        const dweight down = expert_view(&L->down_exps, e, d);
+        const pass pe = {.T = n, .slot = p->slot, .rows = p->rows, .max_pos = p->max_pos};
+        if (m40_cuda_copy_rows(ops, ln->m_g, 0, ln->xb, src_idx, n, d, err) ||
+            matmul(cu, ln, ln->m_gate, f, &gate, NULL, ln->m_g, &pe, 0, err) ||
+            matmul(cu, ln, ln->m_up, f, &up, NULL, ln->m_g, &pe, 0, err) ||
+            m40_cuda_swiglu(ops, ln->m_gate, ln->m_gate, ln->m_up, n, f, f, err) ||
+            matmul(cu, ln, ln->m_y, d, &down, NULL, ln->m_gate, &pe, 0, err) ||
+            m40_cuda_copy_rows(ops, ln->m_all, dst_idx, ln->m_y, 0, n, d, err))
+            return m40_err_wrap(err, "expert %d", e);
+    }
+    return m40_cuda_moe_combine(ops, ln->x, ln->m_all, ln->m_w, T, k, d, err);
+}
+
 static int layer_forward(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     const dlayer *L = &cu->layers[l];
@@ -218,8 +288,10 @@ static int layer_forward(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *
                    attend(cu, ln, l, p, err) ||
                    add_output(cu, ln, &L->wo, ln->att, &L->attn_post_norm, p, err) ||
                    m40_cuda_rmsnorm(ops, ln->xb, ln->x, L->ffn_norm.ptr, T, d, c->rms_eps, err) ||
-                   project_gate_up(cu, ln, L, p, err) || gate(cu, ln, T, err) ||
-                   add_output(cu, ln, &L->down, ln->hb, &L->ffn_post_norm, p, err)
+                   (c->n_expert > 0
+                        ? moe_mlp(cu, ln, L, p, err)
+                        : project_gate_up(cu, ln, L, p, err) || gate(cu, ln, T, err) ||
+                              add_output(cu, ln, &L->down, ln->hb, &L->ffn_post_norm, p, err))
                ? -1
                : 0;
 }

@@ -125,6 +125,9 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         {"m40_scale_f32", &ops->scale},
         {"m40_softcap_f32", &ops->softcap},
         {"m40_add_f32", &ops->add},
+        {"m40_moe_route", &ops->moe_route},
+        {"m40_copy_rows", &ops->copy_rows},
+        {"m40_moe_combine", &ops->moe_combine},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -405,6 +408,27 @@ int m40_cuda_softcap(m40_cuda_ops *ops, m40_dptr x, int n, float cap, m40_err *e
 int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err) {
     void *args[] = {&y, &a, &b, &n};
     return launch_1d(ops, ops->add, blocks_for(n, 256), 256, 0, args, err);
+}
+
+int m40_cuda_moe_route(m40_cuda_ops *ops, m40_dptr ids, m40_dptr w, m40_dptr logits, int n_tokens,
+                       int n_expert, int k, m40_err *err) {
+    if (k <= 0 || k > n_expert)
+        return m40_errf(err, "moe: %d experts of %d per token", k, n_expert);
+    void *args[] = {&ids, &w, &logits, &n_tokens, &n_expert, &k};
+    return launch_1d(ops, ops->moe_route, blocks_for(n_tokens, 64), 64, 0, args, err);
+}
+
+int m40_cuda_copy_rows(m40_cuda_ops *ops, m40_dptr dst, m40_dptr dst_idx, m40_dptr src,
+                       m40_dptr src_idx, int n, int width, m40_err *err) {
+    void *args[] = {&dst, &dst_idx, &src, &src_idx, &n, &width};
+    return launch(ops, ops->copy_rows, blocks_for(width, 256), (unsigned)n, 1, 256, 0, args, err);
+}
+
+int m40_cuda_moe_combine(m40_cuda_ops *ops, m40_dptr x, m40_dptr y, m40_dptr w, int n_tokens, int k,
+                         int d, m40_err *err) {
+    void *args[] = {&x, &y, &w, &n_tokens, &k, &d};
+    return launch(ops, ops->moe_combine, blocks_for(d, 256), (unsigned)n_tokens, 1, 256, 0, args,
+                  err);
 }
 
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,

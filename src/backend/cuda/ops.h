@@ -60,7 +60,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function repack;
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
-    m40_cu_function geglu, scale, softcap, add;
+    m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -162,6 +162,18 @@ int m40_cuda_scale(m40_cuda_ops *ops, m40_dptr x, int n, float s, m40_err *err);
 int m40_cuda_softcap(m40_cuda_ops *ops, m40_dptr x, int n, float cap, m40_err *err);
 /* y[n] = a[n] + b[n] (the residual add after a post-norm; add.cu). */
 int m40_cuda_add(m40_cuda_ops *ops, m40_dptr y, m40_dptr a, m40_dptr b, int n, m40_err *err);
+
+/* A mixture of experts (moe_route.cu, copy_rows.cu, moe_combine.cu): the
+ * router's logits[n_tokens][n_expert] (overwritten) become each token's k
+ * picks ids[n_tokens][k] and their weights w[n_tokens][k]; rows of width
+ * floats copied as dst[dst_idx[i]] = src[src_idx[i]] (an index 0: i); and
+ * x[t] += sum_j w[t][j] y[t][j] (y [n_tokens][k][d]). */
+int m40_cuda_moe_route(m40_cuda_ops *ops, m40_dptr ids, m40_dptr w, m40_dptr logits, int n_tokens,
+                       int n_expert, int k, m40_err *err);
+int m40_cuda_copy_rows(m40_cuda_ops *ops, m40_dptr dst, m40_dptr dst_idx, m40_dptr src,
+                       m40_dptr src_idx, int n, int width, m40_err *err);
+int m40_cuda_moe_combine(m40_cuda_ops *ops, m40_dptr x, m40_dptr y, m40_dptr w, int n_tokens, int k,
+                         int d, m40_err *err);
 
 /* y[n_rows][ld] += bias[n] on the first n of each row. */
 int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n_rows, int ld,

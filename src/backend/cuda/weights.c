@@ -96,6 +96,10 @@ size_t m40_cuda_layout_weights(m40_cuda *cu, m40_dptr base) {
         place(cu, base, &off, &L->w_gate, VIEW(D->gate), 0);
         place(cu, base, &off, &L->w_up, VIEW(D->up), gu);
         place(cu, base, &off, &L->w_down, VIEW(D->down), 0);
+        place(cu, base, &off, &L->router, VIEW(D->router), 0);
+        place(cu, base, &off, &L->gate_exps, VIEW(D->gate_exps), 0);
+        place(cu, base, &off, &L->up_exps, VIEW(D->up_exps), 0);
+        place(cu, base, &off, &L->down_exps, VIEW(D->down_exps), 0);
         place(cu, base, &off, &L->ffn_post_norm, VIEW(D->ffn_post_norm), 0);
         if (!base)
             continue;
@@ -173,10 +177,9 @@ int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err) {
 int m40_cuda_check_model(m40_cuda *cu, m40_err *err) {
     const m40_gguf *g = cu->model->gguf;
     const m40_model_config *c = &cu->model->cfg;
-    if (c->n_expert > 0)
+    if (c->n_expert > 0 && c->has_post_norms)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
-                        "%s: the CUDA backend has no mixture of experts yet (run it with "
-                        "--device cpu)",
+                        "%s: experts with post-norms: no model has them, nor the CUDA backend",
                         m40_arch_name(c->arch));
     if (cu->model->cfg.head_dim > 256)
         return m40_errk(err, M40_ERR_UNSUPPORTED,
