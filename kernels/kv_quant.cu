@@ -24,7 +24,7 @@
 /* The element of largest magnitude, with its sign, to every lane: the
  * lowest lane among equals (the CPU's first). */
 static __device__ __forceinline__ float m40_kvq_signed_absmax(float x) {
-    float a = fabsf(x);
+    float a = x == x ? fabsf(x) : 0.0f; /* a NaN is never the largest, as on the CPU */
     int at = threadIdx.x;
     for (int off = 16; off > 0; off >>= 1) {
         float a2 = __shfl_xor_sync(0xffffffffu, a, off);

@@ -68,11 +68,11 @@ for qwen in qwen2 qwen3; do
 done
 # mini-phi3: fused q|k|v and gate|up tensors; mini-qwen3-yarn: YaRN;
 # mini-phi3-longrope: LongRoPE (its long factors: the tests' contexts of
-# 128 and more pass its original 64);
+# 128 and more pass its original 64), -swa with the 128k files' window;
 # mini-gemma3: sliding layers (window 6, their own RoPE base), head norms,
 # post-norms, GELU gate, embeddings times sqrt(d); mini-gemma2: soft-caps;
 # mini-qwen3moe, mini-mixtral: mixtures of experts
-for shape in phi3 qwen3-yarn phi3-longrope gemma3 gemma2 qwen3moe mixtral; do
+for shape in phi3 qwen3-yarn phi3-longrope phi3-longrope-swa gemma3 gemma2 qwen3moe mixtral; do
     for type in f16 q4_0; do
         "$here/bin/m40-llm" synth --shape mini-$shape --type $type -o "$models/$shape-$type.gguf" >/dev/null
         forward_models+=("$models/$shape-$type.gguf")

@@ -192,7 +192,50 @@ done:
     m40_model_free(m);
 }
 
+/* Phi-3's 128k files give every layer a window of 262144: a window longer
+ * than the context must change nothing, the layers' RoPE included (its
+ * LongRoPE factors and attention factor; gemma's sliding layers alone
+ * rotate with a RoPE of their own). */
+static void test_window_past_the_context(void) {
+    static const synth_case pair[] = {{"mini-phi3-longrope", M40_GGML_F32},
+                                      {"mini-phi3-longrope-swa", M40_GGML_F32}};
+    enum { N = 80 }; /* past the original context of 64: the long factors */
+    static float logits[2][512];
+    char dir[] = "/tmp/m40-test-window-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/m%d.gguf", dir, i);
+        m40_synth_options so = {
+            .shape = pair[i].shape, .type = pair[i].type, .out_path = path, .seed = 9};
+        m40_err err = {0};
+        m40_model *m = NULL;
+        m40_backend *be = NULL;
+        m40_backend_options o = {
+            .device = M40_DEVICE_CPU, .n_ctx = 128, .n_slots = 1, .n_batch = 32, .n_threads = 2};
+        int32_t toks[N];
+        for (int t = 0; t < N; t++)
+            toks[t] = (int32_t)((t * 37 + 11) % 500);
+        int ok = m40_synth_write(&so, NULL, &err) == 0 && m40_model_load(&m, path, &err) == 0 &&
+                 m->cfg.n_vocab <= 512 && m40_backend_create(&be, m, &o, NULL, 0, &err) == 0 &&
+                 m40_backend_forward(be, 0, toks, N, 0, logits[i], &err) == 0;
+        if (!ok)
+            fprintf(stderr, "%s: %s\n", pair[i].shape, err.msg);
+        CHECK(ok);
+        CHECK(i == 0 || m->cfg.swa_window == 1 << 18);
+        m40_backend_destroy(be);
+        m40_model_free(m);
+        unlink(path);
+    }
+    rmdir(dir);
+    CHECK(memcmp(logits[0], logits[1], sizeof logits[0]) == 0);
+}
+
 int main(void) {
+    test_window_past_the_context();
     static const synth_case cases[] = {
         {"tiny", M40_GGML_Q4_0},          {"tiny", M40_GGML_F16},
         {"mini-qwen2", M40_GGML_Q6_K},    {"mini-qwen3", M40_GGML_Q8_0},

@@ -29,8 +29,8 @@ typedef enum m40_device_kind {
 typedef enum m40_kv_type {
     M40_KV_F16 = 0,  /* the precision policy's default */
     M40_KV_F32 = 1,  /* twice the memory; no rounding of keys and values */
-    M40_KV_Q8_0 = 2, /* 34 bytes per 32 values; the CPU only so far */
-    M40_KV_Q4_0 = 3, /* 18 bytes per 32 values; the CPU only so far */
+    M40_KV_Q8_0 = 2, /* 34 bytes per 32 values */
+    M40_KV_Q4_0 = 3, /* 18 bytes per 32 values */
 } m40_kv_type;
 
 /* The GGML type a cache of this kind stores. */

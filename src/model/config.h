@@ -77,27 +77,36 @@ typedef struct m40_model_config {
     float rope_orig_ctx, yarn_beta_fast, yarn_beta_slow, rope_mscale;
     int32_t rope_dim; /* dims of each head that RoPE rotates (usually head_dim) */
     m40_rope_style rope_style;
-    int32_t has_qkv_bias;     /* qwen2 */
-    int32_t has_qk_norm;      /* qwen3: per-head RMSNorm of q and k */
-    int32_t tied_embeddings;  /* output projection is token_embd */
-    float embd_scale;         /* token embeddings are multiplied by this (gemma: sqrt(d)) */
-    float attn_scale;         /* scores are q.k times this: 1/sqrt(head_dim) but where noted */
-    m40_ffn_act ffn_act;      /* the gate's activation */
-    int32_t has_post_norms;   /* gemma: RMSNorm of attention and MLP outputs, before the add */
-    int32_t swa_window;       /* sliding layers see the last swa_window positions (0: none) */
-    int32_t swa_period;       /* layer l is global when (l + 1) % swa_period == 0 */
-    float rope_freq_base_swa; /* RoPE base of the sliding layers (their scale is 1) */
-    float attn_softcap;       /* scores become c tanh(s / c) before the softmax (0: none) */
-    float final_softcap;      /* logits become c tanh(l / c) (0: none) */
-    int32_t n_expert;         /* MoE: experts per layer (0: a dense MLP) */
-    int32_t n_expert_used;    /* MoE: experts each token runs */
-    int32_t n_ff_exp;         /* MoE: each expert's hidden width */
-    int32_t fused_proj;       /* phi3: attn_qkv holds q, k, v and ffn_up gate, up (stacked rows) */
+    int32_t has_qkv_bias;    /* qwen2 */
+    int32_t has_qk_norm;     /* qwen3: per-head RMSNorm of q and k */
+    int32_t tied_embeddings; /* output projection is token_embd */
+    float embd_scale;        /* token embeddings are multiplied by this (gemma: sqrt(d)) */
+    float attn_scale;        /* scores are q.k times this: 1/sqrt(head_dim) but where noted */
+    m40_ffn_act ffn_act;     /* the gate's activation */
+    int32_t has_post_norms;  /* gemma: RMSNorm of attention and MLP outputs, before the add */
+    int32_t swa_window;      /* sliding layers see the last swa_window positions (0: none) */
+    int32_t swa_period;      /* layer l is global when (l + 1) % swa_period == 0 */
+    /* gemma: the sliding layers' own RoPE, base rope_freq_base_swa,
+     * unscaled, without YaRN or LongRoPE (swa_own_rope); other models'
+     * sliding layers (phi3) rotate as their global ones do */
+    int32_t swa_own_rope;
+    float rope_freq_base_swa;
+    float attn_softcap;    /* scores become c tanh(s / c) before the softmax (0: none) */
+    float final_softcap;   /* logits become c tanh(l / c) (0: none) */
+    int32_t n_expert;      /* MoE: experts per layer (0: a dense MLP) */
+    int32_t n_expert_used; /* MoE: experts each token runs */
+    int32_t n_ff_exp;      /* MoE: each expert's hidden width */
+    int32_t fused_proj;    /* phi3: attn_qkv holds q, k, v and ffn_up gate, up (stacked rows) */
 } m40_model_config;
 
 /* Whether layer l attends over a sliding window (else over everything). */
 static inline int m40_layer_is_swa(const m40_model_config *c, int l) {
     return c->swa_window > 0 && (c->swa_period <= 0 || (l + 1) % c->swa_period != 0);
+}
+
+/* Whether layer l rotates with the sliding layers' own RoPE (gemma). */
+static inline int m40_layer_own_rope(const m40_model_config *c, int l) {
+    return c->swa_own_rope && m40_layer_is_swa(c, l);
 }
 
 /* The architecture's name as GGUF spells it ("llama", "qwen2", "qwen3",

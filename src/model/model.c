@@ -121,6 +121,7 @@ static int read_gemma(loader *ld, m40_model_config *c, int period, int n_layer_2
     if (get_count(ld, "attention.sliding_window", -1, 1 << 24, &c->swa_window, err))
         return -1;
     c->swa_period = period;
+    c->swa_own_rope = 1;
     c->embd_scale = sqrtf((float)c->n_embd);
     c->has_post_norms = 1;
     c->ffn_act = M40_ACT_GELU_TANH;

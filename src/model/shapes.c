@@ -143,6 +143,29 @@ static const m40_shape k_shapes[] = {
       .rope_orig_ctx = 64.0f,
       /* sqrt(1 + ln(1024 / 64) / ln 64), as Phi-3's converter writes it */
       .rope_mscale = 1.2909944f}},
+    {"mini-phi3-longrope-swa",
+     "mini-phi3-longrope with the 128k files' sliding window (262144: longer than any "
+     "test's context, so the same text as without it): for tests",
+     {.arch = M40_ARCH_PHI3,
+      .n_layer = 2,
+      .n_embd = 256,
+      .n_ff = 512,
+      .n_head = 4,
+      .n_head_kv = 2,
+      .head_dim = 64,
+      .n_vocab = 0,
+      .n_ctx_train = 1024,
+      .rms_eps = 1e-5f,
+      .rope_freq_base = 10000.0f,
+      .rope_freq_scale = 1.0f,
+      .rope_dim = 64,
+      .rope_style = M40_ROPE_NEOX,
+      .fused_proj = 1,
+      .rope_longrope = 1,
+      .rope_orig_ctx = 64.0f,
+      /* sqrt(1 + ln(1024 / 64) / ln 64), as Phi-3's converter writes it */
+      .rope_mscale = 1.2909944f,
+      .swa_window = 1 << 18}},
     {"mini-gemma2",
      "4 layers (sliding and global in turn, window 6), d=256, 2 heads of 256 over 1 KV head, "
      "scores and logits soft-capped at 0.05 and 0.5 (so the caps bite on random weights): "

@@ -145,12 +145,12 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
     const m40_model_config *c = &cpu->model->cfg;
     const int32_t d = c->n_embd, hd = c->head_dim;
     const float *freq_factors = m40_model_rope_factors(cpu->model, cpu->opt.n_ctx);
-    const int swa = m40_layer_is_swa(c, layer);
-    const float base = swa ? c->rope_freq_base_swa : c->rope_freq_base;
-    const float scale = swa ? 1.0f : c->rope_freq_scale;
+    const int swa = m40_layer_is_swa(c, layer), own = m40_layer_own_rope(c, layer);
+    const float base = own ? c->rope_freq_base_swa : c->rope_freq_base;
+    const float scale = own ? 1.0f : c->rope_freq_scale;
     const m40_rope_ext ext_params = {c->rope_yarn, c->rope_orig_ctx, c->yarn_beta_fast,
                                      c->yarn_beta_slow, c->rope_mscale};
-    const m40_rope_ext *ext = (c->rope_yarn || c->rope_longrope) && !swa ? &ext_params : NULL;
+    const m40_rope_ext *ext = (c->rope_yarn || c->rope_longrope) && !own ? &ext_params : NULL;
 
     for (int32_t t = 0; t < T; t++)
         m40_op_rmsnorm(cpu->xb + (size_t)t * d, cpu->x + (size_t)t * d, L->attn_norm.data, d,

@@ -151,10 +151,10 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     const m40_model_config *c = &cu->model->cfg;
     m40_cuda_ops *ops = &ln->ops;
     const int ld = cu->qkv_dim, kvt = cu->kv_type;
-    /* a sliding layer (gemma): its own RoPE table and the last swa_window
-     * positions; Gemma 2's score cap; the model's score scale */
+    /* a sliding layer: the last swa_window positions, and for gemma its own
+     * RoPE table; Gemma 2's score cap; the model's score scale */
     const int swa = m40_layer_is_swa(c, l);
-    const m40_dptr cs = swa ? ln->cs_swa : ln->cs;
+    const m40_dptr cs = m40_layer_own_rope(c, l) ? ln->cs_swa : ln->cs;
     const m40_cuda_attn_layer al = {c->attn_scale, swa ? c->swa_window : 0, c->attn_softcap};
     m40_dptr kc = m40_cuda_cache_at(cu, cu->k_cache, p->rows ? 0 : p->slot, l),
              vc = m40_cuda_cache_at(cu, cu->v_cache, p->rows ? 0 : p->slot, l);
@@ -327,7 +327,7 @@ static int forward_body(m40_cuda *cu, lane *ln, const pass *p, int want_logits, 
         m40_cuda_rope_table(ops, ln->cs, ln->pos, T, c->rope_dim, c->rope_freq_base,
                             c->rope_freq_scale, cu->rope_freqs.ptr,
                             c->rope_yarn || c->rope_longrope ? &ext : NULL, err) ||
-        (c->swa_window > 0 &&
+        (c->swa_own_rope && c->swa_window > 0 &&
          m40_cuda_rope_table(ops, ln->cs_swa, ln->pos, T, c->rope_dim, c->rope_freq_base_swa, 1.0f,
                              cu->rope_freqs.ptr, NULL, err)))
         return -1;
