@@ -42,6 +42,11 @@ M40_DEFINE_DEQUANT_ROWS(q2_k)
 M40_DEFINE_DEQUANT_ROWS(q3_k)
 M40_DEFINE_DEQUANT_ROWS(iq4_nl)
 M40_DEFINE_DEQUANT_ROWS(iq4_xs)
+M40_DEFINE_DEQUANT_ROWS(iq2_xxs)
+M40_DEFINE_DEQUANT_ROWS(iq2_xs)
+M40_DEFINE_DEQUANT_ROWS(iq2_s)
+M40_DEFINE_DEQUANT_ROWS(iq3_xxs)
+M40_DEFINE_DEQUANT_ROWS(iq3_s)
 
 /* Repacked Q4_0 / Q8_0 (repack.cu): the same job over the aligned layout;
  * `rows` is the matrix's total row count (it locates the scales). */

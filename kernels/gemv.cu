@@ -99,6 +99,11 @@ M40_DEFINE_GEMV_GENERIC(q2_k)
 M40_DEFINE_GEMV_GENERIC(q3_k)
 M40_DEFINE_GEMV_GENERIC(iq4_nl)
 M40_DEFINE_GEMV_GENERIC(iq4_xs)
+M40_DEFINE_GEMV_GENERIC(iq2_xxs)
+M40_DEFINE_GEMV_GENERIC(iq2_xs)
+M40_DEFINE_GEMV_GENERIC(iq2_s)
+M40_DEFINE_GEMV_GENERIC(iq3_xxs)
+M40_DEFINE_GEMV_GENERIC(iq3_s)
 
 /* Q5_K with 16-byte loads (16-byte aligned rows; Q4_K: below), Q4_1, Q5_1
  * (4-byte) and Q5_0 (2-byte loads): a sub-block's 32 values come from wide

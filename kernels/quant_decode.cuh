@@ -16,6 +16,8 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "iq_grids.cuh"
+
 static __device__ __forceinline__ float m40_h2f(const uint8_t *p) {
     unsigned short bits = (unsigned short)(p[0] | (p[1] << 8));
     return __half2float(__ushort_as_half(bits));
@@ -240,6 +242,110 @@ static __device__ __forceinline__ void decode32_iq4_xs(const uint8_t *row, int64
     unsigned sh = (unsigned)b[2] | ((unsigned)b[3] << 8);
     int ls = ((b[4 + (s >> 1)] >> (4 * (s & 1))) & 0xF) | (int)(((sh >> (2 * s)) & 3) << 4);
     m40_iq4_32(b + 8 + 16 * s, m40_h2f(b) * (float)(ls - 32), v);
+}
+
+/* ---- the grid formats: IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S ----
+ * A 256-element super-block stores, per 8 (IQ2) or 4 (IQ3) elements, the
+ * index of a row of a fixed grid of small magnitudes (iq_grids.cuh: a row
+ * is a word of 2- or 3-bit level codes), per 8 elements their signs, and
+ * per 16 or 32 elements a 4-bit scale under the FP16 d; the CPU's twins
+ * are src/quant/dequant_iq.c, whose order of operations these keep: the
+ * group's scale db, then db times the magnitude, then the sign. Sub-block
+ * s = g % 8 of super-block g / 8. */
+
+/* Eight signs (bit j: element j negative) of a 7-bit sign index: the index
+ * and, as bit 7, the parity of its bits. */
+static __device__ __forceinline__ unsigned m40_iq_signs(unsigned idx) {
+    return (idx & 0x7F) | ((unsigned)(__popc(idx & 0x7F) & 1) << 7);
+}
+
+/* n elements of a grid row (codes of `bits` bits, magnitudes lv) times db,
+ * negated where bit j of signs is set. */
+static __device__ __forceinline__ void m40_iq_row(unsigned row, int n, int bits, const uint8_t *lv,
+                                                  float db, unsigned signs, float *v) {
+    for (int j = 0; j < n; j++) {
+        float x = db * (float)__ldg(lv + ((row >> (bits * j)) & ((1u << bits) - 1)));
+        v[j] = (signs >> j) & 1 ? -x : x;
+    }
+}
+
+/* IQ2_XS and IQ2_S: the 4-bit scale of 8-element entry e, one per two
+ * entries, low nibble first. */
+static __device__ __forceinline__ float m40_iq2_entry_scale(const uint8_t *scales, float d, int e) {
+    unsigned s = (scales[e / 4] >> (4 * ((e / 2) & 1))) & 0x0F;
+    return d * (0.5f + (float)s) * 0.25f;
+}
+
+/* IQ2_XXS (66 B): d, then per 32 elements 4 grid-row indices (bytes) and a
+ * u32 of four 7-bit sign indices and a 4-bit scale (top bits). */
+static __device__ __forceinline__ void decode32_iq2_xxs(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 66;
+    const uint8_t *idx = b + 2 + 8 * (g & 7);
+    const uint32_t aux = m40_load_u32(idx + 4);
+    const float db = m40_h2f(b) * (0.5f + (float)(aux >> 28)) * 0.25f;
+    for (int l = 0; l < 4; l++)
+        m40_iq_row(__ldg(m40_d_iq2xxs_grid + idx[l]), 8, 2, m40_d_iq2_levels, db,
+                   m40_iq_signs((aux >> (7 * l)) & 0x7F), v + 8 * l);
+}
+
+/* IQ2_XS (74 B): d, qs[32] (u16: 9-bit grid row, 7-bit sign index),
+ * scales[8]. */
+static __device__ __forceinline__ void decode32_iq2_xs(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 74;
+    const float d = m40_h2f(b);
+    for (int l = 0; l < 4; l++) {
+        const int e = 4 * (int)(g & 7) + l;
+        const unsigned q = (unsigned)b[2 + 2 * e] | ((unsigned)b[3 + 2 * e] << 8);
+        m40_iq_row(__ldg(m40_d_iq2xs_grid + (q & 511)), 8, 2, m40_d_iq2_levels,
+                   m40_iq2_entry_scale(b + 66, d, e), m40_iq_signs(q >> 9), v + 8 * l);
+    }
+}
+
+/* IQ2_S (82 B): d, qs[32] (grid row, low 8 bits), signs[32], qh[8] (2 high
+ * bits per entry), scales[8]. */
+static __device__ __forceinline__ void decode32_iq2_s(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 82;
+    const float d = m40_h2f(b);
+    for (int l = 0; l < 4; l++) {
+        const int e = 4 * (int)(g & 7) + l;
+        const unsigned hi = (b[66 + e / 4] >> (2 * (e % 4))) & 3;
+        m40_iq_row(__ldg(m40_d_iq2s_grid + (b[2 + e] | (hi << 8))), 8, 2, m40_d_iq2_levels,
+                   m40_iq2_entry_scale(b + 74, d, e), b[34 + e], v + 8 * l);
+    }
+}
+
+/* IQ3_XXS (98 B): d, qs[64] (grid rows of 4), then per 32 elements a u32
+ * as IQ2_XXS's (scale d (0.5 + s) 0.5). */
+static __device__ __forceinline__ void decode32_iq3_xxs(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 98;
+    const int s = (int)(g & 7);
+    const uint32_t aux = m40_load_u32(b + 66 + 4 * s);
+    const float db = m40_h2f(b) * (0.5f + (float)(aux >> 28)) * 0.5f;
+    for (int l = 0; l < 4; l++) {
+        const uint8_t *qs = b + 2 + 8 * s + 2 * l;
+        const unsigned signs = m40_iq_signs((aux >> (7 * l)) & 0x7F);
+        m40_iq_row(__ldg(m40_d_iq3xxs_grid + qs[0]), 4, 3, m40_d_iq3xxs_levels, db, signs,
+                   v + 8 * l);
+        m40_iq_row(__ldg(m40_d_iq3xxs_grid + qs[1]), 4, 3, m40_d_iq3xxs_levels, db, signs >> 4,
+                   v + 8 * l + 4);
+    }
+}
+
+/* IQ3_S (110 B): d, qs[64] (grid row, low 8 bits), qh[8] (1 high bit per
+ * row), signs[32] (4 per row), scales[4] (4 bits per 32 elements: d (1 +
+ * 2 s)). */
+static __device__ __forceinline__ void decode32_iq3_s(const uint8_t *row, int64_t g, float *v) {
+    const uint8_t *b = row + (g >> 3) * 110;
+    const int s = (int)(g & 7);
+    const unsigned sc = (b[106 + s / 2] >> (4 * (s % 2))) & 0x0F;
+    const float db = m40_h2f(b) * (float)(1 + 2 * sc);
+    for (int r = 0; r < 8; r++) {
+        const int e = 8 * s + r; /* grid row e: elements 4e .. 4e + 3 */
+        const unsigned hi = (b[66 + e / 8] >> (e % 8)) & 1;
+        const unsigned signs = b[74 + e / 2] >> (4 * (e % 2));
+        m40_iq_row(__ldg(m40_d_iq3s_grid + (b[2 + e] | (hi << 8))), 4, 3, m40_d_iq3s_levels, db,
+                   signs, v + 4 * r);
+    }
 }
 
 /* ---- repacked Q4_0 / Q8_0 (repack.cu): quants [R][NB][Q], then scales [R][NB] ----

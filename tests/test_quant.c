@@ -22,6 +22,11 @@
 #include "quant/quant.h"
 #include "quant/quant_impl.h"
 
+/* The kernels' copy of the IQ grids, read here as plain C arrays. */
+#define __device__
+#include "../kernels/iq_grids.cuh"
+#undef __device__
+
 /* ---------------------------------------------------------------- fixtures */
 
 typedef struct fixture {
@@ -584,6 +589,21 @@ static void test_non_finite_input_is_safe(void) {
     }
 }
 
+/* kernels/iq_grids.cuh holds the CPU's IQ grids and levels, number for
+ * number (the CUDA decoders read that copy). */
+static void test_kernel_grids(void) {
+#define SAME(a, b) CHECK(sizeof(a) == sizeof(b) && memcmp(a, b, sizeof(a)) == 0)
+    SAME(m40_d_iq2xxs_grid, m40_iq2xxs_grid);
+    SAME(m40_d_iq2xs_grid, m40_iq2xs_grid);
+    SAME(m40_d_iq2s_grid, m40_iq2s_grid);
+    SAME(m40_d_iq3xxs_grid, m40_iq3xxs_grid);
+    SAME(m40_d_iq3s_grid, m40_iq3s_grid);
+    SAME(m40_d_iq2_levels, m40_iq2_levels);
+    SAME(m40_d_iq3xxs_levels, m40_iq3xxs_levels);
+    SAME(m40_d_iq3s_levels, m40_iq3s_levels);
+#undef SAME
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_quant FIXTURE_DIR (tests/fixtures/quant)\n");
@@ -596,6 +616,7 @@ int main(int argc, char **argv) {
         return check_report();
     }
     test_fixtures(argv[1]);
+    test_kernel_grids();
     test_round_trip();
     test_fp16_to_fp32();
     test_fp16_exhaustive();

@@ -463,10 +463,11 @@ int main(void) {
     test_head_norm(64);
     test_head_norm(128);
     test_head_norm(256);
-    const uint32_t gemv_types[] = {M40_GGML_F32,  M40_GGML_F16,    M40_GGML_BF16,  M40_GGML_Q4_0,
-                                   M40_GGML_Q8_0, M40_GGML_Q4_1,   M40_GGML_Q5_0,  M40_GGML_Q5_1,
-                                   M40_GGML_Q4_K, M40_GGML_Q5_K,   M40_GGML_Q6_K,  M40_GGML_Q2_K,
-                                   M40_GGML_Q3_K, M40_GGML_IQ4_NL, M40_GGML_IQ4_XS};
+    const uint32_t gemv_types[] = {
+        M40_GGML_F32,     M40_GGML_F16,    M40_GGML_BF16,  M40_GGML_Q4_0,    M40_GGML_Q8_0,
+        M40_GGML_Q4_1,    M40_GGML_Q5_0,   M40_GGML_Q5_1,  M40_GGML_Q4_K,    M40_GGML_Q5_K,
+        M40_GGML_Q6_K,    M40_GGML_Q2_K,   M40_GGML_Q3_K,  M40_GGML_IQ4_NL,  M40_GGML_IQ4_XS,
+        M40_GGML_IQ2_XXS, M40_GGML_IQ2_XS, M40_GGML_IQ2_S, M40_GGML_IQ3_XXS, M40_GGML_IQ3_S};
     for (size_t i = 0; i < sizeof gemv_types / sizeof gemv_types[0]; i++) {
         test_gemv(gemv_types[i], 0, 512);
         test_gemv(gemv_types[i], 0, 8192);

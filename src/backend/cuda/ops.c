@@ -10,11 +10,13 @@ static const struct {
     uint32_t type;
     const char *suffix;
 } k_type_kernels[] = {
-    {M40_GGML_F32, "f32"},   {M40_GGML_F16, "f16"},       {M40_GGML_BF16, "bf16"},
-    {M40_GGML_Q4_0, "q4_0"}, {M40_GGML_Q4_1, "q4_1"},     {M40_GGML_Q5_0, "q5_0"},
-    {M40_GGML_Q5_1, "q5_1"}, {M40_GGML_Q8_0, "q8_0"},     {M40_GGML_Q4_K, "q4_k"},
-    {M40_GGML_Q5_K, "q5_k"}, {M40_GGML_Q6_K, "q6_k"},     {M40_GGML_Q2_K, "q2_k"},
-    {M40_GGML_Q3_K, "q3_k"}, {M40_GGML_IQ4_NL, "iq4_nl"}, {M40_GGML_IQ4_XS, "iq4_xs"},
+    {M40_GGML_F32, "f32"},         {M40_GGML_F16, "f16"},       {M40_GGML_BF16, "bf16"},
+    {M40_GGML_Q4_0, "q4_0"},       {M40_GGML_Q4_1, "q4_1"},     {M40_GGML_Q5_0, "q5_0"},
+    {M40_GGML_Q5_1, "q5_1"},       {M40_GGML_Q8_0, "q8_0"},     {M40_GGML_Q4_K, "q4_k"},
+    {M40_GGML_Q5_K, "q5_k"},       {M40_GGML_Q6_K, "q6_k"},     {M40_GGML_Q2_K, "q2_k"},
+    {M40_GGML_Q3_K, "q3_k"},       {M40_GGML_IQ4_NL, "iq4_nl"}, {M40_GGML_IQ4_XS, "iq4_xs"},
+    {M40_GGML_IQ2_XXS, "iq2_xxs"}, {M40_GGML_IQ2_XS, "iq2_xs"}, {M40_GGML_IQ2_S, "iq2_s"},
+    {M40_GGML_IQ3_XXS, "iq3_xxs"}, {M40_GGML_IQ3_S, "iq3_s"},
 };
 
 /* The mat-vec variants the launcher may use, by family: what follows the
