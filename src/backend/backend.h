@@ -54,7 +54,8 @@ typedef struct m40_backend_options {
     /* Switches one backend offers for measurements, comma-separated; a
      * backend refuses one it does not know. CUDA: "no-graphs" (launch each
      * kernel of a decode step), "one-stream" (decode steps share the prompt
-     * stream). NULL or "": none. */
+     * stream), "no-batch", "pieces-of-4", "tiled-attn" (a prompt chunk's
+     * attention in one pass per tile of queries). NULL or "": none. */
     const char *switches;
     m40_progress_fn progress; /* NULL: no reports */
     void *progress_user;

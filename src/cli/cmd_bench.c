@@ -26,7 +26,8 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, contend, pp_given;
+    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, tiled, contend,
+        pp_given;
     char switches[64];            /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
@@ -124,6 +125,7 @@ static int parse(bench_args *a, int argc, char **argv) {
                    "  --one-stream CUDA: decode steps share the prefill stream\n"
                    "  --no-batch   CUDA: decode rows of several sequences run one at a time\n"
                    "  --pieces-of-4  CUDA: batched mat-vecs take at most 4 inputs a launch\n"
+                   "  --tiled-attn CUDA: prompt attention in one pass per tile of queries\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
                    "               tokens (two slots; -n: decode steps timed alone)\n"
                    "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
@@ -143,8 +145,12 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         } else if (!strcmp(f, "--no-batch")) {
             a->no_batch = 1;
+            continue;
         } else if (!strcmp(f, "--pieces-of-4")) {
             a->pieces4 = 1;
+            continue;
+        } else if (!strcmp(f, "--tiled-attn")) {
+            a->tiled = 1;
             continue;
         }
         if (!v) {
@@ -194,9 +200,9 @@ static int parse(bench_args *a, int argc, char **argv) {
         return -1;
     }
     /* the CUDA measurement switches (backend.h) */
-    snprintf(a->switches, sizeof a->switches, "%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
+    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
              a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "",
-             a->pieces4 ? ",pieces-of-4" : "");
+             a->pieces4 ? ",pieces-of-4" : "", a->tiled ? ",tiled-attn" : "");
     a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }

@@ -40,6 +40,12 @@ if awk -v v="$rows" 'BEGIN { exit !(v > 1.0) }'; then ok; else bad "3 sequences,
 expect 2 bench -m "$model" --batch 0,2
 contains "$tmp/err" "--batch takes up to 32 sizes"
 
+# The CUDA switches are flags bench knows; the CPU backend refuses each by name.
+for sw in no-graphs one-stream no-batch pieces-of-4 tiled-attn; do
+    expect 1 bench -m "$model" --device cpu -p 8 -n 2 -r 1 --$sw
+    contains "$tmp/err" "has no switch \"$sw\""
+done
+
 expect 2 bench -m "$model" --contend 8
 contains "$tmp/err" "at least 32 tokens"
 expect 2 bench -m "$model" -b 0

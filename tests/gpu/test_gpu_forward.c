@@ -424,6 +424,27 @@ static void check_kv_quant(const m40_model *m, const int32_t *toks, int n_prompt
     free(blk);
 }
 
+/* The tiled prompt attention (the tiled-attn switch, attn_tile.cu): a
+ * prompt of two chunks gives the CPU's logits within 1e-3, as the split-K
+ * kernel does. */
+static void check_tiled(const m40_model *m, const int32_t *toks) {
+    m40_backend *cpu = NULL, *gpu = NULL;
+    m40_err err = {0};
+    const int nv = m->cfg.n_vocab;
+    float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
+    int ok = a && b && !make(&cpu, m, M40_DEVICE_CPU, &err) &&
+             !make_opt(&gpu, m, M40_DEVICE_CUDA, M40_KV_F16, "tiled-attn", &err) &&
+             !m40_backend_forward(cpu, 0, toks, PROMPT_LEN, 0, a, &err) &&
+             !m40_backend_forward(gpu, 0, toks, PROMPT_LEN, 0, b, &err);
+    double d = ok ? rel_diff(b, a, nv) : 1.0;
+    if (!ok || d >= 1e-3)
+        fprintf(stderr, "tiled attention: %s, relative logit diff %.3g\n", err.msg, d);
+    CHECK(ok && d < 1e-3);
+    m40_backend_destroy(cpu);
+    m40_backend_destroy(gpu);
+    free(a), free(b);
+}
+
 static void test_model(const char *path) {
     m40_err err = {0};
     m40_model *m = NULL;
@@ -484,6 +505,8 @@ static void test_model(const char *path) {
         check_rows(m);
     if (ok)
         check_kv_quant(m, toks, PROMPT_LEN, n_all);
+    if (ok)
+        check_tiled(m, toks);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !m40_backend_forward_greedy(gpu, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

@@ -401,6 +401,17 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
     snprintf(what, sizeof what, "attention hd=%d ratio=%d ctx=%d n_q=%d kv %s", head_dim, ratio,
              n_ctx, n_q, kv_f32 ? "f32" : "f16");
     CHECK_CLOSE(what, got, want, (size_t)n_q * q_dim, 2e-5);
+    /* a prompt's queries through the tiled kernel too (the tiled-attn switch) */
+    if (n_q > 1 && m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim)) {
+        CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head,
+                                       n_head_kv, head_dim, kv_f32, NULL, &err) == 0);
+        if (err.msg[0])
+            fprintf(stderr, "%s\n", err.msg);
+        CHECK(fetch(got, dout, (size_t)n_q * q_dim * 4) == 0);
+        char tiled[112];
+        snprintf(tiled, sizeof tiled, "%s, tiled", what);
+        CHECK_CLOSE(tiled, got, want, (size_t)n_q * q_dim, 2e-5);
+    }
     free_all();
     free(k), free(v), free(q), free(want), free(got), free(scores), free(kh), free(vh);
     free(pos_all), free(pos_q), free(kc);
@@ -417,9 +428,14 @@ static void test_attention_grid(void) {
         for (int b = 0; b < 3; b++)
             for (int c = 0; c < 5; c++)
                 attention_case(dims[a], ratios[b], ctxs[c], 1);
-    /* several queries at once (prefill): causal within the batch */
+    /* several queries at once (prefill): causal within the batch; and the
+     * tiled kernel's shapes: partial tiles of queries and keys, the widest
+     * heads (16-row tiles), one KV head for 8 query heads */
     attention_case(64, 4, 300, 300);
     attention_case(128, 8, 520, 9);
+    attention_case(80, 1, 77, 77);
+    attention_case(256, 2, 200, 37);
+    attention_case(128, 1, 1100, 512);
     /* the FP32 cache (--cache-type f32) */
     attention_case_kv(128, 4, 513, 1, 1);
     attention_case_kv(80, 1, 4096, 1, 1);

@@ -23,10 +23,12 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
         o->no_batch = 1;
     else if (len == 11 && !memcmp(name, "pieces-of-4", 11))
         o->pieces_of_4 = 1;
+    else if (len == 10 && !memcmp(name, "tiled-attn", 10))
+        o->tiled_attn = 1;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
-                        "no-batch, pieces-of-4)",
+                        "no-batch, pieces-of-4, tiled-attn)",
                         (int)len, name);
     return 0;
 }
@@ -65,8 +67,8 @@ static void layout_lane(m40_cuda *cu, lane *ln, m40_dptr base, size_t *off) {
         B * cu->wide,
         B * cu->qkv_dim,
         B * cu->q_dim,
-        B * 2 * c->n_ff,
-        B * c->n_ff,
+        c->n_expert > 0 ? 0 : B * 2 * c->n_ff, /* gate|up: experts have their own */
+        c->n_expert > 0 ? 0 : B * c->n_ff,
         n_out * c->n_vocab,
         attn_scratch_floats(cu, ln),
         ln->deq_floats,

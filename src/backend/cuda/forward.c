@@ -170,13 +170,17 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
                            c->n_head, c->n_head_kv, c->head_dim, kvt, &al, ln->attn_tmp, err)
                    ? -1
                    : 0;
-    return m40_cuda_rope_store(ops, ln->qkv, cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
-                               c->head_dim, c->rope_dim, c->rope_style, ld, kvt, err) ||
-                   m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
-                                      attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv,
-                                      c->head_dim, kvt, &al, ln->attn_tmp, err)
-               ? -1
-               : 0;
+    if (m40_cuda_rope_store(ops, ln->qkv, cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
+                            c->head_dim, c->rope_dim, c->rope_style, ld, kvt, err))
+        return -1;
+    /* a prompt chunk, with the tiled-attn switch: one pass per tile */
+    if (p->T > 1 && cu->opt.tiled_attn &&
+        m40_cuda_attention_tiled_fits(c->n_head, c->n_head_kv, c->head_dim))
+        return m40_cuda_attention_tiled(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, c->n_head,
+                                        c->n_head_kv, c->head_dim, kvt, &al, err);
+    return m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
+                              attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv, c->head_dim,
+                              kvt, &al, ln->attn_tmp, err);
 }
 
 /* x[T][d] += w in (the residual add fused into the product), or, with

@@ -130,6 +130,7 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         {"m40_moe_route", &ops->moe_route},
         {"m40_copy_rows", &ops->copy_rows},
         {"m40_moe_combine", &ops->moe_combine},
+        {"m40_attn_tile", &ops->attn_tile},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
@@ -505,6 +506,43 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
     int n_split = chunk > 0 ? m40_cuda_attn_splits(max_pos + 1, chunk) : 0;
     return attention(ops, out, q, q_stride, k_cache, v_cache, 0, 0, pos_q, 0, n_q, n_split, chunk,
                      n_head, n_head_kv, head_dim, kv_type, layer, scratch, err);
+}
+
+/* Rows (query heads) and keys of a tile: 32 and 32, or 16 and 16 for the
+ * widest heads, so the tile's queries, a key tile and the scores fit 48 KiB
+ * of shared memory (attn_tile.cu). */
+static void tile_shape(int head_dim, int *rows, int *keys) {
+    *rows = head_dim > 128 ? 16 : 32;
+    *keys = head_dim > 128 ? 16 : 32;
+}
+
+int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim) {
+    int rows, keys;
+    tile_shape(head_dim, &rows, &keys);
+    return n_head_kv > 0 && n_head % n_head_kv == 0 && head_dim > 0 && head_dim <= 256 &&
+           n_head / n_head_kv <= rows;
+}
+
+int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
+                             m40_dptr k_cache, m40_dptr v_cache, m40_dptr pos_q, int n_q,
+                             int n_head, int n_head_kv, int head_dim, int kv_type,
+                             const m40_cuda_attn_layer *layer, m40_err *err) {
+    if (!m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim))
+        return m40_errf(err, "tiled attention: %d heads over %d KV heads of %d dims", n_head,
+                        n_head_kv, head_dim);
+    int rows, bk;
+    tile_shape(head_dim, &rows, &bk);
+    int group = n_head / n_head_kv, bq = rows / group;
+    unsigned shmem =
+        (unsigned)((bq * group * head_dim + bk * (head_dim + 1) + bq * group * bk) * sizeof(float));
+    float scale = layer ? layer->scale : 1.0f / sqrtf((float)head_dim);
+    int window = layer ? layer->window : 0;
+    float softcap = layer ? layer->softcap : 0.0f;
+    void *args[] = {&out,      &q,      &k_cache,   &v_cache,  &pos_q, &n_q,
+                    &q_stride, &n_head, &n_head_kv, &head_dim, &bq,    &bk,
+                    &scale,    &window, &softcap,   &kv_type};
+    return launch(ops, ops->attn_tile, (unsigned)((n_q + bq - 1) / bq), (unsigned)n_head_kv, 1, 128,
+                  shmem, args, err);
 }
 
 int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,

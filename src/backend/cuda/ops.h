@@ -60,7 +60,7 @@ typedef struct m40_cuda_ops {
     m40_cu_function repack;
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
-    m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine;
+    m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine, attn_tile;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -212,6 +212,17 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
                        m40_dptr v_cache, m40_dptr pos_q, int n_q, int max_pos, int chunk,
                        int n_head, int n_head_kv, int head_dim, int kv_type,
                        const m40_cuda_attn_layer *layer, m40_dptr scratch, m40_err *err);
+
+/* The same as m40_cuda_attention for a prompt chunk, in one pass over the
+ * keys per tile of queries (attn_tile.cu: each key and value read once per
+ * tile instead of once per query); no scratch. Shapes it takes:
+ * m40_cuda_attention_tiled_fits (head_dim <= 256, and at most 32 query
+ * heads per KV head, 16 when head_dim > 128). */
+int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim);
+int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
+                             m40_dptr k_cache, m40_dptr v_cache, m40_dptr pos_q, int n_q,
+                             int n_head, int n_head_kv, int head_dim, int kv_type,
+                             const m40_cuda_attn_layer *layer, m40_err *err);
 
 /* Decode rows of different sequences: query t reads the cache of slot
  * slot[t] (slot[t] * slot_stride elements past k_cache, v_cache) with its
