@@ -90,6 +90,19 @@ static void test_good_models_load(void) {
         CHECK(m->cfg.attn_softcap == want->attn_softcap &&
               m->cfg.final_softcap == want->final_softcap);
         CHECK(m->cfg.attn_scale == 1.0f / sqrtf((float)want->head_dim));
+        /* gemma alone gives its sliding layers a RoPE of their own */
+        CHECK(m->cfg.swa_own_rope == (want->has_post_norms && want->swa_window > 0));
+        /* a decode step reads every weight, or of the experts k of n */
+        uint64_t stacks = 0;
+        for (int l = 0; want->n_expert && l < want->n_layer; l++)
+            stacks += m->layers[l].gate_exps.row_bytes * (uint64_t)m->layers[l].gate_exps.rows +
+                      m->layers[l].up_exps.row_bytes * (uint64_t)m->layers[l].up_exps.rows +
+                      m->layers[l].down_exps.row_bytes * (uint64_t)m->layers[l].down_exps.rows;
+        CHECK(m40_model_active_bytes(m) ==
+              m->file_bytes - stacks +
+                  stacks / (want->n_expert ? want->n_expert : 1) * (uint64_t)want->n_expert_used);
+        CHECK(want->n_expert ? m40_model_active_bytes(m) < m->file_bytes
+                             : m40_model_active_bytes(m) == m->file_bytes);
         CHECK(!!m->layers[0].attn_post_norm.data == want->has_post_norms &&
               !!m->layers[5 % want->n_layer].ffn_post_norm.data == want->has_post_norms);
         for (int l = 0; l < want->n_layer; l++) /* mini-gemma3: layer 5 global; gemma2: odd */

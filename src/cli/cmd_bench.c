@@ -217,7 +217,8 @@ typedef struct bench_env {
 static void print_row(const bench_args *a, const m40_model *m, const m40_backend *be,
                       const bench_env *env, const char *test, double mean, double sd, int decode) {
     double gib = (double)m->file_bytes / (1024.0 * 1024.0 * 1024.0);
-    double bw = decode ? (double)m->file_bytes * mean / 1e9 : 0.0;
+    /* the bytes a token reads: a mixture of experts reads k of its experts */
+    double bw = decode ? (double)m40_model_active_bytes(m) * mean / 1e9 : 0.0;
     double share = env->copy_gbps > 0.0 ? 100.0 * bw / env->copy_gbps : 0.0;
     if (a->json) {
         printf("{\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"backend\": \"%s\", "

@@ -246,6 +246,20 @@ void m40_rope_yarn_range(int32_t rope_dim, double orig_ctx, double base, double 
     *high = hi < rope_dim - 1 ? hi : rope_dim - 1;
 }
 
+uint64_t m40_model_active_bytes(const m40_model *m) {
+    const m40_model_config *c = &m->cfg;
+    uint64_t experts = 0;
+    for (int32_t l = 0; c->n_expert > 0 && l < c->n_layer; l++) {
+        const m40_layer *L = &m->layers[l];
+        experts += (uint64_t)L->gate_exps.row_bytes * (uint64_t)L->gate_exps.rows +
+                   (uint64_t)L->up_exps.row_bytes * (uint64_t)L->up_exps.rows +
+                   (uint64_t)L->down_exps.row_bytes * (uint64_t)L->down_exps.rows;
+    }
+    if (experts == 0 || experts > m->file_bytes)
+        return m->file_bytes;
+    return m->file_bytes - experts + experts / (uint64_t)c->n_expert * (uint64_t)c->n_expert_used;
+}
+
 const float *m40_model_rope_factors(const m40_model *m, int32_t n_ctx) {
     if (m->cfg.rope_longrope)
         return n_ctx > m->cfg.rope_orig_ctx ? m->rope_long.data : m->rope_short.data;

@@ -93,6 +93,11 @@ int m40_model_from_gguf(m40_model **out, m40_gguf *g, m40_err *err);
  * context and its short ones within it, or NULL. */
 const float *m40_model_rope_factors(const m40_model *m, int32_t n_ctx);
 
+/* The bytes of weights one token's decode step reads: the whole file but
+ * for a mixture of experts, whose experts count n_expert_used of
+ * n_expert (bench's bandwidth figures; issue 17's MoE goal). */
+uint64_t m40_model_active_bytes(const m40_model *m);
+
 /* YaRN's ramp over the rope_dim/2 RoPE pairs: pairs up to *low keep their
  * original (extrapolated) angle, pairs from *high on are scaled by
  * freq_scale, those between mix the two linearly; one rule for both
