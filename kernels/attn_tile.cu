@@ -22,9 +22,10 @@
  *   4. the V rows replace the K rows, and each row's output dimension
  *      (lane = dimension) adds sum_j p_j v_j in key order.
  * A key tile none of a row's keys are in leaves that row exactly as it was
- * (factor 1, terms 0), so a query's result does not depend on which other
- * queries share its tile, and tiles start on the same key grid for every
- * query: the bits depend on the query and its cache alone.
+ * (factor 1, and its sums skip the keys it does not see), so a query's
+ * result does not depend on which other queries share its tile, and tiles
+ * start on the same key grid for every query: the bits depend on the query
+ * and its cache alone.
  * The output is o / l per row: out [n_q][n_head * head_dim].
  * Launch: grid (ceil(n_q / bq), n_head_kv), block 128, dynamic shared
  * memory (bq * group * head_dim + bk * (head_dim + 1) + bq * group * bk)
@@ -134,13 +135,18 @@ m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const 
         for (int ri = 0; ri < M40_TILE_ROWS_PER_WARP; ri++) {
             const int r = warp + n_warps * ri;
             if (r < R) {
+                /* only the keys the row sees: a masked key's weight is 0,
+                 * but 0 times an inf or NaN value is not */
+                const int pq = pos_q[t0 + r / group];
+                const int first = window > 0 ? max(0, pq + 1 - window) : 0;
+                const int j0 = max(first - kb, 0), j1 = min(pq - kb + 1, bk);
                 const float *pr = p_s + r * bk;
 #pragma unroll
                 for (int e = 0; e < M40_TILE_DIMS_PER_LANE; e++) {
                     const int d = lane + 32 * e;
                     if (d < hd) {
                         float acc = o[ri][e];
-                        for (int jj = 0; jj < bk; jj++)
+                        for (int jj = j0; jj < j1; jj++)
                             acc += pr[jj] * kv_s[jj * ld + d];
                         o[ri][e] = acc;
                     }

@@ -424,25 +424,33 @@ static void check_kv_quant(const m40_model *m, const int32_t *toks, int n_prompt
     free(blk);
 }
 
-/* The tiled prompt attention (the tiled-attn switch, attn_tile.cu): a
- * prompt of two chunks gives the CPU's logits within 1e-3, as the split-K
- * kernel does. */
-static void check_tiled(const m40_model *m, const int32_t *toks) {
+/* The tiled prompt attention (the tiled-attn switch, attn_tile.cu; every
+ * test model's heads fit it): a prompt of two chunks gives the CPU's
+ * logits within 1e-3, as the split-K kernel does, and with a q8_0 cache
+ * within check_kv_quant's 1e-2. */
+static void check_tiled_kv(const m40_model *m, const int32_t *toks, m40_kv_type kv, double bound) {
     m40_backend *cpu = NULL, *gpu = NULL;
     m40_err err = {0};
     const int nv = m->cfg.n_vocab;
     float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
-    int ok = a && b && !make(&cpu, m, M40_DEVICE_CPU, &err) &&
-             !make_opt(&gpu, m, M40_DEVICE_CUDA, M40_KV_F16, "tiled-attn", &err) &&
+    int ok = a && b && !make_kv(&cpu, m, M40_DEVICE_CPU, kv, &err) &&
+             !make_opt(&gpu, m, M40_DEVICE_CUDA, kv, "tiled-attn", &err) &&
              !m40_backend_forward(cpu, 0, toks, PROMPT_LEN, 0, a, &err) &&
              !m40_backend_forward(gpu, 0, toks, PROMPT_LEN, 0, b, &err);
     double d = ok ? rel_diff(b, a, nv) : 1.0;
-    if (!ok || d >= 1e-3)
-        fprintf(stderr, "tiled attention: %s, relative logit diff %.3g\n", err.msg, d);
-    CHECK(ok && d < 1e-3);
+    if (!ok || d >= bound)
+        fprintf(stderr, "tiled attention, KV type %d: %s, relative logit diff %.3g\n", (int)kv,
+                err.msg, d);
+    CHECK(ok && d < bound);
     m40_backend_destroy(cpu);
     m40_backend_destroy(gpu);
     free(a), free(b);
+}
+
+static void check_tiled(const m40_model *m, const int32_t *toks) {
+    check_tiled_kv(m, toks, M40_KV_F16, 1e-3);
+    if (m->cfg.head_dim % 32 == 0)
+        check_tiled_kv(m, toks, M40_KV_Q8_0, 1e-2);
 }
 
 static void test_model(const char *path) {

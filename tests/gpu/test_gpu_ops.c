@@ -403,6 +403,11 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
     CHECK_CLOSE(what, got, want, (size_t)n_q * q_dim, 2e-5);
     /* a prompt's queries through the tiled kernel too (the tiled-attn switch) */
     if (n_q > 1 && m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim)) {
+        float *nan = malloc((size_t)n_q * q_dim * 4); /* what it does not write stays NaN */
+        for (size_t i = 0; nan && i < (size_t)n_q * q_dim; i++)
+            nan[i] = NAN;
+        CHECK(nan && m40_gpu_upload(&g_gpu, dout, nan, (size_t)n_q * q_dim * 4, &err) == 0);
+        free(nan);
         CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head,
                                        n_head_kv, head_dim, kv_f32, NULL, &err) == 0);
         if (err.msg[0])
@@ -415,6 +420,50 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
     free_all();
     free(k), free(v), free(q), free(want), free(got), free(scores), free(kh), free(vh);
     free(pos_all), free(pos_q), free(kc);
+}
+
+/* The tiled kernel with a sliding window and a soft-cap (Gemma's layers)
+ * against the CPU's span attention: n_q queries at the end of a context of
+ * n_ctx, an FP16 cache filled directly. */
+static void tiled_window_case(int head_dim, int ratio, int n_ctx, int n_q, int window,
+                              float softcap) {
+    const int n_head_kv = 2, n_head = n_head_kv * ratio, kv_dim = n_head_kv * head_dim;
+    const int q_dim = n_head * head_dim;
+    const size_t kv_n = (size_t)n_ctx * kv_dim, out_n = (size_t)n_q * q_dim;
+    float *k = malloc(kv_n * 4), *v = malloc(kv_n * 4), *q = malloc(out_n * 4);
+    float *want = malloc(out_n * 4), *got = malloc(out_n * 4), *scores = malloc((size_t)n_ctx * 4);
+    uint16_t *kh = malloc(kv_n * 2), *vh = malloc(kv_n * 2);
+    int *pos_q = malloc((size_t)n_q * sizeof(int));
+    fill(k, kv_n, 16, 2.0f);
+    fill(v, kv_n, 17, 1.0f);
+    fill(q, out_n, 18, 2.0f);
+    for (size_t i = 0; i < kv_n; i++)
+        kh[i] = m40_fp32_to_fp16(k[i]), vh[i] = m40_fp32_to_fp16(v[i]);
+    const float scale = 0.7f / sqrtf((float)head_dim);
+    m40_kv_view view = {kh, vh, M40_GGML_F16, M40_GGML_F16, (size_t)kv_dim * 2, (size_t)kv_dim * 2};
+    for (int t = 0; t < n_q; t++) {
+        pos_q[t] = n_ctx - n_q + t;
+        int n_pos = pos_q[t] + 1, first = n_pos > window ? n_pos - window : 0;
+        m40_op_attention_span(want + (size_t)t * q_dim, q + (size_t)t * q_dim, &view, first, n_pos,
+                              n_head, n_head_kv, head_dim, scale, softcap, scores);
+    }
+    for (size_t i = 0; i < out_n; i++)
+        got[i] = NAN;
+    m40_dptr dkc = dev(kh, kv_n * 2), dvc = dev(vh, kv_n * 2), dq = dev(q, out_n * 4);
+    m40_dptr dpq = dev(pos_q, (size_t)n_q * 4), dout = dev(got, out_n * 4);
+    m40_cuda_attn_layer layer = {scale, window, softcap};
+    m40_err err = {0};
+    CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head, n_head_kv,
+                                   head_dim, M40_CUDA_KV_F16, &layer, &err) == 0);
+    if (err.msg[0])
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(fetch(got, dout, out_n * 4) == 0);
+    char what[112];
+    snprintf(what, sizeof what, "tiled attention hd=%d ratio=%d ctx=%d n_q=%d window=%d cap=%g",
+             head_dim, ratio, n_ctx, n_q, window, (double)softcap);
+    CHECK_CLOSE(what, got, want, out_n, 2e-5);
+    free_all();
+    free(k), free(v), free(q), free(want), free(got), free(scores), free(kh), free(vh), free(pos_q);
 }
 
 static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
@@ -436,6 +485,11 @@ static void test_attention_grid(void) {
     attention_case(80, 1, 77, 77);
     attention_case(256, 2, 200, 37);
     attention_case(128, 1, 1100, 512);
+    /* windows shorter than a key tile and than the chunk, with and
+     * without a soft-cap */
+    tiled_window_case(64, 4, 300, 100, 6, 0.0f);
+    tiled_window_case(256, 2, 520, 64, 200, 0.5f);
+    tiled_window_case(128, 1, 96, 96, 40, 50.0f);
     /* the FP32 cache (--cache-type f32) */
     attention_case_kv(128, 4, 513, 1, 1);
     attention_case_kv(80, 1, 4096, 1, 1);
