@@ -10,6 +10,12 @@
 #
 # M40LLM_ENABLE_CUBLAS=0 runs the suite with cuBLAS off (the cuBLAS test
 # then checks that it is off).
+#
+# A session's device calls are limited to 10 minutes each, so the suite can
+# run in parts: M40_TEST_ONLY="test_gpu_ops info" runs only the named checks
+# (test names, "info", "perplexity", "gemma3"), and M40_TEST_SHAPES=REGEX
+# keeps only the forward/engine models whose file name matches (e.g.
+# "gemma|moe"). Each part says it is one; the whole suite is the union.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # The bundle ships the non-glibc libraries it links (gpu-bundle.sh).
@@ -26,6 +32,10 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 log=$(mktemp)
 passed=0 failed=0
+# wanted NAME: whether M40_TEST_ONLY (if set) names this check
+wanted() { [ -z "${M40_TEST_ONLY:-}" ] || [[ " $M40_TEST_ONLY " == *" $1 "* ]]; }
+[ -z "${M40_TEST_ONLY:-}${M40_TEST_SHAPES:-}" ] ||
+    echo "run-tests: a part of the suite (M40_TEST_ONLY='${M40_TEST_ONLY:-}' M40_TEST_SHAPES='${M40_TEST_SHAPES:-}')"
 
 run_one() { # run_one NAME COMMAND...
     local name=$1
@@ -83,8 +93,18 @@ for extra in ${M40_TEST_MODELS:-}; do
     forward_models+=("$extra")
 done
 
+if [ -n "${M40_TEST_SHAPES:-}" ]; then
+    kept=()
+    for f in "${forward_models[@]}"; do
+        [[ "$(basename "$f")" =~ $M40_TEST_SHAPES ]] && kept+=("$f")
+    done
+    forward_models=("${kept[@]}")
+    echo "run-tests: ${#forward_models[@]} forward models match '$M40_TEST_SHAPES'"
+fi
+
 for t in "$here"/tests/test_gpu_*; do
     name=$(basename "$t")
+    wanted "$name" || continue
     if [ "$name" = test_gpu_forward ] || [ "$name" = test_gpu_engine ]; then
         run_one "$name" "${sanitizer[@]}" "$t" "${forward_models[@]}"
     else
@@ -104,7 +124,7 @@ cli_check() {
         grep -q '^cuBLAS: loaded' <<<"$out"
     fi
 }
-run_one "m40-llm info --device cuda" cli_check
+wanted info && run_one "m40-llm info --device cuda" cli_check
 
 # Perplexity on the GPU equals the CPU's to 4 significant digits (issue
 # 17): a mini model of a 4-bit and a K-quant type, 4 windows of 64.
@@ -121,12 +141,12 @@ ppl_check() {
         python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if a > 1 and abs(a - b) <= 5e-4 * a else 1)" "$cpu" "$gpu" || return 1
     done
 }
-run_one "perplexity: CUDA equals CPU to 4 digits" ppl_check
+wanted perplexity && run_one "perplexity: CUDA equals CPU to 4 digits" ppl_check
 
 # Gemma 3 270M (issue 17: greedy equal to transformers' on CUDA too), when
 # the caller brought the file (241 MiB: carried in pieces and joined; see
 # CONTRIBUTING.md): M40_TEST_GEMMA3=/path/gemma-3-270m-q4_k_m.gguf
-if [ -n "${M40_TEST_GEMMA3:-}" ]; then
+if [ -n "${M40_TEST_GEMMA3:-}" ] && wanted gemma3; then
     run_one "Gemma 3 270M greedy on CUDA" "${sanitizer[@]}" "$here/bin/real_greedy" \
         "$here/gemma3-270m.json" "$M40_TEST_GEMMA3" cuda
 fi
