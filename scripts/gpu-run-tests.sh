@@ -80,9 +80,10 @@ done
 # mini-phi3-longrope: LongRoPE (its long factors: the tests' contexts of
 # 128 and more pass its original 64), -swa with the 128k files' window;
 # mini-gemma3: sliding layers (window 6, their own RoPE base), head norms,
-# post-norms, GELU gate, embeddings times sqrt(d); mini-gemma2: soft-caps;
+# post-norms, GELU gate, embeddings times sqrt(d), -scaled with linear RoPE
+# scaling on the global layers; mini-gemma2: soft-caps;
 # mini-qwen3moe, mini-mixtral: mixtures of experts
-for shape in phi3 qwen3-yarn phi3-longrope phi3-longrope-swa gemma3 gemma2 qwen3moe mixtral; do
+for shape in phi3 qwen3-yarn phi3-longrope phi3-longrope-swa gemma3 gemma3-scaled gemma2 qwen3moe mixtral; do
     for type in f16 q4_0; do
         "$here/bin/m40-llm" synth --shape mini-$shape --type $type -o "$models/$shape-$type.gguf" >/dev/null
         forward_models+=("$models/$shape-$type.gguf")

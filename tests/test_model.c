@@ -39,10 +39,10 @@ static int synth(const char *shape, uint32_t type, const char *out) {
 }
 
 static void test_good_models_load(void) {
-    static const char *shapes[] = {"tiny",          "mini",         "mini-qwen2",
-                                   "mini-qwen3",    "mini-gemma3",  "mini-gemma2",
-                                   "mini-qwen3moe", "mini-mixtral", "mini-phi3"};
-    for (int i = 0; i < 9; i++) {
+    static const char *shapes[] = {
+        "tiny",        "mini",          "mini-qwen2",   "mini-qwen3", "mini-gemma3",
+        "mini-gemma2", "mini-qwen3moe", "mini-mixtral", "mini-phi3",  "mini-gemma3-scaled"};
+    for (int i = 0; i < 10; i++) {
         char out[256];
         snprintf(out, sizeof out, "%s", path_in_dir(shapes[i]));
         CHECK(synth(shapes[i], M40_GGML_Q8_0, out) == 0);
@@ -90,6 +90,8 @@ static void test_good_models_load(void) {
         CHECK(m->cfg.attn_softcap == want->attn_softcap &&
               m->cfg.final_softcap == want->final_softcap);
         CHECK(m->cfg.attn_scale == 1.0f / sqrtf((float)want->head_dim));
+        /* RoPE scaling: linear (Gemma 3's larger models) as written */
+        CHECK(m->cfg.rope_freq_scale == want->rope_freq_scale);
         /* gemma alone gives its sliding layers a RoPE of their own */
         CHECK(m->cfg.swa_own_rope == (want->has_post_norms && want->swa_window > 0));
         /* a decode step reads every weight, or of the experts k of n */

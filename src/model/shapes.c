@@ -45,13 +45,14 @@
     }
 
 /* Gemma 3 (text): qwen3's head norms and NeoX RoPE (base 1e6 on the global
- * layers, 10000 on the sliding ones), rms_eps 1e-6, tied embeddings, and
- * the fields read_gemma3 (model.c) sets from the family's rules. */
-#define GEMMA3(layers, d, ff, heads, kv_heads, hd, vocab, ctx, window)                            \
+ * layers, times `scale`: the 4B-27B models' linear factor 8 is 0.125; 10000
+ * on the sliding ones), rms_eps 1e-6, tied embeddings, and the fields
+ * read_gemma3 (model.c) sets from the family's rules. */
+#define GEMMA3(layers, d, ff, heads, kv_heads, hd, vocab, ctx, window, scale)                     \
     {                                                                                             \
         .arch = M40_ARCH_GEMMA3, .n_layer = layers, .n_embd = d, .n_ff = ff, .n_head = heads,     \
         .n_head_kv = kv_heads, .head_dim = hd, .n_vocab = vocab, .n_ctx_train = ctx,              \
-        .rms_eps = 1e-6f, .rope_freq_base = 1000000.0f, .rope_freq_scale = 1.0f, .rope_dim = hd,  \
+        .rms_eps = 1e-6f, .rope_freq_base = 1000000.0f, .rope_freq_scale = scale, .rope_dim = hd, \
         .rope_style = M40_ROPE_NEOX, .has_qk_norm = 1, .tied_embeddings = 1, .has_post_norms = 1, \
         .ffn_act = M40_ACT_GELU_TANH, .swa_window = window, .swa_period = 6,                      \
         .rope_freq_base_swa = 10000.0f                                                            \
@@ -113,7 +114,11 @@ static const m40_shape k_shapes[] = {
     {"mini-gemma3",
      "6 layers (5 sliding, window 6, then a global one), d=256, 2 heads of 256 over 1 KV "
      "head: Gemma 3's layout for tests",
-     GEMMA3(6, 256, 512, 2, 1, 256, 0, 1024, 6)},
+     GEMMA3(6, 256, 512, 2, 1, 256, 0, 1024, 6, 1.0f)},
+    {"mini-gemma3-scaled",
+     "mini-gemma3 with the larger models' linear RoPE scaling (factor 8 on the global "
+     "layers): for tests",
+     GEMMA3(6, 256, 512, 2, 1, 256, 0, 1024, 6, 0.125f)},
     {"mini-qwen3moe", "mini-qwen3 with a mixture of 8 experts of width 128, 2 per token: for tests",
      QWEN3MOE(2, 256, 512, 4, 2, 128, 0, 1024, 8, 2, 128)},
     {"mini-mixtral",
@@ -191,7 +196,9 @@ static const m40_shape k_shapes[] = {
     {"gemma2-9b", "Gemma 2 9B (window 4096 on every other layer)",
      GEMMA2(42, 3584, 14336, 16, 8, 256, 256000, 8192, 4096, 50.0f, 30.0f)},
     {"gemma3-270m", "Gemma 3 270M (text; window 512 on 5 layers of 6)",
-     GEMMA3(18, 640, 2048, 4, 1, 256, 262144, 32768, 512)},
+     GEMMA3(18, 640, 2048, 4, 1, 256, 262144, 32768, 512, 1.0f)},
+    {"gemma3-12b", "Gemma 3 12B (text; window 1024 on 5 layers of 6, linear RoPE x8 on the rest)",
+     GEMMA3(48, 3840, 15360, 16, 8, 256, 262144, 131072, 1024, 0.125f)},
 };
 
 const m40_shape *m40_shape_find(const char *name) {

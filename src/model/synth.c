@@ -293,6 +293,10 @@ static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const cha
                                              1.0f / c->rope_freq_scale, err) ||
                      m40_gguf_writer_add_u32(wr, KEY("rope.scaling.original_context_length"),
                                              (uint32_t)c->rope_orig_ctx, err))) ||
+                   (!c->rope_yarn && !c->rope_longrope && c->rope_freq_scale != 1.0f &&
+                    (m40_gguf_writer_add_str(wr, KEY("rope.scaling.type"), "linear", err) ||
+                     m40_gguf_writer_add_f32(wr, KEY("rope.scaling.factor"),
+                                             1.0f / c->rope_freq_scale, err))) ||
                    (c->rope_longrope &&
                     (m40_gguf_writer_add_u32(wr, KEY("rope.scaling.original_context_length"),
                                              (uint32_t)c->rope_orig_ctx, err) ||
