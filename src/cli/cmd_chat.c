@@ -77,21 +77,10 @@ static int on_text(void *user, const char *text, size_t len) {
     return b->oom;
 }
 
-static int add_message(cJSON *history, const char *role, const char *content) {
-    cJSON *m = cJSON_CreateObject();
-    if (!m || !cJSON_AddStringToObject(m, "role", role) ||
-        !cJSON_AddStringToObject(m, "content", content)) {
-        cJSON_Delete(m);
-        return -1;
-    }
-    cJSON_AddItemToArray(history, m);
-    return 0;
-}
-
 /* The history with only the system prompt (if any). */
 static cJSON *fresh_history(const char *system) {
     cJSON *h = cJSON_CreateArray();
-    if (h && system && *system && add_message(h, "system", system)) {
+    if (h && system && *system && m40_cli_add_message(h, "system", system)) {
         cJSON_Delete(h);
         return NULL;
     }
@@ -126,7 +115,7 @@ static int turn(m40_engine *e, gen_args *a, cJSON *history) {
             fprintf(stderr, "(stopped)\n");
         else if (st.finish == M40_FINISH_CONTEXT)
             fprintf(stderr, "(the context is full: /reset to start over)\n");
-        rc = reply.oom || add_message(history, "assistant", reply.s) ? -1 : 0;
+        rc = reply.oom || m40_cli_add_message(history, "assistant", reply.s) ? -1 : 0;
     }
     free(reply.s);
     g_interrupt = 0; /* consumed: the next prompt starts clean */
@@ -182,7 +171,7 @@ static int repl(m40_engine *e, gen_args *a) {
             fputs("commands: /reset, /system TEXT, /exit\n", stderr);
             continue;
         }
-        if (add_message(history, "user", line)) {
+        if (m40_cli_add_message(history, "user", line)) {
             rc = -1;
             break;
         }

@@ -231,18 +231,10 @@ static int chat_prompt(m40_engine *e, const gen_args *a, const char *prompt, cha
     int rc = -1;
     if (!msgs)
         return m40_errf(err, "out of memory");
-    const char *roles[2] = {"system", "user"}, *texts[2] = {a->system, prompt};
-    for (int i = 0; i < 2; i++) {
-        if (!texts[i])
-            continue;
-        cJSON *m = cJSON_CreateObject();
-        if (!m || !cJSON_AddStringToObject(m, "role", roles[i]) ||
-            !cJSON_AddStringToObject(m, "content", texts[i])) {
-            cJSON_Delete(m);
-            m40_errf(err, "out of memory");
-            goto done;
-        }
-        cJSON_AddItemToArray(msgs, m);
+    if ((a->system && m40_cli_add_message(msgs, "system", a->system)) ||
+        m40_cli_add_message(msgs, "user", prompt)) {
+        m40_errf(err, "out of memory");
+        goto done;
     }
     size_t len;
     int fallback = 0;
@@ -252,6 +244,17 @@ static int chat_prompt(m40_engine *e, const gen_args *a, const char *prompt, cha
 done:
     cJSON_Delete(msgs);
     return rc;
+}
+
+int m40_cli_add_message(cJSON *msgs, const char *role, const char *content) {
+    cJSON *m = cJSON_CreateObject();
+    if (!m || !cJSON_AddStringToObject(m, "role", role) ||
+        !cJSON_AddStringToObject(m, "content", content)) {
+        cJSON_Delete(m);
+        return -1;
+    }
+    cJSON_AddItemToArray(msgs, m);
+    return 0;
 }
 
 uint64_t m40_gen_random_seed(void) {

@@ -41,6 +41,11 @@ int m40_gen_args_grammar(const gen_args *a, m40_grammar **out);
 const char *m40_gen_args_model(gen_args *a, char *buf, size_t cap);
 
 /* A seed from the clock and pid, for runs without --seed. */
+/* Appends {"role": role, "content": content} to a messages array; -1 when
+ * out of memory (nothing appended). */
+struct cJSON;
+int m40_cli_add_message(struct cJSON *msgs, const char *role, const char *content);
+
 uint64_t m40_gen_random_seed(void);
 
 #endif /* M40_CLI_GEN_ARGS_H */
