@@ -71,6 +71,18 @@
         .rope_freq_base_swa = 10000.0f, .attn_softcap = acap, .final_softcap = fcap            \
     }
 
+/* mini-phi3 with LongRoPE: factors for an original context of 64 and the
+ * attention factor sqrt(1 + ln(1024 / 64) / ln 64), as Phi-3's converter
+ * writes it; `window` as the 128k files' (0: none). */
+#define MINI_PHI3_LONGROPE(window)                                                                \
+    {                                                                                             \
+        .arch = M40_ARCH_PHI3, .n_layer = 2, .n_embd = 256, .n_ff = 512, .n_head = 4,             \
+        .n_head_kv = 2, .head_dim = 64, .n_vocab = 0, .n_ctx_train = 1024, .rms_eps = 1e-5f,      \
+        .rope_freq_base = 10000.0f, .rope_freq_scale = 1.0f, .rope_dim = 64,                      \
+        .rope_style = M40_ROPE_NEOX, .fused_proj = 1, .rope_longrope = 1, .rope_orig_ctx = 64.0f, \
+        .rope_mscale = 1.2909944f, .swa_window = window                                           \
+    }
+
 /* Qwen3-MoE: qwen3 with every MLP a mixture of `experts` experts of width
  * ff_exp, `used` of them per token. */
 #define QWEN3MOE(layers, d, ff, heads, kv_heads, hd, vocab, ctx, experts, used, ff_exp)            \
@@ -129,48 +141,11 @@ static const m40_shape k_shapes[] = {
      PHI3(2, 256, 512, 4, 2, 0, 1024, 10000.0f)},
     {"mini-phi3-longrope",
      "mini-phi3 with LongRoPE factors (original context 64, attention factor 1.29): for tests",
-     {.arch = M40_ARCH_PHI3,
-      .n_layer = 2,
-      .n_embd = 256,
-      .n_ff = 512,
-      .n_head = 4,
-      .n_head_kv = 2,
-      .head_dim = 64,
-      .n_vocab = 0,
-      .n_ctx_train = 1024,
-      .rms_eps = 1e-5f,
-      .rope_freq_base = 10000.0f,
-      .rope_freq_scale = 1.0f,
-      .rope_dim = 64,
-      .rope_style = M40_ROPE_NEOX,
-      .fused_proj = 1,
-      .rope_longrope = 1,
-      .rope_orig_ctx = 64.0f,
-      /* sqrt(1 + ln(1024 / 64) / ln 64), as Phi-3's converter writes it */
-      .rope_mscale = 1.2909944f}},
+     MINI_PHI3_LONGROPE(0)},
     {"mini-phi3-longrope-swa",
      "mini-phi3-longrope with the 128k files' sliding window (262144: longer than any "
      "test's context, so the same text as without it): for tests",
-     {.arch = M40_ARCH_PHI3,
-      .n_layer = 2,
-      .n_embd = 256,
-      .n_ff = 512,
-      .n_head = 4,
-      .n_head_kv = 2,
-      .head_dim = 64,
-      .n_vocab = 0,
-      .n_ctx_train = 1024,
-      .rms_eps = 1e-5f,
-      .rope_freq_base = 10000.0f,
-      .rope_freq_scale = 1.0f,
-      .rope_dim = 64,
-      .rope_style = M40_ROPE_NEOX,
-      .fused_proj = 1,
-      .rope_longrope = 1,
-      .rope_orig_ctx = 64.0f,
-      /* sqrt(1 + ln(1024 / 64) / ln 64), as Phi-3's converter writes it */
-      .rope_mscale = 1.2909944f,
-      .swa_window = 1 << 18}},
+     MINI_PHI3_LONGROPE(1 << 18)},
     {"mini-gemma2",
      "4 layers (sliding and global in turn, window 6), d=256, 2 heads of 256 over 1 KV head, "
      "scores and logits soft-capped at 0.05 and 0.5 (so the caps bite on random weights): "
