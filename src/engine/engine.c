@@ -776,13 +776,8 @@ int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token
 }
 
 m40_engine_store_stats m40_engine_store_stats_get(m40_engine *e) {
-    m40_engine_store_stats out = {0};
-    if (e->store) {
-        m40_kv_store_stats s = m40_kv_store_get_stats(e->store);
-        out = (m40_engine_store_stats){s.bytes,    s.budget,          s.entries, s.saved,
-                                       s.restored, s.tokens_restored, s.evicted};
-    }
-    return out;
+    m40_engine_store_stats none = {0};
+    return e->store ? m40_kv_store_get_stats(e->store) : none;
 }
 
 /* What the chat template does with tools: read once, at open (a template

@@ -25,6 +25,7 @@
 
 #include "backend/backend.h"
 #include "chat/tools.h"
+#include "engine/kv_store.h"
 #include "grammar/grammar.h"
 #include "model/model.h"
 #include "sampling/sampling.h"
@@ -201,12 +202,9 @@ int m40_engine_chat_prompt(const m40_engine *e, const struct cJSON *messages,
  * call is running on. */
 int32_t m40_engine_slot_match(const m40_engine *e, int32_t slot, const m40_token *ids, size_t n);
 
-/* What the host-RAM store holds and has done (all zero without one). */
-typedef struct m40_engine_store_stats {
-    size_t bytes, budget;
-    int32_t entries;
-    uint64_t saved, restored, tokens_restored, evicted;
-} m40_engine_store_stats;
+/* What the host-RAM store holds and has done (kv_store.h; all zero
+ * without one). */
+typedef m40_kv_store_stats m40_engine_store_stats;
 m40_engine_store_stats m40_engine_store_stats_get(m40_engine *e);
 
 /* The format the model's replies write tool calls in (chat/tools.h). */
