@@ -144,25 +144,10 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
                                  const void *v, const int *slot_q, long long slot_stride,
                                  const int *pos_q, const int *chunk_q, int q_stride, int n_head,
                                  int n_head_kv, int hd, int chunk, int n_split, float scale,
-                                 int kv_type, int window, float softcap) {
-#define M40_ATTN_ARGS                                                                           \
-    o_part, ml_part, q, k, v, slot_q, slot_stride, pos_q, chunk_q, q_stride, n_head, n_head_kv, \
-        hd, chunk, n_split, scale, window, softcap
-    switch (kv_type) {
-        case M40_KV_F32:
-            m40_attn_partial_t<M40_KV_F32>(M40_ATTN_ARGS);
-            break;
-        case M40_KV_Q8_0:
-            m40_attn_partial_t<M40_KV_Q8_0>(M40_ATTN_ARGS);
-            break;
-        case M40_KV_Q4_0:
-            m40_attn_partial_t<M40_KV_Q4_0>(M40_ATTN_ARGS);
-            break;
-        default:
-            m40_attn_partial_t<M40_KV_F16>(M40_ATTN_ARGS);
-    }
-#undef M40_ATTN_ARGS
-}
+                                 int kv_type, int window, float softcap){
+    M40_KV_DISPATCH(kv_type, m40_attn_partial_t, o_part, ml_part, q, k, v, slot_q, slot_stride,
+                    pos_q, chunk_q, q_stride, n_head, n_head_kv, hd, chunk, n_split, scale, window,
+                    softcap)}
 
 /* Block (h, t), thread e: dimension e of head h of query t. */
 M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *ml_part, int n_head,

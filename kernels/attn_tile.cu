@@ -174,20 +174,6 @@ M40_KERNEL void m40_attn_tile(float *out, const float *q, const void *k, const v
                               const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv,
                               int hd, int bq, int bk, float scale, int window, float softcap,
                               int kv_type) {
-#define M40_TILE_ARGS \
-    out, q, k, v, pos_q, n_q, q_stride, n_head, n_head_kv, hd, bq, bk, scale, window, softcap
-    switch (kv_type) {
-        case M40_KV_F32:
-            m40_attn_tile_t<M40_KV_F32>(M40_TILE_ARGS);
-            break;
-        case M40_KV_Q8_0:
-            m40_attn_tile_t<M40_KV_Q8_0>(M40_TILE_ARGS);
-            break;
-        case M40_KV_Q4_0:
-            m40_attn_tile_t<M40_KV_Q4_0>(M40_TILE_ARGS);
-            break;
-        default:
-            m40_attn_tile_t<M40_KV_F16>(M40_TILE_ARGS);
-    }
-#undef M40_TILE_ARGS
+    M40_KV_DISPATCH(kv_type, m40_attn_tile_t, out, q, k, v, pos_q, n_q, q_stride, n_head, n_head_kv,
+                    hd, bq, bk, scale, window, softcap)
 }

@@ -50,4 +50,22 @@ static __device__ __forceinline__ float m40_kv_get(const void *cache, long long 
     return m40_kv_half(b) * (float)(q - 8);
 }
 
+/* Calls fn<T>(args...) with T the cache type kv_type names (F16 for any
+ * other value): a kernel that takes the type at run time keeps one body
+ * per type, each reading its elements without a test per element. */
+#define M40_KV_DISPATCH(kv_type, fn, ...) \
+    switch (kv_type) {                    \
+        case M40_KV_F32:                  \
+            fn<M40_KV_F32>(__VA_ARGS__);  \
+            break;                        \
+        case M40_KV_Q8_0:                 \
+            fn<M40_KV_Q8_0>(__VA_ARGS__); \
+            break;                        \
+        case M40_KV_Q4_0:                 \
+            fn<M40_KV_Q4_0>(__VA_ARGS__); \
+            break;                        \
+        default:                          \
+            fn<M40_KV_F16>(__VA_ARGS__);  \
+    }
+
 #endif /* M40_KERNELS_KV_CACHE_CUH */
