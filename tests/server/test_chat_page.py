@@ -24,22 +24,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pycheck import check, report  # noqa: E402
+import serveproc  # noqa: E402
 
 BIN = sys.argv[1]
 SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 def serve(model, *extra):
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen([BIN, "serve", "-m", model, "--device", "cpu", "--port", "0", *extra],
-                            stdout=subprocess.DEVNULL, stderr=err)
-    for _ in range(600):
-        err.seek(0)
-        m = re.search(rb"http://127\.0\.0\.1:(\d+)", err.read())
-        if m:
-            return proc, int(m.group(1))
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    return serveproc.start(BIN, model, *extra)
 
 
 def browser():
@@ -165,8 +157,7 @@ def main():
                 except Exception as e:
                     check(False, "%s raised %r" % (test.__name__, e))
                 finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+                    serveproc.stop(proc)
     finally:
         drv.quit()
     report()

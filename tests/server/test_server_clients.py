@@ -18,7 +18,6 @@ Prints "N passed, M failed"; exits non-zero on any failure.
 import http.client
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -27,37 +26,17 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pycheck import check, failures, report  # noqa: E402
+import serveproc  # noqa: E402
 
 BIN = sys.argv[1]
 
 
 def start(model, *extra):
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen([BIN, "serve", "-m", model, "--device", "cpu", "--port", "0", *extra],
-                            stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        err.seek(0)
-        m = re.search(rb"http://127\.0\.0\.1:(\d+)", err.read())
-        if m:
-            proc.err_file = err  # kept to show the server's stderr on failure
-            return proc, int(m.group(1))
-        time.sleep(0.05)
-    err.seek(0)
-    raise RuntimeError("server did not start: " + err.read().decode(errors="replace"))
+    return serveproc.start(BIN, model, *extra)
 
 
 def stop(proc):
-    if failures():
-        proc.err_file.seek(0)
-        tail = proc.err_file.read().decode(errors="replace").splitlines()[-30:]
-        print("server stderr (last lines):\n" + "\n".join(tail), file=sys.stderr)
-    proc.terminate()
-    try:
-        return proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return None
+    return serveproc.stop(proc, show_log=failures() > 0)
 
 
 def test_openai_client(port):

@@ -13,14 +13,11 @@ result sent back, a final answer in text. Prints "N passed, M failed".
 """
 import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pycheck import check, report  # noqa: E402
+import serveproc  # noqa: E402
 
 BIN, MODEL = sys.argv[1], sys.argv[2]
 
@@ -87,17 +84,7 @@ CASES = [
 
 
 def start():
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen([BIN, "serve", "-m", MODEL, "--device", "cpu", "--port", "0",
-                             "--parallel", "2"], stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        err.seek(0)
-        m = re.search(rb"http://127\.0\.0\.1:(\d+)", err.read())
-        if m:
-            return proc, int(m.group(1))
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    return serveproc.start(BIN, MODEL, "--parallel", "2", seconds=120)
 
 
 def main():
@@ -174,8 +161,7 @@ def main():
             check(r.choices[0].finish_reason in ("stop", "length") and text.strip() and
                   not r.choices[0].message.tool_calls, f"the final answer: {r.choices[0]!r}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        serveproc.stop(proc)
     report()
 
 
