@@ -96,6 +96,9 @@ add_custom_command(
           ${_nvcc} ${_ccbin_flag} --fatbin -O3
           -gencode arch=compute_52,code=sm_52
           -gencode arch=compute_52,code=compute_52
+          # compressed (the driver inflates it at load): every GPU binary
+          # embeds the fatbin, and the GPU bundle must stay small to carry
+          -Xfatbin -compress-all
           -Werror all-warnings
           -I${PROJECT_SOURCE_DIR}/kernels -I${PROJECT_SOURCE_DIR}/src
           -o ${M40_FATBIN} ${_all_cu}
