@@ -170,3 +170,192 @@ M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *m
     }
     out[row * hd + e] = acc / L;
 }
+
+/* The split kernel's step 1 reading eight elements a lane-load: a K or V
+ * row of HD elements is HD / 8 lanes' pieces (FP16: one 16-byte load; Q8_0
+ * and Q4_0: the block's scale and four 2-byte loads of quants, where the
+ * per-element loop above issues two loads per element), so a warp takes 32
+ * / (HD / 8) rows a load and each lane keeps U loads in flight. Same grid,
+ * arguments, split bounds and partial outputs as m40_attn_partial, for HD
+ * 64, 128 or 256 and at most G query heads per KV head; shared memory: the
+ * larger of (group * HD + group * chunk) and 1024 * group floats.
+ * A row's score is the lane-order sum of its lanes' 8-product dots
+ * (butterfly over the row's lanes), its output the sum over the block's
+ * row groups, in order, of each group's position-order sums: nothing in a
+ * query's arithmetic depends on another query. The block is 4 warps (128
+ * threads), as for m40_attn_partial: the strides below count on it. */
+#define M40_ATTN_VEC_U 4
+
+template <int HD, int G, int KV>
+static __device__ __forceinline__ void
+m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
+               const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,
+               int q_stride, int n_head, int n_head_kv, int chunk, int n_split, float scale,
+               int window, float softcap) {
+    constexpr int LPR = HD / 8, RPW = 32 / LPR, RG = 128 / LPR, U = M40_ATTN_VEC_U;
+    extern __shared__ float smem[];
+    const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
+    const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
+    const int my_chunk = chunk_q ? chunk_q[t] : chunk;
+    if (slot_q) {
+        const long long off = m40_kv_bytes((long long)slot_q[t] * slot_stride, KV);
+        k = (const char *)k + off;
+        v = (const char *)v + off;
+    }
+    const int first = window > 0 ? max(0, pos_q[t] + 1 - window) : 0;
+    const int start = max(s * my_chunk, first);
+    const int end = min(pos_q[t] + 1, s * my_chunk + my_chunk);
+    const int len = end - start;
+    float *q_s = smem;             /* [group][HD] */
+    float *sc = smem + group * HD; /* [group][chunk] */
+
+    for (int i = threadIdx.x; i < group * HD; i += blockDim.x)
+        q_s[i] = q[(long long)t * q_stride + (long long)g * group * HD + i];
+    __syncthreads();
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int li = lane % LPR; /* the lane's 8 elements of a row: li * 8 .. */
+    const long long col = (long long)g * HD + li * 8;
+    /* Scores: rows p0 + u * RPW + lane / LPR, U loads in flight. */
+    for (int p0 = start + warp * RPW * U; p0 < end; p0 += 4 * RPW * U) {
+        m40_kv8<KV> kr[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            /* a row past the end repeats the last one (never stored) */
+            const int p = min(p0 + u * RPW + lane / LPR, end - 1);
+            kr[u].fetch(k, (long long)p * kv_dim + col);
+        }
+#pragma unroll
+        for (int j = 0; j < G; j++) {
+            if (j < group) {
+                const float4 qa = *(const float4 *)(q_s + j * HD + li * 8);
+                const float4 qb = *(const float4 *)(q_s + j * HD + li * 8 + 4);
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    float kf[8];
+                    kr[u].get(kf);
+                    float dot = qa.x * kf[0];
+                    dot += qa.y * kf[1];
+                    dot += qa.z * kf[2];
+                    dot += qa.w * kf[3];
+                    dot += qb.x * kf[4];
+                    dot += qb.y * kf[5];
+                    dot += qb.z * kf[6];
+                    dot += qb.w * kf[7];
+#pragma unroll
+                    for (int off = LPR / 2; off > 0; off >>= 1)
+                        dot += __shfl_xor_sync(0xffffffffu, dot, off);
+                    const int p = p0 + u * RPW + lane / LPR;
+                    if (li == 0 && p < end) {
+                        const float x = dot * scale;
+                        sc[j * chunk + (p - start)] =
+                            softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
+                    }
+                }
+            }
+        }
+    }
+    __syncthreads();
+
+    /* Softmax pieces per head, as m40_attn_partial's. */
+    for (int j = warp; j < group; j += 4) {
+        float *sj = sc + j * chunk;
+        float m = -INFINITY;
+        for (int p = lane; p < len; p += 32)
+            m = fmaxf(m, sj[p]);
+        for (int off = 16; off > 0; off >>= 1)
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+        float l = 0.0f;
+        for (int p = lane; p < len; p += 32) {
+            float e = expf(sj[p] - m);
+            sj[p] = e;
+            l += e;
+        }
+        l = m40_warp_sum(l);
+        if (lane == 0) {
+            long long at = (((long long)t * n_head + g * group + j) * n_split + s) * 2;
+            ml_part[at] = m;
+            ml_part[at + 1] = l;
+        }
+    }
+    __syncthreads();
+
+    /* Output: row group rg = threadIdx / LPR sums positions start + rg,
+     * start + rg + RG, ... over its lane's 8 dimensions, every head. */
+    const int rg = threadIdx.x / LPR;
+    float acc[G][8];
+#pragma unroll
+    for (int j = 0; j < G; j++)
+#pragma unroll
+        for (int e = 0; e < 8; e++)
+            acc[j][e] = 0.0f;
+    for (int p0 = start + rg; p0 < end; p0 += RG * U) {
+        m40_kv8<KV> vr[U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            vr[u].fetch(v, (long long)min(p0 + u * RG, end - 1) * kv_dim + col);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int p = p0 + u * RG;
+            if (p < end) {
+                float vf[8];
+                vr[u].get(vf);
+#pragma unroll
+                for (int j = 0; j < G; j++) {
+                    if (j < group) {
+                        const float w = sc[j * chunk + (p - start)];
+#pragma unroll
+                        for (int e = 0; e < 8; e++)
+                            acc[j][e] += w * vf[e];
+                    }
+                }
+            }
+        }
+    }
+    __syncthreads();   /* every weight is read: the row groups' sums go where they were */
+    float *red = smem; /* [RG][group][HD] */
+#pragma unroll
+    for (int j = 0; j < G; j++)
+        if (j < group) {
+            float *r = red + (rg * group + j) * HD + li * 8;
+            *(float4 *)r = make_float4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+            *(float4 *)(r + 4) = make_float4(acc[j][4], acc[j][5], acc[j][6], acc[j][7]);
+        }
+    __syncthreads();
+    for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
+        float o = 0.0f;
+#pragma unroll
+        for (int r = 0; r < RG; r++)
+            o += red[r * group * HD + i];
+        const int j = i / HD, e = i % HD;
+        o_part[(((long long)t * n_head + g * group + j) * n_split + s) * HD + e] = o;
+    }
+}
+
+/* m40_attn_vec<type>_h<HD>_g<G>: the kernels the host picks from (ops.c). */
+#define M40_ATTN_VEC(NAME, KV, HD, G)                                                             \
+    M40_KERNEL void m40_attn_vec##NAME##_h##HD##_g##G(                                            \
+        float *o_part, float *ml_part, const float *q, const void *k, const void *v,              \
+        const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,           \
+        int q_stride, int n_head, int n_head_kv, int chunk, int n_split, float scale, int window, \
+        float softcap) {                                                                          \
+        m40_attn_vec_t<HD, G, KV>(o_part, ml_part, q, k, v, slot_q, slot_stride, pos_q, chunk_q,  \
+                                  q_stride, n_head, n_head_kv, chunk, n_split, scale, window,     \
+                                  softcap);                                                       \
+    }
+#define M40_ATTN_VEC_TYPE(NAME, KV) \
+    M40_ATTN_VEC(NAME, KV, 64, 1)   \
+    M40_ATTN_VEC(NAME, KV, 64, 2)   \
+    M40_ATTN_VEC(NAME, KV, 64, 4)   \
+    M40_ATTN_VEC(NAME, KV, 64, 8)   \
+    M40_ATTN_VEC(NAME, KV, 128, 1)  \
+    M40_ATTN_VEC(NAME, KV, 128, 2)  \
+    M40_ATTN_VEC(NAME, KV, 128, 4)  \
+    M40_ATTN_VEC(NAME, KV, 128, 8)  \
+    M40_ATTN_VEC(NAME, KV, 256, 1)  \
+    M40_ATTN_VEC(NAME, KV, 256, 2)  \
+    M40_ATTN_VEC(NAME, KV, 256, 4)  \
+    M40_ATTN_VEC(NAME, KV, 256, 8)
+M40_ATTN_VEC_TYPE(_f16, M40_KV_F16)
+M40_ATTN_VEC_TYPE(_q8_0, M40_KV_Q8_0)
+M40_ATTN_VEC_TYPE(_q4_0, M40_KV_Q4_0)

@@ -3,177 +3,338 @@
  * kernel (attention.cu) reads a layer's keys and values once per query,
  * which at long contexts makes a prompt's attention quadratic in memory
  * traffic; a tile of queries here reads each key and value once from the
- * cache into shared memory and uses it for every row of the tile.
+ * cache into shared memory and uses it for every row of the tile, and
+ * each thread computes a 4 x 4 block of scores and a 4-row block of the
+ * output from registers (an SGEMM's register tiling, twice).
  *
- * Block (tile x, KV head g): queries x*bq .. (at most bq), all `group`
- * query heads of KV head g: rows r = tq * group + j (query tq of the tile,
- * head g * group + j), at most 32 (16 when head_dim > 128). Keys are taken
- * bk at a time (32; 16 when head_dim > 128) on a grid fixed from position
- * 0: for each key tile,
- *   1. the K rows go to shared memory (decoded from the cache's type,
- *      kv_cache.cuh), padded to head_dim + 1 floats so a warp reading one
- *      column hits 32 banks;
- *   2. each (row, key) score, one thread's sequential dot product, times
- *      scale, then Gemma 2's soft-cap; -inf outside the row's causal
- *      window (positions <= its own, and within the last `window`);
- *   3. per row (one warp: lane = key), the running max m and sum l:
- *      m' = max(m, max_j s_j), p_j = e^(s_j - m'), l = l e^(m - m') +
- *      sum_j p_j, and the row's output accumulators scale by e^(m - m');
- *   4. the V rows replace the K rows, and each row's output dimension
- *      (lane = dimension) adds sum_j p_j v_j in key order.
+ * Block (tile x, KV head g), 128 threads: the tile's rows are r = tq *
+ * group + j (query x*bq + tq, head g*group + j), at most 32 (bq = 32 /
+ * group queries); thread (ty = tid / 16, tx = tid % 16) owns rows ty*4 ..
+ * ty*4+3. Keys are taken 64 at a time on a grid fixed from position 0:
+ * for each key tile,
+ *   1. scores S[32][64] = Q K^T: K in slices of DS dimensions through
+ *      shared memory (decoded from the cache's type, kv_cache.cuh; the
+ *      next slice's loads in flight while this one is used); thread
+ *      (ty, tx) keeps S of its rows for keys tx*4 .. tx*4+3, each a dot
+ *      product in dimension order; then times scale, Gemma 2's soft-cap,
+ *      and -inf outside the row's causal window (positions <= its own,
+ *      and within the last `window`);
+ *   2. per row, the 16 threads of a half-warp that share it find the
+ *      tile's max and sum by the same butterfly: m' = max(m, max_j s_j),
+ *      p_j = e^(s_j - m'), l = l e^(m - m') + sum_j p_j, and scale the
+ *      row's output by e^(m - m'); the weights P go to shared memory;
+ *   3. O += P V: V in slices of VS keys through shared memory; thread
+ *      (ty, tx) adds to its rows' columns (tx*4 + 64*c .. +3 when head_dim
+ *      is a multiple of 64, tx + 16*c otherwise), key by key in order.
  * A key tile none of a row's keys are in leaves that row exactly as it was
- * (factor 1, and its sums skip the keys it does not see), so a query's
- * result does not depend on which other queries share its tile, and tiles
- * start on the same key grid for every query: the bits depend on the query
- * and its cache alone.
- * The output is o / l per row: out [n_q][n_head * head_dim].
- * Launch: grid (ceil(n_q / bq), n_head_kv), block 128, dynamic shared
- * memory (bq * group * head_dim + bk * (head_dim + 1) + bq * group * bk)
- * floats (the host checks the shapes: m40_cuda_attention_tiled_fits).
+ * (factor 1, weights 0, and 0 * v adds nothing: every position up to the
+ * tile's last query is written, positions past it are read as 0), so a
+ * query's result does not depend on which other queries share its tile:
+ * the bits depend on the query and its cache alone. (So long as the values
+ * are finite: a V element that overflowed FP16 to inf would turn its
+ * tile's rows that do not see it into NaN, where the CPU's sum skips it;
+ * checking every weight would double the inner loop.)
+ * The output is O / l per row: out [n_q][n_head * head_dim].
+ * Launch: m40_attn_tile_h<HD>, grid (ceil(n_q / bq), n_head_kv), block
+ * 128, dynamic shared memory M40_TILE_SMEM_FLOATS(HD) floats (the host
+ * mirrors it: ops.c tile_smem_floats).
  */
 #include "common.cuh"
 #include "kv_cache.cuh"
 
-#define M40_TILE_ROWS_PER_WARP 8 /* 32 rows over the block's 4 warps */
-#define M40_TILE_DIMS_PER_LANE 8 /* head_dim 256 over a warp */
+#define M40_TILE_ROWS 32
+#define M40_TILE_KEYS 64
 
-static __device__ __forceinline__ float m40_tile_warp_max(float v) {
-    for (int off = 16; off > 0; off >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-    return v;
+/* Dimensions per K slice and keys per V slice of a head_dim. */
+#define M40_TILE_DS(HD) ((HD) % 32 == 0 ? 32 : 16)
+#define M40_TILE_VS(HD) ((HD) <= 128 ? 16 : 8)
+#define M40_TILE_STAGE(HD)                                                                      \
+    (M40_TILE_DS(HD) * M40_TILE_KEYS > M40_TILE_VS(HD) * (HD) ? M40_TILE_DS(HD) * M40_TILE_KEYS \
+                                                              : M40_TILE_VS(HD) * (HD))
+/* Q^T [HD][32], the stage (a K or V slice), P [32][64] */
+#define M40_TILE_SMEM_FLOATS(HD) \
+    ((HD)*M40_TILE_ROWS + M40_TILE_STAGE(HD) + M40_TILE_ROWS * M40_TILE_KEYS)
+
+/* Eight consecutive cache elements in flight (m40_kv8, kv_cache.cuh), or
+ * zeros for a key past the tile's last query. */
+template <int KV_TYPE> struct m40_tile_raw {
+    m40_kv8<KV_TYPE> r;
+    bool none;
+    __device__ __forceinline__ void fetch(const void *c, long long i) {
+        r.fetch(c, i);
+        none = false;
+    }
+    __device__ __forceinline__ void zero() {
+        none = true;
+    }
+    __device__ __forceinline__ void get(const void *, float *f) const {
+        r.get(f);
+        if (none) {
+#pragma unroll
+            for (int e = 0; e < 8; e++)
+                f[e] = 0.0f;
+        }
+    }
+};
+
+/* A slice's pieces of 8 elements: slice `sl` of key tile kb is K
+ * dimensions sl*DS .. for the tile's 64 keys when sl < HD / DS, else V
+ * rows of keys kb + (sl - HD/DS) * VS .. . Piece c of a K slice is key c %
+ * 64, dimensions 8 * (c / 64) ..; of a V slice, key c / (HD / 8),
+ * dimensions 8 * (c % (HD / 8)) .. . Keys past kmax read as 0. */
+template <int HD, int KV_TYPE> struct m40_tile_stage {
+    static constexpr int DS = M40_TILE_DS(HD), VS = M40_TILE_VS(HD);
+    static constexpr int KP = DS * M40_TILE_KEYS / 8, VP = VS * HD / 8;
+    static constexpr int IT = ((KP > VP ? KP : VP) + 127) / 128;
+    m40_tile_raw<KV_TYPE> r[IT];
+
+    __device__ __forceinline__ void fetch(const void *k, const void *v, long long row0, int kv_dim,
+                                          int kb, int sl, int kmax) {
+        const bool is_k = sl < HD / DS;
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int c = threadIdx.x + 128 * it;
+            int key, d;
+            if (is_k)
+                key = c % M40_TILE_KEYS, d = sl * DS + 8 * (c / M40_TILE_KEYS);
+            else
+                key = (sl - HD / DS) * VS + c / (HD / 8), d = 8 * (c % (HD / 8));
+            const int p = kb + key;
+            if (c < (is_k ? KP : VP) && p <= kmax)
+                r[it].fetch(is_k ? k : v, row0 + (long long)p * kv_dim + d);
+            else
+                r[it].zero();
+        }
+    }
+    /* into stage: K as [DS][64] (dimension-major), V as [VS][HD] */
+    __device__ __forceinline__ void put(float *stage, const void *k, const void *v, int sl) const {
+        const bool is_k = sl < HD / DS;
+#pragma unroll
+        for (int it = 0; it < IT; it++) {
+            const int c = threadIdx.x + 128 * it;
+            if (c >= (is_k ? KP : VP))
+                continue;
+            float f[8];
+            r[it].get(is_k ? k : v, f);
+            if (is_k) {
+                const int key = c % M40_TILE_KEYS, d0 = 8 * (c / M40_TILE_KEYS);
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    stage[(d0 + e) * M40_TILE_KEYS + key] = f[e];
+            } else { /* key c / (HD/8), dims 8 * (c % (HD/8)) .. */
+                *(float4 *)(stage + 8 * c) = make_float4(f[0], f[1], f[2], f[3]);
+                *(float4 *)(stage + 8 * c + 4) = make_float4(f[4], f[5], f[6], f[7]);
+            }
+        }
+    }
+};
+
+/* Column e of a thread's output columns: HD / 16 of them. */
+template <int HD> static __device__ __forceinline__ int m40_tile_col(int tx, int e) {
+    return HD % 64 == 0 ? tx * 4 + 64 * (e / 4) + e % 4 : tx + 16 * e;
 }
 
-template <int KV_TYPE>
+template <int HD, int KV_TYPE>
 static __device__ __forceinline__ void
 m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const int *pos_q, int n_q,
-                int q_stride, int n_head, int n_head_kv, int hd, int bq, int bk, float scale,
-                int window, float softcap) {
+                int q_stride, int n_head, int n_head_kv, int bq, float scale, int window,
+                float softcap) {
+    typedef m40_tile_stage<HD, KV_TYPE> stage_t;
+    constexpr int DS = stage_t::DS, VS = stage_t::VS, NK = HD / DS, NV = M40_TILE_KEYS / VS;
+    constexpr int CO = HD / 16; /* output columns a thread owns */
     extern __shared__ float smem[];
+    float *q_t = smem;                    /* [HD][32]: Q^T */
+    float *st = q_t + HD * M40_TILE_ROWS; /* a K slice [DS][64] or V slice [VS][HD] */
+    float *p_s = st + M40_TILE_STAGE(HD); /* [32][64]: the tile's weights */
     const int g = blockIdx.y, t0 = blockIdx.x * bq;
-    const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd, ld = hd + 1;
+    const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
     const int nq = min(bq, n_q - t0), R = nq * group;
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
-    float *q_s = smem;                   /* [R][hd] */
-    float *kv_s = q_s + bq * group * hd; /* [bk][ld]: a key tile's K, then its V */
-    float *p_s = kv_s + bk * ld;         /* [R][bk]: scores, then weights */
+    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+    const long long row0 = (long long)g * HD; /* head g's offset in a cache row */
 
-    for (int i = threadIdx.x; i < R * hd; i += blockDim.x) {
-        const int r = i / hd, d = i % hd;
-        q_s[i] =
-            q[(long long)(t0 + r / group) * q_stride + (long long)(g * group + r % group) * hd + d];
+    for (int i = threadIdx.x; i < HD * M40_TILE_ROWS; i += 128) {
+        const int r = i % M40_TILE_ROWS, d = i / M40_TILE_ROWS;
+        q_t[i] = r < R ? q[(long long)(t0 + r / group) * q_stride +
+                           (long long)(g * group + r % group) * HD + d]
+                       : 0.0f;
     }
-    /* the keys any row of the tile sees */
+    /* the keys any row of the tile sees, and each of this thread's rows' */
     int kmin = 0x7fffffff, kmax = -1;
     for (int tq = 0; tq < nq; tq++) {
         const int pq = pos_q[t0 + tq];
         kmax = max(kmax, pq);
         kmin = min(kmin, window > 0 ? max(0, pq + 1 - window) : 0);
     }
-    float m[M40_TILE_ROWS_PER_WARP], l[M40_TILE_ROWS_PER_WARP];
-    float o[M40_TILE_ROWS_PER_WARP][M40_TILE_DIMS_PER_LANE];
+    int last[4], first[4];
+    float m[4], l[4], o[4][CO];
 #pragma unroll
-    for (int ri = 0; ri < M40_TILE_ROWS_PER_WARP; ri++) {
-        m[ri] = -INFINITY;
-        l[ri] = 0.0f;
+    for (int i = 0; i < 4; i++) {
+        const int r = ty * 4 + i;
+        last[i] = r < R ? pos_q[t0 + r / group] : -1; /* a padding row sees nothing */
+        first[i] = window > 0 ? max(0, last[i] + 1 - window) : 0;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
 #pragma unroll
-        for (int e = 0; e < M40_TILE_DIMS_PER_LANE; e++)
-            o[ri][e] = 0.0f;
+        for (int e = 0; e < CO; e++)
+            o[i][e] = 0.0f;
     }
 
-    for (int kb = kmin / bk * bk; kb <= kmax; kb += bk) {
-        __syncthreads(); /* the last tile's V and weights are read */
-        for (int i = threadIdx.x; i < bk * hd; i += blockDim.x) {
-            const int jj = i / hd, d = i % hd, p = kb + jj;
-            kv_s[jj * ld + d] =
-                p <= kmax ? m40_kv_get(k, (long long)p * kv_dim + g * hd + d, KV_TYPE) : 0.0f;
-        }
-        __syncthreads();
-        for (int i = threadIdx.x; i < R * bk; i += blockDim.x) {
-            const int r = i / bk, jj = i % bk, p = kb + jj;
-            const int pq = pos_q[t0 + r / group];
-            const int first = window > 0 ? max(0, pq + 1 - window) : 0;
-            float s = -INFINITY;
-            if (p <= pq && p >= first) {
-                const float *qr = q_s + r * hd, *kr = kv_s + jj * ld;
-                float dot = 0.0f;
-                for (int d = 0; d < hd; d++)
-                    dot += qr[d] * kr[d];
-                const float x = dot * scale;
-                s = softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
-            }
-            p_s[r * bk + jj] = s;
-        }
-        __syncthreads();
-        /* the V rows in place of the K rows, and each row's softmax step */
-        for (int i = threadIdx.x; i < bk * hd; i += blockDim.x) {
-            const int jj = i / hd, d = i % hd, p = kb + jj;
-            kv_s[jj * ld + d] =
-                p <= kmax ? m40_kv_get(v, (long long)p * kv_dim + g * hd + d, KV_TYPE) : 0.0f;
-        }
+    const int kb0 = kmin / M40_TILE_KEYS * M40_TILE_KEYS;
+    stage_t sg;
+    if (kb0 <= kmax)
+        sg.fetch(k, v, row0, kv_dim, kb0, 0, kmax);
+    for (int kb = kb0; kb <= kmax; kb += M40_TILE_KEYS) {
+        /* 1. scores */
+        float s[4][4];
 #pragma unroll
-        for (int ri = 0; ri < M40_TILE_ROWS_PER_WARP; ri++) {
-            const int r = warp + n_warps * ri;
-            if (r < R) { /* the same r for the whole warp */
-                const float s = lane < bk ? p_s[r * bk + lane] : -INFINITY;
-                const float mnew = fmaxf(m[ri], m40_tile_warp_max(s));
-                float alpha = 1.0f, pj = 0.0f;
-                if (mnew != -INFINITY) {
-                    alpha = expf(m[ri] - mnew);
-                    pj = lane < bk ? expf(s - mnew) : 0.0f;
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                s[i][j] = 0.0f;
+#pragma unroll 1
+        for (int sl = 0; sl < NK; sl++) {
+            __syncthreads(); /* the stage is free */
+            sg.put(st, k, v, sl);
+            __syncthreads();
+            sg.fetch(k, v, row0, kv_dim, kb, sl + 1, kmax); /* the next slice: K, or V's first */
+            const float *qd = q_t + sl * DS * M40_TILE_ROWS + ty * 4;
+#pragma unroll 8
+            for (int d = 0; d < DS; d++) {
+                const float4 a = *(const float4 *)(qd + d * M40_TILE_ROWS);
+                const float4 b = *(const float4 *)(st + d * M40_TILE_KEYS + tx * 4);
+                const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        s[i][j] += av[i] * bv[j];
+            }
+        }
+        /* 2. the online softmax step of each row */
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float mx = -INFINITY;
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int p = kb + tx * 4 + j;
+                if (p <= last[i] && p >= first[i]) {
+                    const float x = s[i][j] * scale;
+                    s[i][j] = softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
+                } else {
+                    s[i][j] = -INFINITY;
                 }
-                l[ri] = l[ri] * alpha + m40_warp_sum(pj);
-                m[ri] = mnew;
-                if (lane < bk)
-                    p_s[r * bk + lane] = pj;
-#pragma unroll
-                for (int e = 0; e < M40_TILE_DIMS_PER_LANE; e++)
-                    o[ri][e] *= alpha;
+                mx = fmaxf(mx, s[i][j]);
             }
+#pragma unroll
+            for (int off = 8; off > 0; off >>= 1)
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            const float mnew = fmaxf(m[i], mx);
+            float alpha = 1.0f, sum = 0.0f;
+            if (mnew != -INFINITY) {
+                alpha = expf(m[i] - mnew);
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    s[i][j] = s[i][j] == -INFINITY ? 0.0f : expf(s[i][j] - mnew);
+                    sum += s[i][j];
+                }
+            } else {
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    s[i][j] = 0.0f;
+            }
+#pragma unroll
+            for (int off = 8; off > 0; off >>= 1)
+                sum += __shfl_xor_sync(0xffffffffu, sum, off);
+            l[i] = l[i] * alpha + sum;
+            m[i] = mnew;
+#pragma unroll
+            for (int e = 0; e < CO; e++)
+                o[i][e] *= alpha;
+            *(float4 *)(p_s + (ty * 4 + i) * M40_TILE_KEYS + tx * 4) =
+                make_float4(s[i][0], s[i][1], s[i][2], s[i][3]);
         }
-        __syncthreads();
+        /* 3. O += P V */
+#pragma unroll 1
+        for (int vs = 0; vs < NV; vs++) {
+            __syncthreads(); /* the stage is free, the weights written */
+            sg.put(st, k, v, NK + vs);
+            __syncthreads();
+            if (vs + 1 < NV)
+                sg.fetch(k, v, row0, kv_dim, kb, NK + vs + 1, kmax);
+            else if (kb + M40_TILE_KEYS <= kmax)
+                sg.fetch(k, v, row0, kv_dim, kb + M40_TILE_KEYS, 0, kmax);
 #pragma unroll
-        for (int ri = 0; ri < M40_TILE_ROWS_PER_WARP; ri++) {
-            const int r = warp + n_warps * ri;
-            if (r < R) {
-                /* only the keys the row sees: a masked key's weight is 0,
-                 * but 0 times an inf or NaN value is not */
-                const int pq = pos_q[t0 + r / group];
-                const int first = window > 0 ? max(0, pq + 1 - window) : 0;
-                const int j0 = max(first - kb, 0), j1 = min(pq - kb + 1, bk);
-                const float *pr = p_s + r * bk;
+            for (int k4 = 0; k4 < VS; k4 += 4) {
+                float pw[4][4];
 #pragma unroll
-                for (int e = 0; e < M40_TILE_DIMS_PER_LANE; e++) {
-                    const int d = lane + 32 * e;
-                    if (d < hd) {
-                        float acc = o[ri][e];
-                        for (int jj = j0; jj < j1; jj++)
-                            acc += pr[jj] * kv_s[jj * ld + d];
-                        o[ri][e] = acc;
+                for (int i = 0; i < 4; i++) {
+                    const float4 w =
+                        *(const float4 *)(p_s + (ty * 4 + i) * M40_TILE_KEYS + vs * VS + k4);
+                    pw[i][0] = w.x, pw[i][1] = w.y, pw[i][2] = w.z, pw[i][3] = w.w;
+                }
+#pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    const float *vr = st + (k4 + kk) * HD;
+                    float vv[CO];
+                    if (HD % 64 == 0) {
+#pragma unroll
+                        for (int e = 0; e < CO; e += 4) {
+                            const float4 w = *(const float4 *)(vr + m40_tile_col<HD>(tx, e));
+                            vv[e] = w.x, vv[e + 1] = w.y, vv[e + 2] = w.z, vv[e + 3] = w.w;
+                        }
+                    } else {
+#pragma unroll
+                        for (int e = 0; e < CO; e++)
+                            vv[e] = vr[m40_tile_col<HD>(tx, e)];
                     }
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+#pragma unroll
+                        for (int e = 0; e < CO; e++)
+                            o[i][e] += pw[i][kk] * vv[e];
                 }
             }
         }
     }
 #pragma unroll
-    for (int ri = 0; ri < M40_TILE_ROWS_PER_WARP; ri++) {
-        const int r = warp + n_warps * ri;
+    for (int i = 0; i < 4; i++) {
+        const int r = ty * 4 + i;
         if (r < R) {
-            float *dst = out + (long long)(t0 + r / group) * n_head * hd +
-                         (long long)(g * group + r % group) * hd;
+            float *dst = out + (long long)(t0 + r / group) * n_head * HD +
+                         (long long)(g * group + r % group) * HD;
 #pragma unroll
-            for (int e = 0; e < M40_TILE_DIMS_PER_LANE; e++) {
-                const int d = lane + 32 * e;
-                if (d < hd)
-                    dst[d] = o[ri][e] / l[ri];
-            }
+            for (int e = 0; e < CO; e++)
+                dst[m40_tile_col<HD>(tx, e)] = o[i][e] / l[i];
         }
     }
 }
 
-M40_KERNEL void m40_attn_tile(float *out, const float *q, const void *k, const void *v,
-                              const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv,
-                              int hd, int bq, int bk, float scale, int window, float softcap,
-                              int kv_type) {
-    M40_KV_DISPATCH(kv_type, m40_attn_tile_t, out, q, k, v, pos_q, n_q, q_stride, n_head, n_head_kv,
-                    hd, bq, bk, scale, window, softcap)
-}
+/* m40_attn_tile_h<HD>: one kernel per head_dim the host may pick (ops.c). */
+#define M40_ATTN_TILE(HD)                                                                         \
+    M40_KERNEL void m40_attn_tile_h##HD(float *out, const float *q, const void *k, const void *v, \
+                                        const int *pos_q, int n_q, int q_stride, int n_head,      \
+                                        int n_head_kv, int bq, float scale, int window,           \
+                                        float softcap, int kv_type) {                             \
+        switch (kv_type) {                                                                        \
+            case M40_KV_F32:                                                                      \
+                m40_attn_tile_t<HD, M40_KV_F32>(out, q, k, v, pos_q, n_q, q_stride, n_head,       \
+                                                n_head_kv, bq, scale, window, softcap);           \
+                break;                                                                            \
+            case M40_KV_Q8_0:                                                                     \
+                m40_attn_tile_t<HD, M40_KV_Q8_0>(out, q, k, v, pos_q, n_q, q_stride, n_head,      \
+                                                 n_head_kv, bq, scale, window, softcap);          \
+                break;                                                                            \
+            case M40_KV_Q4_0:                                                                     \
+                m40_attn_tile_t<HD, M40_KV_Q4_0>(out, q, k, v, pos_q, n_q, q_stride, n_head,      \
+                                                 n_head_kv, bq, scale, window, softcap);          \
+                break;                                                                            \
+            default:                                                                              \
+                m40_attn_tile_t<HD, M40_KV_F16>(out, q, k, v, pos_q, n_q, q_stride, n_head,       \
+                                                n_head_kv, bq, scale, window, softcap);           \
+        }                                                                                         \
+    }
+M40_ATTN_TILE(64)
+M40_ATTN_TILE(80)
+M40_ATTN_TILE(96)
+M40_ATTN_TILE(128)
+M40_ATTN_TILE(256)

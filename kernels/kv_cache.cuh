@@ -50,6 +50,79 @@ static __device__ __forceinline__ float m40_kv_get(const void *cache, long long 
     return m40_kv_half(b) * (float)(q - 8);
 }
 
+/* Elements i .. i+7 of a cache (i a multiple of 8) in flight: fetch issues
+ * the loads, get gives them as FP32 once they land (the arithmetic of
+ * m40_kv_get). */
+template <int KV> struct m40_kv8;
+template <> struct m40_kv8<M40_KV_F32> {
+    float4 a, b;
+    __device__ __forceinline__ void fetch(const void *c, long long i) {
+        a = __ldg((const float4 *)((const float *)c + i));
+        b = __ldg((const float4 *)((const float *)c + i) + 1);
+    }
+    __device__ __forceinline__ void get(float *f) const {
+        f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w;
+        f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
+    }
+};
+template <> struct m40_kv8<M40_KV_F16> {
+    uint4 w;
+    __device__ __forceinline__ void fetch(const void *c, long long i) {
+        w = __ldg((const uint4 *)((const unsigned short *)c + i));
+    }
+    __device__ __forceinline__ void get(float *f) const {
+        const unsigned u[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            f[2 * k] = __half2float(__ushort_as_half((unsigned short)(u[k] & 0xffffu)));
+            f[2 * k + 1] = __half2float(__ushort_as_half((unsigned short)(u[k] >> 16)));
+        }
+    }
+};
+template <> struct m40_kv8<M40_KV_Q8_0> {
+    unsigned short d, q[4];
+    __device__ __forceinline__ void fetch(const void *c, long long i) {
+        const unsigned short *b =
+            (const unsigned short *)((const unsigned char *)c + (i >> 5) * 34);
+        const int j0 = (int)(i & 31); /* 0, 8, 16 or 24: quants at byte 2 + j0 */
+        d = __ldg(b);
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            q[k] = __ldg(b + 1 + j0 / 2 + k);
+    }
+    __device__ __forceinline__ void get(float *f) const {
+        const float s = __half2float(__ushort_as_half(d));
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            f[2 * k] = s * (float)(signed char)(q[k] & 0xff);
+            f[2 * k + 1] = s * (float)(signed char)(q[k] >> 8);
+        }
+    }
+};
+template <> struct m40_kv8<M40_KV_Q4_0> {
+    unsigned short d, q[4];
+    int hi; /* elements 16..31 of the block: the high nibbles */
+    __device__ __forceinline__ void fetch(const void *c, long long i) {
+        const unsigned short *b =
+            (const unsigned short *)((const unsigned char *)c + (i >> 5) * 18);
+        const int j0 = (int)(i & 31);
+        hi = j0 >= 16;
+        d = __ldg(b);
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            q[k] = __ldg(b + 1 + (j0 & 15) / 2 + k);
+    }
+    __device__ __forceinline__ void get(float *f) const {
+        const float s = __half2float(__ushort_as_half(d));
+        const int sh = hi ? 4 : 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            f[2 * k] = s * (float)((int)((q[k] >> sh) & 15) - 8);
+            f[2 * k + 1] = s * (float)((int)((q[k] >> (8 + sh)) & 15) - 8);
+        }
+    }
+};
+
 /* Calls fn<T>(args...) with T the cache type kv_type names (F16 for any
  * other value): a kernel that takes the type at run time keeps one body
  * per type, each reading its elements without a test per element. */

@@ -54,8 +54,10 @@ typedef struct m40_backend_options {
     /* Switches one backend offers for measurements, comma-separated; a
      * backend refuses one it does not know. CUDA: "no-graphs" (launch each
      * kernel of a decode step), "one-stream" (decode steps share the prompt
-     * stream), "no-batch", "pieces-of-4", "tiled-attn" (a prompt chunk's
-     * attention in one pass per tile of queries). NULL or "": none. */
+     * stream), "no-batch", "pieces-of-4", "tiled-attn" (every prompt
+     * chunk's attention in one pass per tile of queries, not only chunks
+     * of 16 tokens or more), "split-attn" (none), "scalar-attn" (FP16
+     * caches through the per-element split kernel). NULL or "": none. */
     const char *switches;
     m40_progress_fn progress; /* NULL: no reports */
     void *progress_user;

@@ -424,33 +424,42 @@ static void check_kv_quant(const m40_model *m, const int32_t *toks, int n_prompt
     free(blk);
 }
 
-/* The tiled prompt attention (the tiled-attn switch, attn_tile.cu; every
- * test model's heads fit it): a prompt of two chunks gives the CPU's
- * logits within 1e-3, as the split-K kernel does, and with a q8_0 cache
- * within check_kv_quant's 1e-2. */
-static void check_tiled_kv(const m40_model *m, const int32_t *toks, m40_kv_type kv, double bound) {
+/* The prompt's attention by every path the CUDA backend has: a prompt of
+ * PROMPT_LEN tokens (one chunk of 16 or more) takes the tiled kernel by
+ * default where the heads fit it (attn_tile.cu; its 3-token second chunk
+ * the split kernel), "tiled-attn" both chunks; "split-attn" sends it
+ * through the split kernel (its 16-byte-load form for FP16 caches of
+ * head_dim 64/128/256), "scalar-attn" through the per-element one. Each
+ * gives the CPU's logits within 1e-3, and with a q8_0 cache (tiled, and
+ * split) within check_kv_quant's 1e-2. */
+static void check_attn_path(const m40_model *m, const int32_t *toks, m40_kv_type kv,
+                            const char *switches, double bound) {
     m40_backend *cpu = NULL, *gpu = NULL;
     m40_err err = {0};
     const int nv = m->cfg.n_vocab;
     float *a = malloc((size_t)nv * 4), *b = malloc((size_t)nv * 4);
     int ok = a && b && !make_kv(&cpu, m, M40_DEVICE_CPU, kv, &err) &&
-             !make_opt(&gpu, m, M40_DEVICE_CUDA, kv, "tiled-attn", &err) &&
+             !make_opt(&gpu, m, M40_DEVICE_CUDA, kv, switches, &err) &&
              !m40_backend_forward(cpu, 0, toks, PROMPT_LEN, 0, a, &err) &&
              !m40_backend_forward(gpu, 0, toks, PROMPT_LEN, 0, b, &err);
     double d = ok ? rel_diff(b, a, nv) : 1.0;
     if (!ok || d >= bound)
-        fprintf(stderr, "tiled attention, KV type %d: %s, relative logit diff %.3g\n", (int)kv,
-                err.msg, d);
+        fprintf(stderr, "attention by %s, KV type %d: %s, relative logit diff %.3g\n",
+                switches ? switches : "default", (int)kv, err.msg, d);
     CHECK(ok && d < bound);
     m40_backend_destroy(cpu);
     m40_backend_destroy(gpu);
     free(a), free(b);
 }
 
-static void check_tiled(const m40_model *m, const int32_t *toks) {
-    check_tiled_kv(m, toks, M40_KV_F16, 1e-3);
-    if (m->cfg.head_dim % 32 == 0)
-        check_tiled_kv(m, toks, M40_KV_Q8_0, 1e-2);
+static void check_attn_paths(const m40_model *m, const int32_t *toks) {
+    check_attn_path(m, toks, M40_KV_F16, "tiled-attn", 1e-3);
+    check_attn_path(m, toks, M40_KV_F16, "split-attn", 1e-3);
+    check_attn_path(m, toks, M40_KV_F16, "split-attn,scalar-attn", 1e-3);
+    if (m->cfg.head_dim % 32 == 0) {
+        check_attn_path(m, toks, M40_KV_Q8_0, NULL, 1e-2);
+        check_attn_path(m, toks, M40_KV_Q8_0, "split-attn", 1e-2);
+    }
 }
 
 static void test_model(const char *path) {
@@ -514,7 +523,7 @@ static void test_model(const char *path) {
     if (ok)
         check_kv_quant(m, toks, PROMPT_LEN, n_all);
     if (ok)
-        check_tiled(m, toks);
+        check_attn_paths(m, toks);
     int32_t g = -1, probe = toks[n_all - 1];
     ok = ok && !m40_backend_forward_greedy(gpu, 1, &probe, 1, n_all - 1, &g, &err);
     CHECK(ok && g == argmax(lg2, nv));

@@ -470,30 +470,135 @@ static void attention_case(int head_dim, int ratio, int n_ctx, int n_q) {
     attention_case_kv(head_dim, ratio, n_ctx, n_q, 0);
 }
 
+/* The attention parity grid's one case: n_q queries at the end of a
+ * context of n_ctx over 2 KV heads of head_dim (ratio query heads each), a
+ * cache of `type` (F16, F32, Q8_0 or Q4_0, its rows as the CPU stores
+ * them), a sliding `window` (0: none) and a soft-cap (0: none), against the
+ * CPU's span attention on the same cache. Every path the backend has:
+ * the split kernel (its 16-byte-load form where it applies, and the
+ * per-element one), and for several queries the tiled kernel. The cache
+ * holds 64 rows of NaN past the context, and the tiled output starts as
+ * NaN: a kernel that reads past its queries' last position or leaves a row
+ * unwritten fails. */
+static void attn_grid_case(int head_dim, int ratio, int n_ctx, int n_q, int window, float softcap,
+                           uint32_t type) {
+    const int n_head_kv = 2, n_head = n_head_kv * ratio, kv_dim = n_head_kv * head_dim;
+    const int q_dim = n_head * head_dim, n_rows = n_ctx + 64;
+    const size_t out_n = (size_t)n_q * q_dim, kv_n = (size_t)n_ctx * kv_dim;
+    const size_t row = m40_ggml_row_bytes(type, kv_dim), cache_bytes = (size_t)n_rows * row;
+    const int kvt = type == M40_GGML_F32    ? M40_CUDA_KV_F32
+                    : type == M40_GGML_Q8_0 ? M40_CUDA_KV_Q8_0
+                    : type == M40_GGML_Q4_0 ? M40_CUDA_KV_Q4_0
+                                            : M40_CUDA_KV_F16;
+    float *k = malloc(kv_n * 4), *v = malloc(kv_n * 4), *q = malloc(out_n * 4);
+    float *want = malloc(out_n * 4), *got = malloc(out_n * 4), *scores = malloc((size_t)n_ctx * 4);
+    unsigned char *kc = malloc(cache_bytes), *vc = malloc(cache_bytes);
+    int *pos_q = malloc((size_t)n_q * sizeof(int));
+    m40_err err = {0};
+    fill(k, kv_n, 21 + (unsigned)n_ctx, 2.0f);
+    fill(v, kv_n, 22 + (unsigned)head_dim, 1.0f);
+    fill(q, out_n, 23 + (unsigned)ratio, 2.0f);
+    memset(kc, 0xff, cache_bytes); /* NaN in every type past the context */
+    memset(vc, 0xff, cache_bytes);
+    int ok = 1;
+    for (int p = 0; p < n_ctx; p++)
+        ok &=
+            m40_quantize_row(type, k + (size_t)p * kv_dim, kc + (size_t)p * row, kv_dim, &err) ==
+                0 &&
+            m40_quantize_row(type, v + (size_t)p * kv_dim, vc + (size_t)p * row, kv_dim, &err) == 0;
+    CHECK(ok);
+    const float scale = 0.8f / sqrtf((float)head_dim);
+    m40_kv_view view = {kc, vc, type, type, row, row};
+    for (int t = 0; t < n_q; t++) {
+        pos_q[t] = n_ctx - n_q + t;
+        int n_pos = pos_q[t] + 1, first = window > 0 && n_pos > window ? n_pos - window : 0;
+        m40_op_attention_span(want + (size_t)t * q_dim, q + (size_t)t * q_dim, &view, first, n_pos,
+                              n_head, n_head_kv, head_dim, scale, softcap, scores);
+    }
+    m40_dptr dkc = dev(kc, cache_bytes), dvc = dev(vc, cache_bytes), dq = dev(q, out_n * 4);
+    m40_dptr dpq = dev(pos_q, (size_t)n_q * 4), dout = dev(NULL, out_n * 4);
+    const int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(n_ctx) : M40_ATTN_CHUNK;
+    m40_dptr dscr =
+        dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx, chunk) * 4);
+    const m40_cuda_attn_layer layer = {scale, window, softcap};
+    char what[160];
+    for (int path = 0; path < 3; path++) {
+        if (path == 2 && (n_q == 1 || !m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim)))
+            continue;
+        for (size_t i = 0; i < out_n; i++)
+            got[i] = NAN;
+        CHECK(m40_gpu_upload(&g_gpu, dout, got, out_n * 4, &err) == 0);
+        g_ops.attn_scalar = path == 1;
+        int rc =
+            path == 2
+                ? m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head,
+                                           n_head_kv, head_dim, kvt, &layer, &err)
+                : m40_cuda_attention(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, chunk,
+                                     n_head, n_head_kv, head_dim, kvt, &layer, dscr, &err);
+        g_ops.attn_scalar = 0;
+        if (rc)
+            fprintf(stderr, "%s\n", err.msg);
+        CHECK(rc == 0 && fetch(got, dout, out_n * 4) == 0);
+        snprintf(what, sizeof what,
+                 "attention (%s) %s hd=%d ratio=%d ctx=%d n_q=%d window=%d cap=%g",
+                 path == 0   ? "split"
+                 : path == 1 ? "split, per element"
+                             : "tiled",
+                 m40_ggml_type_name(type), head_dim, ratio, n_ctx, n_q, window, (double)softcap);
+        CHECK_CLOSE(what, got, want, out_n, 2e-5);
+    }
+    free_all();
+    free(k), free(v), free(q), free(want), free(got), free(scores), free(kc), free(vc), free(pos_q);
+}
+
 static void test_attention_grid(void) {
+    /* rope_store writes the cache: one query (decode), and prompts */
     static const int dims[] = {64, 80, 128}, ratios[] = {1, 4, 8};
     static const int ctxs[] = {1, 7, 64, 513, 4096};
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++)
             for (int c = 0; c < 5; c++)
                 attention_case(dims[a], ratios[b], ctxs[c], 1);
-    /* several queries at once (prefill): causal within the batch; and the
-     * tiled kernel's shapes: partial tiles of queries and keys, the widest
-     * heads (16-row tiles), one KV head for 8 query heads */
     attention_case(64, 4, 300, 300);
     attention_case(128, 8, 520, 9);
     attention_case(80, 1, 77, 77);
     attention_case(256, 2, 200, 37);
     attention_case(128, 1, 1100, 512);
-    /* windows shorter than a key tile and than the chunk, with and
-     * without a soft-cap */
     tiled_window_case(64, 4, 300, 100, 6, 0.0f);
     tiled_window_case(256, 2, 520, 64, 200, 0.5f);
     tiled_window_case(128, 1, 96, 96, 40, 50.0f);
-    /* the FP32 cache (--cache-type f32) */
     attention_case_kv(128, 4, 513, 1, 1);
     attention_case_kv(80, 1, 4096, 1, 1);
     attention_case_kv(64, 8, 300, 300, 1);
+
+    /* The parity grid (issue 18): head dims 64/80/128/256 (and phi3's 96),
+     * 1/4/8 query heads per KV head, contexts to 32768, windows on and
+     * off, every cache type. */
+    static const uint32_t types[] = {M40_GGML_F16, M40_GGML_F32, M40_GGML_Q8_0, M40_GGML_Q4_0};
+    static const int gdims[] = {64, 80, 128, 256};
+    static const int gctx[] = {1, 33, 513, 4096};
+    for (int ty = 0; ty < 4; ty++) {
+        const uint32_t t = types[ty];
+        for (int a = 0; a < 4; a++) {
+            if (gdims[a] % 32 && (t == M40_GGML_Q8_0 || t == M40_GGML_Q4_0))
+                continue; /* a quantized cache's rows are whole blocks: 2 heads of 80 are 5 */
+            for (int b = 0; b < 3; b++) {
+                for (int c = 0; c < 4; c++)
+                    attn_grid_case(gdims[a], ratios[b], gctx[c], 1, 0, 0.0f, t);
+                attn_grid_case(gdims[a], ratios[b], 32768, 1, 0, 0.0f, t);
+                attn_grid_case(gdims[a], ratios[b], 4096, 1, 1000, 0.0f, t);
+                attn_grid_case(gdims[a], ratios[b], 700, 70, 0, 0.0f, t);
+                attn_grid_case(gdims[a], ratios[b], 700, 70, 100, 0.0f, t);
+            }
+            attn_grid_case(gdims[a], 4, 32768, 40, 0, 0.0f, t);
+            attn_grid_case(gdims[a], 4, 32768, 40, 4096, 0.0f, t);
+            attn_grid_case(gdims[a], 2, 2000, 100, 0, 30.0f, t);
+        }
+    }
+    attn_grid_case(96, 3, 1000, 130, 0, 0.0f, M40_GGML_F16);
+    attn_grid_case(96, 1, 4096, 1, 0, 0.0f, M40_GGML_Q8_0);
+    attn_grid_case(64, 7, 900, 65, 0, 0.0f, M40_GGML_F16); /* a group that does not divide 32 */
+    attn_grid_case(64, 16, 600, 20, 0, 0.0f, M40_GGML_F16);
 }
 
 static void test_sgemm(int m, int n, int k) {

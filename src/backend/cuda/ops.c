@@ -58,6 +58,9 @@ static const struct {
     {M40_GGML_Q4_K, "q4_k", M40_GEMV_VEC},
 };
 
+/* The head dims with a tiled prompt-attention kernel (attn_tile.cu). */
+static const int k_tile_dims[5] = {64, 80, 96, 128, 256};
+
 static int get_fn(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err) {
     return m40_gpu_function(gpu, name, fn, err);
 }
@@ -130,12 +133,27 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         {"m40_moe_route", &ops->moe_route},
         {"m40_copy_rows", &ops->copy_rows},
         {"m40_moe_combine", &ops->moe_combine},
-        {"m40_attn_tile", &ops->attn_tile},
     };
     for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
             return -1;
     }
+    for (int h = 0; h < 5; h++) {
+        char name[64];
+        snprintf(name, sizeof name, "m40_attn_tile_h%d", k_tile_dims[h]);
+        if (get_fn(gpu, name, &ops->attn_tile[h], err))
+            return -1;
+    }
+    static const char *const vec_types[3] = {"f16", "q8_0", "q4_0"};
+    for (int t = 0; t < 3; t++)
+        for (int h = 0; h < 3; h++)
+            for (int g = 0; g < 4; g++) {
+                char name[64];
+                snprintf(name, sizeof name, "m40_attn_vec_%s_h%d_g%d", vec_types[t], 64 << h,
+                         1 << g);
+                if (get_fn(gpu, name, &ops->attn_vec[t][h][g], err))
+                    return -1;
+            }
     return 0;
 }
 
@@ -467,6 +485,24 @@ int m40_cuda_attn_decode_splits(int n_pos) {
     return most;
 }
 
+/* The split kernel's 8-elements-a-load form for an F16, Q8_0 or Q4_0 cache
+ * whose head_dim is 64, 128 or 256 with at most 8 query heads per KV head
+ * (the smallest of its 1/2/4/8 forms that holds the group); NULL: the
+ * per-element kernel (FP32 caches, other shapes, the scalar-attn switch). */
+static m40_cu_function attn_vec_kernel(const m40_cuda_ops *ops, int head_dim, int group,
+                                       int kv_type, m40_dptr k_cache, m40_dptr v_cache) {
+    int t = kv_type == M40_CUDA_KV_F16    ? 0
+            : kv_type == M40_CUDA_KV_Q8_0 ? 1
+            : kv_type == M40_CUDA_KV_Q4_0 ? 2
+                                          : -1;
+    int h = head_dim == 64 ? 0 : head_dim == 128 ? 1 : head_dim == 256 ? 2 : -1;
+    int g = group <= 1 ? 0 : group <= 2 ? 1 : group <= 4 ? 2 : group <= 8 ? 3 : -1;
+    /* FP16 rows are read 16 bytes at a time, quantized blocks 2 */
+    if (ops->attn_scalar || t < 0 || h < 0 || g < 0 || (t == 0 && (k_cache % 16 || v_cache % 16)))
+        return NULL;
+    return ops->attn_vec[t][h][g];
+}
+
 /* Both attention launchers: slot and chunk_q 0 for one sequence. */
 static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                      m40_dptr v_cache, m40_dptr slot, long long slot_stride, m40_dptr pos_q,
@@ -488,12 +524,25 @@ static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, 
     float scale = layer ? layer->scale : 1.0f / sqrtf((float)head_dim);
     int window = layer ? layer->window : 0;
     float softcap = layer ? layer->softcap : 0.0f;
-    void *pargs[] = {&o_part,  &ml_part, &q,        &k_cache, &v_cache,   &slot,     &slot_stride,
-                     &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv, &head_dim, &chunk,
-                     &n_split, &scale,   &kv_type,  &window,  &softcap};
-    if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
-               shmem, pargs, err))
-        return -1;
+    m40_cu_function vec = attn_vec_kernel(ops, head_dim, group, kv_type, k_cache, v_cache);
+    if (vec) {
+        /* its row groups' sums reuse the shared memory (attention.cu) */
+        unsigned red = (unsigned)(1024 * group * sizeof(float));
+        void *vargs[] = {&o_part,      &ml_part, &q,       &k_cache,  &v_cache, &slot,
+                         &slot_stride, &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv,
+                         &chunk,       &n_split, &scale,   &window,   &softcap};
+        if (launch(ops, vec, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
+                   shmem > red ? shmem : red, vargs, err))
+            return -1;
+    } else {
+        void *pargs[] = {&o_part, &ml_part,     &q,        &k_cache, &v_cache,
+                         &slot,   &slot_stride, &pos_q,    &chunk_q, &q_stride,
+                         &n_head, &n_head_kv,   &head_dim, &chunk,   &n_split,
+                         &scale,  &kv_type,     &window,   &softcap};
+        if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q,
+                   128, shmem, pargs, err))
+            return -1;
+    }
     void *cargs[] = {&out, &o_part, &ml_part, &n_head, &head_dim, &n_split};
     return launch(ops, ops->attn_combine, (unsigned)n_head, (unsigned)n_q, 1, (unsigned)head_dim, 0,
                   cargs, err);
@@ -508,19 +557,26 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
                      n_head, n_head_kv, head_dim, kv_type, layer, scratch, err);
 }
 
-/* Rows (query heads) and keys of a tile: 32 and 32, or 16 and 16 for the
- * widest heads, so the tile's queries, a key tile and the scores fit 48 KiB
- * of shared memory (attn_tile.cu). */
-static void tile_shape(int head_dim, int *rows, int *keys) {
-    *rows = head_dim > 128 ? 16 : 32;
-    *keys = head_dim > 128 ? 16 : 32;
+/* The tiled kernel's index for a head_dim (k_tile_dims), -1: none. */
+static int tile_kernel(int head_dim) {
+    for (int i = 0; i < 5; i++)
+        if (k_tile_dims[i] == head_dim)
+            return i;
+    return -1;
+}
+
+/* Its shared memory in floats: Q^T [hd][32], the larger of a K slice
+ * [ds][64] and a V slice [vs][hd], the weights [32][64]
+ * (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
+static unsigned tile_smem_floats(int head_dim) {
+    int ds = head_dim % 32 == 0 ? 32 : 16, vs = head_dim <= 128 ? 16 : 8;
+    int stage = ds * 64 > vs * head_dim ? ds * 64 : vs * head_dim;
+    return (unsigned)(head_dim * 32 + stage + 32 * 64);
 }
 
 int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim) {
-    int rows, keys;
-    tile_shape(head_dim, &rows, &keys);
-    return n_head_kv > 0 && n_head % n_head_kv == 0 && head_dim > 0 && head_dim <= 256 &&
-           n_head / n_head_kv <= rows;
+    return n_head_kv > 0 && n_head % n_head_kv == 0 && tile_kernel(head_dim) >= 0 &&
+           n_head / n_head_kv <= 32;
 }
 
 int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
@@ -530,19 +586,20 @@ int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_
     if (!m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim))
         return m40_errf(err, "tiled attention: %d heads over %d KV heads of %d dims", n_head,
                         n_head_kv, head_dim);
-    int rows, bk;
-    tile_shape(head_dim, &rows, &bk);
-    int group = n_head / n_head_kv, bq = rows / group;
-    unsigned shmem =
-        (unsigned)((bq * group * head_dim + bk * (head_dim + 1) + bq * group * bk) * sizeof(float));
+    /* FP16 and FP32 caches are read 16 bytes at a time (a quantized one by
+     * the element); every layer and slot of them starts 16-byte aligned */
+    if ((kv_type == M40_CUDA_KV_F16 || kv_type == M40_CUDA_KV_F32) &&
+        (k_cache % 16 || v_cache % 16))
+        return m40_errf(err, "tiled attention: a cache not 16-byte aligned");
+    int bq = 32 / (n_head / n_head_kv);
     float scale = layer ? layer->scale : 1.0f / sqrtf((float)head_dim);
     int window = layer ? layer->window : 0;
     float softcap = layer ? layer->softcap : 0.0f;
-    void *args[] = {&out,      &q,      &k_cache,   &v_cache,  &pos_q, &n_q,
-                    &q_stride, &n_head, &n_head_kv, &head_dim, &bq,    &bk,
-                    &scale,    &window, &softcap,   &kv_type};
-    return launch(ops, ops->attn_tile, (unsigned)((n_q + bq - 1) / bq), (unsigned)n_head_kv, 1, 128,
-                  shmem, args, err);
+    void *args[] = {&out,    &q,         &k_cache, &v_cache, &pos_q,  &n_q,     &q_stride,
+                    &n_head, &n_head_kv, &bq,      &scale,   &window, &softcap, &kv_type};
+    return launch(ops, ops->attn_tile[tile_kernel(head_dim)], (unsigned)((n_q + bq - 1) / bq),
+                  (unsigned)n_head_kv, 1, 128, tile_smem_floats(head_dim) * sizeof(float), args,
+                  err);
 }
 
 int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,

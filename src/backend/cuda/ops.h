@@ -60,7 +60,15 @@ typedef struct m40_cuda_ops {
     m40_cu_function repack;
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
-    m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine, attn_tile;
+    m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine;
+    /* prompt attention per tile of queries (attn_tile.cu), per head_dim
+     * 64/80/96/128/256 */
+    m40_cu_function attn_tile[5];
+    /* the split kernel's 8-elements-a-load form (attention.cu) per cache
+     * type (F16, Q8_0, Q4_0), head_dim 64/128/256 and most query heads per
+     * KV head 1/2/4/8 */
+    m40_cu_function attn_vec[3][3][4];
+    int attn_scalar; /* 1: every cache through the per-element kernel */
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -183,6 +191,10 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
  * floats of o_part and of ml_part. */
 #define M40_ATTN_CHUNK        256 /* positions per split, prefill */
 #define M40_ATTN_CHUNK_DECODE 32  /* the shortest split m40_cuda_attn_decode_chunk picks */
+/* prompt chunks whose n_batch block holds this many tokens or more take
+ * the tiled kernel (forward.c): shorter ones would give it too few blocks
+ * (one per 32 query heads) to fill the GPU */
+#define M40_TILED_MIN_T 16
 /* Positions per split for one query over n_pos positions: short splits
  * fill the GPU at short contexts, long ones keep the partials small at long
  * contexts (bench_kernels' attention table; docs/performance.md). */
@@ -215,9 +227,10 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
 
 /* The same as m40_cuda_attention for a prompt chunk, in one pass over the
  * keys per tile of queries (attn_tile.cu: each key and value read once per
- * tile instead of once per query); no scratch. Shapes it takes:
- * m40_cuda_attention_tiled_fits (head_dim <= 256, and at most 32 query
- * heads per KV head, 16 when head_dim > 128). */
+ * tile of 32 query heads instead of once per query, scores and outputs
+ * register-tiled); no scratch. Shapes it takes:
+ * m40_cuda_attention_tiled_fits (head_dim 64, 80, 96, 128 or 256, at most
+ * 32 query heads per KV head). */
 int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim);
 int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
                              m40_dptr k_cache, m40_dptr v_cache, m40_dptr pos_q, int n_q,
