@@ -53,7 +53,21 @@
  * token's position exceeds max_pos. */
 typedef struct pass {
     int T, slot, rows, max_pos;
+    /* a prompt chunk's n_batch block (from position 0) holds `block` tokens
+     * up to its end: short ones take the mat-vec path (gemv) and the split
+     * attention kernel (run) */
+    int block, gemv;
 } pass;
+
+/* A prompt chunk takes the batched mat-vec instead of dequantize + GEMM
+ * when the prompt's n_batch block it ends in holds at most this many
+ * tokens: the dequantize of every matrix is a fixed cost per chunk (about
+ * 125 ms for a 7B Q4_0 on the H200, measured 2026-12-05: pp8 65 t/s,
+ * pp64 493) that a few tokens' mat-vecs (about 1 ms a token at 8 inputs
+ * there) undercut. Deciding by that block's length rather than the chunk's
+ * own makes a chunk shortened by the prompt cache take the path the
+ * uncached chunk takes, so a cached prefix still gives the same bits. */
+#define M40_CUDA_PROMPT_GEMV 32
 
 /* y[T][ldy] (its first w.rows columns) = x[T][w.cols] W^T (+ bias), or
  * += when `accumulate` (the residual add). A single token or decode rows
@@ -63,7 +77,7 @@ static int matmul(m40_cuda *cu, lane *ln, m40_dptr y, int ldy, const dweight *w,
                   const dweight *bias, m40_dptr x, const pass *p, int accumulate, m40_err *err) {
     m40_cuda_ops *ops = &ln->ops;
     int T = p->T;
-    if (T == 1 || p->rows)
+    if (T == 1 || p->rows || p->gemv)
         return m40_cuda_gemv_batch(ops, w, y, ldy, x, w->cols, T, bias ? bias->ptr : 0, accumulate,
                                    err);
     /* prefill products: only on the prefill lane, whose stream cuBLAS uses */
@@ -173,8 +187,15 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     if (m40_cuda_rope_store(ops, ln->qkv, cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
                             c->head_dim, c->rope_dim, c->rope_style, ld, kvt, err))
         return -1;
-    /* a prompt chunk, with the tiled-attn switch: one pass per tile */
-    if (p->T > 1 && cu->opt.tiled_attn &&
+    /* a prompt chunk whose n_batch block holds M40_TILED_MIN_T tokens or
+     * more: one pass over the keys per tile of queries (the split-attn
+     * switch: never; tiled-attn: every chunk). Deciding by the block, as
+     * the mat-vec path does, keeps a prompt's bits whatever part of it the
+     * prompt cache already holds, and whatever else runs. */
+    int min_block = cu->opt.tiled_attn < 0   ? 0x7fffffff
+                    : cu->opt.tiled_attn > 0 ? 0
+                                             : M40_TILED_MIN_T;
+    if (p->T > 1 && p->block >= min_block &&
         m40_cuda_attention_tiled_fits(c->n_head, c->n_head_kv, c->head_dim))
         return m40_cuda_attention_tiled(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, c->n_head,
                                         c->n_head_kv, c->head_dim, kvt, &al, err);
@@ -267,7 +288,8 @@ static int moe_mlp(m40_cuda *cu, lane *ln, const dlayer *L, const pass *p, m40_e
         const m40_dptr dst_idx = ln->m_idx + ((size_t)pairs + (size_t)start[e]) * sizeof(int32_t);
         const dweight gate = expert_view(&L->gate_exps, e, f), up = expert_view(&L->up_exps, e, f);
         const dweight down = expert_view(&L->down_exps, e, d);
-        const pass pe = {.T = n, .slot = p->slot, .rows = p->rows, .max_pos = p->max_pos};
+        const pass pe = {
+            .T = n, .slot = p->slot, .rows = p->rows, .max_pos = p->max_pos, .gemv = p->gemv};
         if (m40_cuda_copy_rows(ops, ln->m_g, 0, ln->xb, src_idx, n, d, err) ||
             matmul(cu, ln, ln->m_gate, f, &gate, NULL, ln->m_g, &pe, 0, err) ||
             matmul(cu, ln, ln->m_up, f, &up, NULL, ln->m_g, &pe, 0, err) ||
@@ -443,7 +465,13 @@ static int run(m40_cuda *cu, lane *ln, int32_t slot, const int32_t *tokens, int3
     }
     for (int32_t done = 0; done < n;) {
         int32_t T = n - done < ln->batch ? n - done : ln->batch;
-        pass p = {.T = T, .slot = slot, .max_pos = pos0 + done + T - 1};
+        /* the length of the n_batch block (from position 0) this chunk ends in */
+        const int end = pos0 + done + T, block = (end - 1) % cu->opt.n_batch + 1;
+        pass p = {.T = T,
+                  .slot = slot,
+                  .max_pos = pos0 + done + T - 1,
+                  .block = block,
+                  .gemv = T > 1 && block <= M40_CUDA_PROMPT_GEMV};
         if (upload_step(cu, ln, tokens + done, T, pos0 + done, err) ||
             forward_body(cu, ln, &p, done + T == n, err))
             return -1;
