@@ -26,9 +26,9 @@
 
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, tiled, contend,
-        pp_given;
-    char switches[64];            /* what bo.switches points into */
+    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, tiled, split, scalar,
+        contend, pp_given;
+    char switches[96];            /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
 } bench_args;
@@ -63,24 +63,43 @@ void m40_cli_bench_tokens(int32_t *toks, int n, int n_vocab, uint32_t seed) {
     }
 }
 
-static int run_pp(m40_engine *e, const int32_t *toks, int n, double *secs, m40_err *err) {
+/* Context already in the cache when pp or tg starts (-d): filled untimed,
+ * once (the tests write only positions past it). */
+static int g_depth, g_filled;
+
+/* Begins a sequence on slot 0 with the -d context in its cache. */
+static int begin_at_depth(m40_engine *e, const int32_t *toks, m40_engine_seq **s, m40_err *err) {
     int32_t next;
-    double t0 = m40_clock_s();
-    if (m40_engine_step_greedy(e, 0, toks, n, 0, &next, err))
+    if (m40_engine_seq_begin(e, 0, s, err))
         return -1;
-    *secs = m40_clock_s() - t0;
+    if (g_depth > 0 && !g_filled) {
+        if (m40_engine_seq_step(*s, toks, g_depth, 0, &next, err)) {
+            m40_engine_seq_end(*s);
+            return -1;
+        }
+        g_filled = 1;
+    }
     return 0;
 }
 
-/* Context already in the cache when tg starts (-d): filled untimed. */
-static int g_depth;
+static int run_pp(m40_engine *e, const int32_t *toks, int n, double *secs, m40_err *err) {
+    int32_t next;
+    m40_engine_seq *s;
+    if (begin_at_depth(e, toks, &s, err))
+        return -1;
+    double t0 = m40_clock_s();
+    int rc = m40_engine_seq_step(s, toks, n, g_depth, &next, err);
+    *secs = m40_clock_s() - t0;
+    m40_engine_seq_end(s);
+    return rc;
+}
 
 static int run_tg(m40_engine *e, const int32_t *toks, int n, double *secs, m40_err *err) {
     int32_t next, tok = toks[0];
     m40_engine_seq *s;
-    if (m40_engine_seq_begin(e, 0, &s, err))
+    if (begin_at_depth(e, toks, &s, err))
         return -1;
-    int rc = g_depth > 0 ? m40_engine_seq_step(s, toks, g_depth, 0, &next, err) : 0;
+    int rc = 0;
     double t0 = m40_clock_s();
     for (int i = 0; rc == 0 && i < n; i++) {
         rc = m40_engine_seq_step(s, &tok, 1, g_depth + i, &next, err);
@@ -118,14 +137,16 @@ static int parse(bench_args *a, int argc, char **argv) {
             printf("usage: m40-llm bench -m MODEL [-p 512] [-n 128] [-d 0] [-r 3] [options]\n"
                    "  -p N         prompt tokens (pp test; 0: none)\n"
                    "  -n N         tokens decoded (tg test; 0: none)\n"
-                   "  -d N         decode after N tokens of context (filled untimed)\n"
+                   "  -d N         pp and tg after N tokens of context (filled once, untimed)\n"
                    "  -r N         timed repetitions (after one warm-up run)\n"
                    "  --json       one JSON object per test\n"
                    "  --no-graphs  CUDA: launch each kernel of a decode step (no CUDA graph)\n"
                    "  --one-stream CUDA: decode steps share the prefill stream\n"
                    "  --no-batch   CUDA: decode rows of several sequences run one at a time\n"
                    "  --pieces-of-4  CUDA: batched mat-vecs take at most 4 inputs a launch\n"
-                   "  --tiled-attn CUDA: prompt attention in one pass per tile of queries\n"
+                   "  --tiled-attn CUDA: every prompt chunk's attention per tile of queries\n"
+                   "  --split-attn CUDA: no prompt chunk's attention per tile of queries\n"
+                   "  --scalar-attn CUDA: FP16 caches through the per-element split kernel\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
                    "               tokens (two slots; -n: decode steps timed alone)\n"
                    "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
@@ -151,6 +172,12 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         } else if (!strcmp(f, "--tiled-attn")) {
             a->tiled = 1;
+            continue;
+        } else if (!strcmp(f, "--split-attn")) {
+            a->split = 1;
+            continue;
+        } else if (!strcmp(f, "--scalar-attn")) {
+            a->scalar = 1;
             continue;
         }
         if (!v) {
@@ -200,9 +227,10 @@ static int parse(bench_args *a, int argc, char **argv) {
         return -1;
     }
     /* the CUDA measurement switches (backend.h) */
-    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
+    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
              a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "",
-             a->pieces4 ? ",pieces-of-4" : "", a->tiled ? ",tiled-attn" : "");
+             a->pieces4 ? ",pieces-of-4" : "", a->tiled ? ",tiled-attn" : "",
+             a->split ? ",split-attn" : "", a->scalar ? ",scalar-attn" : "");
     a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }
@@ -231,7 +259,7 @@ static void print_row(const bench_args *a, const m40_model *m, const m40_backend
                share, env->load_s, env->mem.weights, env->mem.kv, env->mem.scratch);
         return;
     }
-    printf("| %-28.28s | %8.2f GiB | %7.2f B | %-5s | %-7s | %10.2f +- %-7.2f |", a->model, gib,
+    printf("| %-28.28s | %8.2f GiB | %7.2f B | %-5s | %-13s | %10.2f +- %-7.2f |", a->model, gib,
            (double)m->n_params / 1e9, m40_backend_name(be), test, mean, sd);
     if (decode && share > 0.0)
         printf(" %7.1f GB/s (%3.0f%%) |", bw, share);
@@ -278,9 +306,9 @@ static void print_header(m40_backend *be, const bench_env *env) {
                "%.0f GB/s (decode rows: weights read per second, share of that)\n",
                env->mem.weights / 1048576.0, env->mem.kv / 1048576.0, env->mem.scratch / 1048576.0,
                env->copy_gbps);
-    printf("| %-28s | %12s | %9s | %-5s | %-7s | %21s | %19s |\n", "model", "size", "params",
+    printf("| %-28s | %12s | %9s | %-5s | %-13s | %21s | %19s |\n", "model", "size", "params",
            "bknd", "test", "t/s", "weights read");
-    printf("|------------------------------|--------------|-----------|-------|---------|---"
+    printf("|------------------------------|--------------|-----------|-------|---------------|---"
            "--------------------|---------------------|\n");
 }
 
@@ -297,11 +325,15 @@ static int run_tests(const bench_args *a, m40_engine *e, const bench_env *env, m
     if (!a->json)
         print_header(be, env);
     g_depth = a->depth;
+    g_filled = 0;
     double mean, sd;
     char test[32];
     int rc = 0;
     if (a->pp > 0 && (rc = measure(e, run_pp, toks, a->pp, a->reps, &mean, &sd, err)) == 0) {
-        snprintf(test, sizeof test, "pp%d", a->pp);
+        if (a->depth > 0)
+            snprintf(test, sizeof test, "pp%d@d%d", a->pp, a->depth);
+        else
+            snprintf(test, sizeof test, "pp%d", a->pp);
         print_row(a, m, be, env, test, mean, sd, 0);
     }
     if (rc == 0 && a->tg > 0 &&
