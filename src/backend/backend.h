@@ -56,8 +56,9 @@ typedef struct m40_backend_options {
      * kernel of a decode step), "one-stream" (decode steps share the prompt
      * stream), "no-batch", "pieces-of-4", "tiled-attn" (every prompt
      * chunk's attention in one pass per tile of queries, not only chunks
-     * of 16 tokens or more), "split-attn" (none), "scalar-attn" (FP16
-     * caches through the per-element split kernel). NULL or "": none. */
+     * of 16 tokens or more when that is the default), "split-attn" (none),
+     * "vec-attn" / "scalar-attn" (the split kernel's eight-elements-a-load
+     * form where it applies / never). NULL or "": none. */
     const char *switches;
     m40_progress_fn progress; /* NULL: no reports */
     void *progress_user;

@@ -27,7 +27,7 @@
 typedef struct bench_args {
     const char *model;
     int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, tiled, split, scalar,
-        contend, pp_given;
+        vec, contend, pp_given;
     char switches[96];            /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
@@ -146,7 +146,8 @@ static int parse(bench_args *a, int argc, char **argv) {
                    "  --pieces-of-4  CUDA: batched mat-vecs take at most 4 inputs a launch\n"
                    "  --tiled-attn CUDA: every prompt chunk's attention per tile of queries\n"
                    "  --split-attn CUDA: no prompt chunk's attention per tile of queries\n"
-                   "  --scalar-attn CUDA: FP16 caches through the per-element split kernel\n"
+                   "  --vec-attn   CUDA: the split attention kernel's 8-elements-a-load form\n"
+                   "  --scalar-attn CUDA: never that form (the per-element kernel)\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
                    "               tokens (two slots; -n: decode steps timed alone)\n"
                    "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
@@ -178,6 +179,9 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         } else if (!strcmp(f, "--scalar-attn")) {
             a->scalar = 1;
+            continue;
+        } else if (!strcmp(f, "--vec-attn")) {
+            a->vec = 1;
             continue;
         }
         if (!v) {
@@ -227,10 +231,11 @@ static int parse(bench_args *a, int argc, char **argv) {
         return -1;
     }
     /* the CUDA measurement switches (backend.h) */
-    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
+    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
              a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "",
              a->pieces4 ? ",pieces-of-4" : "", a->tiled ? ",tiled-attn" : "",
-             a->split ? ",split-attn" : "", a->scalar ? ",scalar-attn" : "");
+             a->split ? ",split-attn" : "", a->scalar ? ",scalar-attn" : "",
+             a->vec ? ",vec-attn" : "");
     a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }

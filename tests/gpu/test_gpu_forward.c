@@ -424,14 +424,14 @@ static void check_kv_quant(const m40_model *m, const int32_t *toks, int n_prompt
     free(blk);
 }
 
-/* The prompt's attention by every path the CUDA backend has: a prompt of
- * PROMPT_LEN tokens (one chunk of 16 or more) takes the tiled kernel by
- * default where the heads fit it (attn_tile.cu; its 3-token second chunk
- * the split kernel), "tiled-attn" both chunks; "split-attn" sends it
- * through the split kernel (its 16-byte-load form for FP16 caches of
- * head_dim 64/128/256), "scalar-attn" through the per-element one. Each
- * gives the CPU's logits within 1e-3, and with a q8_0 cache (tiled, and
- * split) within check_kv_quant's 1e-2. */
+/* The prompt's attention by every path the CUDA backend has, whatever the
+ * defaults (ops.h's M40_CUDA_*_BY_DEFAULT): "tiled-attn" sends both of
+ * the prompt's chunks (16 tokens and 3) through the tiled kernel
+ * (attn_tile.cu), "split-attn" through the split kernel, "vec-attn" and
+ * "scalar-attn" pick the split kernel's eight-elements-a-load form (F16,
+ * Q8_0, Q4_0 caches of head_dim 64/128/256) or its per-element one. Each
+ * gives the CPU's logits within 1e-3, and with a q8_0 cache within
+ * check_kv_quant's 1e-2. */
 static void check_attn_path(const m40_model *m, const int32_t *toks, m40_kv_type kv,
                             const char *switches, double bound) {
     m40_backend *cpu = NULL, *gpu = NULL;
@@ -453,13 +453,13 @@ static void check_attn_path(const m40_model *m, const int32_t *toks, m40_kv_type
 }
 
 static void check_attn_paths(const m40_model *m, const int32_t *toks) {
-    check_attn_path(m, toks, M40_KV_F16, "tiled-attn", 1e-3);
-    check_attn_path(m, toks, M40_KV_F16, "split-attn", 1e-3);
-    check_attn_path(m, toks, M40_KV_F16, "split-attn,scalar-attn", 1e-3);
-    if (m->cfg.head_dim % 32 == 0) {
-        check_attn_path(m, toks, M40_KV_Q8_0, NULL, 1e-2);
-        check_attn_path(m, toks, M40_KV_Q8_0, "split-attn", 1e-2);
-    }
+    static const char *const paths[] = {"tiled-attn", "split-attn,vec-attn",
+                                        "split-attn,scalar-attn", "tiled-attn,vec-attn"};
+    for (int i = 0; i < 4; i++)
+        check_attn_path(m, toks, M40_KV_F16, paths[i], 1e-3);
+    if (m->cfg.head_dim % 32 == 0)
+        for (int i = 0; i < 4; i++)
+            check_attn_path(m, toks, M40_KV_Q8_0, paths[i], 1e-2);
 }
 
 static void test_model(const char *path) {

@@ -28,11 +28,13 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
     else if (len == 10 && !memcmp(name, "split-attn", 10))
         o->tiled_attn = -1;
     else if (len == 11 && !memcmp(name, "scalar-attn", 11))
-        o->scalar_attn = 1;
+        o->vec_attn = -1;
+    else if (len == 8 && !memcmp(name, "vec-attn", 8))
+        o->vec_attn = 1;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
-                        "no-batch, pieces-of-4, tiled-attn, split-attn, scalar-attn)",
+                        "no-batch, pieces-of-4, tiled-attn, split-attn, vec-attn, scalar-attn)",
                         (int)len, name);
     return 0;
 }
@@ -231,8 +233,8 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
         return -1;
     if (cu->opt.pieces_of_4)
         cu->lanes[0].ops.gemvb_piece = 4;
-    if (cu->opt.scalar_attn)
-        cu->lanes[0].ops.attn_scalar = 1;
+    if (cu->opt.vec_attn)
+        cu->lanes[0].ops.attn_scalar = cu->opt.vec_attn < 0;
     if (cu->n_lanes > 1) {
         cu->lanes[1].ops = cu->lanes[0].ops;
         if (m40_gpu_stream_create(&cu->gpu, 1, &cu->lanes[1].ops.stream, err))

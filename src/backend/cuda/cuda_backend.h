@@ -43,19 +43,21 @@ typedef struct m40_cuda_options {
     int32_t no_batch;    /* decode rows of several sequences run one at a time */
     int32_t pieces_of_4; /* batched mat-vecs take at most 4 inputs a launch */
     /* prompt chunks' attention in one pass per tile of queries
-     * (attn_tile.cu), where the shape allows: 0 from M40_TILED_MIN_T
-     * tokens, 1 ("tiled-attn") from 2, -1 ("split-attn") never */
+     * (attn_tile.cu), where the shape allows: 1 ("tiled-attn") every
+     * chunk, -1 ("split-attn") none, 0 M40_CUDA_TILED_BY_DEFAULT's choice */
     int32_t tiled_attn;
-    /* FP16 caches through the per-element split kernel too, not its
-     * 16-byte-load form (attention.cu) */
-    int32_t scalar_attn;
+    /* the split kernel's eight-elements-a-load form (attention.cu): 1
+     * ("vec-attn") where it applies, -1 ("scalar-attn") never, 0
+     * M40_CUDA_VEC_BY_DEFAULT's choice */
+    int32_t vec_attn;
     /* weights uploaded so far (bytes), NULL: no reports */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
 } m40_cuda_options;
 
 /* Turns on the switch named name[0..len): "no-graphs", "one-stream",
- * "no-batch", "pieces-of-4", "tiled-attn", "split-attn" or "scalar-attn".
+ * "no-batch", "pieces-of-4", "tiled-attn", "split-attn", "vec-attn" or
+ * "scalar-attn".
  * Any other name is an UNSUPPORTED error naming it. */
 int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err);
 

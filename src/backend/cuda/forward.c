@@ -187,14 +187,15 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
     if (m40_cuda_rope_store(ops, ln->qkv, cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
                             c->head_dim, c->rope_dim, c->rope_style, ld, kvt, err))
         return -1;
-    /* a prompt chunk whose n_batch block holds M40_TILED_MIN_T tokens or
-     * more: one pass over the keys per tile of queries (the split-attn
-     * switch: never; tiled-attn: every chunk). Deciding by the block, as
-     * the mat-vec path does, keeps a prompt's bits whatever part of it the
-     * prompt cache already holds, and whatever else runs. */
-    int min_block = cu->opt.tiled_attn < 0   ? 0x7fffffff
-                    : cu->opt.tiled_attn > 0 ? 0
-                                             : M40_TILED_MIN_T;
+    /* with M40_CUDA_TILED_BY_DEFAULT, a prompt chunk whose n_batch block
+     * holds M40_TILED_MIN_T tokens or more: one pass over the keys per
+     * tile of queries (the split-attn switch: never; tiled-attn: every
+     * chunk). Deciding by the block, as the mat-vec path does, keeps a
+     * prompt's bits whatever part of it the prompt cache already holds,
+     * and whatever else runs. */
+    int min_block = cu->opt.tiled_attn > 0                                 ? 0
+                    : cu->opt.tiled_attn == 0 && M40_CUDA_TILED_BY_DEFAULT ? M40_TILED_MIN_T
+                                                                           : 0x7fffffff;
     if (p->T > 1 && p->block >= min_block &&
         m40_cuda_attention_tiled_fits(c->n_head, c->n_head_kv, c->head_dim))
         return m40_cuda_attention_tiled(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, c->n_head,

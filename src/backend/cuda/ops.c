@@ -98,6 +98,7 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     ops->gpu = gpu;
     ops->stream = gpu->stream;
     ops->gemvb_piece = M40_GEMVB_MAX;
+    ops->attn_scalar = !M40_CUDA_VEC_BY_DEFAULT;
     if (load_gemv(ops, gpu, err))
         return -1;
     for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {

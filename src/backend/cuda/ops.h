@@ -68,7 +68,9 @@ typedef struct m40_cuda_ops {
      * type (F16, Q8_0, Q4_0), head_dim 64/128/256 and most query heads per
      * KV head 1/2/4/8 */
     m40_cu_function attn_vec[3][3][4];
-    int attn_scalar; /* 1: every cache through the per-element kernel */
+    /* 1: every cache through the per-element kernel (init: unless
+     * M40_CUDA_VEC_BY_DEFAULT) */
+    int attn_scalar;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -192,9 +194,15 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
 #define M40_ATTN_CHUNK        256 /* positions per split, prefill */
 #define M40_ATTN_CHUNK_DECODE 32  /* the shortest split m40_cuda_attn_decode_chunk picks */
 /* prompt chunks whose n_batch block holds this many tokens or more take
- * the tiled kernel (forward.c): shorter ones would give it too few blocks
- * (one per 32 query heads) to fill the GPU */
+ * the tiled kernel (forward.c) when it is on by default: shorter ones
+ * would give it too few blocks (one per 32 query heads) to fill the GPU */
 #define M40_TILED_MIN_T 16
+/* Whether the tiled prompt attention and the split kernel's
+ * eight-elements-a-load form are on without a switch: off until a GPU has
+ * run them (written 2026-12-06 while no device could be had; the switches
+ * tiled-attn and vec-attn turn them on, and every GPU test runs them). */
+#define M40_CUDA_TILED_BY_DEFAULT 0
+#define M40_CUDA_VEC_BY_DEFAULT   0
 /* Positions per split for one query over n_pos positions: short splits
  * fill the GPU at short contexts, long ones keep the partials small at long
  * contexts (bench_kernels' attention table; docs/performance.md). */
