@@ -198,11 +198,11 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
  * would give it too few blocks (one per 32 query heads) to fill the GPU */
 #define M40_TILED_MIN_T 16
 /* Whether the tiled prompt attention and the split kernel's
- * eight-elements-a-load form are on without a switch: off until a GPU has
- * run them (written 2026-12-06 while no device could be had; the switches
- * tiled-attn and vec-attn turn them on, and every GPU test runs them). */
-#define M40_CUDA_TILED_BY_DEFAULT 0
-#define M40_CUDA_VEC_BY_DEFAULT   0
+ * eight-elements-a-load form are on without a switch (split-attn and
+ * scalar-attn turn them off): on since test_gpu_ops' parity grid passed
+ * on an H100 and both measured faster there (docs/long-context.md). */
+#define M40_CUDA_TILED_BY_DEFAULT 1
+#define M40_CUDA_VEC_BY_DEFAULT   1
 /* Positions per split for one query over n_pos positions: short splits
  * fill the GPU at short contexts, long ones keep the partials small at long
  * contexts (bench_kernels' attention table; docs/performance.md). */
