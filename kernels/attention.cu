@@ -16,7 +16,8 @@
  *   of group g: the running max m, the sum l of exp(score - m), and the
  *   unnormalized output o = sum exp(score - m) v. A score is q.k * scale,
  *   then, with softcap > 0 (Gemma 2), softcap * tanh(score / softcap).
- *   Launch: grid (n_split, n_head_kv, n_q), block 128, dynamic shared
+ *   Launch: grid (n_head_kv, n_split, n_q) (heads_inner; else (n_split,
+ *   n_head_kv, n_q)), block 128, dynamic shared
  *   memory (group * hd + group * chunk) floats. Decode rows of different
  *   sequences (slot_q != NULL) read the cache slot_q[t] * slot_stride
  *   elements on and split it every chunk_q[t] positions (chunk, the
@@ -25,7 +26,9 @@
  *   short for a decode step (one query: the grid must still fill the GPU
  *   at short contexts), long for prefill (many queries: partials stay small).
  * Step 2, m40_attn_combine: out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
- *   Launch: grid (n_head, n_q), block hd.
+ *   Launch: grid (n_head, n_q), block (M40_ATTN_COMBINE_THREADS / hd) * hd
+ *   threads rounded up to whole warps (each row of hd threads sums every
+ *   R-th split: a decode step's 64-128 splits in a few rounds of loads).
  * Partials: o_part [n_q][n_head][n_split][hd], ml_part [n_q][n_head][n_split][2].
  */
 #include <cuda_fp16.h>
@@ -36,6 +39,56 @@
 
 #define M40_ATTN_MAX_HD 256 /* head_dim limit (the host checks it) */
 
+/* Split s of query t: the cache positions [*start, *end) it covers (none,
+ * start >= end, past the query's position), the row's split length
+ * chunk_q[t] (else chunk) and, for decode rows of several sequences
+ * (slot_q), the row's slot of the caches k and v. On a sliding layer
+ * (window > 0) no position before pos_q[t] + 1 - window. */
+template <int KV_TYPE>
+static __device__ __forceinline__ void
+m40_attn_split_bounds(int s, int t, const void **k, const void **v, const int *slot_q,
+                      long long slot_stride, const int *pos_q, const int *chunk_q, int chunk,
+                      int window, int *start, int *end) {
+    const int my_chunk = chunk_q ? chunk_q[t] : chunk;
+    if (slot_q) {
+        const long long off = m40_kv_bytes((long long)slot_q[t] * slot_stride, KV_TYPE);
+        *k = (const char *)*k + off;
+        *v = (const char *)*v + off;
+    }
+    const int first = window > 0 ? max(0, pos_q[t] + 1 - window) : 0;
+    *start = max(s * my_chunk, first);
+    *end = min(pos_q[t] + 1, s * my_chunk + my_chunk);
+}
+
+/* Softmax pieces of block (s, g, t), one warp per query head j of the
+ * group: the scores sc[j][0 .. len) become e^(score - m), and ml_part gets
+ * the running max m and the sum l of them (m = -inf, l = 0 for len 0). */
+static __device__ __forceinline__ void m40_attn_softmax_pieces(float *sc, int chunk, int len,
+                                                               float *ml_part, int s, int g, int t,
+                                                               int group, int n_head, int n_split) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, n_warps = blockDim.x >> 5;
+    for (int j = warp; j < group; j += n_warps) {
+        float *sj = sc + j * chunk;
+        float m = -INFINITY;
+        for (int p = lane; p < len; p += 32)
+            m = fmaxf(m, sj[p]);
+        for (int off = 16; off > 0; off >>= 1)
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+        float l = 0.0f;
+        for (int p = lane; p < len; p += 32) {
+            const float e = expf(sj[p] - m);
+            sj[p] = e;
+            l += e;
+        }
+        l = m40_warp_sum(l);
+        if (lane == 0) {
+            const long long at = (((long long)t * n_head + g * group + j) * n_split + s) * 2;
+            ml_part[at] = m;
+            ml_part[at + 1] = l;
+        }
+    }
+}
+
 /* Block (s, g, t): split s of KV head g's query heads for query t. One
  * body per cache type (KV_TYPE, kv_cache.cuh), so each type's loops read
  * their elements without a test per element; the kernel picks one. */
@@ -44,22 +97,16 @@ static __device__ __forceinline__ void
 m40_attn_partial_t(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
                    const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,
                    int q_stride, int n_head, int n_head_kv, int hd, int chunk, int n_split,
-                   float scale, int window, float softcap) {
+                   float scale, int window, float softcap, int heads_inner) {
     const int kv_type = KV_TYPE;
     extern __shared__ float smem[];
-    const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
+    /* heads_inner: the grid is (n_head_kv, n_split, n_q) */
+    const int s = heads_inner ? blockIdx.y : blockIdx.x, g = heads_inner ? blockIdx.x : blockIdx.y;
+    const int t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * hd;
-    /* a decode row's own split length and sequence (chunk_q, slot_q) */
-    const int my_chunk = chunk_q ? chunk_q[t] : chunk;
-    if (slot_q) {
-        const long long off = m40_kv_bytes((long long)slot_q[t] * slot_stride, kv_type);
-        k = (const char *)k + off;
-        v = (const char *)v + off;
-    }
-    /* a sliding layer sees the last `window` positions only */
-    const int first = window > 0 ? max(0, pos_q[t] + 1 - window) : 0;
-    const int start = max(s * my_chunk, first);
-    const int end = min(pos_q[t] + 1, s * my_chunk + my_chunk);
+    int start, end;
+    m40_attn_split_bounds<KV_TYPE>(s, t, &k, &v, slot_q, slot_stride, pos_q, chunk_q, chunk, window,
+                                   &start, &end);
     const int len = end - start;
     float *q_s = smem;             /* [group][hd] */
     float *sc = smem + group * hd; /* [group][chunk] */
@@ -103,27 +150,7 @@ m40_attn_partial_t(float *o_part, float *ml_part, const float *q, const void *k,
     }
     __syncthreads();
 
-    /* Softmax pieces per head: one warp per head. */
-    for (int j = warp; j < group; j += n_warps) {
-        float *sj = sc + j * chunk;
-        float m = -INFINITY;
-        for (int p = lane; p < len; p += 32)
-            m = fmaxf(m, sj[p]);
-        for (int off = 16; off > 0; off >>= 1)
-            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-        float l = 0.0f;
-        for (int p = lane; p < len; p += 32) {
-            float e = len > 0 ? expf(sj[p] - m) : 0.0f;
-            sj[p] = e;
-            l += e;
-        }
-        l = m40_warp_sum(l);
-        if (lane == 0) {
-            long long base = (((long long)t * n_head + g * group + j) * n_split + s) * 2;
-            ml_part[base] = m;
-            ml_part[base + 1] = l;
-        }
-    }
+    m40_attn_softmax_pieces(sc, chunk, len, ml_part, s, g, t, group, n_head, n_split);
     __syncthreads();
 
     /* Unnormalized output: one (head, dim) pair per thread; V rows are read
@@ -144,31 +171,90 @@ M40_KERNEL void m40_attn_partial(float *o_part, float *ml_part, const float *q, 
                                  const void *v, const int *slot_q, long long slot_stride,
                                  const int *pos_q, const int *chunk_q, int q_stride, int n_head,
                                  int n_head_kv, int hd, int chunk, int n_split, float scale,
-                                 int kv_type, int window, float softcap){
+                                 int kv_type, int window, float softcap, int heads_inner) {
     M40_KV_DISPATCH(kv_type, m40_attn_partial_t, o_part, ml_part, q, k, v, slot_q, slot_stride,
                     pos_q, chunk_q, q_stride, n_head, n_head_kv, hd, chunk, n_split, scale, window,
-                    softcap)}
+                    softcap, heads_inner)
+}
 
-/* Block (h, t), thread e: dimension e of head h of query t. */
+/* Step 2's block (h, t): head h of query t, R = blockDim.x / hd rows of
+ * hd threads (the host launches R * hd <= M40_ATTN_COMBINE_THREADS,
+ * rounded up to whole warps); thread (r, e) sums dimension e over the
+ * splits s = r, r + R, ... in order and row 0 adds the R sums in order.
+ * The weights e^(m_s - M) are computed once per split into shared memory,
+ * M40_ATTN_COMBINE_PIECE splits at a time. A split whose weight is 0 (past
+ * the query's last position, or underflowed) adds nothing, so a row's
+ * bits depend on its own splits alone, not on n_split (a batch or a CUDA
+ * graph sizes it for its longest row). */
+#define M40_ATTN_COMBINE_THREADS 512
+#define M40_ATTN_COMBINE_PIECE   1024
+
+/* The block's maximum or sum of v (every thread gets it); the sum in a
+ * fixed order: lanes by butterfly, then the warps' sums in warp order. */
+static __device__ float m40_block_reduce(float v, float *red, int is_max) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = (blockDim.x + 31) >> 5;
+    for (int off = 16; off > 0; off >>= 1) {
+        const float o = __shfl_xor_sync(0xffffffffu, v, off);
+        v = is_max ? fmaxf(v, o) : v + o;
+    }
+    __syncthreads(); /* red may still be read from the last call */
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    float all = red[0];
+    for (int w = 1; w < n_warps; w++)
+        all = is_max ? fmaxf(all, red[w]) : all + red[w];
+    return all;
+}
+
 M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *ml_part, int n_head,
                                  int hd, int n_split) {
-    const int h = blockIdx.x, t = blockIdx.y, e = threadIdx.x;
-    if (e >= hd)
-        return;
+    __shared__ float w_s[M40_ATTN_COMBINE_PIECE];
+    __shared__ float red[M40_ATTN_COMBINE_THREADS];
+    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x, nt = blockDim.x;
+    const int R = nt / hd, r = tid / hd, e = tid % hd;
     const long long row = (long long)t * n_head + h;
     const float *ml = ml_part + row * n_split * 2;
-    float M = -INFINITY;
-    for (int s = 0; s < n_split; s++)
-        M = fmaxf(M, ml[2 * s]);
-    float L = 0.0f, acc = 0.0f;
-    for (int s = 0; s < n_split; s++) {
-        if (ml[2 * s] == -INFINITY)
-            continue; /* a split past this query's last position */
-        float w = expf(ml[2 * s] - M);
-        L += w * ml[2 * s + 1];
-        acc += w * o_part[(row * n_split + s) * hd + e];
+    const float *o = o_part + row * n_split * hd;
+
+    float m = -INFINITY;
+    for (int s = tid; s < n_split; s += nt)
+        m = fmaxf(m, ml[2 * s]);
+    const float M = m40_block_reduce(m, red, 1);
+    float l = 0.0f;
+    for (int s = tid; s < n_split; s += nt)
+        if (ml[2 * s] != -INFINITY) /* a split past this query's last position */
+            l += expf(ml[2 * s] - M) * ml[2 * s + 1];
+    const float L = m40_block_reduce(l, red, 0);
+
+    float acc = 0.0f;
+    for (int base = 0; base < n_split; base += M40_ATTN_COMBINE_PIECE) {
+        const int n = min(M40_ATTN_COMBINE_PIECE, n_split - base);
+        __syncthreads(); /* the last piece's weights are read */
+        for (int i = tid; i < n; i += nt) {
+            const float mi = ml[2 * (base + i)];
+            w_s[i] = mi == -INFINITY ? 0.0f : expf(mi - M);
+        }
+        __syncthreads();
+        if (r < R) {
+            const float *os = o + (long long)base * hd + e;
+#pragma unroll 4
+            for (int i = r; i < n; i += R) {
+                const float w = w_s[i], v = os[(long long)i * hd];
+                if (w != 0.0f)
+                    acc += w * v;
+            }
+        }
     }
-    out[row * hd + e] = acc / L;
+    __syncthreads(); /* red's last reader is done */
+    red[tid] = acc;
+    __syncthreads();
+    if (r == 0) {
+        float sum = red[e];
+        for (int k = 1; k < R; k++)
+            sum += red[k * hd + e];
+        out[row * hd + e] = sum / L;
+    }
 }
 
 /* The split kernel's step 1 reading eight elements a lane-load: a K or V
@@ -191,20 +277,16 @@ static __device__ __forceinline__ void
 m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
                const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,
                int q_stride, int n_head, int n_head_kv, int chunk, int n_split, float scale,
-               int window, float softcap) {
+               int window, float softcap, int heads_inner) {
     constexpr int LPR = HD / 8, RPW = 32 / LPR, RG = 128 / LPR, U = M40_ATTN_VEC_U;
     extern __shared__ float smem[];
-    const int s = blockIdx.x, g = blockIdx.y, t = blockIdx.z;
+    /* heads_inner: the grid is (n_head_kv, n_split, n_q) */
+    const int s = heads_inner ? blockIdx.y : blockIdx.x, g = heads_inner ? blockIdx.x : blockIdx.y;
+    const int t = blockIdx.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
-    const int my_chunk = chunk_q ? chunk_q[t] : chunk;
-    if (slot_q) {
-        const long long off = m40_kv_bytes((long long)slot_q[t] * slot_stride, KV);
-        k = (const char *)k + off;
-        v = (const char *)v + off;
-    }
-    const int first = window > 0 ? max(0, pos_q[t] + 1 - window) : 0;
-    const int start = max(s * my_chunk, first);
-    const int end = min(pos_q[t] + 1, s * my_chunk + my_chunk);
+    int start, end;
+    m40_attn_split_bounds<KV>(s, t, &k, &v, slot_q, slot_stride, pos_q, chunk_q, chunk, window,
+                              &start, &end);
     const int len = end - start;
     float *q_s = smem;             /* [group][HD] */
     float *sc = smem + group * HD; /* [group][chunk] */
@@ -257,27 +339,7 @@ m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, con
     }
     __syncthreads();
 
-    /* Softmax pieces per head, as m40_attn_partial's. */
-    for (int j = warp; j < group; j += 4) {
-        float *sj = sc + j * chunk;
-        float m = -INFINITY;
-        for (int p = lane; p < len; p += 32)
-            m = fmaxf(m, sj[p]);
-        for (int off = 16; off > 0; off >>= 1)
-            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
-        float l = 0.0f;
-        for (int p = lane; p < len; p += 32) {
-            float e = expf(sj[p] - m);
-            sj[p] = e;
-            l += e;
-        }
-        l = m40_warp_sum(l);
-        if (lane == 0) {
-            long long at = (((long long)t * n_head + g * group + j) * n_split + s) * 2;
-            ml_part[at] = m;
-            ml_part[at + 1] = l;
-        }
-    }
+    m40_attn_softmax_pieces(sc, chunk, len, ml_part, s, g, t, group, n_head, n_split);
     __syncthreads();
 
     /* Output: row group rg = threadIdx / LPR sums positions start + rg,
@@ -338,10 +400,10 @@ m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, con
         float *o_part, float *ml_part, const float *q, const void *k, const void *v,              \
         const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,           \
         int q_stride, int n_head, int n_head_kv, int chunk, int n_split, float scale, int window, \
-        float softcap) {                                                                          \
+        float softcap, int heads_inner) {                                                         \
         m40_attn_vec_t<HD, G, KV>(o_part, ml_part, q, k, v, slot_q, slot_stride, pos_q, chunk_q,  \
                                   q_stride, n_head, n_head_kv, chunk, n_split, scale, window,     \
-                                  softcap);                                                       \
+                                  softcap, heads_inner);                                          \
     }
 #define M40_ATTN_VEC_TYPE(NAME, KV) \
     M40_ATTN_VEC(NAME, KV, 64, 1)   \

@@ -34,16 +34,29 @@
  * are finite: a V element that overflowed FP16 to inf would turn its
  * tile's rows that do not see it into NaN, where the CPU's sum skips it;
  * checking every weight would double the inner loop.)
- * The output is O / l per row: out [n_q][n_head * head_dim].
- * Launch: m40_attn_tile_h<HD>, grid (ceil(n_q / bq), n_head_kv), block
- * 128, dynamic shared memory M40_TILE_SMEM_FLOATS(HD) floats (the host
- * mirrors it: ops.c tile_smem_floats).
+ * Long contexts are split: block z takes the keys of split z only,
+ * [z * M40_TILE_SPLIT, (z + 1) * M40_TILE_SPLIT), and writes each row's
+ * running max m, sum l and unnormalized O as split z's partials, in the
+ * split kernel's layout (attention.cu), whose combine step makes the
+ * output; a row none of whose keys lie in the split writes an empty one
+ * (m = -inf), which the combine skips. One tile of queries alone would
+ * otherwise walk the whole context: a 512-token chunk at a 32k depth is
+ * 16 tiles per KV head, fewer blocks than the GPU holds at once, each
+ * 33k keys long. The splits are fixed from position 0, like the key
+ * tiles, so a query's bits still depend on the query and its cache alone.
+ * Launch: m40_attn_tile_h<HD>, grid (ceil(n_q / bq), n_head_kv, n_split),
+ * block 128, dynamic shared memory M40_TILE_SMEM_FLOATS(HD) floats (the
+ * host mirrors it: ops.c tile_smem_floats); o_part [n_q][n_head][n_split]
+ * [HD], ml_part [n_q][n_head][n_split][2].
  */
 #include "common.cuh"
 #include "kv_cache.cuh"
 
 #define M40_TILE_ROWS 32
 #define M40_TILE_KEYS 64
+/* Keys per split (ops.h's M40_ATTN_TILE_SPLIT: the same value), a
+ * multiple of M40_TILE_KEYS */
+#define M40_TILE_SPLIT 2048
 
 /* Dimensions per K slice and keys per V slice of a head_dim. */
 #define M40_TILE_DS(HD) ((HD) % 32 == 0 ? 32 : 16)
@@ -136,9 +149,9 @@ template <int HD> static __device__ __forceinline__ int m40_tile_col(int tx, int
 
 template <int HD, int KV_TYPE>
 static __device__ __forceinline__ void
-m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const int *pos_q, int n_q,
-                int q_stride, int n_head, int n_head_kv, int bq, float scale, int window,
-                float softcap) {
+m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, const void *v,
+                const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv, int bq,
+                float scale, int window, float softcap) {
     typedef m40_tile_stage<HD, KV_TYPE> stage_t;
     constexpr int DS = stage_t::DS, VS = stage_t::VS, NK = HD / DS, NV = M40_TILE_KEYS / VS;
     constexpr int CO = HD / 16; /* output columns a thread owns */
@@ -146,7 +159,7 @@ m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const 
     float *q_t = smem;                    /* [HD][32]: Q^T */
     float *st = q_t + HD * M40_TILE_ROWS; /* a K slice [DS][64] or V slice [VS][HD] */
     float *p_s = st + M40_TILE_STAGE(HD); /* [32][64]: the tile's weights */
-    const int g = blockIdx.y, t0 = blockIdx.x * bq;
+    const int g = blockIdx.y, t0 = blockIdx.x * bq, sp = blockIdx.z, n_split = gridDim.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
     const int nq = min(bq, n_q - t0), R = nq * group;
     const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
@@ -179,11 +192,14 @@ m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const 
             o[i][e] = 0.0f;
     }
 
-    const int kb0 = kmin / M40_TILE_KEYS * M40_TILE_KEYS;
+    /* this block's split of the keys: [sp * M40_TILE_SPLIT, + M40_TILE_SPLIT),
+     * key tiles on the same grid as the splits' bounds */
+    const int kb0 = max(kmin / M40_TILE_KEYS * M40_TILE_KEYS, sp * M40_TILE_SPLIT);
+    const int kend = min(kmax, sp * M40_TILE_SPLIT + M40_TILE_SPLIT - 1);
     stage_t sg;
-    if (kb0 <= kmax)
+    if (kb0 <= kend)
         sg.fetch(k, v, row0, kv_dim, kb0, 0, kmax);
-    for (int kb = kb0; kb <= kmax; kb += M40_TILE_KEYS) {
+    for (int kb = kb0; kb <= kend; kb += M40_TILE_KEYS) {
         /* 1. scores */
         float s[4][4];
 #pragma unroll
@@ -261,7 +277,7 @@ m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const 
             __syncthreads();
             if (vs + 1 < NV)
                 sg.fetch(k, v, row0, kv_dim, kb, NK + vs + 1, kmax);
-            else if (kb + M40_TILE_KEYS <= kmax)
+            else if (kb + M40_TILE_KEYS <= kend)
                 sg.fetch(k, v, row0, kv_dim, kb + M40_TILE_KEYS, 0, kmax);
 #pragma unroll
             for (int k4 = 0; k4 < VS; k4 += 4) {
@@ -296,42 +312,49 @@ m40_attn_tile_t(float *out, const float *q, const void *k, const void *v, const 
             }
         }
     }
+    /* the rows' partials for the combine step (attention.cu), a row
+     * without keys here as an empty split (m -inf, l 0, o 0) */
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int r = ty * 4 + i;
         if (r < R) {
-            float *dst = out + (long long)(t0 + r / group) * n_head * HD +
-                         (long long)(g * group + r % group) * HD;
+            const long long row =
+                ((long long)(t0 + r / group) * n_head + g * group + r % group) * n_split + sp;
+            float *dst = o_part + row * HD;
 #pragma unroll
             for (int e = 0; e < CO; e++)
-                dst[m40_tile_col<HD>(tx, e)] = o[i][e] / l[i];
+                dst[m40_tile_col<HD>(tx, e)] = o[i][e];
+            if (tx == 0) {
+                ml_part[2 * row] = m[i];
+                ml_part[2 * row + 1] = l[i];
+            }
         }
     }
 }
 
 /* m40_attn_tile_h<HD>: one kernel per head_dim the host may pick (ops.c). */
-#define M40_ATTN_TILE(HD)                                                                         \
-    M40_KERNEL void m40_attn_tile_h##HD(float *out, const float *q, const void *k, const void *v, \
-                                        const int *pos_q, int n_q, int q_stride, int n_head,      \
-                                        int n_head_kv, int bq, float scale, int window,           \
-                                        float softcap, int kv_type) {                             \
-        switch (kv_type) {                                                                        \
-            case M40_KV_F32:                                                                      \
-                m40_attn_tile_t<HD, M40_KV_F32>(out, q, k, v, pos_q, n_q, q_stride, n_head,       \
-                                                n_head_kv, bq, scale, window, softcap);           \
-                break;                                                                            \
-            case M40_KV_Q8_0:                                                                     \
-                m40_attn_tile_t<HD, M40_KV_Q8_0>(out, q, k, v, pos_q, n_q, q_stride, n_head,      \
-                                                 n_head_kv, bq, scale, window, softcap);          \
-                break;                                                                            \
-            case M40_KV_Q4_0:                                                                     \
-                m40_attn_tile_t<HD, M40_KV_Q4_0>(out, q, k, v, pos_q, n_q, q_stride, n_head,      \
-                                                 n_head_kv, bq, scale, window, softcap);          \
-                break;                                                                            \
-            default:                                                                              \
-                m40_attn_tile_t<HD, M40_KV_F16>(out, q, k, v, pos_q, n_q, q_stride, n_head,       \
-                                                n_head_kv, bq, scale, window, softcap);           \
-        }                                                                                         \
+#define M40_ATTN_TILE(HD)                                                                        \
+    M40_KERNEL void m40_attn_tile_h##HD(float *o_part, float *ml_part, const float *q,           \
+                                        const void *k, const void *v, const int *pos_q, int n_q, \
+                                        int q_stride, int n_head, int n_head_kv, int bq,         \
+                                        float scale, int window, float softcap, int kv_type) {   \
+        switch (kv_type) {                                                                       \
+            case M40_KV_F32:                                                                     \
+                m40_attn_tile_t<HD, M40_KV_F32>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride,  \
+                                                n_head, n_head_kv, bq, scale, window, softcap);  \
+                break;                                                                           \
+            case M40_KV_Q8_0:                                                                    \
+                m40_attn_tile_t<HD, M40_KV_Q8_0>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride, \
+                                                 n_head, n_head_kv, bq, scale, window, softcap); \
+                break;                                                                           \
+            case M40_KV_Q4_0:                                                                    \
+                m40_attn_tile_t<HD, M40_KV_Q4_0>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride, \
+                                                 n_head, n_head_kv, bq, scale, window, softcap); \
+                break;                                                                           \
+            default:                                                                             \
+                m40_attn_tile_t<HD, M40_KV_F16>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride,  \
+                                                n_head, n_head_kv, bq, scale, window, softcap);  \
+        }                                                                                        \
     }
 M40_ATTN_TILE(64)
 M40_ATTN_TILE(80)

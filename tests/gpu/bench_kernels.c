@@ -1,6 +1,6 @@
 /* bench_kernels.c - kernel microbenchmarks for the GPU bundle.
  *
- *   bench_kernels [--quick | --batch]
+ *   bench_kernels [--quick | --batch | --attn]
  *
  * Prints markdown tables (docs/performance.md keeps the results):
  *  - the device's copy bandwidth (device to device), the yardstick for
@@ -9,7 +9,8 @@
  *    input (--batch: only this and the copy bandwidth);
  *  - decode mat-vec per weight type, kernel variant (rows per block) and
  *    Llama-2-7B / 1B-class matrix shape, in GB/s of weights read;
- *  - attention decode by context length and head layout;
+ *  - attention decode by context length, head layout, cache type and
+ *    split length (--attn: only this and the copy bandwidth);
  *  - prefill GEMM (dequantized FP32, 512 tokens) with cuBLAS and our kernel;
  *  - RMSNorm and RoPE;
  *  - one Llama-2-7B layer's parts, a decode step against a 512-token
@@ -301,16 +302,39 @@ static void bench_gemv_batch(void) {
 
 /* ---- attention decode ----------------------------------------------------- */
 
+/* A decode step reads each layer's cache once, so the table cycles through
+ * enough layers' caches that none of them is still in L2 when it comes
+ * round again (a single 4096-position layer would fit there). */
+#define ATTN_MIN_BYTES  ((size_t)1 << 30)
+#define ATTN_MAX_LAYERS 32
+
 typedef struct attn_ctx {
-    m40_dptr out, q, kc, vc, pos, scratch;
-    int n_pos, n_head, n_head_kv, hd, chunk;
+    m40_dptr out, q, pos, scratch;
+    m40_dptr kc[ATTN_MAX_LAYERS], vc[ATTN_MAX_LAYERS];
+    int n_layers, layer, n_pos, n_head, n_head_kv, hd, chunk, kv_type;
 } attn_ctx;
 
 static int op_attn(void *p, m40_err *err) {
     attn_ctx *c = p;
-    return m40_cuda_attention(&g_ops, c->out, c->q, c->n_head * c->hd, c->kc, c->vc, c->pos, 1,
-                              c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, 0, NULL,
-                              c->scratch, err);
+    int l = c->layer++ % c->n_layers;
+    return m40_cuda_attention(&g_ops, c->out, c->q, c->n_head * c->hd, c->kc[l], c->vc[l], c->pos,
+                              1, c->n_pos - 1, c->chunk, c->n_head, c->n_head_kv, c->hd, c->kv_type,
+                              NULL, c->scratch, err);
+}
+
+/* Bytes of n elements of a cache type: Q8_0 and Q4_0 blocks of 32 hold
+ * an FP16 scale and 32 or 16 bytes of quants. */
+static size_t kv_bytes(size_t n, int kv_type) {
+    switch (kv_type) {
+        case M40_CUDA_KV_Q8_0:
+            return n / 32 * 34;
+        case M40_CUDA_KV_Q4_0:
+            return n / 32 * 18;
+        case M40_CUDA_KV_F32:
+            return n * 4;
+        default:
+            return n * 2;
+    }
 }
 
 static void bench_attention(void) {
@@ -320,49 +344,78 @@ static void bench_attention(void) {
     } layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
                    {"Llama-3-8B (32/8 x 128)", 32, 8, 128},
                    {"1B (32/8 x 64)", 32, 8, 64}};
-    static const int ctxs[] = {128, 512, 4096, 16384, 32768};
-    static const int chunks[] = {32, 64, 128, 256};
+    static const struct {
+        const char *name;
+        int type;
+    } types[] = {{"f16", M40_CUDA_KV_F16}, {"q8_0", M40_CUDA_KV_Q8_0}, {"q4_0", M40_CUDA_KV_Q4_0}};
+    static const int ctxs[] = {512, 4096, 16384, 32768};
+    static const int chunks[] = {32, 64, 128, 256, 512, 1024};
     int max_ctx = 32768;
-    printf("## attention decode (one query; us per layer, GB/s of KV read)\n\n");
-    printf("| heads | context | chunk | us | GB/s |\n|---|---|---|---|---|\n");
+    printf("## attention decode (one query; us per layer, GB/s of KV read; the host's "
+           "chunk for the context is marked *)\n\n");
+    printf("| heads | cache | context | chunk | us, splits of a head side by side | us, heads of "
+           "a split side by side | GB/s (the latter) |\n|---|---|---|---|---|---|---|\n");
     for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
-        attn_ctx c = {
-            .n_head = layouts[l].n_head, .n_head_kv = layouts[l].n_head_kv, .hd = layouts[l].hd};
-        size_t kv_dim = (size_t)c.n_head_kv * c.hd, cache = (size_t)max_ctx * kv_dim * 2;
-        c.kc = dalloc(cache);
-        c.vc = dalloc(cache);
-        /* random halves, kept finite: exponent bits cleared to small values */
-        fill_random(c.kc, cache, 5);
-        fill_random(c.vc, cache, 6);
-        const m40_cuda_driver *d = g_gpu.drv;
-        m40_err err = {0};
-        if (m40_cu_check(d, d->cuMemsetD8(c.kc, 0x11, cache), "cuMemsetD8", &err) ||
-            m40_cu_check(d, d->cuMemsetD8(c.vc, 0x22, cache), "cuMemsetD8", &err))
-            die(&err);
-        c.q = dalloc((size_t)c.n_head * c.hd * 4);
-        c.out = dalloc((size_t)c.n_head * c.hd * 4);
-        fill_random(c.q, (size_t)c.n_head * c.hd * 4, 7);
-        if (m40_cu_check(d, d->cuMemsetD8(c.q, 0x3c, (size_t)c.n_head * c.hd * 4), "cuMemsetD8",
-                         &err))
-            die(&err);
-        c.pos = dalloc(4);
-        c.scratch = dalloc(m40_cuda_attn_scratch_floats(1, c.n_head, c.hd, max_ctx, 32) * 4);
-        for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
-            c.n_pos = ctxs[i];
-            int32_t p = c.n_pos - 1;
-            if (m40_gpu_upload(&g_gpu, c.pos, &p, 4, &err))
-                die(&err);
-            for (size_t ch = 0; ch < sizeof chunks / sizeof chunks[0]; ch++) {
-                c.chunk = chunks[ch];
-                double sec = time_op(op_attn, &c, 20);
-                double bytes = 2.0 * c.n_pos * kv_dim * 2;
-                printf("| %s | %d | %d | %.1f | %.0f |\n", layouts[l].name, c.n_pos, c.chunk,
-                       sec * 1e6, bytes / sec / 1e9);
+        for (size_t ty = 0; ty < sizeof types / sizeof types[0]; ty++) {
+            if (g_quick && ty > 0)
+                break;
+            attn_ctx c = {.n_head = layouts[l].n_head,
+                          .n_head_kv = layouts[l].n_head_kv,
+                          .hd = layouts[l].hd,
+                          .kv_type = types[ty].type};
+            size_t kv_dim = (size_t)c.n_head_kv * c.hd;
+            size_t cache = kv_bytes((size_t)max_ctx * kv_dim, c.kv_type);
+            c.n_layers = (int)((ATTN_MIN_BYTES + 2 * cache - 1) / (2 * cache));
+            c.n_layers = c.n_layers > ATTN_MAX_LAYERS ? ATTN_MAX_LAYERS : c.n_layers;
+            const m40_cuda_driver *d = g_gpu.drv;
+            m40_err err = {0};
+            /* finite values of every type: FP16 0x1111 / 0x2222, quants
+             * with small FP16 scales */
+            for (int i = 0; i < c.n_layers; i++) {
+                c.kc[i] = dalloc(cache);
+                c.vc[i] = dalloc(cache);
+                if (m40_cu_check(d, d->cuMemsetD8(c.kc[i], 0x11, cache), "cuMemsetD8", &err) ||
+                    m40_cu_check(d, d->cuMemsetD8(c.vc[i], 0x22, cache), "cuMemsetD8", &err))
+                    die(&err);
             }
+            c.q = dalloc((size_t)c.n_head * c.hd * 4);
+            c.out = dalloc((size_t)c.n_head * c.hd * 4);
+            if (m40_cu_check(d, d->cuMemsetD8(c.q, 0x3c, (size_t)c.n_head * c.hd * 4), "cuMemsetD8",
+                             &err))
+                die(&err);
+            c.pos = dalloc(4);
+            c.scratch =
+                dalloc(m40_cuda_attn_scratch_floats(1, c.n_head, c.hd, max_ctx, chunks[0]) * 4);
+            for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; i++) {
+                c.n_pos = ctxs[i];
+                int32_t p = c.n_pos - 1;
+                if (m40_gpu_upload(&g_gpu, c.pos, &p, 4, &err))
+                    die(&err);
+                for (size_t ch = 0; ch < sizeof chunks / sizeof chunks[0]; ch++) {
+                    c.chunk = chunks[ch];
+                    /* the grid's two orders (ops.h's attn_heads_inner) */
+                    double us[2];
+                    for (int order = 0; order < 2; order++) {
+                        g_ops.attn_heads_inner = order;
+                        c.layer = 0;
+                        us[order] = time_op(op_attn, &c, 4 * c.n_layers) * 1e6;
+                    }
+                    g_ops.attn_heads_inner = 1;
+                    double bytes = 2.0 * (double)kv_bytes((size_t)c.n_pos * kv_dim, c.kv_type);
+                    printf("| %s | %s | %d | %d%s | %.1f | %.1f | %.0f |\n", layouts[l].name,
+                           types[ty].name, c.n_pos, c.chunk,
+                           c.chunk == m40_cuda_attn_decode_chunk(c.n_pos) ? "*" : "", us[0], us[1],
+                           bytes / (us[1] * 1e-6) / 1e9);
+                }
+            }
+            for (int i = 0; i < c.n_layers; i++) {
+                m40_gpu_free(&g_gpu, c.kc[i]);
+                m40_gpu_free(&g_gpu, c.vc[i]);
+            }
+            m40_dptr all[] = {c.q, c.out, c.pos, c.scratch};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                m40_gpu_free(&g_gpu, all[i]);
         }
-        m40_dptr all[] = {c.kc, c.vc, c.q, c.out, c.pos, c.scratch};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            m40_gpu_free(&g_gpu, all[i]);
     }
     printf("\n");
 }
@@ -598,12 +651,18 @@ static void bench_layer_parts(void) {
 int main(int argc, char **argv) {
     g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int batch_only = argc > 1 && strcmp(argv[1], "--batch") == 0;
+    int attn_only = argc > 1 && strcmp(argv[1], "--attn") == 0;
     gpu_test_open(&g_gpu);
     m40_err err = {0};
     if (m40_cuda_ops_init(&g_ops, &g_gpu, &err))
         die(&err);
     printf("graphs: %s\n\n", m40_gpu_has_graphs(&g_gpu) ? "yes" : "no (plain launches)");
     bench_copy();
+    if (attn_only) {
+        bench_attention();
+        m40_gpu_close(&g_gpu);
+        return 0;
+    }
     bench_gemv_batch();
     if (batch_only) {
         m40_gpu_close(&g_gpu);

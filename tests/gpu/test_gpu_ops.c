@@ -408,8 +408,8 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
             nan[i] = NAN;
         CHECK(nan && m40_gpu_upload(&g_gpu, dout, nan, (size_t)n_q * q_dim * 4, &err) == 0);
         free(nan);
-        CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head,
-                                       n_head_kv, head_dim, kv_f32, NULL, &err) == 0);
+        CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1,
+                                       n_head, n_head_kv, head_dim, kv_f32, NULL, dscr, &err) == 0);
         if (err.msg[0])
             fprintf(stderr, "%s\n", err.msg);
         CHECK(fetch(got, dout, (size_t)n_q * q_dim * 4) == 0);
@@ -451,10 +451,11 @@ static void tiled_window_case(int head_dim, int ratio, int n_ctx, int n_q, int w
         got[i] = NAN;
     m40_dptr dkc = dev(kh, kv_n * 2), dvc = dev(vh, kv_n * 2), dq = dev(q, out_n * 4);
     m40_dptr dpq = dev(pos_q, (size_t)n_q * 4), dout = dev(got, out_n * 4);
+    m40_dptr dscr = dev(NULL, m40_cuda_attn_tiled_scratch_floats(n_q, n_head, head_dim, n_ctx) * 4);
     m40_cuda_attn_layer layer = {scale, window, softcap};
     m40_err err = {0};
-    CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head, n_head_kv,
-                                   head_dim, M40_CUDA_KV_F16, &layer, &err) == 0);
+    CHECK(m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, n_head,
+                                   n_head_kv, head_dim, M40_CUDA_KV_F16, &layer, dscr, &err) == 0);
     if (err.msg[0])
         fprintf(stderr, "%s\n", err.msg);
     CHECK(fetch(got, dout, out_n * 4) == 0);
@@ -531,8 +532,8 @@ static void attn_grid_case(int head_dim, int ratio, int n_ctx, int n_q, int wind
         g_ops.attn_scalar = path == 1;
         int rc =
             path == 2
-                ? m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_head,
-                                           n_head_kv, head_dim, kvt, &layer, &err)
+                ? m40_cuda_attention_tiled(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1,
+                                           n_head, n_head_kv, head_dim, kvt, &layer, dscr, &err)
                 : m40_cuda_attention(&g_ops, dout, dq, q_dim, dkc, dvc, dpq, n_q, n_ctx - 1, chunk,
                                      n_head, n_head_kv, head_dim, kvt, &layer, dscr, &err);
         g_ops.attn_scalar = 0;
@@ -593,6 +594,11 @@ static void test_attention_grid(void) {
             attn_grid_case(gdims[a], 4, 32768, 40, 0, 0.0f, t);
             attn_grid_case(gdims[a], 4, 32768, 40, 4096, 0.0f, t);
             attn_grid_case(gdims[a], 2, 2000, 100, 0, 30.0f, t);
+            /* prompt queries on both sides of the tiled kernel's first
+             * split boundary (M40_ATTN_TILE_SPLIT), and a window that
+             * leaves a tile's first split partly or wholly unseen */
+            attn_grid_case(gdims[a], 4, 2100, 100, 0, 0.0f, t);
+            attn_grid_case(gdims[a], 1, 4200, 100, 2100, 0.0f, t);
         }
     }
     attn_grid_case(96, 3, 1000, 130, 0, 0.0f, M40_GGML_F16);

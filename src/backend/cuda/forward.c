@@ -54,9 +54,9 @@
 typedef struct pass {
     int T, slot, rows, max_pos;
     /* a prompt chunk's n_batch block (from position 0) holds `block` tokens
-     * up to its end: short ones take the mat-vec path (gemv) and the split
-     * attention kernel (run) */
-    int block, gemv;
+     * up to its end: short ones take the mat-vec path (matmul) and the
+     * split attention kernel (run); 0 for decode steps and rows */
+    int block;
 } pass;
 
 /* A prompt chunk takes the batched mat-vec instead of dequantize + GEMM
@@ -77,7 +77,7 @@ static int matmul(m40_cuda *cu, lane *ln, m40_dptr y, int ldy, const dweight *w,
                   const dweight *bias, m40_dptr x, const pass *p, int accumulate, m40_err *err) {
     m40_cuda_ops *ops = &ln->ops;
     int T = p->T;
-    if (T == 1 || p->rows || p->gemv)
+    if (T == 1 || p->rows || p->block <= M40_CUDA_PROMPT_GEMV)
         return m40_cuda_gemv_batch(ops, w, y, ldy, x, w->cols, T, bias ? bias->ptr : 0, accumulate,
                                    err);
     /* prefill products: only on the prefill lane, whose stream cuBLAS uses */
@@ -198,8 +198,9 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
                                                                            : 0x7fffffff;
     if (p->T > 1 && p->block >= min_block &&
         m40_cuda_attention_tiled_fits(c->n_head, c->n_head_kv, c->head_dim))
-        return m40_cuda_attention_tiled(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, c->n_head,
-                                        c->n_head_kv, c->head_dim, kvt, &al, err);
+        return m40_cuda_attention_tiled(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T,
+                                        p->max_pos, c->n_head, c->n_head_kv, c->head_dim, kvt, &al,
+                                        ln->attn_tmp, err);
     return m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
                               attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv, c->head_dim,
                               kvt, &al, ln->attn_tmp, err);
@@ -290,7 +291,7 @@ static int moe_mlp(m40_cuda *cu, lane *ln, const dlayer *L, const pass *p, m40_e
         const dweight gate = expert_view(&L->gate_exps, e, f), up = expert_view(&L->up_exps, e, f);
         const dweight down = expert_view(&L->down_exps, e, d);
         const pass pe = {
-            .T = n, .slot = p->slot, .rows = p->rows, .max_pos = p->max_pos, .gemv = p->gemv};
+            .T = n, .slot = p->slot, .rows = p->rows, .max_pos = p->max_pos, .block = p->block};
         if (m40_cuda_copy_rows(ops, ln->m_g, 0, ln->xb, src_idx, n, d, err) ||
             matmul(cu, ln, ln->m_gate, f, &gate, NULL, ln->m_g, &pe, 0, err) ||
             matmul(cu, ln, ln->m_up, f, &up, NULL, ln->m_g, &pe, 0, err) ||
@@ -468,11 +469,7 @@ static int run(m40_cuda *cu, lane *ln, int32_t slot, const int32_t *tokens, int3
         int32_t T = n - done < ln->batch ? n - done : ln->batch;
         /* the length of the n_batch block (from position 0) this chunk ends in */
         const int end = pos0 + done + T, block = (end - 1) % cu->opt.n_batch + 1;
-        pass p = {.T = T,
-                  .slot = slot,
-                  .max_pos = pos0 + done + T - 1,
-                  .block = block,
-                  .gemv = T > 1 && block <= M40_CUDA_PROMPT_GEMV};
+        pass p = {.T = T, .slot = slot, .max_pos = pos0 + done + T - 1, .block = block};
         if (upload_step(cu, ln, tokens + done, T, pos0 + done, err) ||
             forward_body(cu, ln, &p, done + T == n, err))
             return -1;

@@ -99,6 +99,7 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     ops->stream = gpu->stream;
     ops->gemvb_piece = M40_GEMVB_MAX;
     ops->attn_scalar = !M40_CUDA_VEC_BY_DEFAULT;
+    ops->attn_heads_inner = 1;
     if (load_gemv(ops, gpu, err))
         return -1;
     for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
@@ -504,6 +505,19 @@ static m40_cu_function attn_vec_kernel(const m40_cuda_ops *ops, int head_dim, in
     return ops->attn_vec[t][h][g];
 }
 
+/* out[n_q][n_head * head_dim] from the n_split partials of each row
+ * (attention.cu's step 2). */
+static int combine(m40_cuda_ops *ops, m40_dptr out, m40_dptr o_part, m40_dptr ml_part, int n_q,
+                   int n_head, int head_dim, int n_split, m40_err *err) {
+    void *args[] = {&out, &o_part, &ml_part, &n_head, &head_dim, &n_split};
+    /* rows of head_dim threads, as many as M40_ATTN_COMBINE_THREADS holds
+     * (attention.cu): the same for every launch of a model, so a row's
+     * order of sums never depends on the batch */
+    unsigned threads = (unsigned)(M40_ATTN_COMBINE_THREADS / head_dim * head_dim + 31) / 32 * 32;
+    return launch(ops, ops->attn_combine, (unsigned)n_head, (unsigned)n_q, 1, threads, 0, args,
+                  err);
+}
+
 /* Both attention launchers: slot and chunk_q 0 for one sequence. */
 static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
                      m40_dptr v_cache, m40_dptr slot, long long slot_stride, m40_dptr pos_q,
@@ -526,27 +540,26 @@ static int attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, 
     int window = layer ? layer->window : 0;
     float softcap = layer ? layer->softcap : 0.0f;
     m40_cu_function vec = attn_vec_kernel(ops, head_dim, group, kv_type, k_cache, v_cache);
+    int heads_inner = ops->attn_heads_inner;
+    unsigned gx = (unsigned)(heads_inner ? n_head_kv : n_split);
+    unsigned gy = (unsigned)(heads_inner ? n_split : n_head_kv);
     if (vec) {
         /* its row groups' sums reuse the shared memory (attention.cu) */
         unsigned red = (unsigned)(1024 * group * sizeof(float));
         void *vargs[] = {&o_part,      &ml_part, &q,       &k_cache,  &v_cache, &slot,
                          &slot_stride, &pos_q,   &chunk_q, &q_stride, &n_head,  &n_head_kv,
-                         &chunk,       &n_split, &scale,   &window,   &softcap};
-        if (launch(ops, vec, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q, 128,
-                   shmem > red ? shmem : red, vargs, err))
+                         &chunk,       &n_split, &scale,   &window,   &softcap, &heads_inner};
+        if (launch(ops, vec, gx, gy, (unsigned)n_q, 128, shmem > red ? shmem : red, vargs, err))
             return -1;
     } else {
         void *pargs[] = {&o_part, &ml_part,     &q,        &k_cache, &v_cache,
                          &slot,   &slot_stride, &pos_q,    &chunk_q, &q_stride,
                          &n_head, &n_head_kv,   &head_dim, &chunk,   &n_split,
-                         &scale,  &kv_type,     &window,   &softcap};
-        if (launch(ops, ops->attn_partial, (unsigned)n_split, (unsigned)n_head_kv, (unsigned)n_q,
-                   128, shmem, pargs, err))
+                         &scale,  &kv_type,     &window,   &softcap, &heads_inner};
+        if (launch(ops, ops->attn_partial, gx, gy, (unsigned)n_q, 128, shmem, pargs, err))
             return -1;
     }
-    void *cargs[] = {&out, &o_part, &ml_part, &n_head, &head_dim, &n_split};
-    return launch(ops, ops->attn_combine, (unsigned)n_head, (unsigned)n_q, 1, (unsigned)head_dim, 0,
-                  cargs, err);
+    return combine(ops, out, o_part, ml_part, n_q, n_head, head_dim, n_split, err);
 }
 
 int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride, m40_dptr k_cache,
@@ -580,10 +593,14 @@ int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim) {
            n_head / n_head_kv <= 32;
 }
 
+size_t m40_cuda_attn_tiled_scratch_floats(int n_q, int n_head, int head_dim, int n_pos) {
+    return m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_pos, M40_ATTN_TILE_SPLIT);
+}
+
 int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
                              m40_dptr k_cache, m40_dptr v_cache, m40_dptr pos_q, int n_q,
-                             int n_head, int n_head_kv, int head_dim, int kv_type,
-                             const m40_cuda_attn_layer *layer, m40_err *err) {
+                             int max_pos, int n_head, int n_head_kv, int head_dim, int kv_type,
+                             const m40_cuda_attn_layer *layer, m40_dptr scratch, m40_err *err) {
     if (!m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim))
         return m40_errf(err, "tiled attention: %d heads over %d KV heads of %d dims", n_head,
                         n_head_kv, head_dim);
@@ -596,11 +613,16 @@ int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_
     float scale = layer ? layer->scale : 1.0f / sqrtf((float)head_dim);
     int window = layer ? layer->window : 0;
     float softcap = layer ? layer->softcap : 0.0f;
-    void *args[] = {&out,    &q,         &k_cache, &v_cache, &pos_q,  &n_q,     &q_stride,
-                    &n_head, &n_head_kv, &bq,      &scale,   &window, &softcap, &kv_type};
-    return launch(ops, ops->attn_tile[tile_kernel(head_dim)], (unsigned)((n_q + bq - 1) / bq),
-                  (unsigned)n_head_kv, 1, 128, tile_smem_floats(head_dim) * sizeof(float), args,
-                  err);
+    int n_split = m40_cuda_attn_splits(max_pos + 1, M40_ATTN_TILE_SPLIT);
+    m40_dptr o_part = scratch;
+    m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
+    void *args[] = {&o_part, &ml_part,   &q,  &k_cache, &v_cache, &pos_q,   &n_q,    &q_stride,
+                    &n_head, &n_head_kv, &bq, &scale,   &window,  &softcap, &kv_type};
+    if (launch(ops, ops->attn_tile[tile_kernel(head_dim)], (unsigned)((n_q + bq - 1) / bq),
+               (unsigned)n_head_kv, (unsigned)n_split, 128,
+               tile_smem_floats(head_dim) * sizeof(float), args, err))
+        return -1;
+    return combine(ops, out, o_part, ml_part, n_q, n_head, head_dim, n_split, err);
 }
 
 int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,

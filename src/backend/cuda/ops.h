@@ -71,6 +71,12 @@ typedef struct m40_cuda_ops {
     /* 1: every cache through the per-element kernel (init: unless
      * M40_CUDA_VEC_BY_DEFAULT) */
     int attn_scalar;
+    /* 1: the split kernels' grid runs the KV heads of a split side by side
+     * (blocks next to each other in launch order read one stretch of the
+     * cache's rows), 0: the splits of a head (init: 1; bench_kernels
+     * measures both, docs/long-context.md). The order of launch only: the
+     * bits are the same. */
+    int attn_heads_inner;
 } m40_cuda_ops;
 
 /* Looks up every kernel in the gpu's module. */
@@ -193,6 +199,8 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
  * floats of o_part and of ml_part. */
 #define M40_ATTN_CHUNK        256 /* positions per split, prefill */
 #define M40_ATTN_CHUNK_DECODE 32  /* the shortest split m40_cuda_attn_decode_chunk picks */
+/* threads of a combine block (kernels/attention.cu's, the same value) */
+#define M40_ATTN_COMBINE_THREADS 512
 /* prompt chunks whose n_batch block holds this many tokens or more take
  * the tiled kernel (forward.c) when it is on by default: shorter ones
  * would give it too few blocks (one per 32 query heads) to fill the GPU */
@@ -236,14 +244,19 @@ int m40_cuda_attention(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride
 /* The same as m40_cuda_attention for a prompt chunk, in one pass over the
  * keys per tile of queries (attn_tile.cu: each key and value read once per
  * tile of 32 query heads instead of once per query, scores and outputs
- * register-tiled); no scratch. Shapes it takes:
- * m40_cuda_attention_tiled_fits (head_dim 64, 80, 96, 128 or 256, at most
- * 32 query heads per KV head). */
+ * register-tiled), the context split every M40_ATTN_TILE_SPLIT keys from
+ * position 0 (so a long one fills the GPU) and combined as the split
+ * kernel's. Scratch: m40_cuda_attn_tiled_scratch_floats(n_q, n_head, hd,
+ * max_pos + 1) floats (no more than m40_cuda_attn_scratch_floats' with
+ * M40_ATTN_CHUNK). Shapes it takes: m40_cuda_attention_tiled_fits
+ * (head_dim 64, 80, 96, 128 or 256, at most 32 query heads per KV head). */
+#define M40_ATTN_TILE_SPLIT 2048 /* kernels/attn_tile.cu's M40_TILE_SPLIT */
 int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim);
+size_t m40_cuda_attn_tiled_scratch_floats(int n_q, int n_head, int head_dim, int n_pos);
 int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_stride,
                              m40_dptr k_cache, m40_dptr v_cache, m40_dptr pos_q, int n_q,
-                             int n_head, int n_head_kv, int head_dim, int kv_type,
-                             const m40_cuda_attn_layer *layer, m40_err *err);
+                             int max_pos, int n_head, int n_head_kv, int head_dim, int kv_type,
+                             const m40_cuda_attn_layer *layer, m40_dptr scratch, m40_err *err);
 
 /* Decode rows of different sequences: query t reads the cache of slot
  * slot[t] (slot[t] * slot_stride elements past k_cache, v_cache) with its
