@@ -221,8 +221,15 @@ static int alloc_all(m40_cuda *cu, m40_err *err) {
         m40_gpu_alloc(&cu->gpu, &cu->v_cache, cu->kv_bytes / 2, err) ||
         m40_gpu_alloc(&cu->gpu, &cu->scratch, cu->scratch_bytes, err))
         return -1;
-    m40_cuda_layout_weights(cu, cu->weights);
-    layout_scratch(cu, cu->scratch);
+    /* the layouts must come out as long as the sizes plan_sizes measured
+     * with them (before the GPU was open): a buffer that grew in between
+     * would end past its allocation */
+    size_t w = m40_cuda_layout_weights(cu, cu->weights), s = layout_scratch(cu, cu->scratch);
+    if (w != cu->weights_bytes || s != cu->scratch_bytes)
+        return m40_errf(err,
+                        "cuda: laid out %zu bytes of weights and %zu of scratch where %zu and %zu "
+                        "were planned (a bug: please report it)",
+                        w, s, cu->weights_bytes, cu->scratch_bytes);
     return 0;
 }
 
