@@ -322,21 +322,6 @@ static int op_attn(void *p, m40_err *err) {
                               NULL, c->scratch, err);
 }
 
-/* Bytes of n elements of a cache type: Q8_0 and Q4_0 blocks of 32 hold
- * an FP16 scale and 32 or 16 bytes of quants. */
-static size_t kv_bytes(size_t n, int kv_type) {
-    switch (kv_type) {
-        case M40_CUDA_KV_Q8_0:
-            return n / 32 * 34;
-        case M40_CUDA_KV_Q4_0:
-            return n / 32 * 18;
-        case M40_CUDA_KV_F32:
-            return n * 4;
-        default:
-            return n * 2;
-    }
-}
-
 static void bench_attention(void) {
     static const struct {
         const char *name;
@@ -344,10 +329,14 @@ static void bench_attention(void) {
     } layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
                    {"Llama-3-8B (32/8 x 128)", 32, 8, 128},
                    {"1B (32/8 x 64)", 32, 8, 64}};
+    /* each cache type's kernel number and its GGML type (row sizes) */
     static const struct {
         const char *name;
         int type;
-    } types[] = {{"f16", M40_CUDA_KV_F16}, {"q8_0", M40_CUDA_KV_Q8_0}, {"q4_0", M40_CUDA_KV_Q4_0}};
+        uint32_t ggml;
+    } types[] = {{"f16", M40_CUDA_KV_F16, M40_GGML_F16},
+                 {"q8_0", M40_CUDA_KV_Q8_0, M40_GGML_Q8_0},
+                 {"q4_0", M40_CUDA_KV_Q4_0, M40_GGML_Q4_0}};
     static const int ctxs[] = {512, 4096, 16384, 32768};
     static const int chunks[] = {32, 64, 128, 256, 512, 1024};
     int max_ctx = 32768;
@@ -364,7 +353,7 @@ static void bench_attention(void) {
                           .hd = layouts[l].hd,
                           .kv_type = types[ty].type};
             size_t kv_dim = (size_t)c.n_head_kv * c.hd;
-            size_t cache = kv_bytes((size_t)max_ctx * kv_dim, c.kv_type);
+            size_t cache = m40_ggml_row_bytes(types[ty].ggml, (uint64_t)max_ctx * kv_dim);
             c.n_layers = (int)((ATTN_MIN_BYTES + 2 * cache - 1) / (2 * cache));
             c.n_layers = c.n_layers > ATTN_MAX_LAYERS ? ATTN_MAX_LAYERS : c.n_layers;
             const m40_cuda_driver *d = g_gpu.drv;
@@ -401,7 +390,8 @@ static void bench_attention(void) {
                         us[order] = time_op(op_attn, &c, 4 * c.n_layers) * 1e6;
                     }
                     g_ops.attn_heads_inner = 1;
-                    double bytes = 2.0 * (double)kv_bytes((size_t)c.n_pos * kv_dim, c.kv_type);
+                    double bytes = 2.0 * (double)m40_ggml_row_bytes(types[ty].ggml,
+                                                                    (uint64_t)c.n_pos * kv_dim);
                     printf("| %s | %s | %d | %d%s | %.1f | %.1f | %.0f |\n", layouts[l].name,
                            types[ty].name, c.n_pos, c.chunk,
                            c.chunk == m40_cuda_attn_decode_chunk(c.n_pos) ? "*" : "", us[0], us[1],
