@@ -353,6 +353,7 @@ static void bench_attention(void) {
                           .hd = layouts[l].hd,
                           .kv_type = types[ty].type};
             size_t kv_dim = (size_t)c.n_head_kv * c.hd;
+            const m40_cuda_attn_dims dims = {c.n_head, c.n_head_kv, c.hd, g_gpu.info.sm_count};
             size_t cache = m40_ggml_row_bytes(types[ty].ggml, (uint64_t)max_ctx * kv_dim);
             c.n_layers = (int)((ATTN_MIN_BYTES + 2 * cache - 1) / (2 * cache));
             c.n_layers = c.n_layers > ATTN_MAX_LAYERS ? ATTN_MAX_LAYERS : c.n_layers;
@@ -394,8 +395,8 @@ static void bench_attention(void) {
                                                                     (uint64_t)c.n_pos * kv_dim);
                     printf("| %s | %s | %d | %d%s | %.1f | %.1f | %.0f |\n", layouts[l].name,
                            types[ty].name, c.n_pos, c.chunk,
-                           c.chunk == m40_cuda_attn_decode_chunk(c.n_pos) ? "*" : "", us[0], us[1],
-                           bytes / (us[1] * 1e-6) / 1e9);
+                           c.chunk == m40_cuda_attn_decode_chunk(&dims, c.n_pos) ? "*" : "", us[0],
+                           us[1], bytes / (us[1] * 1e-6) / 1e9);
                 }
             }
             for (int i = 0; i < c.n_layers; i++) {
@@ -549,7 +550,8 @@ static int op_layer_part(void *p, m40_err *err) {
             return m40_cuda_rope_store(&g_ops, c->qkv, c->cs, c->pos, c->kc, c->vc, T, 32, 32, 128,
                                        128, M40_ROPE_NORM, ld, 0, err);
         case LP_ATTN: {
-            int chunk = T == 1 ? m40_cuda_attn_decode_chunk(512) : M40_ATTN_CHUNK;
+            const m40_cuda_attn_dims dims = {32, 32, 128, g_gpu.info.sm_count};
+            int chunk = T == 1 ? m40_cuda_attn_decode_chunk(&dims, 512) : M40_ATTN_CHUNK;
             return m40_cuda_attention(&g_ops, c->att, c->qkv, ld, c->kc, c->vc, c->pos, T, 511,
                                       chunk, 32, 32, 128, 0, NULL, c->attn_tmp, err);
         }

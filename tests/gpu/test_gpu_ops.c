@@ -383,7 +383,8 @@ static void attention_case_kv(int head_dim, int ratio, int n_ctx, int n_q, int k
     m40_dptr dq = dev(q, (size_t)n_q * q_dim * 4), dpq = dev(pos_q, (size_t)n_q * 4);
     m40_dptr dout = dev(NULL, (size_t)n_q * q_dim * 4);
     /* the chunk the forward uses: short for one query, long for many */
-    int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(n_ctx) : M40_ATTN_CHUNK;
+    const m40_cuda_attn_dims dims = {n_head, n_head_kv, head_dim, g_gpu.info.sm_count};
+    int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(&dims, n_ctx) : M40_ATTN_CHUNK;
     m40_dptr dscr =
         dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx, chunk) * 4);
     CHECK(m40_cuda_rope_store(&g_ops, dkv, 0, dpos, dkc, dvc, n_ctx, 0, n_head_kv, head_dim, 0,
@@ -518,7 +519,8 @@ static void attn_grid_case(int head_dim, int ratio, int n_ctx, int n_q, int wind
     }
     m40_dptr dkc = dev(kc, cache_bytes), dvc = dev(vc, cache_bytes), dq = dev(q, out_n * 4);
     m40_dptr dpq = dev(pos_q, (size_t)n_q * 4), dout = dev(NULL, out_n * 4);
-    const int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(n_ctx) : M40_ATTN_CHUNK;
+    const m40_cuda_attn_dims dims = {n_head, n_head_kv, head_dim, g_gpu.info.sm_count};
+    const int chunk = n_q == 1 ? m40_cuda_attn_decode_chunk(&dims, n_ctx) : M40_ATTN_CHUNK;
     m40_dptr dscr =
         dev(NULL, m40_cuda_attn_scratch_floats(n_q, n_head, head_dim, n_ctx, chunk) * 4);
     const m40_cuda_attn_layer layer = {scale, window, softcap};

@@ -49,9 +49,12 @@ static size_t attn_scratch_floats(const m40_cuda *cu, const lane *ln) {
                                               M40_ATTN_CHUNK);
     size_t dec = m40_cuda_attn_scratch_floats(1, c->n_head, c->head_dim, cu->opt.n_ctx,
                                               M40_ATTN_CHUNK_DECODE);
-    /* decode rows: each split as it would be alone (m40_cuda_attention_rows) */
-    size_t rows = (size_t)ln->n_dec * c->n_head * m40_cuda_attn_decode_splits(cu->opt.n_ctx) *
-                  (c->head_dim + 2);
+    /* decode rows: each split as it would be alone (m40_cuda_attention_rows);
+     * sized for the most SMs the split policy counts, as plan_sizes runs
+     * before the GPU is open (and the measure must equal the layout) */
+    const m40_cuda_attn_dims dims = {c->n_head, c->n_head_kv, c->head_dim, M40_ATTN_DECODE_MAX_SMS};
+    size_t rows = (size_t)ln->n_dec * c->n_head *
+                  m40_cuda_attn_decode_splits(&dims, cu->opt.n_ctx) * (c->head_dim + 2);
     size_t most = ln->batch > 1 && pre > dec ? pre : dec;
     return rows > most ? rows : most;
 }

@@ -153,10 +153,17 @@ static int project_gate_up(m40_cuda *cu, lane *ln, const dlayer *L, const pass *
                : 0;
 }
 
+/* What a decode query's split length depends on (ops.h). */
+static m40_cuda_attn_dims attn_dims(const m40_cuda *cu) {
+    const m40_model_config *c = &cu->model->cfg;
+    return (m40_cuda_attn_dims){c->n_head, c->n_head_kv, c->head_dim, cu->gpu.info.sm_count};
+}
+
 /* Positions per attention split: for one query, short enough that a
  * decode step at a short context still spreads over the whole GPU. */
-static int attn_chunk(int T, int max_pos) {
-    return T == 1 ? m40_cuda_attn_decode_chunk(max_pos + 1) : M40_ATTN_CHUNK;
+static int attn_chunk(const m40_cuda *cu, int T, int max_pos) {
+    const m40_cuda_attn_dims d = attn_dims(cu);
+    return T == 1 ? m40_cuda_attn_decode_chunk(&d, max_pos + 1) : M40_ATTN_CHUNK;
 }
 
 /* RoPE, the KV cache append and attention: att[T][q_dim] from qkv. Decode
@@ -174,14 +181,16 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
              vc = m40_cuda_cache_at(cu, cu->v_cache, p->rows ? 0 : p->slot, l);
     /* q, k and v heads lie in a row of qkv: one launch rotates q and k and
      * appends k and v to the cache */
+    const m40_cuda_attn_dims dims = attn_dims(cu);
     if (p->rows)
         return m40_cuda_rope_store_rows(ops, ln->qkv, cs, ln->pos, ln->slots, slot_stride(cu), kc,
                                         vc, p->T, c->n_head, c->n_head_kv, c->head_dim, c->rope_dim,
                                         c->rope_style, ld, kvt, err) ||
                        m40_cuda_attention_rows(
                            ops, ln->att, ln->qkv, ld, kc, vc, ln->slots, slot_stride(cu), ln->pos,
-                           ln->chunks, p->T, p->max_pos, m40_cuda_attn_decode_chunk(p->max_pos + 1),
-                           c->n_head, c->n_head_kv, c->head_dim, kvt, &al, ln->attn_tmp, err)
+                           ln->chunks, p->T, p->max_pos,
+                           m40_cuda_attn_decode_chunk(&dims, p->max_pos + 1), c->n_head,
+                           c->n_head_kv, c->head_dim, kvt, &al, ln->attn_tmp, err)
                    ? -1
                    : 0;
     if (m40_cuda_rope_store(ops, ln->qkv, cs, ln->pos, kc, vc, p->T, c->n_head, c->n_head_kv,
@@ -202,8 +211,8 @@ static int attend(m40_cuda *cu, lane *ln, int l, const pass *p, m40_err *err) {
                                         p->max_pos, c->n_head, c->n_head_kv, c->head_dim, kvt, &al,
                                         ln->attn_tmp, err);
     return m40_cuda_attention(ops, ln->att, ln->qkv, ld, kc, vc, ln->pos, p->T, p->max_pos,
-                              attn_chunk(p->T, p->max_pos), c->n_head, c->n_head_kv, c->head_dim,
-                              kvt, &al, ln->attn_tmp, err);
+                              attn_chunk(cu, p->T, p->max_pos), c->n_head, c->n_head_kv,
+                              c->head_dim, kvt, &al, ln->attn_tmp, err);
 }
 
 /* x[T][d] += w in (the residual add fused into the product), or, with
@@ -507,12 +516,13 @@ int m40_cuda_forward_greedy(m40_cuda *cu, int32_t slot, const int32_t *tokens, i
 static int run_rows(m40_cuda *cu, lane *ln, int B, const int32_t *slot, const int32_t *token,
                     const int32_t *pos, m40_err *err) {
     int R = ln->rows, furthest = 0;
+    const m40_cuda_attn_dims dims = attn_dims(cu);
     for (int i = 0; i < B; i++) {
         ln->host_step[i] = token[i];
         ln->host_step[R + i] = pos[i];
         ln->host_step[2 * R + i] = slot[i];
         /* the split length this row would use alone (attn_chunk) */
-        ln->host_step[3 * R + i] = m40_cuda_attn_decode_chunk(pos[i] + 1);
+        ln->host_step[3 * R + i] = m40_cuda_attn_decode_chunk(&dims, pos[i] + 1);
         furthest = pos[i] > furthest ? pos[i] : furthest;
     }
     if (m40_gpu_upload_on(&cu->gpu, ln->ops.stream, ln->step, ln->host_step,

@@ -460,8 +460,34 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
     return launch_1d(ops, ops->add_bias, blocks_for((long long)n * n_rows, 256), 256, 0, args, err);
 }
 
-int m40_cuda_attn_decode_chunk(int n_pos) {
-    return n_pos <= 1024 ? 32 : n_pos <= 4096 ? 64 : n_pos <= 16384 ? 128 : 256;
+/* Blocks per SM a decode step's split kernel should fill, about once:
+ * longer splits than that leave fewer, longer blocks, shorter ones a
+ * second partial wave and more partials (bench_kernels --attn, H100: the
+ * best split gave 1024 blocks with one query head per KV head and 512 with
+ * four, over 132 SMs; docs/long-context.md). */
+static int decode_blocks_per_sm(int group) {
+    return group == 1 ? 8 : 4;
+}
+
+int m40_cuda_attn_decode_chunk(const m40_cuda_attn_dims *d, int n_pos) {
+    /* by the power-of-two bucket n_pos is in, as forward.c keeps its decode
+     * graphs, so a row splits its context alike alone, in a graph or beside
+     * other rows */
+    long long end = M40_ATTN_CHUNK_DECODE;
+    while (end < n_pos)
+        end *= 2;
+    const int group = d->n_head_kv > 0 ? d->n_head / d->n_head_kv : 1;
+    const long long target =
+        (long long)(d->sm_count > 0 ? d->sm_count : 1) * decode_blocks_per_sm(group);
+    /* the longest split whose scores fit the kernels' 48 KiB of shared
+     * memory beside the group's queries: (group * (hd + chunk)) floats */
+    int cap = M40_ATTN_CHUNK_DECODE_MAX;
+    while (cap > M40_ATTN_CHUNK_DECODE && (long long)group * (d->head_dim + cap) > 12288)
+        cap /= 2;
+    int chunk = M40_ATTN_CHUNK_DECODE;
+    while (chunk < cap && (end + chunk - 1) / chunk * d->n_head_kv > target)
+        chunk *= 2;
+    return chunk;
 }
 
 int m40_cuda_attn_splits(int n_pos, int chunk) {
@@ -473,18 +499,17 @@ size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos
     return rows * head_dim + rows * 2;
 }
 
-int m40_cuda_attn_decode_splits(int n_pos) {
-    /* ceil(n / chunk(n)) grows with n between the points where the chunk
-     * doubles, so its largest value below n_pos is at one of them */
-    static const int ends[] = {1024, 4096, 16384};
-    int most = m40_cuda_attn_splits(n_pos, m40_cuda_attn_decode_chunk(n_pos));
-    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
-        if (ends[i] < n_pos) {
-            int s = m40_cuda_attn_splits(ends[i], m40_cuda_attn_decode_chunk(ends[i]));
-            most = s > most ? s : most;
-        }
+int m40_cuda_attn_decode_splits(const m40_cuda_attn_dims *d, int n_pos) {
+    /* the chunk is one per bucket: within one, the most splits are at its
+     * end (or at n_pos, in the last) */
+    int most = 1;
+    for (long long end = M40_ATTN_CHUNK_DECODE;; end *= 2) {
+        const int n = end < n_pos ? (int)end : n_pos;
+        const int s = m40_cuda_attn_splits(n, m40_cuda_attn_decode_chunk(d, n));
+        most = s > most ? s : most;
+        if (end >= n_pos)
+            return most;
     }
-    return most;
 }
 
 /* The split kernel's 8-elements-a-load form for an F16, Q8_0 or Q4_0 cache
@@ -631,7 +656,8 @@ int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_s
                             int max_pos, int chunk, int n_head, int n_head_kv, int head_dim,
                             int kv_type, const m40_cuda_attn_layer *layer, m40_dptr scratch,
                             m40_err *err) {
-    int n_split = m40_cuda_attn_decode_splits(max_pos + 1);
+    const m40_cuda_attn_dims dims = {n_head, n_head_kv, head_dim, ops->gpu->info.sm_count};
+    int n_split = m40_cuda_attn_decode_splits(&dims, max_pos + 1);
     return attention(ops, out, q, q_stride, k_cache, v_cache, slot, slot_stride, pos_q, chunk_q,
                      n_q, n_split, chunk, n_head, n_head_kv, head_dim, kv_type, layer, scratch,
                      err);

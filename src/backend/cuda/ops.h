@@ -197,8 +197,12 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
 
 /* Scratch the attention needs for n_q queries over at most n_pos positions:
  * floats of o_part and of ml_part. */
-#define M40_ATTN_CHUNK        256 /* positions per split, prefill */
-#define M40_ATTN_CHUNK_DECODE 32  /* the shortest split m40_cuda_attn_decode_chunk picks */
+#define M40_ATTN_CHUNK            256  /* positions per split, prefill */
+#define M40_ATTN_CHUNK_DECODE     32   /* the shortest split m40_cuda_attn_decode_chunk picks */
+#define M40_ATTN_CHUNK_DECODE_MAX 4096 /* and the longest */
+/* the most SMs the split policy counts (more SMs, more splits: a scratch
+ * sized for this many holds any GPU's) */
+#define M40_ATTN_DECODE_MAX_SMS 256
 /* threads of a combine block (kernels/attention.cu's, the same value) */
 #define M40_ATTN_COMBINE_THREADS 512
 /* prompt chunks whose n_batch block holds this many tokens or more take
@@ -211,10 +215,17 @@ int m40_cuda_add_bias(m40_cuda_ops *ops, m40_dptr y, m40_dptr bias, int n, int n
  * on an H100 and both measured faster there (docs/long-context.md). */
 #define M40_CUDA_TILED_BY_DEFAULT 1
 #define M40_CUDA_VEC_BY_DEFAULT   1
-/* Positions per split for one query over n_pos positions: short splits
- * fill the GPU at short contexts, long ones keep the partials small at long
- * contexts (bench_kernels' attention table; docs/performance.md). */
-int m40_cuda_attn_decode_chunk(int n_pos);
+/* What a decode query's split length depends on besides its position:
+ * the model's heads and the GPU's number of SMs. */
+typedef struct m40_cuda_attn_dims {
+    int n_head, n_head_kv, head_dim, sm_count;
+} m40_cuda_attn_dims;
+/* Positions per split for one query over n_pos positions: the shortest
+ * power of two from M40_ATTN_CHUNK_DECODE whose splits of every KV head
+ * fill the GPU about once (short splits at short contexts, long ones at
+ * long contexts), decided for the power-of-two bucket n_pos is in
+ * (bench_kernels --attn; docs/long-context.md). */
+int m40_cuda_attn_decode_chunk(const m40_cuda_attn_dims *d, int n_pos);
 int m40_cuda_attn_splits(int n_pos, int chunk);
 size_t m40_cuda_attn_scratch_floats(int n_q, int n_head, int head_dim, int n_pos, int chunk);
 
@@ -272,7 +283,7 @@ int m40_cuda_attention_rows(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_s
                             m40_err *err);
 
 /* The most splits a decode query at a position below n_pos has. */
-int m40_cuda_attn_decode_splits(int n_pos);
+int m40_cuda_attn_decode_splits(const m40_cuda_attn_dims *d, int n_pos);
 
 /* out[0] = argmax x[n] (int32, ties to the lowest index). */
 int m40_cuda_argmax(m40_cuda_ops *ops, m40_dptr out, m40_dptr x, int n, m40_err *err);
