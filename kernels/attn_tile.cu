@@ -9,8 +9,16 @@
  *
  * Block (tile x, KV head g), 128 threads: the tile's rows are r = tq *
  * group + j (query x*bq + tq, head g*group + j), at most 32 (bq = 32 /
- * group queries); thread (ty = tid / 16, tx = tid % 16) owns rows ty*4 ..
- * ty*4+3. Keys are taken 64 at a time on a grid fixed from position 0:
+ * group queries); thread (ty, tx) owns rows ty, ty + 8, ty + 16, ty + 24
+ * (ty 0..7, tx 0..15). A warp holds 4 ty by 8 tx (m40_tile_lanes), so
+ * its loads from shared memory touch few distinct addresses: Q^T's 4
+ * rows' float4s, the K slice's 8 and V's 8 columns, each one wavefront
+ * (with 2 ty by 16 tx it was 3 wavefronts per 16 FMAs in the scores and
+ * twice as many in O += P V, and the L1's data pipe was the busiest unit:
+ * ncu, H100, 74%). Head dim 256 keeps 2 ty by 16 tx: its shared memory is
+ * full (48 KiB) without the rows' exchange below. Q^T's columns are in
+ * slot order (slot ty*4 + i holds row ty + 8i), so a thread's 4 rows are
+ * one float4. Keys are taken 64 at a time on a grid fixed from position 0:
  * for each key tile,
  *   1. scores S[32][64] = Q K^T: K in slices of DS dimensions through
  *      shared memory (decoded from the cache's type, kv_cache.cuh; the
@@ -19,10 +27,13 @@
  *      product in dimension order; then times scale, Gemma 2's soft-cap,
  *      and -inf outside the row's causal window (positions <= its own,
  *      and within the last `window`);
- *   2. per row, the 16 threads of a half-warp that share it find the
- *      tile's max and sum by the same butterfly: m' = max(m, max_j s_j),
- *      p_j = e^(s_j - m'), l = l e^(m - m') + sum_j p_j, and scale the
- *      row's output by e^(m - m'); the weights P go to shared memory;
+ *   2. per row, the 16 threads that share it find the tile's max and sum:
+ *      m' = max(m, max_j s_j), p_j = e^(s_j - m'), l = l e^(m - m') +
+ *      sum_j p_j, and scale the row's output by e^(m - m'); the weights P
+ *      go to shared memory. Each 8 threads of a warp meet by a butterfly,
+ *      then the two warps' halves through shared memory (the max at once,
+ *      the sum after the next barrier), the tx 0..7 half first; with 16
+ *      tx a warp, one butterfly of 16;
  *   3. O += P V: V in slices of VS keys through shared memory; thread
  *      (ty, tx) adds to its rows' columns (tx*4 + 64*c .. +3 when head_dim
  *      is a multiple of 64, tx + 16*c otherwise), key by key in order.
@@ -64,9 +75,17 @@
 #define M40_TILE_STAGE(HD)                                                                      \
     (M40_TILE_DS(HD) * M40_TILE_KEYS > M40_TILE_VS(HD) * (HD) ? M40_TILE_DS(HD) * M40_TILE_KEYS \
                                                               : M40_TILE_VS(HD) * (HD))
-/* Q^T [HD][32], the stage (a K or V slice), P [32][64] */
-#define M40_TILE_SMEM_FLOATS(HD) \
-    ((HD)*M40_TILE_ROWS + M40_TILE_STAGE(HD) + M40_TILE_ROWS * M40_TILE_KEYS)
+/* Threads of a warp that share a row (tx a warp): 8, but 16 for head
+ * dim 256 (above). */
+#define M40_TILE_XW(HD) ((HD) <= 128 ? 8 : 16)
+/* P's row stride: 68 floats puts a warp's 4 rows' float4s in different
+ * banks; 64 for head dim 256, whose shared memory has no room for it. */
+#define M40_TILE_PS(HD) ((HD) <= 128 ? M40_TILE_KEYS + 4 : M40_TILE_KEYS)
+/* Q^T [HD][32], the stage (a K or V slice), P [32][PS], and with 8 tx a
+ * warp the two halves' row maxima and sums [2][2][32] */
+#define M40_TILE_SMEM_FLOATS(HD)                                                 \
+    ((HD)*M40_TILE_ROWS + M40_TILE_STAGE(HD) + M40_TILE_ROWS * M40_TILE_PS(HD) + \
+     (M40_TILE_XW(HD) == 8 ? 4 * M40_TILE_ROWS : 0))
 
 /* Eight consecutive cache elements in flight (m40_kv8, kv_cache.cuh), or
  * zeros for a key past the tile's last query. */
@@ -142,6 +161,22 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
     }
 };
 
+/* A thread's (ty, tx) and the half of a row's 16 threads its warp holds
+ * (0 for tx 0..7; always 0 with 16 tx a warp). */
+template <int XW>
+static __device__ __forceinline__ void m40_tile_lanes(int *ty, int *tx, int *half) {
+    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (XW == 8) {
+        *ty = 4 * (w & 1) + (lane >> 3);
+        *tx = 8 * (w >> 1) + (lane & 7);
+        *half = w >> 1;
+    } else {
+        *ty = threadIdx.x >> 4;
+        *tx = threadIdx.x & 15;
+        *half = 0;
+    }
+}
+
 /* Column e of a thread's output columns: HD / 16 of them. */
 template <int HD> static __device__ __forceinline__ int m40_tile_col(int tx, int e) {
     return HD % 64 == 0 ? tx * 4 + 64 * (e / 4) + e % 4 : tx + 16 * e;
@@ -155,18 +190,22 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
     typedef m40_tile_stage<HD, KV_TYPE> stage_t;
     constexpr int DS = stage_t::DS, VS = stage_t::VS, NK = HD / DS, NV = M40_TILE_KEYS / VS;
     constexpr int CO = HD / 16; /* output columns a thread owns */
+    constexpr int XW = M40_TILE_XW(HD), PS = M40_TILE_PS(HD);
     extern __shared__ float smem[];
-    float *q_t = smem;                    /* [HD][32]: Q^T */
+    float *q_t = smem;                    /* [HD][32]: Q^T, columns in slot order */
     float *st = q_t + HD * M40_TILE_ROWS; /* a K slice [DS][64] or V slice [VS][HD] */
-    float *p_s = st + M40_TILE_STAGE(HD); /* [32][64]: the tile's weights */
+    float *p_s = st + M40_TILE_STAGE(HD); /* [32][PS]: the tile's weights */
+    float *red_m = p_s + M40_TILE_ROWS * PS, *red_l = red_m + 2 * M40_TILE_ROWS; /* [2][32] */
     const int g = blockIdx.y, t0 = blockIdx.x * bq, sp = blockIdx.z, n_split = gridDim.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
     const int nq = min(bq, n_q - t0), R = nq * group;
-    const int ty = threadIdx.x >> 4, tx = threadIdx.x & 15;
+    int ty, tx, half;
+    m40_tile_lanes<XW>(&ty, &tx, &half);
     const long long row0 = (long long)g * HD; /* head g's offset in a cache row */
 
     for (int i = threadIdx.x; i < HD * M40_TILE_ROWS; i += 128) {
-        const int r = i % M40_TILE_ROWS, d = i / M40_TILE_ROWS;
+        const int slot = i % M40_TILE_ROWS, d = i / M40_TILE_ROWS;
+        const int r = slot / 4 + 8 * (slot % 4);
         q_t[i] = r < R ? q[(long long)(t0 + r / group) * q_stride +
                            (long long)(g * group + r % group) * HD + d]
                        : 0.0f;
@@ -182,7 +221,7 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
     float m[4], l[4], o[4][CO];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        const int r = ty * 4 + i;
+        const int r = ty + 8 * i;
         last[i] = r < R ? pos_q[t0 + r / group] : -1; /* a padding row sees nothing */
         first[i] = window > 0 ? max(0, last[i] + 1 - window) : 0;
         m[i] = -INFINITY;
@@ -213,7 +252,7 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
             sg.put(st, k, v, sl);
             __syncthreads();
             sg.fetch(k, v, row0, kv_dim, kb, sl + 1, kmax); /* the next slice: K, or V's first */
-            const float *qd = q_t + sl * DS * M40_TILE_ROWS + ty * 4;
+            const float *qd = q_t + sl * DS * M40_TILE_ROWS + ty * 4; /* rows ty + 8i */
 #pragma unroll 8
             for (int d = 0; d < DS; d++) {
                 const float4 a = *(const float4 *)(qd + d * M40_TILE_ROWS);
@@ -227,9 +266,10 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
             }
         }
         /* 2. the online softmax step of each row */
+        float mx[4];
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            float mx = -INFINITY;
+            mx[i] = -INFINITY;
 #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const int p = kb + tx * 4 + j;
@@ -239,12 +279,23 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
                 } else {
                     s[i][j] = -INFINITY;
                 }
-                mx = fmaxf(mx, s[i][j]);
+                mx[i] = fmaxf(mx[i], s[i][j]);
             }
 #pragma unroll
-            for (int off = 8; off > 0; off >>= 1)
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-            const float mnew = fmaxf(m[i], mx);
+            for (int off = XW / 2; off > 0; off >>= 1)
+                mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], off));
+            if (XW == 8 && (tx & 7) == 0)
+                red_m[half * M40_TILE_ROWS + ty + 8 * i] = mx[i];
+        }
+        if (XW == 8) {
+            __syncthreads(); /* both halves' maxima written */
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                mx[i] = fmaxf(red_m[ty + 8 * i], red_m[M40_TILE_ROWS + ty + 8 * i]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const float mnew = fmaxf(m[i], mx[i]);
             float alpha = 1.0f, sum = 0.0f;
             if (mnew != -INFINITY) {
                 alpha = expf(m[i] - mnew);
@@ -259,22 +310,32 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
                     s[i][j] = 0.0f;
             }
 #pragma unroll
-            for (int off = 8; off > 0; off >>= 1)
+            for (int off = XW / 2; off > 0; off >>= 1)
                 sum += __shfl_xor_sync(0xffffffffu, sum, off);
-            l[i] = l[i] * alpha + sum;
+            if (XW == 8 && (tx & 7) == 0)
+                red_l[half * M40_TILE_ROWS + ty + 8 * i] = sum;
+            /* with two halves the sum is added after the next barrier */
+            l[i] = XW == 8 ? l[i] * alpha : l[i] * alpha + sum;
             m[i] = mnew;
 #pragma unroll
             for (int e = 0; e < CO; e++)
                 o[i][e] *= alpha;
-            *(float4 *)(p_s + (ty * 4 + i) * M40_TILE_KEYS + tx * 4) =
+            *(float4 *)(p_s + (ty + 8 * i) * PS + tx * 4) =
                 make_float4(s[i][0], s[i][1], s[i][2], s[i][3]);
         }
         /* 3. O += P V */
 #pragma unroll 1
         for (int vs = 0; vs < NV; vs++) {
-            __syncthreads(); /* the stage is free, the weights written */
+            __syncthreads(); /* the stage is free, the weights (and sums) written */
             sg.put(st, k, v, NK + vs);
             __syncthreads();
+            if (XW == 8 && vs == 0) {
+                /* the rows' sums over both halves, tx 0..7's first (read
+                 * before any thread can pass the next tile's barriers) */
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    l[i] += red_l[ty + 8 * i] + red_l[M40_TILE_ROWS + ty + 8 * i];
+            }
             if (vs + 1 < NV)
                 sg.fetch(k, v, row0, kv_dim, kb, NK + vs + 1, kmax);
             else if (kb + M40_TILE_KEYS <= kend)
@@ -284,8 +345,7 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
                 float pw[4][4];
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
-                    const float4 w =
-                        *(const float4 *)(p_s + (ty * 4 + i) * M40_TILE_KEYS + vs * VS + k4);
+                    const float4 w = *(const float4 *)(p_s + (ty + 8 * i) * PS + vs * VS + k4);
                     pw[i][0] = w.x, pw[i][1] = w.y, pw[i][2] = w.z, pw[i][3] = w.w;
                 }
 #pragma unroll
@@ -316,7 +376,7 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
      * without keys here as an empty split (m -inf, l 0, o 0) */
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        const int r = ty * 4 + i;
+        const int r = ty + 8 * i;
         if (r < R) {
             const long long row =
                 ((long long)(t0 + r / group) * n_head + g * group + r % group) * n_split + sp;
@@ -332,12 +392,21 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
     }
 }
 
+/* Four blocks an SM where 128 registers a thread suffice (4 blocks of 128
+ * threads in 64K registers): the kernel's warps wait on shared memory
+ * (ncu, H100: 168 registers, 3 blocks, "short scoreboard" the main stall).
+ * Measured on an H100, pp512 at 16k: 1174.9 t/s before, 1184.9 with the
+ * warp layout above, 1196.6 with both; a small gain (docs/long-context.md).
+ * Head dim 256 would spill; the M40's 96 KiB of shared memory hold 2
+ * blocks of head dim 128 whatever the registers. */
+#define M40_TILE_BOUNDS(HD) __launch_bounds__(128, (HD) <= 128 ? 4 : 1)
+
 /* m40_attn_tile_h<HD>: one kernel per head_dim the host may pick (ops.c). */
 #define M40_ATTN_TILE(HD)                                                                        \
-    M40_KERNEL void m40_attn_tile_h##HD(float *o_part, float *ml_part, const float *q,           \
-                                        const void *k, const void *v, const int *pos_q, int n_q, \
-                                        int q_stride, int n_head, int n_head_kv, int bq,         \
-                                        float scale, int window, float softcap, int kv_type) {   \
+    M40_KERNEL void M40_TILE_BOUNDS(HD) m40_attn_tile_h##HD(                                     \
+        float *o_part, float *ml_part, const float *q, const void *k, const void *v,             \
+        const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv, int bq, float scale, \
+        int window, float softcap, int kv_type) {                                                \
         switch (kv_type) {                                                                       \
             case M40_KV_F32:                                                                     \
                 m40_attn_tile_t<HD, M40_KV_F32>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride,  \

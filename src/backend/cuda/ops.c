@@ -605,12 +605,14 @@ static int tile_kernel(int head_dim) {
 }
 
 /* Its shared memory in floats: Q^T [hd][32], the larger of a K slice
- * [ds][64] and a V slice [vs][hd], the weights [32][64]
- * (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
+ * [ds][64] and a V slice [vs][hd], the weights [32][64 + 4] and the row
+ * halves' maxima and sums [2][2][32] (head dim 256: weights [32][64], no
+ * halves) (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
 static unsigned tile_smem_floats(int head_dim) {
     int ds = head_dim % 32 == 0 ? 32 : 16, vs = head_dim <= 128 ? 16 : 8;
     int stage = ds * 64 > vs * head_dim ? ds * 64 : vs * head_dim;
-    return (unsigned)(head_dim * 32 + stage + 32 * 64);
+    int halves = head_dim <= 128;
+    return (unsigned)(head_dim * 32 + stage + 32 * (halves ? 68 : 64) + (halves ? 4 * 32 : 0));
 }
 
 int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim) {
