@@ -58,7 +58,10 @@ typedef struct m40_backend_options {
      * chunk's attention in one pass per tile of queries, not only chunks
      * of 16 tokens or more when that is the default), "split-attn" (none),
      * "vec-attn" / "scalar-attn" (the split kernel's eight-elements-a-load
-     * form where it applies / never). NULL or "": none. */
+     * form where it applies / never), "prompt-gemv" / "prompt-gemm" (every
+     * prompt chunk's products through the batched mat-vec / through
+     * dequantize + GEMM, instead of by the chunk's block length). NULL or
+     * "": none. */
     const char *switches;
     m40_progress_fn progress; /* NULL: no reports */
     void *progress_user;

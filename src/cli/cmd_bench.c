@@ -27,8 +27,8 @@
 typedef struct bench_args {
     const char *model;
     int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, tiled, split, scalar,
-        vec, contend, pp_given;
-    char switches[96];            /* what bo.switches points into */
+        vec, prompt_gemv, prompt_gemm, contend, pp_given;
+    char switches[160];           /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
 } bench_args;
@@ -148,6 +148,8 @@ static int parse(bench_args *a, int argc, char **argv) {
                    "  --split-attn CUDA: no prompt chunk's attention per tile of queries\n"
                    "  --vec-attn   CUDA: the split attention kernel's 8-elements-a-load form\n"
                    "  --scalar-attn CUDA: never that form (the per-element kernel)\n"
+                   "  --prompt-gemv CUDA: every prompt chunk's products by the batched mat-vec\n"
+                   "  --prompt-gemm CUDA: every prompt chunk's by dequantize + GEMM\n"
                    "  --contend N  decode latency of one request while another prefills N\n"
                    "               tokens (two slots; -n: decode steps timed alone)\n"
                    "  --batch B1,B2,...  (-npl) aggregate prompt and decode t/s of B sequences\n"
@@ -182,6 +184,12 @@ static int parse(bench_args *a, int argc, char **argv) {
             continue;
         } else if (!strcmp(f, "--vec-attn")) {
             a->vec = 1;
+            continue;
+        } else if (!strcmp(f, "--prompt-gemv")) {
+            a->prompt_gemv = 1;
+            continue;
+        } else if (!strcmp(f, "--prompt-gemm")) {
+            a->prompt_gemm = 1;
             continue;
         }
         if (!v) {
@@ -230,12 +238,17 @@ static int parse(bench_args *a, int argc, char **argv) {
         m40_cli_error("bench: -m MODEL is required");
         return -1;
     }
+    if (a->prompt_gemv && a->prompt_gemm) {
+        m40_cli_error("bench: --prompt-gemv and --prompt-gemm exclude each other");
+        return -1;
+    }
     /* the CUDA measurement switches (backend.h) */
-    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s%s%s%s", a->no_graphs ? ",no-graphs" : "",
-             a->one_stream ? ",one-stream" : "", a->no_batch ? ",no-batch" : "",
-             a->pieces4 ? ",pieces-of-4" : "", a->tiled ? ",tiled-attn" : "",
-             a->split ? ",split-attn" : "", a->scalar ? ",scalar-attn" : "",
-             a->vec ? ",vec-attn" : "");
+    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s%s%s%s%s%s",
+             a->no_graphs ? ",no-graphs" : "", a->one_stream ? ",one-stream" : "",
+             a->no_batch ? ",no-batch" : "", a->pieces4 ? ",pieces-of-4" : "",
+             a->tiled ? ",tiled-attn" : "", a->split ? ",split-attn" : "",
+             a->scalar ? ",scalar-attn" : "", a->vec ? ",vec-attn" : "",
+             a->prompt_gemv ? ",prompt-gemv" : "", a->prompt_gemm ? ",prompt-gemm" : "");
     a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }

@@ -41,10 +41,14 @@ expect 2 bench -m "$model" --batch 0,2
 contains "$tmp/err" "--batch takes up to 32 sizes"
 
 # The CUDA switches are flags bench knows; the CPU backend refuses each by name.
-for sw in no-graphs one-stream no-batch pieces-of-4 tiled-attn split-attn vec-attn scalar-attn; do
+for sw in no-graphs one-stream no-batch pieces-of-4 tiled-attn split-attn vec-attn scalar-attn \
+    prompt-gemv prompt-gemm; do
     expect 1 bench -m "$model" --device cpu -p 8 -n 2 -r 1 --$sw
     contains "$tmp/err" "has no switch \"$sw\""
 done
+
+expect 2 bench -m "$model" --prompt-gemv --prompt-gemm
+contains "$tmp/err" "exclude each other"
 
 expect 2 bench -m "$model" --contend 8
 contains "$tmp/err" "at least 32 tokens"

@@ -460,6 +460,11 @@ static void check_attn_paths(const m40_model *m, const int32_t *toks) {
     if (m->cfg.head_dim % 32 == 0)
         for (int i = 0; i < 4; i++)
             check_attn_path(m, toks, M40_KV_Q8_0, paths[i], 1e-2);
+    /* and the prompt's products by either path, whatever the crossover
+     * (forward.c's M40_CUDA_PROMPT_GEMV): the batched mat-vec, or
+     * dequantize + GEMM even for chunks the crossover gives the mat-vec */
+    check_attn_path(m, toks, M40_KV_F16, "prompt-gemv", 1e-3);
+    check_attn_path(m, toks, M40_KV_F16, "prompt-gemm", 1e-3);
 }
 
 static void test_model(const char *path) {

@@ -31,10 +31,15 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
         o->vec_attn = -1;
     else if (len == 8 && !memcmp(name, "vec-attn", 8))
         o->vec_attn = 1;
+    else if (len == 11 && !memcmp(name, "prompt-gemv", 11))
+        o->prompt_gemv = 1;
+    else if (len == 11 && !memcmp(name, "prompt-gemm", 11))
+        o->prompt_gemv = -1;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
-                        "no-batch, pieces-of-4, tiled-attn, split-attn, vec-attn, scalar-attn)",
+                        "no-batch, pieces-of-4, tiled-attn, split-attn, vec-attn, scalar-attn, "
+                        "prompt-gemv, prompt-gemm)",
                         (int)len, name);
     return 0;
 }

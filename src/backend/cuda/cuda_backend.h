@@ -50,14 +50,19 @@ typedef struct m40_cuda_options {
      * ("vec-attn") where it applies, -1 ("scalar-attn") never, 0
      * M40_CUDA_VEC_BY_DEFAULT's choice */
     int32_t vec_attn;
+    /* a prompt chunk's products: 1 ("prompt-gemv") the batched mat-vec
+     * for every chunk, -1 ("prompt-gemm") dequantize + GEMM for every
+     * chunk of more than one token, 0 M40_CUDA_PROMPT_GEMV's crossover
+     * (forward.c); to measure where the crossover lies on a card */
+    int32_t prompt_gemv;
     /* weights uploaded so far (bytes), NULL: no reports */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
 } m40_cuda_options;
 
 /* Turns on the switch named name[0..len): "no-graphs", "one-stream",
- * "no-batch", "pieces-of-4", "tiled-attn", "split-attn", "vec-attn" or
- * "scalar-attn".
+ * "no-batch", "pieces-of-4", "tiled-attn", "split-attn", "vec-attn",
+ * "scalar-attn", "prompt-gemv" or "prompt-gemm".
  * Any other name is an UNSUPPORTED error naming it. */
 int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err);
 

@@ -77,7 +77,8 @@ static int matmul(m40_cuda *cu, lane *ln, m40_dptr y, int ldy, const dweight *w,
                   const dweight *bias, m40_dptr x, const pass *p, int accumulate, m40_err *err) {
     m40_cuda_ops *ops = &ln->ops;
     int T = p->T;
-    if (T == 1 || p->rows || p->block <= M40_CUDA_PROMPT_GEMV)
+    int gemv = cu->opt.prompt_gemv ? cu->opt.prompt_gemv > 0 : p->block <= M40_CUDA_PROMPT_GEMV;
+    if (T == 1 || p->rows || gemv)
         return m40_cuda_gemv_batch(ops, w, y, ldy, x, w->cols, T, bias ? bias->ptr : 0, accumulate,
                                    err);
     /* prefill products: only on the prefill lane, whose stream cuBLAS uses */
