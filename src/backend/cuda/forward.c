@@ -61,13 +61,16 @@ typedef struct pass {
 
 /* A prompt chunk takes the batched mat-vec instead of dequantize + GEMM
  * when the prompt's n_batch block it ends in holds at most this many
- * tokens: the dequantize of every matrix is a fixed cost per chunk (about
- * 125 ms for a 7B Q4_0 on the H200, measured 2026-12-05: pp8 65 t/s,
- * pp64 493) that a few tokens' mat-vecs (about 1 ms a token at 8 inputs
- * there) undercut. Deciding by that block's length rather than the chunk's
- * own makes a chunk shortened by the prompt cache take the path the
- * uncached chunk takes, so a cached prefix still gives the same bits. */
-#define M40_CUDA_PROMPT_GEMV 32
+ * tokens: the dequantize of every matrix is a fixed cost per chunk that a
+ * few tokens' mat-vecs undercut. Measured for a 7B Q4_0 (docs/batching.md):
+ * on an H100 ~134 ms + 0.28 ms a token through the GEMM against ~0.76 ms
+ * a token through the mat-vec (they cross near 280 tokens), on an H200
+ * near 190; on an M40 by its paper figures near 150 (~106 ms + 2.45 ms a
+ * token against ~3.15 ms). 128 is on the mat-vec's side on all three.
+ * Deciding by that block's length rather than the chunk's own makes a
+ * chunk shortened by the prompt cache take the path the uncached chunk
+ * takes, so a cached prefix still gives the same bits. */
+#define M40_CUDA_PROMPT_GEMV 128
 
 /* y[T][ldy] (its first w.rows columns) = x[T][w.cols] W^T (+ bias), or
  * += when `accumulate` (the residual add). A single token or decode rows
