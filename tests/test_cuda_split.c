@@ -86,10 +86,27 @@ static void test_the_measured_lengths(void) {
     CHECK(m40_cuda_attn_decode_chunk(m40, 512) == 128);
 }
 
+static void test_the_scratch_bound_holds_for_any_gpu(void) {
+    /* the lanes' scratch is planned before the GPU is open, for
+     * M40_ATTN_DECODE_MAX_SMS: a GPU with more SMs must split no more */
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        m40_cuda_attn_dims most = shapes[i], more = shapes[i];
+        most.sm_count = M40_ATTN_DECODE_MAX_SMS;
+        more.sm_count = 4 * M40_ATTN_DECODE_MAX_SMS;
+        for (int n = 1; n <= 140000; n = n * 3 / 2 + 1) {
+            CHECK(m40_cuda_attn_decode_splits(&more, n) <= m40_cuda_attn_decode_splits(&most, n));
+            /* and the planned bound is the most of any SM count up to it */
+            CHECK(m40_cuda_attn_decode_splits(&shapes[i], n) <=
+                  m40_cuda_attn_decode_splits(&most, n));
+        }
+    }
+}
+
 int main(void) {
     test_chunk_is_a_power_of_two_that_fits();
     test_chunk_is_one_per_bucket();
     test_splits_bound_every_position_below();
     test_the_measured_lengths();
+    test_the_scratch_bound_holds_for_any_gpu();
     return check_report();
 }

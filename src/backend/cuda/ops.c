@@ -477,8 +477,11 @@ int m40_cuda_attn_decode_chunk(const m40_cuda_attn_dims *d, int n_pos) {
     while (end < n_pos)
         end *= 2;
     const int group = d->n_head_kv > 0 ? d->n_head / d->n_head_kv : 1;
-    const long long target =
-        (long long)(d->sm_count > 0 ? d->sm_count : 1) * decode_blocks_per_sm(group);
+    /* at most M40_ATTN_DECODE_MAX_SMS counted: the scratch is sized for it */
+    const int sms = d->sm_count < 1                         ? 1
+                    : d->sm_count > M40_ATTN_DECODE_MAX_SMS ? M40_ATTN_DECODE_MAX_SMS
+                                                            : d->sm_count;
+    const long long target = (long long)sms * decode_blocks_per_sm(group);
     /* the longest split whose scores fit the kernels' 48 KiB of shared
      * memory beside the group's queries: (group * (hd + chunk)) floats */
     int cap = M40_ATTN_CHUNK_DECODE_MAX;
