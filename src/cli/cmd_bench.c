@@ -24,10 +24,25 @@
 #include "util/clock.h"
 #include "util/log.h"
 
+/* The CUDA measurement switches bench takes as flags (--NAME), in the
+ * order they are handed to the backend (backend.h's `switches`). */
+static const char *const k_switches[] = {"no-graphs",   "one-stream", "no-batch",    "pieces-of-4",
+                                         "tiled-attn",  "split-attn", "scalar-attn", "vec-attn",
+                                         "prompt-gemv", "prompt-gemm"};
+#define N_SWITCHES (sizeof k_switches / sizeof k_switches[0])
+
+/* Bit of switch `name` in bench_args.switch_set, or 0 for no such switch. */
+static unsigned switch_bit(const char *name) {
+    for (size_t i = 0; i < N_SWITCHES; i++)
+        if (!strcmp(name, k_switches[i]))
+            return 1u << i;
+    return 0;
+}
+
 typedef struct bench_args {
     const char *model;
-    int pp, tg, reps, json, depth, no_graphs, one_stream, no_batch, pieces4, tiled, split, scalar,
-        vec, prompt_gemv, prompt_gemm, contend, pp_given;
+    int pp, tg, reps, json, depth, contend, pp_given;
+    unsigned switch_set;          /* switch_bit of each switch given */
     char switches[160];           /* what bo.switches points into */
     int batch[32], n_batch_sizes; /* --batch */
     m40_backend_options bo;       /* the backend flags (cli.h); n_ctx and n_batch 0: derived */
@@ -161,35 +176,8 @@ static int parse(bench_args *a, int argc, char **argv) {
         } else if (!strcmp(f, "--json")) {
             a->json = 1;
             continue;
-        } else if (!strcmp(f, "--no-graphs")) {
-            a->no_graphs = 1;
-            continue;
-        } else if (!strcmp(f, "--one-stream")) {
-            a->one_stream = 1;
-            continue;
-        } else if (!strcmp(f, "--no-batch")) {
-            a->no_batch = 1;
-            continue;
-        } else if (!strcmp(f, "--pieces-of-4")) {
-            a->pieces4 = 1;
-            continue;
-        } else if (!strcmp(f, "--tiled-attn")) {
-            a->tiled = 1;
-            continue;
-        } else if (!strcmp(f, "--split-attn")) {
-            a->split = 1;
-            continue;
-        } else if (!strcmp(f, "--scalar-attn")) {
-            a->scalar = 1;
-            continue;
-        } else if (!strcmp(f, "--vec-attn")) {
-            a->vec = 1;
-            continue;
-        } else if (!strcmp(f, "--prompt-gemv")) {
-            a->prompt_gemv = 1;
-            continue;
-        } else if (!strcmp(f, "--prompt-gemm")) {
-            a->prompt_gemm = 1;
+        } else if (!strncmp(f, "--", 2) && switch_bit(f + 2)) {
+            a->switch_set |= switch_bit(f + 2);
             continue;
         }
         if (!v) {
@@ -238,17 +226,17 @@ static int parse(bench_args *a, int argc, char **argv) {
         m40_cli_error("bench: -m MODEL is required");
         return -1;
     }
-    if (a->prompt_gemv && a->prompt_gemm) {
+    if ((a->switch_set & switch_bit("prompt-gemv")) &&
+        (a->switch_set & switch_bit("prompt-gemm"))) {
         m40_cli_error("bench: --prompt-gemv and --prompt-gemm exclude each other");
         return -1;
     }
     /* the CUDA measurement switches (backend.h) */
-    snprintf(a->switches, sizeof a->switches, "%s%s%s%s%s%s%s%s%s%s",
-             a->no_graphs ? ",no-graphs" : "", a->one_stream ? ",one-stream" : "",
-             a->no_batch ? ",no-batch" : "", a->pieces4 ? ",pieces-of-4" : "",
-             a->tiled ? ",tiled-attn" : "", a->split ? ",split-attn" : "",
-             a->scalar ? ",scalar-attn" : "", a->vec ? ",vec-attn" : "",
-             a->prompt_gemv ? ",prompt-gemv" : "", a->prompt_gemm ? ",prompt-gemm" : "");
+    size_t len = 0;
+    for (size_t i = 0; i < N_SWITCHES && len < sizeof a->switches; i++)
+        if (a->switch_set & (1u << i))
+            len +=
+                (size_t)snprintf(a->switches + len, sizeof a->switches - len, ",%s", k_switches[i]);
     a->bo.switches = a->switches[0] ? a->switches + 1 : NULL;
     return 0;
 }
