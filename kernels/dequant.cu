@@ -48,8 +48,8 @@ M40_DEFINE_DEQUANT_ROWS(iq2_s)
 M40_DEFINE_DEQUANT_ROWS(iq3_xxs)
 M40_DEFINE_DEQUANT_ROWS(iq3_s)
 
-/* Repacked Q4_0 / Q8_0 (repack.cu): the same job over the aligned layout;
- * `rows` is the matrix's total row count (it locates the scales). */
+/* Repacked Q4_0 / Q8_0 (repack.cu): the same job over the interleaved
+ * layout; `rows` is the matrix's total row count (it locates the scales). */
 #define M40_DEFINE_DEQUANT_ROWS_REPACKED(type)                                                   \
     M40_KERNEL void m40_dequant_rows_##type##r(float *dst, const uint8_t *w, int rows, int cols, \
                                                const int *ids, int r0, int n_rows) {             \
@@ -60,7 +60,7 @@ M40_DEFINE_DEQUANT_ROWS(iq3_s)
         int i = (int)(idx / nb), g = (int)(idx % nb);                                            \
         long long r = ids ? ids[i] : r0 + i;                                                     \
         float v[32];                                                                             \
-        decode32_##type##r(w, (long long)rows *nb, r *nb + g, v);                                \
+        decode32_##type##r(w, rows, nb, (unsigned)r, g, v);                                      \
         float *out = dst + (long long)i * cols + g * 32;                                         \
         for (int k = 0; k < 32; k++)                                                             \
             out[k] = v[k];                                                                       \

@@ -26,12 +26,15 @@
  */
 #include "gemv_common.cuh"
 
-/* Rows per block of the repacked kernels for a batch of NB (ops.c's
- * gemvb_rows_per_block says the same): 8, but 4 for Q8_0 above 4 inputs,
- * where 8 rows need 244 registers and so leave 2 blocks per SM: 4 rows
- * (128 registers, 4 blocks) ran its 8-input steps 19% faster on the H100
- * (docs/batching.md). Q4_0 gained nothing from it. */
-#define M40_GEMVB_R(QW, NB) ((QW) == 8 && (NB) > 4 ? 4 : 8)
+/* Rows per block of the repacked kernels (ops.c's gemvb_rows_per_block
+ * says the same): 4 for every batch. With repack.cu's interleaved rows,
+ * 8 rows of 8 inputs take 1.54 instructions a weight and input (4 rows:
+ * 1.69) in 168 registers, 3 blocks an SM: a 4096-row matrix is then 512
+ * blocks, 1.3 waves on the H100's 132 SMs, and its second wave runs
+ * mostly empty. 4 rows (127 registers, 4 blocks an SM, 1024 blocks, 1.94
+ * waves) ran 7B decode steps of 8 sequences 21% faster there
+ * (docs/batching.md). An M40's 24 SMs run many waves either way. */
+#define M40_GEMVB_R(QW, NB) 4
 
 /* Rows per block of the Q4_K kernels: 8 up to 4 inputs, 4 above (8 rows
  * of 8 inputs need more than 255 registers). */

@@ -82,9 +82,12 @@ static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const
  * per 32, and more address arithmetic per weight.
  *
  * Per 8 weights of a row a thread decodes once (PRMT + FADD per weight)
- * and spends 9 FMAs per input: at 8 inputs that is 1.65 instructions per
- * weight and input in the sm_52 SASS for Q4_0 (1.47 with 2 threads per
- * block; docs/performance.md has the counts). */
+ * and spends 9 FMAs per input. The rows of a block are adjacent in
+ * repack.cu's interleaved layout, so a thread reads one quant word of all
+ * of them, and all their scales, with 16-byte loads: in the sm_52 SASS,
+ * Q4_0 at 8 inputs takes 1.69 instructions per weight and input with 4
+ * rows a block (1.54 with 8), one row alone 3.95 (was 1.65 and 4.83 with
+ * a load per row; docs/performance.md has the counts). */
 
 /* The smallest power of two >= n (n <= 64). */
 static constexpr __host__ __device__ int m40_pow2_at_least(int n) {
@@ -188,22 +191,40 @@ static __device__ __forceinline__ void m40_load_words(const uint32_t *q, uint32_
     }
 }
 
-/* The quant words (u) and f16 scales (hs) of block b of the R rows whose
- * first blocks start qoff[r] (quants, at this thread's part) and soff[r]
- * (scales) bytes into w and sc. */
+/* The quant words (u) and f16 scales (hs) of block b of the block's R
+ * rows, R = 4 or 8 adjacent rows of one group of 8 in repack.cu's
+ * interleaved layout: q points at this thread's first word of block 0 of
+ * the first of them, s at that row's scale of block 0. A word of all R
+ * rows is R consecutive words (R/4 16-byte loads), their R scales 2R
+ * consecutive bytes (one load). In Q8_0 the second half's words are 4
+ * words (32 words of the layout) after the first's. */
 template <int QW, int R, int WPH>
-static __device__ __forceinline__ void
-m40_repacked_load(const uint8_t *w, const uint8_t *sc, const unsigned *qoff, const unsigned *soff,
-                  unsigned b, uint32_t (*u)[2 * WPH], unsigned short *hs) {
-    const uint8_t *qb = w + b * QW * 4, *sb = sc + b * 2;
+static __device__ __forceinline__ void m40_repacked_load(const uint32_t *q, const unsigned short *s,
+                                                         unsigned b, uint32_t (*u)[2 * WPH],
+                                                         unsigned short *hs) {
+    static_assert(R == 4 || R == 8, "a block's rows are half or all of a group of 8");
+    constexpr int NW = QW == 4 ? WPH : 2 * WPH; /* words per row this thread reads */
+    const uint32_t *qb = q + b * (QW * 8);
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-        const uint32_t *qr = (const uint32_t *)(qb + qoff[r]);
-        m40_load_words<WPH>(qr, u[r]);
-        if (QW == 8)
-            m40_load_words<WPH>(qr + 4, u[r] + WPH);
-        hs[r] = __ldg((const unsigned short *)(sb + soff[r]));
+    for (int k = 0; k < NW; k++) {
+        const uint4 *src = (const uint4 *)(qb + 8 * (k < WPH ? k : 4 + k - WPH));
+#pragma unroll
+        for (int h = 0; h < R / 4; h++) {
+            uint4 t = __ldg(src + h);
+            u[4 * h][k] = t.x, u[4 * h + 1][k] = t.y, u[4 * h + 2][k] = t.z, u[4 * h + 3][k] = t.w;
+        }
     }
+    uint32_t sw[4] = {0, 0, 0, 0}; /* two scales a word */
+    if (R == 8) {
+        uint4 t = __ldg((const uint4 *)(s + b * 8));
+        sw[0] = t.x, sw[1] = t.y, sw[2] = t.z, sw[3] = t.w;
+    } else {
+        uint2 t = __ldg((const uint2 *)(s + b * 8));
+        sw[0] = t.x, sw[1] = t.y;
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        hs[r] = (unsigned short)(sw[r / 2] >> (16 * (r % 2)));
 }
 
 /* y[c][ldy] (first `rows`) = W x[c] (+ bias) (+ res[c]) for NB inputs x[c]
@@ -223,16 +244,13 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     const int row0 = blockIdx.x * R;
     const unsigned nb = (unsigned)cols / 32, n_blocks = (unsigned)rows * nb;
     const unsigned p = threadIdx.x % P;
-    const uint8_t *sc = w + (size_t)n_blocks * QW * 4; /* the f16 scales */
-    /* byte offsets of the first block of each of the block's rows (quants
-     * and scale; 32-bit: a matrix is under 4 GiB), clamped to the last row
-     * so the loop over rows unrolls and its loads issue back to back */
-    unsigned qoff[R], soff[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        unsigned first = (unsigned)min(row0 + r, rows - 1) * nb;
-        qoff[r] = first * QW * 4 + WPH * 4 * p, soff[r] = first * 2;
-    }
+    /* this thread's first word and the first row's scale, both of block 0
+     * (rows % 8 == 0 for a repacked matrix, so every block's R rows exist
+     * and lie in one group of 8) */
+    const unsigned group = (unsigned)row0 / 8, sub = (unsigned)row0 % 8;
+    const uint32_t *q = (const uint32_t *)w + ((size_t)group * nb * QW + WPH * p) * 8 + sub;
+    const unsigned short *s =
+        (const unsigned short *)(w + (size_t)n_blocks * QW * 4) + (size_t)group * nb * 8 + sub;
     float acc[R][NB];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -246,7 +264,7 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     uint32_t u[R][2 * WPH];
     unsigned short hs[R];
     unsigned b = threadIdx.x / P;
-    m40_repacked_load<QW, R, WPH>(w, sc, qoff, soff, min(b, nb - 1), u, hs);
+    m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
     for (; b < nb; b += step) {
         float xv[NB][2 * H];
 #pragma unroll
@@ -262,7 +280,7 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
         }
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
-        m40_repacked_load<QW, R, WPH>(w, sc, qoff, soff, min(b + step, nb - 1), un, hn);
+        m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
         float d[R];
 #pragma unroll
         for (int r = 0; r < R; r++)

@@ -348,10 +348,18 @@ static __device__ __forceinline__ void decode32_iq3_s(const uint8_t *row, int64_
     }
 }
 
-/* ---- repacked Q4_0 / Q8_0 (repack.cu): quants [R][NB][Q], then scales [R][NB] ----
- * `row` here is the matrix base (all rows), and the group index g counts
- * blocks from the start of the matrix (row * NB + block), so these take the
- * matrix's total block count instead of a row pointer. */
+/* ---- repacked Q4_0 / Q8_0 (repack.cu) ----------------------------------
+ * quants [R/8][NB][QW][8] words, then scales [R/8][NB][8] f16: rows are
+ * interleaved by groups of 8, so these take the matrix's row count (it
+ * locates the scales), its blocks per row and a row and block index
+ * instead of a row pointer. */
+
+/* The index of block b of row r in the interleaved order (times QW * 8 for
+ * its first quant word, times 8 for its scale; + r % 8 for the row's own). */
+static __device__ __forceinline__ unsigned long long m40_rblock(unsigned nb, unsigned r,
+                                                                unsigned b) {
+    return (unsigned long long)(r / 8) * nb + b;
+}
 
 /* Small integers to float without I2F (a quarter-rate conversion on every
  * GPU since Maxwell): put the integer in the mantissa of 2^23 (0x4B000000)
@@ -393,32 +401,35 @@ static __device__ __forceinline__ void m40_put_nibbles(uint32_t w, uint32_t qh, 
     }
 }
 
-/* The 32 unscaled values of repacked Q4_0 block i (quants q, scales s):
- * nibble - 8, low nibbles first; returns the scale. */
-static __device__ __forceinline__ float m40_q4_0r_block(const uint4 *q, const unsigned short *s,
-                                                        unsigned i, float *v) {
-    uint4 p = __ldg(q + i);
-    uint32_t words[4] = {p.x, p.y, p.z, p.w};
+/* The 32 unscaled values of block b of row r of a repacked Q4_0 matrix
+ * (rows x nb blocks at w): nibble - 8, low nibbles first; returns the
+ * scale. */
+static __device__ __forceinline__ float
+m40_q4_0r_block(const uint8_t *w, unsigned rows, unsigned nb, unsigned r, unsigned b, float *v) {
+    const unsigned long long gb = m40_rblock(nb, r, b);
+    const uint32_t *q = (const uint32_t *)w + gb * 32 + r % 8;
 #pragma unroll
     for (int k = 0; k < 4; k++)
-        m40_put_nibbles(words[k], 0, k, 8388616.0f, v); /* nibble - 8 */
-    return __half2float(__ushort_as_half(__ldg(s + i)));
+        m40_put_nibbles(__ldg(q + 8 * k), 0, k, 8388616.0f, v); /* nibble - 8 */
+    const unsigned short *s = (const unsigned short *)(w + (unsigned long long)rows * nb * 16);
+    return __half2float(__ushort_as_half(__ldg(s + gb * 8 + r % 8)));
 }
 
-/* The same for repacked Q8_0: int8 values, two 16-byte loads. */
-static __device__ __forceinline__ float m40_q8_0r_block(const uint4 *q, const unsigned short *s,
-                                                        unsigned i, float *v) {
-    uint4 a = __ldg(q + 2 * i), b = __ldg(q + 2 * i + 1);
-    uint32_t words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+/* The same for repacked Q8_0: int8 values, 8 words a block. */
+static __device__ __forceinline__ float
+m40_q8_0r_block(const uint8_t *w, unsigned rows, unsigned nb, unsigned r, unsigned b, float *v) {
+    const unsigned long long gb = m40_rblock(nb, r, b);
+    const uint32_t *q = (const uint32_t *)w + gb * 64 + r % 8;
 #pragma unroll
     for (int k = 0; k < 8; k++) {
         /* flipping the sign bit maps int8 -128..127 to 0..255 = value + 128 */
-        uint32_t u = words[k] ^ 0x80808080u;
+        uint32_t u = __ldg(q + 8 * k) ^ 0x80808080u;
 #pragma unroll
         for (int j = 0; j < 4; j++)
             v[4 * k + j] = m40_byte_to_f(u, j) - 8388736.0f;
     }
-    return __half2float(__ushort_as_half(__ldg(s + i)));
+    const unsigned short *s = (const unsigned short *)(w + (unsigned long long)rows * nb * 32);
+    return __half2float(__ushort_as_half(__ldg(s + gb * 8 + r % 8)));
 }
 
 /* Q5_K sub-block g (row 16-byte aligned; 176-byte blocks keep qh and qs
@@ -516,32 +527,18 @@ static __device__ __forceinline__ void m40_q6_k_group(const uint8_t *row, int g,
     }
 }
 
-/* The raw forms return the block's scale and leave v unscaled, so a dot
- * product can multiply by the scale once per block instead of per weight. */
-static __device__ __forceinline__ float decode32_q4_0r_raw(const uint8_t *w, long long n_blocks,
-                                                           long long blk, float *v) {
-    const uint4 *q = (const uint4 *)w + blk;
-    const unsigned short *s = (const unsigned short *)(w + n_blocks * 16) + blk;
-    return m40_q4_0r_block(q, s, 0, v);
-}
-
-static __device__ __forceinline__ float decode32_q8_0r_raw(const uint8_t *w, long long n_blocks,
-                                                           long long blk, float *v) {
-    const uint4 *q = (const uint4 *)w + 2 * blk;
-    const unsigned short *s = (const unsigned short *)(w + n_blocks * 32) + blk;
-    return m40_q8_0r_block(q, s, 0, v);
-}
-
-static __device__ __forceinline__ void decode32_q4_0r(const uint8_t *w, long long n_blocks,
-                                                      long long blk, float *v) {
-    float d = decode32_q4_0r_raw(w, n_blocks, blk, v);
+/* Block b of row r of a repacked matrix of `rows` rows of nb blocks, scaled
+ * (the dequantize kernels; the mat-vecs scale a block's dot product). */
+static __device__ __forceinline__ void decode32_q4_0r(const uint8_t *w, unsigned rows, unsigned nb,
+                                                      unsigned r, unsigned b, float *v) {
+    float d = m40_q4_0r_block(w, rows, nb, r, b, v);
     for (int i = 0; i < 32; i++)
         v[i] *= d;
 }
 
-static __device__ __forceinline__ void decode32_q8_0r(const uint8_t *w, long long n_blocks,
-                                                      long long blk, float *v) {
-    float d = decode32_q8_0r_raw(w, n_blocks, blk, v);
+static __device__ __forceinline__ void decode32_q8_0r(const uint8_t *w, unsigned rows, unsigned nb,
+                                                      unsigned r, unsigned b, float *v) {
+    float d = m40_q8_0r_block(w, rows, nb, r, b, v);
     for (int i = 0; i < 32; i++)
         v[i] *= d;
 }

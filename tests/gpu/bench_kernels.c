@@ -194,7 +194,7 @@ static void bench_gemv(void) {
             m40_cu_function fns[8];
             int rpbs[8], n = 0, family = M40_GEMV_GENERIC;
             m40_err err = {0};
-            if (m40_cuda_can_repack(type)) {
+            if (m40_cuda_can_repack(&dw)) {
                 if (m40_cuda_repack(&g_ops, &dw, tmp, &err))
                     die(&err);
                 family = M40_GEMV_REPACKED;
@@ -279,7 +279,7 @@ static void bench_gemv_batch(void) {
             size_t bytes = (size_t)c.w.row_bytes * (size_t)c.w.rows;
             m40_err err = {0};
             fill_random(w, bytes, 17 + (unsigned)s);
-            if (m40_cuda_can_repack(types[t]) && m40_cuda_repack(&g_ops, &c.w, tmp, &err))
+            if (m40_cuda_can_repack(&c.w) && m40_cuda_repack(&g_ops, &c.w, tmp, &err))
                 die(&err);
             for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
                 c.n = ns[k];

@@ -207,22 +207,26 @@ static void test_head_norm(int head_dim) {
  * fused residual add does. rows = 300 leaves a partial last block for
  * every rows-per-block variant; cols = 8192 makes each thread loop over
  * several 32-element groups (or 16-byte chunks) of a row. Then the
- * batched products and the dequantize of the same matrix. */
-static void test_gemv(uint32_t type, int repack, int cols) {
+ * batched products and the dequantize of the same matrix. With `repack`,
+ * the matrix is repacked when its rows are a multiple of 8 (296: 37
+ * groups of 8, an odd number of 8-row blocks), and left as it is, still
+ * right, when they are not (300). */
+static void test_gemv(uint32_t type, int repack, int rows, int cols) {
     enum { ROWS = 300, MAX_COLS = 8192 };
     size_t rb = m40_ggml_row_bytes(type, (uint64_t)cols);
     static float wf[ROWS * MAX_COLS], x[MAX_COLS], res[ROWS], want[ROWS], got[ROWS];
     unsigned char *raw = malloc(rb * ROWS);
+    CHECK(rows <= ROWS);
     m40_err err = {0};
     CHECK(raw != NULL);
     if (!raw)
         return;
-    fill(wf, (size_t)ROWS * cols, 11, 1.0f);
+    fill(wf, (size_t)rows * cols, 11, 1.0f);
     fill(x, cols, 12, 3.0f);
-    fill(res, ROWS, 14, 2.0f);
+    fill(res, rows, 14, 2.0f);
     if (!m40_quant_can_quantize(type))
-        random_blocks(type, raw, rb * ROWS);
-    for (int r = 0; r < ROWS; r++) {
+        random_blocks(type, raw, rb * rows);
+    for (int r = 0; r < rows; r++) {
         CHECK(m40_quant_can_quantize(type) == 0 ||
               m40_quantize_row(type, wf + (size_t)r * cols, raw + r * rb, cols, &err) == 0);
         CHECK(m40_dequantize_row(type, raw + r * rb, wf + (size_t)r * cols, cols, &err) == 0);
@@ -231,16 +235,17 @@ static void test_gemv(uint32_t type, int repack, int cols) {
             s += (double)wf[(size_t)r * cols + c] * x[c];
         want[r] = (float)s + res[r];
     }
-    m40_dweight w = {type, cols, ROWS, (int64_t)rb, 0, dev(raw, rb * ROWS)};
-    m40_dptr dx = dev(x, (size_t)cols * sizeof *x), dy = dev(res, sizeof res);
+    m40_dweight w = {type, cols, rows, (int64_t)rb, 0, dev(raw, rb * rows)};
+    m40_dptr dx = dev(x, (size_t)cols * sizeof *x), dy = dev(res, rows * sizeof *res);
     if (repack)
-        CHECK(m40_cuda_repack(&g_ops, &w, dev(NULL, rb * ROWS), &err) == 0 && w.repacked);
+        CHECK(m40_cuda_repack(&g_ops, &w, dev(NULL, rb * rows), &err) == 0 &&
+              w.repacked == (rows % 8 == 0));
     CHECK(m40_cuda_gemv(&g_ops, &w, dy, dx, 0, dy, &err) == 0);
     char what[64];
-    snprintf(what, sizeof what, "gemv %s%s, %d columns", m40_ggml_type_name(type),
-             repack ? " repacked" : "", cols);
-    CHECK(fetch(got, dy, sizeof got) == 0);
-    CHECK_CLOSE(what, got, want, ROWS, 1e-5);
+    snprintf(what, sizeof what, "gemv %s%s, %d x %d", m40_ggml_type_name(type),
+             w.repacked ? " repacked" : "", rows, cols);
+    CHECK(fetch(got, dy, rows * sizeof *got) == 0);
+    CHECK_CLOSE(what, got, want, (size_t)rows, 1e-5);
     check_gemv_batch(&w, what);
     check_dequant_rows(&w, wf, what);
     free(raw);
@@ -652,13 +657,15 @@ int main(void) {
         M40_GGML_Q6_K,    M40_GGML_Q2_K,   M40_GGML_Q3_K,  M40_GGML_IQ4_NL,  M40_GGML_IQ4_XS,
         M40_GGML_IQ2_XXS, M40_GGML_IQ2_XS, M40_GGML_IQ2_S, M40_GGML_IQ3_XXS, M40_GGML_IQ3_S};
     for (size_t i = 0; i < sizeof gemv_types / sizeof gemv_types[0]; i++) {
-        test_gemv(gemv_types[i], 0, 512);
-        test_gemv(gemv_types[i], 0, 8192);
+        test_gemv(gemv_types[i], 0, 300, 512);
+        test_gemv(gemv_types[i], 0, 300, 8192);
     }
-    test_gemv(M40_GGML_Q4_0, 1, 512);
-    test_gemv(M40_GGML_Q8_0, 1, 512);
-    test_gemv(M40_GGML_Q4_0, 1, 8192);
-    test_gemv(M40_GGML_Q8_0, 1, 8192);
+    const uint32_t repack_types[] = {M40_GGML_Q4_0, M40_GGML_Q8_0};
+    for (int i = 0; i < 2; i++) {
+        test_gemv(repack_types[i], 1, 296, 512);
+        test_gemv(repack_types[i], 1, 296, 8192);
+        test_gemv(repack_types[i], 1, 300, 512); /* not repacked: 300 % 8 != 0 */
+    }
     test_rope_case(64, 64, M40_ROPE_NORM, 0, NULL);
     test_rope_case(64, 64, M40_ROPE_NEOX, 0, NULL);
     test_rope_case(128, 128, M40_ROPE_NORM, 1, NULL);

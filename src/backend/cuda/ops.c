@@ -252,7 +252,7 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 /* The rows each block of a batched kernel for n inputs computes
  * (gemv_batch.cu's M40_GEMVB_R). */
 static unsigned gemvb_rows_per_block(uint32_t type, int n) {
-    return (type == M40_GGML_Q4_K || type == M40_GGML_Q8_0) && n > 4 ? 4 : 8;
+    return type == M40_GGML_Q4_K && n <= 4 ? 8 : 4;
 }
 
 /* The batched kernel for n inputs of w, or NULL where a row of w alone
@@ -328,20 +328,21 @@ int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst,
     return launch_1d(ops, ops->dequant_rows[w->type], blocks_for(threads, 128), 128, 0, args, err);
 }
 
-int m40_cuda_can_repack(uint32_t type) {
-    return type == M40_GGML_Q4_0 || type == M40_GGML_Q8_0;
+int m40_cuda_can_repack(const m40_dweight *w) {
+    return (w->type == M40_GGML_Q4_0 || w->type == M40_GGML_Q8_0) && w->rows % 8 == 0 &&
+           w->cols % 32 == 0;
 }
 
 int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *err) {
-    if (!m40_cuda_can_repack(w->type) || w->repacked)
+    if (!m40_cuda_can_repack(w) || w->repacked)
         return 0;
     size_t bytes = (size_t)w->row_bytes * (size_t)w->rows;
     if (m40_gpu_copy_on(ops->gpu, ops->stream, tmp, w->ptr, bytes, err))
         return -1;
-    long long n_blocks = (long long)w->rows * (w->cols / 32);
-    int qbytes = w->type == M40_GGML_Q4_0 ? 16 : 32;
+    int rows = w->rows, nb = w->cols / 32, qbytes = w->type == M40_GGML_Q4_0 ? 16 : 32;
+    long long n_blocks = (long long)rows * nb;
     m40_dptr dst = w->ptr;
-    void *args[] = {&dst, &tmp, &n_blocks, &qbytes};
+    void *args[] = {&dst, &tmp, &rows, &nb, &qbytes};
     if (launch_1d(ops, ops->repack, blocks_for(n_blocks, 256), 256, 0, args, err))
         return -1;
     w->repacked = 1;

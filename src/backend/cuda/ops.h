@@ -108,10 +108,12 @@ int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
                           int r0, int n_rows, m40_err *err);
 
-/* True when `type` has a repacked layout (Q4_0, Q8_0). */
-int m40_cuda_can_repack(uint32_t type);
+/* True when w has a repacked layout: Q4_0 or Q8_0 with a multiple of 8
+ * rows (kernels/repack.cu interleaves rows by 8). */
+int m40_cuda_can_repack(const m40_dweight *w);
 
-/* Repacks w (in place; `tmp` must hold its bytes) and sets w->repacked. */
+/* Repacks w (in place; `tmp` must hold its bytes) and sets w->repacked;
+ * a matrix that cannot be repacked is left as it is. */
 int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *err);
 
 /* y[rows][n] = rmsnorm(x[rows][n]) * w[n]. */

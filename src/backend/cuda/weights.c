@@ -155,7 +155,7 @@ int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err) {
     }
     for (size_t i = 0; i < n_list; i++) {
         size_t b = (size_t)list[i]->row_bytes * (size_t)list[i]->rows;
-        if (m40_cuda_can_repack(list[i]->type) && b > max_bytes)
+        if (m40_cuda_can_repack(list[i]) && b > max_bytes)
             max_bytes = b;
     }
     int rc = 0;
