@@ -34,7 +34,7 @@
  * mostly empty. 4 rows (127 registers, 4 blocks an SM, 1024 blocks, 1.94
  * waves) ran 7B decode steps of 8 sequences 21% faster there
  * (docs/batching.md). An M40's 24 SMs run many waves either way. */
-#define M40_GEMVB_R(QW, NB) 4
+#define M40_GEMVB_R 4
 
 /* Rows per block of the Q4_K kernels: 8 up to 4 inputs, 4 above (8 rows
  * of 8 inputs need more than 255 registers). */
@@ -57,10 +57,10 @@
     DEF(type, arg, 7)                     \
     DEF(type, arg, 8)
 
-#define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                                   \
-    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                                \
-        (void)row_bytes; /* the repacked layout is addressed as a whole */                        \
-        m40_gemv_repacked<QW, M40_GEMVB_R(QW, NB), NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
+#define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                           \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                        \
+        (void)row_bytes; /* the repacked layout is addressed as a whole */                \
+        m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
     }
 
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)

@@ -180,17 +180,6 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
 #define M40_GEMV_PARTS 4
 #endif
 
-/* WPH words from q on (WPH = 1 or 2; q 4 WPH-byte aligned). */
-template <int WPH>
-static __device__ __forceinline__ void m40_load_words(const uint32_t *q, uint32_t *u) {
-    if (WPH == 2) {
-        uint2 t = __ldg((const uint2 *)q);
-        u[0] = t.x, u[1] = t.y;
-    } else {
-        u[0] = __ldg(q);
-    }
-}
-
 /* The quant words (u) and f16 scales (hs) of block b of the block's R
  * rows, R = 4 or 8 adjacent rows of one group of 8 in repack.cu's
  * interleaved layout: q points at this thread's first word of block 0 of
