@@ -1,6 +1,6 @@
 /* bench_kernels.c - kernel microbenchmarks for the GPU bundle.
  *
- *   bench_kernels [--quick | --batch | --attn]
+ *   bench_kernels [--quick | --batch | --attn | --tile]
  *
  * Prints markdown tables (docs/performance.md keeps the results):
  *  - the device's copy bandwidth (device to device), the yardstick for
@@ -11,6 +11,9 @@
  *    Llama-2-7B / 1B-class matrix shape, in GB/s of weights read;
  *  - attention decode by context length, head layout, cache type and
  *    split length (--attn: only this and the copy bandwidth);
+ *  - prompt attention (the tiled kernel and its combine step) of a
+ *    512-token chunk by depth, in ms per layer and the FP32 rate of its
+ *    multiply-adds (--tile: only this and the copy bandwidth);
  *  - prefill GEMM (dequantized FP32, 512 tokens) with cuBLAS and our kernel;
  *  - RMSNorm and RoPE;
  *  - one Llama-2-7B layer's parts, a decode step against a 512-token
@@ -411,6 +414,89 @@ static void bench_attention(void) {
     printf("\n");
 }
 
+/* ---- prompt attention by depth ------------------------------------------- */
+
+typedef struct tile_ctx {
+    m40_dptr out, q, pos, scratch, kc, vc;
+    int n_q, max_pos, n_head, n_head_kv, hd, kv_type;
+} tile_ctx;
+
+static int op_tile(void *p, m40_err *err) {
+    tile_ctx *c = p;
+    return m40_cuda_attention_tiled(&g_ops, c->out, c->q, c->n_head * c->hd, c->kc, c->vc, c->pos,
+                                    c->n_q, c->max_pos, c->n_head, c->n_head_kv, c->hd, c->kv_type,
+                                    NULL, c->scratch, err);
+}
+
+/* A 512-token chunk's attention at depths 0 to 32k: what bench -p 512 -d
+ * N adds per layer over depth 0. "TFLOP/s" counts the scores' and the
+ * weighted sum's multiply-adds the causal mask leaves (2 flops each). */
+static void bench_tile(void) {
+    static const struct {
+        const char *name;
+        int n_head, n_head_kv, hd;
+    } layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
+                   {"Llama-3-8B (32/8 x 128)", 32, 8, 128}};
+    static const struct {
+        const char *name;
+        int type;
+        uint32_t ggml;
+    } types[] = {{"f16", M40_CUDA_KV_F16, M40_GGML_F16}, {"q8_0", M40_CUDA_KV_Q8_0, M40_GGML_Q8_0}};
+    static const int depths[] = {0, 4096, 16384, 32768};
+    const int n_q = 512, max_ctx = 32768 + n_q;
+    printf("## prompt attention (%d queries, tiled kernel + combine; ms per layer)\n\n", n_q);
+    printf("| heads | cache | depth | ms | TFLOP/s |\n|---|---|---|---|---|\n");
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        for (size_t ty = 0; ty < sizeof types / sizeof types[0]; ty++) {
+            tile_ctx c = {.n_q = n_q,
+                          .n_head = layouts[l].n_head,
+                          .n_head_kv = layouts[l].n_head_kv,
+                          .hd = layouts[l].hd,
+                          .kv_type = types[ty].type};
+            size_t q_dim = (size_t)c.n_head * c.hd, kv_dim = (size_t)c.n_head_kv * c.hd;
+            size_t cache = m40_ggml_row_bytes(types[ty].ggml, (uint64_t)max_ctx * kv_dim);
+            const m40_cuda_driver *d = g_gpu.drv;
+            m40_err err = {0};
+            c.kc = dalloc(cache);
+            c.vc = dalloc(cache);
+            c.q = dalloc((size_t)n_q * q_dim * 4);
+            c.out = dalloc((size_t)n_q * q_dim * 4);
+            c.pos = dalloc((size_t)n_q * 4);
+            c.scratch =
+                dalloc(m40_cuda_attn_tiled_scratch_floats(n_q, c.n_head, c.hd, max_ctx) * 4);
+            /* finite values: FP16 0x1111 / 0x2222, quants with small scales */
+            if (m40_cu_check(d, d->cuMemsetD8(c.kc, 0x11, cache), "cuMemsetD8", &err) ||
+                m40_cu_check(d, d->cuMemsetD8(c.vc, 0x22, cache), "cuMemsetD8", &err) ||
+                m40_cu_check(d, d->cuMemsetD8(c.q, 0x3c, (size_t)n_q * q_dim * 4), "cuMemsetD8",
+                             &err))
+                die(&err);
+            int32_t *pos = malloc((size_t)n_q * 4);
+            if (!pos) {
+                fprintf(stderr, "bench_kernels: out of memory\n");
+                exit(1);
+            }
+            for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+                for (int t = 0; t < n_q; t++)
+                    pos[t] = depths[i] + t;
+                if (m40_gpu_upload(&g_gpu, c.pos, pos, (size_t)n_q * 4, &err))
+                    die(&err);
+                c.max_pos = depths[i] + n_q - 1;
+                double s = time_op_with(op_tile, &c, 3, 0);
+                /* keys seen: depth + t + 1 for query t */
+                double keys = (double)n_q * depths[i] + (double)n_q * (n_q + 1) / 2.0;
+                double flops = 4.0 * keys * c.n_head * c.hd;
+                printf("| %s | %s | %d | %.3f | %.1f |\n", layouts[l].name, types[ty].name,
+                       depths[i], s * 1e3, flops / s / 1e12);
+            }
+            free(pos);
+            m40_dptr all[] = {c.kc, c.vc, c.q, c.out, c.pos, c.scratch};
+            for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+                m40_gpu_free(&g_gpu, all[i]);
+        }
+    }
+    printf("\n");
+}
+
 /* ---- prefill GEMM, RMSNorm, RoPE ----------------------------------------- */
 
 typedef struct gemm_ctx {
@@ -644,12 +730,18 @@ int main(int argc, char **argv) {
     g_quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int batch_only = argc > 1 && strcmp(argv[1], "--batch") == 0;
     int attn_only = argc > 1 && strcmp(argv[1], "--attn") == 0;
+    int tile_only = argc > 1 && strcmp(argv[1], "--tile") == 0;
     gpu_test_open(&g_gpu);
     m40_err err = {0};
     if (m40_cuda_ops_init(&g_ops, &g_gpu, &err))
         die(&err);
     printf("graphs: %s\n\n", m40_gpu_has_graphs(&g_gpu) ? "yes" : "no (plain launches)");
     bench_copy();
+    if (tile_only) {
+        bench_tile();
+        m40_gpu_close(&g_gpu);
+        return 0;
+    }
     if (attn_only) {
         bench_attention();
         m40_gpu_close(&g_gpu);
@@ -662,6 +754,7 @@ int main(int argc, char **argv) {
     }
     bench_gemv();
     bench_attention();
+    bench_tile();
     bench_prefill_and_small();
     bench_layer_parts();
     m40_gpu_close(&g_gpu);
