@@ -10,33 +10,39 @@
  * Block (tile x, KV head g), 128 threads: the tile's rows are r = tq *
  * group + j (query x*bq + tq, head g*group + j), at most 32 (bq = 32 /
  * group queries); thread (ty, tx) owns rows ty, ty + 8, ty + 16, ty + 24
- * (ty 0..7, tx 0..15). A warp holds 4 ty by 8 tx (m40_tile_lanes), so
- * its loads from shared memory touch few distinct addresses: Q^T's 4
- * rows' float4s, the K slice's 8 and V's 8 columns, each one wavefront
- * (with 2 ty by 16 tx it was 3 wavefronts per 16 FMAs in the scores and
- * twice as many in O += P V, and the L1's data pipe was the busiest unit:
- * ncu, H100, 74%). Head dim 256 keeps 2 ty by 16 tx: its shared memory is
- * full (48 KiB) without the rows' exchange below. Q^T's columns are in
- * slot order (slot ty*4 + i holds row ty + 8i), so a thread's 4 rows are
- * one float4. Keys are taken 64 at a time on a grid fixed from position 0:
- * for each key tile,
+ * (ty 0..7, tx 0..15). A warp holds 8 ty by 4 tx (m40_tile_lanes). The
+ * shared-memory pipe bounds the kernel (ncu, H100: ~85% busy), and a
+ * 16-byte load there took 2 wavefronts where a warp's lanes read 4
+ * distinct float4s and 4 where they read 8, whatever the lanes' order
+ * (three orders measured). Per key, O += P V loads V's columns (2 loads)
+ * and P's rows (a quarter of one): 4 tx a warp puts the V loads, the most
+ * frequent, at 4 distinct float4s (P's, at 8, cost the extra); the scores
+ * load as many of each either way. Head dim 256 keeps 2 ty by 16 tx: its
+ * shared memory is full (48 KiB) without the rows' exchange below. Q^T's
+ * columns are in slot order (slot ty*4 + i holds row ty + 8i), so a
+ * thread's 4 rows are one float4. Keys are taken 64 at a time on a grid
+ * fixed from position 0: for each key tile,
  *   1. scores S[32][64] = Q K^T: K in slices of DS dimensions through
  *      shared memory (decoded from the cache's type, kv_cache.cuh; the
  *      next slice's loads in flight while this one is used); thread
  *      (ty, tx) keeps S of its rows for keys tx*4 .. tx*4+3, each a dot
  *      product in dimension order; then times scale, Gemma 2's soft-cap,
  *      and -inf outside the row's causal window (positions <= its own,
- *      and within the last `window`);
+ *      and within the last `window` (a tile inside every window of the
+ *      thread's rows skips the test);
  *   2. per row, the 16 threads that share it find the tile's max and sum:
  *      m' = max(m, max_j s_j), p_j = e^(s_j - m'), l = l e^(m - m') +
- *      sum_j p_j, and scale the row's output by e^(m - m'); the weights P
- *      go to shared memory. Each 8 threads of a warp meet by a butterfly,
- *      then the two warps' halves through shared memory (the max at once,
- *      the sum after the next barrier), the tx 0..7 half first; with 16
- *      tx a warp, one butterfly of 16;
+ *      sum_j p_j (e^x by the SFU's 2^x: m40_tile_exp), and scale the
+ *      row's output by e^(m - m'); the weights P go to shared memory. The
+ *      4 threads of a row in a warp meet by a butterfly, then the four
+ *      warps' parts through shared memory (the max at once, the sum after
+ *      the next barrier), in warp order; with 16 tx a warp, one butterfly
+ *      of 16;
  *   3. O += P V: V in slices of VS keys through shared memory; thread
- *      (ty, tx) adds to its rows' columns (tx*4 + 64*c .. +3 when head_dim
- *      is a multiple of 64, tx + 16*c otherwise), key by key in order.
+ *      (ty, tx) adds to its rows' columns (those at positions tx*4 + 64*c
+ *      .. +3 of the stage's V rows when head_dim is a multiple of 64, whose
+ *      dimensions m40_tile_dim names; tx + 16*c otherwise), key by key in
+ *      order.
  * A key tile none of a row's keys are in leaves that row exactly as it was
  * (factor 1, weights 0, and 0 * v adds nothing: every position up to the
  * tile's last query is written, positions past it are read as 0), so a
@@ -55,10 +61,11 @@
  * 16 tiles per KV head, fewer blocks than the GPU holds at once, each
  * 33k keys long. The splits are fixed from position 0, like the key
  * tiles, so a query's bits still depend on the query and its cache alone.
- * Launch: m40_attn_tile_h<HD>, grid (ceil(n_q / bq), n_head_kv, n_split),
- * block 128, dynamic shared memory M40_TILE_SMEM_FLOATS(HD) floats (the
- * host mirrors it: ops.c tile_smem_floats); o_part [n_q][n_head][n_split]
- * [HD], ml_part [n_q][n_head][n_split][2].
+ * Launch: m40_attn_tile_<kv>_h<HD> (kv: f16, f32, q8_0, q4_0), grid
+ * (ceil(n_q / bq), n_head_kv, n_split), block 128, dynamic shared memory
+ * M40_TILE_SMEM_FLOATS(HD) floats (the host mirrors it: ops.c
+ * tile_smem_floats); o_part [n_q][n_head][n_split][HD], ml_part [n_q]
+ * [n_head][n_split][2].
  */
 #include "common.cuh"
 #include "kv_cache.cuh"
@@ -75,39 +82,18 @@
 #define M40_TILE_STAGE(HD)                                                                      \
     (M40_TILE_DS(HD) * M40_TILE_KEYS > M40_TILE_VS(HD) * (HD) ? M40_TILE_DS(HD) * M40_TILE_KEYS \
                                                               : M40_TILE_VS(HD) * (HD))
-/* Threads of a warp that share a row (tx a warp): 8, but 16 for head
- * dim 256 (above). */
-#define M40_TILE_XW(HD) ((HD) <= 128 ? 8 : 16)
-/* P's row stride: 68 floats puts a warp's 4 rows' float4s in different
+/* Threads of a warp that share a row (tx a warp): 4, but 16 for head
+ * dim 256 (above); and the warps a row's 16 threads span. */
+#define M40_TILE_XW(HD)    ((HD) <= 128 ? 4 : 16)
+#define M40_TILE_PARTS(HD) (16 / M40_TILE_XW(HD))
+/* P's row stride: 68 floats puts a warp's 8 rows' float4s in different
  * banks; 64 for head dim 256, whose shared memory has no room for it. */
 #define M40_TILE_PS(HD) ((HD) <= 128 ? M40_TILE_KEYS + 4 : M40_TILE_KEYS)
-/* Q^T [HD][32], the stage (a K or V slice), P [32][PS], and with 8 tx a
- * warp the two halves' row maxima and sums [2][2][32] */
+/* Q^T [HD][32], the stage (a K or V slice), P [32][PS], and with 4 tx a
+ * warp the parts' row maxima and sums [2][4][32] */
 #define M40_TILE_SMEM_FLOATS(HD)                                                 \
     ((HD)*M40_TILE_ROWS + M40_TILE_STAGE(HD) + M40_TILE_ROWS * M40_TILE_PS(HD) + \
-     (M40_TILE_XW(HD) == 8 ? 4 * M40_TILE_ROWS : 0))
-
-/* Eight consecutive cache elements in flight (m40_kv8, kv_cache.cuh), or
- * zeros for a key past the tile's last query. */
-template <int KV_TYPE> struct m40_tile_raw {
-    m40_kv8<KV_TYPE> r;
-    bool none;
-    __device__ __forceinline__ void fetch(const void *c, long long i) {
-        r.fetch(c, i);
-        none = false;
-    }
-    __device__ __forceinline__ void zero() {
-        none = true;
-    }
-    __device__ __forceinline__ void get(const void *, float *f) const {
-        r.get(f);
-        if (none) {
-#pragma unroll
-            for (int e = 0; e < 8; e++)
-                f[e] = 0.0f;
-        }
-    }
-};
+     (M40_TILE_PARTS(HD) > 1 ? 2 * M40_TILE_PARTS(HD) * M40_TILE_ROWS : 0))
 
 /* A slice's pieces of 8 elements: slice `sl` of key tile kb is K
  * dimensions sl*DS .. for the tile's 64 keys when sl < HD / DS, else V
@@ -118,7 +104,7 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
     static constexpr int DS = M40_TILE_DS(HD), VS = M40_TILE_VS(HD);
     static constexpr int KP = DS * M40_TILE_KEYS / 8, VP = VS * HD / 8;
     static constexpr int IT = ((KP > VP ? KP : VP) + 127) / 128;
-    m40_tile_raw<KV_TYPE> r[IT];
+    m40_kv8<KV_TYPE> r[IT];
 
     __device__ __forceinline__ void fetch(const void *k, const void *v, long long row0, int kv_dim,
                                           int kb, int sl, int kmax) {
@@ -139,7 +125,7 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
         }
     }
     /* into stage: K as [DS][64] (dimension-major), V as [VS][HD] */
-    __device__ __forceinline__ void put(float *stage, const void *k, const void *v, int sl) const {
+    __device__ __forceinline__ void put(float *stage, int sl) const {
         const bool is_k = sl < HD / DS;
 #pragma unroll
         for (int it = 0; it < IT; it++) {
@@ -147,13 +133,22 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
             if (c >= (is_k ? KP : VP))
                 continue;
             float f[8];
-            r[it].get(is_k ? k : v, f);
+            r[it].get(f);
             if (is_k) {
                 const int key = c % M40_TILE_KEYS, d0 = 8 * (c / M40_TILE_KEYS);
 #pragma unroll
                 for (int e = 0; e < 8; e++)
                     stage[(d0 + e) * M40_TILE_KEYS + key] = f[e];
-            } else { /* key c / (HD/8), dims 8 * (c % (HD/8)) .. */
+            } else if (HD % 64 == 0) {
+                /* key c / (HD/8), dims 8 cc .. 8 cc + 7 (cc = c % (HD/8)) at
+                 * positions 4 cc .. and HD/2 + 4 cc .. of the key's row
+                 * (m40_tile_dim): a warp's two stores each fill a run of
+                 * 128-byte lines, where 8 floats a thread in a row left
+                 * every store two-way conflicted */
+                float *row = stage + (c / (HD / 8)) * HD + 4 * (c % (HD / 8));
+                *(float4 *)row = make_float4(f[0], f[1], f[2], f[3]);
+                *(float4 *)(row + HD / 2) = make_float4(f[4], f[5], f[6], f[7]);
+            } else { /* key c / (HD/8), dims 8 * (c % (HD/8)) .. in order */
                 *(float4 *)(stage + 8 * c) = make_float4(f[0], f[1], f[2], f[3]);
                 *(float4 *)(stage + 8 * c + 4) = make_float4(f[4], f[5], f[6], f[7]);
             }
@@ -161,25 +156,50 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
     }
 };
 
-/* A thread's (ty, tx) and the half of a row's 16 threads its warp holds
- * (0 for tx 0..7; always 0 with 16 tx a warp). */
+/* e^x as 2^(x log2 e) by the SFU's ex2.approx.ftz alone (relative error
+ * about 2^-22; 2^-inf is 0, and results below 2^-126 flush to 0, weights
+ * no sum can tell from 0): expf's exact range reduction costs eight
+ * instructions a weight, and a key tile computes 20 a thread. */
+static __device__ __forceinline__ float m40_tile_exp(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x * 1.44269504f));
+    return y;
+}
+
+/* A visible score: times scale, then Gemma 2's soft-cap if any. */
+static __device__ __forceinline__ float m40_tile_score(float s, float scale, float softcap) {
+    const float x = s * scale;
+    return softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
+}
+
+/* A thread's (ty, tx) and the part of a row's 16 threads its warp holds
+ * (the warp with 4 tx a warp; always 0 with 16). */
 template <int XW>
-static __device__ __forceinline__ void m40_tile_lanes(int *ty, int *tx, int *half) {
+static __device__ __forceinline__ void m40_tile_lanes(int *ty, int *tx, int *part) {
     const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (XW == 8) {
-        *ty = 4 * (w & 1) + (lane >> 3);
-        *tx = 8 * (w >> 1) + (lane & 7);
-        *half = w >> 1;
+    if (XW == 4) {
+        *ty = lane >> 2;
+        *tx = 4 * w + (lane & 3);
+        *part = w;
     } else {
         *ty = threadIdx.x >> 4;
         *tx = threadIdx.x & 15;
-        *half = 0;
+        *part = 0;
     }
 }
 
-/* Column e of a thread's output columns: HD / 16 of them. */
-template <int HD> static __device__ __forceinline__ int m40_tile_col(int tx, int e) {
+/* Where in a V row of the stage the thread's output column e lies (HD /
+ * 16 of them): float4s at tx*4 + 64k when head_dim is a multiple of 64,
+ * else one float at tx + 16e. */
+template <int HD> static __device__ __forceinline__ int m40_tile_pos(int tx, int e) {
     return HD % 64 == 0 ? tx * 4 + 64 * (e / 4) + e % 4 : tx + 16 * e;
+}
+
+/* The head dimension at position p of a V row (the stage's put): the
+ * first halves of the rows' 8-dimension pieces, then the second halves,
+ * when head_dim is a multiple of 64; else the dimensions in order. */
+template <int HD> static __device__ __forceinline__ int m40_tile_dim(int p) {
+    return HD % 64 == 0 ? 8 * ((p % (HD / 2)) / 4) + 4 * (p / (HD / 2)) + p % 4 : p;
 }
 
 template <int HD, int KV_TYPE>
@@ -195,12 +215,13 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
     float *q_t = smem;                    /* [HD][32]: Q^T, columns in slot order */
     float *st = q_t + HD * M40_TILE_ROWS; /* a K slice [DS][64] or V slice [VS][HD] */
     float *p_s = st + M40_TILE_STAGE(HD); /* [32][PS]: the tile's weights */
-    float *red_m = p_s + M40_TILE_ROWS * PS, *red_l = red_m + 2 * M40_TILE_ROWS; /* [2][32] */
+    constexpr int NP = M40_TILE_PARTS(HD);
+    float *red_m = p_s + M40_TILE_ROWS * PS, *red_l = red_m + NP * M40_TILE_ROWS; /* [NP][32] */
     const int g = blockIdx.y, t0 = blockIdx.x * bq, sp = blockIdx.z, n_split = gridDim.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
     const int nq = min(bq, n_q - t0), R = nq * group;
-    int ty, tx, half;
-    m40_tile_lanes<XW>(&ty, &tx, &half);
+    int ty, tx, part;
+    m40_tile_lanes<XW>(&ty, &tx, &part);
     const long long row0 = (long long)g * HD; /* head g's offset in a cache row */
 
     for (int i = threadIdx.x; i < HD * M40_TILE_ROWS; i += 128) {
@@ -218,12 +239,15 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
         kmin = min(kmin, window > 0 ? max(0, pq + 1 - window) : 0);
     }
     int last[4], first[4];
+    int last_lo = 0x7fffffff, first_hi = 0; /* keys all four rows see: first_hi..last_lo */
     float m[4], l[4], o[4][CO];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int r = ty + 8 * i;
         last[i] = r < R ? pos_q[t0 + r / group] : -1; /* a padding row sees nothing */
         first[i] = window > 0 ? max(0, last[i] + 1 - window) : 0;
+        last_lo = min(last_lo, last[i]);
+        first_hi = max(first_hi, first[i]);
         m[i] = -INFINITY;
         l[i] = 0.0f;
 #pragma unroll
@@ -249,7 +273,7 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
 #pragma unroll 1
         for (int sl = 0; sl < NK; sl++) {
             __syncthreads(); /* the stage is free */
-            sg.put(st, k, v, sl);
+            sg.put(st, sl);
             __syncthreads();
             sg.fetch(k, v, row0, kv_dim, kb, sl + 1, kmax); /* the next slice: K, or V's first */
             const float *qd = q_t + sl * DS * M40_TILE_ROWS + ty * 4; /* rows ty + 8i */
@@ -267,41 +291,56 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
         }
         /* 2. the online softmax step of each row */
         float mx[4];
+        if (kb >= first_hi && kb + M40_TILE_KEYS - 1 <= last_lo) {
+            /* every key of the tile in all four rows' windows: no mask */
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                mx[i] = -INFINITY;
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    s[i][j] = m40_tile_score(s[i][j], scale, softcap);
+                    mx[i] = fmaxf(mx[i], s[i][j]);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                mx[i] = -INFINITY;
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    const int p = kb + tx * 4 + j;
+                    s[i][j] = p <= last[i] && p >= first[i]
+                                  ? m40_tile_score(s[i][j], scale, softcap)
+                                  : -INFINITY;
+                    mx[i] = fmaxf(mx[i], s[i][j]);
+                }
+            }
+        }
 #pragma unroll
         for (int i = 0; i < 4; i++) {
-            mx[i] = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const int p = kb + tx * 4 + j;
-                if (p <= last[i] && p >= first[i]) {
-                    const float x = s[i][j] * scale;
-                    s[i][j] = softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
-                } else {
-                    s[i][j] = -INFINITY;
-                }
-                mx[i] = fmaxf(mx[i], s[i][j]);
-            }
 #pragma unroll
             for (int off = XW / 2; off > 0; off >>= 1)
                 mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], off));
-            if (XW == 8 && (tx & 7) == 0)
-                red_m[half * M40_TILE_ROWS + ty + 8 * i] = mx[i];
+            if (NP > 1 && tx % XW == 0)
+                red_m[part * M40_TILE_ROWS + ty + 8 * i] = mx[i];
         }
-        if (XW == 8) {
-            __syncthreads(); /* both halves' maxima written */
+        if (NP > 1) {
+            __syncthreads(); /* every part's maxima written */
 #pragma unroll
             for (int i = 0; i < 4; i++)
-                mx[i] = fmaxf(red_m[ty + 8 * i], red_m[M40_TILE_ROWS + ty + 8 * i]);
+#pragma unroll
+                for (int p = 0; p < NP; p++)
+                    mx[i] = fmaxf(mx[i], red_m[p * M40_TILE_ROWS + ty + 8 * i]);
         }
 #pragma unroll
         for (int i = 0; i < 4; i++) {
             const float mnew = fmaxf(m[i], mx[i]);
             float alpha = 1.0f, sum = 0.0f;
             if (mnew != -INFINITY) {
-                alpha = expf(m[i] - mnew);
+                alpha = m40_tile_exp(m[i] - mnew); /* m -inf: 0 */
 #pragma unroll
                 for (int j = 0; j < 4; j++) {
-                    s[i][j] = s[i][j] == -INFINITY ? 0.0f : expf(s[i][j] - mnew);
+                    s[i][j] = m40_tile_exp(s[i][j] - mnew); /* masked: 0 */
                     sum += s[i][j];
                 }
             } else {
@@ -312,10 +351,10 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
 #pragma unroll
             for (int off = XW / 2; off > 0; off >>= 1)
                 sum += __shfl_xor_sync(0xffffffffu, sum, off);
-            if (XW == 8 && (tx & 7) == 0)
-                red_l[half * M40_TILE_ROWS + ty + 8 * i] = sum;
-            /* with two halves the sum is added after the next barrier */
-            l[i] = XW == 8 ? l[i] * alpha : l[i] * alpha + sum;
+            if (NP > 1 && tx % XW == 0)
+                red_l[part * M40_TILE_ROWS + ty + 8 * i] = sum;
+            /* with parts the sum is added after the next barrier */
+            l[i] = NP > 1 ? l[i] * alpha : l[i] * alpha + sum;
             m[i] = mnew;
 #pragma unroll
             for (int e = 0; e < CO; e++)
@@ -327,14 +366,19 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
 #pragma unroll 1
         for (int vs = 0; vs < NV; vs++) {
             __syncthreads(); /* the stage is free, the weights (and sums) written */
-            sg.put(st, k, v, NK + vs);
+            sg.put(st, NK + vs);
             __syncthreads();
-            if (XW == 8 && vs == 0) {
-                /* the rows' sums over both halves, tx 0..7's first (read
+            if (NP > 1 && vs == 0) {
+                /* the rows' sums over the parts, in part order (read
                  * before any thread can pass the next tile's barriers) */
 #pragma unroll
-                for (int i = 0; i < 4; i++)
-                    l[i] += red_l[ty + 8 * i] + red_l[M40_TILE_ROWS + ty + 8 * i];
+                for (int i = 0; i < 4; i++) {
+                    float t = red_l[ty + 8 * i];
+#pragma unroll
+                    for (int p = 1; p < NP; p++)
+                        t += red_l[p * M40_TILE_ROWS + ty + 8 * i];
+                    l[i] += t;
+                }
             }
             if (vs + 1 < NV)
                 sg.fetch(k, v, row0, kv_dim, kb, NK + vs + 1, kmax);
@@ -355,13 +399,13 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
                     if (HD % 64 == 0) {
 #pragma unroll
                         for (int e = 0; e < CO; e += 4) {
-                            const float4 w = *(const float4 *)(vr + m40_tile_col<HD>(tx, e));
+                            const float4 w = *(const float4 *)(vr + m40_tile_pos<HD>(tx, e));
                             vv[e] = w.x, vv[e + 1] = w.y, vv[e + 2] = w.z, vv[e + 3] = w.w;
                         }
                     } else {
 #pragma unroll
                         for (int e = 0; e < CO; e++)
-                            vv[e] = vr[m40_tile_col<HD>(tx, e)];
+                            vv[e] = vr[m40_tile_pos<HD>(tx, e)];
                     }
 #pragma unroll
                     for (int i = 0; i < 4; i++)
@@ -383,7 +427,7 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
             float *dst = o_part + row * HD;
 #pragma unroll
             for (int e = 0; e < CO; e++)
-                dst[m40_tile_col<HD>(tx, e)] = o[i][e];
+                dst[m40_tile_dim<HD>(m40_tile_pos<HD>(tx, e))] = o[i][e];
             if (tx == 0) {
                 ml_part[2 * row] = m[i];
                 ml_part[2 * row + 1] = l[i];
@@ -401,30 +445,23 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
  * blocks of head dim 128 whatever the registers. */
 #define M40_TILE_BOUNDS(HD) __launch_bounds__(128, (HD) <= 128 ? 4 : 1)
 
-/* m40_attn_tile_h<HD>: one kernel per head_dim the host may pick (ops.c). */
-#define M40_ATTN_TILE(HD)                                                                        \
-    M40_KERNEL void M40_TILE_BOUNDS(HD) m40_attn_tile_h##HD(                                     \
-        float *o_part, float *ml_part, const float *q, const void *k, const void *v,             \
-        const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv, int bq, float scale, \
-        int window, float softcap, int kv_type) {                                                \
-        switch (kv_type) {                                                                       \
-            case M40_KV_F32:                                                                     \
-                m40_attn_tile_t<HD, M40_KV_F32>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride,  \
-                                                n_head, n_head_kv, bq, scale, window, softcap);  \
-                break;                                                                           \
-            case M40_KV_Q8_0:                                                                    \
-                m40_attn_tile_t<HD, M40_KV_Q8_0>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride, \
-                                                 n_head, n_head_kv, bq, scale, window, softcap); \
-                break;                                                                           \
-            case M40_KV_Q4_0:                                                                    \
-                m40_attn_tile_t<HD, M40_KV_Q4_0>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride, \
-                                                 n_head, n_head_kv, bq, scale, window, softcap); \
-                break;                                                                           \
-            default:                                                                             \
-                m40_attn_tile_t<HD, M40_KV_F16>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride,  \
-                                                n_head, n_head_kv, bq, scale, window, softcap);  \
-        }                                                                                        \
+/* m40_attn_tile_<kv>_h<HD>: one kernel per cache type and head_dim the
+ * host may pick (ops.c), so each type's loop gets the registers it needs
+ * (one kernel for the four types took the most any of them needed, and
+ * spilled in all). */
+#define M40_ATTN_TILE_KV(HD, NAME, KV)                                                             \
+    M40_KERNEL void M40_TILE_BOUNDS(HD) m40_attn_tile_##NAME##_h##HD(                              \
+        float *o_part, float *ml_part, const float *q, const void *k, const void *v,               \
+        const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv, int bq, float scale,   \
+        int window, float softcap) {                                                               \
+        m40_attn_tile_t<HD, KV>(o_part, ml_part, q, k, v, pos_q, n_q, q_stride, n_head, n_head_kv, \
+                                bq, scale, window, softcap);                                       \
     }
+#define M40_ATTN_TILE(HD)                   \
+    M40_ATTN_TILE_KV(HD, f16, M40_KV_F16)   \
+    M40_ATTN_TILE_KV(HD, f32, M40_KV_F32)   \
+    M40_ATTN_TILE_KV(HD, q8_0, M40_KV_Q8_0) \
+    M40_ATTN_TILE_KV(HD, q4_0, M40_KV_Q4_0)
 M40_ATTN_TILE(64)
 M40_ATTN_TILE(80)
 M40_ATTN_TILE(96)

@@ -52,10 +52,14 @@ static __device__ __forceinline__ float m40_kv_get(const void *cache, long long 
 
 /* Elements i .. i+7 of a cache (i a multiple of 8) in flight: fetch issues
  * the loads, get gives them as FP32 once they land (the arithmetic of
- * m40_kv_get). */
+ * m40_kv_get); zero stands for 8 elements of 0 (its raw bits, so get
+ * needs no test). */
 template <int KV> struct m40_kv8;
 template <> struct m40_kv8<M40_KV_F32> {
     float4 a, b;
+    __device__ __forceinline__ void zero() {
+        a = b = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
     __device__ __forceinline__ void fetch(const void *c, long long i) {
         a = __ldg((const float4 *)((const float *)c + i));
         b = __ldg((const float4 *)((const float *)c + i) + 1);
@@ -67,6 +71,9 @@ template <> struct m40_kv8<M40_KV_F32> {
 };
 template <> struct m40_kv8<M40_KV_F16> {
     uint4 w;
+    __device__ __forceinline__ void zero() {
+        w = make_uint4(0u, 0u, 0u, 0u); /* FP16 +0 */
+    }
     __device__ __forceinline__ void fetch(const void *c, long long i) {
         w = __ldg((const uint4 *)((const unsigned short *)c + i));
     }
@@ -81,6 +88,9 @@ template <> struct m40_kv8<M40_KV_F16> {
 };
 template <> struct m40_kv8<M40_KV_Q8_0> {
     unsigned short d, q[4];
+    __device__ __forceinline__ void zero() {
+        d = q[0] = q[1] = q[2] = q[3] = 0; /* scale +0 */
+    }
     __device__ __forceinline__ void fetch(const void *c, long long i) {
         const unsigned short *b =
             (const unsigned short *)((const unsigned char *)c + (i >> 5) * 34);
@@ -102,6 +112,10 @@ template <> struct m40_kv8<M40_KV_Q8_0> {
 template <> struct m40_kv8<M40_KV_Q4_0> {
     unsigned short d, q[4];
     int hi; /* elements 16..31 of the block: the high nibbles */
+    __device__ __forceinline__ void zero() {
+        d = q[0] = q[1] = q[2] = q[3] = 0; /* scale +0 */
+        hi = 0;
+    }
     __device__ __forceinline__ void fetch(const void *c, long long i) {
         const unsigned short *b =
             (const unsigned short *)((const unsigned char *)c + (i >> 5) * 18);

@@ -140,12 +140,15 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
         if (get_fn(gpu, named[i].name, named[i].fn, err))
             return -1;
     }
-    for (int h = 0; h < 5; h++) {
-        char name[64];
-        snprintf(name, sizeof name, "m40_attn_tile_h%d", k_tile_dims[h]);
-        if (get_fn(gpu, name, &ops->attn_tile[h], err))
-            return -1;
-    }
+    /* by M40_CUDA_KV_* (F16, F32, Q8_0, Q4_0) */
+    static const char *const tile_types[4] = {"f16", "f32", "q8_0", "q4_0"};
+    for (int t = 0; t < 4; t++)
+        for (int h = 0; h < 5; h++) {
+            char name[64];
+            snprintf(name, sizeof name, "m40_attn_tile_%s_h%d", tile_types[t], k_tile_dims[h]);
+            if (get_fn(gpu, name, &ops->attn_tile[t][h], err))
+                return -1;
+        }
     static const char *const vec_types[3] = {"f16", "q8_0", "q4_0"};
     for (int t = 0; t < 3; t++)
         for (int h = 0; h < 3; h++)
@@ -610,13 +613,13 @@ static int tile_kernel(int head_dim) {
 
 /* Its shared memory in floats: Q^T [hd][32], the larger of a K slice
  * [ds][64] and a V slice [vs][hd], the weights [32][64 + 4] and the row
- * halves' maxima and sums [2][2][32] (head dim 256: weights [32][64], no
- * halves) (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
+ * parts' maxima and sums [2][4][32] (head dim 256: weights [32][64], no
+ * parts) (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
 static unsigned tile_smem_floats(int head_dim) {
     int ds = head_dim % 32 == 0 ? 32 : 16, vs = head_dim <= 128 ? 16 : 8;
     int stage = ds * 64 > vs * head_dim ? ds * 64 : vs * head_dim;
-    int halves = head_dim <= 128;
-    return (unsigned)(head_dim * 32 + stage + 32 * (halves ? 68 : 64) + (halves ? 4 * 32 : 0));
+    int parts = head_dim <= 128;
+    return (unsigned)(head_dim * 32 + stage + 32 * (parts ? 68 : 64) + (parts ? 8 * 32 : 0));
 }
 
 int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim) {
@@ -635,6 +638,8 @@ int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_
     if (!m40_cuda_attention_tiled_fits(n_head, n_head_kv, head_dim))
         return m40_errf(err, "tiled attention: %d heads over %d KV heads of %d dims", n_head,
                         n_head_kv, head_dim);
+    if (kv_type < M40_CUDA_KV_F16 || kv_type > M40_CUDA_KV_Q4_0)
+        return m40_errf(err, "tiled attention: cache type %d", kv_type);
     /* FP16 and FP32 caches are read 16 bytes at a time (a quantized one by
      * the element); every layer and slot of them starts 16-byte aligned */
     if ((kv_type == M40_CUDA_KV_F16 || kv_type == M40_CUDA_KV_F32) &&
@@ -647,9 +652,9 @@ int m40_cuda_attention_tiled(m40_cuda_ops *ops, m40_dptr out, m40_dptr q, int q_
     int n_split = m40_cuda_attn_splits(max_pos + 1, M40_ATTN_TILE_SPLIT);
     m40_dptr o_part = scratch;
     m40_dptr ml_part = scratch + (size_t)n_q * n_head * n_split * head_dim * sizeof(float);
-    void *args[] = {&o_part, &ml_part,   &q,  &k_cache, &v_cache, &pos_q,   &n_q,    &q_stride,
-                    &n_head, &n_head_kv, &bq, &scale,   &window,  &softcap, &kv_type};
-    if (launch(ops, ops->attn_tile[tile_kernel(head_dim)], (unsigned)((n_q + bq - 1) / bq),
+    void *args[] = {&o_part,   &ml_part, &q,         &k_cache, &v_cache, &pos_q,  &n_q,
+                    &q_stride, &n_head,  &n_head_kv, &bq,      &scale,   &window, &softcap};
+    if (launch(ops, ops->attn_tile[kv_type][tile_kernel(head_dim)], (unsigned)((n_q + bq - 1) / bq),
                (unsigned)n_head_kv, (unsigned)n_split, 128,
                tile_smem_floats(head_dim) * sizeof(float), args, err))
         return -1;

@@ -61,9 +61,9 @@ typedef struct m40_cuda_ops {
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
     m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine;
-    /* prompt attention per tile of queries (attn_tile.cu), per head_dim
-     * 64/80/96/128/256 */
-    m40_cu_function attn_tile[5];
+    /* prompt attention per tile of queries (attn_tile.cu), per cache type
+     * (M40_CUDA_KV_*) and head_dim 64/80/96/128/256 */
+    m40_cu_function attn_tile[4][5];
     /* the split kernel's 8-elements-a-load form (attention.cu) per cache
      * type (F16, Q8_0, Q4_0), head_dim 64/128/256 and most query heads per
      * KV head 1/2/4/8 */
