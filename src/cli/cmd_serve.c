@@ -52,6 +52,8 @@ static void serve_usage(FILE *out) {
             "                          0: none)\n"
             "  --context-shift         a full context drops the oldest half (after a request's\n"
             "                          n_keep tokens) and goes on, instead of stopping\n"
+            "  --one-stream            CUDA: prompt chunks and decode steps share one stream,\n"
+            "                          a step's chunk first (a measurement switch)\n"
             "  -v, --verbose           log loading details\n"
             "API: docs/server-api.md\n");
 }
@@ -165,6 +167,10 @@ static int parse_args(serve_args *a, int argc, char **argv) {
         }
         if (!strcmp(f, "--context-shift")) {
             a->so.context_shift = 1;
+            continue;
+        }
+        if (!strcmp(f, "--one-stream")) { /* the backend refuses it if it has no such switch */
+            a->eo.backend.switches = "one-stream";
             continue;
         }
         if (i + 1 >= argc) {

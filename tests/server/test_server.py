@@ -1150,6 +1150,7 @@ def test_cli_errors(model, busy_port):
         (["--timeout", "0"], 2, "--timeout"),
         (["--device", "tpu"], 2, "--device"),
         (["--cache-ram", "-2"], 2, "--cache-ram"),
+        (["--one-stream"], 1, 'has no switch "one-stream"'),
         (["--host", "not-an-ip"], 1, "cannot listen"),
         (["--port", str(busy_port)], 1, "cannot listen"),
     ]
