@@ -14,6 +14,7 @@
 #   for v in dist/variants/*/; do $v/bin/m40-llm bench -m 7b.gguf -p 8 -n 8 -r 1; done
 #   for v in dist/variants/*/; do $v/bin/m40-llm bench -m 7b.gguf --batch 1,8 ...; done
 #
+# (scripts/gpu-ab.sh runs such commands for the bundle and every variant.)
 # The first line is the warm-up that matters: each revision's kernels are
 # compute_52 PTX that the driver compiles for the GPU the first time a
 # binary loads them (tens of seconds for the whole set), then keeps in its
