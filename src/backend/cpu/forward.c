@@ -182,21 +182,31 @@ static void attention_block(m40_cpu *cpu, const m40_layer *L, int32_t layer, int
 
     /* Token t sees positions 0 .. pos[t] of its own slot (causal; on a
      * sliding layer the last swa_window of them); the cache holds them all
-     * by now, this chunk's included. */
+     * by now, this chunk's included. One item per token and head, so a
+     * decode step's single token keeps every thread busy (a head's result
+     * is the same whichever thread computes it). */
+    const int32_t group = c->n_head / c->n_head_kv;
+    const size_t k_head = m40_ggml_row_bytes(cpu->opt.k_type, (uint64_t)hd);
+    const size_t v_head = m40_ggml_row_bytes(cpu->opt.v_type, (uint64_t)hd);
 #pragma omp parallel for schedule(dynamic) num_threads(cpu->n_threads)
-    for (int32_t t = 0; t < T; t++) {
+    for (int64_t i = 0; i < (int64_t)T * c->n_head; i++) {
+        const int32_t t = (int32_t)(i / c->n_head), h = (int32_t)(i % c->n_head), g = h / group;
         float *scores = cpu->scores + (size_t)thread_id() * cpu->opt.n_ctx;
         int32_t slot = cpu->row_slot[t], n_pos = cpu->row_pos[t] + 1;
         int32_t first = swa && n_pos > c->swa_window ? n_pos - c->swa_window : 0;
-        m40_kv_view kv = {kv_at(cpu, cpu->k_cache, cpu->k_row, slot, layer, 0),
-                          kv_at(cpu, cpu->v_cache, cpu->v_row, slot, layer, 0),
-                          cpu->opt.k_type,
-                          cpu->opt.v_type,
-                          cpu->k_row,
-                          cpu->v_row};
-        m40_op_attention_span(cpu->att + (size_t)t * cpu->q_dim, cpu->q + (size_t)t * cpu->q_dim,
-                              &kv, first, n_pos, c->n_head, c->n_head_kv, hd, c->attn_scale,
-                              c->attn_softcap, scores);
+        /* head h's KV head g: a view of its columns of every position */
+        m40_kv_view kv = {
+            (const unsigned char *)kv_at(cpu, cpu->k_cache, cpu->k_row, slot, layer, 0) +
+                (size_t)g * k_head,
+            (const unsigned char *)kv_at(cpu, cpu->v_cache, cpu->v_row, slot, layer, 0) +
+                (size_t)g * v_head,
+            cpu->opt.k_type,
+            cpu->opt.v_type,
+            cpu->k_row,
+            cpu->v_row};
+        const size_t at = (size_t)t * cpu->q_dim + (size_t)h * hd;
+        m40_op_attention_span(cpu->att + at, cpu->q + at, &kv, first, n_pos, 1, 1, hd,
+                              c->attn_scale, c->attn_softcap, scores);
     }
 
     matmul(cpu, cpu->xb, &L->wo, NULL, cpu->att, T);
