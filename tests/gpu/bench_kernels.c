@@ -51,6 +51,15 @@ static m40_dptr dalloc(size_t bytes) {
     return p;
 }
 
+/* Sets `bytes` of VRAM at p to `byte` (0x3c: floats of 0.0115; in a K or
+ * V cache, 0x11 / 0x22 are finite FP16 values and small quant scales). */
+static void dfill(m40_dptr p, unsigned char byte, size_t bytes) {
+    m40_err err = {0};
+    const m40_cuda_driver *d = g_gpu.drv;
+    if (m40_cu_check(d, d->cuMemsetD8(p, byte, bytes), "cuMemsetD8", &err))
+        die(&err);
+}
+
 /* Fills VRAM with pseudo-random bytes (uploaded in 16 MiB pieces). */
 static void fill_random(m40_dptr p, size_t bytes, unsigned seed) {
     size_t piece = (size_t)16 << 20;
@@ -311,6 +320,27 @@ static void bench_gemv_batch(void) {
 #define ATTN_MIN_BYTES  ((size_t)1 << 30)
 #define ATTN_MAX_LAYERS 32
 
+/* The head layouts and cache types the attention tables run over (the
+ * prompt table takes the first two of each). */
+typedef struct attn_layout {
+    const char *name;
+    int n_head, n_head_kv, hd;
+} attn_layout;
+static const attn_layout k_layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
+                                        {"Llama-3-8B (32/8 x 128)", 32, 8, 128},
+                                        {"1B (32/8 x 64)", 32, 8, 64}};
+/* each cache type's kernel number and its GGML type (row sizes) */
+typedef struct kv_kind {
+    const char *name;
+    int type;
+    uint32_t ggml;
+} kv_kind;
+static const kv_kind k_kv_kinds[] = {{"f16", M40_CUDA_KV_F16, M40_GGML_F16},
+                                     {"q8_0", M40_CUDA_KV_Q8_0, M40_GGML_Q8_0},
+                                     {"q4_0", M40_CUDA_KV_Q4_0, M40_GGML_Q4_0}};
+#define N_LAYOUTS  (sizeof k_layouts / sizeof k_layouts[0])
+#define N_KV_KINDS (sizeof k_kv_kinds / sizeof k_kv_kinds[0])
+
 typedef struct attn_ctx {
     m40_dptr out, q, pos, scratch;
     m40_dptr kc[ATTN_MAX_LAYERS], vc[ATTN_MAX_LAYERS];
@@ -326,20 +356,6 @@ static int op_attn(void *p, m40_err *err) {
 }
 
 static void bench_attention(void) {
-    static const struct {
-        const char *name;
-        int n_head, n_head_kv, hd;
-    } layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
-                   {"Llama-3-8B (32/8 x 128)", 32, 8, 128},
-                   {"1B (32/8 x 64)", 32, 8, 64}};
-    /* each cache type's kernel number and its GGML type (row sizes) */
-    static const struct {
-        const char *name;
-        int type;
-        uint32_t ggml;
-    } types[] = {{"f16", M40_CUDA_KV_F16, M40_GGML_F16},
-                 {"q8_0", M40_CUDA_KV_Q8_0, M40_GGML_Q8_0},
-                 {"q4_0", M40_CUDA_KV_Q4_0, M40_GGML_Q4_0}};
     static const int ctxs[] = {512, 4096, 16384, 32768};
     static const int chunks[] = {32, 64, 128, 256, 512, 1024};
     int max_ctx = 32768;
@@ -347,35 +363,29 @@ static void bench_attention(void) {
            "chunk for the context is marked *)\n\n");
     printf("| heads | cache | context | chunk | us, splits of a head side by side | us, heads of "
            "a split side by side | GB/s (the latter) |\n|---|---|---|---|---|---|---|\n");
-    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
-        for (size_t ty = 0; ty < sizeof types / sizeof types[0]; ty++) {
+    for (size_t l = 0; l < N_LAYOUTS; l++) {
+        for (size_t ty = 0; ty < N_KV_KINDS; ty++) {
             if (g_quick && ty > 0)
                 break;
-            attn_ctx c = {.n_head = layouts[l].n_head,
-                          .n_head_kv = layouts[l].n_head_kv,
-                          .hd = layouts[l].hd,
-                          .kv_type = types[ty].type};
+            attn_ctx c = {.n_head = k_layouts[l].n_head,
+                          .n_head_kv = k_layouts[l].n_head_kv,
+                          .hd = k_layouts[l].hd,
+                          .kv_type = k_kv_kinds[ty].type};
             size_t kv_dim = (size_t)c.n_head_kv * c.hd;
             const m40_cuda_attn_dims dims = {c.n_head, c.n_head_kv, c.hd, g_gpu.info.sm_count};
-            size_t cache = m40_ggml_row_bytes(types[ty].ggml, (uint64_t)max_ctx * kv_dim);
+            size_t cache = m40_ggml_row_bytes(k_kv_kinds[ty].ggml, (uint64_t)max_ctx * kv_dim);
             c.n_layers = (int)((ATTN_MIN_BYTES + 2 * cache - 1) / (2 * cache));
             c.n_layers = c.n_layers > ATTN_MAX_LAYERS ? ATTN_MAX_LAYERS : c.n_layers;
-            const m40_cuda_driver *d = g_gpu.drv;
             m40_err err = {0};
-            /* finite values of every type: FP16 0x1111 / 0x2222, quants
-             * with small FP16 scales */
             for (int i = 0; i < c.n_layers; i++) {
                 c.kc[i] = dalloc(cache);
                 c.vc[i] = dalloc(cache);
-                if (m40_cu_check(d, d->cuMemsetD8(c.kc[i], 0x11, cache), "cuMemsetD8", &err) ||
-                    m40_cu_check(d, d->cuMemsetD8(c.vc[i], 0x22, cache), "cuMemsetD8", &err))
-                    die(&err);
+                dfill(c.kc[i], 0x11, cache);
+                dfill(c.vc[i], 0x22, cache);
             }
             c.q = dalloc((size_t)c.n_head * c.hd * 4);
             c.out = dalloc((size_t)c.n_head * c.hd * 4);
-            if (m40_cu_check(d, d->cuMemsetD8(c.q, 0x3c, (size_t)c.n_head * c.hd * 4), "cuMemsetD8",
-                             &err))
-                die(&err);
+            dfill(c.q, 0x3c, (size_t)c.n_head * c.hd * 4);
             c.pos = dalloc(4);
             c.scratch =
                 dalloc(m40_cuda_attn_scratch_floats(1, c.n_head, c.hd, max_ctx, chunks[0]) * 4);
@@ -394,10 +404,10 @@ static void bench_attention(void) {
                         us[order] = time_op(op_attn, &c, 4 * c.n_layers) * 1e6;
                     }
                     g_ops.attn_heads_inner = 1;
-                    double bytes = 2.0 * (double)m40_ggml_row_bytes(types[ty].ggml,
+                    double bytes = 2.0 * (double)m40_ggml_row_bytes(k_kv_kinds[ty].ggml,
                                                                     (uint64_t)c.n_pos * kv_dim);
-                    printf("| %s | %s | %d | %d%s | %.1f | %.1f | %.0f |\n", layouts[l].name,
-                           types[ty].name, c.n_pos, c.chunk,
+                    printf("| %s | %s | %d | %d%s | %.1f | %.1f | %.0f |\n", k_layouts[l].name,
+                           k_kv_kinds[ty].name, c.n_pos, c.chunk,
                            c.chunk == m40_cuda_attn_decode_chunk(&dims, c.n_pos) ? "*" : "", us[0],
                            us[1], bytes / (us[1] * 1e-6) / 1e9);
                 }
@@ -432,30 +442,19 @@ static int op_tile(void *p, m40_err *err) {
  * N adds per layer over depth 0. "TFLOP/s" counts the scores' and the
  * weighted sum's multiply-adds the causal mask leaves (2 flops each). */
 static void bench_tile(void) {
-    static const struct {
-        const char *name;
-        int n_head, n_head_kv, hd;
-    } layouts[] = {{"Llama-2-7B (32/32 x 128)", 32, 32, 128},
-                   {"Llama-3-8B (32/8 x 128)", 32, 8, 128}};
-    static const struct {
-        const char *name;
-        int type;
-        uint32_t ggml;
-    } types[] = {{"f16", M40_CUDA_KV_F16, M40_GGML_F16}, {"q8_0", M40_CUDA_KV_Q8_0, M40_GGML_Q8_0}};
     static const int depths[] = {0, 4096, 16384, 32768};
     const int n_q = 512, max_ctx = 32768 + n_q;
     printf("## prompt attention (%d queries, tiled kernel + combine; ms per layer)\n\n", n_q);
     printf("| heads | cache | depth | ms | TFLOP/s |\n|---|---|---|---|---|\n");
-    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
-        for (size_t ty = 0; ty < sizeof types / sizeof types[0]; ty++) {
+    for (size_t l = 0; l < 2; l++) {        /* the 7B and 8B layouts */
+        for (size_t ty = 0; ty < 2; ty++) { /* f16 and q8_0 */
             tile_ctx c = {.n_q = n_q,
-                          .n_head = layouts[l].n_head,
-                          .n_head_kv = layouts[l].n_head_kv,
-                          .hd = layouts[l].hd,
-                          .kv_type = types[ty].type};
+                          .n_head = k_layouts[l].n_head,
+                          .n_head_kv = k_layouts[l].n_head_kv,
+                          .hd = k_layouts[l].hd,
+                          .kv_type = k_kv_kinds[ty].type};
             size_t q_dim = (size_t)c.n_head * c.hd, kv_dim = (size_t)c.n_head_kv * c.hd;
-            size_t cache = m40_ggml_row_bytes(types[ty].ggml, (uint64_t)max_ctx * kv_dim);
-            const m40_cuda_driver *d = g_gpu.drv;
+            size_t cache = m40_ggml_row_bytes(k_kv_kinds[ty].ggml, (uint64_t)max_ctx * kv_dim);
             m40_err err = {0};
             c.kc = dalloc(cache);
             c.vc = dalloc(cache);
@@ -464,12 +463,9 @@ static void bench_tile(void) {
             c.pos = dalloc((size_t)n_q * 4);
             c.scratch =
                 dalloc(m40_cuda_attn_tiled_scratch_floats(n_q, c.n_head, c.hd, max_ctx) * 4);
-            /* finite values: FP16 0x1111 / 0x2222, quants with small scales */
-            if (m40_cu_check(d, d->cuMemsetD8(c.kc, 0x11, cache), "cuMemsetD8", &err) ||
-                m40_cu_check(d, d->cuMemsetD8(c.vc, 0x22, cache), "cuMemsetD8", &err) ||
-                m40_cu_check(d, d->cuMemsetD8(c.q, 0x3c, (size_t)n_q * q_dim * 4), "cuMemsetD8",
-                             &err))
-                die(&err);
+            dfill(c.kc, 0x11, cache);
+            dfill(c.vc, 0x22, cache);
+            dfill(c.q, 0x3c, (size_t)n_q * q_dim * 4);
             int32_t *pos = malloc((size_t)n_q * 4);
             if (!pos) {
                 fprintf(stderr, "bench_kernels: out of memory\n");
@@ -485,7 +481,7 @@ static void bench_tile(void) {
                 /* keys seen: depth + t + 1 for query t */
                 double keys = (double)n_q * depths[i] + (double)n_q * (n_q + 1) / 2.0;
                 double flops = 4.0 * keys * c.n_head * c.hd;
-                printf("| %s | %s | %d | %.3f | %.1f |\n", layouts[l].name, types[ty].name,
+                printf("| %s | %s | %d | %.3f | %.1f |\n", k_layouts[l].name, k_kv_kinds[ty].name,
                        depths[i], s * 1e3, flops / s / 1e12);
             }
             free(pos);
@@ -541,11 +537,9 @@ static void bench_prefill_and_small(void) {
     g.a = dalloc((size_t)g.m * g.k * 4);
     g.b = dalloc((size_t)g.n * g.k * 4);
     g.c = dalloc((size_t)g.m * g.n * 4);
-    const m40_cuda_driver *d = g_gpu.drv;
     m40_err err = {0};
-    if (m40_cu_check(d, d->cuMemsetD8(g.a, 0x3c, (size_t)g.m * g.k * 4), "cuMemsetD8", &err) ||
-        m40_cu_check(d, d->cuMemsetD8(g.b, 0x3c, (size_t)g.n * g.k * 4), "cuMemsetD8", &err))
-        die(&err);
+    dfill(g.a, 0x3c, (size_t)g.m * g.k * 4);
+    dfill(g.b, 0x3c, (size_t)g.n * g.k * 4);
     double flop = 2.0 * g.m * g.n * g.k;
     printf("## prefill GEMM (FP32, 512 tokens x 4096 x 4096)\n\n| kernel | ms | TFLOP/s |\n"
            "|---|---|---|\n");
@@ -574,10 +568,9 @@ static void bench_prefill_and_small(void) {
         pos[i] = i;
     if (m40_gpu_upload(&g_gpu, c.pos, pos, sizeof pos, &err))
         die(&err);
-    if (m40_cu_check(d, d->cuMemsetD8(c.x, 0x3c, 512 * 4096 * 4), "cuMemsetD8", &err) ||
-        m40_cu_check(d, d->cuMemsetD8(c.w, 0x3c, 4096 * 4), "cuMemsetD8", &err) ||
-        m40_cu_check(d, d->cuMemsetD8(c.cs, 0x3c, 512 * 64 * 8), "cuMemsetD8", &err))
-        die(&err);
+    dfill(c.x, 0x3c, 512 * 4096 * 4);
+    dfill(c.w, 0x3c, 4096 * 4);
+    dfill(c.cs, 0x3c, 512 * 64 * 8);
     printf("\n## small ops (us per call)\n\n| op | tokens | us |\n|---|---|---|\n");
     for (int rows = 1; rows <= 512; rows *= 512) {
         c.rows = rows;
@@ -669,7 +662,6 @@ static m40_dweight lp_weight(int rows, int cols, m40_dptr tmp) {
 
 static void bench_layer_parts(void) {
     const int d = 4096, n_ff = 11008, B = 512;
-    const m40_cuda_driver *dr = g_gpu.drv;
     m40_err err = {0};
     m40_dptr tmp = dalloc((size_t)2 * n_ff * d);
     layer_ctx c = {0};
@@ -682,8 +674,7 @@ static void bench_layer_parts(void) {
                        (size_t)B * 2 * n_ff, (size_t)B * n_ff, (size_t)d,         (size_t)B * 128};
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         *bufs[i] = dalloc(floats[i] * 4);
-        if (m40_cu_check(dr, dr->cuMemsetD8(*bufs[i], 0x3c, floats[i] * 4), "cuMemsetD8", &err))
-            die(&err);
+        dfill(*bufs[i], 0x3c, floats[i] * 4);
     }
     c.kc = dalloc((size_t)B * d * 2);
     c.vc = dalloc((size_t)B * d * 2);
