@@ -4,52 +4,53 @@
  * which at long contexts makes a prompt's attention quadratic in memory
  * traffic; a tile of queries here reads each key and value once from the
  * cache into shared memory and uses it for every row of the tile, and
- * each thread computes a 4 x 4 block of scores and a 4-row block of the
- * output from registers (an SGEMM's register tiling, twice).
+ * each lane computes an 8-row block of scores and of the output from
+ * registers (an SGEMM's register tiling, twice).
  *
  * Block (tile x, KV head g), 128 threads: the tile's rows are r = tq *
  * group + j (query x*bq + tq, head g*group + j), at most 32 (bq = 32 /
- * group queries); thread (ty, tx) owns rows ty, ty + 8, ty + 16, ty + 24
- * (ty 0..7, tx 0..15). A warp holds 8 ty by 4 tx (m40_tile_lanes). The
- * shared-memory pipe bounds the kernel (ncu, H100: ~85% busy), and a
- * 16-byte load there took 2 wavefronts where a warp's lanes read 4
- * distinct float4s and 4 where they read 8, whatever the lanes' order
- * (three orders measured). Per key, O += P V loads V's columns (2 loads)
- * and P's rows (a quarter of one): 4 tx a warp puts the V loads, the most
- * frequent, at 4 distinct float4s (P's, at 8, cost the extra); the scores
- * load as many of each either way. Head dim 256 keeps 2 ty by 16 tx: its
- * shared memory is full (48 KiB) without the rows' exchange below. Q^T's
- * columns are in slot order (slot ty*4 + i holds row ty + 8i), so a
- * thread's 4 rows are one float4. Keys are taken 64 at a time on a grid
- * fixed from position 0: for each key tile,
- *   1. scores S[32][64] = Q K^T: K in slices of DS dimensions through
- *      shared memory (decoded from the cache's type, kv_cache.cuh; the
- *      next slice's loads in flight while this one is used); thread
- *      (ty, tx) keeps S of its rows for keys tx*4 .. tx*4+3, each a dot
- *      product in dimension order; then times scale, Gemma 2's soft-cap,
- *      and -inf outside the row's causal window (positions <= its own,
- *      and within the last `window` (a tile inside every window of the
- *      thread's rows skips the test);
- *   2. per row, the 16 threads that share it find the tile's max and sum:
- *      m' = max(m, max_j s_j), p_j = e^(s_j - m'), l = l e^(m - m') +
- *      sum_j p_j (e^x by the SFU's 2^x: m40_tile_exp), and scale the
- *      row's output by e^(m - m'); the weights P go to shared memory. The
- *      4 threads of a row in a warp meet by a butterfly, then the four
- *      warps' parts through shared memory (the max at once, the sum after
- *      the next barrier), in warp order; with 16 tx a warp, one butterfly
- *      of 16;
- *   3. O += P V: V in slices of VS keys through shared memory; thread
- *      (ty, tx) adds to its rows' columns (those at positions tx*4 + 64*c
- *      .. +3 of the stage's V rows when head_dim is a multiple of 64, whose
- *      dimensions m40_tile_dim names; tx + 16*c otherwise), key by key in
- *      order.
+ * group queries). Warp w owns rows 8w .. 8w + 7 whole: its lanes split
+ * the tile's keys for the scores and the head's dimensions for the
+ * output, so a row's softmax meets within one warp (a butterfly of 32)
+ * and its weights go through shared memory only to its own warp. Why this
+ * shape: the shared-memory pipe bounds the kernel (ncu, H100: ~85% busy),
+ * and a warp's 16-byte load there took 2 wavefronts where its lanes read
+ * 4 distinct float4s and 4 where they read 8 (ncu, per instruction).
+ * Here a score's operands are the warp's 8 rows of Q^T (two float4s
+ * every lane reads: a broadcast) and each lane's own keys (32 consecutive
+ * float4s, 4 wavefronts), and an output's are a key's 8 weights (two
+ * broadcast float4s) and each lane's own columns of V: about 6 wavefronts
+ * per 32 FMAs of a lane in both products, where threads holding 4 x 4
+ * blocks of rows by keys, each row shared by 16 threads of 4 warps, took
+ * 8 and met the rows' maxima and sums across warps (measured:
+ * docs/long-context.md). Keys are taken
+ * KEYS (128; 64 for head dim 256) at a time on a grid fixed from
+ * position 0: for each key tile,
+ *   1. scores S[8][KEYS] per warp = Q K^T: K in slices of 16 dimensions
+ *      through shared memory (decoded from the cache's type, kv_cache.cuh;
+ *      the next slice's loads in flight while this one is used); lane l
+ *      keeps S of the warp's rows for keys KL*l .. KL*l + KL-1 (KL = KEYS
+ *      / 32), each a dot product in dimension order; then times scale,
+ *      Gemma 2's soft-cap, and -inf outside the row's causal window
+ *      (positions <= its own, and within the last `window`; a tile inside
+ *      every window of the warp's rows skips the test);
+ *   2. per row, m' = max(m, max_j s_j), p_j = e^(s_j - m'), l = l e^(m -
+ *      m') + sum_j p_j (e^x by the SFU's 2^x: m40_tile_exp), the lanes'
+ *      maxima and sums met by a butterfly, and the row's output scaled by
+ *      e^(m - m'); the weights P go to the warp's part of shared memory;
+ *   3. O += P V: V in slices of VS keys through shared memory; lane l
+ *      adds to its columns of the warp's rows (m40_tile_cols: positions
+ *      4l (+ 128 c) of the stage's V rows when head_dim is a multiple of
+ *      128, 2l, 2l + 1 of 64, l + 32 c otherwise; m40_tile_dim names their
+ *      dimensions), key by key in order.
  * A key tile none of a row's keys are in leaves that row exactly as it was
  * (factor 1, weights 0, and 0 * v adds nothing: every position up to the
- * tile's last query is written, positions past it are read as 0), so a
- * query's result does not depend on which other queries share its tile:
- * the bits depend on the query and its cache alone. (So long as the values
- * are finite: a V element that overflowed FP16 to inf would turn its
- * tile's rows that do not see it into NaN, where the CPU's sum skips it;
+ * tile's last query is written, positions past it are read as 0), and a
+ * row's arithmetic is the same in every slot of the tile, so a query's
+ * result does not depend on which other queries share its tile: the bits
+ * depend on the query and its cache alone. (So long as the values are
+ * finite: a V element that overflowed FP16 to inf would turn its tile's
+ * rows that do not see it into NaN, where the CPU's sum skips it;
  * checking every weight would double the inner loop.)
  * Long contexts are split: block z takes the keys of split z only,
  * [z * M40_TILE_SPLIT, (z + 1) * M40_TILE_SPLIT), and writes each row's
@@ -71,38 +72,38 @@
 #include "kv_cache.cuh"
 
 #define M40_TILE_ROWS 32
-#define M40_TILE_KEYS 64
+/* Keys per tile: 128 (each lane's scores 8 rows by 4 keys), 64 for head
+ * dim 256 (8 by 2), whose Q^T leaves no room for more. */
+#define M40_TILE_KEYS(HD) ((HD) <= 128 ? 128 : 64)
 /* Keys per split (ops.h's M40_ATTN_TILE_SPLIT: the same value), a
  * multiple of M40_TILE_KEYS */
 #define M40_TILE_SPLIT 2048
 
 /* Dimensions per K slice and keys per V slice of a head_dim. */
-#define M40_TILE_DS(HD) ((HD) % 32 == 0 ? 32 : 16)
-#define M40_TILE_VS(HD) ((HD) <= 128 ? 16 : 8)
-#define M40_TILE_STAGE(HD)                                                                      \
-    (M40_TILE_DS(HD) * M40_TILE_KEYS > M40_TILE_VS(HD) * (HD) ? M40_TILE_DS(HD) * M40_TILE_KEYS \
-                                                              : M40_TILE_VS(HD) * (HD))
-/* Threads of a warp that share a row (tx a warp): 4, but 16 for head
- * dim 256 (above); and the warps a row's 16 threads span. */
-#define M40_TILE_XW(HD)    ((HD) <= 128 ? 4 : 16)
-#define M40_TILE_PARTS(HD) (16 / M40_TILE_XW(HD))
-/* P's row stride: 68 floats puts a warp's 8 rows' float4s in different
- * banks; 64 for head dim 256, whose shared memory has no room for it. */
-#define M40_TILE_PS(HD) ((HD) <= 128 ? M40_TILE_KEYS + 4 : M40_TILE_KEYS)
-/* Q^T [HD][32], the stage (a K or V slice), P [32][PS], and with 4 tx a
- * warp the parts' row maxima and sums [2][4][32] */
-#define M40_TILE_SMEM_FLOATS(HD)                                                 \
-    ((HD)*M40_TILE_ROWS + M40_TILE_STAGE(HD) + M40_TILE_ROWS * M40_TILE_PS(HD) + \
-     (M40_TILE_PARTS(HD) > 1 ? 2 * M40_TILE_PARTS(HD) * M40_TILE_ROWS : 0))
+#define M40_TILE_DS(HD) 16
+#define M40_TILE_VS(HD) ((HD) <= 128 ? 16 : 4)
+#define M40_TILE_STAGE(HD)                                        \
+    (M40_TILE_DS(HD) * M40_TILE_KEYS(HD) > M40_TILE_VS(HD) * (HD) \
+         ? M40_TILE_DS(HD) * M40_TILE_KEYS(HD)                    \
+         : M40_TILE_VS(HD) * (HD))
+/* A warp's weights P [KEYS][8 rows], key k at k * 8 + (k / KL) * 4 (KL =
+ * KEYS / 32 keys a lane): the 4-float skew per lane puts 8 lanes' 16-byte
+ * stores in different banks; a key's 8 weights are two float4s that
+ * every lane reads at once (one wavefront each). */
+#define M40_TILE_PW(HD) (M40_TILE_KEYS(HD) * 8 + 32 * 4)
+/* Q^T [HD][32], the stage (a K or V slice), 4 warps' P, and the rows'
+ * last and first visible keys [2][32] */
+#define M40_TILE_SMEM_FLOATS(HD) \
+    ((HD)*M40_TILE_ROWS + M40_TILE_STAGE(HD) + 4 * M40_TILE_PW(HD) + 2 * M40_TILE_ROWS)
 
 /* A slice's pieces of 8 elements: slice `sl` of key tile kb is K
- * dimensions sl*DS .. for the tile's 64 keys when sl < HD / DS, else V
+ * dimensions sl*DS .. for the tile's KEYS keys when sl < HD / DS, else V
  * rows of keys kb + (sl - HD/DS) * VS .. . Piece c of a K slice is key c %
- * 64, dimensions 8 * (c / 64) ..; of a V slice, key c / (HD / 8),
+ * KEYS, dimensions 8 * (c / KEYS) ..; of a V slice, key c / (HD / 8),
  * dimensions 8 * (c % (HD / 8)) .. . Keys past kmax read as 0. */
 template <int HD, int KV_TYPE> struct m40_tile_stage {
-    static constexpr int DS = M40_TILE_DS(HD), VS = M40_TILE_VS(HD);
-    static constexpr int KP = DS * M40_TILE_KEYS / 8, VP = VS * HD / 8;
+    static constexpr int DS = M40_TILE_DS(HD), VS = M40_TILE_VS(HD), KEYS = M40_TILE_KEYS(HD);
+    static constexpr int KP = DS * KEYS / 8, VP = VS * HD / 8;
     static constexpr int IT = ((KP > VP ? KP : VP) + 127) / 128;
     m40_kv8<KV_TYPE> r[IT];
 
@@ -114,7 +115,7 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
             const int c = threadIdx.x + 128 * it;
             int key, d;
             if (is_k)
-                key = c % M40_TILE_KEYS, d = sl * DS + 8 * (c / M40_TILE_KEYS);
+                key = c % KEYS, d = sl * DS + 8 * (c / KEYS);
             else
                 key = (sl - HD / DS) * VS + c / (HD / 8), d = 8 * (c % (HD / 8));
             const int p = kb + key;
@@ -124,7 +125,7 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
                 r[it].zero();
         }
     }
-    /* into stage: K as [DS][64] (dimension-major), V as [VS][HD] */
+    /* into stage: K as [DS][KEYS] (dimension-major), V as [VS][HD] */
     __device__ __forceinline__ void put(float *stage, int sl) const {
         const bool is_k = sl < HD / DS;
 #pragma unroll
@@ -135,10 +136,10 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
             float f[8];
             r[it].get(f);
             if (is_k) {
-                const int key = c % M40_TILE_KEYS, d0 = 8 * (c / M40_TILE_KEYS);
+                const int key = c % KEYS, d0 = 8 * (c / KEYS);
 #pragma unroll
                 for (int e = 0; e < 8; e++)
-                    stage[(d0 + e) * M40_TILE_KEYS + key] = f[e];
+                    stage[(d0 + e) * KEYS + key] = f[e];
             } else if (HD % 64 == 0) {
                 /* key c / (HD/8), dims 8 cc .. 8 cc + 7 (cc = c % (HD/8)) at
                  * positions 4 cc .. and HD/2 + 4 cc .. of the key's row
@@ -159,7 +160,7 @@ template <int HD, int KV_TYPE> struct m40_tile_stage {
 /* e^x as 2^(x log2 e) by the SFU's ex2.approx.ftz alone (relative error
  * about 2^-22; 2^-inf is 0, and results below 2^-126 flush to 0, weights
  * no sum can tell from 0): expf's exact range reduction costs eight
- * instructions a weight, and a key tile computes 20 a thread. */
+ * instructions a weight, and a key tile computes 32 a lane. */
 static __device__ __forceinline__ float m40_tile_exp(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x * 1.44269504f));
@@ -172,28 +173,17 @@ static __device__ __forceinline__ float m40_tile_score(float s, float scale, flo
     return softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
 }
 
-/* A thread's (ty, tx) and the part of a row's 16 threads its warp holds
- * (the warp with 4 tx a warp; always 0 with 16). */
-template <int XW>
-static __device__ __forceinline__ void m40_tile_lanes(int *ty, int *tx, int *part) {
-    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (XW == 4) {
-        *ty = lane >> 2;
-        *tx = 4 * w + (lane & 3);
-        *part = w;
-    } else {
-        *ty = threadIdx.x >> 4;
-        *tx = threadIdx.x & 15;
-        *part = 0;
+/* A lane's output columns: positions VW * lane + 32 * VW * c + e of a V
+ * row in the stage (c < HD / (32 VW), e < VW; VW = 4 when head_dim is a
+ * multiple of 128, 2 of 64, else 1 and the last chunk only for the lanes
+ * it reaches); DL of them. */
+template <int HD> struct m40_tile_cols {
+    static constexpr int VW = HD % 128 == 0 ? 4 : HD % 64 == 0 ? 2 : 1;
+    static constexpr int NC = (HD + 32 * VW - 1) / (32 * VW), DL = NC * VW;
+    static __device__ __forceinline__ int pos(int lane, int e) {
+        return VW * lane + 32 * VW * (e / VW) + e % VW;
     }
-}
-
-/* Where in a V row of the stage the thread's output column e lies (HD /
- * 16 of them): float4s at tx*4 + 64k when head_dim is a multiple of 64,
- * else one float at tx + 16e. */
-template <int HD> static __device__ __forceinline__ int m40_tile_pos(int tx, int e) {
-    return HD % 64 == 0 ? tx * 4 + 64 * (e / 4) + e % 4 : tx + 16 * e;
-}
+};
 
 /* The head dimension at position p of a V row (the stage's put): the
  * first halves of the rows' 8-dimension pieces, then the second halves,
@@ -208,67 +198,80 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
                 const int *pos_q, int n_q, int q_stride, int n_head, int n_head_kv, int bq,
                 float scale, int window, float softcap) {
     typedef m40_tile_stage<HD, KV_TYPE> stage_t;
-    constexpr int DS = stage_t::DS, VS = stage_t::VS, NK = HD / DS, NV = M40_TILE_KEYS / VS;
-    constexpr int CO = HD / 16; /* output columns a thread owns */
-    constexpr int XW = M40_TILE_XW(HD), PS = M40_TILE_PS(HD);
+    typedef m40_tile_cols<HD> cols;
+    constexpr int DS = stage_t::DS, VS = stage_t::VS, KEYS = stage_t::KEYS;
+    constexpr int NK = HD / DS, NV = KEYS / VS;
+    constexpr int KL = KEYS / 32; /* a lane's keys of a tile: KL * lane .. */
+    constexpr int DL = cols::DL;  /* a lane's output columns */
     extern __shared__ float smem[];
-    float *q_t = smem;                    /* [HD][32]: Q^T, columns in slot order */
-    float *st = q_t + HD * M40_TILE_ROWS; /* a K slice [DS][64] or V slice [VS][HD] */
-    float *p_s = st + M40_TILE_STAGE(HD); /* [32][PS]: the tile's weights */
-    constexpr int NP = M40_TILE_PARTS(HD);
-    float *red_m = p_s + M40_TILE_ROWS * PS, *red_l = red_m + NP * M40_TILE_ROWS; /* [NP][32] */
+    float *q_t = smem;                    /* [HD][32]: Q^T */
+    float *st = q_t + HD * M40_TILE_ROWS; /* a K slice [DS][KEYS] or V slice [VS][HD] */
+    const int w = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    float *p_w = st + M40_TILE_STAGE(HD) + w * M40_TILE_PW(HD); /* this warp's P */
+    int *row_last = (int *)(st + M40_TILE_STAGE(HD) + 4 * M40_TILE_PW(HD));
+    int *row_first = row_last + M40_TILE_ROWS;
     const int g = blockIdx.y, t0 = blockIdx.x * bq, sp = blockIdx.z, n_split = gridDim.z;
     const int group = n_head / n_head_kv, kv_dim = n_head_kv * HD;
     const int nq = min(bq, n_q - t0), R = nq * group;
-    int ty, tx, part;
-    m40_tile_lanes<XW>(&ty, &tx, &part);
     const long long row0 = (long long)g * HD; /* head g's offset in a cache row */
 
     for (int i = threadIdx.x; i < HD * M40_TILE_ROWS; i += 128) {
-        const int slot = i % M40_TILE_ROWS, d = i / M40_TILE_ROWS;
-        const int r = slot / 4 + 8 * (slot % 4);
+        const int r = i % M40_TILE_ROWS, d = i / M40_TILE_ROWS;
         q_t[i] = r < R ? q[(long long)(t0 + r / group) * q_stride +
                            (long long)(g * group + r % group) * HD + d]
                        : 0.0f;
     }
-    /* the keys any row of the tile sees, and each of this thread's rows' */
+    /* the keys any row of the tile sees */
     int kmin = 0x7fffffff, kmax = -1;
     for (int tq = 0; tq < nq; tq++) {
         const int pq = pos_q[t0 + tq];
         kmax = max(kmax, pq);
         kmin = min(kmin, window > 0 ? max(0, pq + 1 - window) : 0);
     }
-    int last[4], first[4];
-    int last_lo = 0x7fffffff, first_hi = 0; /* keys all four rows see: first_hi..last_lo */
-    float m[4], l[4], o[4][CO];
+    /* the warp's rows 8w .. 8w + 7: each one's window, and the keys all its
+     * rows that exist see (first_hi .. last_lo); a padding row is never
+     * written, whatever it computes */
+    int last_lo, first_hi;
+    {
+        const int r = 8 * w + (lane & 7);
+        const int last = r < R ? pos_q[t0 + r / group] : -1; /* a padding row sees nothing */
+        const int first = window > 0 ? max(0, last + 1 - window) : 0;
+        if (lane < 8) {
+            row_last[r] = last;
+            row_first[r] = first;
+        }
+        last_lo = r < R ? last : 0x7fffffff;
+        first_hi = r < R ? first : 0;
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const int r = ty + 8 * i;
-        last[i] = r < R ? pos_q[t0 + r / group] : -1; /* a padding row sees nothing */
-        first[i] = window > 0 ? max(0, last[i] + 1 - window) : 0;
-        last_lo = min(last_lo, last[i]);
-        first_hi = max(first_hi, first[i]);
+        for (int off = 1; off < 8; off <<= 1) {
+            last_lo = min(last_lo, __shfl_xor_sync(0xffffffffu, last_lo, off));
+            first_hi = max(first_hi, __shfl_xor_sync(0xffffffffu, first_hi, off));
+        }
+    }
+    float m[8], l[8], o[8][DL];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
         m[i] = -INFINITY;
         l[i] = 0.0f;
 #pragma unroll
-        for (int e = 0; e < CO; e++)
+        for (int e = 0; e < DL; e++)
             o[i][e] = 0.0f;
     }
 
     /* this block's split of the keys: [sp * M40_TILE_SPLIT, + M40_TILE_SPLIT),
      * key tiles on the same grid as the splits' bounds */
-    const int kb0 = max(kmin / M40_TILE_KEYS * M40_TILE_KEYS, sp * M40_TILE_SPLIT);
+    const int kb0 = max(kmin / KEYS * KEYS, sp * M40_TILE_SPLIT);
     const int kend = min(kmax, sp * M40_TILE_SPLIT + M40_TILE_SPLIT - 1);
     stage_t sg;
     if (kb0 <= kend)
         sg.fetch(k, v, row0, kv_dim, kb0, 0, kmax);
-    for (int kb = kb0; kb <= kend; kb += M40_TILE_KEYS) {
-        /* 1. scores */
-        float s[4][4];
+    for (int kb = kb0; kb <= kend; kb += KEYS) {
+        /* 1. scores: s[i][j] = q_(8w+i) . k_(kb + KL*lane + j) */
+        float s[8][KL];
 #pragma unroll
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 8; i++)
 #pragma unroll
-            for (int j = 0; j < 4; j++)
+            for (int j = 0; j < KL; j++)
                 s[i][j] = 0.0f;
 #pragma unroll 1
         for (int sl = 0; sl < NK; sl++) {
@@ -276,159 +279,139 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
             sg.put(st, sl);
             __syncthreads();
             sg.fetch(k, v, row0, kv_dim, kb, sl + 1, kmax); /* the next slice: K, or V's first */
-            const float *qd = q_t + sl * DS * M40_TILE_ROWS + ty * 4; /* rows ty + 8i */
+            const float *qd = q_t + sl * DS * M40_TILE_ROWS + 8 * w;
 #pragma unroll 8
             for (int d = 0; d < DS; d++) {
-                const float4 a = *(const float4 *)(qd + d * M40_TILE_ROWS);
-                const float4 b = *(const float4 *)(st + d * M40_TILE_KEYS + tx * 4);
-                const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+                const float4 a0 = *(const float4 *)(qd + d * M40_TILE_ROWS);
+                const float4 a1 = *(const float4 *)(qd + d * M40_TILE_ROWS + 4);
+                const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+                float bv[KL];
+                if (KL == 4) {
+                    const float4 b = *(const float4 *)(st + d * KEYS + 4 * lane);
+                    bv[0] = b.x, bv[1 % KL] = b.y, bv[2 % KL] = b.z, bv[3 % KL] = b.w;
+                } else {
+                    const float2 b = *(const float2 *)(st + d * KEYS + 2 * lane);
+                    bv[0] = b.x, bv[1 % KL] = b.y;
+                }
 #pragma unroll
-                for (int i = 0; i < 4; i++)
+                for (int i = 0; i < 8; i++)
 #pragma unroll
-                    for (int j = 0; j < 4; j++)
+                    for (int j = 0; j < KL; j++)
                         s[i][j] += av[i] * bv[j];
             }
         }
-        /* 2. the online softmax step of each row */
-        float mx[4];
-        if (kb >= first_hi && kb + M40_TILE_KEYS - 1 <= last_lo) {
-            /* every key of the tile in all four rows' windows: no mask */
+        /* 2. the online softmax step of each row, its 32 lanes meeting by
+         * a butterfly */
+        const bool open = kb >= first_hi && kb + KEYS - 1 <= last_lo;
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                mx[i] = -INFINITY;
+        for (int i = 0; i < 8; i++) {
+            float mx = -INFINITY;
+            if (open) { /* every key of the tile in all the warp's rows' windows */
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
+                for (int j = 0; j < KL; j++) {
                     s[i][j] = m40_tile_score(s[i][j], scale, softcap);
-                    mx[i] = fmaxf(mx[i], s[i][j]);
+                    mx = fmaxf(mx, s[i][j]);
+                }
+            } else {
+                const int last = row_last[8 * w + i], first = row_first[8 * w + i];
+#pragma unroll
+                for (int j = 0; j < KL; j++) {
+                    const int p = kb + KL * lane + j;
+                    s[i][j] = p <= last && p >= first ? m40_tile_score(s[i][j], scale, softcap)
+                                                      : -INFINITY;
+                    mx = fmaxf(mx, s[i][j]);
                 }
             }
-        } else {
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                mx[i] = -INFINITY;
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    const int p = kb + tx * 4 + j;
-                    s[i][j] = p <= last[i] && p >= first[i]
-                                  ? m40_tile_score(s[i][j], scale, softcap)
-                                  : -INFINITY;
-                    mx[i] = fmaxf(mx[i], s[i][j]);
-                }
-            }
-        }
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-#pragma unroll
-            for (int off = XW / 2; off > 0; off >>= 1)
-                mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], off));
-            if (NP > 1 && tx % XW == 0)
-                red_m[part * M40_TILE_ROWS + ty + 8 * i] = mx[i];
-        }
-        if (NP > 1) {
-            __syncthreads(); /* every part's maxima written */
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-#pragma unroll
-                for (int p = 0; p < NP; p++)
-                    mx[i] = fmaxf(mx[i], red_m[p * M40_TILE_ROWS + ty + 8 * i]);
-        }
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const float mnew = fmaxf(m[i], mx[i]);
+            for (int off = 16; off > 0; off >>= 1)
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+            const float mnew = fmaxf(m[i], mx);
             float alpha = 1.0f, sum = 0.0f;
             if (mnew != -INFINITY) {
                 alpha = m40_tile_exp(m[i] - mnew); /* m -inf: 0 */
 #pragma unroll
-                for (int j = 0; j < 4; j++) {
+                for (int j = 0; j < KL; j++) {
                     s[i][j] = m40_tile_exp(s[i][j] - mnew); /* masked: 0 */
                     sum += s[i][j];
                 }
             } else {
 #pragma unroll
-                for (int j = 0; j < 4; j++)
+                for (int j = 0; j < KL; j++)
                     s[i][j] = 0.0f;
             }
 #pragma unroll
-            for (int off = XW / 2; off > 0; off >>= 1)
+            for (int off = 16; off > 0; off >>= 1)
                 sum += __shfl_xor_sync(0xffffffffu, sum, off);
-            if (NP > 1 && tx % XW == 0)
-                red_l[part * M40_TILE_ROWS + ty + 8 * i] = sum;
-            /* with parts the sum is added after the next barrier */
-            l[i] = NP > 1 ? l[i] * alpha : l[i] * alpha + sum;
+            l[i] = l[i] * alpha + sum;
             m[i] = mnew;
 #pragma unroll
-            for (int e = 0; e < CO; e++)
+            for (int e = 0; e < DL; e++)
                 o[i][e] *= alpha;
-            *(float4 *)(p_s + (ty + 8 * i) * PS + tx * 4) =
-                make_float4(s[i][0], s[i][1], s[i][2], s[i][3]);
         }
-        /* 3. O += P V */
+        /* the weights into the warp's P: key KL*lane + j's 8 rows */
+#pragma unroll
+        for (int j = 0; j < KL; j++) {
+            float *pk = p_w + (KL * lane + j) * 8 + 4 * lane;
+            *(float4 *)pk = make_float4(s[0][j], s[1][j], s[2][j], s[3][j]);
+            *(float4 *)(pk + 4) = make_float4(s[4][j], s[5][j], s[6][j], s[7][j]);
+        }
+        /* 3. O += P V: V in slices of VS keys; each lane adds to its
+         * columns of the warp's 8 rows, key by key in order */
 #pragma unroll 1
         for (int vs = 0; vs < NV; vs++) {
-            __syncthreads(); /* the stage is free, the weights (and sums) written */
+            __syncthreads(); /* the stage is free, the weights written */
             sg.put(st, NK + vs);
             __syncthreads();
-            if (NP > 1 && vs == 0) {
-                /* the rows' sums over the parts, in part order (read
-                 * before any thread can pass the next tile's barriers) */
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    float t = red_l[ty + 8 * i];
-#pragma unroll
-                    for (int p = 1; p < NP; p++)
-                        t += red_l[p * M40_TILE_ROWS + ty + 8 * i];
-                    l[i] += t;
-                }
-            }
             if (vs + 1 < NV)
                 sg.fetch(k, v, row0, kv_dim, kb, NK + vs + 1, kmax);
-            else if (kb + M40_TILE_KEYS <= kend)
-                sg.fetch(k, v, row0, kv_dim, kb + M40_TILE_KEYS, 0, kmax);
+            else if (kb + KEYS <= kend)
+                sg.fetch(k, v, row0, kv_dim, kb + KEYS, 0, kmax);
 #pragma unroll
-            for (int k4 = 0; k4 < VS; k4 += 4) {
-                float pw[4][4];
+            for (int kk = 0; kk < VS; kk++) {
+                const int key = vs * VS + kk;
+                const float *pk = p_w + key * 8 + (key / KL) * 4;
+                const float4 w0 = *(const float4 *)pk, w1 = *(const float4 *)(pk + 4);
+                const float pw[8] = {w0.x, w0.y, w0.z, w0.w, w1.x, w1.y, w1.z, w1.w};
+                const float *vr = st + kk * HD;
+                float vv[DL];
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const float4 w = *(const float4 *)(p_s + (ty + 8 * i) * PS + vs * VS + k4);
-                    pw[i][0] = w.x, pw[i][1] = w.y, pw[i][2] = w.z, pw[i][3] = w.w;
-                }
-#pragma unroll
-                for (int kk = 0; kk < 4; kk++) {
-                    const float *vr = st + (k4 + kk) * HD;
-                    float vv[CO];
-                    if (HD % 64 == 0) {
-#pragma unroll
-                        for (int e = 0; e < CO; e += 4) {
-                            const float4 w = *(const float4 *)(vr + m40_tile_pos<HD>(tx, e));
-                            vv[e] = w.x, vv[e + 1] = w.y, vv[e + 2] = w.z, vv[e + 3] = w.w;
-                        }
+                for (int c = 0; c < cols::NC; c++) {
+                    const int p0 = cols::pos(lane, c * cols::VW);
+                    if (cols::VW == 4) {
+                        const float4 x = *(const float4 *)(vr + p0);
+                        vv[4 * c] = x.x, vv[(4 * c + 1) % DL] = x.y;
+                        vv[(4 * c + 2) % DL] = x.z, vv[(4 * c + 3) % DL] = x.w;
+                    } else if (cols::VW == 2) {
+                        const float2 x = *(const float2 *)(vr + p0);
+                        vv[2 * c] = x.x, vv[(2 * c + 1) % DL] = x.y;
                     } else {
-#pragma unroll
-                        for (int e = 0; e < CO; e++)
-                            vv[e] = vr[m40_tile_pos<HD>(tx, e)];
+                        vv[c] = p0 < HD ? vr[p0] : 0.0f;
                     }
-#pragma unroll
-                    for (int i = 0; i < 4; i++)
-#pragma unroll
-                        for (int e = 0; e < CO; e++)
-                            o[i][e] += pw[i][kk] * vv[e];
                 }
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+#pragma unroll
+                    for (int e = 0; e < DL; e++)
+                        o[i][e] += pw[i] * vv[e];
             }
         }
     }
     /* the rows' partials for the combine step (attention.cu), a row
      * without keys here as an empty split (m -inf, l 0, o 0) */
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        const int r = ty + 8 * i;
+    for (int i = 0; i < 8; i++) {
+        const int r = 8 * w + i;
         if (r < R) {
             const long long row =
                 ((long long)(t0 + r / group) * n_head + g * group + r % group) * n_split + sp;
             float *dst = o_part + row * HD;
 #pragma unroll
-            for (int e = 0; e < CO; e++)
-                dst[m40_tile_dim<HD>(m40_tile_pos<HD>(tx, e))] = o[i][e];
-            if (tx == 0) {
+            for (int e = 0; e < DL; e++) {
+                const int p = cols::pos(lane, e);
+                if (p < HD)
+                    dst[m40_tile_dim<HD>(p)] = o[i][e];
+            }
+            if (lane == 0) {
                 ml_part[2 * row] = m[i];
                 ml_part[2 * row + 1] = l[i];
             }
@@ -436,14 +419,13 @@ m40_attn_tile_t(float *o_part, float *ml_part, const float *q, const void *k, co
     }
 }
 
-/* Four blocks an SM where 128 registers a thread suffice (4 blocks of 128
- * threads in 64K registers): the kernel's warps wait on shared memory
- * (ncu, H100: 168 registers, 3 blocks, "short scoreboard" the main stall).
- * Measured on an H100, pp512 at 16k: 1174.9 t/s before, 1184.9 with the
- * warp layout above, 1196.6 with both; a small gain (docs/long-context.md).
- * Head dim 256 would spill; the M40's 96 KiB of shared memory hold 2
- * blocks of head dim 128 whatever the registers. */
-#define M40_TILE_BOUNDS(HD) __launch_bounds__(128, (HD) <= 128 ? 4 : 1)
+/* Three blocks an SM (at most 168 registers a thread; 125-167 used on
+ * sm_52, no spills there or in the H100's JIT): each lane holds 8 rows of
+ * scores and of the output. The kernel's warps wait on shared memory, not
+ * on occupancy (ncu, H100, the layout before this one: 4 blocks an SM
+ * gained under 1% over 3). The M40's 96 KiB of shared memory hold 2
+ * blocks of head dim 128 (42 KiB each) whatever the registers. */
+#define M40_TILE_BOUNDS(HD) __launch_bounds__(128, (HD) <= 128 ? 3 : 1)
 
 /* m40_attn_tile_<kv>_h<HD>: one kernel per cache type and head_dim the
  * host may pick (ops.c), so each type's loop gets the registers it needs

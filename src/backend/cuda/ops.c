@@ -612,14 +612,14 @@ static int tile_kernel(int head_dim) {
 }
 
 /* Its shared memory in floats: Q^T [hd][32], the larger of a K slice
- * [ds][64] and a V slice [vs][hd], the weights [32][64 + 4] and the row
- * parts' maxima and sums [2][4][32] (head dim 256: weights [32][64], no
- * parts) (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
+ * [16][keys] and a V slice [vs][hd], each of 4 warps' weights [keys][8]
+ * with a 4-float skew per 32nd of the keys, and the rows' last and first
+ * keys [2][32] (keys 128, vs 16; head dim 256: keys 64, vs 4)
+ * (M40_TILE_SMEM_FLOATS in attn_tile.cu). */
 static unsigned tile_smem_floats(int head_dim) {
-    int ds = head_dim % 32 == 0 ? 32 : 16, vs = head_dim <= 128 ? 16 : 8;
-    int stage = ds * 64 > vs * head_dim ? ds * 64 : vs * head_dim;
-    int parts = head_dim <= 128;
-    return (unsigned)(head_dim * 32 + stage + 32 * (parts ? 68 : 64) + (parts ? 8 * 32 : 0));
+    int keys = head_dim <= 128 ? 128 : 64, vs = head_dim <= 128 ? 16 : 4;
+    int stage = 16 * keys > vs * head_dim ? 16 * keys : vs * head_dim;
+    return (unsigned)(head_dim * 32 + stage + 4 * (keys * 8 + 32 * 4) + 2 * 32);
 }
 
 int m40_cuda_attention_tiled_fits(int n_head, int n_head_kv, int head_dim) {
