@@ -89,7 +89,7 @@
 /* A warp's weights P [KEYS][8 rows], key k at k * 8 + (k / KL) * 4 (KL =
  * KEYS / 32 keys a lane): the 4-float skew per lane puts 8 lanes' 16-byte
  * stores in different banks; a key's 8 weights are two float4s that
- * every lane reads at once (one wavefront each). */
+ * every lane reads at once (a broadcast). */
 #define M40_TILE_PW(HD) (M40_TILE_KEYS(HD) * 8 + 32 * 4)
 /* Q^T [HD][32], the stage (a K or V slice), 4 warps' P, and the rows'
  * last and first visible keys [2][32] */
