@@ -337,6 +337,31 @@ static void test_fp16_exhaustive(void) {
     CHECK(bad == 0);
 }
 
+/* Every FP16 value's FP32 bits, the scalar and the row conversion alike,
+ * against the format's definition: (-1)^s 2^(e-15) (1 + m/1024), or
+ * m 2^-24 when e is 0; e 31 is inf, or a NaN whose payload moves up 13
+ * bits with the quiet bit set. */
+static void test_fp16_to_fp32_definition(void) {
+    static uint16_t h[65536];
+    static float row[65536];
+    for (uint32_t i = 0; i < 65536; i++)
+        h[i] = (uint16_t)i;
+    m40_fp16_to_fp32_row(h, row, 65536);
+    int bad = 0;
+    for (uint32_t i = 0; i < 65536; i++) {
+        const uint32_t s = i >> 15, e = (i >> 10) & 31, m = i & 1023;
+        uint32_t want;
+        if (e == 31) {
+            want = (s << 31) | 0x7f800000u | (m << 13) | (m ? 0x00400000u : 0u);
+        } else {
+            const double v = e == 0 ? ldexp(m, -24) : ldexp(1024 + m, (int)e - 25);
+            want = bits((float)(s ? -v : v)); /* exact: 11 significant bits */
+        }
+        bad += bits(m40_fp16_to_fp32((uint16_t)i)) != want || bits(row[i]) != want;
+    }
+    CHECK(bad == 0);
+}
+
 static void test_fp32_to_fp16(void) {
     CHECK(m40_fp32_to_fp16(0.0f) == 0x0000);
     CHECK(m40_fp32_to_fp16(-0.0f) == 0x8000);
@@ -620,6 +645,7 @@ int main(int argc, char **argv) {
     test_round_trip();
     test_fp16_to_fp32();
     test_fp16_exhaustive();
+    test_fp16_to_fp32_definition();
     test_fp32_to_fp16();
     test_bf16();
     test_rounding_sweeps();

@@ -33,18 +33,24 @@ static inline float m40_f32_from_bits(uint32_t u) {
     return f;
 }
 
+/* Without branches, so a row's loop (m40_fp16_to_fp32_row) vectorizes: the
+ * three cases are computed and one is kept by masks (a conditional would
+ * let the compiler move the subnormal case's subtraction into a branch,
+ * and a branch does not vectorize). */
 static inline float m40_fp16_to_fp32(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1fu;
-    const uint32_t mant = h & 0x3ffu;
-    if (exp == 0) {
-        /* zero or subnormal: mant * 2^-24, exact in FP32 */
-        float v = (float)mant * 0x1p-24f;
-        return m40_f32_from_bits(m40_f32_bits(v) | sign);
-    }
-    if (exp == 31) /* inf, or NaN made quiet */
-        return m40_f32_from_bits(sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u));
-    return m40_f32_from_bits(sign | ((exp + (127 - 15)) << 23) | (mant << 13));
+    const uint32_t em = (uint32_t)(h & 0x7fffu) << 13; /* exponent and mantissa, FP32's places */
+    const uint32_t exp = em & 0x0f800000u;
+    const uint32_t is_sub = 0u - (uint32_t)(exp == 0);               /* zero or subnormal */
+    const uint32_t is_special = 0u - (uint32_t)(exp == 0x0f800000u); /* inf or NaN */
+    /* normal: the exponent rebiased from 15 to 127 */
+    const uint32_t normal = em + ((127u - 15u) << 23);
+    /* exponent 31: inf, or NaN made quiet */
+    const uint32_t special = em | 0x7f800000u | ((uint32_t)((em & 0x007fe000u) != 0) << 22);
+    /* zero or subnormal: mant * 2^-24 as (2^-14 + mant * 2^-24) - 2^-14, exact */
+    const uint32_t sub = m40_f32_bits(m40_f32_from_bits(em | (113u << 23)) - 0x1p-14f);
+    return m40_f32_from_bits(sign | (sub & is_sub) | (special & is_special) |
+                             (normal & ~(is_sub | is_special)));
 }
 
 static inline uint16_t m40_fp32_to_fp16(float f) {
