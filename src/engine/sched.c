@@ -99,14 +99,24 @@ void m40_sched_join(m40_sched *s, m40_sched_member *m) {
     m->decoding = 0;
 }
 
-void m40_sched_leave(m40_sched *s, m40_sched_member *m) {
-    pthread_mutex_lock(&s->mu);
-    if (m->decoding) {
-        s->n_decoding--;
-        m->decoding = 0;
+/* Whether decode steps wait for m's next token (under the lock). */
+static void set_decoding(m40_sched *s, m40_sched_member *m, int on) {
+    if (m->decoding == on)
+        return;
+    m->decoding = on;
+    s->n_decoding += on ? 1 : -1;
+    if (!on)
         pthread_cond_broadcast(&s->cv); /* a step may have waited for this member */
-    }
+}
+
+static void set_decoding_locked(m40_sched *s, m40_sched_member *m, int on) {
+    pthread_mutex_lock(&s->mu);
+    set_decoding(s, m, on);
     pthread_mutex_unlock(&s->mu);
+}
+
+void m40_sched_leave(m40_sched *s, m40_sched_member *m) {
+    set_decoding_locked(s, m, 0);
 }
 
 m40_step_stats m40_sched_stats_get(m40_sched *s) {
@@ -285,10 +295,8 @@ static void deadline(struct timespec *ts, double after_s) {
 static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) {
     pthread_mutex_lock(&s->mu);
     p->t_submit = m40_clock_s();
-    if (is_decode(p) && !m->decoding) {
-        m->decoding = 1;
-        s->n_decoding++;
-    }
+    if (is_decode(p))
+        set_decoding(s, m, 1);
     list_push(s, p);
     pthread_cond_broadcast(&s->cv); /* a step may have waited for this piece */
     while (!p->done) {
@@ -365,6 +373,14 @@ int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t
                   int32_t pos, float *logits, int32_t *argmax, m40_err *err) {
     if (check_run(s, slot, ids, n, pos, err))
         return -1;
+    /* While its prompt runs, no decode step waits for the member's token;
+     * once the prompt is in, its next piece is a decode token, which the
+     * next decode step waits for (up to STRAGGLER_WAIT_S) rather than
+     * leaving it to the step after: a member's first decode token joins
+     * the others' even when its thread is slow to hand it over. */
+    int prompt = n > 1;
+    if (prompt)
+        set_decoding_locked(s, m, 0);
     /* a prompt in pieces that end at multiples of n_batch from position 0:
      * the boundaries depend on the prompt only, never on what else runs,
      * nor on how much of it the prompt cache kept */
@@ -385,6 +401,8 @@ int m40_sched_run(m40_sched *s, m40_sched_member *m, int32_t slot, const int32_t
             return -1;
         done += k;
     }
+    if (prompt)
+        set_decoding_locked(s, m, 1);
     return 0;
 }
 
@@ -392,6 +410,7 @@ int m40_sched_run_every(m40_sched *s, m40_sched_member *m, int32_t slot, const i
                         int32_t n, int32_t pos, float *logits, m40_err *err) {
     if (check_run(s, slot, ids, n, pos, err))
         return -1;
+    set_decoding_locked(s, m, 0); /* scoring text: no decode token follows */
     for (int32_t done = 0; done < n;) {
         int32_t k = n - done < s->n_batch ? n - done : s->n_batch;
         piece p = {.slot = slot,

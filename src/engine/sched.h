@@ -11,7 +11,8 @@
  * run on their own, one at a time, beside the decode steps. Whoever waits
  * runs the step its piece is in (no scheduler thread): a step starts once
  * every decoding member's token is in, or when the longest waiter has
- * waited 5 ms.
+ * waited 5 ms. A member is decoding from the end of its prompt (or its
+ * first decode token) until it leaves or starts another prompt.
  *
  * Chunk boundaries depend only on the prompt (n_batch tokens from position
  * 0) and the backend's batch invariance makes each row's result its own,
@@ -33,7 +34,7 @@ typedef struct m40_sched m40_sched;
 
 /* One request, from join to leave. */
 typedef struct m40_sched_member {
-    int decoding; /* it has handed over a decode token: steps wait for its next */
+    int decoding; /* its prompt is in, or it handed over a decode token: steps wait for its next */
 } m40_sched_member;
 
 int m40_sched_create(m40_sched **out, m40_backend *be, int32_t n_slots, int32_t n_ctx,
