@@ -51,38 +51,34 @@ static __device__ __forceinline__ void m40_gemv_store(float *acc, int rpb, float
 
 /* One mat-vec loop for every row-addressed type: thread t takes 32-element
  * groups t, t+128, ... of each of the block's RPB rows, with the group's 32
- * x values (and their sum) loaded once for all of them; term(row, g, v, xv,
- * sx) decodes group g of a row into v and returns its share of the dot
- * product. Kernel name: <name>_rpb<RPB>. */
-#define M40_DEFINE_GEMV(name, term, RPB)                                                           \
+ * x values (and their sum) loaded once for all of them; OPS (a type's group
+ * ops, gemv_common.cuh) decodes group g of a row and takes its share of the
+ * dot product. gemv_common.cuh's m40_gemv_rows_batch is this loop for a
+ * batch. Kernel name: <name>_rpb<RPB>. */
+#define M40_DEFINE_GEMV(name, OPS, RPB)                                                            \
     M40_KERNEL void name##_rpb##RPB(float *y, const uint8_t *w, const float *x, const float *bias, \
                                     const float *res, int rows, int cols, long long row_bytes) {   \
         int row0 = blockIdx.x * RPB;                                                               \
-        float acc[RPB], v[32], xv[32];                                                             \
+        float acc[RPB], v[32], xv[32], k[2];                                                       \
         for (int r = 0; r < RPB; r++)                                                              \
             acc[r] = 0.0f;                                                                         \
         for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {                                \
             m40_load_x32(x, g, xv);                                                                \
-            float sx = m40_sum32(xv); /* unused (and not computed) by most terms */                \
+            float sx = m40_sum32(xv); /* unused (and not computed) by most types */                \
             _Pragma("unroll") for (int r = 0; r < RPB; r++) {                                      \
                 int row = min(row0 + r, rows - 1);                                                 \
-                acc[r] += term(w + (long long)row * row_bytes, g, v, xv, sx);                      \
+                OPS::decode(w + (long long)row * row_bytes, g, v, k);                              \
+                acc[r] += OPS::share(k, v, xv, sx);                                                \
             }                                                                                      \
         }                                                                                          \
         m40_gemv_store(acc, RPB, y, bias, res, row0, rows);                                        \
     }
 
-/* Generic terms, any type decode32_<type> reads (byte loads, scaled values):
+/* Generic ops, any type decode32_<type> reads (byte loads, scaled values):
  * kernels m40_gemv_<type>_rpb{4,8}. */
-#define M40_DEFINE_GEMV_GENERIC(type)                                                            \
-    static __device__ __forceinline__ float m40_term_##type(const uint8_t *row, int g, float *v, \
-                                                            const float *xv, float sx) {         \
-        (void)sx;                                                                                \
-        decode32_##type(row, g, v);                                                              \
-        return m40_dot<32>(v, xv);                                                               \
-    }                                                                                            \
-    M40_DEFINE_GEMV(m40_gemv_##type, m40_term_##type, 4)                                         \
-    M40_DEFINE_GEMV(m40_gemv_##type, m40_term_##type, 8)
+#define M40_DEFINE_GEMV_GENERIC(type)                   \
+    M40_DEFINE_GEMV(m40_gemv_##type, m40_grp_##type, 4) \
+    M40_DEFINE_GEMV(m40_gemv_##type, m40_grp_##type, 8)
 
 M40_DEFINE_GEMV_GENERIC(f32)
 M40_DEFINE_GEMV_GENERIC(f16)
@@ -108,59 +104,23 @@ M40_DEFINE_GEMV_GENERIC(iq3_s)
 /* Q5_K with 16-byte loads (16-byte aligned rows; Q4_K: below), Q4_1, Q5_1
  * (4-byte) and Q5_0 (2-byte loads): a sub-block's 32 values come from wide
  * loads and PRMT (m40_<type>_group, quant_decode.cuh), and its scale and min
- * apply once: d*sc * (x . q) - dmin*m * sum(x). Kernels
+ * apply once: d*sc * (x . q) - dmin*m * sum(x). Q6_K with 2-byte loads and
+ * PRMT (no byte loads, no I2F); a sub-block has two scales, one per 16
+ * elements, applied to the two halves' dot products. Kernels
  * m40_gemv_<type>_v_rpb{4,8}. */
-#define M40_DEFINE_GEMV_KSM(type)                                         \
-    static __device__ __forceinline__ float m40_term_##type##_v(          \
-        const uint8_t *row, int g, float *v, const float *xv, float sx) { \
-        float dsc, dmn;                                                   \
-        m40_##type##_group(row, g, v, &dsc, &dmn);                        \
-        return m40_share_sm(dsc, dmn, v, xv, sx);                         \
-    }                                                                     \
-    M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 4)          \
-    M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_term_##type##_v, 8)
+#define M40_DEFINE_GEMV_V(type)                                 \
+    M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_grp_##type##_v, 4) \
+    M40_DEFINE_GEMV(m40_gemv_##type##_v, m40_grp_##type##_v, 8)
 
-M40_DEFINE_GEMV_KSM(q5_k)
-M40_DEFINE_GEMV_KSM(q4_1)
-M40_DEFINE_GEMV_KSM(q5_0)
-M40_DEFINE_GEMV_KSM(q5_1)
-
-/* Q6_K with 2-byte loads and PRMT (no byte loads, no I2F); a sub-block has
- * two scales, one per 16 elements, applied to the two halves' dot products.
- * Kernels m40_gemv_q6_k_v_rpb{4,8}. */
-static __device__ __forceinline__ float m40_term_q6_k_v(const uint8_t *row, int g, float *v,
-                                                        const float *xv, float sx) {
-    (void)sx;
-    float s0, s1;
-    m40_q6_k_group(row, g, v, &s0, &s1);
-    return m40_share_q6_k(s0, s1, v, xv);
-}
-M40_DEFINE_GEMV(m40_gemv_q6_k_v, m40_term_q6_k_v, 4)
-M40_DEFINE_GEMV(m40_gemv_q6_k_v, m40_term_q6_k_v, 8)
+M40_DEFINE_GEMV_V(q5_k)
+M40_DEFINE_GEMV_V(q4_1)
+M40_DEFINE_GEMV_V(q5_0)
+M40_DEFINE_GEMV_V(q5_1)
+M40_DEFINE_GEMV_V(q6_k)
 
 /* ---- 16-byte loads: plain types with 16-byte aligned rows ----------------
  * Thread i of the block reads 16-byte chunks i, i+128, ... of each row:
  * every warp-wide load is 512 contiguous bytes. x is read as float4. */
-
-/* 8 weights of a 16-byte chunk as FP32. */
-static __device__ __forceinline__ void m40_unpack8_f16(uint4 p, float *o) {
-    o[0] = m40_h_lo(p.x), o[1] = m40_h_hi(p.x), o[2] = m40_h_lo(p.y), o[3] = m40_h_hi(p.y);
-    o[4] = m40_h_lo(p.z), o[5] = m40_h_hi(p.z), o[6] = m40_h_lo(p.w), o[7] = m40_h_hi(p.w);
-}
-static __device__ __forceinline__ void m40_unpack8_bf16(uint4 p, float *o) {
-    uint32_t u[4] = {p.x, p.y, p.z, p.w};
-    for (int i = 0; i < 4; i++) {
-        o[2 * i] = __uint_as_float(u[i] << 16);
-        o[2 * i + 1] = __uint_as_float(u[i] & 0xFFFF0000u);
-    }
-}
-
-static __device__ __forceinline__ float m40_dot8(const float *w, float4 a, float4 b) {
-    float s = w[0] * a.x;
-    s = fmaf(w[1], a.y, s), s = fmaf(w[2], a.z, s), s = fmaf(w[3], a.w, s);
-    s = fmaf(w[4], b.x, s), s = fmaf(w[5], b.y, s), s = fmaf(w[6], b.z, s);
-    return fmaf(w[7], b.w, s);
-}
 
 #define M40_DEFINE_GEMV_VEC16(type, unpack, RPB)                                                \
     M40_KERNEL void m40_gemv_##type##_v_rpb##RPB(float *y, const uint8_t *w, const float *x,    \

@@ -14,8 +14,10 @@
  *
  * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r_nb<NB>) and Q4_K on its
  * own rows (m40_gemvb_q4_k_nb<NB>, gemv_common.cuh's m40_gemv_q4_k_rows, the
- * loop of gemv.cu's m40_gemv_q4_k_v). Every other type runs a single-row
- * product per input (the same kernel as alone, so the same bits).
+ * loop of gemv.cu's m40_gemv_q4_k_v); every other type but F32 with one
+ * kernel for any batch (m40_gemvb_<type>[_v]_n, at the end), the loop of
+ * its single-row kernel. F32 rows run one single-row product per input
+ * (the same kernel as alone, so the same bits).
  *
  * Cost (why this shape). On Maxwell a batch is bound by instruction issue:
  * each weight must be decoded once and then cost one FFMA per input. Per
@@ -45,7 +47,7 @@
 #define M40_GEMVB_KERNEL(name)                                                               \
     M40_KERNEL void name(float *y, const uint8_t *w, const float *x, const float *bias,      \
                          const float *res, int rows, int cols, long long row_bytes, int ldy, \
-                         int ldx)
+                         int ldx, int n)
 
 /* DEF(type, arg, NB) for each batch a launch takes, 2..M40_GEMVB_MAX (8). */
 #define M40_GEMVB_EACH_NB(DEF, type, arg) \
@@ -59,7 +61,7 @@
 
 #define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                           \
     M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                        \
-        (void)row_bytes; /* the repacked layout is addressed as a whole */                \
+        (void)row_bytes, (void)n; /* the layout is addressed as a whole; n is NB */       \
         m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
     }
 
@@ -69,8 +71,58 @@ M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q8_0, 8)
 /* Q4_K on GGML's rows (16-byte aligned): m40_gemvb_q4_k_nb<NB>. */
 #define M40_DEFINE_GEMVB_Q4_K(type, unused, NB)                                                 \
     M40_GEMVB_KERNEL(m40_gemvb_q4_k_nb##NB) {                                                   \
+        (void)n; /* NB */                                                                       \
         m40_gemv_q4_k_rows<M40_GEMVB_R_Q4_K(NB), NB>(y, w, x, bias, res, rows, cols, row_bytes, \
                                                      ldy, ldx);                                 \
     }
 
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_Q4_K, q4_k, 0)
+
+/* ---- every other type: one kernel for batches of 2..8 ------------------------
+ * m40_gemvb_<type>_v_n for the types with wide-load single-row kernels
+ * (Q5_K, Q4_1, Q5_0, Q5_1, Q6_K, F16, BF16; their rows are always aligned
+ * for them) and m40_gemvb_<type>_n for those without (gemv.cu's generic
+ * family: Q2_K, Q3_K, the IQ types, and Q4_0/Q8_0 matrices that were not
+ * repacked); F32 rows run alone. n inputs given at launch: gemv_common.cuh's m40_gemv_rows_batch
+ * and m40_gemv_half_batch, the loops of those single-row kernels. Two rows a block for the group
+ * ops (a row's 32 decoded values stay in registers while each input takes its share), four for
+ * F16/BF16 (8 values a row). */
+#define M40_GEMVB_R_GROUP 2
+#define M40_GEMVB_R_HALF  4
+
+#define M40_DEFINE_GEMVB_GROUP(name, OPS)                              \
+    M40_GEMVB_KERNEL(name) {                                           \
+        m40_gemv_rows_batch<OPS, M40_GEMVB_R_GROUP, M40_GEMVB_MAX_NB>( \
+            y, w, x, bias, res, rows, cols, row_bytes, ldy, ldx, n);   \
+    }
+#define M40_GEMVB_MAX_NB 8 /* ops.h's M40_GEMVB_MAX */
+
+#define M40_DEFINE_GEMVB_GENERIC(type) M40_DEFINE_GEMVB_GROUP(m40_gemvb_##type##_n, m40_grp_##type)
+#define M40_DEFINE_GEMVB_V(type)       M40_DEFINE_GEMVB_GROUP(m40_gemvb_##type##_v_n, m40_grp_##type##_v)
+
+M40_DEFINE_GEMVB_GENERIC(q4_0)
+M40_DEFINE_GEMVB_GENERIC(q8_0)
+M40_DEFINE_GEMVB_GENERIC(q2_k)
+M40_DEFINE_GEMVB_GENERIC(q3_k)
+M40_DEFINE_GEMVB_GENERIC(iq4_nl)
+M40_DEFINE_GEMVB_GENERIC(iq4_xs)
+M40_DEFINE_GEMVB_GENERIC(iq2_xxs)
+M40_DEFINE_GEMVB_GENERIC(iq2_xs)
+M40_DEFINE_GEMVB_GENERIC(iq2_s)
+M40_DEFINE_GEMVB_GENERIC(iq3_xxs)
+M40_DEFINE_GEMVB_GENERIC(iq3_s)
+
+M40_DEFINE_GEMVB_V(q5_k)
+M40_DEFINE_GEMVB_V(q4_1)
+M40_DEFINE_GEMVB_V(q5_0)
+M40_DEFINE_GEMVB_V(q5_1)
+M40_DEFINE_GEMVB_V(q6_k)
+
+M40_GEMVB_KERNEL(m40_gemvb_f16_v_n) {
+    m40_gemv_half_batch<M40_GEMVB_R_HALF, M40_GEMVB_MAX_NB, false>(y, w, x, bias, res, rows, cols,
+                                                                   row_bytes, ldy, ldx, n);
+}
+M40_GEMVB_KERNEL(m40_gemvb_bf16_v_n) {
+    m40_gemv_half_batch<M40_GEMVB_R_HALF, M40_GEMVB_MAX_NB, true>(y, w, x, bias, res, rows, cols,
+                                                                  row_bytes, ldy, ldx, n);
+}

@@ -54,6 +54,111 @@ static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const
     return fmaf(s1, m40_dot<16>(v + 16, xv + 16), s0 * m40_dot<16>(v, xv));
 }
 
+/* ---- row-addressed types: a group of 32 in two halves -----------------------
+ *
+ * gemv.cu's generic and wide-load kernels (M40_DEFINE_GEMV) take a row's
+ * dot product 32 elements at a time: thread t takes groups t, t + 128, ...
+ * and adds each group's share to its accumulator. A type's group ops are
+ * a struct of two functions, so that a row alone (gemv.cu) and a row in a
+ * batch (m40_gemv_rows_batch below) run the very same arithmetic:
+ *   decode(row, g, v, k): group g of the row into v[32], and up to two
+ *     constants (scales) into k[2];
+ *   share(k, v, xv, sx): the group's share of the dot product with x's 32
+ *     values xv (whose sum, in index order, is sx).
+ * A batch decodes a group once and takes its share with each input. */
+
+/* Generic: any type decode32_<type> reads (byte loads, scaled values). */
+#define M40_GROUP_OPS_GENERIC(type)                                                        \
+    struct m40_grp_##type {                                                                \
+        static __device__ __forceinline__ void decode(const uint8_t *row, int g, float *v, \
+                                                      float *k) {                          \
+            (void)k;                                                                       \
+            decode32_##type(row, g, v);                                                    \
+        }                                                                                  \
+        static __device__ __forceinline__ float share(const float *k, const float *v,      \
+                                                      const float *xv, float sx) {         \
+            (void)k, (void)sx;                                                             \
+            return m40_dot<32>(v, xv);                                                     \
+        }                                                                                  \
+    };
+
+/* Q5_K, Q4_1, Q5_0, Q5_1 with wide loads (m40_<type>_group): unscaled
+ * values, a scale and a min applied once: d*sc * (x . q) - dmin*m * sum(x). */
+#define M40_GROUP_OPS_KSM(type)                                                            \
+    struct m40_grp_##type##_v {                                                            \
+        static __device__ __forceinline__ void decode(const uint8_t *row, int g, float *v, \
+                                                      float *k) {                          \
+            m40_##type##_group(row, g, v, &k[0], &k[1]);                                   \
+        }                                                                                  \
+        static __device__ __forceinline__ float share(const float *k, const float *v,      \
+                                                      const float *xv, float sx) {         \
+            return m40_share_sm(k[0], k[1], v, xv, sx);                                    \
+        }                                                                                  \
+    };
+
+M40_GROUP_OPS_GENERIC(f32)
+M40_GROUP_OPS_GENERIC(f16)
+M40_GROUP_OPS_GENERIC(bf16)
+M40_GROUP_OPS_GENERIC(q4_0)
+M40_GROUP_OPS_GENERIC(q4_1)
+M40_GROUP_OPS_GENERIC(q5_0)
+M40_GROUP_OPS_GENERIC(q5_1)
+M40_GROUP_OPS_GENERIC(q8_0)
+M40_GROUP_OPS_GENERIC(q4_k)
+M40_GROUP_OPS_GENERIC(q5_k)
+M40_GROUP_OPS_GENERIC(q6_k)
+M40_GROUP_OPS_GENERIC(q2_k)
+M40_GROUP_OPS_GENERIC(q3_k)
+M40_GROUP_OPS_GENERIC(iq4_nl)
+M40_GROUP_OPS_GENERIC(iq4_xs)
+M40_GROUP_OPS_GENERIC(iq2_xxs)
+M40_GROUP_OPS_GENERIC(iq2_xs)
+M40_GROUP_OPS_GENERIC(iq2_s)
+M40_GROUP_OPS_GENERIC(iq3_xxs)
+M40_GROUP_OPS_GENERIC(iq3_s)
+
+M40_GROUP_OPS_KSM(q5_k)
+M40_GROUP_OPS_KSM(q4_1)
+M40_GROUP_OPS_KSM(q5_0)
+M40_GROUP_OPS_KSM(q5_1)
+
+/* Q6_K with 2-byte loads: two scales, one per 16 elements. */
+struct m40_grp_q6_k_v {
+    static __device__ __forceinline__ void decode(const uint8_t *row, int g, float *v, float *k) {
+        m40_q6_k_group(row, g, v, &k[0], &k[1]);
+    }
+    static __device__ __forceinline__ float share(const float *k, const float *v, const float *xv,
+                                                  float sx) {
+        (void)sx;
+        return m40_share_q6_k(k[0], k[1], v, xv);
+    }
+};
+
+/* ---- F16 / BF16 rows, 16-byte loads ------------------------------------------
+ * gemv.cu's wide-load F16/BF16 kernels: thread i takes 16-byte chunks i,
+ * i + 128, ... of a row (8 weights) and adds their dot product with x's 8
+ * values (a product, then FMAs in order) to its accumulator. */
+
+/* 8 weights of a 16-byte chunk as FP32. */
+static __device__ __forceinline__ void m40_unpack8_f16(uint4 p, float *o) {
+    o[0] = m40_h_lo(p.x), o[1] = m40_h_hi(p.x), o[2] = m40_h_lo(p.y), o[3] = m40_h_hi(p.y);
+    o[4] = m40_h_lo(p.z), o[5] = m40_h_hi(p.z), o[6] = m40_h_lo(p.w), o[7] = m40_h_hi(p.w);
+}
+static __device__ __forceinline__ void m40_unpack8_bf16(uint4 p, float *o) {
+    uint32_t u[4] = {p.x, p.y, p.z, p.w};
+    for (int i = 0; i < 4; i++) {
+        o[2 * i] = __uint_as_float(u[i] << 16);
+        o[2 * i + 1] = __uint_as_float(u[i] & 0xFFFF0000u);
+    }
+}
+
+static __device__ __forceinline__ float m40_dot8(const float *w, float4 a, float4 b) {
+    float s = w[0] * a.x;
+    s = fmaf(w[1], a.y, s), s = fmaf(w[2], a.z, s), s = fmaf(w[3], a.w, s);
+    s = fmaf(w[4], b.x, s), s = fmaf(w[5], b.y, s), s = fmaf(w[6], b.z, s);
+    return fmaf(w[7], b.w, s);
+}
+
 /* ---- repacked Q4_0 / Q8_0: one loop for a row alone and for a batch ----
  *
  * Batch invariance is structural: the single-row kernels (gemv.cu) are
@@ -141,7 +246,7 @@ template <int N2> static __device__ __forceinline__ int m40_warp_sum_scatter(flo
 template <int R, int NB>
 static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], float *y, int ldy,
                                                            const float *bias, const float *res,
-                                                           int row0, int rows) {
+                                                           int row0, int rows, int n = NB) {
     constexpr int N = R * NB, N2 = m40_pow2_at_least(N), PER = N2 > 32 ? N2 / 32 : 1;
     __shared__ float red[N][4];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -160,7 +265,7 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
     __syncthreads();
     for (int i = threadIdx.x; i < N; i += blockDim.x) {
         int r = i / NB, c = i % NB, row = row0 + r;
-        if (row >= rows)
+        if (row >= rows || c >= n) /* n: the inputs there are, NB at most */
             continue;
         float s = 0.0f;
         for (int k = 0; k < 4; k++)
@@ -451,6 +556,94 @@ m40_gemv_q4_k_rows(float *y, const uint8_t *w, const float *x, const float *bias
             m40_q4_k_pair<false, R, NB>(x, ldx, e0, hd, q0, q1, shift, acc);
     }
     m40_gemv_store_rows<R, NB>(acc, y, ldy, bias, res, row0, rows);
+}
+
+/* ---- row-addressed types in a batch ---------------------------------------
+ *
+ * The loops of gemv.cu's M40_DEFINE_GEMV (group ops) and wide-load F16/BF16
+ * kernels with n inputs (2 <= n <= NBMAX, a kernel argument: one kernel
+ * serves every batch, the inputs past n are skipped by a uniform branch).
+ * Input c's arithmetic is a row alone's: the same thread takes the same
+ * groups (chunks) in the same order, adds the same share to an
+ * accumulator that starts at 0, and m40_gemv_store_rows sums the threads'
+ * accumulators with the bits of gemv.cu's m40_gemv_store (the same
+ * butterfly, then the 4 warps in order, bias, res). What a batch saves: a
+ * group of R rows is read and decoded once for all the inputs, and x's
+ * group once for the R rows. */
+
+template <int R, int NB> static __device__ __forceinline__ void m40_acc_zero(float (*acc)[NB]) {
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int c = 0; c < NB; c++)
+            acc[r][c] = 0.0f;
+}
+
+template <class OPS, int R, int NBMAX>
+static __device__ __forceinline__ void
+m40_gemv_rows_batch(float *y, const uint8_t *w, const float *x, const float *bias, const float *res,
+                    int rows, int cols, long long row_bytes, int ldy, int ldx, int n) {
+    const int row0 = blockIdx.x * R;
+    const uint8_t *wr[R]; /* the block's rows, clamped to the last */
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        wr[r] = w + (long long)min(row0 + r, rows - 1) * row_bytes;
+    float acc[R][NBMAX];
+    m40_acc_zero<R, NBMAX>(acc);
+    for (int g = threadIdx.x; g < cols / 32; g += blockDim.x) {
+        float v[R][32], k[R][2];
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            OPS::decode(wr[r], g, v[r], k[r]);
+#pragma unroll
+        for (int c = 0; c < NBMAX; c++) {
+            if (c < n) {
+                float xv[32];
+                m40_load_x32(x + (long long)c * ldx, g, xv);
+                float sx = m40_sum32(xv); /* unused (and not computed) by most types */
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    acc[r][c] += OPS::share(k[r], v[r], xv, sx);
+            }
+        }
+    }
+    m40_gemv_store_rows<R, NBMAX>(acc, y, ldy, bias, res, row0, rows, n);
+}
+
+/* F16 (BF16 false) or BF16 rows, 16-byte aligned. */
+template <int R, int NBMAX, bool BF16>
+static __device__ __forceinline__ void
+m40_gemv_half_batch(float *y, const uint8_t *w, const float *x, const float *bias, const float *res,
+                    int rows, int cols, long long row_bytes, int ldy, int ldx, int n) {
+    const int row0 = blockIdx.x * R;
+    const uint4 *wr[R];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+        wr[r] = (const uint4 *)(w + (long long)min(row0 + r, rows - 1) * row_bytes);
+    float acc[R][NBMAX];
+    m40_acc_zero<R, NBMAX>(acc);
+    for (int i = threadIdx.x; i < cols / 8; i += blockDim.x) {
+        float wv[R][8];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            uint4 p = __ldg(wr[r] + i);
+            if (BF16)
+                m40_unpack8_bf16(p, wv[r]);
+            else
+                m40_unpack8_f16(p, wv[r]);
+        }
+#pragma unroll
+        for (int c = 0; c < NBMAX; c++) {
+            if (c < n) {
+                const float4 *x4 = (const float4 *)(x + (long long)c * ldx);
+                float4 a = __ldg(x4 + 2 * i), b = __ldg(x4 + 2 * i + 1);
+#pragma unroll
+                for (int r = 0; r < R; r++)
+                    acc[r][c] += m40_dot8(wv[r], a, b);
+            }
+        }
+    }
+    m40_gemv_store_rows<R, NBMAX>(acc, y, ldy, bias, res, row0, rows, n);
 }
 
 #endif /* M40_KERNELS_GEMV_COMMON_CUH */

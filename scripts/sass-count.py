@@ -31,13 +31,20 @@ import subprocess
 import sys
 
 
-def inputs_of(name):
-    """Inputs per launch: NB of a batched kernel (_nb<NB>), 1 of a
-    single-row one (_rpb<N>), None otherwise."""
+def inputs_of(name, nb_max):
+    """Inputs per launch: NB of a batched kernel (_nb<NB>), the most of a
+    kernel told its batch at launch (_n: counted with every input there),
+    1 of a single-row one (_rpb<N>), None otherwise."""
     m = re.search(r"_nb(\d+)$", name)
     if m:
         return int(m.group(1))
+    if re.search(r"_n$", name):
+        return nb_max
     return 1 if re.search(r"_rpb\d+$", name) else None
+
+
+def define(src, name):
+    return int(re.search(r"#define " + name + r" +(\d+)", src).group(1))
 
 
 def main():
@@ -47,9 +54,11 @@ def main():
     ap.add_argument("regex", nargs="?", default=r"m40_gemvb?_")
     ap.add_argument("--parts", type=int, default=None)
     a = ap.parse_args()
+    kernels = __file__.rsplit("/scripts/", 1)[0] + "/kernels/"
     if a.parts is None:
-        src = open(__file__.rsplit("/scripts/", 1)[0] + "/kernels/gemv_common.cuh").read()
-        a.parts = int(re.search(r"#define M40_GEMV_PARTS (\d+)", src).group(1))
+        a.parts = define(open(kernels + "gemv_common.cuh").read(), "M40_GEMV_PARTS")
+    batch_src = open(kernels + "gemv_batch.cu").read()
+    nb_max = define(batch_src, "M40_GEMVB_MAX_NB")
     out = subprocess.run([a.cuobjdump, "-sass", a.fatbin], capture_output=True, text=True,
                          check=True).stdout
     for func in re.split(r"\n\s+Function : ", out)[1:]:
@@ -71,7 +80,7 @@ def main():
                 n_ffma = sum(1 for x in body if x[1] == "FFMA")
                 if best is None or n_ffma > best[0]:
                     best = (n_ffma, body)
-        nb = inputs_of(name)
+        nb = inputs_of(name, nb_max)
         if not best or not nb:
             print(f"{name}: no main loop found")
             continue
@@ -80,9 +89,19 @@ def main():
             e, extra = 32 // a.parts, 1  # + the block's scale
         elif re.search(r"_q4_k_(nb|v_rpb)", name):
             e, extra = 8, 2  # + scale and min per 8-element part
+        elif re.search(r"_b?f16_v_", name):
+            e, extra = 8, 0  # a 16-byte chunk of 8 weights
         else:
             e, extra = 32, 0
         r = max(1, n_ffma // ((e + extra) * nb))
+        # the loops of a group of 32 (or a chunk of 8) per row: rows per
+        # block where the name or the source says (a share may begin with
+        # an FMUL, which the FFMA count above misses)
+        m = re.search(r"_rpb(\d+)$", name)
+        if extra == 0 and m:
+            r = int(m.group(1))
+        elif extra == 0 and re.search(r"_n$", name):
+            r = define(batch_src, "M40_GEMVB_R_HALF" if e == 8 else "M40_GEMVB_R_GROUP")
         ops = {}
         for _, op, _ in body:
             ops[op] = ops.get(op, 0) + 1

@@ -264,8 +264,8 @@ static int op_gemvb(void *p, m40_err *err) {
 }
 
 static void bench_gemv_batch(void) {
-    static const uint32_t types[] = {M40_GGML_Q4_0, M40_GGML_Q8_0, M40_GGML_Q4_K, M40_GGML_Q6_K,
-                                     M40_GGML_F16};
+    static const uint32_t types[] = {M40_GGML_Q4_0, M40_GGML_Q8_0, M40_GGML_Q4_K,
+                                     M40_GGML_Q5_K, M40_GGML_Q6_K, M40_GGML_F16};
     static const struct {
         const char *name;
         int rows, cols;

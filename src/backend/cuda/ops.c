@@ -58,8 +58,37 @@ static const struct {
     {M40_GGML_Q4_K, "q4_k", M40_GEMV_VEC},
 };
 
+/* The other batched kernels (gemv_batch.cu's m40_gemvb_<type>[_v]_n, one
+ * for every batch), and the family of single-row kernels each shares its
+ * loop with: the wide-load one (infix "_v") where the type has one (the
+ * launcher takes it for every aligned matrix, which every matrix of these
+ * types is), the generic one for the rest. */
+static const struct {
+    uint32_t type;
+    int family;
+} k_batched_n[] = {
+    {M40_GGML_F16, M40_GEMV_VEC},         {M40_GGML_BF16, M40_GEMV_VEC},
+    {M40_GGML_Q4_1, M40_GEMV_VEC},        {M40_GGML_Q5_0, M40_GEMV_VEC},
+    {M40_GGML_Q5_1, M40_GEMV_VEC},        {M40_GGML_Q5_K, M40_GEMV_VEC},
+    {M40_GGML_Q6_K, M40_GEMV_VEC},        {M40_GGML_Q4_0, M40_GEMV_GENERIC},
+    {M40_GGML_Q8_0, M40_GEMV_GENERIC},    {M40_GGML_Q2_K, M40_GEMV_GENERIC},
+    {M40_GGML_Q3_K, M40_GEMV_GENERIC},    {M40_GGML_IQ4_NL, M40_GEMV_GENERIC},
+    {M40_GGML_IQ4_XS, M40_GEMV_GENERIC},  {M40_GGML_IQ2_XXS, M40_GEMV_GENERIC},
+    {M40_GGML_IQ2_XS, M40_GEMV_GENERIC},  {M40_GGML_IQ2_S, M40_GEMV_GENERIC},
+    {M40_GGML_IQ3_XXS, M40_GEMV_GENERIC}, {M40_GGML_IQ3_S, M40_GEMV_GENERIC},
+};
+
 /* The head dims with a tiled prompt-attention kernel (attn_tile.cu). */
 static const int k_tile_dims[5] = {64, 80, 96, 128, 256};
+
+/* The suffix of type's kernels (k_type_kernels), "" if none. */
+static const char *type_suffix(uint32_t type) {
+    for (size_t i = 0; i < sizeof k_type_kernels / sizeof k_type_kernels[0]; i++) {
+        if (k_type_kernels[i].type == type)
+            return k_type_kernels[i].suffix;
+    }
+    return "";
+}
 
 static int get_fn(m40_gpu *gpu, const char *name, m40_cu_function *fn, m40_err *err) {
     return m40_gpu_function(gpu, name, fn, err);
@@ -88,6 +117,15 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
             if (get_fn(gpu, name, &ops->gemvb[k_batched[i].type][n], err))
                 return -1;
         }
+    }
+    for (size_t i = 0; i < sizeof k_batched_n / sizeof k_batched_n[0]; i++) {
+        uint32_t t = k_batched_n[i].type;
+        int f = k_batched_n[i].family;
+        char name[64];
+        snprintf(name, sizeof name, "m40_gemvb_%s%s_n", type_suffix(t),
+                 f == M40_GEMV_VEC ? "_v" : "");
+        if (get_fn(gpu, name, &ops->gemvb_n[f][t], err))
+            return -1;
     }
     /* F32 rows: one warp per row, 4 rows per block */
     return get_fn(gpu, "m40_gemv_f32_v", &ops->gemv[M40_GEMV_VEC][M40_GGML_F32][2], err);
@@ -252,20 +290,22 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
 }
 
-/* The rows each block of a batched kernel for n inputs computes
- * (gemv_batch.cu's M40_GEMVB_R). */
-static unsigned gemvb_rows_per_block(uint32_t type, int n) {
-    return type == M40_GGML_Q4_K && n <= 4 ? 8 : 4;
-}
-
-/* The batched kernel for n inputs of w, or NULL where a row of w alone
- * would not run the loop that kernel shares (k_batched). */
-static m40_cu_function gemvb_kernel(const m40_cuda_ops *ops, const m40_dweight *w, int n) {
+/* The batched kernel for n inputs of w: the one that shares the loop of
+ * the single-row kernel a row of w alone runs (k_batched, else gemvb_n), or
+ * NULL; *rpb gets the rows each of its blocks computes (gemv_batch.cu's
+ * M40_GEMVB_R, M40_GEMVB_R_Q4_K, M40_GEMVB_R_GROUP and M40_GEMVB_R_HALF). */
+static m40_cu_function gemvb_kernel(const m40_cuda_ops *ops, const m40_dweight *w, int n,
+                                    unsigned *rpb) {
+    int family = gemv_family(ops, w);
     for (size_t i = 0; i < sizeof k_batched / sizeof k_batched[0]; i++) {
-        if (k_batched[i].type == w->type)
-            return gemv_family(ops, w) == k_batched[i].family ? ops->gemvb[w->type][n] : NULL;
+        if (k_batched[i].type == w->type && k_batched[i].family == family) {
+            *rpb = w->type == M40_GGML_Q4_K && n <= 4 ? 8 : 4;
+            return ops->gemvb[w->type][n];
+        }
     }
-    return NULL;
+    int half = family == M40_GEMV_VEC && (w->type == M40_GGML_F16 || w->type == M40_GGML_BF16);
+    *rpb = half ? 4 : 2;
+    return ops->gemvb_n[family][w->type];
 }
 
 /* One piece of at most M40_GEMVB_MAX inputs. */
@@ -274,7 +314,8 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     /* a batched kernel does what the single-row kernel of the same family
      * does (gemv_batch.cu); weights without one run one single-row product
      * per input. */
-    m40_cu_function fn = n > 1 ? gemvb_kernel(ops, w, n) : NULL;
+    unsigned rpb = 1;
+    m40_cu_function fn = n > 1 ? gemvb_kernel(ops, w, n, &rpb) : NULL;
     if (n == 1 || !fn) {
         for (int c = 0; c < n; c++) {
             m40_dptr yc = y + (size_t)c * ldy * sizeof(float);
@@ -287,9 +328,8 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     int rows = w->rows, cols = w->cols;
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr, res = accumulate ? y : 0;
-    void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx};
-    return launch_1d(ops, fn, blocks_for(rows, gemvb_rows_per_block(w->type, n)), 128, 0, args,
-                     err);
+    void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx, &n};
+    return launch_1d(ops, fn, blocks_for(rows, rpb), 128, 0, args, err);
 }
 
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,

@@ -52,6 +52,11 @@ typedef struct m40_cuda_ops {
      * weight whose single-row kernel is not the one its batched kernels
      * share a loop with: ops.c's k_batched). */
     m40_cu_function gemvb[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
+    /* The other batched kernels, per family of the single-row loop they
+     * share and type: one kernel for every batch of 2..8, told n at launch
+     * (gemv_batch.cu's m40_gemvb_<type>[_v]_n); NULL: one single-row product
+     * per input. */
+    m40_cu_function gemvb_n[M40_GEMV_FAMILIES][M40_GGML_TYPE_COUNT];
     /* most inputs per batched launch: M40_GEMVB_MAX after init; larger
      * batches run in nearly equal pieces (m40_cuda_gemv_batch) */
     int gemvb_piece;
