@@ -16,8 +16,9 @@
 static void synth_usage(FILE *out) {
     fprintf(out, "usage: m40-llm synth --shape NAME -o OUT.gguf [--type TYPE] [--vocab GGUF]\n"
                  "                     [--seed N] [--vocab-size N] [--untied]\n"
-                 "  --type        f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K (default "
-                 "f16)\n"
+                 "  --type        f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K, or q4_K_M\n"
+                 "                q5_K_M (llama-quantize's mixes: Q6_K attn_v and ffn_down on a\n"
+                 "                third of the layers; default f16)\n"
                  "  --vocab       copy the tokenizer from this GGUF (default: a minimal byte "
                  "vocabulary)\n"
                  "  --vocab-size  vocabulary size without --vocab (default: the shape's)\n"
@@ -29,16 +30,30 @@ static void synth_usage(FILE *out) {
         fprintf(out, "  %-14s %s\n", s[i].name, s[i].describe);
 }
 
-/* Parses a type name as GGML spells it (case-insensitive). */
-static int parse_type(const char *name, uint32_t *type) {
+/* The type whose name (as GGML spells it, case-insensitive) is the first
+ * len bytes of name. */
+static int find_type(const char *name, size_t len, uint32_t *type) {
     for (uint32_t t = 0; t < M40_GGML_TYPE_COUNT; t++) {
         const m40_ggml_type_info *info = m40_ggml_type_get(t);
-        if (info && !strcasecmp(info->name, name)) {
+        if (info && strlen(info->name) == len && !strncasecmp(info->name, name, len)) {
             *type = t;
             return 0;
         }
     }
     return -1;
+}
+
+/* Parses a type name, or q4_K_M / q5_K_M for llama-quantize's mix of that
+ * K type (*mix_m = 1). */
+static int parse_type(const char *name, uint32_t *type, int32_t *mix_m) {
+    size_t len = strlen(name);
+    *mix_m = 0;
+    if (find_type(name, len, type) == 0)
+        return 0;
+    if (len < 2 || strcasecmp(name + len - 2, "_m") || find_type(name, len - 2, type))
+        return -1;
+    *mix_m = 1;
+    return *type == M40_GGML_Q4_K || *type == M40_GGML_Q5_K ? 0 : -1;
 }
 
 int m40_cmd_synth(int argc, char **argv) {
@@ -60,7 +75,7 @@ int m40_cmd_synth(int argc, char **argv) {
         } else if (!strcmp(a, "--vocab")) {
             o.vocab_path = argv[++i];
         } else if (!strcmp(a, "--type")) {
-            if (parse_type(argv[++i], &o.type)) {
+            if (parse_type(argv[++i], &o.type, &o.mix_m)) {
                 m40_cli_error("synth: unknown type \"%s\"", argv[i]);
                 return M40_EXIT_USAGE;
             }
@@ -93,8 +108,8 @@ int m40_cmd_synth(int argc, char **argv) {
         return M40_EXIT_FAIL;
     }
     double secs = m40_clock_s() - t0;
-    printf("wrote %s: shape %s, %s, %.2f B parameters, vocab %d, %.2f GiB, %.1f s\n", o.out_path,
-           o.shape, m40_ggml_type_name(o.type), (double)rep.n_params / 1e9, rep.n_vocab,
-           (double)rep.file_bytes / (1024.0 * 1024.0 * 1024.0), secs);
+    printf("wrote %s: shape %s, %s%s, %.2f B parameters, vocab %d, %.2f GiB, %.1f s\n", o.out_path,
+           o.shape, m40_ggml_type_name(o.type), o.mix_m ? "_M" : "", (double)rep.n_params / 1e9,
+           rep.n_vocab, (double)rep.file_bytes / (1024.0 * 1024.0 * 1024.0), secs);
     return M40_EXIT_OK;
 }

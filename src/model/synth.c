@@ -43,8 +43,11 @@ uint32_t m40_synth_fallback_type(uint32_t type, int64_t cols) {
     }
 }
 
-/* llama.cpp's general.file_type for a whole-model type. */
-static uint32_t file_type_of(uint32_t type) {
+/* llama.cpp's general.file_type for a whole-model type (mix_m: its _M
+ * mix). */
+static uint32_t file_type_of(uint32_t type, int mix_m) {
+    if (mix_m)
+        return type == M40_GGML_Q4_K ? 15 : 17; /* Q4_K_M, Q5_K_M */
     switch (type) {
         case M40_GGML_F32:
             return 0;
@@ -87,6 +90,29 @@ static uint32_t output_type_of(uint32_t type) {
         default:
             return type;
     }
+}
+
+/* The matrix types of llama-quantize's _M mixes of a K type (Q4_K_M,
+ * Q5_K_M; not Falcon, not 8 experts): attn_v and ffn_down in Q6_K on the
+ * layers that get more bits (the first and last eighth, and every third
+ * one between), a fused attn_qkv one step up (Q5_K, Q6_K), the rest in
+ * the base type (the output in Q6_K, output_type_of). */
+typedef struct mix {
+    uint32_t base, v, down, qkv;
+} mix;
+
+static int more_bits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+static mix mix_for_layer(uint32_t type, int mix_m, int layer, int n_layer) {
+    mix m = {type, type, type, type};
+    if (!mix_m)
+        return m;
+    if (more_bits(layer, n_layer))
+        m.v = m.down = M40_GGML_Q6_K;
+    m.qkv = type == M40_GGML_Q4_K ? M40_GGML_Q5_K : M40_GGML_Q6_K;
+    return m;
 }
 
 /* ---- tensor data, produced while the file is written ---------------------- */
@@ -177,8 +203,8 @@ static int plan_add(plan *p, const char *name, uint32_t type, int64_t cols, int6
     return 0;
 }
 
-static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int untied, uint64_t seed,
-                      m40_err *err) {
+static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int mix_m, int untied,
+                      uint64_t seed, m40_err *err) {
     const float w = 0.035f; /* uniform +-0.035: std 0.02, as initializers use */
     int64_t d = c->n_embd, q = (int64_t)c->n_head * c->head_dim;
     int64_t kv = (int64_t)c->n_head_kv * c->head_dim;
@@ -196,6 +222,7 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
         return -1;
     for (int l = 0; l < c->n_layer; l++) {
         char n[64];
+        mix m = mix_for_layer(type, mix_m, l, c->n_layer);
 #define ADD(suffix, ty, cols, rows, center, spread)                    \
     do {                                                               \
         snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                 \
@@ -204,11 +231,11 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
     } while (0)
         ADD("attn_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
         if (c->fused_proj) { /* phi3: q, k, v stacked in one matrix */
-            ADD("attn_qkv.weight", type, d, q + 2 * kv, 0.0f, w);
+            ADD("attn_qkv.weight", m.qkv, d, q + 2 * kv, 0.0f, w);
         } else {
-            ADD("attn_q.weight", type, d, q, 0.0f, w);
-            ADD("attn_k.weight", type, d, kv, 0.0f, w);
-            ADD("attn_v.weight", type, d, kv, 0.0f, w);
+            ADD("attn_q.weight", m.base, d, q, 0.0f, w);
+            ADD("attn_k.weight", m.base, d, kv, 0.0f, w);
+            ADD("attn_v.weight", m.v, d, kv, 0.0f, w);
         }
         if (c->has_qkv_bias) {
             ADD("attn_q.bias", M40_GGML_F32, q, 1, 0.0f, 0.1f);
@@ -219,24 +246,24 @@ static int plan_model(plan *p, const m40_model_config *c, uint32_t type, int unt
             ADD("attn_q_norm.weight", M40_GGML_F32, c->head_dim, 1, 1.0f, 0.1f);
             ADD("attn_k_norm.weight", M40_GGML_F32, c->head_dim, 1, 1.0f, 0.1f);
         }
-        ADD("attn_output.weight", type, q, d, 0.0f, w);
+        ADD("attn_output.weight", m.base, q, d, 0.0f, w);
         ADD("ffn_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
         if (c->n_expert > 0) { /* the router (F32, as real files have it) and the experts */
             int64_t e = c->n_expert, f = c->n_ff_exp;
             ADD("ffn_gate_inp.weight", M40_GGML_F32, d, e, 0.0f, 0.1f);
-            ADD("ffn_gate_exps.weight", type, d, e * f, 0.0f, w);
+            ADD("ffn_gate_exps.weight", m.base, d, e * f, 0.0f, w);
             p->t[p->n - 1].mats = e;
-            ADD("ffn_up_exps.weight", type, d, e * f, 0.0f, w);
+            ADD("ffn_up_exps.weight", m.base, d, e * f, 0.0f, w);
             p->t[p->n - 1].mats = e;
-            ADD("ffn_down_exps.weight", type, f, e * d, 0.0f, w);
+            ADD("ffn_down_exps.weight", m.down, f, e * d, 0.0f, w);
             p->t[p->n - 1].mats = e;
         } else if (c->fused_proj) { /* phi3: gate and up stacked in ffn_up */
-            ADD("ffn_up.weight", type, d, 2 * (int64_t)c->n_ff, 0.0f, w);
-            ADD("ffn_down.weight", type, c->n_ff, d, 0.0f, w);
+            ADD("ffn_up.weight", m.base, d, 2 * (int64_t)c->n_ff, 0.0f, w);
+            ADD("ffn_down.weight", m.down, c->n_ff, d, 0.0f, w);
         } else {
-            ADD("ffn_gate.weight", type, d, c->n_ff, 0.0f, w);
-            ADD("ffn_up.weight", type, d, c->n_ff, 0.0f, w);
-            ADD("ffn_down.weight", type, c->n_ff, d, 0.0f, w);
+            ADD("ffn_gate.weight", m.base, d, c->n_ff, 0.0f, w);
+            ADD("ffn_up.weight", m.base, d, c->n_ff, 0.0f, w);
+            ADD("ffn_down.weight", m.down, c->n_ff, d, 0.0f, w);
         }
         if (c->has_post_norms) {
             ADD("post_attention_norm.weight", M40_GGML_F32, d, 1, 1.0f, 0.1f);
@@ -267,14 +294,16 @@ static int add_tensors(m40_gguf_writer *wr, plan *p, m40_err *err) {
 /* ---- metadata ------------------------------------------------------------- */
 
 static int add_hparams(m40_gguf_writer *wr, const m40_model_config *c, const char *shape,
-                       uint32_t type, m40_err *err) {
+                       uint32_t type, int mix_m, m40_err *err) {
     const char *a = m40_arch_name(c->arch);
     char key[96], name[96];
-    snprintf(name, sizeof name, "m40-llm synth %s %s", shape, m40_ggml_type_name(type));
+    snprintf(name, sizeof name, "m40-llm synth %s %s%s", shape, m40_ggml_type_name(type),
+             mix_m ? "_M" : "");
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
     return m40_gguf_writer_add_str(wr, "general.architecture", a, err) ||
                    m40_gguf_writer_add_str(wr, "general.name", name, err) ||
-                   m40_gguf_writer_add_u32(wr, "general.file_type", file_type_of(type), err) ||
+                   m40_gguf_writer_add_u32(wr, "general.file_type", file_type_of(type, mix_m),
+                                           err) ||
                    m40_gguf_writer_add_u32(wr, "general.quantization_version", 2, err) ||
                    m40_gguf_writer_add_u32(wr, KEY("context_length"), (uint32_t)c->n_ctx_train,
                                            err) ||
@@ -471,6 +500,9 @@ int m40_synth_write(const m40_synth_options *opt, m40_synth_report *report, m40_
     if (!m40_quant_can_quantize(opt->type))
         return m40_errf(err, "synth cannot write weights of type %s",
                         m40_ggml_type_name(opt->type));
+    if (opt->mix_m && opt->type != M40_GGML_Q4_K && opt->type != M40_GGML_Q5_K)
+        return m40_errf(err, "the _M mix is of q4_K or q5_K, not of %s",
+                        m40_ggml_type_name(opt->type));
     m40_model_config c = shape->cfg;
     m40_gguf_writer *wr = NULL;
     plan p = {0};
@@ -495,10 +527,11 @@ int m40_synth_write(const m40_synth_options *opt, m40_synth_report *report, m40_
     }
     c.n_vocab = n_vocab;
     int32_t vocab_count = 0;
-    if (add_hparams(wr, &c, shape->name, opt->type, err) ||
+    if (add_hparams(wr, &c, shape->name, opt->type, opt->mix_m, err) ||
         (opt->vocab_path ? copy_vocab(wr, opt->vocab_path, &vocab_count, err)
                          : synth_vocab(wr, n_vocab, err)) ||
-        plan_model(&p, &c, opt->type, opt->untied, opt->seed, err) || add_tensors(wr, &p, err))
+        plan_model(&p, &c, opt->type, opt->mix_m, opt->untied, opt->seed, err) ||
+        add_tensors(wr, &p, err))
         goto done;
     if (m40_gguf_writer_write_file(wr, opt->out_path, err))
         goto done;

@@ -24,6 +24,7 @@ typedef struct m40_synth_options {
     uint64_t seed;
     int32_t n_vocab; /* >0: vocabulary size without vocab_path (default: the shape's) */
     int32_t untied;  /* force a separate output.weight on tied shapes */
+    int32_t mix_m;   /* with q4_K or q5_K: llama-quantize's _M mix (Q4_K_M, Q5_K_M) */
 } m40_synth_options;
 
 typedef struct m40_synth_report {

@@ -56,6 +56,18 @@ out += b"\0" * (-len(out) % 32) + b"\0" * 66
 sys.stdout.buffer.write(out)
 PY
 }
+# synth's q4_K_M: llama-quantize's mix. Of mini's 2 layers the last gets
+# more bits (the last eighth): its attn_v and ffn_down are Q6_K, as is the
+# output; everything else Q4_K (token_embd and 10 matrices + layer 0's v
+# and down).
+expect 0 synth --shape mini --type q4_K_M -o "$tmp/mix.gguf"
+contains "$tmp/out" "q4_K_M"
+expect 0 info --device cpu "$tmp/mix.gguf"
+contains "$tmp/out" "weight types: f32 x 5, q4_K x 13, q6_K x 3"
+contains "$tmp/out" "supported: yes"
+expect 2 synth --shape mini --type q8_0_M -o "$tmp/bad.gguf"
+contains "$tmp/err" 'unknown type "q8_0_M"'
+
 gguf_file gptneox 19 >"$tmp/gptneox.gguf"
 expect 1 info --device cpu "$tmp/gptneox.gguf"
 contains "$tmp/out" "architecture: gptneox"
