@@ -68,6 +68,10 @@ for type in $types; do
         forward_models+=("$models/$shape-$type.gguf")
     done
 done
+# llama-quantize's Q4_K_M mix: Q4_K, with a Q6_K attn_v and ffn_down on
+# mini's last layer and a Q6_K output (several types in one step)
+"$here/bin/m40-llm" synth --shape mini --type q4_K_M --seed 7 -o "$models/mini-q4_K_M.gguf" >/dev/null
+forward_models+=("$models/mini-q4_K_M.gguf")
 # mini-qwen2: NeoX RoPE, biases; mini-qwen3: per-head q/k norms, heads
 # wider than d / n_head
 for qwen in qwen2 qwen3; do
