@@ -54,7 +54,7 @@ static __device__ __forceinline__ float m40_share_q6_k(float s0, float s1, const
     return fmaf(s1, m40_dot<16>(v + 16, xv + 16), s0 * m40_dot<16>(v, xv));
 }
 
-/* ---- row-addressed types: a group of 32 in two halves -----------------------
+/* ---- row-addressed types: a group of 32, decoded once, then shared -------
  *
  * gemv.cu's generic and wide-load kernels (M40_DEFINE_GEMV) take a row's
  * dot product 32 elements at a time: thread t takes groups t, t + 128, ...
