@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# gpu-batch-report.sh - issue 16's numbers, on the GPU machine, in one call.
+#
+#   scripts/gpu-batch-report.sh [STEP...]
+#
+# Run from the repository root on the GPU machine, after unpacking the
+# bundle (scripts/gpu-bundle.sh and scripts/gpu-pack.sh here; there
+# `tar -xJf dist/pack.tar.xz -C dist`). Steps, in this order (default:
+# all of them; each prints its wall time, so a session can split them
+# across calls of at most 10 minutes):
+#
+#   ops      test_gpu_ops: every type's batched mat-vec against its
+#            single-row products, bit for bit (must pass before anything
+#            below is worth timing)
+#   kernels  bench_kernels --batch: batched vs one-by-one per type and shape
+#   batch    bench --batch 1,2,4,8,16,32 -p 128 -n 128 on synth llama2-7b
+#            in q4_0, q8_0, q4_K and q4_K_M (TYPES overrides the list)
+#   load     scripts/loadtest.py on the q4_0 model: 1, 8 and 32 streaming
+#            clients (--parallel = clients, at most 8 when CLIENTS_MAX=8)
+#
+# Output goes to stdout and, when $OUT is set (the device tool's folder),
+# to $OUT/batch-report.txt too. Models are written to $MODELS (default
+# /tmp/m40-models) once and reused.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bundle=$root/dist/gpu
+bin=$bundle/m40-llm
+models=${MODELS:-/tmp/m40-models}
+types=${TYPES:-q4_0 q8_0 q4_K q4_K_M}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(ops kernels batch load)
+[ -x "$bin" ] || { echo "gpu-batch-report: no $bin (unpack the bundle first)" >&2; exit 1; }
+mkdir -p "$models"
+if [ -n "${OUT:-}" ]; then
+    exec > >(tee -a "$OUT/batch-report.txt") 2>&1
+fi
+export LD_LIBRARY_PATH=$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# model TYPE: the synth llama2-7b of TYPE, written once
+model() {
+    local f=$models/7b-$1.gguf
+    [ -s "$f" ] || "$bin" synth --shape llama2-7b --type "$1" -o "$f" >/dev/null
+    echo "$f"
+}
+
+run_step() {
+    local t0=$SECONDS
+    echo "== $1 ($(date -u +%H:%M:%S))"
+    case $1 in
+        ops) (cd "$bundle" && M40_TEST_ONLY=test_gpu_ops ./run-tests.sh) ;;
+        kernels) "$bundle/bin/bench_kernels" --batch ;;
+        batch)
+            for t in $types; do
+                echo "-- $t"
+                "$bin" bench -m "$(model "$t")" --device cuda --batch 1,2,4,8,16,32 -p 128 -n 128 -r 1
+            done
+            ;;
+        load)
+            local m
+            m=$(model q4_0)
+            for c in 1 8 32; do
+                local p=$c
+                [ -n "${CLIENTS_MAX:-}" ] && [ "$p" -gt "$CLIENTS_MAX" ] && p=$CLIENTS_MAX
+                echo "-- $c clients, --parallel $p"
+                python3 "$root/scripts/loadtest.py" --bin "$bin" --model "$m" --clients "$c" \
+                    --requests 2 --max-tokens 128 --server-args "--parallel $p -c 512"
+            done
+            ;;
+        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load)" >&2 && return 2 ;;
+    esac
+    echo "== $1 took $((SECONDS - t0)) s"
+}
+
+for s in "${steps[@]}"; do
+    run_step "$s"
+done
