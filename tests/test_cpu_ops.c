@@ -1,10 +1,13 @@
 /* test_cpu_ops.c - the CPU reference operations, checked by hand-worked
  * values and by properties that any correct implementation must have. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "backend/cpu/ops.h"
 #include "check.h"
 #include "quant/fp16.h"
+#include "quant/ggml_types.h"
+#include "quant/quant.h"
 
 static int close_to(float a, float b, float tol) {
     return fabsf(a - b) <= tol;
@@ -91,10 +94,95 @@ static void test_attention(void) {
     CHECK(close_to(o2[0], w0, 1e-6f) && close_to(o2[1], 1.0f - w0, 1e-6f));
 }
 
+/* The attention over a span, as its specification says it: per head, each
+ * position's score is one dot product of q with the position's decoded key,
+ * a product and a sum per element in element order from 0, scaled (and
+ * soft-capped); softmax; then the values weighted and summed in position
+ * order. m40_op_attention_span runs several positions' dot products side
+ * by side; each must still have exactly these bits. */
+static void attention_spec(float *out, const float *q, const m40_kv_view *kv, int32_t first,
+                           int32_t n_pos, int32_t n_head, int32_t n_head_kv, int32_t hd,
+                           float scale, float softcap) {
+    static float scores[64], row[M40_OP_MAX_HEAD_DIM];
+    size_t kh = m40_ggml_row_bytes(kv->k_type, hd), vh = m40_ggml_row_bytes(kv->v_type, hd);
+    for (int32_t h = 0; h < n_head; h++) {
+        int32_t g = h / (n_head / n_head_kv);
+        for (int32_t t = first; t < n_pos; t++) {
+            const unsigned char *kr = (const unsigned char *)kv->k + (size_t)t * kv->k_row;
+            CHECK(m40_dequantize_row(kv->k_type, kr + (size_t)g * kh, row, hd, NULL) == 0);
+            float dot = 0.0f;
+            for (int32_t i = 0; i < hd; i++)
+                dot += q[h * hd + i] * row[i];
+            float sc = dot * scale;
+            scores[t - first] = softcap > 0.0f ? softcap * tanhf(sc / softcap) : sc;
+        }
+        m40_op_softmax(scores, n_pos - first);
+        float *o = out + h * hd;
+        for (int32_t i = 0; i < hd; i++)
+            o[i] = 0.0f;
+        for (int32_t t = first; t < n_pos; t++) {
+            const unsigned char *vr = (const unsigned char *)kv->v + (size_t)t * kv->v_row;
+            CHECK(m40_dequantize_row(kv->v_type, vr + (size_t)g * vh, row, hd, NULL) == 0);
+            for (int32_t i = 0; i < hd; i++)
+                o[i] += scores[t - first] * row[i];
+        }
+    }
+}
+
+/* Random keys and values of every cache type, head dims 64 to 256 (80
+ * only where the type's blocks divide it), spans
+ * of 1 to 21 positions and a sliding window's later start: the op's bits
+ * are the specification's. */
+static void test_attention_span_bits(void) {
+    enum { H = 4, HKV = 2, MAX_POS = 21, MAX_HD = 256 };
+    static unsigned char k[MAX_POS * HKV * MAX_HD * 4], v[MAX_POS * HKV * MAX_HD * 4];
+    static float q[H * MAX_HD], vals[HKV * MAX_HD], got[H * MAX_HD], want[H * MAX_HD],
+        scores[MAX_POS];
+    const uint32_t types[] = {M40_GGML_F16, M40_GGML_F32, M40_GGML_Q8_0, M40_GGML_Q4_0};
+    const int32_t dims[] = {64, 80, 128, 256};
+    unsigned seed = 7;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+            int32_t hd = dims[di];
+            if (m40_ggml_row_bytes(types[ti], (uint64_t)hd) == 0)
+                continue; /* 80 is not a whole number of 32-element blocks */
+            size_t row = m40_ggml_row_bytes(types[ti], (uint64_t)HKV * hd);
+            for (int32_t t = 0; t < MAX_POS; t++) {
+                for (int c = 0; c < 2; c++) {
+                    for (int i = 0; i < HKV * hd; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        vals[i] = (float)((seed >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+                    }
+                    CHECK(m40_quantize_row(types[ti], vals, (c ? v : k) + (size_t)t * row, HKV * hd,
+                                           NULL) == 0);
+                }
+            }
+            for (int i = 0; i < H * hd; i++)
+                q[i] = (float)((i * 37) % 23) / 7.0f - 1.5f;
+            m40_kv_view kv = {k, v, types[ti], types[ti], row, row};
+            int bad = 0;
+            for (int32_t n = 1; n <= MAX_POS; n++) {
+                for (int32_t first = 0; first < n; first += 5) {
+                    float cap = n % 2 ? 0.0f : 0.5f;
+                    float scale = 1.0f / sqrtf((float)hd);
+                    m40_op_attention_span(got, q, &kv, first, n, H, HKV, hd, scale, cap, scores);
+                    attention_spec(want, q, &kv, first, n, H, HKV, hd, scale, cap);
+                    bad += memcmp(got, want, (size_t)H * hd * sizeof *got) != 0;
+                }
+            }
+            if (bad)
+                fprintf(stderr, "attention span %s hd %d: %d spans differ from the spec\n",
+                        m40_ggml_type_name(types[ti]), hd, bad);
+            CHECK(bad == 0);
+        }
+    }
+}
+
 int main(void) {
     test_rmsnorm();
     test_rope();
     test_softmax_swiglu_add();
     test_attention();
+    test_attention_span_bits();
     return check_report();
 }

@@ -91,25 +91,52 @@ void m40_op_add(float *y, const float *a, const float *b, int32_t n) {
         y[i] = a[i] + b[i];
 }
 
+/* Positions whose q . k run side by side in m40_op_attention_span. */
+#define ATT_LANES 8
+
+/* dot[j] = q . k_j for the n (<= ATT_LANES) keys rows[j][head_dim]: each a
+ * product and a sum per element, in element order from 0, as a single
+ * dot product would run; the n chains interleave, so their adds overlap
+ * instead of each waiting for the one before. */
+static void dots(float *dot, const float *q, const float (*rows)[M40_OP_MAX_HEAD_DIM], int n,
+                 int32_t head_dim) {
+    float d[ATT_LANES] = {0};
+    if (n == ATT_LANES) {
+        for (int32_t i = 0; i < head_dim; i++)
+            for (int j = 0; j < ATT_LANES; j++)
+                d[j] += q[i] * rows[j][i];
+    } else {
+        for (int j = 0; j < n; j++)
+            for (int32_t i = 0; i < head_dim; i++)
+                d[j] += q[i] * rows[j][i];
+    }
+    memcpy(dot, d, (size_t)n * sizeof *dot);
+}
+
 void m40_op_attention_span(float *out, const float *q, const m40_kv_view *kv, int32_t first,
                            int32_t n_pos, int32_t n_head, int32_t n_head_kv, int32_t head_dim,
                            float scale, float softcap, float *scores) {
     int32_t group = n_head / n_head_kv, n = n_pos - first;
-    float row[M40_OP_MAX_HEAD_DIM];
+    float row[M40_OP_MAX_HEAD_DIM], keys[ATT_LANES][M40_OP_MAX_HEAD_DIM];
     /* byte offset of KV head g within a position's row */
     size_t k_head = m40_ggml_row_bytes(kv->k_type, head_dim);
     size_t v_head = m40_ggml_row_bytes(kv->v_type, head_dim);
     for (int32_t h = 0; h < n_head; h++) {
         const float *qh = q + (size_t)h * head_dim;
         int32_t g = h / group;
-        for (int32_t t = first; t < n_pos; t++) {
-            const unsigned char *kr = (const unsigned char *)kv->k + (size_t)t * kv->k_row;
-            m40_dequantize_row(kv->k_type, kr + (size_t)g * k_head, row, head_dim, NULL);
-            float dot = 0.0f;
-            for (int32_t i = 0; i < head_dim; i++)
-                dot += qh[i] * row[i];
-            float sc = dot * scale;
-            scores[t - first] = softcap > 0.0f ? softcap * tanhf(sc / softcap) : sc;
+        for (int32_t t0 = first; t0 < n_pos; t0 += ATT_LANES) {
+            int m = n_pos - t0 < ATT_LANES ? (int)(n_pos - t0) : ATT_LANES;
+            for (int j = 0; j < m; j++) {
+                const unsigned char *kr =
+                    (const unsigned char *)kv->k + (size_t)(t0 + j) * kv->k_row;
+                m40_dequantize_row(kv->k_type, kr + (size_t)g * k_head, keys[j], head_dim, NULL);
+            }
+            float dot[ATT_LANES];
+            dots(dot, qh, (const float(*)[M40_OP_MAX_HEAD_DIM])keys, m, head_dim);
+            for (int j = 0; j < m; j++) {
+                float sc = dot[j] * scale;
+                scores[t0 + j - first] = softcap > 0.0f ? softcap * tanhf(sc / softcap) : sc;
+            }
         }
         m40_op_softmax(scores, n);
         float *oh = out + (size_t)h * head_dim;
