@@ -238,7 +238,7 @@ static void test_f32_one_by_one(void) {
  * kernel of the generic family. */
 static void test_unaligned_rows_one_by_one(void) {
     m40_dweight w = weight(M40_GGML_Q6_K, 300, 512);
-    w.ptr += 2 * 1 + 1; /* odd: not even 2-byte aligned */
+    w.ptr += 3; /* odd: not even 2-byte aligned */
     CHECK(run_batch(&w, 3) == 3);
     CHECK(strcmp(fn_name(g_launches[0].fn), "m40_gemv_q6_k_rpb4") == 0 ||
           strcmp(fn_name(g_launches[0].fn), "m40_gemv_q6_k_rpb8") == 0);

@@ -96,8 +96,9 @@ void m40_op_add(float *y, const float *a, const float *b, int32_t n) {
 
 /* dot[j] = q . k_j for the n (<= ATT_LANES) keys rows[j][head_dim]: each a
  * product and a sum per element, in element order from 0, as a single
- * dot product would run; the n chains interleave, so their adds overlap
- * instead of each waiting for the one before. */
+ * dot product would run. A full set of ATT_LANES chains interleaves (a
+ * constant count, kept in registers), so their adds overlap instead of
+ * each waiting for the one before; a span's last few run one by one. */
 static void dots(float *dot, const float *q, const float (*rows)[M40_OP_MAX_HEAD_DIM], int n,
                  int32_t head_dim) {
     float d[ATT_LANES] = {0};
