@@ -17,6 +17,9 @@
 #            in q4_0, q8_0, q4_K and q4_K_M (TYPES overrides the list)
 #   load     scripts/loadtest.py on the q4_0 model: 1, 8 and 32 streaming
 #            clients (--parallel = clients, at most 8 when CLIENTS_MAX=8)
+#   crossover  prompt t/s of one sequence through each product path
+#            (--prompt-gemv, --prompt-gemm) at -p 32, 64, 128 and 256,
+#            per type: where dequantize + GEMM overtakes the mat-vec
 #
 # Output goes to stdout and, when $OUT is set (the device tool's folder),
 # to $OUT/batch-report.txt too. Models are written to $MODELS (default
@@ -29,7 +32,7 @@ bin=$bundle/m40-llm
 models=${MODELS:-/tmp/m40-models}
 types=${TYPES:-q4_0 q8_0 q4_K q4_K_M}
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(ops kernels batch load)
+[ ${#steps[@]} -gt 0 ] || steps=(ops kernels batch load crossover)
 [ -x "$bin" ] || { echo "gpu-batch-report: no $bin (unpack the bundle first)" >&2; exit 1; }
 mkdir -p "$models"
 if [ -n "${OUT:-}" ]; then
@@ -67,7 +70,20 @@ run_step() {
                     --requests 2 --max-tokens 128 --server-args "--parallel $p -c 512"
             done
             ;;
-        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load)" >&2 && return 2 ;;
+        crossover)
+            for t in $types; do
+                local m p path
+                m=$(model "$t")
+                for path in gemv gemm; do
+                    for p in 32 64 128 256; do
+                        printf -- '-- %s --prompt-%s -p %s: ' "$t" "$path" "$p"
+                        "$bin" bench -m "$m" --device cuda -p "$p" -n 0 -r 2 --prompt-$path --json |
+                            python3 -c 'import json, sys; print(" ".join("%.1f t/s" % json.loads(l)["tps_mean"] for l in sys.stdin if l.strip()))'
+                    done
+                done
+            done
+            ;;
+        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load crossover)" >&2 && return 2 ;;
     esac
     echo "== $1 took $((SECONDS - t0)) s"
 }
