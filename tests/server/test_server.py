@@ -848,7 +848,8 @@ def test_batching(model):
             rep = {}
         check(lt.returncode == 0 and rep.get("failed") == 0 and
               rep.get("completion_tokens") == 8 * 2 * 6 and rep.get("aggregate_tps", 0) > 0 and
-              rep.get("ttft_p99_ms", 0) >= rep.get("ttft_p50_ms", -1) > 0,
+              rep.get("ttft_p99_ms", 0) >= rep.get("ttft_p50_ms", -1) > 0 and
+              rep.get("stream_tps", 0) > 0,
               "loadtest.py: %r %r" % (lt.stdout, lt.stderr))
         rc = s.stop()
         check(rc == 0, "batching: SIGTERM exit %r" % rc)
