@@ -62,6 +62,8 @@ run_step() {
         load)
             local m
             m=$(model q4_0)
+            echo "-- bench's tg beside them (one stream, past 128 tokens of context)"
+            "$bin" bench -m "$m" --device cuda -p 0 -n 128 -d 128 -r 2
             for c in 1 8 32; do
                 local p=$c
                 [ -n "${CLIENTS_MAX:-}" ] && [ "$p" -gt "$CLIENTS_MAX" ] && p=$CLIENTS_MAX
