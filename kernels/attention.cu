@@ -261,16 +261,48 @@ M40_KERNEL void m40_attn_combine(float *out, const float *o_part, const float *m
  * row of HD elements is HD / 8 lanes' pieces (FP16: one 16-byte load; Q8_0
  * and Q4_0: the block's scale and four 2-byte loads of quants, where the
  * per-element loop above issues two loads per element), so a warp takes 32
- * / (HD / 8) rows a load and each lane keeps U loads in flight. Same grid,
+ * / (HD / 8) rows a load and each lane keeps 2U loads in flight (this
+ * step's and the next's). Same grid,
  * arguments, split bounds and partial outputs as m40_attn_partial, for HD
  * 64, 128 or 256 and at most G query heads per KV head; shared memory: the
  * larger of (group * HD + group * chunk) and 1024 * group floats.
- * A row's score is the lane-order sum of its lanes' 8-product dots
- * (butterfly over the row's lanes), its output the sum over the block's
+ * A row's score for a head is the sum of its lanes' 8-product dots, over
+ * the row's lanes in an order fixed by HD and G (m40_lanes_sum_g: the G
+ * heads' sums share their exchanges), its output the sum over the block's
  * row groups, in order, of each group's position-order sums: nothing in a
  * query's arithmetic depends on another query. The block is 4 warps (128
  * threads), as for m40_attn_partial: the strides below count on it. */
 #define M40_ATTN_VEC_U 4
+
+/* Sums of G values d[0..G) over the L lanes of a row (lanes li = 0..L-1 of
+ * an aligned group of L; G <= L, both powers of two), all G at once: at
+ * each of the offsets L/2 .. L/G a lane keeps half of what it holds (the
+ * upper half where its bit of the offset is set) and adds its partner's
+ * copy of that half, so G sums take G - 1 exchanges instead of G log2 L;
+ * then a butterfly over the remaining offsets. Lane li returns head
+ * li / (L / G)'s sum. Both partners of an exchange add the same two
+ * numbers, so every lane of a head's lanes holds the same bits, and the
+ * order of a head's sum depends on G and L alone. */
+template <int G, int L>
+static __device__ __forceinline__ float m40_lanes_sum_g(const float *d_in, int li) {
+    float d[G];
+#pragma unroll
+    for (int i = 0; i < G; i++)
+        d[i] = d_in[i];
+#pragma unroll
+    for (int n = G, off = L / 2; n > 1; n >>= 1, off >>= 1) {
+        const bool up = (li & off) != 0;
+#pragma unroll
+        for (int i = 0; i < n / 2; i++) {
+            const float keep = up ? d[n / 2 + i] : d[i], send = up ? d[i] : d[n / 2 + i];
+            d[i] = keep + __shfl_xor_sync(0xffffffffu, send, off);
+        }
+    }
+#pragma unroll
+    for (int off = L / (2 * G); off > 0; off >>= 1)
+        d[0] += __shfl_xor_sync(0xffffffffu, d[0], off);
+    return d[0];
+}
 
 template <int HD, int G, int KV>
 static __device__ __forceinline__ void
@@ -298,44 +330,69 @@ m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, con
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int li = lane % LPR; /* the lane's 8 elements of a row: li * 8 .. */
     const long long col = (long long)g * HD + li * 8;
-    /* Scores: rows p0 + u * RPW + lane / LPR, U loads in flight. */
-    for (int p0 = start + warp * RPW * U; p0 < end; p0 += 4 * RPW * U) {
-        m40_kv8<KV> kr[U];
+    /* Scores: rows p0 + u * RPW + lane / LPR, U loads in flight, and the
+     * next step's U loads issued before this step's arithmetic (with few
+     * blocks an SM, as a GQA model's long context gets, the loads would
+     * otherwise wait for the dots and the dots for the loads). A row past
+     * the end repeats the last one (never stored). The last step loads no
+     * next rows; what it copies into kr then is never read. (Copying
+     * under a test made sm_52 spill more in the 64-register kernels.) */
+    const int k_step = 4 * RPW * U;
+    m40_kv8<KV> kr[U];
+    if (start + warp * RPW * U < end) {
 #pragma unroll
-        for (int u = 0; u < U; u++) {
-            /* a row past the end repeats the last one (never stored) */
-            const int p = min(p0 + u * RPW + lane / LPR, end - 1);
-            kr[u].fetch(k, (long long)p * kv_dim + col);
+        for (int u = 0; u < U; u++)
+            kr[u].fetch(k, (long long)min(start + warp * RPW * U + u * RPW + lane / LPR, end - 1) *
+                                   kv_dim +
+                               col);
+    }
+    for (int p0 = start + warp * RPW * U; p0 < end; p0 += k_step) {
+        m40_kv8<KV> kn[U];
+        if (p0 + k_step < end) {
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                kn[u].fetch(
+                    k, (long long)min(p0 + k_step + u * RPW + lane / LPR, end - 1) * kv_dim + col);
         }
+        /* d[u][j]: this lane's 8-element piece of row u's dot with head j */
+        float d[U][G];
 #pragma unroll
         for (int j = 0; j < G; j++) {
+            float4 qa = make_float4(0.0f, 0.0f, 0.0f, 0.0f), qb = qa;
             if (j < group) {
-                const float4 qa = *(const float4 *)(q_s + j * HD + li * 8);
-                const float4 qb = *(const float4 *)(q_s + j * HD + li * 8 + 4);
+                qa = *(const float4 *)(q_s + j * HD + li * 8);
+                qb = *(const float4 *)(q_s + j * HD + li * 8 + 4);
+            }
 #pragma unroll
-                for (int u = 0; u < U; u++) {
-                    float kf[8];
-                    kr[u].get(kf);
-                    float dot = qa.x * kf[0];
-                    dot += qa.y * kf[1];
-                    dot += qa.z * kf[2];
-                    dot += qa.w * kf[3];
-                    dot += qb.x * kf[4];
-                    dot += qb.y * kf[5];
-                    dot += qb.z * kf[6];
-                    dot += qb.w * kf[7];
-#pragma unroll
-                    for (int off = LPR / 2; off > 0; off >>= 1)
-                        dot += __shfl_xor_sync(0xffffffffu, dot, off);
-                    const int p = p0 + u * RPW + lane / LPR;
-                    if (li == 0 && p < end) {
-                        const float x = dot * scale;
-                        sc[j * chunk + (p - start)] =
-                            softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
-                    }
-                }
+            for (int u = 0; u < U; u++) {
+                float kf[8];
+                kr[u].get(kf);
+                float dot = qa.x * kf[0];
+                dot += qa.y * kf[1];
+                dot += qa.z * kf[2];
+                dot += qa.w * kf[3];
+                dot += qb.x * kf[4];
+                dot += qb.y * kf[5];
+                dot += qb.z * kf[6];
+                dot += qb.w * kf[7];
+                d[u][j] = dot;
             }
         }
+        /* Each row's G dots summed over its LPR lanes at once: lane li ends
+         * with head li / (LPR / G)'s score (m40_lanes_sum_g). */
+        const int hl = LPR / G, h = li / hl;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const float dot = m40_lanes_sum_g<G, LPR>(d[u], li);
+            const int p = p0 + u * RPW + lane / LPR;
+            if (li % hl == 0 && h < group && p < end) {
+                const float x = dot * scale;
+                sc[h * chunk + (p - start)] = softcap > 0.0f ? softcap * tanhf(x / softcap) : x;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            kr[u] = kn[u];
     }
     __syncthreads();
 
@@ -351,11 +408,19 @@ m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, con
 #pragma unroll
         for (int e = 0; e < 8; e++)
             acc[j][e] = 0.0f;
-    for (int p0 = start + rg; p0 < end; p0 += RG * U) {
-        m40_kv8<KV> vr[U];
+    m40_kv8<KV> vr[U];
+    if (start + rg < end) {
 #pragma unroll
         for (int u = 0; u < U; u++)
-            vr[u].fetch(v, (long long)min(p0 + u * RG, end - 1) * kv_dim + col);
+            vr[u].fetch(v, (long long)min(start + rg + u * RG, end - 1) * kv_dim + col);
+    }
+    for (int p0 = start + rg; p0 < end; p0 += RG * U) {
+        m40_kv8<KV> vn[U]; /* the next step's rows, as for the scores */
+        if (p0 + RG * U < end) {
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                vn[u].fetch(v, (long long)min(p0 + RG * U + u * RG, end - 1) * kv_dim + col);
+        }
 #pragma unroll
         for (int u = 0; u < U; u++) {
             const int p = p0 + u * RG;
@@ -373,6 +438,9 @@ m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, con
                 }
             }
         }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            vr[u] = vn[u];
     }
     __syncthreads();   /* every weight is read: the row groups' sums go where they were */
     float *red = smem; /* [RG][group][HD] */
@@ -394,9 +462,11 @@ m40_attn_vec_t(float *o_part, float *ml_part, const float *q, const void *k, con
     }
 }
 
-/* m40_attn_vec<type>_h<HD>_g<G>: the kernels the host picks from (ops.c). */
+/* m40_attn_vec<type>_h<HD>_g<G>: the kernels the host picks from (ops.c),
+ * bounded to 8 blocks an SM (64 registers) where the host's split rule
+ * counts on 8 (one query head per KV head), to 4 for larger groups. */
 #define M40_ATTN_VEC(NAME, KV, HD, G)                                                             \
-    M40_KERNEL void m40_attn_vec##NAME##_h##HD##_g##G(                                            \
+    M40_KERNEL void __launch_bounds__(128, (G) <= 1 ? 8 : 4) m40_attn_vec##NAME##_h##HD##_g##G(   \
         float *o_part, float *ml_part, const float *q, const void *k, const void *v,              \
         const int *slot_q, long long slot_stride, const int *pos_q, const int *chunk_q,           \
         int q_stride, int n_head, int n_head_kv, int chunk, int n_split, float scale, int window, \
