@@ -169,9 +169,10 @@ static __device__ __forceinline__ float m40_dot8(const float *w, float4 a, float
  *     blocks t/4, t/4 + 32, ...: elements 4p..4p+3 and 16+4p..16+4p+3,
  *     which are the nibbles of quant word p in Q4_0 (GGML's byte order,
  *     kept by repack.cu) and quant words p and p + 4 in Q8_0;
- *   - per block it takes the dot product of those 8 unscaled values with
- *     x (a chain of FMAs in that element order from 0), then adds it
- *     times the block's scale to its accumulator (one FMA);
+ *   - per block it dequantizes those 8 weights, scale included, exactly
+ *     (m40_byte_at_2p15: each weight is GGML's (q - offset) d, bit for
+ *     bit), and adds their products with x to its accumulator (a chain
+ *     of FMAs in that element order);
  *   - the block's threads sum their accumulators, a warp's as
  *     m40_warp_sum would (m40_warp_sum_scatter), then the warps' through
  *     shared memory (m40_gemv_store_rows), then bias, then res.
@@ -183,16 +184,15 @@ static __device__ __forceinline__ float m40_dot8(const float *w, float4 a, float
  * and 32 lines per load held the batched kernels to 1.3-1.9x the speed of
  * single products on the H100; with 4 threads per block they reach
  * 2.6-3.4x at 8 inputs, and 2 threads per block (16 lines) sit in between
- * (docs/batching.md). The cost is one scale FMA per 8 weights instead of
- * per 32, and more address arithmetic per weight.
+ * (docs/batching.md). The cost is more address arithmetic per weight.
  *
- * Per 8 weights of a row a thread decodes once (PRMT + FADD per weight)
- * and spends 9 FMAs per input. The rows of a block are adjacent in
- * repack.cu's interleaved layout, so a thread reads one quant word of all
- * of them, and all their scales, with 16-byte loads: in the sm_52 SASS,
- * Q4_0 at 8 inputs takes 1.69 instructions per weight and input with 4
- * rows a block (1.54 with 8), one row alone 3.95 (was 1.65 and 4.83 with
- * a load per row; docs/performance.md has the counts). */
+ * Per 8 weights of a row a thread decodes once (PRMT + FMA per weight,
+ * the scale applied in the FMA) and spends 8 FMAs per input. The rows of
+ * a block are adjacent in repack.cu's interleaved layout, so a thread
+ * reads one quant word of all of them, and all their scales, with 16-byte
+ * loads: in the sm_52 SASS, Q4_0 at 8 inputs takes 1.58 instructions per
+ * weight and input with 4 rows a block, 1.46 with 8, one row alone 4.0
+ * (docs/batching.md, "Weights scaled as they are decoded"). */
 
 /* The smallest power of two >= n (n <= 64). */
 static constexpr __host__ __device__ int m40_pow2_at_least(int n) {
@@ -375,37 +375,44 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
         m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-        float d[R];
+        /* each weight scaled as it is decoded (m40_scaled_byte): the
+         * product is exact, so a row's sum is of the dequantized weights
+         * themselves, and the block's scale costs no FMA per input */
+        float d[R], c_lo[R], c_hi[R];
 #pragma unroll
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < R; r++) {
             d[r] = __half2float(__ushort_as_half(hs[r]));
+            c_lo[r] = d[r] * (QW == 4 ? -32776.0f : -32896.0f); /* -(2^15 + 8), -(2^15 + 128) */
+            c_hi[r] = d[r] * -2056.0f;                          /* -(2^11 + 8): Q4_0 only */
+        }
 #pragma unroll
         for (int r = 0; r < R; r++) {
             float v[2 * H];
 #pragma unroll
             for (int k = 0; k < WPH; k++) {
                 if (QW == 4) {
-                    /* high nibbles stay in place: 16 n in a byte under the
-                     * exponent of 2^19 (ulp 1/16) is 2^19 + n */
+                    /* the high nibbles stay in place (16 n in a byte) */
                     uint32_t lo = u[r][k] & 0x0F0F0F0Fu, hi = u[r][k] & 0xF0F0F0F0u;
 #pragma unroll
                     for (int j = 0; j < 4; j++) {
-                        v[4 * k + j] = m40_byte_to_f(lo, j) - 8388616.0f;      /* 2^23 + 8 */
-                        v[H + 4 * k + j] = m40_byte_to_f19(hi, j) - 524296.0f; /* 2^19 + 8 */
+                        v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
+                        v[H + 4 * k + j] = fmaf(m40_byte_at_2p11(hi, j), d[r], c_hi[r]);
                     }
                 } else {
                     /* flipping the sign bit maps int8 -128..127 to 0..255 */
                     uint32_t lo = u[r][k] ^ 0x80808080u, hi = u[r][WPH + k] ^ 0x80808080u;
 #pragma unroll
                     for (int j = 0; j < 4; j++) {
-                        v[4 * k + j] = m40_byte_to_f(lo, j) - 8388736.0f; /* 2^23 + 128 */
-                        v[H + 4 * k + j] = m40_byte_to_f(hi, j) - 8388736.0f;
+                        v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
+                        v[H + 4 * k + j] = fmaf(m40_byte_at_2p15(hi, j), d[r], c_lo[r]);
                     }
                 }
             }
 #pragma unroll
             for (int c = 0; c < NB; c++)
-                acc[r][c] = fmaf(d[r], m40_dot<2 * H>(v, xv[c]), acc[r][c]);
+#pragma unroll
+                for (int i = 0; i < 2 * H; i++)
+                    acc[r][c] = fmaf(v[i], xv[c][i], acc[r][c]);
         }
 #pragma unroll
         for (int r = 0; r < R; r++) {

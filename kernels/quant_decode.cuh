@@ -379,6 +379,24 @@ static __device__ __forceinline__ float m40_byte_to_f19(uint32_t bytes, int j) {
     return __uint_as_float(__byte_perm(bytes, 0x49000000u, 0x7440u | (unsigned)j));
 }
 
+/* Byte j of `bytes` as 2^15 + byte (m40_byte_at_2p15: the byte in bits
+ * 8..15 of 2^15, whose ulp is 2^-8) or as 2^11 + byte / 16
+ * (m40_byte_at_2p11: ulp 2^-12, so a high nibble in place, 16 n, reads
+ * 2^11 + n), with one PRMT. Then one FMA with the block's scale d and the
+ * constant c = -(2^15 + offset) d (or -(2^11 + offset) d) gives
+ * (byte - offset) d with no rounding at all: c is exact (2^15 + 8, 2^15 +
+ * 128 and 2^11 + 8 have at most 13 significant bits, an FP16 d 11), the
+ * FMA rounds only its exact sum, and that sum, a 4- or 8-bit integer times
+ * d, fits in a float. So a weight is dequantized, scale included, for the
+ * cost of the FADD that m40_byte_to_f needs, and a dot product of the
+ * dequantized weights needs no scale FMA per input. */
+static __device__ __forceinline__ float m40_byte_at_2p15(uint32_t bytes, int j) {
+    return __uint_as_float(__byte_perm(bytes, 0x47000000u, 0x7404u | ((unsigned)j << 4)));
+}
+static __device__ __forceinline__ float m40_byte_at_2p11(uint32_t bytes, int j) {
+    return __uint_as_float(__byte_perm(bytes, 0x45000000u, 0x7404u | ((unsigned)j << 4)));
+}
+
 /* Four bits b (0..15) spread to bit 0 of each byte: the multiply puts
  * copies of b at shifts 0, 7, 14 and 21, and the mask keeps bit i of the
  * copy shifted by 7i (no two copies overlap, so nothing carries). */

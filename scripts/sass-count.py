@@ -14,11 +14,11 @@ kernel), so
 
 E is 32 for the generic kernels (one FFMA per weight and input, so R =
 FFMAs / (32 NB)). The repacked Q4_0/Q8_0 loop (gemv_common.cuh) gives each
-of P threads 32/P elements of a block, with one more FFMA per row and
-input for the block's scale: E = 32/P, R = FFMAs / ((E + 1) NB); P is
---parts, by default the M40_GEMV_PARTS the source defines. The Q4_K loop
-of the same shape (m40_gemv_q4_k_v, m40_gemvb_q4_k) has E = 8 and two more
-FFMAs per row and input (scale and min).
+of P threads 32/P elements of a block (E = 32/P; P is --parts, by default
+the M40_GEMV_PARTS the source defines), R from the name (_rpb<R>; _r8_:
+M40_GEMVB_R8, else M40_GEMVB_R). The Q4_K loop
+of the same shape (m40_gemv_q4_k_v, m40_gemvb_q4_k) decodes each weight
+with one PRMT, so E = PRMTs / R (the loop body may hold several trips).
 
 which is the number issue #16 asks to be at most 1.5 at NB = 8: on a
 Maxwell SM an FFMA and a decode instruction cost the same issue slot.
@@ -85,10 +85,11 @@ def main():
             print(f"{name}: no main loop found")
             continue
         n_ffma, body = best
-        if re.search(r"_q[48]_0r_", name):
-            e, extra = 32 // a.parts, 1  # + the block's scale
+        repacked = re.search(r"_q[48]_0r8?_", name)
+        if repacked:
+            e, extra = 32 // a.parts, 0
         elif re.search(r"_q4_k_(nb|v_rpb)", name):
-            e, extra = 8, 2  # + scale and min per 8-element part
+            e, extra = 8, 0
         elif re.search(r"_b?f16_v_", name):
             e, extra = 8, 0  # a 16-byte chunk of 8 weights
         else:
@@ -98,7 +99,15 @@ def main():
         # block where the name or the source says (a share may begin with
         # an FMUL, which the FFMA count above misses)
         m = re.search(r"_rpb(\d+)$", name)
-        if extra == 0 and m:
+        if repacked:  # the rows from the name or the source, not the FFMAs
+            r = int(m.group(1)) if m else define(batch_src, "M40_GEMVB_R8" if "r8_nb" in name
+                                                 else "M40_GEMVB_R")
+        elif re.search(r"_q4_k_(nb|v_rpb)", name):
+            # one PRMT decodes each weight of the loop body, which may hold
+            # several trips (M40_GEMVB_R_Q4_K: 8 rows up to 4 inputs, 4 above)
+            r = int(m.group(1)) if m else (8 if nb <= 4 else 4)
+            e = sum(1 for x in body if x[1] == "PRMT") // r
+        elif extra == 0 and m:
             r = int(m.group(1))
         elif extra == 0 and re.search(r"_n$", name):
             r = define(batch_src, "M40_GEMVB_R_HALF" if e == 8 else "M40_GEMVB_R_GROUP")

@@ -629,6 +629,44 @@ static void test_kernel_grids(void) {
 #undef SAME
 }
 
+/* The CUDA mat-vecs' decode (kernels/quant_decode.cuh, m40_byte_at_2p15
+ * and m40_byte_at_2p11): a quant byte b put in bits 8..15 of a float of
+ * 2^15 (ulp 2^-8) reads 2^15 + b, a high nibble in place (16 n) under 2^11
+ * (ulp 2^-12) reads 2^11 + n, and one FMA with the scale s and c = -(2^k +
+ * offset) s gives (b - offset) s with no rounding: GGML's dequantized
+ * weight. Its value, that is: a zero may come out +0 where GGML's is -0,
+ * which == does not tell apart, and neither does any sum but one of zeros.
+ * Checked for every finite FP16 scale, Q4_0's nibbles and Q8_0's bytes. */
+static float float_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static void test_scaled_decode_is_exact(void) {
+    long bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00) == 0x7c00)
+            continue; /* inf, NaN */
+        const float d = m40_fp16_to_fp32((uint16_t)h);
+        const float c8 = d * -32896.0f, c4lo = d * -32776.0f, c4hi = d * -2056.0f;
+        for (uint32_t b = 0; b < 256; b++) {
+            const float m = float_from_bits(0x47000000u | b << 8);
+            bad += fmaf(m, d, c8) != (float)((int)b - 128) * d;
+        }
+        for (uint32_t n = 0; n < 16; n++) {
+            const float lo = float_from_bits(0x47000000u | n << 8);
+            const float hi = float_from_bits(0x45000000u | (16 * n) << 8);
+            const float want = (float)((int)n - 8) * d;
+            bad += fmaf(lo, d, c4lo) != want;
+            bad += fmaf(hi, d, c4hi) != want;
+        }
+    }
+    if (bad)
+        fprintf(stderr, "scaled decode: %ld results differ from the exact product\n", bad);
+    CHECK(bad == 0);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_quant FIXTURE_DIR (tests/fixtures/quant)\n");
@@ -655,5 +693,6 @@ int main(int argc, char **argv) {
     test_rows_are_independent();
     test_errors();
     test_non_finite_input_is_safe();
+    test_scaled_decode_is_exact();
     return check_report();
 }
