@@ -12,7 +12,7 @@
  * on the rows per block or on the other inputs, so a request's logits do not depend on what else
  * runs.
  *
- * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r_nb<NB>) and Q4_K on its
+ * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r[8]_nb<NB>) and Q4_K on its
  * own rows (m40_gemvb_q4_k_nb<NB>, gemv_common.cuh's m40_gemv_q4_k_rows, the
  * loop of gemv.cu's m40_gemv_q4_k_v); every other type but F32 with one
  * kernel for any batch (m40_gemvb_<type>[_v]_n, at the end), the loop of
@@ -21,22 +21,29 @@
  *
  * Cost (why this shape). On Maxwell a batch is bound by instruction issue:
  * each weight must be decoded once and then cost one FFMA per input. Per
- * 8 weights of a row a thread decodes once (PRMT + FADD per weight) and
- * spends 8 FFMAs and one scale FFMA per input; its x loads (two 16-byte
- * loads per input) serve the R rows of the block
+ * 8 weights of a row a thread decodes once (PRMT + FFMA per weight, the
+ * scale applied there) and spends 8 FFMAs per input; its x loads (two
+ * 16-byte loads per input) serve the R rows of the block
  * (scripts/sass-count.py; docs/performance.md has the counts).
  */
 #include "gemv_common.cuh"
 
-/* Rows per block of the repacked kernels (ops.c's gemvb_rows_per_block
- * says the same): 4 for every batch. With repack.cu's interleaved rows,
- * 8 rows of 8 inputs take 1.54 instructions a weight and input (4 rows:
- * 1.69) in 168 registers, 3 blocks an SM: a 4096-row matrix is then 512
- * blocks, 1.3 waves on the H100's 132 SMs, and its second wave runs
- * mostly empty. 4 rows (127 registers, 4 blocks an SM, 1024 blocks, 1.94
- * waves) ran 7B decode steps of 8 sequences 21% faster there
- * (docs/batching.md). An M40's 24 SMs run many waves either way. */
-#define M40_GEMVB_R 4
+/* Rows per block of the repacked kernels: two shapes of every batch, the
+ * same arithmetic (a row's sums do not depend on the rows beside it), for
+ * the launcher to choose by the GPU (ops.c, gemvb_repacked_rows).
+ *
+ * 8 rows (m40_gemvb_<type>r8_nb<NB>): each 16-byte load of x serves 8 rows,
+ * so 8 inputs take 1.46 sm_52 instructions a weight and input (4 rows:
+ * 1.58), in ~220 registers. That is the shape for a GPU bound by
+ * instruction issue with many blocks per SM to run, an M40's 24 SMs.
+ *
+ * 4 rows (m40_gemvb_<type>r_nb<NB>): ~100-130 registers, 4 blocks an SM.
+ * On an H100's 132 SMs a 4096-row matrix is then 1024 blocks, 1.94 waves,
+ * where 8 rows at 3 blocks an SM left the second of 1.3 waves mostly empty:
+ * 4 rows ran 7B decode steps of 8 sequences 21% faster there
+ * (docs/batching.md). */
+#define M40_GEMVB_R  4
+#define M40_GEMVB_R8 8
 
 /* Rows per block of the Q4_K kernels: 8 up to 4 inputs, 4 above (8 rows
  * of 8 inputs need more than 255 registers). */
@@ -59,10 +66,14 @@
     DEF(type, arg, 7)                     \
     DEF(type, arg, 8)
 
-#define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                           \
-    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                        \
-        (void)row_bytes, (void)n; /* the layout is addressed as a whole; n is NB */       \
-        m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
+#define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                            \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                         \
+        (void)row_bytes, (void)n; /* the layout is addressed as a whole; n is NB */        \
+        m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);  \
+    }                                                                                      \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r8_nb##NB) {                                        \
+        (void)row_bytes, (void)n;                                                          \
+        m40_gemv_repacked<QW, M40_GEMVB_R8, NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
     }
 
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)

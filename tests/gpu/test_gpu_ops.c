@@ -95,7 +95,9 @@ static void test_rmsnorm(void) {
 
 /* The batched mat-vec (m40_cuda_gemv_batch, n inputs at once) against n
  * single-row products, each on its own input: equal bit for bit, with and
- * without the fused residual add, for n = 1..11 (pieces of 2..8). */
+ * without the fused residual add, for n = 1..11 (pieces of 2..8); a
+ * repacked matrix in both shapes of its batched kernels (4 and 8 rows a
+ * block). */
 static void check_gemv_batch(const m40_dweight *w, const char *what) {
     enum { N = 11 };
     const int rows = w->rows, cols = w->cols;
@@ -116,16 +118,21 @@ static void check_gemv_batch(const m40_dweight *w, const char *what) {
                                 acc ? yc : 0, &err) == 0);
         }
         CHECK(fetch(want, ref, (size_t)N * rows * sizeof *want) == 0);
-        for (int n = 1; n <= N; n++) {
+        for (int run = 0; run < N * (w->repacked ? 2 : 1); run++) {
+            const int n = 1 + run % N, shape = w->repacked ? 4 << run / N : 0;
             m40_dptr dy = dev(res, (size_t)N * rows * sizeof *res);
+            g_ops.gemvb_rows = shape;
             CHECK(m40_cuda_gemv_batch(&g_ops, w, dy, rows, dx, cols, n, 0, acc, &err) == 0);
+            g_ops.gemvb_rows = 0;
             CHECK(fetch(got, dy, (size_t)n * rows * sizeof *got) == 0);
             int bad = -1;
             for (int i = 0; bad < 0 && i < n * rows; i++)
                 bad = memcmp(&got[i], &want[i], sizeof *got) ? i : -1;
             if (bad >= 0)
-                fprintf(stderr, "%s: batch of %d%s: input %d row %d: %.9g, alone %.9g\n", what, n,
-                        acc ? " (+=)" : "", bad / rows, bad % rows, got[bad], want[bad]);
+                fprintf(stderr,
+                        "%s: batch of %d%s, %d rows a block: input %d row %d: %.9g, alone %.9g\n",
+                        what, n, acc ? " (+=)" : "", shape, bad / rows, bad % rows, got[bad],
+                        want[bad]);
             CHECK(bad < 0);
         }
     }

@@ -35,11 +35,15 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
         o->prompt_gemv = 1;
     else if (len == 11 && !memcmp(name, "prompt-gemm", 11))
         o->prompt_gemv = -1;
+    else if (len == 12 && !memcmp(name, "batch-rows-4", 12))
+        o->batch_rows = 4;
+    else if (len == 12 && !memcmp(name, "batch-rows-8", 12))
+        o->batch_rows = 8;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
                         "no-batch, pieces-of-4, tiled-attn, split-attn, vec-attn, scalar-attn, "
-                        "prompt-gemv, prompt-gemm)",
+                        "prompt-gemv, prompt-gemm, batch-rows-4, batch-rows-8)",
                         (int)len, name);
     return 0;
 }
@@ -248,6 +252,7 @@ static int init_lanes(m40_cuda *cu, m40_err *err) {
         return -1;
     if (cu->opt.pieces_of_4)
         cu->lanes[0].ops.gemvb_piece = 4;
+    cu->lanes[0].ops.gemvb_rows = cu->opt.batch_rows;
     if (cu->opt.vec_attn)
         cu->lanes[0].ops.attn_scalar = cu->opt.vec_attn < 0;
     if (cu->n_lanes > 1) {

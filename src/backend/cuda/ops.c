@@ -116,6 +116,11 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
             snprintf(name, sizeof name, "m40_gemvb_%s_nb%d", k_batched[i].name, n);
             if (get_fn(gpu, name, &ops->gemvb[k_batched[i].type][n], err))
                 return -1;
+            if (k_batched[i].family != M40_GEMV_REPACKED)
+                continue;
+            snprintf(name, sizeof name, "m40_gemvb_%s8_nb%d", k_batched[i].name, n);
+            if (get_fn(gpu, name, &ops->gemvb8[k_batched[i].type][n], err))
+                return -1;
         }
     }
     for (size_t i = 0; i < sizeof k_batched_n / sizeof k_batched_n[0]; i++) {
@@ -290,6 +295,23 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
     return m40_cuda_gemv_kernel(ops, fn, 1 << lg, w, y, x, bias, res, err);
 }
 
+/* Rows a block of the repacked batched kernels for a matrix of `rows`
+ * rows: ops->gemvb_rows where set. Else 8 (fewer instructions a weight
+ * and input, for a GPU bound by issue) on a GPU of at most
+ * M40_GEMVB_R8_MAX_SMS SMs, an M40's class, when the matrix still gives
+ * every SM M40_GEMVB_R8_BLOCKS_PER_SM blocks, so the last, partly empty
+ * wave of 2 resident blocks an SM is a small part of the whole; 4
+ * otherwise, the shape measured fastest on an H100 and H200
+ * (docs/batching.md). */
+#define M40_GEMVB_R8_MAX_SMS       48
+#define M40_GEMVB_R8_BLOCKS_PER_SM 12
+static int repacked_rows(const m40_cuda_ops *ops, int rows) {
+    if (ops->gemvb_rows == 4 || ops->gemvb_rows == 8)
+        return ops->gemvb_rows;
+    const int sms = ops->gpu->info.sm_count;
+    return sms <= M40_GEMVB_R8_MAX_SMS && rows / 8 >= M40_GEMVB_R8_BLOCKS_PER_SM * sms ? 8 : 4;
+}
+
 /* The batched kernel for n inputs of w: the one that shares the loop of
  * the single-row kernel a row of w alone runs (k_batched, else gemvb_n), or
  * NULL; *rpb gets the rows each of its blocks computes (gemv_batch.cu's
@@ -299,6 +321,10 @@ static m40_cu_function gemvb_kernel(const m40_cuda_ops *ops, const m40_dweight *
     int family = gemv_family(ops, w);
     for (size_t i = 0; i < sizeof k_batched / sizeof k_batched[0]; i++) {
         if (k_batched[i].type == w->type && k_batched[i].family == family) {
+            if (family == M40_GEMV_REPACKED && repacked_rows(ops, w->rows) == 8) {
+                *rpb = 8;
+                return ops->gemvb8[w->type][n];
+            }
             *rpb = w->type == M40_GGML_Q4_K && n <= 4 ? 8 : 4;
             return ops->gemvb[w->type][n];
         }

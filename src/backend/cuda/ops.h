@@ -52,6 +52,13 @@ typedef struct m40_cuda_ops {
      * weight whose single-row kernel is not the one its batched kernels
      * share a loop with: ops.c's k_batched). */
     m40_cu_function gemvb[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
+    /* the repacked types' batched kernels in their 8-rows-a-block shape
+     * (gemv_batch.cu's m40_gemvb_<type>r8_nb<NB>; gemvb holds the 4-row
+     * one): the same bits, fewer instructions, more registers */
+    m40_cu_function gemvb8[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
+    /* rows a block of the repacked batched kernels: 4 or 8; 0 after init,
+     * the launcher's choice by the GPU (ops.c, repacked_rows) */
+    int gemvb_rows;
     /* The other batched kernels, per family of the single-row loop they
      * share and type: one kernel for every batch of 2..8, told n at launch
      * (gemv_batch.cu's m40_gemvb_<type>[_v]_n); NULL: one single-row product
