@@ -30,7 +30,7 @@
 
 /* Rows per block of the repacked kernels: two shapes of every batch, the
  * same arithmetic (a row's sums do not depend on the rows beside it), for
- * the launcher to choose by the GPU (ops.c, gemvb_repacked_rows).
+ * the launcher to choose by the GPU (ops.c, repacked_rows).
  *
  * 8 rows (m40_gemvb_<type>r8_nb<NB>): each 16-byte load of x serves 8 rows,
  * so 8 inputs take 1.46 sm_52 instructions a weight and input (4 rows:

@@ -170,8 +170,8 @@ static __device__ __forceinline__ float m40_dot8(const float *w, float4 a, float
  *     which are the nibbles of quant word p in Q4_0 (GGML's byte order,
  *     kept by repack.cu) and quant words p and p + 4 in Q8_0;
  *   - per block it dequantizes those 8 weights, scale included, exactly
- *     (m40_byte_at_2p15: each weight is GGML's (q - offset) d, bit for
- *     bit), and adds their products with x to its accumulator (a chain
+ *     (m40_byte_at_2p15: each weight is GGML's (q - offset) d, the same
+ *     value), and adds their products with x to its accumulator (a chain
  *     of FMAs in that element order);
  *   - the block's threads sum their accumulators, a warp's as
  *     m40_warp_sum would (m40_warp_sum_scatter), then the warps' through
@@ -375,7 +375,7 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
         m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-        /* each weight scaled as it is decoded (m40_scaled_byte): the
+        /* each weight scaled as it is decoded (m40_byte_at_2p15): the
          * product is exact, so a row's sum is of the dequantized weights
          * themselves, and the block's scale costs no FMA per input */
         float d[R], c_lo[R], c_hi[R];

@@ -273,7 +273,7 @@ static void bench_gemv_batch(void) {
     static const int ns[] = {2, 3, 4, 5, 6, 8};
     size_t max_bytes = (size_t)22016 * 4096 * 2;
     m40_dptr w = dalloc(max_bytes), tmp = dalloc(max_bytes), x = dalloc(8 * 11008 * 4),
-             y = dalloc(8 * 12288 * 4);
+             y = dalloc(8 * 22016 * 4);
     fill_random(x, 8 * 11008 * 4, 5);
     printf("## batched decode mat-vec (us per call; GB/s of weights read once)\n\n");
     printf("(repacked types: \"us batched\" with 4 rows a block, \"8 rows\" with 8; GB/s and "
