@@ -85,21 +85,12 @@ def main():
             print(f"{name}: no main loop found")
             continue
         n_ffma, body = best
-        repacked = re.search(r"_q[48]_0r8?_", name)
-        if repacked:
-            e, extra = 32 // a.parts, 0
-        elif re.search(r"_q4_k_(nb|v_rpb)", name):
-            e, extra = 8, 0
-        elif re.search(r"_b?f16_v_", name):
-            e, extra = 8, 0  # a 16-byte chunk of 8 weights
-        else:
-            e, extra = 32, 0
-        r = max(1, n_ffma // ((e + extra) * nb))
-        # the loops of a group of 32 (or a chunk of 8) per row: rows per
-        # block where the name or the source says (a share may begin with
-        # an FMUL, which the FFMA count above misses)
+        # weights a thread takes per row and trip (E) and rows (R): from the
+        # name or the source where they say, else R from the FFMAs (one per
+        # weight and input; a share may begin with an FMUL, which it misses)
         m = re.search(r"_rpb(\d+)$", name)
-        if repacked:  # the rows from the name or the source, not the FFMAs
+        if re.search(r"_q[48]_0r8?_", name):
+            e = 32 // a.parts
             r = int(m.group(1)) if m else define(batch_src, "M40_GEMVB_R8" if "r8_nb" in name
                                                  else "M40_GEMVB_R")
         elif re.search(r"_q4_k_(nb|v_rpb)", name):
@@ -107,10 +98,14 @@ def main():
             # several trips (M40_GEMVB_R_Q4_K: 8 rows up to 4 inputs, 4 above)
             r = int(m.group(1)) if m else (8 if nb <= 4 else 4)
             e = sum(1 for x in body if x[1] == "PRMT") // r
-        elif extra == 0 and m:
-            r = int(m.group(1))
-        elif extra == 0 and re.search(r"_n$", name):
-            r = define(batch_src, "M40_GEMVB_R_HALF" if e == 8 else "M40_GEMVB_R_GROUP")
+        else:
+            e = 8 if re.search(r"_b?f16_v_", name) else 32  # a 16-byte chunk, or a group
+            if m:
+                r = int(m.group(1))
+            elif re.search(r"_n$", name):
+                r = define(batch_src, "M40_GEMVB_R_HALF" if e == 8 else "M40_GEMVB_R_GROUP")
+            else:
+                r = max(1, n_ffma // (e * nb))
         ops = {}
         for _, op, _ in body:
             ops[op] = ops.get(op, 0) + 1
