@@ -637,12 +637,6 @@ static void test_kernel_grids(void) {
  * weight. Its value, that is: a zero may come out +0 where GGML's is -0,
  * which == does not tell apart, and neither does any sum but one of zeros.
  * Checked for every finite FP16 scale, Q4_0's nibbles and Q8_0's bytes. */
-static float float_from_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 static void test_scaled_decode_is_exact(void) {
     long bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
@@ -651,12 +645,12 @@ static void test_scaled_decode_is_exact(void) {
         const float d = m40_fp16_to_fp32((uint16_t)h);
         const float c8 = d * -32896.0f, c4lo = d * -32776.0f, c4hi = d * -2056.0f;
         for (uint32_t b = 0; b < 256; b++) {
-            const float m = float_from_bits(0x47000000u | b << 8);
+            const float m = m40_f32_from_bits(0x47000000u | b << 8);
             bad += fmaf(m, d, c8) != (float)((int)b - 128) * d;
         }
         for (uint32_t n = 0; n < 16; n++) {
-            const float lo = float_from_bits(0x47000000u | n << 8);
-            const float hi = float_from_bits(0x45000000u | (16 * n) << 8);
+            const float lo = m40_f32_from_bits(0x47000000u | n << 8);
+            const float hi = m40_f32_from_bits(0x45000000u | (16 * n) << 8);
             const float want = (float)((int)n - 8) * d;
             bad += fmaf(lo, d, c4lo) != want;
             bad += fmaf(hi, d, c4hi) != want;
