@@ -296,20 +296,27 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 }
 
 /* Rows a block of the repacked batched kernels for a matrix of `rows`
- * rows: ops->gemvb_rows where set. Else 8 (fewer instructions a weight
- * and input, for a GPU bound by issue) on a GPU of at most
- * M40_GEMVB_R8_MAX_SMS SMs, an M40's class, when the matrix still gives
- * every SM M40_GEMVB_R8_BLOCKS_PER_SM blocks, so the last, partly empty
- * wave of 2 resident blocks an SM is a small part of the whole; 4
- * otherwise, the shape measured fastest on an H100 and H200
- * (docs/batching.md). */
-#define M40_GEMVB_R8_MAX_SMS       48
-#define M40_GEMVB_R8_BLOCKS_PER_SM 12
+ * rows: ops->gemvb_rows where set, else 8 when the matrix still gives
+ * every SM enough blocks, 4 otherwise. 8 rows a block issue fewer
+ * instructions a weight and input and read each input's x once for 8 rows
+ * instead of 4; at 2 resident blocks an SM, the last, partly empty wave
+ * is what they risk. On a GPU of at most M40_GEMVB_R8_MAX_SMS SMs (an
+ * M40's class, bound by issue) a matrix must give each SM
+ * M40_GEMVB_R8_BLOCKS_PER_SM blocks (not measured: no M40 here). On an
+ * H100 a 7B's 4096-row matrices give 3.9 blocks an SM, and its decode was
+ * 7-9% faster with 8 rows at 8, 16 and 32 sequences, 2% slower at 4
+ * (docs/performance.md, eighteenth session): larger GPUs need
+ * M40_GEMVB_R8_BLOCKS_PER_SM_BIG. Smaller matrices keep 4 (unmeasured). */
+#define M40_GEMVB_R8_MAX_SMS           48
+#define M40_GEMVB_R8_BLOCKS_PER_SM     12
+#define M40_GEMVB_R8_BLOCKS_PER_SM_BIG 3
 static int repacked_rows(const m40_cuda_ops *ops, int rows) {
     if (ops->gemvb_rows == 4 || ops->gemvb_rows == 8)
         return ops->gemvb_rows;
     const int sms = ops->gpu->info.sm_count;
-    return sms <= M40_GEMVB_R8_MAX_SMS && rows / 8 >= M40_GEMVB_R8_BLOCKS_PER_SM * sms ? 8 : 4;
+    const int per_sm =
+        sms <= M40_GEMVB_R8_MAX_SMS ? M40_GEMVB_R8_BLOCKS_PER_SM : M40_GEMVB_R8_BLOCKS_PER_SM_BIG;
+    return rows / 8 >= per_sm * sms ? 8 : 4;
 }
 
 /* The batched kernel for n inputs of w: the one that shares the loop of
