@@ -37,11 +37,17 @@
  * 1.58), in ~220 registers. That is the shape for a GPU bound by
  * instruction issue with many blocks per SM to run, an M40's 24 SMs.
  *
- * 4 rows (m40_gemvb_<type>r_nb<NB>): ~100-130 registers, 4 blocks an SM.
- * On an H100's 132 SMs a 4096-row matrix is then 1024 blocks, 1.94 waves,
- * where 8 rows at 3 blocks an SM left the second of 1.3 waves mostly empty:
- * 4 rows ran 7B decode steps of 8 sequences 21% faster there
- * (docs/batching.md). */
+ * 4 rows (m40_gemvb_<type>r_nb<NB>): ~100-130 registers, 4 blocks an SM,
+ * for matrices too small to give every SM a few blocks of 8 rows. Since
+ * the scale is applied in the decode, 8 rows won on the H100 as well (7B
+ * decode of 8 sequences 8% faster; docs/performance.md).
+ *
+ * 16 rows (m40_gemvb_<type>r16_nb<NB>, 256 threads): two 128-thread groups
+ * of 8 rows each over the same columns, thread for thread the 8-row
+ * kernel, so that the two groups' loads of x hit the same lines at nearly
+ * the same time: one read of x from L2 for 16 rows. At 8 inputs x is
+ * most of what a block reads (docs/batching.md, "Timed at last"). Not
+ * yet timed; the launcher takes it only when told (--batch-rows-16). */
 #define M40_GEMVB_R  4
 #define M40_GEMVB_R8 8
 
@@ -66,14 +72,18 @@
     DEF(type, arg, 7)                     \
     DEF(type, arg, 8)
 
-#define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                            \
-    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                         \
-        (void)row_bytes, (void)n; /* the layout is addressed as a whole; n is NB */        \
-        m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);  \
-    }                                                                                      \
-    M40_GEMVB_KERNEL(m40_gemvb_##type##r8_nb##NB) {                                        \
-        (void)row_bytes, (void)n;                                                          \
-        m40_gemv_repacked<QW, M40_GEMVB_R8, NB>(y, w, x, bias, res, rows, cols, ldy, ldx); \
+#define M40_DEFINE_GEMVB_REPACKED(type, QW, NB)                                               \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r_nb##NB) {                                            \
+        (void)row_bytes, (void)n; /* the layout is addressed as a whole; n is NB */           \
+        m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);     \
+    }                                                                                         \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r8_nb##NB) {                                           \
+        (void)row_bytes, (void)n;                                                             \
+        m40_gemv_repacked<QW, M40_GEMVB_R8, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);    \
+    }                                                                                         \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r16_nb##NB) {                                          \
+        (void)row_bytes, (void)n; /* 256 threads: two groups of 8 rows */                     \
+        m40_gemv_repacked<QW, M40_GEMVB_R8, NB, 2>(y, w, x, bias, res, rows, cols, ldy, ldx); \
     }
 
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)

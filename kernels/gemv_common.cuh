@@ -243,13 +243,16 @@ template <int N2> static __device__ __forceinline__ int m40_warp_sum_scatter(flo
 /* Block-wide reduction of acc[r][c] into y[c * ldy + row0 + r], per row
  * and input: warp sums (m40_warp_sum_scatter), then the 4 warps' sums in
  * order, + bias, + res. */
-template <int R, int NB>
+template <int R, int NB, int G = 1>
 static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], float *y, int ldy,
                                                            const float *bias, const float *res,
                                                            int row0, int rows, int n = NB) {
     constexpr int N = R * NB, N2 = m40_pow2_at_least(N), PER = N2 > 32 ? N2 / 32 : 1;
-    __shared__ float red[N][4];
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    /* G groups of 128 threads, each with its own R rows (row0 is the
+     * group's): group g's warps are warps 4g .. 4g + 3 */
+    __shared__ float red_g[G][N][4];
+    float(*red)[4] = red_g[threadIdx.x >> 7];
+    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
     float v[N2];
 #pragma unroll
     for (int i = 0; i < N2; i++)
@@ -263,7 +266,7 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
                 red[base + j][warp] = v[j];
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < N; i += blockDim.x) {
+    for (int i = threadIdx.x & 127; i < N; i += 128) {
         int r = i / NB, c = i % NB, row = row0 + r;
         if (row >= rows || c >= n) /* n: the inputs there are, NB at most */
             continue;
@@ -330,18 +333,26 @@ static __device__ __forceinline__ void m40_repacked_load(const uint32_t *q, cons
  * [H p, H p + H) and [16 + H p, 16 + H p + H), in that order. In Q4_0 those
  * are the low, then the high nibbles of quant words H/4 p .. (GGML's byte
  * order, kept by repack.cu); in Q8_0 words H/4 p .. and 4 + H/4 p ... */
-template <int QW, int R, int NB>
+template <int QW, int R, int NB, int G = 1>
 static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t *w, const float *x,
                                                          const float *bias, const float *res,
                                                          int rows, int cols, int ldy, int ldx) {
     constexpr int P = M40_GEMV_PARTS, H = 16 / P, WPH = H / 4;
-    const int row0 = blockIdx.x * R;
+    /* G groups of 128 threads a block (blockDim.x = 128 G), each with R
+     * rows of its own over the same columns: what one 128-thread block
+     * does alone, thread for thread, so the bits are the same for every G.
+     * The groups' warps of one part of the columns load the same x at
+     * nearly the same time, so one read from L2 serves G R rows. */
+    const unsigned tid = threadIdx.x & 127;
+    const int row0 = (blockIdx.x * G + (threadIdx.x >> 7)) * R;
     const unsigned nb = (unsigned)cols / 32, n_blocks = (unsigned)rows * nb;
-    const unsigned p = threadIdx.x % P;
+    const unsigned p = tid % P;
     /* this thread's first word and the first row's scale, both of block 0
-     * (rows % 8 == 0 for a repacked matrix, so every block's R rows exist
-     * and lie in one group of 8) */
-    const unsigned group = (unsigned)row0 / 8, sub = (unsigned)row0 % 8;
+     * (rows % 8 == 0 for a repacked matrix, so every group's R rows lie in
+     * one group of 8; a group past the last row, in the last block, reads
+     * the last R rows and stores nothing) */
+    const int rload = min(row0, rows - R);
+    const unsigned group = (unsigned)rload / 8, sub = (unsigned)rload % 8;
     const uint32_t *q = (const uint32_t *)w + ((size_t)group * nb * QW + WPH * p) * 8 + sub;
     const unsigned short *s =
         (const unsigned short *)(w + (size_t)n_blocks * QW * 4) + (size_t)group * nb * 8 + sub;
@@ -354,10 +365,10 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     /* the weights of the next block are loaded before this one's are
      * used (the last trip reloads its own): with few blocks per SM, one
      * trip's arithmetic hides the next trip's loads */
-    const unsigned step = blockDim.x / P;
+    const unsigned step = 128 / P;
     uint32_t u[R][2 * WPH];
     unsigned short hs[R];
-    unsigned b = threadIdx.x / P;
+    unsigned b = tid / P;
     m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
     for (; b < nb; b += step) {
         float xv[NB][2 * H];
@@ -422,7 +433,7 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
                 u[r][k] = un[r][k];
         }
     }
-    m40_gemv_store_rows<R, NB>(acc, y, ldy, bias, res, row0, rows);
+    m40_gemv_store_rows<R, NB, G>(acc, y, ldy, bias, res, row0, rows);
 }
 
 /* ---- Q4_K: the same shape for a row alone and for a batch ----------------

@@ -21,10 +21,12 @@
 #            (--prompt-gemv, --prompt-gemm) at -p 32, 64, 128 and 256,
 #            per type: where dequantize + GEMM overtakes the mat-vec
 #   ncu      (not in the default list) Nsight Compute's speed-of-light,
-#            warp-state and occupancy sections of one launch of each
-#            8-input kernel of issue 16's goal (Q4_0, Q8_0 repacked; Q4_K;
-#            and Q6_K, the output matrix), from bench_kernels --batch's
-#            7B qkv shape; ncu stops the program after that launch
+#            warp-state, occupancy and memory sections (L1 hits, L2 reads:
+#            how much of x comes from where) of one launch of each 8-input
+#            kernel of issue 16's goal (Q4_0, Q8_0 repacked, 8 and 16 rows
+#            a block; Q4_K; and Q6_K, the output matrix), from
+#            bench_kernels --batch's 7B qkv shape; ncu stops the program
+#            after that launch
 #
 # Output goes to stdout and, when $OUT is set (the device tool's folder),
 # to $OUT/batch-report.txt too. Models are written to $MODELS (default
@@ -95,12 +97,14 @@ run_step() {
             # in 4 replays of a graph of 20; Q6_K's one kernel serves 2, 3,
             # 4, 5 and 6 inputs first)
             local kk k
-            for kk in q4_0r_nb8:5 q8_0r_nb8:5 q4_k_nb8:5 q6_k_v_n:405; do
+            for kk in q4_0r8_nb8:5 q4_0r16_nb8:5 q8_0r8_nb8:5 q8_0r16_nb8:5 q4_k_nb8:5 \
+                q6_k_v_n:405; do
                 k=${kk%%:*}
                 echo "-- m40_gemvb_$k"
                 ncu --clock-control none --kill on --launch-skip "${kk#*:}" --launch-count 1 \
                     -k "regex:^m40_gemvb_${k}\$" --section SpeedOfLight --section WarpStateStats \
-                    --section Occupancy "$bundle/bin/bench_kernels" --batch 2>&1 |
+                    --section Occupancy --section MemoryWorkloadAnalysis \
+                    "$bundle/bin/bench_kernels" --batch 2>&1 |
                     grep -vE '^\| |^## |^$' || true
             done
             ;;

@@ -61,7 +61,7 @@ typedef struct m40_backend_options {
      * form where it applies / never), "prompt-gemv" / "prompt-gemm" (every
      * prompt chunk's products through the batched mat-vec / through
      * dequantize + GEMM, instead of by the chunk's block length),
-     * "batch-rows-4" / "batch-rows-8" (rows a block of the repacked
+     * "batch-rows-4" / "-8" / "-16" (rows a block of the repacked
      * batched mat-vecs, instead of by the GPU). NULL or "": none. */
     const char *switches;
     m40_progress_fn progress; /* NULL: no reports */

@@ -42,13 +42,18 @@ contains "$tmp/err" "--batch takes up to 32 sizes"
 
 # The CUDA switches are flags bench knows; the CPU backend refuses each by name.
 for sw in no-graphs one-stream no-batch pieces-of-4 tiled-attn split-attn vec-attn scalar-attn \
-    prompt-gemv prompt-gemm; do
+    prompt-gemv prompt-gemm batch-rows-4 batch-rows-8 batch-rows-16; do
     expect 1 bench -m "$model" --device cpu -p 8 -n 2 -r 1 --$sw
     contains "$tmp/err" "has no switch \"$sw\""
 done
 
 expect 2 bench -m "$model" --prompt-gemv --prompt-gemm
 contains "$tmp/err" "exclude each other"
+# at most one of the rows-a-block switches
+for pair in "4 8" "4 16" "8 16"; do
+    expect 2 bench -m "$model" --batch-rows-${pair% *} --batch-rows-${pair#* }
+    contains "$tmp/err" "--batch-rows-4, --batch-rows-8 and --batch-rows-16 exclude each other"
+done
 
 expect 2 bench -m "$model" --contend 8
 contains "$tmp/err" "at least 32 tokens"

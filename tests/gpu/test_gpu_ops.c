@@ -96,8 +96,9 @@ static void test_rmsnorm(void) {
 /* The batched mat-vec (m40_cuda_gemv_batch, n inputs at once) against n
  * single-row products, each on its own input: equal bit for bit, with and
  * without the fused residual add, for n = 1..11 (pieces of 2..8); a
- * repacked matrix in both shapes of its batched kernels (4 and 8 rows a
- * block). */
+ * repacked matrix in every shape of its batched kernels (4, 8 and 16 rows
+ * a block; 16: two groups of 8, the second past the last row where rows
+ * is an odd multiple of 8). */
 static void check_gemv_batch(const m40_dweight *w, const char *what) {
     enum { N = 11 };
     const int rows = w->rows, cols = w->cols;
@@ -118,7 +119,8 @@ static void check_gemv_batch(const m40_dweight *w, const char *what) {
                                 acc ? yc : 0, &err) == 0);
         }
         CHECK(fetch(want, ref, (size_t)N * rows * sizeof *want) == 0);
-        for (int run = 0; run < N * (w->repacked ? 2 : 1); run++) {
+        /* a repacked weight in each of its shapes: 4, 8 and 16 rows a block */
+        for (int run = 0; run < N * (w->repacked ? 3 : 1); run++) {
             const int n = 1 + run % N, shape = w->repacked ? 4 << run / N : 0;
             m40_dptr dy = dev(res, (size_t)N * rows * sizeof *res);
             g_ops.gemvb_rows = shape;

@@ -39,11 +39,13 @@ int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_e
         o->batch_rows = 4;
     else if (len == 12 && !memcmp(name, "batch-rows-8", 12))
         o->batch_rows = 8;
+    else if (len == 13 && !memcmp(name, "batch-rows-16", 13))
+        o->batch_rows = 16;
     else
         return m40_errk(err, M40_ERR_UNSUPPORTED,
                         "the cuda backend has no switch \"%.*s\" (it has no-graphs, one-stream, "
                         "no-batch, pieces-of-4, tiled-attn, split-attn, vec-attn, scalar-attn, "
-                        "prompt-gemv, prompt-gemm, batch-rows-4, batch-rows-8)",
+                        "prompt-gemv, prompt-gemm, batch-rows-4, batch-rows-8, batch-rows-16)",
                         (int)len, name);
     return 0;
 }

@@ -55,8 +55,9 @@ typedef struct m40_cuda_options {
      * chunk of more than one token, 0 M40_CUDA_PROMPT_GEMV's crossover
      * (forward.c); to measure where the crossover lies on a card */
     int32_t prompt_gemv;
-    /* rows a block of the repacked batched mat-vecs: 4 ("batch-rows-4") or
-     * 8 ("batch-rows-8"); 0: the launcher's choice by the GPU (ops.c) */
+    /* rows a block of the repacked batched mat-vecs: 4 ("batch-rows-4"),
+     * 8 ("batch-rows-8") or 16 ("batch-rows-16"); 0: the launcher's choice
+     * by the GPU (ops.c) */
     int32_t batch_rows;
     /* weights uploaded so far (bytes), NULL: no reports */
     void (*progress)(void *user, uint64_t done, uint64_t total);
@@ -65,8 +66,8 @@ typedef struct m40_cuda_options {
 
 /* Turns on the switch named name[0..len): "no-graphs", "one-stream",
  * "no-batch", "pieces-of-4", "tiled-attn", "split-attn", "vec-attn",
- * "scalar-attn", "prompt-gemv", "prompt-gemm", "batch-rows-4" or
- * "batch-rows-8".
+ * "scalar-attn", "prompt-gemv", "prompt-gemm", "batch-rows-4",
+ * "batch-rows-8" or "batch-rows-16".
  * Any other name is an UNSUPPORTED error naming it. */
 int m40_cuda_set_switch(m40_cuda_options *o, const char *name, size_t len, m40_err *err);
 

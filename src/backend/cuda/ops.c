@@ -121,6 +121,9 @@ static int load_gemv(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
             snprintf(name, sizeof name, "m40_gemvb_%s8_nb%d", k_batched[i].name, n);
             if (get_fn(gpu, name, &ops->gemvb8[k_batched[i].type][n], err))
                 return -1;
+            snprintf(name, sizeof name, "m40_gemvb_%s16_nb%d", k_batched[i].name, n);
+            if (get_fn(gpu, name, &ops->gemvb16[k_batched[i].type][n], err))
+                return -1;
         }
     }
     for (size_t i = 0; i < sizeof k_batched_n / sizeof k_batched_n[0]; i++) {
@@ -296,7 +299,7 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 }
 
 /* Rows a block of the repacked batched kernels for a matrix of `rows`
- * rows: ops->gemvb_rows where set, else 8 when the matrix still gives
+ * rows: ops->gemvb_rows where set (16 only so: not yet timed), else 8 when the matrix still gives
  * every SM enough blocks, 4 otherwise. 8 rows a block issue fewer
  * instructions a weight and input and read each input's x once for 8 rows
  * instead of 4; at 2 resident blocks an SM, the last, partly empty wave
@@ -311,7 +314,7 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 #define M40_GEMVB_R8_BLOCKS_PER_SM     12
 #define M40_GEMVB_R8_BLOCKS_PER_SM_BIG 3
 static int repacked_rows(const m40_cuda_ops *ops, int rows) {
-    if (ops->gemvb_rows == 4 || ops->gemvb_rows == 8)
+    if (ops->gemvb_rows == 4 || ops->gemvb_rows == 8 || ops->gemvb_rows == 16)
         return ops->gemvb_rows;
     const int sms = ops->gpu->info.sm_count;
     const int per_sm =
@@ -322,15 +325,16 @@ static int repacked_rows(const m40_cuda_ops *ops, int rows) {
 /* The batched kernel for n inputs of w: the one that shares the loop of
  * the single-row kernel a row of w alone runs (k_batched, else gemvb_n), or
  * NULL; *rpb gets the rows each of its blocks computes (gemv_batch.cu's
- * M40_GEMVB_R, M40_GEMVB_R_Q4_K, M40_GEMVB_R_GROUP and M40_GEMVB_R_HALF). */
+ * M40_GEMVB_R, M40_GEMVB_R8 (or twice it), M40_GEMVB_R_Q4_K,
+ * M40_GEMVB_R_GROUP and M40_GEMVB_R_HALF). */
 static m40_cu_function gemvb_kernel(const m40_cuda_ops *ops, const m40_dweight *w, int n,
                                     unsigned *rpb) {
     int family = gemv_family(ops, w);
     for (size_t i = 0; i < sizeof k_batched / sizeof k_batched[0]; i++) {
         if (k_batched[i].type == w->type && k_batched[i].family == family) {
-            if (family == M40_GEMV_REPACKED && repacked_rows(ops, w->rows) == 8) {
-                *rpb = 8;
-                return ops->gemvb8[w->type][n];
+            if (family == M40_GEMV_REPACKED && repacked_rows(ops, w->rows) > 4) {
+                *rpb = (unsigned)repacked_rows(ops, w->rows);
+                return *rpb == 16 ? ops->gemvb16[w->type][n] : ops->gemvb8[w->type][n];
             }
             *rpb = w->type == M40_GGML_Q4_K && n <= 4 ? 8 : 4;
             return ops->gemvb[w->type][n];
@@ -362,7 +366,8 @@ static int gemv_piece(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int l
     long long rb = w->row_bytes;
     m40_dptr wp = w->ptr, res = accumulate ? y : 0;
     void *args[] = {&y, &wp, &x, &bias, &res, &rows, &cols, &rb, &ldy, &ldx, &n};
-    return launch_1d(ops, fn, blocks_for(rows, rpb), 128, 0, args, err);
+    /* 128 threads a block, but 256 for the 16-row shape (two groups of 8) */
+    return launch_1d(ops, fn, blocks_for(rows, rpb), rpb == 16 ? 256 : 128, 0, args, err);
 }
 
 int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int ldy, m40_dptr x,

@@ -56,8 +56,11 @@ typedef struct m40_cuda_ops {
      * (gemv_batch.cu's m40_gemvb_<type>r8_nb<NB>; gemvb holds the 4-row
      * one): the same bits, fewer instructions, more registers */
     m40_cu_function gemvb8[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
-    /* rows a block of the repacked batched kernels: 4 or 8; 0 after init,
-     * the launcher's choice by the GPU (ops.c, repacked_rows) */
+    /* ... and in their 16-row shape (m40_gemvb_<type>r16_nb<NB>, 256
+     * threads: two groups of 8 rows sharing x's loads) */
+    m40_cu_function gemvb16[M40_GGML_TYPE_COUNT][M40_GEMVB_MAX + 1];
+    /* rows a block of the repacked batched kernels: 4, 8 or 16; 0 after
+     * init, the launcher's choice by the GPU (ops.c, repacked_rows) */
     int gemvb_rows;
     /* The other batched kernels, per family of the single-row loop they
      * share and type: one kernel for every batch of 2..8, told n at launch
