@@ -89,6 +89,11 @@ foreach(_src ${M40_KERNEL_SOURCES})
 endforeach()
 file(CONFIGURE OUTPUT ${_all_cu} CONTENT "${_includes}")
 
+# Extra -D flags for nvcc, to build a kernel experiment that its source
+# keeps off by default (scripts/gpu-variant.sh's KERNEL_DEFINES); empty
+# for every real build.
+set(M40_KERNEL_DEFINES "" CACHE STRING "extra -D flags for nvcc (kernel experiments)")
+
 set(M40_FATBIN ${CMAKE_BINARY_DIR}/m40_kernels.fatbin)
 add_custom_command(
   OUTPUT ${M40_FATBIN}
@@ -101,6 +106,7 @@ add_custom_command(
           -Xfatbin -compress-all
           -Werror all-warnings
           -I${PROJECT_SOURCE_DIR}/kernels -I${PROJECT_SOURCE_DIR}/src
+          ${M40_KERNEL_DEFINES}
           -o ${M40_FATBIN} ${_all_cu}
   DEPENDS ${M40_KERNEL_SOURCES} ${M40_KERNEL_HEADERS} ${_all_cu}
   COMMENT "nvcc ${M40_NVCC_VERSION}: kernels/*.cu -> m40_kernels.fatbin (sm_52 SASS + compute_52 PTX)"

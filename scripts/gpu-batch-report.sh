@@ -20,6 +20,9 @@
 #   crossover  prompt t/s of one sequence through each product path
 #            (--prompt-gemv, --prompt-gemm) at -p 32, 64, 128 and 256,
 #            per type: where dequantize + GEMM overtakes the mat-vec
+#   shapes   (not in the default list) bench --batch 2,4,8,16,32 on
+#            q4_0 and q8_0 with the repacked kernels' 8-row and 16-row
+#            shapes forced (--batch-rows-8, --batch-rows-16), in turns
 #   ncu      (not in the default list) Nsight Compute's speed-of-light,
 #            warp-state, occupancy and memory sections (L1 hits, L2 reads:
 #            how much of x comes from where) of one launch of each 8-input
@@ -92,6 +95,15 @@ run_step() {
                 done
             done
             ;;
+        shapes)
+            for t in q4_0 q8_0; do
+                for r in 8 16; do
+                    echo "-- $t --batch-rows-$r"
+                    "$bin" bench -m "$(model "$t")" --device cuda --batch 2,4,8,16,32 -p 128 \
+                        -n 128 -r 1 --batch-rows-$r
+                done
+            done
+            ;;
         ncu)
             # kernel:launches to skip (bench_kernels times each input count
             # in 4 replays of a graph of 20; Q6_K's one kernel serves 2, 3,
@@ -108,7 +120,7 @@ run_step() {
                     grep -vE '^\| |^## |^$' || true
             done
             ;;
-        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load crossover ncu)" >&2 && return 2 ;;
+        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load crossover shapes ncu)" >&2 && return 2 ;;
     esac
     echo "== $1 took $((SECONDS - t0)) s"
 }

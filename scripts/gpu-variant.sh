@@ -4,6 +4,8 @@
 #
 #   scripts/gpu-variant.sh NAME [REV]     (REV: a commit or branch; default:
 #                                          the working tree as it is)
+#   KERNEL_DEFINES="-DM40_GEMVB_X_PREFETCH=1" scripts/gpu-variant.sh NAME
+#                                         (a kernel experiment turned on)
 #
 # puts bin/m40-llm and bin/bench_kernels of REV (kernels embedded) into
 # dist/variants/NAME/, built in a worktree of its own (build-variant/NAME),
@@ -23,7 +25,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-    sed -n '2,22p' "$0" >&2
+    sed -n '2,24p' "$0" >&2
     exit 2
 fi
 name=$1
@@ -43,14 +45,18 @@ if [ -n "$rev" ]; then
     ln -sfn "$root/.cuda" "$src/.cuda"
 fi
 [ -x "$root/.cuda/bin/nvcc" ] || bash "$root/scripts/setup-cuda.sh"
+# KERNEL_DEFINES="-DNAME=1 ...": nvcc flags that turn on a kernel
+# experiment its source keeps off (cmake's M40_KERNEL_DEFINES)
+defines=${KERNEL_DEFINES:-}
 cmake -S "$src" -B "$build" -G Ninja -DM40_CUDA=ON -DCMAKE_BUILD_TYPE=Release \
-    -DM40_CPU_TESTS=OFF >/dev/null
+    -DM40_CPU_TESTS=OFF "-DM40_KERNEL_DEFINES=${defines// /;}" >/dev/null
 cmake --build "$build" --target m40-llm bench_kernels
 rm -rf "$out"
 mkdir -p "$out/bin"
 cp "$build/src/m40-llm" "$build/tests/gpu/bench_kernels" "$out/bin/"
 strip "$out"/bin/*
 git -C "$src" log -1 --format='%h %s' >"$out/REVISION" 2>/dev/null || true
+[ -z "$defines" ] || echo "(kernels built with $defines)" >>"$out/REVISION"
 [ -z "$(git -C "$src" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
     echo "(with uncommitted changes)" >>"$out/REVISION"
 if [ -n "$rev" ]; then
