@@ -502,6 +502,30 @@ static __device__ __forceinline__ void m40_load_x8(const float *x, int ldx, unsi
     }
 }
 
+/* Experiment (docs/batching.md, "Q4_K's middle way"; off by default, and
+ * a variant built with KERNEL_DEFINES=-DM40_Q4_K_SCALED_DECODE=1 times
+ * it): each value scaled as it is decoded, q d*sc exactly (m40_byte_at_2p15
+ * and _2p11: d*sc is an FP16 times 6 bits), its products added to the
+ * accumulator directly, the min as before. Other bits than the default's,
+ * the same for a row alone and in a batch. */
+#ifndef M40_Q4_K_SCALED_DECODE
+#define M40_Q4_K_SCALED_DECODE 0
+#endif
+
+/* The 8 values of a part scaled by dsc: q dsc, exact. */
+template <bool HIGH>
+static __device__ __forceinline__ void m40_q4_k_part_scaled(uint2 q, float dsc, float *v) {
+    const uint32_t w[2] = {q.x, q.y};
+    const float c = dsc * (HIGH ? -2048.0f : -32768.0f); /* -2^11 dsc, -2^15 dsc */
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            v[4 * k + j] = HIGH ? fmaf(m40_byte_at_2p11(w[k] & 0xF0F0F0F0u, j), dsc, c)
+                                : fmaf(m40_byte_at_2p15(w[k] & 0x0F0F0F0Fu, j), dsc, c);
+    }
+}
+
 /* One sub-block (w, or w + 4 when SC_HIGH) of each of the R rows, for NB
  * inputs; NIB_HIGH: an odd sub-block (high nibbles). */
 template <bool SC_HIGH, bool NIB_HIGH, int R, int NB>
@@ -513,10 +537,22 @@ static __device__ __forceinline__ void m40_q4_k_sub(const uint4 *hd, const uint2
         float sc, mn, v[8];
         m40_q4_k_scale_min<SC_HIGH>(hd[r].y, hd[r].z, hd[r].w, shift, &sc, &mn);
         const float dsc = m40_h_lo(hd[r].x) * sc, ndmn = -(m40_h_hi(hd[r].x) * mn);
+#if M40_Q4_K_SCALED_DECODE
+        m40_q4_k_part_scaled<NIB_HIGH>(q[r], dsc, v);
+#pragma unroll
+        for (int c = 0; c < NB; c++) {
+            float a = acc[r][c];
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                a = fmaf(v[i], xv[c][i], a);
+            acc[r][c] = fmaf(ndmn, sx[c], a);
+        }
+#else
         m40_q4_k_part<NIB_HIGH>(q[r], v);
 #pragma unroll
         for (int c = 0; c < NB; c++)
             acc[r][c] = fmaf(ndmn, sx[c], fmaf(dsc, m40_dot<8>(v, xv[c]), acc[r][c]));
+#endif
     }
 }
 
