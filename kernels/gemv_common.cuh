@@ -249,7 +249,8 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
                                                            int row0, int rows, int n = NB) {
     constexpr int N = R * NB, N2 = m40_pow2_at_least(N), PER = N2 > 32 ? N2 / 32 : 1;
     /* G groups of 128 threads, each with its own R rows (row0 is the
-     * group's): group g's warps are warps 4g .. 4g + 3 */
+     * group's): group g's warps are warps 4g .. 4g + 3. The launch must
+     * give exactly 128 G threads (ops.c): more would index past red_g. */
     __shared__ float red_g[G][N][4];
     float(*red)[4] = red_g[threadIdx.x >> 7];
     const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
@@ -325,14 +326,16 @@ static __device__ __forceinline__ void m40_repacked_load(const uint32_t *q, cons
 }
 
 /* y[c][ldy] (first `rows`) = W x[c] (+ bias) (+ res[c]) for NB inputs x[c]
- * (ldx floats apart, 16-byte aligned): block b computes rows b R ..
- * b R + R - 1. QW = quant words per block (4: Q4_0, 8: Q8_0).
+ * (ldx floats apart, 16-byte aligned): group g of block b (128 threads
+ * each, G a block) computes rows (b G + g) R .. (b G + g) R + R - 1. QW =
+ * quant words per block (4: Q4_0, 8: Q8_0).
  *
  * With P = M40_GEMV_PARTS threads per block of 32 and H = 16 / P, thread t
- * takes part p = t % P of blocks t / P, t / P + 128 / P, ...: elements
- * [H p, H p + H) and [16 + H p, 16 + H p + H), in that order. In Q4_0 those
- * are the low, then the high nibbles of quant words H/4 p .. (GGML's byte
- * order, kept by repack.cu); in Q8_0 words H/4 p .. and 4 + H/4 p ... */
+ * of a group takes part p = t % P of blocks t / P, t / P + 128 / P, ...:
+ * elements [H p, H p + H) and [16 + H p, 16 + H p + H), in that order. In
+ * Q4_0 those are the low, then the high nibbles of quant words H/4 p ..
+ * (GGML's byte order, kept by repack.cu); in Q8_0 words H/4 p .. and
+ * 4 + H/4 p ... */
 template <int QW, int R, int NB, int G = 1>
 static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t *w, const float *x,
                                                          const float *bias, const float *res,

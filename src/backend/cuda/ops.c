@@ -307,7 +307,7 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
  * M40's class, bound by issue) a matrix must give each SM
  * M40_GEMVB_R8_BLOCKS_PER_SM blocks (not measured: no M40 here). On an
  * H100 a 7B's 4096-row matrices give 3.9 blocks an SM, and its decode was
- * 7-9% faster with 8 rows at 8, 16 and 32 sequences, 2% slower at 4
+ * 7-11% faster with 8 rows at 8, 16 and 32 sequences, 2% slower at 4
  * (docs/performance.md, eighteenth session): larger GPUs need
  * M40_GEMVB_R8_BLOCKS_PER_SM_BIG. Smaller matrices keep 4 (unmeasured). */
 #define M40_GEMVB_R8_MAX_SMS           48
