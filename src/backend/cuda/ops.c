@@ -299,11 +299,11 @@ int m40_cuda_gemv(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, m40_dptr 
 }
 
 /* Rows a block of the repacked batched kernels for a matrix of `rows`
- * rows: ops->gemvb_rows where set (16 only so: not yet timed), else 8 when the matrix still gives
- * every SM enough blocks, 4 otherwise. 8 rows a block issue fewer
- * instructions a weight and input and read each input's x once for 8 rows
- * instead of 4; at 2 resident blocks an SM, the last, partly empty wave
- * is what they risk. On a GPU of at most M40_GEMVB_R8_MAX_SMS SMs (an
+ * rows: ops->gemvb_rows where set (16 only so: not yet timed), else 8
+ * when the matrix still gives every SM enough blocks, 4 otherwise. 8 rows
+ * a block issue fewer instructions a weight and input and read each
+ * input's x once for 8 rows instead of 4; at 2 resident blocks an SM, the
+ * last, partly empty wave is what they risk. On a GPU of at most M40_GEMVB_R8_MAX_SMS SMs (an
  * M40's class, bound by issue) a matrix must give each SM
  * M40_GEMVB_R8_BLOCKS_PER_SM blocks (not measured: no M40 here). On an
  * H100 a 7B's 4096-row matrices give 3.9 blocks an SM, and its decode was
@@ -332,9 +332,10 @@ static m40_cu_function gemvb_kernel(const m40_cuda_ops *ops, const m40_dweight *
     int family = gemv_family(ops, w);
     for (size_t i = 0; i < sizeof k_batched / sizeof k_batched[0]; i++) {
         if (k_batched[i].type == w->type && k_batched[i].family == family) {
-            if (family == M40_GEMV_REPACKED && repacked_rows(ops, w->rows) > 4) {
-                *rpb = (unsigned)repacked_rows(ops, w->rows);
-                return *rpb == 16 ? ops->gemvb16[w->type][n] : ops->gemvb8[w->type][n];
+            const int shape = family == M40_GEMV_REPACKED ? repacked_rows(ops, w->rows) : 4;
+            if (shape > 4) {
+                *rpb = (unsigned)shape;
+                return shape == 16 ? ops->gemvb16[w->type][n] : ops->gemvb8[w->type][n];
             }
             *rpb = w->type == M40_GGML_Q4_K && n <= 4 ? 8 : 4;
             return ops->gemvb[w->type][n];
