@@ -48,7 +48,7 @@ M40_DEFINE_DEQUANT_ROWS(iq2_s)
 M40_DEFINE_DEQUANT_ROWS(iq3_xxs)
 M40_DEFINE_DEQUANT_ROWS(iq3_s)
 
-/* Repacked Q4_0 / Q8_0 (repack.cu): the same job over the interleaved
+/* Repacked Q4_0 / Q8_0 / Q6_K (repack.cu): the same job over the interleaved
  * layout; `rows` is the matrix's total row count (it locates the scales). */
 #define M40_DEFINE_DEQUANT_ROWS_REPACKED(type)                                                   \
     M40_KERNEL void m40_dequant_rows_##type##r(float *dst, const uint8_t *w, int rows, int cols, \
@@ -68,3 +68,4 @@ M40_DEFINE_DEQUANT_ROWS(iq3_s)
 
 M40_DEFINE_DEQUANT_ROWS_REPACKED(q4_0)
 M40_DEFINE_DEQUANT_ROWS_REPACKED(q8_0)
+M40_DEFINE_DEQUANT_ROWS_REPACKED(q6_k)

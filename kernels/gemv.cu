@@ -5,7 +5,7 @@
  * and res (the residual stream, which may alias y) are optional. Weights
  * are decoded in registers (quant_decode.cuh) and accumulated in FP32; a
  * block's threads sum their partials through warp shuffles and shared
- * memory. Three families, fastest first: repacked Q4_0/Q8_0, 16-byte loads
+ * memory. Three families, fastest first: repacked Q4_0/Q8_0/Q6_K, 16-byte loads
  * for F16/BF16/F32, and the generic kernel m40_gemv_<type> for every type.
  * The launcher (src/backend/cuda/ops.c) picks one and sizes the grid.
  *
@@ -189,6 +189,20 @@ M40_DEFINE_GEMV_REPACKED(q4_0, 4, 4)
 M40_DEFINE_GEMV_REPACKED(q4_0, 4, 8)
 M40_DEFINE_GEMV_REPACKED(q8_0, 8, 4)
 M40_DEFINE_GEMV_REPACKED(q8_0, 8, 8)
+
+/* ---- repacked Q6_K (repack.cu) --------------------------------------------
+ * gemv_common.cuh's m40_gemv_q6_kr with one input, for the same reason.
+ * Kernels m40_gemv_q6_kr_rpb{4,8}. */
+#define M40_DEFINE_GEMV_Q6_KR(RPB)                                                         \
+    M40_KERNEL void m40_gemv_q6_kr_rpb##RPB(float *y, const uint8_t *w, const float *x,    \
+                                            const float *bias, const float *res, int rows, \
+                                            int cols, long long row_bytes) {               \
+        (void)row_bytes; /* the repacked layout is addressed as a whole */                 \
+        m40_gemv_q6_kr<RPB, 1>(y, w, x, bias, res, rows, cols, 0, 0);                      \
+    }
+
+M40_DEFINE_GEMV_Q6_KR(4)
+M40_DEFINE_GEMV_Q6_KR(8)
 
 /* ---- Q4_K, 16-byte aligned rows --------------------------------------------
  * gemv_common.cuh's m40_gemv_q4_k_rows with one input, for the same reason:

@@ -12,7 +12,7 @@
  * on the rows per block or on the other inputs, so a request's logits do not depend on what else
  * runs.
  *
- * Types: repacked Q4_0 and Q8_0 (m40_gemvb_<type>r[8]_nb<NB>) and Q4_K on its
+ * Types: repacked Q4_0, Q8_0 and Q6_K (m40_gemvb_<type>r[8|16]_nb<NB>) and Q4_K on its
  * own rows (m40_gemvb_q4_k_nb<NB>, gemv_common.cuh's m40_gemv_q4_k_rows, the
  * loop of gemv.cu's m40_gemv_q4_k_v); every other type but F32 with one
  * kernel for any batch (m40_gemvb_<type>[_v]_n, at the end), the loop of
@@ -89,6 +89,24 @@
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q4_0, 4)
 M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q8_0, 8)
 
+/* Repacked Q6_K (gemv_common.cuh's m40_gemv_q6_kr), the same three shapes:
+ * m40_gemvb_q6_kr{,8,16}_nb<NB>. */
+#define M40_DEFINE_GEMVB_Q6_KR(type, unused, NB)                                       \
+    M40_GEMVB_KERNEL(m40_gemvb_q6_kr_nb##NB) {                                         \
+        (void)row_bytes, (void)n;                                                      \
+        m40_gemv_q6_kr<M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);     \
+    }                                                                                  \
+    M40_GEMVB_KERNEL(m40_gemvb_q6_kr8_nb##NB) {                                        \
+        (void)row_bytes, (void)n;                                                      \
+        m40_gemv_q6_kr<M40_GEMVB_R8, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);    \
+    }                                                                                  \
+    M40_GEMVB_KERNEL(m40_gemvb_q6_kr16_nb##NB) {                                       \
+        (void)row_bytes, (void)n;                                                      \
+        m40_gemv_q6_kr<M40_GEMVB_R8, NB, 2>(y, w, x, bias, res, rows, cols, ldy, ldx); \
+    }
+
+M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_Q6_KR, q6_k, 0)
+
 /* Q4_K on GGML's rows (16-byte aligned): m40_gemvb_q4_k_nb<NB>. */
 #define M40_DEFINE_GEMVB_Q4_K(type, unused, NB)                                                 \
     M40_GEMVB_KERNEL(m40_gemvb_q4_k_nb##NB) {                                                   \
@@ -101,7 +119,7 @@ M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_Q4_K, q4_k, 0)
 
 /* ---- every other type: one kernel for batches of 2..8 ------------------------
  * m40_gemvb_<type>_v_n for the types with wide-load single-row kernels
- * (Q5_K, Q4_1, Q5_0, Q5_1, Q6_K, F16, BF16; their rows are always aligned
+ * (Q5_K, Q4_1, Q5_0, Q5_1, Q6_K not repacked, F16, BF16; their rows are always aligned
  * for them) and m40_gemvb_<type>_n for those without (gemv.cu's generic
  * family: Q2_K, Q3_K, the IQ types, and Q4_0/Q8_0 matrices that were not
  * repacked); F32 rows run alone. n inputs given at launch: gemv_common.cuh's m40_gemv_rows_batch

@@ -194,6 +194,15 @@ static __device__ __forceinline__ float m40_dot8(const float *w, float4 a, float
  * weight and input with 4 rows a block, 1.46 with 8, one row alone 4.0
  * (docs/batching.md, "Weights scaled as they are decoded"). */
 
+/* acc[R][NB] = 0: a block's accumulators, per row and input. */
+template <int R, int NB> static __device__ __forceinline__ void m40_acc_zero(float (*acc)[NB]) {
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int c = 0; c < NB; c++)
+            acc[r][c] = 0.0f;
+}
+
 /* The smallest power of two >= n (n <= 64). */
 static constexpr __host__ __device__ int m40_pow2_at_least(int n) {
     return n <= 1 ? 1 : 2 * m40_pow2_at_least((n + 1) / 2);
@@ -360,11 +369,7 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     const unsigned short *s =
         (const unsigned short *)(w + (size_t)n_blocks * QW * 4) + (size_t)group * nb * 8 + sub;
     float acc[R][NB];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int c = 0; c < NB; c++)
-            acc[r][c] = 0.0f;
+    m40_acc_zero<R, NB>(acc);
     /* the weights of the next block are loaded before this one's are
      * used (the last trip reloads its own): with few blocks per SM, one
      * trip's arithmetic hides the next trip's loads */
@@ -435,6 +440,114 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
             for (int k = 0; k < 2 * WPH; k++)
                 u[r][k] = un[r][k];
         }
+    }
+    m40_gemv_store_rows<R, NB, G>(acc, y, ldy, bias, res, row0, rows);
+}
+
+/* ---- repacked Q6_K: the same loop and shape ------------------------------
+ *
+ * m40_gemv_repacked's loop on quant_decode.cuh's repacked Q6_K: thread t
+ * of a group takes part p = t & 3 of blocks t/4, t/4 + 32, ..., elements
+ * 4p..4p+3 and 16+4p..16+4p+3, and adds their products with x to its
+ * accumulator in that order; the groups and the block reduce as there.
+ * Each weight is GGML's dequantized value (d sc)(q - 32), exactly, in
+ * three instructions: PRMT puts q under 2^15, fma(2^15 + q, dsc, -2^15 dsc)
+ * gives q dsc (dsc = d sc has at most 18 significant bits, q 6), then
+ * adding -32 dsc gives (q - 32) dsc (23 bits). One FMA cannot do both:
+ * -(2^15 + 32) dsc needs 29 bits. Per trip a thread loads, for its R rows,
+ * one ql and one qh word each, their scales and their super-block's d:
+ * 16-byte loads, 2 to 6 of them. Kernels m40_gemv_q6_kr_rpb{4,8} (gemv.cu)
+ * and m40_gemvb_q6_kr{,8,16}_nb<NB> (gemv_batch.cu). */
+
+/* What a thread reads of one block of its R rows. */
+template <int R> struct m40_q6_kr_words {
+    uint32_t ql[R], qh[R];
+    uint32_t sc[R / 2], d[R / 2]; /* two rows' int8 pairs / f16 a word */
+};
+
+template <int R>
+static __device__ __forceinline__ void m40_q6_kr_load(const m40_q6_kr_arrays &a, size_t qlw,
+                                                      size_t qhw, size_t scw, size_t dw, unsigned b,
+                                                      m40_q6_kr_words<R> &o) {
+    static_assert(R == 4 || R == 8, "a block's rows are half or all of a group of 8");
+#pragma unroll
+    for (int h = 0; h < R / 4; h++) {
+        const uint4 l = __ldg((const uint4 *)(a.ql + qlw + (size_t)b * 32) + h);
+        const uint4 e = __ldg((const uint4 *)(a.qh + qhw + (size_t)b * 16) + h);
+        o.ql[4 * h] = l.x, o.ql[4 * h + 1] = l.y, o.ql[4 * h + 2] = l.z, o.ql[4 * h + 3] = l.w;
+        o.qh[4 * h] = e.x, o.qh[4 * h + 1] = e.y, o.qh[4 * h + 2] = e.z, o.qh[4 * h + 3] = e.w;
+    }
+    uint32_t sw[4] = {0, 0, 0, 0}, dw4[4] = {0, 0, 0, 0}; /* two rows a word */
+    if (R == 8) {
+        const uint4 s = __ldg((const uint4 *)(a.sc + scw + (size_t)b * 8));
+        const uint4 d = __ldg((const uint4 *)(a.d + dw + (size_t)(b / 8) * 8));
+        sw[0] = s.x, sw[1] = s.y, sw[2] = s.z, sw[3] = s.w;
+        dw4[0] = d.x, dw4[1] = d.y, dw4[2] = d.z, dw4[3] = d.w;
+    } else {
+        const uint2 s = __ldg((const uint2 *)(a.sc + scw + (size_t)b * 8));
+        const uint2 d = __ldg((const uint2 *)(a.d + dw + (size_t)(b / 8) * 8));
+        sw[0] = s.x, sw[1] = s.y;
+        dw4[0] = d.x, dw4[1] = d.y;
+    }
+#pragma unroll
+    for (int k = 0; k < R / 2; k++)
+        o.sc[k] = sw[k], o.d[k] = dw4[k];
+}
+
+template <int R, int NB, int G = 1>
+static __device__ __forceinline__ void m40_gemv_q6_kr(float *y, const uint8_t *w, const float *x,
+                                                      const float *bias, const float *res, int rows,
+                                                      int cols, int ldy, int ldx) {
+    const unsigned tid = threadIdx.x & 127;
+    const int row0 = (blockIdx.x * G + (threadIdx.x >> 7)) * R;
+    const unsigned nb = (unsigned)cols / 32, p = tid & 3;
+    /* as m40_gemv_repacked: a group past the last row reads the last R
+     * rows and stores nothing */
+    const int rload = min(row0, rows - R);
+    const size_t group = (unsigned)rload / 8, sub = (unsigned)rload % 8;
+    const m40_q6_kr_arrays a = m40_q6_kr_layout(w, (unsigned)rows, nb);
+    /* word offsets of this thread's words of block 0 of the first row */
+    const size_t qlw = (group * nb * 4 + p) * 8 + sub, qhw = (group * nb * 2 + p / 2) * 8 + sub;
+    const size_t scw = group * nb * 8 + sub, dw = group * (nb / 8) * 8 + sub;
+    float acc[R][NB];
+    m40_acc_zero<R, NB>(acc);
+    /* the next block's words are loaded before this one's are used */
+    m40_q6_kr_words<R> cur, nxt;
+    unsigned b = tid / 4;
+    m40_q6_kr_load<R>(a, qlw, qhw, scw, dw, min(b, nb - 1), cur);
+    for (; b < nb; b += 32) {
+        float xv[NB][8];
+#pragma unroll
+        for (int c = 0; c < NB; c++) {
+            const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + 4 * p);
+            const float4 lo = __ldg(x4), hi = __ldg(x4 + 4); /* elements 4p.., 16 + 4p.. */
+            xv[c][0] = lo.x, xv[c][1] = lo.y, xv[c][2] = lo.z, xv[c][3] = lo.w;
+            xv[c][4] = hi.x, xv[c][5] = hi.y, xv[c][6] = hi.z, xv[c][7] = hi.w;
+        }
+        m40_q6_kr_load<R>(a, qlw, qhw, scw, dw, min(b + 32, nb - 1), nxt);
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const uint32_t dh = cur.d[r / 2] >> (16 * (r % 2));
+            const float d = __half2float(__ushort_as_half((unsigned short)dh));
+            const float s0 = d * m40_i8_to_f(cur.sc[r / 2], 2 * (r % 2));
+            const float s1 = d * m40_i8_to_f(cur.sc[r / 2], 2 * (r % 2) + 1);
+            const float c0 = s0 * -32768.0f, c1 = s1 * -32768.0f; /* -2^15 dsc */
+            const float e0 = s0 * -32.0f, e1 = s1 * -32.0f;
+            uint32_t lo, hi;
+            m40_q6_kr_part(cur.ql[r], cur.qh[r], p, &lo, &hi);
+            float v[8];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                v[j] = fmaf(m40_byte_at_2p15(lo, j), s0, c0) + e0;
+                v[4 + j] = fmaf(m40_byte_at_2p15(hi, j), s1, c1) + e1;
+            }
+#pragma unroll
+            for (int c = 0; c < NB; c++)
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+                    acc[r][c] = fmaf(v[i], xv[c][i], acc[r][c]);
+        }
+        cur = nxt;
     }
     m40_gemv_store_rows<R, NB, G>(acc, y, ldy, bias, res, row0, rows);
 }
@@ -587,11 +700,7 @@ m40_gemv_q4_k_rows(float *y, const uint8_t *w, const float *x, const float *bias
     for (int r = 0; r < R; r++)
         roff[r] = (unsigned)min(row0 + r, rows - 1) * (unsigned)row_bytes;
     float acc[R][NB];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int c = 0; c < NB; c++)
-            acc[r][c] = 0.0f;
+    m40_acc_zero<R, NB>(acc);
     /* sub-block wp's pair of quant bytes is (wp >> 1), nibbles by wp & 1;
      * sub-block wp + 4's is pair 2 + (wp >> 1), the same nibbles */
     const unsigned qlo = 16 + (wp >> 1) * 32 + 8 * p, shift = 8 * wp;
@@ -627,14 +736,6 @@ m40_gemv_q4_k_rows(float *y, const uint8_t *w, const float *x, const float *bias
  * butterfly, then the 4 warps in order, bias, res). What a batch saves: a
  * group of R rows is read and decoded once for all the inputs, and x's
  * group once for the R rows. */
-
-template <int R, int NB> static __device__ __forceinline__ void m40_acc_zero(float (*acc)[NB]) {
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int c = 0; c < NB; c++)
-            acc[r][c] = 0.0f;
-}
 
 /* Experiment (docs/batching.md, "Where a step of 8 sequences goes"): 1
  * loads the next input's x while the current one's shares are taken, 0

@@ -561,4 +561,72 @@ static __device__ __forceinline__ void decode32_q8_0r(const uint8_t *w, unsigned
         v[i] *= d;
 }
 
+/* ---- repacked Q6_K (repack.cu's m40_repack_q6_k) ------------------------
+ *
+ * A Q6_K matrix of `rows` rows (a multiple of 8) of nb 32-element blocks
+ * (nb / 8 super-blocks of 210 bytes in GGML's rows) as four arrays, each
+ * interleaving the rows of a group of 8 (rows 8g .. 8g + 7, row 8g + j at
+ * the innermost index j), for 16-byte loads of 4 or 8 adjacent rows:
+ *   ql [rows/8][nb][4][8] u32  word p, byte i: the low 4 bits of element
+ *                              4p + i (low nibble) and of 16 + 4p + i (high)
+ *   qh [rows/8][nb][2][8] u32  word k, byte i: the top 2 bits of elements
+ *                              8k + i, 16 + 8k + i, 8k + 4 + i and
+ *                              16 + 8k + 4 + i, at bits 0, 2, 4 and 6
+ *   sc [rows/8][nb][8]    2 x int8: the block's scales (elements 0..15, 16..31)
+ *   d  [rows/8][nb/8][8]  f16: the super-block's scale
+ * 210 bytes a super-block and row, GGML's size. Part p (0..3) of a block,
+ * elements 4p..4p+3 and 16+4p..16+4p+3 (the repacked loop's order), is
+ * ql word p and qh word p / 2 shifted right by 4 (p & 1). */
+typedef struct m40_q6_kr_arrays {
+    const uint32_t *ql, *qh;
+    const unsigned short *sc, *d;
+} m40_q6_kr_arrays;
+
+static __device__ __forceinline__ m40_q6_kr_arrays m40_q6_kr_layout(const uint8_t *w, unsigned rows,
+                                                                    unsigned nb) {
+    const size_t n_blocks = (size_t)rows * nb;
+    m40_q6_kr_arrays a;
+    a.ql = (const uint32_t *)w;
+    a.qh = (const uint32_t *)(w + n_blocks * 16);
+    a.sc = (const unsigned short *)(w + n_blocks * 24);
+    a.d = (const unsigned short *)(w + n_blocks * 26);
+    return a;
+}
+
+/* Part p's 6-bit values, a byte each: elements 4p..4p+3 in *lo, 16+4p..
+ * 16+4p+3 in *hi (no bits cross a byte). */
+static __device__ __forceinline__ void m40_q6_kr_part(uint32_t ql, uint32_t qh, unsigned p,
+                                                      uint32_t *lo, uint32_t *hi) {
+    const uint32_t h = qh >> (4 * (p & 1));
+    *lo = (ql & 0x0F0F0F0Fu) | ((h << 4) & 0x30303030u);
+    *hi = ((ql >> 4) & 0x0F0F0F0Fu) | ((h << 2) & 0x30303030u);
+}
+
+/* Byte j of u as a signed int8, as float (exact, without I2F: the byte
+ * plus 128 under the exponent of 2^23). */
+static __device__ __forceinline__ float m40_i8_to_f(uint32_t u, int j) {
+    return __uint_as_float(__byte_perm(u ^ 0x80808080u, 0x4B000000u, 0x7650u | (unsigned)j)) -
+           8388736.0f; /* 2^23 + 128 */
+}
+
+/* Block b of row r, GGML's values: (d sc)(q - 32), every product exact
+ * (d: 11 significant bits, sc: 7, q - 32: 5). */
+static __device__ __forceinline__ void decode32_q6_kr(const uint8_t *w, unsigned rows, unsigned nb,
+                                                      unsigned r, unsigned b, float *v) {
+    const m40_q6_kr_arrays a = m40_q6_kr_layout(w, rows, nb);
+    const size_t blk = (size_t)(r / 8) * nb + b;
+    const unsigned j = r % 8, s = a.sc[blk * 8 + j];
+    const float d =
+        __half2float(__ushort_as_half(a.d[((size_t)(r / 8) * (nb / 8) + b / 8) * 8 + j]));
+    const float s0 = d * m40_i8_to_f(s, 0), s1 = d * m40_i8_to_f(s, 1);
+    for (unsigned p = 0; p < 4; p++) {
+        uint32_t lo, hi;
+        m40_q6_kr_part(a.ql[(blk * 4 + p) * 8 + j], a.qh[(blk * 2 + p / 2) * 8 + j], p, &lo, &hi);
+        for (int i = 0; i < 4; i++) {
+            v[4 * p + i] = s0 * (float)((int)((lo >> (8 * i)) & 63u) - 32);
+            v[16 + 4 * p + i] = s1 * (float)((int)((hi >> (8 * i)) & 63u) - 32);
+        }
+    }
+}
+
 #endif /* M40_KERNELS_QUANT_DECODE_CUH */

@@ -27,7 +27,7 @@
 #            warp-state, occupancy and memory sections (L1 hits, L2 reads:
 #            how much of x comes from where) of one launch of each 8-input
 #            kernel of issue 16's goal (Q4_0, Q8_0 repacked, 8 and 16 rows
-#            a block; Q4_K; and Q6_K, the output matrix), from
+#            a block; Q4_K; and Q6_K (repacked), the output matrix), from
 #            bench_kernels --batch's 7B qkv shape; ncu stops the program
 #            after that launch
 #
@@ -106,11 +106,10 @@ run_step() {
             ;;
         ncu)
             # kernel:launches to skip (bench_kernels times each input count
-            # in 4 replays of a graph of 20; Q6_K's one kernel serves 2, 3,
-            # 4, 5 and 6 inputs first)
+            # in 4 replays of a graph of 20)
             local kk k
             for kk in q4_0r8_nb8:5 q4_0r16_nb8:5 q8_0r8_nb8:5 q8_0r16_nb8:5 q4_k_nb8:5 \
-                q6_k_v_n:405; do
+                q6_kr8_nb8:5; do
                 k=${kk%%:*}
                 echo "-- m40_gemvb_$k"
                 ncu --clock-control none --kill on --launch-skip "${kk#*:}" --launch-count 1 \

@@ -16,7 +16,8 @@ E is 32 for the generic kernels (one FFMA per weight and input, so R =
 FFMAs / (32 NB)). The repacked Q4_0/Q8_0 loop (gemv_common.cuh) gives each
 of P threads 32/P elements of a block (E = 32/P; P is --parts, by default
 the M40_GEMV_PARTS the source defines), R from the name (_rpb<R>; _r8_
-and _r16_, whose threads each take 8 rows: M40_GEMVB_R8, else M40_GEMVB_R). The Q4_K loop
+and _r16_, whose threads each take 8 rows: M40_GEMVB_R8, else M40_GEMVB_R); the
+repacked Q6_K loop (_q6_kr) is the same shape with 4 parts, E = 8. The Q4_K loop
 of the same shape (m40_gemv_q4_k_v, m40_gemvb_q4_k) decodes each weight
 with one PRMT, so E = PRMTs / R (the loop body may hold several trips).
 
@@ -89,8 +90,8 @@ def main():
         # name or the source where they say, else R from the FFMAs (one per
         # weight and input; a share may begin with an FMUL, which it misses)
         m = re.search(r"_rpb(\d+)$", name)
-        if re.search(r"_q[48]_0r(8|16)?_", name):
-            e = 32 // a.parts
+        if re.search(r"_q[48]_0r(8|16)?_|_q6_kr(8|16)?_", name):
+            e = 8 if "_q6_kr" in name else 32 // a.parts  # Q6_K: always 4 parts
             r8 = "r8_nb" in name or "r16_nb" in name
             r = int(m.group(1)) if m else define(batch_src, "M40_GEMVB_R8" if r8 else "M40_GEMVB_R")
         elif re.search(r"_q4_k_(nb|v_rpb)", name):

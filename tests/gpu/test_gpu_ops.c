@@ -669,8 +669,8 @@ int main(void) {
         test_gemv(gemv_types[i], 0, 300, 512);
         test_gemv(gemv_types[i], 0, 300, 8192);
     }
-    const uint32_t repack_types[] = {M40_GGML_Q4_0, M40_GGML_Q8_0};
-    for (int i = 0; i < 2; i++) {
+    const uint32_t repack_types[] = {M40_GGML_Q4_0, M40_GGML_Q8_0, M40_GGML_Q6_K};
+    for (int i = 0; i < 3; i++) {
         test_gemv(repack_types[i], 1, 296, 512);
         test_gemv(repack_types[i], 1, 296, 8192);
         test_gemv(repack_types[i], 1, 300, 512); /* not repacked: 300 % 8 != 0 */

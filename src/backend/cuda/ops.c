@@ -42,6 +42,7 @@ static const struct {
     {M40_GEMV_VEC, "_v", 2, 3, M40_GGML_Q6_K},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q4_0},
     {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q8_0},
+    {M40_GEMV_REPACKED, "r", 2, 3, M40_GGML_Q6_K},
 };
 
 /* The types with batched mat-vec kernels (gemv_batch.cu), and the family
@@ -55,6 +56,7 @@ static const struct {
 } k_batched[] = {
     {M40_GGML_Q4_0, "q4_0r", M40_GEMV_REPACKED},
     {M40_GGML_Q8_0, "q8_0r", M40_GEMV_REPACKED},
+    {M40_GGML_Q6_K, "q6_kr", M40_GEMV_REPACKED},
     {M40_GGML_Q4_K, "q4_k", M40_GEMV_VEC},
 };
 
@@ -157,7 +159,9 @@ int m40_cuda_ops_init(m40_cuda_ops *ops, m40_gpu *gpu, m40_err *err) {
     }
     if (get_fn(gpu, "m40_dequant_rows_q4_0r", &ops->dequant_repacked[M40_GGML_Q4_0], err) ||
         get_fn(gpu, "m40_dequant_rows_q8_0r", &ops->dequant_repacked[M40_GGML_Q8_0], err) ||
-        get_fn(gpu, "m40_repack_q", &ops->repack, err))
+        get_fn(gpu, "m40_dequant_rows_q6_kr", &ops->dequant_repacked[M40_GGML_Q6_K], err) ||
+        get_fn(gpu, "m40_repack_q", &ops->repack, err) ||
+        get_fn(gpu, "m40_repack_q6_k", &ops->repack_q6_k, err))
         return -1;
     const struct {
         const char *name;
@@ -411,8 +415,9 @@ int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst,
 }
 
 int m40_cuda_can_repack(const m40_dweight *w) {
-    return (w->type == M40_GGML_Q4_0 || w->type == M40_GGML_Q8_0) && w->rows % 8 == 0 &&
-           w->cols % 32 == 0;
+    const int per_block = w->type == M40_GGML_Q6_K ? 256 : 32;
+    return (w->type == M40_GGML_Q4_0 || w->type == M40_GGML_Q8_0 || w->type == M40_GGML_Q6_K) &&
+           w->rows % 8 == 0 && w->cols % per_block == 0;
 }
 
 int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *err) {
@@ -424,8 +429,9 @@ int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *er
     int rows = w->rows, nb = w->cols / 32, qbytes = w->type == M40_GGML_Q4_0 ? 16 : 32;
     long long n_blocks = (long long)rows * nb;
     m40_dptr dst = w->ptr;
-    void *args[] = {&dst, &tmp, &rows, &nb, &qbytes};
-    if (launch_1d(ops, ops->repack, blocks_for(n_blocks, 256), 256, 0, args, err))
+    void *args[] = {&dst, &tmp, &rows, &nb, &qbytes}, *args6[] = {&dst, &tmp, &rows, &nb};
+    if (launch_1d(ops, w->type == M40_GGML_Q6_K ? ops->repack_q6_k : ops->repack,
+                  blocks_for(n_blocks, 256), 256, 0, w->type == M40_GGML_Q6_K ? args6 : args, err))
         return -1;
     w->repacked = 1;
     return 0;

@@ -19,7 +19,7 @@
 
 typedef m40_cu_deviceptr m40_dptr;
 
-/* A weight matrix (or vector) in VRAM. `repacked`: Q4_0/Q8_0 rewritten by
+/* A weight matrix (or vector) in VRAM. `repacked`: Q4_0/Q8_0/Q6_K rewritten by
  * m40_cuda_repack into aligned quants + scales (kernels/repack.cu); then
  * row_bytes is unused and the matrix must be addressed as a whole. */
 typedef struct m40_dweight {
@@ -33,7 +33,7 @@ typedef struct m40_dweight {
 enum {
     M40_GEMV_GENERIC = 0,  /* any type, byte loads */
     M40_GEMV_VEC = 1,      /* wide loads: F32/F16/BF16, Q4_1..Q6_K (ops.c vec_align) */
-    M40_GEMV_REPACKED = 2, /* Q4_0/Q8_0 after m40_cuda_repack */
+    M40_GEMV_REPACKED = 2, /* Q4_0/Q8_0/Q6_K after m40_cuda_repack */
     M40_GEMV_FAMILIES = 3,
     M40_GEMV_MAX_LG = 3, /* 8 rows per block */
     M40_GEMVB_MAX = 8,   /* most inputs of one batched mat-vec launch */
@@ -72,7 +72,7 @@ typedef struct m40_cuda_ops {
     int gemvb_piece;
     m40_cu_function dequant_rows[M40_GGML_TYPE_COUNT]; /* NULL: type not handled */
     m40_cu_function dequant_repacked[M40_GGML_TYPE_COUNT];
-    m40_cu_function repack;
+    m40_cu_function repack, repack_q6_k;
     m40_cu_function rmsnorm, head_norm, rope_table, rope_store, swiglu;
     m40_cu_function attn_partial, attn_combine, argmax, sgemm_nt, add_bias, kv_store_quant;
     m40_cu_function geglu, scale, softcap, add, moe_route, copy_rows, moe_combine;
@@ -123,8 +123,8 @@ int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
                           int r0, int n_rows, m40_err *err);
 
-/* True when w has a repacked layout: Q4_0 or Q8_0 with a multiple of 8
- * rows (kernels/repack.cu interleaves rows by 8). */
+/* True when w has a repacked layout: Q4_0, Q8_0 or Q6_K with a multiple
+ * of 8 rows (kernels/repack.cu interleaves rows by 8). */
 int m40_cuda_can_repack(const m40_dweight *w);
 
 /* Repacks w (in place; `tmp` must hold its bytes) and sets w->repacked;
