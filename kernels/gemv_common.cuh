@@ -738,15 +738,6 @@ m40_gemv_q4_k_rows(float *y, const uint8_t *w, const float *x, const float *bias
  * group of R rows is read and decoded once for all the inputs, and x's
  * group once for the R rows. */
 
-/* Experiment (docs/batching.md, "Where a step of 8 sequences goes"): 1
- * loads the next input's x while the current one's shares are taken, 0
- * (the default) loads each input's x just before its shares. The same
- * shares in the same order either way, so the same bits; built with 1 by
- * `KERNEL_DEFINES=-DM40_GEMVB_X_PREFETCH=1 scripts/gpu-variant.sh NAME`. */
-#ifndef M40_GEMVB_X_PREFETCH
-#define M40_GEMVB_X_PREFETCH 0
-#endif
-
 /* Input c's shares of group g of the R rows (decoded into v, k). */
 template <class OPS, int R, int NBMAX>
 static __device__ __forceinline__ void m40_rows_batch_input(const float (*v)[32],
@@ -774,26 +765,6 @@ m40_gemv_rows_batch(float *y, const uint8_t *w, const float *x, const float *bia
 #pragma unroll
         for (int r = 0; r < R; r++)
             OPS::decode(wr[r], g, v[r], k[r]);
-#if M40_GEMVB_X_PREFETCH
-        /* two buffers taking turns: input c + 1's x is on its way while
-         * input c's shares are taken (n >= 1, so input 0 exists) */
-        static_assert(NBMAX % 2 == 0, "inputs are taken two at a time");
-        float xa[32], xb[32];
-        m40_load_x32(x, g, xa);
-#pragma unroll
-        for (int c = 0; c < NBMAX; c += 2) {
-            if (c < n) {
-                if (c + 1 < n)
-                    m40_load_x32(x + (long long)(c + 1) * ldx, g, xb);
-                m40_rows_batch_input<OPS, R, NBMAX>(v, k, xa, c, acc);
-            }
-            if (c + 1 < n) {
-                if (c + 2 < n)
-                    m40_load_x32(x + (long long)(c + 2) * ldx, g, xa);
-                m40_rows_batch_input<OPS, R, NBMAX>(v, k, xb, c + 1, acc);
-            }
-        }
-#else
 #pragma unroll
         for (int c = 0; c < NBMAX; c++) {
             if (c < n) {
@@ -802,7 +773,6 @@ m40_gemv_rows_batch(float *y, const uint8_t *w, const float *x, const float *bia
                 m40_rows_batch_input<OPS, R, NBMAX>(v, k, xv, c, acc);
             }
         }
-#endif
     }
     m40_gemv_store_rows<R, NBMAX>(acc, y, ldy, bias, res, row0, rows, n);
 }

@@ -4,8 +4,8 @@
 #
 #   scripts/gpu-variant.sh NAME [REV]     (REV: a commit or branch; default:
 #                                          the working tree as it is)
-#   KERNEL_DEFINES="-DM40_GEMVB_X_PREFETCH=1" scripts/gpu-variant.sh NAME
-#                                         (a kernel experiment turned on)
+#   KERNEL_DEFINES="-DM40_Q4_K_SCALED_DECODE=0" scripts/gpu-variant.sh NAME
+#                                         (a kernel macro set otherwise)
 #
 # puts bin/m40-llm and bin/bench_kernels of REV (kernels embedded) into
 # dist/variants/NAME/, built in a worktree of its own (build-variant/NAME),
