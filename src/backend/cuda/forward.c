@@ -62,11 +62,13 @@ typedef struct pass {
 /* A prompt chunk takes the batched mat-vec instead of dequantize + GEMM
  * when the prompt's n_batch block it ends in holds at most this many
  * tokens: the dequantize of every matrix is a fixed cost per chunk that a
- * few tokens' mat-vecs undercut. Measured for a 7B Q4_0 (docs/batching.md):
- * on an H100 ~134 ms + 0.28 ms a token through the GEMM against ~0.76 ms
- * a token through the mat-vec (they cross near 280 tokens), on an H200
- * near 190; on an M40 by its paper figures near 150 (~106 ms + 2.45 ms a
- * token against ~3.15 ms). 128 is on the mat-vec's side on all three.
+ * few tokens' mat-vecs undercut. On an M40, by its paper figures, the
+ * paths cross near 150 tokens (~106 ms + 2.45 ms a token against ~3.15
+ * ms; docs/batching.md). On an H100 (nineteenth session, 7B; dequantize
+ * through shared memory) the GEMM costs ~30 ms + 0.24 ms a token and the
+ * mat-vec 0.57 (Q4_0), 0.63 (Q8_0) and 0.83 ms (Q4_K_M) a token: they
+ * cross near 90, 75 and 50 tokens there (docs/performance.md). 128 is
+ * the M40's choice; on the big cards it costs a 128-token chunk ~10 ms.
  * Deciding by that block's length rather than the chunk's own makes a
  * chunk shortened by the prompt cache take the path the uncached chunk
  * takes, so a cached prefix still gives the same bits. */

@@ -396,6 +396,10 @@ int m40_cuda_gemv_batch(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr y, int
     return 0;
 }
 
+/* Threads a block of the dequantize kernels: dequant.cu's
+ * M40_DEQUANT_THREADS, for which their shared buffer is sized. */
+#define M40_DEQUANT_THREADS 128
+
 int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst, m40_dptr ids,
                           int r0, int n_rows, m40_err *err) {
     if (need_type(ops, w->type, err))
@@ -407,11 +411,13 @@ int m40_cuda_dequant_rows(m40_cuda_ops *ops, const m40_dweight *w, m40_dptr dst,
     m40_dptr wp = w->ptr;
     if (w->repacked) {
         void *args[] = {&dst, &wp, &rows, &cols, &ids, &r0, &n_rows};
-        return launch_1d(ops, ops->dequant_repacked[w->type], blocks_for(threads, 128), 128, 0,
-                         args, err);
+        return launch_1d(ops, ops->dequant_repacked[w->type],
+                         blocks_for(threads, M40_DEQUANT_THREADS), M40_DEQUANT_THREADS, 0, args,
+                         err);
     }
     void *args[] = {&dst, &wp, &rb, &cols, &ids, &r0, &n_rows};
-    return launch_1d(ops, ops->dequant_rows[w->type], blocks_for(threads, 128), 128, 0, args, err);
+    return launch_1d(ops, ops->dequant_rows[w->type], blocks_for(threads, M40_DEQUANT_THREADS),
+                     M40_DEQUANT_THREADS, 0, args, err);
 }
 
 int m40_cuda_can_repack(const m40_dweight *w) {
