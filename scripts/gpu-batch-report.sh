@@ -23,6 +23,10 @@
 #   shapes   (not in the default list) bench --batch 2,4,8,16,32 on
 #            q4_0 and q8_0 with the repacked kernels' 8-row and 16-row
 #            shapes forced (--batch-rows-8, --batch-rows-16), in turns
+#   profile  (not in the default list) one decode step of 8 sequences of
+#            the q4_0 model kernel by kernel (ncu's durations of a run
+#            without graphs, summed by scripts/ncu-step.py), then the same
+#            step's time through its CUDA graph (bench --batch 8)
 #   ncu      (not in the default list) Nsight Compute's speed-of-light,
 #            warp-state, occupancy and memory sections (L1 hits, L2 reads:
 #            how much of x comes from where) of one launch of each 8-input
@@ -89,7 +93,7 @@ run_step() {
                 for path in gemv gemm; do
                     for p in 32 64 128 256; do
                         printf -- '-- %s --prompt-%s -p %s: ' "$t" "$path" "$p"
-                        "$bin" bench -m "$m" --device cuda -p "$p" -n 0 -r 2 --prompt-$path --json |
+                        "$bin" bench -m "$m" --device cuda -p "$p" -n 0 -r 2 --prompt-$path --json 2>/dev/null |
                             python3 -c 'import json, sys; print(" ".join("%.1f t/s" % json.loads(l)["tps_mean"] for l in sys.stdin if l.strip()))'
                     done
                 done
@@ -103,6 +107,19 @@ run_step() {
                         -n 128 -r 1 --batch-rows-$r
                 done
             done
+            ;;
+        profile)
+            # -p 1: 8 one-token prompts (8 forwards of ~355 launches) after
+            # the load's ~130 repacks, then the warm-up run's decode steps
+            local m csv=${OUT:-/tmp}/step8.csv
+            m=$(model q4_0)
+            ncu --clock-control none --cache-control none --csv \
+                --metrics gpu__time_duration.sum,launch__grid_size --launch-skip 2970 \
+                --launch-count 4000 "$bin" bench -m "$m" --device cuda --batch 8 -p 1 -n 6 \
+                -r 1 --no-graphs >"$csv" 2>&1 || true
+            python3 "$root/scripts/ncu-step.py" "$csv" --inputs 8 || tail -5 "$csv"
+            echo "-- the same step through its graph"
+            "$bin" bench -m "$m" --device cuda --batch 8 -p 1 -n 64 -r 1
             ;;
         ncu)
             # kernel:launches to skip (bench_kernels times each input count
@@ -119,7 +136,7 @@ run_step() {
                     grep -vE '^\| |^## |^$' || true
             done
             ;;
-        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load crossover shapes ncu)" >&2 && return 2 ;;
+        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load crossover shapes profile ncu)" >&2 && return 2 ;;
     esac
     echo "== $1 took $((SECONDS - t0)) s"
 }
