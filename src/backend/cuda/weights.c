@@ -121,10 +121,32 @@ size_t m40_cuda_layout_weights(m40_cuda *cu, m40_dptr base) {
     return m40_cuda_align256(off);
 }
 
-/* Rewrites every Q4_0 / Q8_0 matrix into the aligned layout the fast
- * kernels read (kernels/repack.cu), through one scratch buffer as large as
- * the largest such matrix. A tied output shares token_embd's bytes, so it
- * is repacked once. */
+/* Rewrites every Q4_0 / Q8_0 / Q6_K matrix into the aligned layout the
+ * fast kernels read (kernels/repack.cu), through one temporary buffer as
+ * large as the largest such matrix. A tied output shares token_embd's
+ * bytes, so it is repacked once.
+ *
+ * The temporary is the key cache when it is large enough, else the
+ * scratch, else an allocation of its own: both are empty until the first
+ * forward (they hold garbage until written anyway), and the fit check
+ * (check_fit, m40_cuda_fit_ctx) does not count a temporary. The largest
+ * matrix is often a Q6_K output: ~430 MiB for a 128k vocabulary at 4096
+ * columns, more than M40_CUDA_FIT_RESERVE, so a context sized to fill
+ * the card would leave no room for one. */
+static int repack_tmp(m40_cuda *cu, size_t bytes, m40_dptr *tmp, int *own, m40_err *err) {
+    *own = 0;
+    if (cu->kv_bytes / 2 >= bytes) {
+        *tmp = cu->k_cache;
+        return 0;
+    }
+    if (cu->scratch_bytes >= bytes) {
+        *tmp = cu->scratch;
+        return 0;
+    }
+    *own = 1;
+    return m40_gpu_alloc(&cu->gpu, tmp, bytes, err);
+}
+
 int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err) {
     int n_layer = cu->model->cfg.n_layer;
     size_t max_bytes = 0, n_list = 0;
@@ -161,12 +183,14 @@ int m40_cuda_repack_weights(m40_cuda *cu, m40_err *err) {
     int rc = 0;
     if (max_bytes) {
         m40_dptr tmp = 0;
-        rc = m40_gpu_alloc(&cu->gpu, &tmp, max_bytes, err);
+        int own = 0;
+        rc = repack_tmp(cu, max_bytes, &tmp, &own, err);
         for (size_t i = 0; rc == 0 && i < n_list; i++)
             rc = m40_cuda_repack(&cu->lanes[0].ops, list[i], tmp, err);
-        if (rc == 0)
-            rc = m40_gpu_sync(&cu->gpu, err); /* repacks read tmp: finish before freeing it */
-        m40_gpu_free(&cu->gpu, tmp);
+        if (rc == 0) /* repacks read tmp: finish before it is freed or written */
+            rc = m40_gpu_sync(&cu->gpu, err);
+        if (own)
+            m40_gpu_free(&cu->gpu, tmp);
     }
     if (cu->output.ptr == cu->tok_embd.ptr)
         cu->output.repacked = cu->tok_embd.repacked;
