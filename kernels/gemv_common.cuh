@@ -298,6 +298,20 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
 #define M40_GEMV_PARTS 4
 #endif
 
+/* R 16-bit values at p (16-byte aligned for R = 8, 8-byte for R = 4), two
+ * a word, into w[0 .. R/2): one load. */
+template <int R>
+static __device__ __forceinline__ void m40_load_halves(const unsigned short *p, uint32_t *w) {
+    static_assert(R == 4 || R == 8, "a block's rows are half or all of a group of 8");
+    if (R == 8) {
+        const uint4 t = __ldg((const uint4 *)p);
+        w[0] = t.x, w[1] = t.y, w[R / 2 - 2] = t.z, w[R / 2 - 1] = t.w;
+    } else {
+        const uint2 t = __ldg((const uint2 *)p);
+        w[0] = t.x, w[R / 2 - 1] = t.y;
+    }
+}
+
 /* The quant words (u) and f16 scales (hs) of block b of the block's R
  * rows, R = 4 or 8 adjacent rows of one group of 8 in repack.cu's
  * interleaved layout: q points at this thread's first word of block 0 of
@@ -321,14 +335,8 @@ static __device__ __forceinline__ void m40_repacked_load(const uint32_t *q, cons
             u[4 * h][k] = t.x, u[4 * h + 1][k] = t.y, u[4 * h + 2][k] = t.z, u[4 * h + 3][k] = t.w;
         }
     }
-    uint32_t sw[4] = {0, 0, 0, 0}; /* two scales a word */
-    if (R == 8) {
-        uint4 t = __ldg((const uint4 *)(s + b * 8));
-        sw[0] = t.x, sw[1] = t.y, sw[2] = t.z, sw[3] = t.w;
-    } else {
-        uint2 t = __ldg((const uint2 *)(s + b * 8));
-        sw[0] = t.x, sw[1] = t.y;
-    }
+    uint32_t sw[R / 2]; /* two scales a word */
+    m40_load_halves<R>(s + b * 8, sw);
 #pragma unroll
     for (int r = 0; r < R; r++)
         hs[r] = (unsigned short)(sw[r / 2] >> (16 * (r % 2)));
@@ -477,21 +485,8 @@ static __device__ __forceinline__ void m40_q6_kr_load(const m40_q6_kr_arrays &a,
         o.ql[4 * h] = l.x, o.ql[4 * h + 1] = l.y, o.ql[4 * h + 2] = l.z, o.ql[4 * h + 3] = l.w;
         o.qh[4 * h] = e.x, o.qh[4 * h + 1] = e.y, o.qh[4 * h + 2] = e.z, o.qh[4 * h + 3] = e.w;
     }
-    uint32_t sw[4] = {0, 0, 0, 0}, dw4[4] = {0, 0, 0, 0}; /* two rows a word */
-    if (R == 8) {
-        const uint4 s = __ldg((const uint4 *)(a.sc + scw + (size_t)b * 8));
-        const uint4 d = __ldg((const uint4 *)(a.d + dw + (size_t)(b / 8) * 8));
-        sw[0] = s.x, sw[1] = s.y, sw[2] = s.z, sw[3] = s.w;
-        dw4[0] = d.x, dw4[1] = d.y, dw4[2] = d.z, dw4[3] = d.w;
-    } else {
-        const uint2 s = __ldg((const uint2 *)(a.sc + scw + (size_t)b * 8));
-        const uint2 d = __ldg((const uint2 *)(a.d + dw + (size_t)(b / 8) * 8));
-        sw[0] = s.x, sw[1] = s.y;
-        dw4[0] = d.x, dw4[1] = d.y;
-    }
-#pragma unroll
-    for (int k = 0; k < R / 2; k++)
-        o.sc[k] = sw[k], o.d[k] = dw4[k];
+    m40_load_halves<R>(a.sc + scw + (size_t)b * 8, o.sc);
+    m40_load_halves<R>(a.d + dw + (size_t)(b / 8) * 8, o.d);
 }
 
 template <int R, int NB, int G = 1>
