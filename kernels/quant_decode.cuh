@@ -577,6 +577,12 @@ static __device__ __forceinline__ void decode32_q8_0r(const uint8_t *w, unsigned
  * 210 bytes a super-block and row, GGML's size. Part p (0..3) of a block,
  * elements 4p..4p+3 and 16+4p..16+4p+3 (the repacked loop's order), is
  * ql word p and qh word p / 2 shifted right by 4 (p & 1). */
+/* Where qh, sc and d start, in bytes per 32-element block of the matrix
+ * (ql at 0): the one definition repack.cu writes and the kernels read. */
+#define M40_Q6_KR_QH_AT 16
+#define M40_Q6_KR_SC_AT 24
+#define M40_Q6_KR_D_AT  26
+
 typedef struct m40_q6_kr_arrays {
     const uint32_t *ql, *qh;
     const unsigned short *sc, *d;
@@ -587,9 +593,9 @@ static __device__ __forceinline__ m40_q6_kr_arrays m40_q6_kr_layout(const uint8_
     const size_t n_blocks = (size_t)rows * nb;
     m40_q6_kr_arrays a;
     a.ql = (const uint32_t *)w;
-    a.qh = (const uint32_t *)(w + n_blocks * 16);
-    a.sc = (const unsigned short *)(w + n_blocks * 24);
-    a.d = (const unsigned short *)(w + n_blocks * 26);
+    a.qh = (const uint32_t *)(w + n_blocks * M40_Q6_KR_QH_AT);
+    a.sc = (const unsigned short *)(w + n_blocks * M40_Q6_KR_SC_AT);
+    a.d = (const unsigned short *)(w + n_blocks * M40_Q6_KR_D_AT);
     return a;
 }
 

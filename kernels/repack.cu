@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "common.cuh"
+#include "quant_decode.cuh" /* the repacked Q6_K's layout */
 
 M40_KERNEL void m40_repack_q(uint8_t *dst, const uint8_t *src, int rows, int nb, int qbytes) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -62,17 +63,19 @@ M40_KERNEL void m40_repack_q6_k(uint8_t *dst, const uint8_t *src, int rows, int 
     for (int p = 0; p < 4; p++)
         for (int t = 0; t < 4; t++)
             lo[32 * p + t] = (uint8_t)((v[4 * p + t] & 15) | ((v[16 + 4 * p + t] & 15) << 4));
-    uint8_t *hi = dst + n_blocks * 16 + (gb * 2 * 8 + j) * 4; /* qh word 0, then word 1 */
+    uint8_t *hi =
+        dst + n_blocks * M40_Q6_KR_QH_AT + (gb * 2 * 8 + j) * 4; /* qh word 0, then word 1 */
     for (int k = 0; k < 2; k++)
         for (int t = 0; t < 4; t++)
             hi[32 * k + t] =
                 (uint8_t)((v[8 * k + t] >> 4) | ((v[16 + 8 * k + t] >> 4) << 2) |
                           ((v[8 * k + 4 + t] >> 4) << 4) | ((v[16 + 8 * k + 4 + t] >> 4) << 6));
-    uint8_t *sc = dst + n_blocks * 24 + (gb * 8 + j) * 2;
+    uint8_t *sc = dst + n_blocks * M40_Q6_KR_SC_AT + (gb * 8 + j) * 2;
     sc[0] = sb[192 + 2 * s];
     sc[1] = sb[192 + 2 * s + 1];
     if (s == 0) { /* the super-block's d, once */
-        uint8_t *d = dst + n_blocks * 26 + (((long long)(row / 8) * (nb / 8) + b / 8) * 8 + j) * 2;
+        uint8_t *d = dst + n_blocks * M40_Q6_KR_D_AT +
+                     (((long long)(row / 8) * (nb / 8) + b / 8) * 8 + j) * 2;
         d[0] = sb[208];
         d[1] = sb[209];
     }

@@ -435,9 +435,10 @@ int m40_cuda_repack(m40_cuda_ops *ops, m40_dweight *w, m40_dptr tmp, m40_err *er
     int rows = w->rows, nb = w->cols / 32, qbytes = w->type == M40_GGML_Q4_0 ? 16 : 32;
     long long n_blocks = (long long)rows * nb;
     m40_dptr dst = w->ptr;
+    const int q6 = w->type == M40_GGML_Q6_K; /* m40_repack_q6_k: no qbytes */
     void *args[] = {&dst, &tmp, &rows, &nb, &qbytes}, *args6[] = {&dst, &tmp, &rows, &nb};
-    if (launch_1d(ops, w->type == M40_GGML_Q6_K ? ops->repack_q6_k : ops->repack,
-                  blocks_for(n_blocks, 256), 256, 0, w->type == M40_GGML_Q6_K ? args6 : args, err))
+    if (launch_1d(ops, q6 ? ops->repack_q6_k : ops->repack, blocks_for(n_blocks, 256), 256, 0,
+                  q6 ? args6 : args, err))
         return -1;
     w->repacked = 1;
     return 0;
