@@ -128,6 +128,10 @@ static void check_batched_equals_alone(const char *path, m40_device_kind device)
         shared += after.by_decode[b] - before.by_decode[b];
     CHECK(shared > 0);
     CHECK(after.decode_rows - before.decode_rows > after.steps - before.steps);
+    /* the decode steps took time, and between two steps of the same
+     * requests the host's turns were counted */
+    CHECK(after.busy_s > before.busy_s);
+    CHECK(after.turns > before.turns && after.turn_s > before.turn_s);
     m40_engine_close(e);
 }
 

@@ -10,7 +10,9 @@
  * together; per sequence, TG / B). Each B runs once untimed (warm-up:
  * JIT, decode graphs) and then r times; the table shows the means, and
  * the engine's steps during the decode phase: how many decode tokens each
- * carried on average (B when every step batched every sequence).
+ * carried on average (B when every step batched every sequence), how long
+ * a step took from dispatch to results, and the host's turn between two
+ * steps (the GPU idle while the tokens go back and the next step gathers).
  */
 #include "cli/bench_batch.h"
 
@@ -103,9 +105,13 @@ static void *seq_thread(void *arg) {
     return NULL;
 }
 
-/* One timed run of n_seq sequences; fills pp and tg (t/s) and the decode
- * tokens per step. */
-static int run_once(batch_run *r, double *pp, double *tg, double *per_step) {
+/* What one run measured: prompt and decode t/s; of the decode phase's
+ * steps, decode tokens a step, ms a step, ms of the host's turn between
+ * two steps. */
+enum { M_PP, M_TG, M_ROWS, M_STEP_MS, M_TURN_MS, M_N };
+
+/* One timed run of n_seq sequences; fills m[M_N]. */
+static int run_once(batch_run *r, double m[M_N]) {
     pthread_t th[M40_BENCH_MAX_BATCH];
     seq_job jobs[M40_BENCH_MAX_BATCH];
     r->rc = 0;
@@ -128,23 +134,26 @@ static int run_once(batch_run *r, double *pp, double *tg, double *per_step) {
         return -1;
     m40_step_stats end = m40_engine_step_stats(r->e);
     uint64_t steps = end.steps - r->st.steps, rows = end.decode_rows - r->st.decode_rows;
-    *pp = (double)r->n_seq * r->n_prompt / (r->t[1] - r->t[0]);
-    *tg = (double)r->n_seq * r->n_gen / (r->t[2] - r->t[1]);
-    *per_step = steps ? (double)rows / (double)steps : 0.0;
+    uint64_t turns = end.turns - r->st.turns;
+    m[M_PP] = (double)r->n_seq * r->n_prompt / (r->t[1] - r->t[0]);
+    m[M_TG] = (double)r->n_seq * r->n_gen / (r->t[2] - r->t[1]);
+    m[M_ROWS] = steps ? (double)rows / (double)steps : 0.0;
+    m[M_STEP_MS] = steps ? 1e3 * (end.busy_s - r->st.busy_s) / (double)steps : 0.0;
+    m[M_TURN_MS] = turns ? 1e3 * (end.turn_s - r->st.turn_s) / (double)turns : 0.0;
     return 0;
 }
 
-static int measure(batch_run *r, int reps, double out[3]) {
-    double pp, tg, ps;
-    out[0] = out[1] = out[2] = 0.0;
-    if (run_once(r, &pp, &tg, &ps)) /* warm-up */
+static int measure(batch_run *r, int reps, double out[M_N]) {
+    double m[M_N];
+    for (int i = 0; i < M_N; i++)
+        out[i] = 0.0;
+    if (run_once(r, m)) /* warm-up */
         return -1;
     for (int k = 0; k < reps; k++) {
-        if (run_once(r, &pp, &tg, &ps))
+        if (run_once(r, m))
             return -1;
-        out[0] += pp / reps;
-        out[1] += tg / reps;
-        out[2] += ps / reps;
+        for (int i = 0; i < M_N; i++)
+            out[i] += m[i] / reps;
     }
     return 0;
 }
@@ -184,12 +193,13 @@ int m40_bench_batch(const m40_batch_args *a) {
     if (!a->json) {
         printf("device: %s; prompt %d, generate %d tokens per sequence, mean of %d runs\n", desc,
                a->n_prompt, a->n_gen, a->reps);
-        printf("| %4s | %12s | %12s | %14s | %17s |\n", "B", "PP t/s", "TG t/s", "TG t/s each",
-               "decode rows/step");
-        printf("|------|--------------|--------------|----------------|-------------------|\n");
+        printf("| %4s | %12s | %12s | %14s | %17s | %8s | %8s |\n", "B", "PP t/s", "TG t/s",
+               "TG t/s each", "decode rows/step", "step ms", "turn ms");
+        printf("|------|--------------|--------------|----------------|-------------------|"
+               "----------|----------|\n");
     }
     for (int i = 0; i < a->n_sizes; i++) {
-        double m[3];
+        double m[M_N];
         r.n_seq = a->sizes[i];
         if (measure(&r, a->reps, m)) {
             m40_cli_error("%s", r.err.msg);
@@ -199,12 +209,12 @@ int m40_bench_batch(const m40_batch_args *a) {
         if (a->json)
             printf("{\"model\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"n_prompt\": %d, "
                    "\"n_gen\": %d, \"pp_tps\": %.3f, \"tg_tps\": %.3f, \"tg_tps_per_seq\": %.3f, "
-                   "\"decode_rows_per_step\": %.3f}\n",
-                   a->model, desc, r.n_seq, a->n_prompt, a->n_gen, m[0], m[1], m[1] / r.n_seq,
-                   m[2]);
+                   "\"decode_rows_per_step\": %.3f, \"step_ms\": %.4f, \"turn_ms\": %.4f}\n",
+                   a->model, desc, r.n_seq, a->n_prompt, a->n_gen, m[M_PP], m[M_TG],
+                   m[M_TG] / r.n_seq, m[M_ROWS], m[M_STEP_MS], m[M_TURN_MS]);
         else
-            printf("| %4d | %12.2f | %12.2f | %14.2f | %17.2f |\n", r.n_seq, m[0], m[1],
-                   m[1] / r.n_seq, m[2]);
+            printf("| %4d | %12.2f | %12.2f | %14.2f | %17.2f | %8.3f | %8.3f |\n", r.n_seq,
+                   m[M_PP], m[M_TG], m[M_TG] / r.n_seq, m[M_ROWS], m[M_STEP_MS], m[M_TURN_MS]);
         fflush(stdout);
     }
 done:

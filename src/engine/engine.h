@@ -95,6 +95,14 @@ typedef struct m40_step_stats {
     /* steps by the decode tokens in them: [0] none (a prompt chunk alone),
      * [1] 1, [2] 2, [3] 3-4, [4] 5-8, [5] 9-16, [6] 17-32, [7] more */
     uint64_t by_decode[8];
+    /* Time, host-measured: busy_s, the steps with decode tokens from
+     * dispatch to results (upload, the forward, the download); turn_s over
+     * `turns`, the decode lane idle between two such steps of the same
+     * members, each of whose next token came in after the step before had
+     * ended: the host's turn (tokens handed back, the members' own work,
+     * the next step gathered), which a GPU does nothing in. */
+    double busy_s, turn_s;
+    uint64_t turns;
 } m40_step_stats;
 m40_step_stats m40_engine_step_stats(m40_engine *e);
 

@@ -36,6 +36,7 @@ struct m40_sched {
     int n_waiting_decode; /* decode pieces in the list */
     int decode_busy;      /* a decode step (mixed: any step) is running */
     double t_decode_end;  /* when the last decode step ended */
+    int32_t last_decode;  /* how many decode tokens it carried */
     int prompt_busy;      /* a prompt chunk runs on its own (not mixed) */
     m40_step_stats stats; /* under the lock */
     /* a decode step's batch: room for one row per slot and a prompt chunk */
@@ -178,6 +179,25 @@ static double waiting_since(const m40_sched *s, const piece *prompt, double now)
 }
 
 /* ---- running a step (without the lock) --------------------------------------- */
+
+/* Whether the decode lane sat idle for the host's turn before the step
+ * s->step[0..k), starting now: the step before carried as many decode
+ * tokens and every one of this step's came in after it ended (its members
+ * were waiting on it, not late or new). Counted into the stats then. */
+static void turn_stats(m40_sched *s, int k, double now) {
+    int32_t decode = 0;
+    for (int i = 0; i < k; i++) {
+        if (!is_decode(s->step[i]))
+            continue;
+        if (s->step[i]->t_submit < s->t_decode_end)
+            return;
+        decode++;
+    }
+    if (decode == 0 || decode != s->last_decode || s->t_decode_end <= 0.0)
+        return;
+    s->stats.turn_s += now - s->t_decode_end;
+    s->stats.turns++;
+}
 
 static void step_stats(m40_sched *s, int32_t rows, int32_t decode_rows) {
     static const int32_t bound[7] = {0, 1, 2, 4, 8, 16, 32};
@@ -324,6 +344,7 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
         int k = take_decode_step(s, p, now);
         if (k > 0) {
             s->decode_busy = 1;
+            turn_stats(s, k, now);
             pthread_mutex_unlock(&s->mu);
             run_batch(s, k);
             pthread_mutex_lock(&s->mu);
@@ -336,6 +357,9 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
             step_stats(s, rows, decode_rows);
             s->decode_busy = 0;
             s->t_decode_end = m40_clock_s();
+            s->last_decode = decode_rows;
+            if (decode_rows > 0)
+                s->stats.busy_s += s->t_decode_end - now;
             pthread_cond_broadcast(&s->cv);
             continue;
         }

@@ -37,6 +37,11 @@ contains "$tmp/out" '"batch": 3,'
 positive tg_tps "$(json_field "$tmp/out" tg_tps)"
 rows=$(sed -n 's/.*"batch": 3,.*"decode_rows_per_step": \([0-9.]*\).*/\1/p' "$tmp/out")
 if awk -v v="$rows" 'BEGIN { exit !(v > 1.0) }'; then ok; else bad "3 sequences, $rows decode rows per step"; fi
+# every step took time, and the steps of the same three sequences had the
+# host's turns between them, measured
+step=$(sed -n 's/.*"batch": 3,.*"step_ms": \([0-9.]*\).*/\1/p' "$tmp/out")
+turn=$(sed -n 's/.*"batch": 3,.*"turn_ms": \([0-9.]*\).*/\1/p' "$tmp/out")
+if awk -v s="$step" -v t="$turn" 'BEGIN { exit !(s > 0 && t > 0 && t < s * 100) }'; then ok; else bad "3 sequences: step $step ms, turn $turn ms"; fi
 expect 2 bench -m "$model" --batch 0,2
 contains "$tmp/err" "--batch takes up to 32 sizes"
 
