@@ -294,6 +294,11 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
 /* Threads per 32-element block of the repacked loop: 2 (16 elements each)
  * or 4 (8 each); fixed for the whole build, as the order of a row's sums
  * depends on it (docs/batching.md compares the two). */
+/* Experiment: from this many inputs the repacked loop loads x in two
+ * passes (m40_gemv_repacked); off (99) unless built with it set. */
+#ifndef M40_GEMV_X_PASSES_FROM
+#define M40_GEMV_X_PASSES_FROM 99
+#endif
 #ifndef M40_GEMV_PARTS
 #define M40_GEMV_PARTS 4
 #endif
@@ -358,6 +363,7 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
                                                          const float *bias, const float *res,
                                                          int rows, int cols, int ldy, int ldx) {
     constexpr int P = M40_GEMV_PARTS, H = 16 / P, WPH = H / 4;
+    constexpr int NH = NB >= M40_GEMV_X_PASSES_FROM && 2 * WPH % 2 == 0 ? 2 : 1;
     /* G groups of 128 threads a block (blockDim.x = 128 G), each with R
      * rows of its own over the same columns: what one 128-thread block
      * does alone, thread for thread, so the bits are the same for every G.
@@ -387,59 +393,71 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     unsigned b = tid / P;
     m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
     for (; b < nb; b += step) {
-        float xv[NB][2 * H];
-#pragma unroll
-        for (int c = 0; c < NB; c++) {
-            const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + H * p);
-#pragma unroll
-            for (int k = 0; k < 2 * WPH; k++) {
-                /* k < WPH: first half; then the same offsets 16 elements on */
-                float4 a = __ldg(x4 + (k < WPH ? k : 4 + k - WPH));
-                xv[c][4 * k] = a.x, xv[c][4 * k + 1] = a.y;
-                xv[c][4 * k + 2] = a.z, xv[c][4 * k + 3] = a.w;
-            }
-        }
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
-        m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-        /* each weight scaled as it is decoded (m40_byte_at_2p15): the
-         * product is exact, so a row's sum is of the dequantized weights
-         * themselves, and the block's scale costs no FMA per input */
         float d[R], c_lo[R], c_hi[R];
+        /* The thread's 2H elements in NH passes of 2H / NH each, a pass's
+         * x loaded just before its FMAs (M40_GEMV_X_PASSES: fewer x values
+         * live at once, for more blocks an SM). Each accumulator still
+         * takes its 2H products in element order, so the bits are the same
+         * for every NH. */
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            d[r] = __half2float(__ushort_as_half(hs[r]));
-            c_lo[r] = d[r] * (QW == 4 ? -32776.0f : -32896.0f); /* -(2^15 + 8), -(2^15 + 128) */
-            c_hi[r] = d[r] * -2056.0f;                          /* -(2^11 + 8): Q4_0 only */
-        }
+        for (int pass = 0; pass < NH; pass++) {
+            float xv[NB][2 * H / NH];
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            float v[2 * H];
+            for (int c = 0; c < NB; c++) {
+                const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + H * p);
 #pragma unroll
-            for (int k = 0; k < WPH; k++) {
-                if (QW == 4) {
-                    /* the high nibbles stay in place (16 n in a byte) */
-                    uint32_t lo = u[r][k] & 0x0F0F0F0Fu, hi = u[r][k] & 0xF0F0F0F0u;
+                for (int kk = 0; kk < 2 * WPH / NH; kk++) {
+                    /* k < WPH: first half; then the same offsets 16 elements on */
+                    const int k = pass * (2 * WPH / NH) + kk;
+                    float4 a = __ldg(x4 + (k < WPH ? k : 4 + k - WPH));
+                    xv[c][4 * kk] = a.x, xv[c][4 * kk + 1] = a.y;
+                    xv[c][4 * kk + 2] = a.z, xv[c][4 * kk + 3] = a.w;
+                }
+            }
+            if (pass == 0) {
+                m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
+                /* each weight scaled as it is decoded (m40_byte_at_2p15): the
+                 * product is exact, so a row's sum is of the dequantized weights
+                 * themselves, and the block's scale costs no FMA per input */
 #pragma unroll
-                    for (int j = 0; j < 4; j++) {
-                        v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
-                        v[H + 4 * k + j] = fmaf(m40_byte_at_2p11(hi, j), d[r], c_hi[r]);
-                    }
-                } else {
-                    /* flipping the sign bit maps int8 -128..127 to 0..255 */
-                    uint32_t lo = u[r][k] ^ 0x80808080u, hi = u[r][WPH + k] ^ 0x80808080u;
-#pragma unroll
-                    for (int j = 0; j < 4; j++) {
-                        v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
-                        v[H + 4 * k + j] = fmaf(m40_byte_at_2p15(hi, j), d[r], c_lo[r]);
-                    }
+                for (int r = 0; r < R; r++) {
+                    d[r] = __half2float(__ushort_as_half(hs[r]));
+                    c_lo[r] =
+                        d[r] * (QW == 4 ? -32776.0f : -32896.0f); /* -(2^15 + 8), -(2^15 + 128) */
+                    c_hi[r] = d[r] * -2056.0f;                    /* -(2^11 + 8): Q4_0 only */
                 }
             }
 #pragma unroll
-            for (int c = 0; c < NB; c++)
+            for (int r = 0; r < R; r++) {
+                float v[2 * H];
 #pragma unroll
-                for (int i = 0; i < 2 * H; i++)
-                    acc[r][c] = fmaf(v[i], xv[c][i], acc[r][c]);
+                for (int k = 0; k < WPH; k++) {
+                    if (QW == 4) {
+                        /* the high nibbles stay in place (16 n in a byte) */
+                        uint32_t lo = u[r][k] & 0x0F0F0F0Fu, hi = u[r][k] & 0xF0F0F0F0u;
+#pragma unroll
+                        for (int j = 0; j < 4; j++) {
+                            v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
+                            v[H + 4 * k + j] = fmaf(m40_byte_at_2p11(hi, j), d[r], c_hi[r]);
+                        }
+                    } else {
+                        /* flipping the sign bit maps int8 -128..127 to 0..255 */
+                        uint32_t lo = u[r][k] ^ 0x80808080u, hi = u[r][WPH + k] ^ 0x80808080u;
+#pragma unroll
+                        for (int j = 0; j < 4; j++) {
+                            v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
+                            v[H + 4 * k + j] = fmaf(m40_byte_at_2p15(hi, j), d[r], c_lo[r]);
+                        }
+                    }
+                }
+#pragma unroll
+                for (int c = 0; c < NB; c++)
+#pragma unroll
+                    for (int i = 0; i < 2 * H / NH; i++)
+                        acc[r][c] = fmaf(v[pass * (2 * H / NH) + i], xv[c][i], acc[r][c]);
+            }
         }
 #pragma unroll
         for (int r = 0; r < R; r++) {
