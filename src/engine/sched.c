@@ -318,7 +318,13 @@ static int run_piece(m40_sched *s, m40_sched_member *m, piece *p, m40_err *err) 
     if (is_decode(p))
         set_decoding(s, m, 1);
     list_push(s, p);
-    pthread_cond_broadcast(&s->cv); /* a step may have waited for this piece */
+    /* A decode piece wakes no one: if it completes a step, this thread
+     * takes the step itself (below); if a step is running, its end wakes
+     * everyone; a straggler's wait ends by its timer. Waking the members
+     * who are in and waiting would have them all take the lock in turn at
+     * every member's piece, on the path to the step. */
+    if (!is_decode(p))
+        pthread_cond_broadcast(&s->cv);
     while (!p->done) {
         double now = m40_clock_s();
         /* a prompt chunk on its own lane beside the decode steps (not
