@@ -294,10 +294,14 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
 /* Threads per 32-element block of the repacked loop: 2 (16 elements each)
  * or 4 (8 each); fixed for the whole build, as the order of a row's sums
  * depends on it (docs/batching.md compares the two). */
-/* Experiment: from this many inputs the repacked loop loads x in two
- * passes (m40_gemv_repacked); off (99) unless built with it set. */
+/* Experiments: from M40_GEMV_X_PASSES_FROM inputs the repacked loop loads
+ * x in two passes, with M40_GEMV_X_AHEAD = 1 each pass's x one pass early
+ * (m40_gemv_repacked); off unless built with them set. */
 #ifndef M40_GEMV_X_PASSES_FROM
 #define M40_GEMV_X_PASSES_FROM 99
+#endif
+#ifndef M40_GEMV_X_AHEAD
+#define M40_GEMV_X_AHEAD 0
 #endif
 #ifndef M40_GEMV_PARTS
 #define M40_GEMV_PARTS 4
@@ -347,6 +351,79 @@ static __device__ __forceinline__ void m40_repacked_load(const uint32_t *q, cons
         hs[r] = (unsigned short)(sw[r / 2] >> (16 * (r % 2)));
 }
 
+/* x of inputs 0..NB-1 for pass `pass` (of NH) of block b: this thread's
+ * 2H / NH elements of each (part p), in element order. */
+template <int NB, int H, int NH>
+static __device__ __forceinline__ void
+m40_repacked_x(const float *x, int ldx, unsigned b, unsigned p, int pass, float (*xv)[2 * H / NH]) {
+    constexpr int WPH = H / 4;
+#pragma unroll
+    for (int c = 0; c < NB; c++) {
+        const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + H * p);
+#pragma unroll
+        for (int kk = 0; kk < 2 * WPH / NH; kk++) {
+            /* k < WPH: first half; then the same offsets 16 elements on */
+            const int k = pass * (2 * WPH / NH) + kk;
+            float4 a = __ldg(x4 + (k < WPH ? k : 4 + k - WPH));
+            xv[c][4 * kk] = a.x, xv[c][4 * kk + 1] = a.y;
+            xv[c][4 * kk + 2] = a.z, xv[c][4 * kk + 3] = a.w;
+        }
+    }
+}
+
+/* Each weight scaled as it is decoded (m40_byte_at_2p15): the product is
+ * exact, so a row's sum is of the dequantized weights themselves, and the
+ * block's scale costs no FMA per input. d, c_lo, c_hi of the R rows from
+ * their f16 scales hs. */
+template <int QW, int R>
+static __device__ __forceinline__ void m40_repacked_scales(const unsigned short *hs, float *d,
+                                                           float *c_lo, float *c_hi) {
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        d[r] = __half2float(__ushort_as_half(hs[r]));
+        c_lo[r] = d[r] * (QW == 4 ? -32776.0f : -32896.0f); /* -(2^15 + 8), -(2^15 + 128) */
+        c_hi[r] = d[r] * -2056.0f;                          /* -(2^11 + 8): Q4_0 only */
+    }
+}
+
+/* Pass `pass` (of NH) of a trip: the R rows' weights of this pass decoded
+ * from their quant words u and multiplied into acc with the pass's x. */
+template <int QW, int R, int NB, int H, int NH>
+static __device__ __forceinline__ void
+m40_repacked_pass(float (*acc)[NB], const uint32_t (*u)[H / 2], const float *d, const float *c_lo,
+                  const float *c_hi, const float (*xv)[2 * H / NH], int pass) {
+    constexpr int WPH = H / 4;
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        float v[2 * H];
+#pragma unroll
+        for (int k = 0; k < WPH; k++) {
+            if (QW == 4) {
+                /* the high nibbles stay in place (16 n in a byte) */
+                uint32_t lo = u[r][k] & 0x0F0F0F0Fu, hi = u[r][k] & 0xF0F0F0F0u;
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
+                    v[H + 4 * k + j] = fmaf(m40_byte_at_2p11(hi, j), d[r], c_hi[r]);
+                }
+            } else {
+                /* flipping the sign bit maps int8 -128..127 to 0..255 */
+                uint32_t lo = u[r][k] ^ 0x80808080u, hi = u[r][WPH + k] ^ 0x80808080u;
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
+                    v[H + 4 * k + j] = fmaf(m40_byte_at_2p15(hi, j), d[r], c_lo[r]);
+                }
+            }
+        }
+#pragma unroll
+        for (int c = 0; c < NB; c++)
+#pragma unroll
+            for (int i = 0; i < 2 * H / NH; i++)
+                acc[r][c] = fmaf(v[pass * (2 * H / NH) + i], xv[c][i], acc[r][c]);
+    }
+}
+
 /* y[c][ldy] (first `rows`) = W x[c] (+ bias) (+ res[c]) for NB inputs x[c]
  * (ldx floats apart, 16-byte aligned): group g of block b (128 threads
  * each, G a block) computes rows (b G + g) R .. (b G + g) R + R - 1. QW =
@@ -363,7 +440,14 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
                                                          const float *bias, const float *res,
                                                          int rows, int cols, int ldy, int ldx) {
     constexpr int P = M40_GEMV_PARTS, H = 16 / P, WPH = H / 4;
-    constexpr int NH = NB >= M40_GEMV_X_PASSES_FROM && 2 * WPH % 2 == 0 ? 2 : 1;
+    /* The thread's 2H elements of a block in NH passes of 2H / NH each
+     * (M40_GEMV_X_PASSES_FROM inputs on): a pass's x loaded just before
+     * its FMAs, so fewer x values are live at once; AHEAD: each pass's x
+     * loaded one pass early (the next trip's first during this trip's
+     * second). Each accumulator still takes its 2H products in element
+     * order, so the bits are the same for every NH and AHEAD. */
+    constexpr int NH = NB >= M40_GEMV_X_PASSES_FROM ? 2 : 1;
+    constexpr bool AHEAD = NH == 2 && M40_GEMV_X_AHEAD;
     /* G groups of 128 threads a block (blockDim.x = 128 G), each with R
      * rows of its own over the same columns: what one 128-thread block
      * does alone, thread for thread, so the bits are the same for every G.
@@ -392,71 +476,31 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     unsigned short hs[R];
     unsigned b = tid / P;
     m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
+    float xa[NB][2 * H / NH]; /* AHEAD: the first pass's x of the trip */
+    if (AHEAD)
+        m40_repacked_x<NB, H, NH>(x, ldx, min(b, nb - 1), p, 0, xa);
     for (; b < nb; b += step) {
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
         float d[R], c_lo[R], c_hi[R];
-        /* The thread's 2H elements in NH passes of 2H / NH each, a pass's
-         * x loaded just before its FMAs (M40_GEMV_X_PASSES: fewer x values
-         * live at once, for more blocks an SM). Each accumulator still
-         * takes its 2H products in element order, so the bits are the same
-         * for every NH. */
+        if (AHEAD) {
+            float xb[NB][2 * H / NH];
+            m40_repacked_x<NB, H, NH>(x, ldx, b, p, 1, xb);
+            m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
+            m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
+            m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xa, 0);
+            m40_repacked_x<NB, H, NH>(x, ldx, min(b + step, nb - 1), p, 0, xa);
+            m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xb, 1);
+        } else {
 #pragma unroll
-        for (int pass = 0; pass < NH; pass++) {
-            float xv[NB][2 * H / NH];
-#pragma unroll
-            for (int c = 0; c < NB; c++) {
-                const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + H * p);
-#pragma unroll
-                for (int kk = 0; kk < 2 * WPH / NH; kk++) {
-                    /* k < WPH: first half; then the same offsets 16 elements on */
-                    const int k = pass * (2 * WPH / NH) + kk;
-                    float4 a = __ldg(x4 + (k < WPH ? k : 4 + k - WPH));
-                    xv[c][4 * kk] = a.x, xv[c][4 * kk + 1] = a.y;
-                    xv[c][4 * kk + 2] = a.z, xv[c][4 * kk + 3] = a.w;
+            for (int pass = 0; pass < NH; pass++) {
+                float xv[NB][2 * H / NH];
+                m40_repacked_x<NB, H, NH>(x, ldx, b, p, pass, xv);
+                if (pass == 0) {
+                    m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
+                    m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
                 }
-            }
-            if (pass == 0) {
-                m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-                /* each weight scaled as it is decoded (m40_byte_at_2p15): the
-                 * product is exact, so a row's sum is of the dequantized weights
-                 * themselves, and the block's scale costs no FMA per input */
-#pragma unroll
-                for (int r = 0; r < R; r++) {
-                    d[r] = __half2float(__ushort_as_half(hs[r]));
-                    c_lo[r] =
-                        d[r] * (QW == 4 ? -32776.0f : -32896.0f); /* -(2^15 + 8), -(2^15 + 128) */
-                    c_hi[r] = d[r] * -2056.0f;                    /* -(2^11 + 8): Q4_0 only */
-                }
-            }
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                float v[2 * H];
-#pragma unroll
-                for (int k = 0; k < WPH; k++) {
-                    if (QW == 4) {
-                        /* the high nibbles stay in place (16 n in a byte) */
-                        uint32_t lo = u[r][k] & 0x0F0F0F0Fu, hi = u[r][k] & 0xF0F0F0F0u;
-#pragma unroll
-                        for (int j = 0; j < 4; j++) {
-                            v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
-                            v[H + 4 * k + j] = fmaf(m40_byte_at_2p11(hi, j), d[r], c_hi[r]);
-                        }
-                    } else {
-                        /* flipping the sign bit maps int8 -128..127 to 0..255 */
-                        uint32_t lo = u[r][k] ^ 0x80808080u, hi = u[r][WPH + k] ^ 0x80808080u;
-#pragma unroll
-                        for (int j = 0; j < 4; j++) {
-                            v[4 * k + j] = fmaf(m40_byte_at_2p15(lo, j), d[r], c_lo[r]);
-                            v[H + 4 * k + j] = fmaf(m40_byte_at_2p15(hi, j), d[r], c_lo[r]);
-                        }
-                    }
-                }
-#pragma unroll
-                for (int c = 0; c < NB; c++)
-#pragma unroll
-                    for (int i = 0; i < 2 * H / NH; i++)
-                        acc[r][c] = fmaf(v[pass * (2 * H / NH) + i], xv[c][i], acc[r][c]);
+                m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xv, pass);
             }
         }
 #pragma unroll
