@@ -168,6 +168,15 @@ static void add_steps(char **b, size_t *len, size_t *cap, const m40_step_stats *
     add_buckets(b, len, cap, "m40_step_batch_size", bounds, 7, counts);
     add(b, len, cap, "m40_step_batch_size_sum %llu\nm40_step_batch_size_count %llu\n",
         (unsigned long long)st->decode_rows, (unsigned long long)st->steps);
+    add(b, len, cap,
+        "# HELP m40_decode_step_seconds_total Time the passes with decode tokens took, "
+        "dispatch to results.\n"
+        "# TYPE m40_decode_step_seconds_total counter\nm40_decode_step_seconds_total %.6f\n"
+        "# HELP m40_decode_turn_seconds Time the decode lane sat idle between two passes of "
+        "the same requests (the host's turn).\n"
+        "# TYPE m40_decode_turn_seconds summary\n"
+        "m40_decode_turn_seconds_sum %.6f\nm40_decode_turn_seconds_count %llu\n",
+        st->busy_s, st->turn_s, (unsigned long long)st->turns);
 }
 
 /* The prompt cache's host-RAM store (--cache-ram). */

@@ -837,6 +837,10 @@ def test_batching(model):
         check(metric_sum(s, "m40_queue_wait_seconds_count") >= 64,
               "batching: queue waits observed")
         check(metric(s, "m40_inter_token_seconds_count") > 0, "batching: inter-token latencies")
+        check(metric(s, "m40_decode_step_seconds_total") > 0 and
+              metric(s, "m40_decode_turn_seconds_count") > 0 and
+              metric(s, "m40_decode_turn_seconds_sum") > 0,
+              "batching: decode steps' time and the host's turns between them")
         # the load generator against the same server: every request through
         lt = subprocess.run([sys.executable, LOADTEST, "--url", "http://127.0.0.1:%d" % s.port,
                              "--clients", "8", "--requests", "2", "--max-tokens", "6",
