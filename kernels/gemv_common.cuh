@@ -291,9 +291,6 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
     }
 }
 
-/* Threads per 32-element block of the repacked loop: 2 (16 elements each)
- * or 4 (8 each); fixed for the whole build, as the order of a row's sums
- * depends on it (docs/batching.md compares the two). */
 /* Experiments: from M40_GEMV_X_PASSES_FROM inputs the repacked loop loads
  * x in two passes, with M40_GEMV_X_AHEAD = 1 each pass's x one pass early
  * (m40_gemv_repacked); off unless built with them set. */
@@ -303,6 +300,10 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
 #ifndef M40_GEMV_X_AHEAD
 #define M40_GEMV_X_AHEAD 0
 #endif
+
+/* Threads per 32-element block of the repacked loop: 2 (16 elements each)
+ * or 4 (8 each); fixed for the whole build, as the order of a row's sums
+ * depends on it (docs/batching.md compares the two). */
 #ifndef M40_GEMV_PARTS
 #define M40_GEMV_PARTS 4
 #endif
