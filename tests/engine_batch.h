@@ -4,7 +4,8 @@
  * check_batched_equals_alone: 8 requests at once (prompts of mixed
  * lengths, greedy and seeded sampling) each give byte for byte the text
  * they give alone, and the engine's steps carried several requests'
- * tokens at once.
+ * tokens at once; alone, a request's host turns are counted between its
+ * own decode steps only.
  *
  * check_prompt_cache: a prompt that shares a prefilled prefix (a system
  * prompt) with what its slot ran last gives byte for byte the text it
@@ -99,8 +100,15 @@ static void check_batched_equals_alone(const char *path, m40_device_kind device)
             r->p.sampling.temperature = 0.9f;
             r->p.sampling.seed = 100 + (uint64_t)i;
         }
+        m40_step_stats before = m40_engine_step_stats(e);
         run_request(r);
         CHECK(r->rc == 0 && r->out.len > 0);
+        /* alone, a request's decode steps are one token each, and a host's
+         * turn lies between each two of them, none before the first (its
+         * prompt ran since the last request's last step) */
+        m40_step_stats after = m40_engine_step_stats(e);
+        uint64_t solo = after.by_decode[1] - before.by_decode[1];
+        CHECK(solo > 1 && after.turns - before.turns == solo - 1);
     }
     m40_step_stats before = m40_engine_step_stats(e);
     pthread_barrier_t go;

@@ -106,6 +106,9 @@ static void set_decoding(m40_sched *s, m40_sched_member *m, int on) {
         return;
     m->decoding = on;
     s->n_decoding += on ? 1 : -1;
+    /* the host's turn is measured between steps of the same members: not
+     * across a join (whose prompt ran in between) or a leave */
+    s->last_decode = 0;
     if (!on)
         pthread_cond_broadcast(&s->cv); /* a step may have waited for this member */
 }
