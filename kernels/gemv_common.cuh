@@ -291,14 +291,10 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
     }
 }
 
-/* Experiments: from M40_GEMV_X_PASSES_FROM inputs the repacked loop loads
- * x in two passes, with M40_GEMV_X_AHEAD = 1 each pass's x one pass early
- * (m40_gemv_repacked); off unless built with them set. */
+/* Experiment: from M40_GEMV_X_PASSES_FROM inputs the repacked loop loads
+ * x in two passes (m40_gemv_repacked); off unless built with it set. */
 #ifndef M40_GEMV_X_PASSES_FROM
 #define M40_GEMV_X_PASSES_FROM 99
-#endif
-#ifndef M40_GEMV_X_AHEAD
-#define M40_GEMV_X_AHEAD 0
 #endif
 
 /* Threads per 32-element block of the repacked loop: 2 (16 elements each)
@@ -443,12 +439,12 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     constexpr int P = M40_GEMV_PARTS, H = 16 / P, WPH = H / 4;
     /* The thread's 2H elements of a block in NH passes of 2H / NH each
      * (M40_GEMV_X_PASSES_FROM inputs on): a pass's x loaded just before
-     * its FMAs, so fewer x values are live at once; AHEAD: each pass's x
-     * loaded one pass early (the next trip's first during this trip's
-     * second). Each accumulator still takes its 2H products in element
-     * order, so the bits are the same for every NH and AHEAD. */
+     * its FMAs, so fewer x values are live at once. Each accumulator still
+     * takes its 2H products in element order, so the bits are the same for
+     * every NH. (Loading each pass's x one pass early, the next trip's
+     * first during this trip's second, lost 10% at 8 inputs on the H100:
+     * docs/batching.md.) */
     constexpr int NH = NB >= M40_GEMV_X_PASSES_FROM ? 2 : 1;
-    constexpr bool AHEAD = NH == 2 && M40_GEMV_X_AHEAD;
     /* G groups of 128 threads a block (blockDim.x = 128 G), each with R
      * rows of its own over the same columns: what one 128-thread block
      * does alone, thread for thread, so the bits are the same for every G.
@@ -477,32 +473,19 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     unsigned short hs[R];
     unsigned b = tid / P;
     m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
-    float xa[NB][2 * H / NH]; /* AHEAD: the first pass's x of the trip */
-    if (AHEAD)
-        m40_repacked_x<NB, H, NH>(x, ldx, min(b, nb - 1), p, 0, xa);
     for (; b < nb; b += step) {
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
         float d[R], c_lo[R], c_hi[R];
-        if (AHEAD) {
-            float xb[NB][2 * H / NH];
-            m40_repacked_x<NB, H, NH>(x, ldx, b, p, 1, xb);
-            m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-            m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
-            m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xa, 0);
-            m40_repacked_x<NB, H, NH>(x, ldx, min(b + step, nb - 1), p, 0, xa);
-            m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xb, 1);
-        } else {
 #pragma unroll
-            for (int pass = 0; pass < NH; pass++) {
-                float xv[NB][2 * H / NH];
-                m40_repacked_x<NB, H, NH>(x, ldx, b, p, pass, xv);
-                if (pass == 0) {
-                    m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-                    m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
-                }
-                m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xv, pass);
+        for (int pass = 0; pass < NH; pass++) {
+            float xv[NB][2 * H / NH];
+            m40_repacked_x<NB, H, NH>(x, ldx, b, p, pass, xv);
+            if (pass == 0) {
+                m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
+                m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
             }
+            m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xv, pass);
         }
 #pragma unroll
         for (int r = 0; r < R; r++) {
