@@ -62,20 +62,6 @@
                          const float *res, int rows, int cols, long long row_bytes, int ldy, \
                          int ldx, int n)
 
-/* Experiment (off unless built with -DM40_GEMVB_R8_MIN_BLOCKS=N): the
- * 8-row repacked kernels declared for N resident blocks an SM, so the
- * compiler holds them to 65536 / (128 N) registers a thread (spilling
- * if it must): occupancy against spills, for the GPU to decide. */
-#ifdef M40_GEMVB_R8_MIN_BLOCKS
-#define M40_GEMVB_R8_BOUNDS __launch_bounds__(128, M40_GEMVB_R8_MIN_BLOCKS)
-#else
-#define M40_GEMVB_R8_BOUNDS
-#endif
-#define M40_GEMVB_KERNEL_R8(name)                                                                  \
-    extern "C" __global__ void M40_GEMVB_R8_BOUNDS name(                                           \
-        float *y, const uint8_t *w, const float *x, const float *bias, const float *res, int rows, \
-        int cols, long long row_bytes, int ldy, int ldx, int n)
-
 /* DEF(type, arg, NB) for each batch a launch takes, 2..M40_GEMVB_MAX (8). */
 #define M40_GEMVB_EACH_NB(DEF, type, arg) \
     DEF(type, arg, 2)                     \
@@ -91,7 +77,7 @@
         (void)row_bytes, (void)n; /* the layout is addressed as a whole; n is NB */           \
         m40_gemv_repacked<QW, M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);     \
     }                                                                                         \
-    M40_GEMVB_KERNEL_R8(m40_gemvb_##type##r8_nb##NB) {                                        \
+    M40_GEMVB_KERNEL(m40_gemvb_##type##r8_nb##NB) {                                           \
         (void)row_bytes, (void)n;                                                             \
         m40_gemv_repacked<QW, M40_GEMVB_R8, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);    \
     }                                                                                         \
@@ -110,7 +96,7 @@ M40_GEMVB_EACH_NB(M40_DEFINE_GEMVB_REPACKED, q8_0, 8)
         (void)row_bytes, (void)n;                                                      \
         m40_gemv_q6_kr<M40_GEMVB_R, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);     \
     }                                                                                  \
-    M40_GEMVB_KERNEL_R8(m40_gemvb_q6_kr8_nb##NB) {                                     \
+    M40_GEMVB_KERNEL(m40_gemvb_q6_kr8_nb##NB) {                                        \
         (void)row_bytes, (void)n;                                                      \
         m40_gemv_q6_kr<M40_GEMVB_R8, NB>(y, w, x, bias, res, rows, cols, ldy, ldx);    \
     }                                                                                  \

@@ -291,12 +291,6 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
     }
 }
 
-/* Experiment: from M40_GEMV_X_PASSES_FROM inputs the repacked loop loads
- * x in two passes (m40_gemv_repacked); off unless built with it set. */
-#ifndef M40_GEMV_X_PASSES_FROM
-#define M40_GEMV_X_PASSES_FROM 99
-#endif
-
 /* Threads per 32-element block of the repacked loop: 2 (16 elements each)
  * or 4 (8 each); fixed for the whole build, as the order of a row's sums
  * depends on it (docs/batching.md compares the two). */
@@ -348,22 +342,21 @@ static __device__ __forceinline__ void m40_repacked_load(const uint32_t *q, cons
         hs[r] = (unsigned short)(sw[r / 2] >> (16 * (r % 2)));
 }
 
-/* x of inputs 0..NB-1 for pass `pass` (of NH) of block b: this thread's
- * 2H / NH elements of each (part p), in element order. */
-template <int NB, int H, int NH>
-static __device__ __forceinline__ void
-m40_repacked_x(const float *x, int ldx, unsigned b, unsigned p, int pass, float (*xv)[2 * H / NH]) {
+/* x of inputs 0..NB-1 for block b: this thread's 2H elements of each
+ * (part p), in element order. */
+template <int NB, int H>
+static __device__ __forceinline__ void m40_repacked_x(const float *x, int ldx, unsigned b,
+                                                      unsigned p, float (*xv)[2 * H]) {
     constexpr int WPH = H / 4;
 #pragma unroll
     for (int c = 0; c < NB; c++) {
         const float4 *x4 = (const float4 *)(x + (long long)c * ldx + b * 32 + H * p);
 #pragma unroll
-        for (int kk = 0; kk < 2 * WPH / NH; kk++) {
+        for (int k = 0; k < 2 * WPH; k++) {
             /* k < WPH: first half; then the same offsets 16 elements on */
-            const int k = pass * (2 * WPH / NH) + kk;
             float4 a = __ldg(x4 + (k < WPH ? k : 4 + k - WPH));
-            xv[c][4 * kk] = a.x, xv[c][4 * kk + 1] = a.y;
-            xv[c][4 * kk + 2] = a.z, xv[c][4 * kk + 3] = a.w;
+            xv[c][4 * k] = a.x, xv[c][4 * k + 1] = a.y;
+            xv[c][4 * k + 2] = a.z, xv[c][4 * k + 3] = a.w;
         }
     }
 }
@@ -383,12 +376,12 @@ static __device__ __forceinline__ void m40_repacked_scales(const unsigned short 
     }
 }
 
-/* Pass `pass` (of NH) of a trip: the R rows' weights of this pass decoded
- * from their quant words u and multiplied into acc with the pass's x. */
-template <int QW, int R, int NB, int H, int NH>
+/* One trip's arithmetic: the R rows' weights decoded from their quant
+ * words u and multiplied into acc with x. */
+template <int QW, int R, int NB, int H>
 static __device__ __forceinline__ void
-m40_repacked_pass(float (*acc)[NB], const uint32_t (*u)[H / 2], const float *d, const float *c_lo,
-                  const float *c_hi, const float (*xv)[2 * H / NH], int pass) {
+m40_repacked_fma(float (*acc)[NB], const uint32_t (*u)[H / 2], const float *d, const float *c_lo,
+                 const float *c_hi, const float (*xv)[2 * H]) {
     constexpr int WPH = H / 4;
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -416,8 +409,8 @@ m40_repacked_pass(float (*acc)[NB], const uint32_t (*u)[H / 2], const float *d, 
 #pragma unroll
         for (int c = 0; c < NB; c++)
 #pragma unroll
-            for (int i = 0; i < 2 * H / NH; i++)
-                acc[r][c] = fmaf(v[pass * (2 * H / NH) + i], xv[c][i], acc[r][c]);
+            for (int i = 0; i < 2 * H; i++)
+                acc[r][c] = fmaf(v[i], xv[c][i], acc[r][c]);
     }
 }
 
@@ -437,14 +430,6 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
                                                          const float *bias, const float *res,
                                                          int rows, int cols, int ldy, int ldx) {
     constexpr int P = M40_GEMV_PARTS, H = 16 / P, WPH = H / 4;
-    /* The thread's 2H elements of a block in NH passes of 2H / NH each
-     * (M40_GEMV_X_PASSES_FROM inputs on): a pass's x loaded just before
-     * its FMAs, so fewer x values are live at once. Each accumulator still
-     * takes its 2H products in element order, so the bits are the same for
-     * every NH. (Loading each pass's x one pass early, the next trip's
-     * first during this trip's second, lost 10% at 8 inputs on the H100:
-     * docs/batching.md.) */
-    constexpr int NH = NB >= M40_GEMV_X_PASSES_FROM ? 2 : 1;
     /* G groups of 128 threads a block (blockDim.x = 128 G), each with R
      * rows of its own over the same columns: what one 128-thread block
      * does alone, thread for thread, so the bits are the same for every G.
@@ -476,17 +461,11 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     for (; b < nb; b += step) {
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
-        float d[R], c_lo[R], c_hi[R];
-#pragma unroll
-        for (int pass = 0; pass < NH; pass++) {
-            float xv[NB][2 * H / NH];
-            m40_repacked_x<NB, H, NH>(x, ldx, b, p, pass, xv);
-            if (pass == 0) {
-                m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-                m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
-            }
-            m40_repacked_pass<QW, R, NB, H, NH>(acc, u, d, c_lo, c_hi, xv, pass);
-        }
+        float d[R], c_lo[R], c_hi[R], xv[NB][2 * H];
+        m40_repacked_x<NB, H>(x, ldx, b, p, xv);
+        m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
+        m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
+        m40_repacked_fma<QW, R, NB, H>(acc, u, d, c_lo, c_hi, xv);
 #pragma unroll
         for (int r = 0; r < R; r++) {
             hs[r] = hn[r];
