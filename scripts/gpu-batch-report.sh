@@ -17,6 +17,10 @@
 #            in q4_0, q8_0, q4_K and q4_K_M (TYPES overrides the list)
 #   load     scripts/loadtest.py on the q4_0 model: 1, 8 and 32 streaming
 #            clients (--parallel = clients, at most 8 when CLIENTS_MAX=8)
+#   long     (not in the default list) issue 16's load goal: 8 and 32
+#            clients of one 512-token completion each (8-word prompts,
+#            --parallel = clients, -c 1024), on two CUDA streams and with
+#            serve --one-stream, beside bench --batch 8,32 -p 16 -n 512
 #   crossover  prompt t/s of one sequence through each product path
 #            (--prompt-gemv, --prompt-gemm) at -p 32, 64, 128 and 256,
 #            per type: where dequantize + GEMM overtakes the mat-vec
@@ -34,6 +38,11 @@
 #            a block; Q4_K; and Q6_K (repacked), the output matrix), from
 #            bench_kernels --batch's 7B qkv shape; ncu stops the program
 #            after that launch
+#   stalls   (not in the default list) where the 8-input Q4_0 kernel
+#            (8 rows a block) waits: ncu's warp-state sampling per SASS
+#            instruction, the 25 instructions with the most samples and
+#            the stall reasons summed over the kernel (the whole table in
+#            $OUT/stalls-q4_0r8_nb8.csv)
 #
 # Output goes to stdout and, when $OUT is set (the device tool's folder),
 # to $OUT/batch-report.txt too. Models are written to $MODELS (default
@@ -86,6 +95,29 @@ run_step() {
                     --requests 2 --max-tokens 128 --server-args "--parallel $p -c 512"
             done
             ;;
+        long)
+            local m c s
+            m=$(model q4_0)
+            for s in "" "--one-stream"; do
+                for c in 8 32; do
+                    echo "-- $c clients, 512 tokens each, --parallel $c ${s:-(two streams)}"
+                    python3 "$root/scripts/loadtest.py" --bin "$bin" --model "$m" --clients "$c" \
+                        --requests 1 --max-tokens 512 --prompt-words 8 \
+                        --server-args "--parallel $c -c 1024 $s"
+                done
+            done
+            echo "-- bench at the same counts"
+            "$bin" bench -m "$m" --device cuda --batch 8,32 -p 16 -n 512 -r 1
+            ;;
+        stalls)
+            local csv=${OUT:-/tmp}/stalls-q4_0r8_nb8.csv rep=${OUT:-/tmp}/stalls-q4_0r8_nb8
+            ncu --clock-control none --kill on --launch-skip 5 --launch-count 1 \
+                -k "regex:^m40_gemvb_q4_0r8_nb8\$" --section WarpStateStats \
+                --section SourceCounters -f -o "$rep" "$bundle/bin/bench_kernels" --batch \
+                >/dev/null 2>&1 || true
+            ncu --import "$rep.ncu-rep" --page source --csv --print-source sass >"$csv" 2>&1 || true
+            python3 "$root/scripts/ncu-stalls.py" "$csv" || head -5 "$csv"
+            ;;
         crossover)
             for t in $types; do
                 local m p path
@@ -136,7 +168,7 @@ run_step() {
                     grep -vE '^\| |^## |^$' || true
             done
             ;;
-        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load crossover shapes profile ncu)" >&2 && return 2 ;;
+        *) echo "gpu-batch-report: unknown step $1 (ops kernels batch load long crossover shapes profile ncu stalls)" >&2 && return 2 ;;
     esac
     echo "== $1 took $((SECONDS - t0)) s"
 }
