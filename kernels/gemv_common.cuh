@@ -649,6 +649,17 @@ static __device__ __forceinline__ void m40_load_x8(const float *x, int ldx, unsi
 #define M40_Q4_K_SCALED_DECODE 1
 #endif
 
+/* Experiment (off unless built with M40_Q4_K_FOLD_MIN=1, on top of the
+ * scaled decode): each value decoded whole, q d*sc - dmin*m, one rounding
+ * of the exact difference, i.e. GGML's dequantized weight itself; a row's
+ * sum is then of weights times x alone, with no sum of x per sub-block
+ * and no min term per input. Fewer instructions at 8 inputs on sm_52
+ * (docs/batching.md); other bits than the default, for a row alone and in
+ * a batch alike. */
+#ifndef M40_Q4_K_FOLD_MIN
+#define M40_Q4_K_FOLD_MIN 0
+#endif
+
 /* The 8 values of a part scaled by dsc: q dsc, exact. */
 template <bool HIGH>
 static __device__ __forceinline__ void m40_q4_k_part_scaled(uint2 q, float dsc, float *v) {
@@ -674,7 +685,21 @@ static __device__ __forceinline__ void m40_q4_k_sub(const uint4 *hd, const uint2
         float sc, mn, v[8];
         m40_q4_k_scale_min<SC_HIGH>(hd[r].y, hd[r].z, hd[r].w, shift, &sc, &mn);
         const float dsc = m40_h_lo(hd[r].x) * sc, ndmn = -(m40_h_hi(hd[r].x) * mn);
-#if M40_Q4_K_SCALED_DECODE
+#if M40_Q4_K_SCALED_DECODE && M40_Q4_K_FOLD_MIN
+        m40_q4_k_part_scaled<NIB_HIGH>(q[r], dsc, v);
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            v[i] += ndmn; /* q dsc is exact: one rounding, as GGML's dequantize */
+        (void)sx;
+#pragma unroll
+        for (int c = 0; c < NB; c++) {
+            float a = acc[r][c];
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                a = fmaf(v[i], xv[c][i], a);
+            acc[r][c] = a;
+        }
+#elif M40_Q4_K_SCALED_DECODE
         m40_q4_k_part_scaled<NIB_HIGH>(q[r], dsc, v);
 #pragma unroll
         for (int c = 0; c < NB; c++) {
