@@ -685,29 +685,20 @@ static __device__ __forceinline__ void m40_q4_k_sub(const uint4 *hd, const uint2
         float sc, mn, v[8];
         m40_q4_k_scale_min<SC_HIGH>(hd[r].y, hd[r].z, hd[r].w, shift, &sc, &mn);
         const float dsc = m40_h_lo(hd[r].x) * sc, ndmn = -(m40_h_hi(hd[r].x) * mn);
-#if M40_Q4_K_SCALED_DECODE && M40_Q4_K_FOLD_MIN
+#if M40_Q4_K_SCALED_DECODE
         m40_q4_k_part_scaled<NIB_HIGH>(q[r], dsc, v);
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-            v[i] += ndmn; /* q dsc is exact: one rounding, as GGML's dequantize */
-        (void)sx;
-#pragma unroll
-        for (int c = 0; c < NB; c++) {
-            float a = acc[r][c];
+        if (M40_Q4_K_FOLD_MIN) {
 #pragma unroll
             for (int i = 0; i < 8; i++)
-                a = fmaf(v[i], xv[c][i], a);
-            acc[r][c] = a;
+                v[i] += ndmn; /* q dsc is exact: one rounding, as GGML's dequantize */
         }
-#elif M40_Q4_K_SCALED_DECODE
-        m40_q4_k_part_scaled<NIB_HIGH>(q[r], dsc, v);
 #pragma unroll
         for (int c = 0; c < NB; c++) {
             float a = acc[r][c];
 #pragma unroll
             for (int i = 0; i < 8; i++)
                 a = fmaf(v[i], xv[c][i], a);
-            acc[r][c] = fmaf(ndmn, sx[c], a);
+            acc[r][c] = M40_Q4_K_FOLD_MIN ? a : fmaf(ndmn, sx[c], a);
         }
 #else
         m40_q4_k_part<NIB_HIGH>(q[r], v);
