@@ -7,12 +7,10 @@ rank the instructions by their share of all samples, sum each sampling
 or stall column over the kernel, largest first, and fail with the
 header it saw when a page has no sampling columns."""
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pycheck import check, report  # noqa: E402
+from pycheck import check, report, run_script  # noqa: E402
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                       "ncu-stalls.py")
@@ -25,13 +23,7 @@ PAGE = """==PROF== Connected to process 1
 
 
 def run(text, *args):
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
-        f.write(text)
-    try:
-        return subprocess.run([sys.executable, SCRIPT, f.name, *args], capture_output=True,
-                              text=True)
-    finally:
-        os.unlink(f.name)
+    return run_script(SCRIPT, text, *args)
 
 
 def main():

@@ -7,12 +7,10 @@ with thousands separators): the script must cut the steps at each
 argmax, pick the last step whose mat-vecs took 8 inputs, keep a
 mat-vec's matrices apart by grid, and convert the units."""
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pycheck import check, report  # noqa: E402
+from pycheck import check, report, run_script  # noqa: E402
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                       "ncu-step.py")
@@ -38,13 +36,7 @@ def csv_text(steps):
 
 
 def run(text, *args):
-    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
-        f.write(text)
-    try:
-        return subprocess.run([sys.executable, SCRIPT, f.name, *args], capture_output=True,
-                              text=True)
-    finally:
-        os.unlink(f.name)
+    return run_script(SCRIPT, text, *args)
 
 
 def main():
