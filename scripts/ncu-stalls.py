@@ -32,9 +32,12 @@ def main():
     with open(args.csv, newline="") as f:
         lines = [line for line in f if not line.startswith("==")]  # ncu's notes are not rows
     rows = list(csv.reader(lines))
-    if len(rows) < 2:
+    # the header is the first row with a Source column: ncu 2025 puts a
+    # "Kernel Name" row before it
+    at = next((i for i, r in enumerate(rows) if any(h.strip().lower() == "source" for h in r)), 0)
+    if len(rows) < at + 2:
         sys.exit(f"ncu-stalls: {args.csv}: no table")
-    head, body = rows[0], rows[1:]
+    head, body = rows[at], rows[at + 1:]
     src = next((i for i, h in enumerate(head) if h.strip().lower() == "source"), None)
     cols = [i for i, h in enumerate(head) if "sampl" in h.lower() or "stall" in h.lower()]
     if src is None or not cols:

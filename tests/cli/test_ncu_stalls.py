@@ -2,7 +2,7 @@
 """test_ncu_stalls.py - scripts/ncu-stalls.py against a small ncu source page.
 
 ncu's CSV of a kernel's SASS with its warp-state samples (a note line
-before the header, numbers with thousands separators): the script must
+and a "Kernel Name" row before the header, numbers with thousands separators): the script must
 rank the instructions by their share of all samples, sum each sampling
 or stall column over the kernel, largest first, and fail with the
 header it saw when a page has no sampling columns."""
@@ -15,6 +15,7 @@ from pycheck import check, report, run_script  # noqa: E402
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
                       "ncu-stalls.py")
 PAGE = """==PROF== Connected to process 1
+"Kernel Name","m40_gemvb_q4_0r8_nb8",
 "Address","Source","Warp Stall Sampling (All Samples)","Warp Stall Sampling (Not-issued Samples)","stall_long_sb","Instructions Executed"
 "0x0","LDG.E.128 R4, [R2.64]","1,200","1,000","900","32"
 "0x10","FFMA R8, R4, R5, R8","300","100","0","32"
