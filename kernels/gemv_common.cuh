@@ -458,6 +458,32 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     unsigned short hs[R];
     unsigned b = tid / P;
     m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
+#if M40_GEMV_W_AHEAD2
+    /* experiment (off): the weights loaded two trips ahead, for a JIT that
+     * sinks the one-ahead load late into the trip (docs/batching.md,
+     * "Where the 8-input kernel waits") */
+    if (NB > 1) {
+        uint32_t u2[R][2 * WPH];
+        unsigned short h2[R];
+        m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), u2, h2);
+        for (; b < nb; b += step) {
+            uint32_t un[R][2 * WPH];
+            unsigned short hn[R];
+            float d[R], c_lo[R], c_hi[R], xv[NB][2 * H];
+            m40_repacked_x<NB, H>(x, ldx, b, p, xv);
+            m40_repacked_load<QW, R, WPH>(q, s, min(b + 2 * step, nb - 1), un, hn);
+            m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
+            m40_repacked_fma<QW, R, NB, H>(acc, u, d, c_lo, c_hi, xv);
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                hs[r] = h2[r], h2[r] = hn[r];
+#pragma unroll
+                for (int k = 0; k < 2 * WPH; k++)
+                    u[r][k] = u2[r][k], u2[r][k] = un[r][k];
+            }
+        }
+    }
+#endif
     for (; b < nb; b += step) {
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
