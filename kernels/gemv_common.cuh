@@ -298,6 +298,12 @@ static __device__ __forceinline__ void m40_gemv_store_rows(float (*acc)[NB], flo
 #define M40_GEMV_PARTS 4
 #endif
 
+/* 1: the batched repacked loop loads its weights two trips ahead, not one
+ * (m40_gemv_repacked; an experiment, off) */
+#ifndef M40_GEMV_W_AHEAD2
+#define M40_GEMV_W_AHEAD2 0
+#endif
+
 /* R 16-bit values at p (16-byte aligned for R = 8, 8-byte for R = 4), two
  * a word, into w[0 .. R/2): one load. */
 template <int R>
@@ -452,52 +458,36 @@ static __device__ __forceinline__ void m40_gemv_repacked(float *y, const uint8_t
     m40_acc_zero<R, NB>(acc);
     /* the weights of the next block are loaded before this one's are
      * used (the last trip reloads its own): with few blocks per SM, one
-     * trip's arithmetic hides the next trip's loads */
+     * trip's arithmetic hides the next trip's loads. AHEAD trips ahead:
+     * 1, or 2 with M40_GEMV_W_AHEAD2 (an experiment, off: for a JIT that
+     * places the one-ahead load late in the trip; docs/batching.md,
+     * "Where the 8-input kernel waits"), batches only. */
+    constexpr int AHEAD = M40_GEMV_W_AHEAD2 && NB > 1 ? 2 : 1;
     const unsigned step = 128 / P;
-    uint32_t u[R][2 * WPH];
-    unsigned short hs[R];
+    uint32_t u[AHEAD][R][2 * WPH];
+    unsigned short hs[AHEAD][R];
     unsigned b = tid / P;
-    m40_repacked_load<QW, R, WPH>(q, s, min(b, nb - 1), u, hs);
-#if M40_GEMV_W_AHEAD2
-    /* experiment (off): the weights loaded two trips ahead, for a JIT that
-     * sinks the one-ahead load late into the trip (docs/batching.md,
-     * "Where the 8-input kernel waits") */
-    if (NB > 1) {
-        uint32_t u2[R][2 * WPH];
-        unsigned short h2[R];
-        m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), u2, h2);
-        for (; b < nb; b += step) {
-            uint32_t un[R][2 * WPH];
-            unsigned short hn[R];
-            float d[R], c_lo[R], c_hi[R], xv[NB][2 * H];
-            m40_repacked_x<NB, H>(x, ldx, b, p, xv);
-            m40_repacked_load<QW, R, WPH>(q, s, min(b + 2 * step, nb - 1), un, hn);
-            m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
-            m40_repacked_fma<QW, R, NB, H>(acc, u, d, c_lo, c_hi, xv);
 #pragma unroll
-            for (int r = 0; r < R; r++) {
-                hs[r] = h2[r], h2[r] = hn[r];
-#pragma unroll
-                for (int k = 0; k < 2 * WPH; k++)
-                    u[r][k] = u2[r][k], u2[r][k] = un[r][k];
-            }
-        }
-    }
-#endif
+    for (int a = 0; a < AHEAD; a++)
+        m40_repacked_load<QW, R, WPH>(q, s, min(b + a * step, nb - 1), u[a], hs[a]);
     for (; b < nb; b += step) {
         uint32_t un[R][2 * WPH];
         unsigned short hn[R];
         float d[R], c_lo[R], c_hi[R], xv[NB][2 * H];
         m40_repacked_x<NB, H>(x, ldx, b, p, xv);
-        m40_repacked_load<QW, R, WPH>(q, s, min(b + step, nb - 1), un, hn);
-        m40_repacked_scales<QW, R>(hs, d, c_lo, c_hi);
-        m40_repacked_fma<QW, R, NB, H>(acc, u, d, c_lo, c_hi, xv);
+        m40_repacked_load<QW, R, WPH>(q, s, min(b + AHEAD * step, nb - 1), un, hn);
+        m40_repacked_scales<QW, R>(hs[0], d, c_lo, c_hi);
+        m40_repacked_fma<QW, R, NB, H>(acc, u[0], d, c_lo, c_hi, xv);
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            hs[r] = hn[r];
+#pragma unroll
+            for (int a = 0; a < AHEAD; a++)
+                hs[a][r] = a + 1 < AHEAD ? hs[a + 1][r] : hn[r];
 #pragma unroll
             for (int k = 0; k < 2 * WPH; k++)
-                u[r][k] = un[r][k];
+#pragma unroll
+                for (int a = 0; a < AHEAD; a++)
+                    u[a][r][k] = a + 1 < AHEAD ? u[a + 1][r][k] : un[r][k];
         }
     }
     m40_gemv_store_rows<R, NB, G>(acc, y, ldy, bias, res, row0, rows);
