@@ -34,17 +34,22 @@ def main():
     rows = list(csv.reader(lines))
     # the header is the first row with a Source column: ncu 2025 puts a
     # "Kernel Name" row before it
-    at = next((i for i, r in enumerate(rows) if any(h.strip().lower() == "source" for h in r)), 0)
+    at, src = 0, None
+    for i, r in enumerate(rows):
+        names = [h.strip().lower() for h in r]
+        if "source" in names:
+            at, src = i, names.index("source")
+            break
     if len(rows) < at + 2:
         sys.exit(f"ncu-stalls: {args.csv}: no table")
-    head, body = rows[at], rows[at + 1:]
-    src = next((i for i, h in enumerate(head) if h.strip().lower() == "source"), None)
+    head = rows[at]
+    body = [r for r in rows[at + 1:] if len(r) == len(head)]
     cols = [i for i, h in enumerate(head) if "sampl" in h.lower() or "stall" in h.lower()]
     if src is None or not cols:
         sys.exit(f"ncu-stalls: no Source or sampling columns in: {head}")
     # the column of all samples: the first that says so, else the first
     total = next((i for i in cols if "all" in head[i].lower()), cols[0])
-    samples = [(number(r[total]) or 0.0, r) for r in body if len(r) == len(head)]
+    samples = [(number(r[total]) or 0.0, r) for r in body]
     whole = sum(s for s, _ in samples) or 1.0
     print(f"{len(samples)} instructions, {whole:.0f} samples ({head[total]})")
     for s, r in sorted(samples, key=lambda x: -x[0])[: args.top]:
@@ -52,7 +57,7 @@ def main():
         print(f"{100 * s / whole:5.1f}%  {addr:>6}  {r[src].strip()}")
     sums = []
     for i in cols:
-        vals = [number(r[i]) for r in body if len(r) == len(head)]
+        vals = [number(r[i]) for r in body]
         if any(v is not None for v in vals):
             sums.append((sum(v for v in vals if v is not None), head[i]))
     print("summed over the kernel:")
